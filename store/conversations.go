@@ -1,0 +1,220 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/dreamseed/messenger"
+)
+
+// ConversationCursor is a position in the conversation list, which is ordered by last
+// activity, newest first, then by id.
+type ConversationCursor struct {
+	At time.Time
+	ID int64
+}
+
+// Conversations answers a page of the transaction user's conversations, most recent
+// activity first, after the cursor (nil: from the top), with participants, last message
+// and unread count.
+func (tx *Tx) Conversations(ctx context.Context, after *ConversationCursor, limit int) ([]messenger.Conversation, error) {
+	cursorAt, cursorID := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), int64(0)
+	if after != nil {
+		cursorAt, cursorID = after.At, after.ID
+	}
+	rows, err := tx.tx.QueryContext(ctx,
+		`SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at,
+		        c.last_seq - coalesce(r.last_read_seq, 0)
+		   FROM conversation_participants p
+		   JOIN conversations c ON c.id = p.conversation_id
+		   LEFT JOIN read_receipts r ON r.conversation_id = p.conversation_id AND r.user_id = p.user_id
+		  WHERE p.user_id = $1 AND p.left_at IS NULL
+		    AND (c.last_message_at, c.id) < ($2, CASE WHEN $3 = 0 THEN 9223372036854775807 ELSE $3 END)
+		  ORDER BY c.last_message_at DESC, c.id DESC
+		  LIMIT $4`, tx.id.UserID, cursorAt, cursorID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list conversations: %w", err)
+	}
+	defer rows.Close()
+	var convs []messenger.Conversation
+	for rows.Next() {
+		var c messenger.Conversation
+		var lastAt time.Time
+		if err := rows.Scan(&c.ID, &c.Kind, &c.Title, &c.LastSeq, &lastAt, &c.UpdatedAt, &c.UnreadCount); err != nil {
+			return nil, err
+		}
+		c.LastMessageAt = &lastAt
+		convs = append(convs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return convs, tx.fillConversations(ctx, convs)
+}
+
+// Conversation answers the conversation with this id as the transaction's user sees it; a
+// conversation they are not in is not found.
+func (tx *Tx) Conversation(ctx context.Context, id int64) (messenger.Conversation, error) {
+	var c messenger.Conversation
+	var lastAt time.Time
+	err := tx.tx.QueryRowContext(ctx,
+		`SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at,
+		        c.last_seq - coalesce(r.last_read_seq, 0)
+		   FROM conversation_participants p
+		   JOIN conversations c ON c.id = p.conversation_id
+		   LEFT JOIN read_receipts r ON r.conversation_id = p.conversation_id AND r.user_id = p.user_id
+		  WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.left_at IS NULL`, id, tx.id.UserID,
+	).Scan(&c.ID, &c.Kind, &c.Title, &c.LastSeq, &lastAt, &c.UpdatedAt, &c.UnreadCount)
+	if err != nil {
+		return c, notFound(err, "Conversation")
+	}
+	c.LastMessageAt = &lastAt
+	convs := []messenger.Conversation{c}
+	if err := tx.fillConversations(ctx, convs); err != nil {
+		return c, err
+	}
+	return convs[0], nil
+}
+
+// fillConversations loads participants and last messages of convs in two queries.
+func (tx *Tx) fillConversations(ctx context.Context, convs []messenger.Conversation) error {
+	if len(convs) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(convs))
+	byID := make(map[int64]*messenger.Conversation, len(convs))
+	for i := range convs {
+		ids[i] = convs[i].ID
+		byID[convs[i].ID] = &convs[i]
+	}
+
+	rows, err := tx.tx.QueryContext(ctx,
+		`SELECT p.conversation_id, p.role, `+userColumns+`
+		   FROM conversation_participants p
+		   JOIN users u ON u.id = p.user_id
+		  WHERE p.conversation_id = ANY($1) AND p.left_at IS NULL
+		  ORDER BY p.conversation_id, p.joined_at, u.id`, pq.Array(ids))
+	if err != nil {
+		return fmt.Errorf("load participants: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var convID int64
+		var role string
+		var u messenger.User
+		var lastSeen sql.NullTime
+		if err := rows.Scan(&convID, &role, &u.ID, &u.Sub, &u.OrgID, &u.ZoneID, &u.Name, &u.Email, &u.Role, &u.Locale, &lastSeen); err != nil {
+			return err
+		}
+		if lastSeen.Valid {
+			t := lastSeen.Time
+			u.LastSeenAt = &t
+		}
+		c := byID[convID]
+		c.Participants = append(c.Participants, messenger.Participant{User: u, ConvRole: role})
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+
+	msgs, err := tx.queryMessages(ctx,
+		`JOIN conversations c ON c.id = m.conversation_id AND c.last_seq = m.seq
+		 WHERE m.conversation_id = ANY($1)`, pq.Array(ids))
+	if err != nil {
+		return fmt.Errorf("load last messages: %w", err)
+	}
+	for i := range msgs {
+		byID[msgs[i].ConversationID].LastMessage = &msgs[i]
+	}
+	return nil
+}
+
+// CreateGroup creates a group conversation titled title with the transaction's user as its
+// admin and memberIDs as members, and answers its id.
+func (tx *Tx) CreateGroup(ctx context.Context, title string, memberIDs []int64) (int64, error) {
+	id, err := tx.insertConversation(ctx, messenger.KindGroup, title, 0, 0)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.addParticipant(ctx, id, tx.id.UserID, "admin"); err != nil {
+		return 0, err
+	}
+	for _, m := range memberIDs {
+		if m == tx.id.UserID {
+			continue
+		}
+		if err := tx.addParticipant(ctx, id, m, "member"); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
+}
+
+// DirectConversation answers the direct conversation between the transaction's user and
+// other, creating it if there is none; created says which.
+func (tx *Tx) DirectConversation(ctx context.Context, other int64) (id int64, created bool, err error) {
+	me := tx.id.UserID
+	if other == me {
+		return 0, false, messenger.Errorf(messenger.EINVALID, "Pick someone other than yourself.")
+	}
+	lo, hi := min(me, other), max(me, other)
+	err = tx.tx.QueryRowContext(ctx,
+		`SELECT id FROM conversations WHERE kind = 'direct' AND direct_user_lo = $1 AND direct_user_hi = $2`,
+		lo, hi).Scan(&id)
+	if err == nil {
+		return id, false, nil
+	}
+	if err != sql.ErrNoRows {
+		return 0, false, err
+	}
+	if id, err = tx.insertConversation(ctx, messenger.KindDirect, "", lo, hi); err != nil {
+		return 0, false, err
+	}
+	if err := tx.addParticipant(ctx, id, me, "member"); err != nil {
+		return 0, false, err
+	}
+	if err := tx.addParticipant(ctx, id, other, "member"); err != nil {
+		return 0, false, err
+	}
+	return id, true, nil
+}
+
+// insertConversation takes the id first: row-level security hides a conversation from its
+// creator until they are a participant, so INSERT ... RETURNING would be refused.
+func (tx *Tx) insertConversation(ctx context.Context, kind, title string, lo, hi int64) (int64, error) {
+	var id int64
+	if err := tx.tx.QueryRowContext(ctx, `SELECT nextval(pg_get_serial_sequence('conversations', 'id'))`).Scan(&id); err != nil {
+		return 0, err
+	}
+	var loArg, hiArg any
+	if kind == messenger.KindDirect {
+		loArg, hiArg = lo, hi
+	}
+	_, err := tx.tx.ExecContext(ctx,
+		`INSERT INTO conversations (id, org_id, zone_id, kind, title, direct_user_lo, direct_user_hi, created_by)
+		 VALUES ($1, $2, NULL, $3, $4, $5, $6, $7)`,
+		id, tx.id.OrgID, kind, title, loArg, hiArg, tx.id.UserID)
+	if err != nil {
+		return 0, fmt.Errorf("create conversation: %w", err)
+	}
+	return id, nil
+}
+
+func (tx *Tx) addParticipant(ctx context.Context, convID, userID int64, role string) error {
+	_, err := tx.tx.ExecContext(ctx,
+		`INSERT INTO conversation_participants (conversation_id, user_id, org_id, role)
+		 VALUES ($1, $2, $3, $4)`,
+		convID, userID, tx.id.OrgID, role)
+	if err != nil {
+		var pqErr *pq.Error
+		if asPQ(err, &pqErr) && pqErr.Code == "23503" { // the user is not of this organization
+			return messenger.Errorf(messenger.ENOTFOUND, "User not found.")
+		}
+		return fmt.Errorf("add participant: %w", err)
+	}
+	return nil
+}

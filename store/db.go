@@ -1,0 +1,133 @@
+// Package store is the PostgreSQL access of the messenger: hand-written SQL next to its
+// scan, one file per aggregate. Every method runs inside a transaction scoped to one
+// identity, so that row-level security sees who is asking.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/dreamseed/messenger"
+)
+
+// maxAttempts bounds how often a transaction is tried when PostgreSQL reports a transient
+// failure: the first try and at most three retries.
+const maxAttempts = 4
+
+// DB is the application's connection pool. It connects as the messenger_app role, which
+// owns nothing and is subject to row-level security.
+type DB struct {
+	db *sqlx.DB
+}
+
+// Open connects to dsn and checks the connection.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	db, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	db.SetMaxOpenConns(40)
+	db.SetMaxIdleConns(40)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return &DB{db: db}, nil
+}
+
+// Close closes the pool.
+func (db *DB) Close() error { return db.db.Close() }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.db.PingContext(ctx) }
+
+// Tx is a transaction whose row-level security settings name one identity.
+type Tx struct {
+	tx *sqlx.Tx
+	id messenger.Identity
+}
+
+// Identity answers who the transaction acts as.
+func (tx *Tx) Identity() messenger.Identity { return tx.id }
+
+// InTx runs fn in a transaction acting as id, and commits if fn succeeds. A transient
+// failure (serialization failure, deadlock, a dropped connection) reruns the whole
+// transaction, at most three times, so fn must not have effects outside it.
+func (db *DB) InTx(ctx context.Context, id messenger.Identity, fn func(tx *Tx) error) error {
+	var err error
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		err = db.inTx(ctx, id, fn)
+		if err == nil || !isTransient(err) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(time.Duration(attempt*attempt) * 10 * time.Millisecond)
+	}
+	return err
+}
+
+func (db *DB) inTx(ctx context.Context, id messenger.Identity, fn func(tx *Tx) error) error {
+	sqltx, err := db.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer sqltx.Rollback()
+
+	if id.UserID != 0 {
+		if _, err := sqltx.ExecContext(ctx,
+			`SELECT set_config('app.user_id', $1, true), set_config('app.org_id', $2, true),
+			        set_config('app.zone_id', $3, true)`,
+			strconv.FormatInt(id.UserID, 10), strconv.FormatInt(id.OrgID, 10), zoneSetting(id.ZoneID)); err != nil {
+			return fmt.Errorf("set identity: %w", err)
+		}
+	}
+	if err := fn(&Tx{tx: sqltx, id: id}); err != nil {
+		return err
+	}
+	if err := sqltx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func zoneSetting(zoneID int64) string {
+	if zoneID == 0 {
+		return ""
+	}
+	return strconv.FormatInt(zoneID, 10)
+}
+
+// isTransient reports whether err is worth a retry of the whole transaction.
+func isTransient(err error) bool {
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		switch pqErr.Code {
+		case "40001", "40P01", "57P01", "57P02", "57P03": // serialization, deadlock, shutdown
+			return true
+		}
+		return pqErr.Code.Class() == "08" // connection exception
+	}
+	var netErr net.Error
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, io.EOF) || errors.As(err, &netErr)
+}
+
+// notFound turns sql.ErrNoRows into the domain's not-found error.
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return messenger.Errorf(messenger.ENOTFOUND, "%s not found.", what)
+	}
+	return err
+}

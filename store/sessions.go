@@ -1,0 +1,74 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dreamseed/messenger"
+)
+
+// Session is a signed-in browser: the identity it acts as and its CSRF token.
+type Session struct {
+	Identity   messenger.Identity
+	CSRFToken  string
+	ExpiresAt  time.Time
+	LastUsedAt time.Time
+}
+
+// CreateSession stores a session of the transaction's user under the hash of its token.
+func (tx *Tx) CreateSession(ctx context.Context, tokenHash []byte, csrfToken, userAgent string, expiresAt time.Time) error {
+	if len(userAgent) > 300 {
+		userAgent = userAgent[:300]
+	}
+	_, err := tx.tx.ExecContext(ctx,
+		`INSERT INTO sessions (token_hash, user_id, org_id, csrf_token, user_agent, expires_at)
+		 VALUES ($1, $2, $3, $4, $5, $6)`,
+		tokenHash, tx.id.UserID, tx.id.OrgID, csrfToken, userAgent, expiresAt)
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	return nil
+}
+
+// SessionByToken answers the live (not revoked, not expired) session whose token has this
+// hash; an unknown, revoked or expired one is an unauthorized error.
+func (db *DB) SessionByToken(ctx context.Context, tokenHash []byte) (Session, error) {
+	var s Session
+	var zone sql.NullInt64
+	err := db.db.QueryRowContext(ctx,
+		`SELECT user_id, org_id, zone_id, csrf_token, expires_at, last_used_at FROM app_session($1)`, tokenHash,
+	).Scan(&s.Identity.UserID, &s.Identity.OrgID, &zone, &s.CSRFToken, &s.ExpiresAt, &s.LastUsedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, messenger.Errorf(messenger.EUNAUTHORIZED, "Please sign in.")
+	}
+	s.Identity.ZoneID = zone.Int64
+	return s, err
+}
+
+// TouchSession records that the session was used now.
+func (tx *Tx) TouchSession(ctx context.Context, tokenHash []byte) error {
+	_, err := tx.tx.ExecContext(ctx,
+		`UPDATE sessions SET last_used_at = now() WHERE token_hash = $1 AND user_id = $2`, tokenHash, tx.id.UserID)
+	return err
+}
+
+// RevokeSession ends the session whose token has this hash.
+func (tx *Tx) RevokeSession(ctx context.Context, tokenHash []byte) error {
+	_, err := tx.tx.ExecContext(ctx,
+		`UPDATE sessions SET revoked_at = now() WHERE token_hash = $1 AND user_id = $2 AND revoked_at IS NULL`,
+		tokenHash, tx.id.UserID)
+	return err
+}
+
+// RevokeAllSessions ends every session of the transaction's user (sign out everywhere).
+func (tx *Tx) RevokeAllSessions(ctx context.Context) (int64, error) {
+	res, err := tx.tx.ExecContext(ctx,
+		`UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, tx.id.UserID)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

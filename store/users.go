@@ -1,0 +1,91 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/dreamseed/messenger"
+)
+
+// SignInParams is what a verified portal token says about a user.
+type SignInParams struct {
+	Issuer, Sub, OrgID, ZoneID, Name, Email, Role, Locale string
+}
+
+// SignIn creates or updates the user (and their organization and zone) described by a
+// verified portal token, and answers the stored user.
+func (db *DB) SignIn(ctx context.Context, p SignInParams) (messenger.User, error) {
+	var u messenger.User
+	err := db.InTx(ctx, messenger.Identity{}, func(tx *Tx) error {
+		var id messenger.Identity
+		var zone sql.NullInt64
+		if err := tx.tx.QueryRowContext(ctx,
+			`SELECT user_id, org_id, zone_id FROM app_sign_in($1, $2, $3, $4, $5, $6, $7, $8)`,
+			p.Issuer, p.Sub, p.OrgID, p.ZoneID, p.Name, p.Email, p.Role, p.Locale,
+		).Scan(&id.UserID, &id.OrgID, &zone); err != nil {
+			return fmt.Errorf("sign in: %w", err)
+		}
+		id.ZoneID = zone.Int64
+		if err := tx.actAs(ctx, id); err != nil {
+			return err
+		}
+		var err error
+		u, err = tx.User(ctx, id.UserID)
+		return err
+	})
+	return u, err
+}
+
+// actAs switches the transaction's row-level security settings to id, for the sign-in
+// path that learns who the user is inside the transaction.
+func (tx *Tx) actAs(ctx context.Context, id messenger.Identity) error {
+	tx.id = id
+	_, err := tx.tx.ExecContext(ctx,
+		`SELECT set_config('app.user_id', $1, true), set_config('app.org_id', $2, true),
+		        set_config('app.zone_id', $3, true)`,
+		strconv.FormatInt(id.UserID, 10), strconv.FormatInt(id.OrgID, 10), zoneSetting(id.ZoneID))
+	return err
+}
+
+const userColumns = `u.id, u.sub, u.org_id, coalesce(u.zone_id, 0), u.name, u.email, u.role, u.locale, u.last_seen_at`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanUser(row rowScanner, extra ...any) (messenger.User, error) {
+	var u messenger.User
+	var lastSeen sql.NullTime
+	dest := append([]any{&u.ID, &u.Sub, &u.OrgID, &u.ZoneID, &u.Name, &u.Email, &u.Role, &u.Locale, &lastSeen}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return u, err
+	}
+	if lastSeen.Valid {
+		t := lastSeen.Time
+		u.LastSeenAt = &t
+	}
+	return u, nil
+}
+
+// User answers the user with this id, if the transaction's organization holds it.
+func (tx *Tx) User(ctx context.Context, id int64) (messenger.User, error) {
+	u, err := scanUser(tx.tx.QueryRowContext(ctx,
+		`SELECT `+userColumns+` FROM users u WHERE u.id = $1`, id))
+	return u, notFound(err, "User")
+}
+
+// UserBySub answers the user the portal calls sub, if the transaction's organization holds it.
+func (tx *Tx) UserBySub(ctx context.Context, sub string) (messenger.User, error) {
+	u, err := scanUser(tx.tx.QueryRowContext(ctx,
+		`SELECT `+userColumns+` FROM users u WHERE u.sub = $1 AND u.org_id = $2`, sub, tx.id.OrgID))
+	return u, notFound(err, "User")
+}
+
+// TouchLastSeen records that the transaction's user was active at t.
+func (tx *Tx) TouchLastSeen(ctx context.Context, t time.Time) error {
+	_, err := tx.tx.ExecContext(ctx,
+		`UPDATE users SET last_seen_at = $2 WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)`,
+		tx.id.UserID, t)
+	return err
+}
