@@ -1,6 +1,9 @@
 package messenger
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Portal roles a user can have, as the portal's token says.
 const (
@@ -96,4 +99,18 @@ type Message struct {
 	ClientMsgID    *string
 	CreatedAt      time.Time
 	ReadCount      int64
+}
+
+type requestIDKey struct{}
+
+// WithRequestID answers a context that carries the id of the request it serves, so that
+// the audit log and logs can name it.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID answers the id of the request ctx serves ("" outside a request).
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
 }

@@ -27,7 +27,8 @@ CREATE TABLE users (
     name         text NOT NULL CHECK (char_length(name) BETWEEN 1 AND 100),
     email        text NOT NULL DEFAULT '' CHECK (char_length(email) <= 254),
     role         text NOT NULL CHECK (role IN ('admin', 'teacher', 'student', 'parent', 'staff')),
-    locale       text NOT NULL DEFAULT 'ko' CHECK (locale IN ('ko', 'en')),
+    -- '' when the portal did not say: pages then follow the browser's Accept-Language.
+    locale       text NOT NULL DEFAULT '' CHECK (locale IN ('', 'ko', 'en')),
     last_seen_at timestamptz,
     created_at   timestamptz NOT NULL DEFAULT now(),
     updated_at   timestamptz NOT NULL DEFAULT now(),

@@ -218,3 +218,38 @@ func (tx *Tx) addParticipant(ctx context.Context, convID, userID int64, role str
 	}
 	return nil
 }
+
+// ConversationByTitle answers the id of a group of the transaction's user with this title.
+func (tx *Tx) ConversationByTitle(ctx context.Context, title string) (int64, error) {
+	var id int64
+	err := tx.tx.QueryRowContext(ctx,
+		`SELECT c.id FROM conversations c
+		   JOIN conversation_participants p ON p.conversation_id = c.id AND p.user_id = $1 AND p.left_at IS NULL
+		  WHERE c.kind = 'group' AND c.title = $2
+		  ORDER BY c.id LIMIT 1`, tx.id.UserID, title).Scan(&id)
+	return id, notFound(err, "Conversation")
+}
+
+// UnreadCounts answers the number of unread messages of each conversation of the
+// transaction's user that has any.
+func (tx *Tx) UnreadCounts(ctx context.Context) (map[int64]int64, error) {
+	rows, err := tx.tx.QueryContext(ctx,
+		`SELECT c.id, c.last_seq - coalesce(r.last_read_seq, 0)
+		   FROM conversation_participants p
+		   JOIN conversations c ON c.id = p.conversation_id
+		   LEFT JOIN read_receipts r ON r.conversation_id = p.conversation_id AND r.user_id = p.user_id
+		  WHERE p.user_id = $1 AND p.left_at IS NULL AND c.last_seq > coalesce(r.last_read_seq, 0)`, tx.id.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("unread counts: %w", err)
+	}
+	defer rows.Close()
+	counts := make(map[int64]int64)
+	for rows.Next() {
+		var id, n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, err
+		}
+		counts[id] = n
+	}
+	return counts, rows.Err()
+}

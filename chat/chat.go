@@ -1,0 +1,137 @@
+// Package chat holds the messenger's use cases — list conversations, open a thread, and
+// (as they arrive) send, read, invite — each in one place, shared by the HTML handlers and
+// the JSON API.
+package chat
+
+import (
+	"context"
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/store"
+)
+
+// PageSize is how many conversations or messages one page holds.
+const PageSize = 50
+
+// Service runs the use cases against the database.
+type Service struct {
+	db *store.DB
+}
+
+// NewService answers a Service on db.
+func NewService(db *store.DB) *Service { return &Service{db: db} }
+
+// ConversationPage is one page of a user's conversation list.
+type ConversationPage struct {
+	Conversations []messenger.Conversation
+	NextCursor    string // "" on the last page
+}
+
+// Conversations answers a page of me's conversations, most recent activity first, after
+// cursor ("" for the first page).
+func (s *Service) Conversations(ctx context.Context, me messenger.User, cursor string, limit int) (ConversationPage, error) {
+	var page ConversationPage
+	after, err := decodeCursor(cursor)
+	if err != nil {
+		return page, err
+	}
+	if limit <= 0 || limit > PageSize {
+		limit = PageSize
+	}
+	err = s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+		convs, err := tx.Conversations(ctx, after, limit+1)
+		if err != nil {
+			return err
+		}
+		if len(convs) > limit {
+			convs = convs[:limit]
+			last := convs[limit-1]
+			page.NextCursor = encodeCursor(store.ConversationCursor{At: *last.LastMessageAt, ID: last.ID})
+		}
+		page.Conversations = convs
+		return nil
+	})
+	return page, err
+}
+
+// UnreadCounts answers me's unread messages by conversation (only those with any).
+func (s *Service) UnreadCounts(ctx context.Context, me messenger.User) (map[int64]int64, error) {
+	var counts map[int64]int64
+	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+		var err error
+		counts, err = tx.UnreadCounts(ctx)
+		return err
+	})
+	return counts, err
+}
+
+// UnreadTotal answers how many unread messages me has across all conversations.
+func (s *Service) UnreadTotal(ctx context.Context, me messenger.User) (int64, error) {
+	counts, err := s.UnreadCounts(ctx, me)
+	var total int64
+	for _, n := range counts {
+		total += n
+	}
+	return total, err
+}
+
+// Thread is an open conversation with a page of its messages, oldest first.
+type Thread struct {
+	Conversation messenger.Conversation
+	Messages     []messenger.Message
+	HasOlder     bool
+}
+
+// OpenThread answers conversation convID as me sees it with the page of messages before
+// beforeSeq (0: the newest). A conversation me is not in is not found.
+func (s *Service) OpenThread(ctx context.Context, me messenger.User, convID, beforeSeq int64) (Thread, error) {
+	var t Thread
+	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+		var err error
+		if t.Conversation, err = tx.Conversation(ctx, convID); err != nil {
+			return err
+		}
+		msgs, err := tx.MessagesBefore(ctx, convID, beforeSeq, PageSize+1)
+		if err != nil {
+			return err
+		}
+		if len(msgs) > PageSize {
+			msgs, t.HasOlder = msgs[:PageSize], true
+		}
+		// Newest first from the store; the page shows oldest first.
+		for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
+			msgs[i], msgs[j] = msgs[j], msgs[i]
+		}
+		t.Messages = msgs
+		return nil
+	})
+	return t, err
+}
+
+// cursors are opaque to clients: base64 of "unix-micro.id".
+func encodeCursor(c store.ConversationCursor) string {
+	raw := strconv.FormatInt(c.At.UnixMicro(), 10) + "." + strconv.FormatInt(c.ID, 10)
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+func decodeCursor(s string) (*store.ConversationCursor, error) {
+	if s == "" {
+		return nil, nil
+	}
+	bad := messenger.Errorf(messenger.EINVALID, "Invalid cursor.")
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, bad
+	}
+	at, id, ok := strings.Cut(string(raw), ".")
+	micros, err1 := strconv.ParseInt(at, 10, 64)
+	convID, err2 := strconv.ParseInt(id, 10, 64)
+	if !ok || err1 != nil || err2 != nil || convID <= 0 {
+		return nil, bad
+	}
+	return &store.ConversationCursor{At: time.UnixMicro(micros), ID: convID}, nil
+}

@@ -1,0 +1,24 @@
+// Command messenger is the DreamSeed messenger server.
+//
+//	messenger [serve]   run the server (default)
+//	messenger migrate   apply database migrations and exit
+//	messenger demo      load the demo organizations, users and conversations and exit
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	_ "time/tzdata" // times are shown in Asia/Seoul even on machines without zoneinfo
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "messenger:", err)
+		os.Exit(1)
+	}
+}

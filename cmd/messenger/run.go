@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/demo"
+	"github.com/dreamseed/messenger/handlers"
+	"github.com/dreamseed/messenger/realtime"
+	"github.com/dreamseed/messenger/store"
+	"github.com/dreamseed/messenger/store/pgserver"
+)
+
+// run is the whole program: the end-to-end tests start it as a process with their own
+// environment.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	switch cmd {
+	case "serve", "migrate", "demo":
+	default:
+		return fmt.Errorf("unknown command %q (want serve, migrate or demo)", cmd)
+	}
+
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	appDSN, stopDB, err := prepareDatabase(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer stopDB()
+	if cmd == "migrate" {
+		return nil
+	}
+
+	db, err := store.Open(ctx, appDSN)
+	if err != nil {
+		return fmt.Errorf("%w (the server connects as the %s role; see MESSENGER_APP_DATABASE_URL)", err, store.AppRole)
+	}
+	defer db.Close()
+	if cmd == "demo" || cfg.Dev {
+		if err := demo.Load(ctx, db); err != nil {
+			return fmt.Errorf("load demo data: %w", err)
+		}
+		logger.Info("demo data loaded")
+	}
+	if cmd == "demo" {
+		return nil
+	}
+	return serve(ctx, cfg, db, logger)
+}
+
+// prepareDatabase starts the embedded PostgreSQL when no DATABASE_URL is set, applies the
+// migrations, and answers the connection string of the application role.
+func prepareDatabase(ctx context.Context, cfg config, logger *slog.Logger) (appDSN string, stop func(), err error) {
+	stop = func() {}
+	ownerDSN, password := cfg.DatabaseURL, cfg.AppDBPassword
+	if cfg.Embedded() {
+		srv, err := pgserver.Start(ctx, filepath.Join(cfg.DataDir, "postgres"), logger)
+		if err != nil {
+			if errors.Is(err, pgserver.ErrNoBinaries) {
+				return "", stop, fmt.Errorf("no DATABASE_URL is set, so the messenger runs its own PostgreSQL, but %w", err)
+			}
+			return "", stop, fmt.Errorf("embedded PostgreSQL: %w", err)
+		}
+		stop = func() {
+			if err := srv.Stop(); err != nil {
+				logger.Error("stop embedded postgres", slog.String("error", err.Error()))
+			}
+		}
+		if err := srv.EnsureDatabase(ctx, "messenger"); err != nil {
+			stop()
+			return "", func() {}, err
+		}
+		ownerDSN = srv.DSN("messenger")
+		if password, err = secretFile(filepath.Join(cfg.DataDir, "app.password")); err != nil {
+			stop()
+			return "", func() {}, err
+		}
+	}
+	if err := store.Migrate(ctx, ownerDSN, logger); err != nil {
+		stop()
+		return "", func() {}, err
+	}
+	if cfg.AppDatabaseURL != "" {
+		return cfg.AppDatabaseURL, stop, nil
+	}
+	if password != "" {
+		if err := store.SetAppPassword(ctx, ownerDSN, password); err != nil {
+			stop()
+			return "", func() {}, err
+		}
+	}
+	appDSN, err = store.AppDSN(ownerDSN, password)
+	if err != nil {
+		stop()
+		return "", func() {}, err
+	}
+	return appDSN, stop, nil
+}
+
+// secretFile answers the secret kept in path, creating it on first use.
+func secretFile(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	secret := auth.NewToken()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return secret, nil
+}
+
+// serve runs the HTTP server until ctx ends, then drains it.
+func serve(ctx context.Context, cfg config, db *store.DB, logger *slog.Logger) error {
+	var engine realtime.Engine
+	if cfg.RedisURL != "" {
+		r, err := realtime.NewRedis(ctx, cfg.RedisURL, 0, logger)
+		if err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
+		engine = r
+		logger.Info("realtime engine: redis")
+	} else {
+		engine = realtime.NewMemory(0)
+		logger.Info("realtime engine: memory (one process)")
+	}
+	defer engine.Close()
+
+	verifier, err := auth.NewVerifier(ctx, auth.VerifierConfig{
+		Secret: cfg.JWTSecret, JWKSURL: cfg.JWKSURL, Issuer: cfg.Issuer, Audience: cfg.Audience,
+	})
+	if err != nil {
+		return err
+	}
+
+	handler, _ := handlers.New(handlers.Config{
+		Issuer: cfg.Issuer, Audience: cfg.Audience, PortalOrigins: cfg.PortalOrigins,
+		CookieSecure: cfg.CookieSecure, CookieSameSite: cfg.CookieSameSite,
+		Dev: cfg.Dev, DevSecret: cfg.JWTSecret,
+	}, db, verifier, engine, logger)
+
+	// Streams end when their base context does, so shutdown need not wait for them.
+	streamsCtx, endStreams := context.WithCancel(context.WithoutCancel(ctx))
+	defer endStreams()
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return streamsCtx },
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	logger.Info("messenger listening", slog.String("addr", ln.Addr().String()),
+		slog.String("url", cfg.BaseURL), slog.Bool("dev", cfg.Dev))
+	if cfg.Dev {
+		logger.Info("dev mode: sign in at " + cfg.BaseURL + "/dev/login")
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	endStreams()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+package handlers
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/views"
+)
+
+// statusOf maps domain error codes to HTTP statuses.
+var statusOf = map[string]int{
+	messenger.EINVALID:      http.StatusBadRequest,
+	messenger.EUNAUTHORIZED: http.StatusUnauthorized,
+	messenger.EFORBIDDEN:    http.StatusForbidden,
+	messenger.ENOTFOUND:     http.StatusNotFound,
+	messenger.ECONFLICT:     http.StatusConflict,
+	messenger.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	messenger.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
+	messenger.ERATELIMITED:  http.StatusTooManyRequests,
+	messenger.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// codeOfStatus maps statuses of echo's own errors (no route, wrong method, too large)
+// back to domain codes.
+func codeOfStatus(status int) string {
+	switch status {
+	case http.StatusNotFound:
+		return messenger.ENOTFOUND
+	case http.StatusMethodNotAllowed, http.StatusBadRequest:
+		return messenger.EINVALID
+	case http.StatusUnauthorized:
+		return messenger.EUNAUTHORIZED
+	case http.StatusForbidden:
+		return messenger.EFORBIDDEN
+	case http.StatusRequestEntityTooLarge:
+		return messenger.ETOOLARGE
+	case http.StatusUnsupportedMediaType:
+		return messenger.EUNSUPPORTED
+	case http.StatusTooManyRequests:
+		return messenger.ERATELIMITED
+	}
+	return messenger.EINTERNAL
+}
+
+// apiError is the JSON error shape of the API.
+type apiError struct {
+	Error apiErrorBody `json:"error"`
+}
+
+type apiErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// handleError is the one place errors become responses: JSON for the API, a fragment for
+// htmx, a page otherwise. Internal errors are logged here and never shown.
+func (s *Server) handleError(c *echo.Context, err error) {
+	if resp, uErr := echo.UnwrapResponse(c.Response()); uErr == nil && resp.Committed {
+		return
+	}
+	code, message := messenger.ErrorCode(err), messenger.ErrorMessage(err)
+	var httpErr *echo.HTTPError
+	if code == messenger.EINTERNAL && errors.As(err, &httpErr) && httpErr.Code < 500 {
+		code, message = codeOfStatus(httpErr.Code), http.StatusText(httpErr.Code)+"."
+	}
+	status := statusOf[code]
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	if code == messenger.EINTERNAL {
+		c.Logger().Error("internal error", slog.String("error", err.Error()), slog.String("path", c.Request().URL.Path))
+	}
+
+	req := c.Request()
+	switch {
+	case strings.HasPrefix(req.URL.Path, "/api/") || strings.Contains(req.Header.Get("Accept"), "application/json"):
+		c.JSON(status, apiError{Error: apiErrorBody{Code: code, Message: message}})
+	case req.Method == http.MethodHead:
+		c.NoContent(status)
+	case err == errSignIn && s.cfg.Dev && req.Header.Get("HX-Request") == "":
+		c.Redirect(http.StatusSeeOther, "/dev/login")
+	case req.Header.Get("HX-Request") != "":
+		c.String(status, message)
+	default:
+		ctx := req.Context()
+		userLocale := ""
+		if me, ok := auth.UserFrom(ctx); ok {
+			userLocale = me.Locale
+		}
+		ctx = views.WithLocale(ctx, views.NegotiateLocale(userLocale, req.Header.Get("Accept-Language")))
+		p := views.ErrorProps{Layout: s.layout(""), Home: code != messenger.EUNAUTHORIZED}
+		switch code {
+		case messenger.EUNAUTHORIZED:
+			p.Title, p.Message = views.T(ctx, "error.unauthorized"), views.T(ctx, "error.unauthorized.sub")
+		case messenger.ENOTFOUND:
+			p.Title, p.Message = views.T(ctx, "error.not_found"), message
+		case messenger.EFORBIDDEN:
+			p.Title, p.Message = views.T(ctx, "error.forbidden"), message
+		default:
+			p.Title, p.Message = views.T(ctx, "error.title"), message
+		}
+		c.SetRequest(req.WithContext(ctx))
+		if err := render(c, status, views.ErrorPage(p)); err != nil {
+			c.Logger().Error("render error page", slog.String("error", err.Error()))
+		}
+	}
+}
+
+// notFound answers a URL that no route matches.
+func (s *Server) notFound(c *echo.Context) error {
+	return messenger.Errorf(messenger.ENOTFOUND, "This page does not exist.")
+}

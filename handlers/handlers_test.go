@@ -1,0 +1,186 @@
+package handlers_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	_ "github.com/lib/pq"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/handlers"
+	"github.com/dreamseed/messenger/realtime"
+	"github.com/dreamseed/messenger/store"
+	"github.com/dreamseed/messenger/store/storetest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+const (
+	testSecret = "handlers-test-secret-0123456789abcdef"
+	testIssuer = "dreamseed-portal"
+	testAud    = "messenger"
+	portal     = "https://portal.example"
+)
+
+// env is a running messenger on a fresh database.
+type env struct {
+	t      *testing.T
+	srv    *httptest.Server
+	db     *store.DB
+	owner  *sql.DB // superuser view of the database, to check what was (not) written
+	config handlers.Config
+}
+
+func newEnv(t *testing.T, mutate func(*handlers.Config)) *env {
+	t.Helper()
+	db, d := storetest.NewDB(t)
+	owner, err := sql.Open("postgres", d.OwnerDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { owner.Close() })
+	verifier, err := auth.NewVerifier(context.Background(), auth.VerifierConfig{
+		Secret: []byte(testSecret), Issuer: testIssuer, Audience: testAud,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := handlers.Config{
+		Issuer: testIssuer, Audience: testAud, PortalOrigins: []string{portal},
+		CookieSecure: true, CookieSameSite: http.SameSiteNoneMode, DevSecret: []byte(testSecret),
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	engine := realtime.NewMemory(0)
+	t.Cleanup(func() { engine.Close() })
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	e, _ := handlers.New(cfg, db, verifier, engine, logger)
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	return &env{t: t, srv: srv, db: db, owner: owner, config: cfg}
+}
+
+type claims = jwt.MapClaims
+
+func validClaims(sub, name, org string) claims {
+	now := time.Now()
+	return claims{
+		"iss": testIssuer, "aud": testAud, "sub": sub, "name": name, "org_id": org, "zone_id": org + "-zone",
+		"role": "teacher", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+	}
+}
+
+func sign(t *testing.T, c claims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (e *env) count(table string) int {
+	e.t.Helper()
+	var n int
+	if err := e.owner.QueryRow(`SELECT count(*) FROM ` + table).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// client is a browser-like HTTP client: a cookie jar and no automatic redirects.
+func (e *env) client() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+func (e *env) do(client *http.Client, method, path string, body io.Reader, header map[string]string) *http.Response {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func readBody(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// signInBrowser posts a portal token like the portal's iframe does and answers the client
+// holding the session.
+func (e *env) signInBrowser(sub, name, org string) *http.Client {
+	e.t.Helper()
+	c := e.client()
+	form := url.Values{"token": {sign(e.t, validClaims(sub, name, org))}}
+	resp := e.do(c, "POST", "/auth/portal", strings.NewReader(form.Encode()), map[string]string{
+		"Content-Type": "application/x-www-form-urlencoded", "Origin": portal, "Sec-Fetch-Site": "cross-site",
+	})
+	if resp.StatusCode != http.StatusSeeOther {
+		e.t.Fatalf("sign in %s: status %d: %s", sub, resp.StatusCode, readBody(e.t, resp))
+	}
+	return c
+}
+
+func (e *env) csrfToken(c *http.Client) string {
+	e.t.Helper()
+	body := readBody(e.t, e.do(c, "GET", "/", nil, nil))
+	_, rest, ok := strings.Cut(body, `<meta name="csrf-token" content="`)
+	if !ok {
+		e.t.Fatal("no csrf-token meta on the page")
+	}
+	token, _, _ := strings.Cut(rest, `"`)
+	return token
+}
+
+func decodeError(t *testing.T, resp *http.Response) (code, message string) {
+	t.Helper()
+	var body struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	raw := readBody(t, resp)
+	if err := json.Unmarshal([]byte(raw), &body); err != nil {
+		t.Fatalf("error body is not the JSON error shape: %q", raw)
+	}
+	return body.Error.Code, body.Error.Message
+}
+
+func mustUser(t *testing.T, db *store.DB, sub, name, org string) messenger.User {
+	return storetest.MustSignIn(t, db, sub, name, org, org+"-zone", messenger.RoleTeacher)
+}
+
+func jsonDecode(resp *http.Response, v any) error {
+	return json.NewDecoder(resp.Body).Decode(v)
+}

@@ -1,0 +1,36 @@
+package handlers
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/store"
+)
+
+// logout ends this session, or with ?all=1 every session of the user, and clears the
+// cookie.
+func (s *Server) logout(c *echo.Context) error {
+	ctx := c.Request().Context()
+	me, _ := auth.UserFrom(ctx)
+	all := c.QueryParam("all") == "1"
+	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+		if all {
+			_, err := tx.RevokeAllSessions(ctx)
+			return err
+		}
+		return tx.RevokeSession(ctx, auth.HashToken(auth.SessionTokenFrom(ctx)))
+	})
+	if err != nil {
+		return err
+	}
+	c.SetCookie(s.sessionCookie("", time.Time{}))
+	c.Logger().Info("signed out", slog.Bool("everywhere", all))
+	if s.cfg.Dev {
+		return c.Redirect(http.StatusSeeOther, "/dev/login")
+	}
+	return c.Redirect(http.StatusSeeOther, "/embed")
+}

@@ -1,0 +1,231 @@
+package handlers
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/store"
+	"github.com/dreamseed/messenger/views"
+)
+
+// requestIDHeader carries the request id in and out, so a proxy's id is kept.
+const requestIDHeader = "X-Request-ID"
+
+// observe gives every request an id and a logger that carries it, records the duration
+// metric by route and status, and writes one log line at the end.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		start := time.Now()
+		req := c.Request()
+		id := req.Header.Get(requestIDHeader)
+		if !validRequestID(id) {
+			var b [8]byte
+			rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		c.Response().Header().Set(requestIDHeader, id)
+		logger := s.logger.With(slog.String("request_id", id))
+		c.SetLogger(logger)
+		c.SetRequest(req.WithContext(messenger.WithRequestID(req.Context(), id)))
+
+		err := next(c)
+		if err != nil {
+			c.Echo().HTTPErrorHandler(c, err)
+		}
+
+		_, status := echo.ResolveResponseStatus(c.Response(), nil)
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		elapsed := time.Since(start)
+		s.metrics.observeRequest(route, req.Method, status, elapsed)
+
+		attrs := []slog.Attr{
+			slog.String("method", req.Method), slog.String("path", req.URL.Path), slog.String("route", route),
+			slog.Int("status", status), slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+		}
+		if u, ok := auth.UserFrom(c.Request().Context()); ok {
+			attrs = append(attrs, slog.Int64("user_id", u.ID))
+		}
+		level := slog.LevelInfo
+		if route == "/healthz" || route == "/readyz" || route == "/metrics" || route == "/static/*" {
+			level = slog.LevelDebug
+		}
+		c.Logger().LogAttrs(req.Context(), level, "request", attrs...)
+		return nil
+	}
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// recoverPanic turns a panic in a handler into an internal error, logged with its value.
+func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		return next(c)
+	}
+}
+
+// securityHeaders sets the content security policy (framing only by the portal) and the
+// other defensive headers on every response.
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	ancestors := "'self'"
+	for o := range s.origins {
+		ancestors += " " + o
+	}
+	csp := "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+		"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; " +
+		"frame-ancestors " + ancestors
+	return func(c *echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if len(s.origins) == 0 {
+			h.Set("X-Frame-Options", "SAMEORIGIN")
+		}
+		return next(c)
+	}
+}
+
+// requireSession signs the request in with its session cookie. Without a live session a
+// page request goes to dev login (dev mode) or gets the "open from the portal" page.
+func (s *Server) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		cookie, err := c.Cookie(auth.SessionCookie)
+		if err != nil || cookie.Value == "" {
+			return errSignIn
+		}
+		ctx := c.Request().Context()
+		hash := auth.HashToken(cookie.Value)
+		sess, err := s.db.SessionByToken(ctx, hash)
+		if err != nil {
+			if messenger.ErrorCode(err) == messenger.EUNAUTHORIZED {
+				return errSignIn
+			}
+			return err
+		}
+		var me messenger.User
+		err = s.db.InTx(ctx, sess.Identity, func(tx *store.Tx) error {
+			if me, err = tx.User(ctx, sess.Identity.UserID); err != nil {
+				return err
+			}
+			// Last use is kept to the minute: no write on every request.
+			if time.Since(sess.LastUsedAt) > time.Minute {
+				return tx.TouchSession(ctx, hash)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		ctx = auth.WithUser(ctx, me)
+		ctx = auth.WithCSRFToken(ctx, sess.CSRFToken)
+		ctx = auth.WithSessionToken(ctx, cookie.Value)
+		ctx = views.WithLocale(ctx, views.NegotiateLocale(me.Locale, c.Request().Header.Get("Accept-Language")))
+		c.SetRequest(c.Request().WithContext(ctx))
+		c.SetLogger(c.Logger().With(slog.Int64("user_id", me.ID)))
+		return next(c)
+	}
+}
+
+// errSignIn marks a page request that needs a session it does not have.
+var errSignIn = messenger.Errorf(messenger.EUNAUTHORIZED, "Please sign in.")
+
+// requireCSRF checks the session's CSRF token on every state-changing request: htmx sends
+// it in a header, plain forms in a field. SameSite=None cookies (inside the portal's
+// iframe) give no CSRF protection of their own.
+func (s *Server) requireCSRF(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		switch c.Request().Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			return next(c)
+		}
+		want := auth.CSRFTokenFrom(c.Request().Context())
+		got := c.Request().Header.Get("X-CSRF-Token")
+		if got == "" {
+			got = c.FormValue("csrf_token")
+		}
+		if !auth.SameToken(want, got) {
+			return messenger.Errorf(messenger.EFORBIDDEN, "The form has expired. Reload the page and try again.")
+		}
+		return next(c)
+	}
+}
+
+// sameOriginOnly refuses cross-origin state-changing browser requests, with Go's
+// Sec-Fetch-Site / Origin checks.
+func (s *Server) sameOriginOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		if err := s.cop.Check(c.Request()); err != nil {
+			return messenger.Errorf(messenger.EFORBIDDEN, "Cross-origin request refused.")
+		}
+		return next(c)
+	}
+}
+
+// portalOriginOnly lets only the configured portal origins (and this app itself) post a
+// sign-in: a login CSRF from any other site is refused.
+func (s *Server) portalOriginOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		req := c.Request()
+		origin := req.Header.Get("Origin")
+		switch {
+		case origin != "" && s.origins[origin]:
+			return next(c)
+		case s.cop.Check(req) == nil:
+			return next(c) // same origin, or a non-browser client
+		default:
+			return messenger.Errorf(messenger.EFORBIDDEN, "This origin may not sign users in.")
+		}
+	}
+}
+
+// requireBearer signs an API request in with its portal token. Every request creates or
+// updates the user from the token's claims.
+func (s *Server) requireBearer(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		header := c.Request().Header.Get("Authorization")
+		scheme, token, ok := strings.Cut(header, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+			return messenger.Errorf(messenger.EUNAUTHORIZED, "A bearer token is required.")
+		}
+		ctx := c.Request().Context()
+		me, err := s.signIn(ctx, strings.TrimSpace(token))
+		if err != nil {
+			return err
+		}
+		ctx = auth.WithUser(ctx, me)
+		c.SetRequest(c.Request().WithContext(ctx))
+		c.SetLogger(c.Logger().With(slog.Int64("user_id", me.ID)))
+		return next(c)
+	}
+}

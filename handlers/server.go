@@ -1,0 +1,76 @@
+// Package handlers is the HTTP face of the messenger: routes.go lists every URL; each
+// action has a short file that parses input, calls one use case and renders.
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/chat"
+	"github.com/dreamseed/messenger/static"
+	"github.com/dreamseed/messenger/store"
+)
+
+// Config is what the handlers need to know about the deployment.
+type Config struct {
+	Issuer        string   // the portal's iss, for users signed in through dev login
+	Audience      string   // the messenger's aud, for dev tokens
+	PortalOrigins []string // origins allowed to frame the app and post /auth/portal
+	CookieSecure  bool
+	// CookieSameSite is None (with Partitioned) when the app is framed by a portal on
+	// another site, Lax otherwise.
+	CookieSameSite http.SameSite
+	Dev            bool   // dev login and demo users
+	DevSecret      []byte // signs dev login tokens; the verifier must accept it
+}
+
+// Pinger is something /readyz checks.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Server holds the dependencies of the handlers.
+type Server struct {
+	cfg      Config
+	db       *store.DB
+	chat     *chat.Service
+	verifier *auth.Verifier
+	engine   Pinger
+	logger   *slog.Logger
+	metrics  *Metrics
+	assetQ   string
+	origins  map[string]bool
+	cop      *http.CrossOriginProtection
+}
+
+// New answers the HTTP handler of the messenger.
+func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine Pinger, logger *slog.Logger) (*echo.Echo, *Server) {
+	s := &Server{
+		cfg:      cfg,
+		db:       db,
+		chat:     chat.NewService(db),
+		verifier: verifier,
+		engine:   engine,
+		logger:   logger,
+		metrics:  NewMetrics(),
+		assetQ:   "?v=" + static.Version(),
+		origins:  make(map[string]bool),
+		cop:      http.NewCrossOriginProtection(),
+	}
+	for _, o := range cfg.PortalOrigins {
+		if u, err := url.Parse(o); err == nil && u.Host != "" {
+			s.origins[u.Scheme+"://"+u.Host] = true
+		}
+	}
+	e := echo.NewWithConfig(echo.Config{
+		Logger:           logger,
+		HTTPErrorHandler: s.handleError,
+	})
+	s.routes(e)
+	return e, s
+}

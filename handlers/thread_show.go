@@ -1,0 +1,70 @@
+package handlers
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/views"
+)
+
+// threadShow opens a conversation beside the list (on a phone: alone).
+func (s *Server) threadShow(c *echo.Context) error {
+	ctx := c.Request().Context()
+	me, _ := auth.UserFrom(ctx)
+	convID, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	beforeSeq, err := queryInt(c, "before_seq")
+	if err != nil {
+		return err
+	}
+	thread, err := s.chat.OpenThread(ctx, me, convID, beforeSeq)
+	if err != nil {
+		return err
+	}
+	page, err := s.chat.Conversations(ctx, me, "", 0)
+	if err != nil {
+		return err
+	}
+	unread, err := s.chat.UnreadTotal(ctx, me)
+	if err != nil {
+		return err
+	}
+	layout := s.layout(thread.Conversation.DisplayTitle(me.ID))
+	layout.UnreadTotal = unread
+	return render(c, http.StatusOK, views.AppPage(views.AppProps{
+		Layout: layout,
+		List: views.ListProps{Me: me, Conversations: page.Conversations, NextCursor: page.NextCursor,
+			ActiveID: convID, Now: time.Now()},
+		Thread: &views.ThreadProps{Me: me, Conversation: thread.Conversation, Messages: thread.Messages, HasOlder: thread.HasOlder},
+	}))
+}
+
+// notFoundID is what a malformed id answers: the same as an id that is not ours.
+var notFoundID = messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
+
+// pathID parses a positive int64 path parameter.
+func pathID(c *echo.Context, name string) (int64, error) {
+	id, err := echo.PathParam[int64](c, name)
+	if err != nil || id <= 0 {
+		return 0, notFoundID
+	}
+	return id, nil
+}
+
+// queryInt parses an optional non-negative int64 query parameter (0 when absent).
+func queryInt(c *echo.Context, name string) (int64, error) {
+	if c.QueryParam(name) == "" {
+		return 0, nil
+	}
+	n, err := echo.QueryParam[int64](c, name)
+	if err != nil || n < 0 {
+		return 0, messenger.Errorf(messenger.EINVALID, "%s must be a non-negative integer.", name)
+	}
+	return n, nil
+}

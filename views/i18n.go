@@ -1,0 +1,98 @@
+// Package views holds the templ components of the messenger's pages and partials, and the
+// small formatting helpers they share (translations, times, avatars, links).
+package views
+
+import (
+	"context"
+	"strings"
+)
+
+type localeKey struct{}
+
+// WithLocale answers a context whose pages render in locale ("ko" or "en").
+func WithLocale(ctx context.Context, locale string) context.Context {
+	return context.WithValue(ctx, localeKey{}, locale)
+}
+
+// Locale answers the locale pages render in; Korean unless English was chosen.
+func Locale(ctx context.Context) string {
+	if l, _ := ctx.Value(localeKey{}).(string); l == "en" {
+		return "en"
+	}
+	return "ko"
+}
+
+// NegotiateLocale picks the page locale: the user's own (from the portal) if set, else the
+// first of Korean or English the browser's Accept-Language names, else Korean.
+func NegotiateLocale(userLocale, acceptLanguage string) string {
+	if userLocale == "ko" || userLocale == "en" {
+		return userLocale
+	}
+	for _, part := range strings.Split(acceptLanguage, ",") {
+		tag, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		lang, _, _ := strings.Cut(strings.ToLower(tag), "-")
+		switch lang {
+		case "ko":
+			return "ko"
+		case "en":
+			return "en"
+		}
+	}
+	return "ko"
+}
+
+// T answers the text of key in the context's locale.
+func T(ctx context.Context, key string) string {
+	m, ok := messages[key]
+	if !ok {
+		return key
+	}
+	if Locale(ctx) == "en" {
+		return m.en
+	}
+	return m.ko
+}
+
+type text struct{ ko, en string }
+
+var messages = map[string]text{
+	"app.name":               {"DreamSeed 메신저", "DreamSeed Messenger"},
+	"nav.conversations":      {"대화 목록", "Conversations"},
+	"nav.back":               {"대화 목록으로", "Back to conversations"},
+	"list.empty.title":       {"아직 대화가 없습니다", "No conversations yet"},
+	"list.empty.body":        {"선생님, 친구, 학부모님과 대화를 시작해 보세요.", "Start a conversation with a teacher, classmate or parent."},
+	"list.no_messages":       {"아직 메시지가 없습니다", "No messages yet"},
+	"list.unread":            {"읽지 않은 메시지", "unread messages"},
+	"list.more":              {"더 보기", "Load more"},
+	"thread.placeholder":     {"대화를 선택하세요", "Select a conversation"},
+	"thread.placeholder.sub": {"왼쪽 목록에서 대화를 열면 여기에 메시지가 표시됩니다.", "Open a conversation from the list to see its messages here."},
+	"thread.empty":           {"첫 메시지를 보내 보세요.", "Send the first message."},
+	"thread.members":         {"명", " members"},
+	"thread.readonly":        {"메시지 보내기는 곧 제공됩니다.", "Sending messages is coming soon."},
+	"thread.history":         {"이전 메시지", "Earlier messages"},
+	"composer.label":         {"메시지 입력", "Message"},
+	"composer.placeholder":   {"메시지를 입력하세요", "Type a message"},
+	"composer.send":          {"전송", "Send"},
+	"kind.group":             {"그룹", "Group"},
+	"kind.announcement":      {"공지", "Announcements"},
+	"system":                 {"알림", "Notice"},
+	"time.yesterday":         {"어제", "Yesterday"},
+	"me.signout":             {"로그아웃", "Sign out"},
+	"me.signout_all":         {"모든 기기에서 로그아웃", "Sign out everywhere"},
+	"me.menu":                {"내 계정", "My account"},
+	"role.admin":             {"관리자", "Admin"},
+	"role.teacher":           {"선생님", "Teacher"},
+	"role.student":           {"학생", "Student"},
+	"role.parent":            {"학부모", "Parent"},
+	"role.staff":             {"교직원", "Staff"},
+	"dev.title":              {"개발용 로그인", "Developer sign-in"},
+	"dev.intro":              {"데모 사용자를 골라 로그인하세요. 개발 모드에서만 보이는 화면입니다.", "Pick a demo user to sign in as. This page exists only in development mode."},
+	"dev.org":                {"기관", "Organization"},
+	"dev.signin":             {"로그인", "Sign in"},
+	"error.title":            {"문제가 생겼습니다", "Something went wrong"},
+	"error.home":             {"대화 목록으로 돌아가기", "Back to conversations"},
+	"error.not_found":        {"찾을 수 없습니다", "Not found"},
+	"error.unauthorized":     {"로그인이 필요합니다", "Please sign in"},
+	"error.unauthorized.sub": {"DreamSeed 포털에서 메신저를 다시 열어 주세요.", "Open the messenger again from the DreamSeed portal."},
+	"error.forbidden":        {"권한이 없습니다", "Not allowed"},
+}
