@@ -5,6 +5,7 @@ import (
 
 	"github.com/labstack/echo/v5"
 
+	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
 )
 
@@ -17,11 +18,11 @@ func (s *Server) apiConversationList(c *echo.Context) error {
 		return err
 	}
 	out := struct {
-		Conversations []conversationJSON `json:"conversations"`
+		Conversations []messenger.APIConversation `json:"conversations"`
 		NextCursor    *string            `json:"next_cursor"`
-	}{Conversations: []conversationJSON{}}
+	}{Conversations: []messenger.APIConversation{}}
 	for _, conv := range page.Conversations {
-		out.Conversations = append(out.Conversations, toConversationJSON(conv, me.ID))
+		out.Conversations = append(out.Conversations, conv.API(me.ID))
 	}
 	if page.NextCursor != "" {
 		out.NextCursor = &page.NextCursor

@@ -11,5 +11,5 @@ import (
 // apiMe answers the caller, as created or updated from their token.
 func (s *Server) apiMe(c *echo.Context) error {
 	me, _ := auth.UserFrom(c.Request().Context())
-	return c.JSON(http.StatusOK, map[string]any{"user": toUserJSON(me)})
+	return c.JSON(http.StatusOK, map[string]any{"user": me.API()})
 }

@@ -1,0 +1,373 @@
+// Package realtime is the live event bus of the chat server: engines publish
+// events to named channels ("conversation:42", "user:7", "zone:3") and fan
+// them out to subscriptions, either inside one process (Memory) or across
+// every process connected to the same Redis (Redis).
+//
+// Delivery is at-most-once and best effort by design: a subscriber that falls
+// behind, or an engine that loses its broker connection, is told to resync
+// from the database instead of slowing down publishers. The database stays
+// the source of truth; this package only makes changes visible quickly.
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// DefaultQueueSize is the per-subscription queue length used when an engine
+// is created with a queue size <= 0.
+const DefaultQueueSize = 256
+
+// ErrClosed is returned by operations on a closed engine or subscription.
+var ErrClosed = errors.New("realtime: closed")
+
+// ErrInvalidChannel is returned for an empty channel name, which would
+// otherwise silently match nothing.
+var ErrInvalidChannel = errors.New("realtime: invalid channel name")
+
+// Event is one live event for browsers and API clients.
+type Event struct {
+	// Type names the event, e.g. "message.new", "message.typing", "presence",
+	// "conversation.updated" or "resync".
+	Type string
+	// ID is the SSE `id:` of the event; ephemeral events may leave it empty.
+	ID string
+	// Data is the JSON payload. Subscribers share the same bytes, so they
+	// must not modify them.
+	Data json.RawMessage
+	// Droppable marks events (typing, presence) that are worth less than the
+	// subscriber's consistency: they are dropped instead of overflowing a
+	// full queue.
+	Droppable bool
+}
+
+// Delivery is an event together with the channel it was published to, so a
+// subscription spanning several channels can route it.
+type Delivery struct {
+	Channel string
+	Event   Event
+}
+
+// Engine publishes events to channels and delivers them to the subscribers
+// of those channels in this process and, for shared engines, in others.
+type Engine interface {
+	// Publish sends ev to every current subscriber of channel. It never
+	// waits for a slow subscriber.
+	Publish(ctx context.Context, channel string, ev Event) error
+	// Subscribe returns a subscription to channels once it is active: every
+	// event published after Subscribe returns is offered to it.
+	Subscribe(ctx context.Context, channels ...string) (*Subscription, error)
+	// Ping reports whether the engine can currently publish.
+	Ping(ctx context.Context) error
+	// Close stops the engine and closes the C channel of every subscription.
+	Close() error
+}
+
+// backend is what a Subscription needs from its engine; keeping it
+// unexported lets engines change membership bookkeeping freely.
+type backend interface {
+	attach(ctx context.Context, s *Subscription, channels []string) error
+	detach(s *Subscription, channels []string)
+	release(s *Subscription, channels []string)
+}
+
+// Subscription receives the events of its channels until it is closed.
+//
+// Each subscription owns a bounded queue (C) filled without blocking by the
+// publishing side, so one stalled consumer never delays anybody else.
+type Subscription struct {
+	b        backend
+	ch       chan Delivery
+	overflow chan struct{}
+	resync   chan struct{}
+	dropped  atomic.Uint64
+
+	// mu orders deliveries against Close, so nothing is ever sent on a
+	// closed channel, and guards the membership the engine maintains.
+	mu         sync.Mutex
+	channels   map[string]struct{}
+	closed     bool
+	overflowed bool
+}
+
+func newSubscription(b backend, queueSize int) *Subscription {
+	return &Subscription{
+		b:        b,
+		ch:       make(chan Delivery, queueSize),
+		overflow: make(chan struct{}),
+		resync:   make(chan struct{}, 1),
+		channels: make(map[string]struct{}),
+	}
+}
+
+// C returns the queue of deliveries; it is closed when the subscription or
+// its engine is closed.
+func (s *Subscription) C() <-chan Delivery { return s.ch }
+
+// Add subscribes to more channels and returns once they are active, so the
+// caller can load state from the database afterwards without a gap.
+func (s *Subscription) Add(ctx context.Context, channels ...string) error {
+	if err := validChannels(channels); err != nil {
+		return err
+	}
+	if len(channels) == 0 {
+		return nil
+	}
+	return s.b.attach(ctx, s, channels)
+}
+
+// Remove unsubscribes from channels; events of those channels already queued
+// stay in C. Removing a channel that is not subscribed is not an error.
+func (s *Subscription) Remove(ctx context.Context, channels ...string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(channels) > 0 {
+		s.b.detach(s, channels)
+	}
+	return nil
+}
+
+// Overflowed returns a channel that is closed when a non-droppable event
+// could not be queued. The subscriber has then lost data and must resync;
+// the subscription delivers nothing more and should be closed.
+func (s *Subscription) Overflowed() <-chan struct{} { return s.overflow }
+
+// Resync returns a channel that receives (coalesced, never blocking the
+// engine) when the engine may have lost events for this subscription, e.g.
+// after a broker reconnect; the consumer then re-fetches from the database.
+func (s *Subscription) Resync() <-chan struct{} { return s.resync }
+
+// Dropped returns how many droppable events were discarded because the queue
+// was full.
+func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
+
+// Close unsubscribes from every channel and closes C. It is idempotent.
+func (s *Subscription) Close() {
+	channels, ok := s.shutdown()
+	if ok {
+		s.b.release(s, channels)
+	}
+}
+
+// shutdown closes the queue and reports the channels to release; ok is false
+// when the subscription was already closed.
+func (s *Subscription) shutdown() (channels []string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, false
+	}
+	s.closed = true
+	close(s.ch)
+	for c := range s.channels {
+		channels = append(channels, c)
+	}
+	s.channels = nil
+	return channels, true
+}
+
+// deliver queues one event without ever blocking: a full queue drops a
+// droppable event and otherwise gives up on the subscriber, which is cheaper
+// and more honest than stalling the publisher or silently losing data.
+func (s *Subscription) deliver(channel string, ev Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.overflowed {
+		return
+	}
+	select {
+	case s.ch <- Delivery{Channel: channel, Event: ev}:
+	default:
+		if ev.Droppable {
+			s.dropped.Add(1)
+			return
+		}
+		s.overflowed = true
+		close(s.overflow)
+	}
+}
+
+// signalResync never blocks: one pending signal already tells the consumer
+// everything it needs, however many reconnects happened meanwhile.
+func (s *Subscription) signalResync() {
+	select {
+	case s.resync <- struct{}{}:
+	default:
+	}
+}
+
+func validChannels(channels []string) error {
+	for _, c := range channels {
+		if c == "" {
+			return ErrInvalidChannel
+		}
+	}
+	return nil
+}
+
+func validEvent(ev Event) error {
+	// Checked on every engine, not only where JSON is re-encoded, so code
+	// tested against Memory does not start failing on Redis.
+	if len(ev.Data) > 0 && !json.Valid(ev.Data) {
+		return fmt.Errorf("realtime: event %q: data is not valid JSON", ev.Type)
+	}
+	return nil
+}
+
+func queueSizeOrDefault(n int) int {
+	if n <= 0 {
+		return DefaultQueueSize
+	}
+	return n
+}
+
+// hub is the local fan-out shared by both engines: channel → subscriptions.
+// Publishing only takes the read lock and never blocks inside it, so
+// publishers run in parallel and membership changes wait microseconds.
+type hub struct {
+	mu     sync.RWMutex
+	closed bool
+	all    map[*Subscription]struct{}
+	chans  map[string]map[*Subscription]struct{}
+}
+
+func newHub() *hub {
+	return &hub{
+		all:   make(map[*Subscription]struct{}),
+		chans: make(map[string]map[*Subscription]struct{}),
+	}
+}
+
+// register tracks s even while it has no channel, so engine Close reaches it.
+func (h *hub) register(s *Subscription) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return ErrClosed
+	}
+	h.all[s] = struct{}{}
+	return nil
+}
+
+// add subscribes s to channels. added are the channels s did not have yet;
+// fresh are those that had no subscriber at all in this process, i.e. the
+// ones a shared engine must subscribe to upstream.
+func (h *hub) add(s *Subscription, channels []string) (added, fresh []string, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, nil, ErrClosed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, nil, ErrClosed
+	}
+	for _, c := range channels {
+		if _, ok := s.channels[c]; ok {
+			continue
+		}
+		s.channels[c] = struct{}{}
+		added = append(added, c)
+		set := h.chans[c]
+		if set == nil {
+			set = make(map[*Subscription]struct{})
+			h.chans[c] = set
+			fresh = append(fresh, c)
+		}
+		set[s] = struct{}{}
+	}
+	return added, fresh, nil
+}
+
+// remove unsubscribes s from channels and returns those left without any
+// subscriber in this process. It is idempotent.
+func (h *hub) remove(s *Subscription, channels []string) (emptied []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s.mu.Lock()
+	for _, c := range channels {
+		delete(s.channels, c)
+	}
+	s.mu.Unlock()
+	return h.removeLocked(s, channels)
+}
+
+func (h *hub) removeLocked(s *Subscription, channels []string) (emptied []string) {
+	for _, c := range channels {
+		set := h.chans[c]
+		if _, ok := set[s]; !ok {
+			continue
+		}
+		delete(set, s)
+		if len(set) == 0 {
+			delete(h.chans, c)
+			emptied = append(emptied, c)
+		}
+	}
+	return emptied
+}
+
+// release forgets a closed subscription entirely.
+func (h *hub) release(s *Subscription, channels []string) (emptied []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.all, s)
+	return h.removeLocked(s, channels)
+}
+
+// publish offers ev to the local subscribers of channel.
+func (h *hub) publish(channel string, ev Event) error {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.closed {
+		return ErrClosed
+	}
+	for s := range h.chans[channel] {
+		s.deliver(channel, ev)
+	}
+	return nil
+}
+
+// resyncAll tells every subscription that events may have been lost.
+func (h *hub) resyncAll() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for s := range h.all {
+		s.signalResync()
+	}
+	return len(h.all)
+}
+
+// close marks the hub closed and closes every subscription's queue.
+func (h *hub) close() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.closed = true
+	subs := make([]*Subscription, 0, len(h.all))
+	for s := range h.all {
+		subs = append(subs, s)
+	}
+	h.all = make(map[*Subscription]struct{})
+	h.chans = make(map[string]map[*Subscription]struct{})
+	h.mu.Unlock()
+	// Outside the hub lock: shutdown takes the subscription lock, which
+	// deliver takes under the hub lock.
+	for _, s := range subs {
+		s.shutdown()
+	}
+}
+
+func (h *hub) isClosed() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.closed
+}

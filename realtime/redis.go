@@ -1,0 +1,477 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// redisPrefix namespaces our channels so the Redis can be shared with
+// other applications without cross-talk.
+const redisPrefix = "messenger:"
+
+// Ping payloads on the pubsub connection. Redis answers commands on one
+// connection in order, so the pong of a PING written after a SUBSCRIBE proves
+// the SUBSCRIBE has taken effect.
+const (
+	healthToken  = "hc"
+	resyncPrefix = "rs:"
+	waitPrefix   = "sb:"
+)
+
+// Redis is an Engine shared by every process connected to the same Redis:
+// events go through Redis PUBLISH, and each process keeps a single pubsub
+// connection, subscribed to the union of its local subscriptions' channels,
+// that a reader goroutine fans out locally.
+//
+// Redis pub/sub does not buffer: events published while the pubsub
+// connection is down are lost. The engine then reconnects, and once every
+// channel is subscribed again it signals Resync on every subscription.
+type Redis struct {
+	log       *slog.Logger
+	queueSize int
+	hub       *hub
+
+	client   *redis.Client // PUBLISH and PING
+	psClient *redis.Client // owns the pubsub connection; its own client so that OnConnect counts only pubsub dials
+	ps       *redis.PubSub
+	connGen  atomic.Uint64 // pubsub connections dialled so far
+
+	// subMu keeps SUBSCRIBE/UNSUBSCRIBE writes in the same order as the
+	// local membership changes that caused them; otherwise an UNSUBSCRIBE
+	// could overtake the SUBSCRIBE of a channel that was just re-joined.
+	subMu sync.Mutex
+
+	waitMu  sync.Mutex
+	waiters map[string]chan struct{}
+	seq     atomic.Uint64
+
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+	wg        sync.WaitGroup
+
+	timings redisTimings
+}
+
+type redisTimings struct {
+	ping      time.Duration // health-check PING period
+	read      time.Duration // silence after which the connection is presumed dead
+	op        time.Duration // bound on a single write or dial on the pubsub connection
+	waitRetry time.Duration // re-send period of a subscription barrier PING
+}
+
+// defaultRedisTimings is a variable only so tests can shorten it.
+var defaultRedisTimings = redisTimings{
+	ping:      5 * time.Second,
+	read:      15 * time.Second,
+	op:        3 * time.Second,
+	waitRetry: time.Second,
+}
+
+var _ Engine = (*Redis)(nil)
+
+// NewRedis connects to the Redis at url (redis://host:port/db, as parsed by
+// go-redis) and returns an engine whose subscriptions queue up to queueSize
+// events each; it fails if Redis is unreachable now. A nil logger means
+// slog.Default().
+func NewRedis(ctx context.Context, url string, queueSize int, logger *slog.Logger) (*Redis, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("realtime: redis url: %w", err)
+	}
+	psOpts, _ := redis.ParseURL(url)
+	if logger == nil {
+		logger = slog.Default()
+	}
+	r := &Redis{
+		log:       logger,
+		queueSize: queueSizeOrDefault(queueSize),
+		hub:       newHub(),
+		waiters:   make(map[string]chan struct{}),
+		done:      make(chan struct{}),
+		timings:   defaultRedisTimings,
+	}
+	psOpts.OnConnect = func(context.Context, *redis.Conn) error {
+		// go-redis redials and resubscribes on its own; counting dials is
+		// the one reliable way to notice, whichever call hit the failure.
+		r.connGen.Add(1)
+		return nil
+	}
+	r.client = redis.NewClient(opts)
+	r.psClient = redis.NewClient(psOpts)
+	fail := func(err error) (*Redis, error) {
+		if r.ps != nil {
+			_ = r.ps.Close()
+		}
+		_ = r.psClient.Close()
+		_ = r.client.Close()
+		return nil, fmt.Errorf("realtime: redis %s: %w", opts.Addr, err)
+	}
+	if err := r.client.Ping(ctx).Err(); err != nil {
+		return fail(err)
+	}
+	r.ps = r.psClient.Subscribe(ctx)
+	// Dial the pubsub connection now, so an unusable Redis fails here and
+	// the reader starts from a known connection generation.
+	if err := r.ps.Ping(ctx); err != nil {
+		return fail(err)
+	}
+	r.wg.Add(2)
+	go r.readLoop(r.connGen.Load())
+	go r.pingLoop()
+	return r, nil
+}
+
+// Publish sends ev to channel's subscribers in all processes. It waits for
+// Redis to accept the event, never for subscribers.
+func (r *Redis) Publish(ctx context.Context, channel string, ev Event) error {
+	if channel == "" {
+		return ErrInvalidChannel
+	}
+	if r.closing() {
+		return ErrClosed
+	}
+	payload, err := encodeEvent(ev)
+	if err != nil {
+		return err
+	}
+	if err := r.client.Publish(ctx, redisPrefix+channel, payload).Err(); err != nil {
+		return fmt.Errorf("realtime: publish to %s: %w", channel, err)
+	}
+	return nil
+}
+
+// Subscribe returns a subscription to channels once Redis has confirmed
+// them, so events published afterwards by any process reach it.
+func (r *Redis) Subscribe(ctx context.Context, channels ...string) (*Subscription, error) {
+	if err := validChannels(channels); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s := newSubscription(r, r.queueSize)
+	if err := r.hub.register(s); err != nil {
+		return nil, err
+	}
+	if len(channels) > 0 {
+		if err := r.attach(ctx, s, channels); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Ping checks that Redis answers, which Publish depends on.
+func (r *Redis) Ping(ctx context.Context) error {
+	if r.closing() {
+		return ErrClosed
+	}
+	return r.client.Ping(ctx).Err()
+}
+
+// Close stops the reader, closes every subscription's C channel and the
+// Redis connections; later calls return the first call's result.
+func (r *Redis) Close() error {
+	r.closeOnce.Do(func() {
+		close(r.done)
+		// Taking subMu waits out an in-flight SUBSCRIBE write, which must
+		// not race with closing the connection underneath it.
+		r.subMu.Lock()
+		r.hub.close()
+		r.subMu.Unlock()
+		_ = r.ps.Close() // unblocks the reader
+		r.wg.Wait()
+		r.closeErr = errors.Join(r.psClient.Close(), r.client.Close())
+	})
+	return r.closeErr
+}
+
+func (r *Redis) attach(ctx context.Context, s *Subscription, channels []string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r.subMu.Lock()
+	added, fresh, err := r.hub.add(s, channels)
+	if err == nil && len(fresh) > 0 {
+		if err = r.subscribeUpstream(ctx, fresh); err != nil {
+			r.unsubscribeUpstream(r.hub.remove(s, added))
+		}
+	}
+	r.subMu.Unlock()
+	if err != nil || len(added) == 0 {
+		return err
+	}
+	// Wait even when another subscription already holds the channel: its
+	// SUBSCRIBE may still be in flight.
+	if err := r.awaitSubscribed(ctx); err != nil {
+		r.detach(s, added)
+		return err
+	}
+	return nil
+}
+
+func (r *Redis) detach(s *Subscription, channels []string) {
+	r.subMu.Lock()
+	defer r.subMu.Unlock()
+	r.unsubscribeUpstream(r.hub.remove(s, channels))
+}
+
+func (r *Redis) release(s *Subscription, channels []string) {
+	r.subMu.Lock()
+	defer r.subMu.Unlock()
+	r.unsubscribeUpstream(r.hub.release(s, channels))
+}
+
+// subscribeUpstream must be called with subMu held.
+func (r *Redis) subscribeUpstream(ctx context.Context, channels []string) error {
+	names := prefixed(channels)
+	var err error
+	// A failed write makes go-redis redial and resubscribe before it
+	// records the new channels, so the new connection lacks them until we
+	// write the SUBSCRIBE again.
+	for range 3 {
+		if r.closing() {
+			return ErrClosed
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return errors.Join(cerr, err)
+		}
+		// Not the caller's context: a write cut short by one impatient
+		// caller would make go-redis drop the connection shared by all.
+		opCtx, cancel := context.WithTimeout(context.Background(), r.timings.op)
+		err = r.ps.Subscribe(opCtx, names...)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		r.log.Warn("realtime: redis SUBSCRIBE failed", "channels", len(names), "err", err)
+	}
+	return fmt.Errorf("realtime: redis subscribe: %w", err)
+}
+
+// unsubscribeUpstream must be called with subMu held.
+func (r *Redis) unsubscribeUpstream(channels []string) {
+	// An empty UNSUBSCRIBE would drop every channel.
+	if len(channels) == 0 || r.closing() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.timings.op)
+	defer cancel()
+	// On failure go-redis has already forgotten the channels and redials
+	// without them, so there is nothing to undo.
+	if err := r.ps.Unsubscribe(ctx, prefixed(channels)...); err != nil {
+		r.log.Debug("realtime: redis UNSUBSCRIBE failed", "err", err)
+	}
+}
+
+// awaitSubscribed returns once Redis has processed every SUBSCRIBE written
+// so far, proven by the pong of a PING written after them. The PING is
+// re-sent periodically because a reconnect loses its pong; the new
+// connection resubscribes everything before any later PING.
+func (r *Redis) awaitSubscribed(ctx context.Context) error {
+	token := waitPrefix + strconv.FormatUint(r.seq.Add(1), 10)
+	ch := make(chan struct{})
+	r.waitMu.Lock()
+	r.waiters[token] = ch
+	r.waitMu.Unlock()
+	defer func() {
+		r.waitMu.Lock()
+		delete(r.waiters, token)
+		r.waitMu.Unlock()
+	}()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ch:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.done:
+			return ErrClosed
+		case <-t.C:
+			r.ping(token)
+			t.Reset(r.timings.waitRetry)
+		}
+	}
+}
+
+func (r *Redis) wake(token string) {
+	r.waitMu.Lock()
+	defer r.waitMu.Unlock()
+	if ch, ok := r.waiters[token]; ok {
+		close(ch)
+		delete(r.waiters, token)
+	}
+}
+
+func (r *Redis) ping(payload string) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.timings.op)
+	defer cancel()
+	// A failed PING is not fatal: go-redis redials, which the reader notices.
+	if err := r.ps.Ping(ctx, payload); err != nil && !r.closing() {
+		r.log.Debug("realtime: redis pubsub PING failed", "err", err)
+	}
+}
+
+// pingLoop keeps traffic on the pubsub connection, so that the reader's read
+// deadline only expires on a dead connection.
+func (r *Redis) pingLoop() {
+	defer r.wg.Done()
+	t := time.NewTicker(r.timings.ping)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.done:
+			return
+		case <-t.C:
+			r.ping(healthToken)
+		}
+	}
+}
+
+// readLoop is the only reader of the pubsub connection. gen is the
+// connection generation it started on.
+func (r *Redis) readLoop(gen uint64) {
+	defer r.wg.Done()
+	var pending uint64 // generation whose resubscription is not yet confirmed, 0 if none
+	failures := 0
+	for {
+		// The deadline turns a silently dead connection (no RST) into an
+		// error, after which go-redis redials.
+		ctx, cancel := context.WithTimeout(context.Background(), r.timings.read)
+		msg, err := r.ps.Receive(ctx)
+		cancel()
+		if r.closing() {
+			return
+		}
+		if err != nil {
+			failures++
+			if failures == 1 {
+				r.log.Warn("realtime: redis pubsub receive failed", "err", err)
+			}
+		}
+		if g := r.connGen.Load(); g != gen {
+			gen, pending = g, g
+			r.log.Warn("realtime: redis pubsub reconnected; events published meanwhile are lost", "generation", g)
+			r.ping(resyncPrefix + strconv.FormatUint(g, 10))
+		}
+		if err != nil {
+			if !r.sleep(backoff(failures)) {
+				return
+			}
+			continue
+		}
+		failures = 0
+		switch m := msg.(type) {
+		case *redis.Message:
+			r.dispatch(m)
+		case *redis.Pong:
+			switch {
+			case pending != 0 && m.Payload == resyncPrefix+strconv.FormatUint(pending, 10):
+				// Signalled only now: a consumer re-fetching before the
+				// channels are back would miss what is published in between.
+				pending = 0
+				n := r.hub.resyncAll()
+				r.log.Info("realtime: redis pubsub resubscribed; subscribers told to resync", "subscriptions", n)
+			case m.Payload == healthToken:
+				if pending != 0 {
+					r.ping(resyncPrefix + strconv.FormatUint(pending, 10))
+				}
+			default:
+				r.wake(m.Payload)
+			}
+		}
+	}
+}
+
+func (r *Redis) dispatch(m *redis.Message) {
+	channel, ok := strings.CutPrefix(m.Channel, redisPrefix)
+	if !ok {
+		return
+	}
+	ev, err := decodeEvent(m.Payload)
+	if err != nil {
+		r.log.Warn("realtime: dropping undecodable event", "channel", channel, "err", err)
+		return
+	}
+	_ = r.hub.publish(channel, ev)
+}
+
+func (r *Redis) closing() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// sleep waits d and reports false if the engine was closed meanwhile.
+func (r *Redis) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return !r.closing()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.done:
+		return false
+	}
+}
+
+// backoff spaces reconnect attempts while Redis is down; the first retry is
+// immediate because go-redis usually has redialled already.
+func backoff(failures int) time.Duration {
+	if failures <= 1 {
+		return 0
+	}
+	d := 50 * time.Millisecond << min(failures-2, 6)
+	return min(d, 2*time.Second)
+}
+
+func prefixed(channels []string) []string {
+	names := make([]string, len(channels))
+	for i, c := range channels {
+		names[i] = redisPrefix + c
+	}
+	return names
+}
+
+// wireEvent is the compact JSON form of an Event on Redis, readable by
+// processes written in other languages.
+type wireEvent struct {
+	Type      string          `json:"t"`
+	ID        string          `json:"i,omitempty"`
+	Data      json.RawMessage `json:"d,omitempty"`
+	Droppable bool            `json:"x,omitempty"`
+}
+
+func encodeEvent(ev Event) ([]byte, error) {
+	if err := validEvent(ev); err != nil {
+		return nil, err
+	}
+	return json.Marshal(wireEvent{Type: ev.Type, ID: ev.ID, Data: ev.Data, Droppable: ev.Droppable})
+}
+
+func decodeEvent(payload string) (Event, error) {
+	var w wireEvent
+	if err := json.Unmarshal([]byte(payload), &w); err != nil {
+		return Event{}, err
+	}
+	return Event{Type: w.Type, ID: w.ID, Data: w.Data, Droppable: w.Droppable}, nil
+}
