@@ -76,7 +76,7 @@ func AppPage(p AppProps) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				var templ_7745c5c3_Var3 = []any{"w-full flex-col border-r border-slate-200 bg-white md:flex md:w-[22rem] md:shrink-0", templ.KV("hidden", p.Thread != nil), templ.KV("flex", p.Thread == nil)}
+				var templ_7745c5c3_Var3 = []any{"w-full flex-col border-slate-200 bg-white md:flex md:border-r md:w-[22rem] md:shrink-0", templ.KV("hidden", p.Thread != nil), templ.KV("flex", p.Thread == nil)}
 				templ_7745c5c3_Err = templ.RenderCSSItems(ctx, templ_7745c5c3_ElementWriter, templ_7745c5c3_Var3...)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err

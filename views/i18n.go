@@ -68,7 +68,7 @@ var messages = map[string]text{
 	"thread.placeholder.sub": {"왼쪽 목록에서 대화를 열면 여기에 메시지가 표시됩니다.", "Open a conversation from the list to see its messages here."},
 	"thread.empty":           {"첫 메시지를 보내 보세요.", "Send the first message."},
 	"thread.members":         {"명", " members"},
-	"thread.readonly":        {"메시지 보내기는 곧 제공됩니다.", "Sending messages is coming soon."},
+	"thread.readonly":        {"메시지 보내기는 곧 제공됩니다.", "Sending arrives soon."},
 	"thread.history":         {"이전 메시지", "Earlier messages"},
 	"composer.label":         {"메시지 입력", "Message"},
 	"composer.placeholder":   {"메시지를 입력하세요", "Type a message"},

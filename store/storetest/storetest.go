@@ -25,6 +25,7 @@ var (
 	mu        sync.Mutex
 	serverDSN string // superuser DSN of the server the databases are made on
 	embedded  *pgserver.Server
+	tempDir   string // holds the private server's cluster; removed at the end
 )
 
 // Main runs a test binary's tests and then stops the private PostgreSQL server, if one was
@@ -34,6 +35,7 @@ func Main(m *testing.M) {
 	mu.Lock()
 	if embedded != nil {
 		embedded.Stop()
+		os.RemoveAll(tempDir)
 	}
 	mu.Unlock()
 	os.Exit(code)
@@ -59,7 +61,7 @@ func server(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("no TEST_DATABASE_URL and the private PostgreSQL did not start: %v", err)
 	}
-	embedded = srv
+	embedded, tempDir = srv, dir
 	serverDSN = srv.DSN("postgres")
 	return serverDSN
 }
