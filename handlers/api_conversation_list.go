@@ -19,7 +19,7 @@ func (s *Server) apiConversationList(c *echo.Context) error {
 	}
 	out := struct {
 		Conversations []messenger.APIConversation `json:"conversations"`
-		NextCursor    *string            `json:"next_cursor"`
+		NextCursor    *string                     `json:"next_cursor"`
 	}{Conversations: []messenger.APIConversation{}}
 	for _, conv := range page.Conversations {
 		out.Conversations = append(out.Conversations, conv.API(me.ID))
