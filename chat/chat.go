@@ -6,24 +6,35 @@ package chat
 import (
 	"context"
 	"encoding/base64"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/store"
 )
 
 // PageSize is how many conversations or messages one page holds.
 const PageSize = 50
 
-// Service runs the use cases against the database.
+// Service runs the use cases against the database and announces their effects on the
+// realtime engine.
 type Service struct {
-	db *store.DB
+	db      *store.DB
+	events  realtime.Engine
+	logger  *slog.Logger
+	metrics *metrics
 }
 
-// NewService answers a Service on db.
-func NewService(db *store.DB) *Service { return &Service{db: db} }
+// NewService answers a Service on db that publishes to events and registers its metrics
+// with reg.
+func NewService(db *store.DB, events realtime.Engine, logger *slog.Logger, reg prometheus.Registerer) *Service {
+	return &Service{db: db, events: events, logger: logger, metrics: newMetrics(reg)}
+}
 
 // ConversationPage is one page of a user's conversation list.
 type ConversationPage struct {

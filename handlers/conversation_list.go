@@ -38,7 +38,11 @@ func (s *Server) conversationRows(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	active, err := queryInt(c, "active")
+	if err != nil {
+		return err
+	}
 	return render(c, http.StatusOK, views.ConversationRows(views.ListProps{
-		Me: me, Conversations: page.Conversations, NextCursor: page.NextCursor, Now: time.Now(),
+		Me: me, Conversations: page.Conversations, NextCursor: page.NextCursor, ActiveID: active, Now: time.Now(),
 	}))
 }

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v5"
@@ -15,6 +16,11 @@ import (
 type Metrics struct {
 	Registry        *prometheus.Registry
 	requestDuration *prometheus.HistogramVec
+	streams         prometheus.Gauge
+	connectedUsers  prometheus.Gauge
+
+	mu          sync.Mutex
+	userStreams map[int64]int
 }
 
 // NewMetrics answers the metrics with the Go runtime and process collectors registered.
@@ -26,8 +32,15 @@ func NewMetrics() *Metrics {
 			Help:    "Duration of HTTP requests by route, method and status.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route", "method", "status"}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "messenger_streams", Help: "Open live event streams (browser tabs and API clients).",
+		}),
+		connectedUsers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "messenger_connected_users", Help: "Users with at least one open live stream to this process.",
+		}),
+		userStreams: make(map[int64]int),
 	}
-	m.Registry.MustRegister(m.requestDuration,
+	m.Registry.MustRegister(m.requestDuration, m.streams, m.connectedUsers,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -41,4 +54,22 @@ func (m *Metrics) observeRequest(route, method string, status int, d time.Durati
 
 func (s *Server) metricsHandler() echo.HandlerFunc {
 	return echo.WrapHandler(promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
+}
+
+func (m *Metrics) streamOpened(userID int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.userStreams[userID]++
+	m.streams.Inc()
+	m.connectedUsers.Set(float64(len(m.userStreams)))
+}
+
+func (m *Metrics) streamClosed(userID int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.userStreams[userID]--; m.userStreams[userID] <= 0 {
+		delete(m.userStreams, userID)
+	}
+	m.streams.Dec()
+	m.connectedUsers.Set(float64(len(m.userStreams)))
 }

@@ -22,18 +22,31 @@ func (s *Server) routes(e *echo.Echo) {
 		e.POST("/dev/login", s.devLogin, s.sameOriginOnly)
 	}
 
-	// Pages, for a browser with a session cookie.
+	// Pages and fragments, for a browser with a session cookie.
 	web := e.Group("", s.requireSession, s.sameOriginOnly, s.requireCSRF)
 	web.GET("/", s.conversationList)
 	web.GET("/conversations", s.conversationRows)
+	web.POST("/conversations", s.conversationCreate)
+	web.GET("/new", s.conversationNew)
+	web.GET("/people", s.peopleSearch)
 	web.GET("/c/:id", s.threadShow)
+	web.GET("/c/:id/messages", s.messageList)
+	web.POST("/c/:id/messages", s.messageCreate)
+	web.POST("/c/:id/leave", s.conversationLeave)
+	web.GET("/events", s.events)
 	web.POST("/logout", s.logout)
 
 	// JSON API, for the portal and other clients with a portal token.
 	api := e.Group("/api/v1", s.requireBearer)
 	api.GET("/me", s.apiMe)
 	api.GET("/conversations", s.apiConversationList)
+	api.POST("/conversations", s.apiConversationCreate)
+	api.GET("/conversations/:id", s.apiConversationShow)
+	api.DELETE("/conversations/:id", s.apiConversationLeave)
+	api.GET("/conversations/:id/messages", s.apiMessageList)
+	api.POST("/conversations/:id/messages", s.apiMessageCreate)
 	api.GET("/unread", s.apiUnread)
+	api.GET("/events", s.apiEvents)
 
 	e.RouteNotFound("/*", s.notFound)
 }

@@ -3,7 +3,6 @@
 package handlers
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/chat"
+	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/static"
 	"github.com/dreamseed/messenger/store"
 )
@@ -29,18 +29,13 @@ type Config struct {
 	DevSecret      []byte // signs dev login tokens; the verifier must accept it
 }
 
-// Pinger is something /readyz checks.
-type Pinger interface {
-	Ping(ctx context.Context) error
-}
-
 // Server holds the dependencies of the handlers.
 type Server struct {
 	cfg      Config
 	db       *store.DB
 	chat     *chat.Service
 	verifier *auth.Verifier
-	engine   Pinger
+	engine   realtime.Engine
 	logger   *slog.Logger
 	metrics  *Metrics
 	assetQ   string
@@ -49,15 +44,16 @@ type Server struct {
 }
 
 // New answers the HTTP handler of the messenger.
-func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine Pinger, logger *slog.Logger) (*echo.Echo, *Server) {
+func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engine, logger *slog.Logger) (*echo.Echo, *Server) {
+	metrics := NewMetrics()
 	s := &Server{
 		cfg:      cfg,
 		db:       db,
-		chat:     chat.NewService(db),
+		chat:     chat.NewService(db, engine, logger, metrics.Registry),
 		verifier: verifier,
 		engine:   engine,
 		logger:   logger,
-		metrics:  NewMetrics(),
+		metrics:  metrics,
 		assetQ:   "?v=" + static.Version(),
 		origins:  make(map[string]bool),
 		cop:      http.NewCrossOriginProtection(),

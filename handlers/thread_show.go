@@ -13,8 +13,7 @@ import (
 
 // threadShow opens a conversation beside the list (on a phone: alone).
 func (s *Server) threadShow(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
+	me, _ := auth.UserFrom(c.Request().Context())
 	convID, err := pathID(c, "id")
 	if err != nil {
 		return err
@@ -23,6 +22,13 @@ func (s *Server) threadShow(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.renderThread(c, me, convID, beforeSeq, "", "")
+}
+
+// renderThread renders the page of a thread; draft and problem carry a failed
+// no-JavaScript send back to the composer.
+func (s *Server) renderThread(c *echo.Context, me messenger.User, convID, beforeSeq int64, draft, problem string) error {
+	ctx := c.Request().Context()
 	thread, err := s.chat.OpenThread(ctx, me, convID, beforeSeq)
 	if err != nil {
 		return err
@@ -37,11 +43,18 @@ func (s *Server) threadShow(c *echo.Context) error {
 	}
 	layout := s.layout(thread.Conversation.DisplayTitle(me.ID))
 	layout.UnreadTotal = unread
-	return render(c, http.StatusOK, views.AppPage(views.AppProps{
+	status := http.StatusOK
+	if problem != "" {
+		status = http.StatusUnprocessableEntity
+	}
+	return render(c, status, views.AppPage(views.AppProps{
 		Layout: layout,
 		List: views.ListProps{Me: me, Conversations: page.Conversations, NextCursor: page.NextCursor,
 			ActiveID: convID, Now: time.Now()},
-		Thread: &views.ThreadProps{Me: me, Conversation: thread.Conversation, Messages: thread.Messages, HasOlder: thread.HasOlder},
+		Thread: &views.ThreadProps{
+			Me: me, Conversation: thread.Conversation, Messages: thread.Messages, HasOlder: thread.HasOlder,
+			ClientMsgID: newClientMsgID(), Draft: draft, Error: problem,
+		},
 	}))
 }
 

@@ -155,23 +155,21 @@ func (tx *Tx) CreateGroup(ctx context.Context, title string, memberIDs []int64) 
 }
 
 // DirectConversation answers the direct conversation between the transaction's user and
-// other, creating it if there is none; created says which.
+// other, creating it if there is none, and making both active members again if one of them
+// had left it; created says whether it is new.
 func (tx *Tx) DirectConversation(ctx context.Context, other int64) (id int64, created bool, err error) {
 	me := tx.id.UserID
 	if other == me {
 		return 0, false, messenger.Errorf(messenger.EINVALID, "Pick someone other than yourself.")
 	}
-	lo, hi := min(me, other), max(me, other)
-	err = tx.tx.QueryRowContext(ctx,
-		`SELECT id FROM conversations WHERE kind = 'direct' AND direct_user_lo = $1 AND direct_user_hi = $2`,
-		lo, hi).Scan(&id)
-	if err == nil {
-		return id, false, nil
+	var found sql.NullInt64
+	if err := tx.tx.QueryRowContext(ctx, `SELECT app_reopen_direct($1)`, other).Scan(&found); err != nil {
+		return 0, false, fmt.Errorf("find direct conversation: %w", err)
 	}
-	if err != sql.ErrNoRows {
-		return 0, false, err
+	if found.Valid {
+		return found.Int64, false, nil
 	}
-	if id, err = tx.insertConversation(ctx, messenger.KindDirect, "", lo, hi); err != nil {
+	if id, err = tx.insertConversation(ctx, messenger.KindDirect, "", min(me, other), max(me, other)); err != nil {
 		return 0, false, err
 	}
 	if err := tx.addParticipant(ctx, id, me, "member"); err != nil {
@@ -252,4 +250,37 @@ func (tx *Tx) UnreadCounts(ctx context.Context) (map[int64]int64, error) {
 		counts[id] = n
 	}
 	return counts, rows.Err()
+}
+
+// ParticipantIDs answers the user ids of the active members of a conversation.
+func (tx *Tx) ParticipantIDs(ctx context.Context, convID int64) ([]int64, error) {
+	rows, err := tx.tx.QueryContext(ctx,
+		`SELECT user_id FROM conversation_participants WHERE conversation_id = $1 AND left_at IS NULL ORDER BY user_id`, convID)
+	if err != nil {
+		return nil, fmt.Errorf("participants: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// Leave ends the transaction user's membership of a conversation.
+func (tx *Tx) Leave(ctx context.Context, convID int64) error {
+	res, err := tx.tx.ExecContext(ctx,
+		`UPDATE conversation_participants SET left_at = now()
+		  WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL`, convID, tx.id.UserID)
+	if err != nil {
+		return fmt.Errorf("leave: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
+	}
+	return nil
 }

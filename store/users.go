@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
+	"strings"
+
+	"github.com/lib/pq"
 	"time"
 
 	"github.com/dreamseed/messenger"
@@ -88,4 +91,58 @@ func (tx *Tx) TouchLastSeen(ctx context.Context, t time.Time) error {
 		`UPDATE users SET last_seen_at = $2 WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)`,
 		tx.id.UserID, t)
 	return err
+}
+
+// SearchUsers answers up to limit people of the transaction's organization whose name
+// contains q (all of them, by name, when q is empty), other than the user themself.
+func (tx *Tx) SearchUsers(ctx context.Context, q string, limit int) ([]messenger.User, error) {
+	pattern := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.TrimSpace(q)) + "%"
+	rows, err := tx.tx.QueryContext(ctx,
+		`SELECT `+userColumns+` FROM users u
+		  WHERE u.org_id = $1 AND u.id <> $2 AND u.name ILIKE $3
+		  ORDER BY u.name, u.id LIMIT $4`, tx.id.OrgID, tx.id.UserID, pattern, limit)
+	if err != nil {
+		return nil, fmt.Errorf("search users: %w", err)
+	}
+	defer rows.Close()
+	var users []messenger.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		users = append(users, u)
+	}
+	return users, rows.Err()
+}
+
+// UsersBySubs answers the users of the transaction's organization the portal calls subs,
+// in that order; a sub that names nobody there is a not-found error that names it.
+func (tx *Tx) UsersBySubs(ctx context.Context, subs []string) ([]messenger.User, error) {
+	rows, err := tx.tx.QueryContext(ctx,
+		`SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.sub = ANY($2)`, tx.id.OrgID, pq.Array(subs))
+	if err != nil {
+		return nil, fmt.Errorf("users by sub: %w", err)
+	}
+	defer rows.Close()
+	bySub := make(map[string]messenger.User, len(subs))
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		bySub[u.Sub] = u
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	users := make([]messenger.User, 0, len(subs))
+	for _, sub := range subs {
+		u, ok := bySub[sub]
+		if !ok {
+			return nil, messenger.Errorf(messenger.ENOTFOUND, "No user %q in this organization.", sub)
+		}
+		users = append(users, u)
+	}
+	return users, nil
 }

@@ -11,8 +11,9 @@ import templruntime "github.com/a-h/templ/runtime"
 
 import "github.com/dreamseed/messenger"
 
-// Avatar is a round avatar with a user's initials; size is a Tailwind size class pair.
-func Avatar(id int64, name string, size string) templ.Component {
+// Avatar is a round avatar with a user's initials, colored by their portal id; size is a
+// Tailwind size class pair.
+func Avatar(sub string, name string, size string) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -37,7 +38,7 @@ func Avatar(id int64, name string, size string) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			var templ_7745c5c3_Var2 = []any{"inline-flex shrink-0 items-center justify-center rounded-full font-semibold text-white select-none", size, AvatarColor(id)}
+			var templ_7745c5c3_Var2 = []any{"inline-flex shrink-0 items-center justify-center rounded-full font-semibold text-white select-none", size, AvatarColor(sub)}
 			templ_7745c5c3_Err = templ.RenderCSSItems(ctx, templ_7745c5c3_ElementWriter, templ_7745c5c3_Var2...)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
@@ -72,7 +73,7 @@ func Avatar(id int64, name string, size string) templ.Component {
 		var templ_7745c5c3_Var4 string
 		templ_7745c5c3_Var4, templ_7745c5c3_Err = templ.JoinStringErrs(Initials(name))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `components.templ`, Line: 8, Col: 18}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `components.templ`, Line: 9, Col: 18}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var4))
 		if templ_7745c5c3_Err != nil {
@@ -108,7 +109,7 @@ func ConversationAvatar(c messenger.Conversation, viewerID int64) templ.Componen
 		if c.Kind == messenger.KindDirect {
 			for _, p := range c.Participants {
 				if p.ID != viewerID {
-					templ_7745c5c3_Err = Avatar(p.ID, p.Name, "h-12 w-12 text-sm").Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = Avatar(p.Sub, p.Name, "h-12 w-12 text-sm").Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -128,7 +129,7 @@ func ConversationAvatar(c messenger.Conversation, viewerID int64) templ.Componen
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				var templ_7745c5c3_Var6 = []any{"inline-flex h-12 w-12 shrink-0 items-center justify-center rounded-2xl text-white", AvatarColor(c.ID)}
+				var templ_7745c5c3_Var6 = []any{"inline-flex h-12 w-12 shrink-0 items-center justify-center rounded-2xl text-white", AvatarColor("conversation-" + Itoa(c.ID))}
 				templ_7745c5c3_Err = templ.RenderCSSItems(ctx, templ_7745c5c3_ElementWriter, templ_7745c5c3_Var6...)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
@@ -190,7 +191,7 @@ func RoleLabel(role string) templ.Component {
 		var templ_7745c5c3_Var9 string
 		templ_7745c5c3_Var9, templ_7745c5c3_Err = templ.JoinStringErrs(T(ctx, "role."+role))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `components.templ`, Line: 34, Col: 62}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `components.templ`, Line: 35, Col: 62}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var9))
 		if templ_7745c5c3_Err != nil {

@@ -108,10 +108,10 @@ var avatarColors = [...]string{
 	"bg-emerald-600", "bg-sky-600", "bg-indigo-500", "bg-fuchsia-600",
 }
 
-// AvatarColor answers a stable background color class for a user id.
-func AvatarColor(id int64) string {
+// AvatarColor answers a stable background color class for key (a user's portal id).
+func AvatarColor(key string) string {
 	h := fnv.New32a()
-	h.Write([]byte(strconv.FormatInt(id, 10)))
+	h.Write([]byte(key))
 	return avatarColors[h.Sum32()%uint32(len(avatarColors))]
 }
 
@@ -125,10 +125,3 @@ func Badge(n int64) string {
 
 // Itoa formats an int64 for attributes.
 func Itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-// StringKey answers a stable number for a string, to color avatars of users not yet stored.
-func StringKey(s string) int64 {
-	h := fnv.New32a()
-	h.Write([]byte(s))
-	return int64(h.Sum32())
-}

@@ -174,7 +174,7 @@ func DevLoginPage(p DevLoginProps) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = Avatar(StringKey(u.Sub), u.Name, "h-10 w-10 text-xs").Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = Avatar(u.Sub, u.Name, "h-10 w-10 text-xs").Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}

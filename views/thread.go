@@ -13,31 +13,43 @@ const groupWindow = 5 * time.Minute
 // ThreadItem is one row of a thread: a message, preceded by a day separator when it starts
 // a new day.
 type ThreadItem struct {
-	Msg        messenger.Message
-	DayStart   bool // a day separator goes before this message
-	Mine       bool
-	FirstInRun bool // first of consecutive messages by one sender: show name and avatar
-	LastInRun  bool // last of them: show the time
+	Msg      messenger.Message
+	DayStart bool // a day separator goes before this message
+	Mine     bool
+	RunStart bool // first of consecutive messages by one sender: show name and avatar
+	RunEnd   bool // last of them: show the time
 }
 
 // ThreadItems lays out messages (oldest first) as rows: day separators, and runs of
-// consecutive messages by the same sender within five minutes.
-func ThreadItems(msgs []messenger.Message, viewerID int64) []ThreadItem {
+// consecutive messages by the same sender within five minutes. The browser applies the
+// same rules (app.js) to messages that arrive live.
+func ThreadItems(msgs []messenger.Message, viewerSub string) []ThreadItem {
 	items := make([]ThreadItem, len(msgs))
 	for i, m := range msgs {
-		it := ThreadItem{Msg: m, Mine: m.Sender.ID == viewerID && m.Kind != messenger.MessageSystem}
-		if i == 0 || !sameDay(msgs[i-1].CreatedAt.In(Seoul), m.CreatedAt.In(Seoul)) {
-			it.DayStart = true
-		}
-		it.FirstInRun = it.DayStart || !sameRun(msgs[i-1], m)
-		it.LastInRun = i == len(msgs)-1 || !sameRun(m, msgs[i+1]) ||
-			!sameDay(m.CreatedAt.In(Seoul), msgs[i+1].CreatedAt.In(Seoul))
+		it := ThreadItem{Msg: m, Mine: IsMine(m, viewerSub)}
+		it.DayStart = i == 0 || DayKey(msgs[i-1].CreatedAt) != DayKey(m.CreatedAt)
+		it.RunStart = it.DayStart || !sameRun(msgs[i-1], m)
+		it.RunEnd = i == len(msgs)-1 || !sameRun(m, msgs[i+1]) || DayKey(m.CreatedAt) != DayKey(msgs[i+1].CreatedAt)
 		items[i] = it
 	}
 	return items
 }
 
+// LiveItem lays out one message on its own, as it arrives live: the browser joins it to
+// its neighbours.
+func LiveItem(m messenger.Message, viewerSub string) ThreadItem {
+	return ThreadItem{Msg: m, Mine: IsMine(m, viewerSub), DayStart: true, RunStart: true, RunEnd: true}
+}
+
+// IsMine reports whether viewer sent m (system notices belong to nobody).
+func IsMine(m messenger.Message, viewerSub string) bool {
+	return m.Kind != messenger.MessageSystem && m.Sender.Sub == viewerSub
+}
+
+// DayKey answers the Seoul calendar day of t, as "2026-11-25".
+func DayKey(t time.Time) string { return t.In(Seoul).Format("2006-01-02") }
+
 func sameRun(a, b messenger.Message) bool {
 	return a.Kind != messenger.MessageSystem && b.Kind != messenger.MessageSystem &&
-		a.Sender.ID == b.Sender.ID && b.CreatedAt.Sub(a.CreatedAt) < groupWindow
+		a.Sender.Sub == b.Sender.Sub && b.CreatedAt.Sub(a.CreatedAt) < groupWindow
 }

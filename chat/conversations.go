@@ -1,0 +1,155 @@
+package chat
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/store"
+)
+
+// MaxGroupSize bounds the members of a group at creation.
+const MaxGroupSize = 500
+
+// CreateConversation starts a direct conversation with one person of me's organization,
+// or a group with a title and members. A direct conversation that exists already is
+// answered (and reopened if one had left it) with created false.
+func (s *Service) CreateConversation(ctx context.Context, me messenger.User, kind, title string, memberSubs []string) (messenger.Conversation, bool, error) {
+	var conv messenger.Conversation
+	subs := uniqueSubs(memberSubs, me.Sub)
+	title = strings.TrimSpace(title)
+	switch kind {
+	case messenger.KindDirect:
+		if len(subs) != 1 {
+			return conv, false, messenger.Errorf(messenger.EINVALID, "A direct conversation needs exactly one other person.")
+		}
+	case messenger.KindGroup:
+		if utf8.RuneCountInString(title) > 100 {
+			return conv, false, messenger.Errorf(messenger.EINVALID, "A group title can be at most 100 characters.")
+		}
+		if len(subs) == 0 || len(subs) > MaxGroupSize-1 {
+			return conv, false, messenger.Errorf(messenger.EINVALID, "A group needs 1 to %d other members.", MaxGroupSize-1)
+		}
+	default:
+		return conv, false, messenger.Errorf(messenger.EINVALID, "kind must be direct or group.")
+	}
+
+	var created bool
+	var members []int64
+	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+		users, err := tx.UsersBySubs(ctx, subs)
+		if err != nil {
+			if messenger.ErrorCode(err) == messenger.ENOTFOUND {
+				return messenger.Errorf(messenger.EINVALID, "%s", messenger.ErrorMessage(err))
+			}
+			return err
+		}
+		var id int64
+		if kind == messenger.KindDirect {
+			id, created, err = tx.DirectConversation(ctx, users[0].ID)
+		} else {
+			ids := make([]int64, len(users))
+			for i, u := range users {
+				ids[i] = u.ID
+			}
+			if title == "" {
+				title = defaultGroupTitle(me, users)
+			}
+			id, err = tx.CreateGroup(ctx, title, ids)
+			created = true
+		}
+		if err != nil {
+			return err
+		}
+		if conv, err = tx.Conversation(ctx, id); err != nil {
+			return err
+		}
+		members, err = tx.ParticipantIDs(ctx, id)
+		return err
+	})
+	if err != nil {
+		return conv, false, err
+	}
+	if created {
+		s.publish(ctx, members, EventConversationUpdated, ConversationUpdate{ConversationID: conv.ID, Reason: "created"})
+	}
+	return conv, created, nil
+}
+
+// defaultGroupTitle names an untitled group after its first members, as KakaoTalk does:
+// "김민준, 이서연, 박지호 외 2명".
+func defaultGroupTitle(me messenger.User, others []messenger.User) string {
+	names := []string{me.Name}
+	for _, u := range others {
+		names = append(names, u.Name)
+	}
+	if len(names) <= 3 {
+		return strings.Join(names, ", ")
+	}
+	title := fmt.Sprintf("%s 외 %d명", strings.Join(names[:3], ", "), len(names)-3)
+	if r := []rune(title); len(r) > 100 {
+		title = string(r[:100])
+	}
+	return title
+}
+
+func uniqueSubs(subs []string, me string) []string {
+	seen := map[string]bool{me: true}
+	var out []string
+	for _, s := range subs {
+		s = strings.TrimSpace(s)
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Conversation answers one conversation as me sees it; one me is not in is not found.
+func (s *Service) Conversation(ctx context.Context, me messenger.User, convID int64) (messenger.Conversation, error) {
+	var conv messenger.Conversation
+	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+		var err error
+		conv, err = tx.Conversation(ctx, convID)
+		return err
+	})
+	return conv, err
+}
+
+// LeaveConversation ends me's membership of a conversation. The others see a notice in
+// the thread; me's other tabs drop the conversation from their list.
+func (s *Service) LeaveConversation(ctx context.Context, me messenger.User, convID int64) error {
+	var notice messenger.Message
+	var remaining []int64
+	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+		var err error
+		if notice, _, err = tx.InsertMessage(ctx, convID, messenger.MessageSystem, fmt.Sprintf("%s님이 나갔습니다.", me.Name), nil); err != nil {
+			return err
+		}
+		if err := tx.Leave(ctx, convID); err != nil {
+			return err
+		}
+		remaining, err = tx.ParticipantIDs(ctx, convID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.publish(ctx, remaining, EventMessageNew, notice.API())
+	s.publish(ctx, []int64{me.ID}, EventConversationUpdated, ConversationUpdate{ConversationID: convID, Reason: "left"})
+	return nil
+}
+
+// SearchPeople answers people of me's organization whose name contains q.
+func (s *Service) SearchPeople(ctx context.Context, me messenger.User, q string) ([]messenger.User, error) {
+	var users []messenger.User
+	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+		var err error
+		users, err = tx.SearchUsers(ctx, q, 30)
+		return err
+	})
+	return users, err
+}

@@ -1,0 +1,78 @@
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/realtime"
+)
+
+// Live event types, as CONTRACT.md names them.
+const (
+	EventMessageNew          = "message.new"
+	EventConversationUpdated = "conversation.updated"
+	EventResync              = "resync"
+)
+
+// UserChannel is the realtime channel of one user's live events: each event is published
+// once per recipient, so membership decides who hears what, and one channel is one
+// resumable position for the user's streams.
+func UserChannel(userID int64) string { return "user:" + strconv.FormatInt(userID, 10) }
+
+// ConversationUpdate is the data of a conversation.updated event.
+type ConversationUpdate struct {
+	ConversationID int64  `json:"conversation_id"`
+	Reason         string `json:"reason"` // created, left, ...
+}
+
+// publish announces an event to users after its transaction committed. The database has
+// it already; a failed publish only delays it until the recipients' next resync, so it is
+// logged, not returned.
+func (s *Service) publish(ctx context.Context, userIDs []int64, typ string, data any) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		s.logger.Error("encode event", slog.String("type", typ), slog.String("error", err.Error()))
+		return
+	}
+	channels := make([]string, len(userIDs))
+	for i, id := range userIDs {
+		channels[i] = UserChannel(id)
+	}
+	if err := s.events.PublishMany(context.WithoutCancel(ctx), channels, realtime.Event{Type: typ, Data: raw}); err != nil {
+		s.metrics.errors.WithLabelValues("publish").Inc()
+		s.logger.Error("publish event", slog.String("type", typ), slog.Int("recipients", len(userIDs)),
+			slog.String("error", err.Error()), slog.String("request_id", messenger.RequestID(ctx)))
+	}
+}
+
+// metrics of the use cases.
+type metrics struct {
+	messages     *prometheus.CounterVec
+	sendDuration prometheus.Histogram
+	errors       *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "messenger_messages_total",
+			Help: "Messages stored, by kind.",
+		}, []string{"kind"}),
+		sendDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "messenger_messages_sent_duration_seconds",
+			Help:    "Time to store and publish a message.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "messenger_errors_total",
+			Help: "Errors by where they happened.",
+		}, []string{"where"}),
+	}
+	reg.MustRegister(m.messages, m.sendDuration, m.errors)
+	return m
+}

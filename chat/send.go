@@ -1,0 +1,102 @@
+package chat
+
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/store"
+)
+
+// SendMessage stores me's message in a conversation and announces it to every member. It
+// is idempotent by clientMsgID: the same id again answers the stored message with created
+// false, stores nothing and announces nothing.
+func (s *Service) SendMessage(ctx context.Context, me messenger.User, convID int64, body, clientMsgID string) (messenger.Message, bool, error) {
+	start := time.Now()
+	body, err := cleanBody(body)
+	if err != nil {
+		return messenger.Message{}, false, err
+	}
+	var clientID *string
+	if clientMsgID != "" {
+		id, err := uuid.Parse(clientMsgID)
+		if err != nil {
+			return messenger.Message{}, false, messenger.Errorf(messenger.EINVALID, "client_msg_id must be a UUID.")
+		}
+		canonical := id.String()
+		clientID = &canonical
+	}
+
+	var msg messenger.Message
+	var created bool
+	var recipients []int64
+	err = s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+		var err error
+		if msg, created, err = tx.InsertMessage(ctx, convID, messenger.MessageText, body, clientID); err != nil || !created {
+			return err
+		}
+		recipients, err = tx.ParticipantIDs(ctx, convID)
+		return err
+	})
+	if err != nil {
+		return msg, false, err
+	}
+	if created {
+		s.publish(ctx, recipients, EventMessageNew, msg.API())
+		s.metrics.messages.WithLabelValues(msg.Kind).Inc()
+		s.metrics.sendDuration.Observe(time.Since(start).Seconds())
+	}
+	return msg, created, nil
+}
+
+// cleanBody trims a message and checks it is something worth sending.
+func cleanBody(body string) (string, error) {
+	if !utf8.ValidString(body) || strings.ContainsRune(body, 0) {
+		return "", messenger.Errorf(messenger.EINVALID, "The message contains invalid characters.")
+	}
+	body = strings.TrimSpace(strings.ReplaceAll(body, "\r\n", "\n"))
+	if body == "" {
+		return "", messenger.Errorf(messenger.EINVALID, "The message is empty.")
+	}
+	if utf8.RuneCountInString(body) > messenger.MaxMessageLength {
+		return "", messenger.Errorf(messenger.EINVALID, "A message can be at most %d characters.", messenger.MaxMessageLength)
+	}
+	return body, nil
+}
+
+// Page selects messages of a conversation: ascending after AfterSeq when After is set,
+// otherwise newest first before BeforeSeq (0: from the newest).
+type Page struct {
+	After     bool
+	AfterSeq  int64
+	BeforeSeq int64
+	Limit     int
+}
+
+// Messages answers a page of a conversation's messages in the page's order, and whether
+// more lie beyond it.
+func (s *Service) Messages(ctx context.Context, me messenger.User, convID int64, p Page) (msgs []messenger.Message, hasMore bool, err error) {
+	if p.Limit <= 0 || p.Limit > 200 {
+		p.Limit = PageSize
+	}
+	err = s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+		if _, err := tx.Conversation(ctx, convID); err != nil {
+			return err
+		}
+		var err error
+		if p.After {
+			msgs, err = tx.MessagesAfter(ctx, convID, p.AfterSeq, p.Limit+1)
+		} else {
+			msgs, err = tx.MessagesBefore(ctx, convID, p.BeforeSeq, p.Limit+1)
+		}
+		if len(msgs) > p.Limit {
+			msgs, hasMore = msgs[:p.Limit], true
+		}
+		return err
+	})
+	return msgs, hasMore, err
+}

@@ -1,0 +1,193 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/chat"
+	"github.com/dreamseed/messenger/realtime"
+	"github.com/dreamseed/messenger/views"
+)
+
+const (
+	// heartbeatEvery keeps proxies and browsers from timing out an idle stream, and finds
+	// dead connections by failing to write.
+	heartbeatEvery = 20 * time.Second
+	// writeTimeout bounds one write: a client that stops reading is dropped, never waited on.
+	writeTimeout = 10 * time.Second
+)
+
+// events is the live stream of the pages: the same events as the API's, with HTML
+// fragments as data, rendered for this viewer in their language.
+func (s *Server) events(c *echo.Context) error {
+	me, _ := auth.UserFrom(c.Request().Context())
+	return s.stream(c, me, func(ctx context.Context, ev realtime.Event) (string, error) {
+		buf := new(bytes.Buffer)
+		switch ev.Type {
+		case chat.EventMessageNew:
+			var m messenger.APIMessage
+			if err := json.Unmarshal(ev.Data, &m); err != nil {
+				return "", err
+			}
+			err := views.LiveMessage(m.Message(), me.Sub).Render(ctx, buf)
+			return buf.String(), err
+		case chat.EventConversationUpdated:
+			var u chat.ConversationUpdate
+			if err := json.Unmarshal(ev.Data, &u); err != nil {
+				return "", err
+			}
+			err := views.LiveConversationUpdate(u.ConversationID, u.Reason).Render(ctx, buf)
+			return buf.String(), err
+		case chat.EventResync:
+			return `<template data-resync="true"></template>`, nil
+		}
+		return string(ev.Data), nil
+	})
+}
+
+// apiEvents is the live stream of the JSON API: data is the event's JSON as published.
+func (s *Server) apiEvents(c *echo.Context) error {
+	me, _ := auth.UserFrom(c.Request().Context())
+	return s.stream(c, me, func(_ context.Context, ev realtime.Event) (string, error) {
+		if ev.Type == chat.EventResync {
+			return "{}", nil
+		}
+		return string(ev.Data), nil
+	})
+}
+
+// stream serves one Server-Sent Events connection of me: events published on me's user
+// channel, resumed after Last-Event-ID from the engine's history when it still has it, a
+// resync when it does not, and a heartbeat comment. A client too slow to keep up overflows
+// its bounded queue and is disconnected; it reconnects and resumes or resyncs.
+func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.Context, realtime.Event) (string, error)) error {
+	ctx := c.Request().Context()
+	channel := chat.UserChannel(me.ID)
+	sub, err := s.engine.Subscribe(ctx, channel)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	s.metrics.streamOpened(me.ID)
+	defer s.metrics.streamClosed(me.ID)
+
+	w := c.Response()
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache, no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+
+	send := func(raw string) error {
+		rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := w.Write([]byte(raw)); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	sendEvent := func(ev realtime.Event) error {
+		data, err := format(ctx, ev)
+		if err != nil {
+			c.Logger().Error("render live event", slog.String("type", ev.Type), slog.String("error", err.Error()))
+			return nil
+		}
+		return send(frame(ev.Type, ev.ID, data))
+	}
+	resync := func() error {
+		return sendEvent(realtime.Event{Type: chat.EventResync, ID: "resync-" + strconv.FormatInt(time.Now().UnixMilli(), 10)})
+	}
+
+	if err := send("retry: 1000\n\n"); err != nil {
+		return nil
+	}
+	c.Logger().Debug("stream opened")
+
+	// Events published between Subscribe and History arrive twice: from history and live.
+	var replayed map[string]bool
+	lastID := c.Request().Header.Get("Last-Event-ID")
+	if lastID == "" {
+		lastID = c.QueryParam("last_event_id")
+	}
+	if lastID != "" {
+		missed, err := s.engine.History(ctx, channel, lastID)
+		switch {
+		case errors.Is(err, realtime.ErrHistoryGone):
+			err = resync()
+		case err != nil:
+			c.Logger().Warn("stream history", slog.String("error", err.Error()))
+			err = resync()
+		default:
+			replayed = make(map[string]bool, len(missed))
+			for _, ev := range missed {
+				replayed[ev.ID] = true
+				if err = sendEvent(ev); err != nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			return nil
+		}
+	}
+
+	heartbeat := time.NewTicker(heartbeatEvery)
+	defer heartbeat.Stop()
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			return nil
+		case d, ok := <-sub.C():
+			if !ok {
+				return nil
+			}
+			if replayed != nil {
+				if replayed[d.Event.ID] {
+					continue
+				}
+				replayed = nil
+			}
+			err = sendEvent(d.Event)
+		case <-sub.Resync():
+			err = resync()
+		case <-sub.Overflowed():
+			c.Logger().Warn("stream overflowed: closing it so the client resumes", slog.Uint64("dropped", sub.Dropped()))
+			return nil
+		case <-heartbeat.C:
+			err = send(": ping\n\n")
+		}
+		if err != nil {
+			c.Logger().Debug("stream closed", slog.String("reason", err.Error()))
+			return nil
+		}
+	}
+}
+
+// frame encodes one SSE event; multi-line data becomes several data lines.
+func frame(event, id, data string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "event: %s\n", event)
+	if id != "" {
+		fmt.Fprintf(&b, "id: %s\n", id)
+	}
+	for _, line := range strings.Split(strings.ReplaceAll(data, "\r\n", "\n"), "\n") {
+		b.WriteString("data: ")
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	b.WriteByte('\n')
+	return b.String()
+}

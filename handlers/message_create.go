@@ -1,0 +1,47 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v5"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/views"
+)
+
+// messageCreate sends a message from the composer: htmx/fetch gets the new row, a plain
+// form post is redirected back to the thread (or shown it again with the error and the
+// text kept).
+func (s *Server) messageCreate(c *echo.Context) error {
+	ctx := c.Request().Context()
+	me, _ := auth.UserFrom(ctx)
+	convID, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	body := c.FormValue("body")
+	msg, created, err := s.chat.SendMessage(ctx, me, convID, body, c.FormValue("client_msg_id"))
+	if !isHTMX(c) {
+		if messenger.ErrorCode(err) == messenger.EINVALID {
+			return s.renderThread(c, me, convID, 0, body, messenger.ErrorMessage(err))
+		}
+		if err != nil {
+			return err
+		}
+		return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/c/%d#msg-%d", convID, msg.ID))
+	}
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	return render(c, status, views.MessageRow(views.LiveItem(msg, me.Sub)))
+}
+
+// newClientMsgID answers a fresh id for a composer.
+func newClientMsgID() string { return uuid.NewString() }

@@ -1,0 +1,64 @@
+package handlers
+
+import (
+	"net/http"
+	"slices"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/chat"
+	"github.com/dreamseed/messenger/views"
+)
+
+// messageList answers thread rows for app.js: after_seq (catching up after a gap or a
+// reconnect, oldest first, up to 200) or before_seq (the older page when scrolled to the
+// top, with the loader for the next one). X-Has-More says whether more lie beyond.
+func (s *Server) messageList(c *echo.Context) error {
+	ctx := c.Request().Context()
+	me, _ := auth.UserFrom(ctx)
+	convID, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	page, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	if page.After {
+		page.Limit = 200
+	}
+	msgs, hasMore, err := s.chat.Messages(ctx, me, convID, page)
+	if err != nil {
+		return err
+	}
+	if !page.After {
+		slices.Reverse(msgs)
+	}
+	if hasMore {
+		c.Response().Header().Set("X-Has-More", "1")
+	}
+	items := views.ThreadItems(msgs, me.Sub)
+	if !page.After && hasMore && len(msgs) > 0 {
+		return render(c, http.StatusOK, views.OlderPage(convID, msgs[0].Seq, items))
+	}
+	return render(c, http.StatusOK, views.MessageItems(items))
+}
+
+// pageParams reads before_seq / after_seq / limit.
+func pageParams(c *echo.Context) (chat.Page, error) {
+	var p chat.Page
+	var err error
+	if c.QueryParam("after_seq") != "" {
+		p.After = true
+		if p.AfterSeq, err = queryInt(c, "after_seq"); err != nil {
+			return p, err
+		}
+	}
+	if p.BeforeSeq, err = queryInt(c, "before_seq"); err != nil {
+		return p, err
+	}
+	limit, err := queryInt(c, "limit")
+	p.Limit = int(limit)
+	return p, err
+}
