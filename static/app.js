@@ -260,7 +260,7 @@
     var badge = $("[data-role=badge]", row);
     if (!badge) return;
     var n = Math.max(0, (+badge.dataset.unread || 0) + by);
-    badge.dataset.unread = String(n);
+    if (n > 0) badge.dataset.unread = String(n); else delete badge.dataset.unread;
     $("[data-role=count]", badge).textContent = n > 99 ? "99+" : String(n);
     badge.classList.toggle("hidden", n === 0);
     var holder = unreadTotalHolder();
