@@ -7,15 +7,36 @@
 // behind, or an engine that loses its broker connection, is told to resync
 // from the database instead of slowing down publishers. The database stays
 // the source of truth; this package only makes changes visible quickly.
+//
+// # History and resume
+//
+// Channels named "user:…" keep a short history so that a Server-Sent Events
+// client can resume after a reconnect from its Last-Event-ID. Publishing a
+// non-droppable event on such a channel assigns it an ID of the form
+// "<epoch>-<position>", strictly increasing per channel in delivery order, and
+// stores it for at most HistoryMaxLen events and HistoryTTL. History returns
+// what was published after a given ID, or ErrHistoryGone when it cannot answer
+// exactly (unknown epoch, trimmed or expired history, malformed ID), in which
+// case the client resyncs from the database as usual.
+//
+// A resuming consumer subscribes first, then reads History, then forwards
+// the live deliveries whose ID is after the last one it sent (see
+// CompareEventIDs): the overlap between the two is then dropped and nothing
+// falls in between.
 package realtime
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // DefaultQueueSize is the per-subscription queue length used when an engine
@@ -29,12 +50,39 @@ var ErrClosed = errors.New("realtime: closed")
 // otherwise silently match nothing.
 var ErrInvalidChannel = errors.New("realtime: invalid channel name")
 
+// ErrHistoryGone is returned by History when it cannot list exactly the
+// events published after the given ID: the ID is malformed or from another
+// engine epoch (a restarted process, a Redis that lost its data), the events
+// after it were trimmed or expired, or the channel keeps no history. The
+// consumer then resyncs from the database.
+var ErrHistoryGone = errors.New("realtime: history gone")
+
+// HistoryChannelPrefix marks the channels that keep history: one per user,
+// so that one channel is one resumable position of a browser connection.
+const HistoryChannelPrefix = "user:"
+
+// Retention of the history of each channel: the last HistoryMaxLen events,
+// and none older than HistoryTTL (Redis: none once the channel has been idle
+// for HistoryTTL; it trims to about HistoryMaxLen, keeping slightly more).
+const (
+	HistoryMaxLen = 1000
+	HistoryTTL    = 15 * time.Minute
+)
+
+// KeepsHistory reports whether channel keeps history, i.e. whether its
+// non-droppable events get IDs and can be resumed with History.
+func KeepsHistory(channel string) bool {
+	return strings.HasPrefix(channel, HistoryChannelPrefix)
+}
+
 // Event is one live event for browsers and API clients.
 type Event struct {
 	// Type names the event, e.g. "message.new", "message.typing", "presence",
 	// "conversation.updated" or "resync".
 	Type string
-	// ID is the SSE `id:` of the event; ephemeral events may leave it empty.
+	// ID is the SSE `id:` of the event. On channels that keep history the
+	// engine assigns it (any ID given to Publish is ignored) and leaves it
+	// empty for droppable events; elsewhere it is passed through unchanged.
 	ID string
 	// Data is the JSON payload. Subscribers share the same bytes, so they
 	// must not modify them.
@@ -56,8 +104,20 @@ type Delivery struct {
 // of those channels in this process and, for shared engines, in others.
 type Engine interface {
 	// Publish sends ev to every current subscriber of channel. It never
-	// waits for a slow subscriber.
+	// waits for a slow subscriber. On a channel that keeps history (see
+	// KeepsHistory) a non-droppable event is assigned its ID, stored, and
+	// delivered with that ID, atomically, so deliveries come in ID order.
 	Publish(ctx context.Context, channel string, ev Event) error
+	// PublishMany publishes ev to each of channels (duplicates count once)
+	// as Publish would, in a single round trip for shared engines. Invalid
+	// channel names fail the call before anything is published.
+	PublishMany(ctx context.Context, channels []string, ev Event) error
+	// History returns the non-droppable events of channel published after
+	// the event whose ID is afterID, oldest first and with their IDs; it
+	// is empty when afterID is the newest. It returns ErrHistoryGone when
+	// it cannot answer exactly (see ErrHistoryGone); an empty afterID is
+	// malformed.
+	History(ctx context.Context, channel, afterID string) ([]Event, error)
 	// Subscribe returns a subscription to channels once it is active: every
 	// event published after Subscribe returns is offered to it.
 	Subscribe(ctx context.Context, channels ...string) (*Subscription, error)
@@ -370,4 +430,108 @@ func (h *hub) isClosed() bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return h.closed
+}
+
+// historyLimits bounds the history kept per channel.
+type historyLimits struct {
+	maxLen int
+	ttl    time.Duration
+}
+
+// defaultHistoryLimits is a variable only so tests can shorten it.
+var defaultHistoryLimits = historyLimits{maxLen: HistoryMaxLen, ttl: HistoryTTL}
+
+// newEpoch returns a random epoch: hexadecimal, so never containing the '-'
+// that separates it from the position in an event ID.
+func newEpoch() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// eventID is a parsed history ID "<epoch>-<position>": the position is one
+// number (Memory) or a Redis stream entry ID "<ms>-<seq>" (two numbers).
+type eventID struct {
+	epoch string
+	pos   [2]uint64
+	parts int
+}
+
+func parseEventID(id string) (eventID, bool) {
+	epoch, rest, ok := strings.Cut(id, "-")
+	if !ok || epoch == "" {
+		return eventID{}, false
+	}
+	var e eventID
+	e.epoch = epoch
+	for i := range 2 {
+		var part string
+		part, rest, ok = strings.Cut(rest, "-")
+		n, valid := canonicalUint(part)
+		if !valid {
+			return eventID{}, false
+		}
+		e.pos[i] = n
+		e.parts++
+		if !ok {
+			return e, true
+		}
+	}
+	return eventID{}, false // more than two numbers
+}
+
+// canonicalUint parses a decimal uint64 written without sign or leading
+// zeros, so that every position has exactly one spelling.
+func canonicalUint(s string) (uint64, bool) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || strconv.FormatUint(n, 10) != s {
+		return 0, false
+	}
+	return n, true
+}
+
+func (a eventID) compare(b eventID) int {
+	for i := range 2 {
+		switch {
+		case a.pos[i] < b.pos[i]:
+			return -1
+		case a.pos[i] > b.pos[i]:
+			return 1
+		}
+	}
+	return 0
+}
+
+// CompareEventIDs orders two IDs assigned by the same engine on the same
+// channel: -1 if a was published before b, 0 if they are equal, +1 if after.
+// ok is false when they cannot be compared (malformed, empty, or from
+// different epochs); a resuming consumer then trusts neither and resyncs.
+func CompareEventIDs(a, b string) (c int, ok bool) {
+	ea, okA := parseEventID(a)
+	eb, okB := parseEventID(b)
+	if !okA || !okB || ea.epoch != eb.epoch || ea.parts != eb.parts {
+		return 0, false
+	}
+	return ea.compare(eb), true
+}
+
+// uniqueChannels validates channels and drops repeats, keeping order.
+func uniqueChannels(channels []string) ([]string, error) {
+	if err := validChannels(channels); err != nil {
+		return nil, err
+	}
+	seen := make(map[string]struct{}, len(channels))
+	out := make([]string, 0, len(channels))
+	for _, c := range channels {
+		if _, dup := seen[c]; dup {
+			continue
+		}
+		seen[c] = struct{}{}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func historyGoneNoHistory(channel string) error {
+	return fmt.Errorf("%w: channel %q keeps no history", ErrHistoryGone, channel)
 }

@@ -25,22 +25,43 @@ const waitFor = 5 * time.Second
 
 // engineKind builds a publishing and a subscribing engine. For Redis they are
 // two instances, i.e. two processes as far as the engines can tell.
+//
+// isolated builds an engine that shares neither channels nor history with
+// them: another epoch (Memory: another process; Redis: another key prefix,
+// as another Redis would be).
 type engineKind struct {
-	name string
-	new  func(t *testing.T, queueSize int) (pub, sub realtime.Engine)
+	name     string
+	new      func(t *testing.T, queueSize int) (pub, sub realtime.Engine)
+	isolated func(t *testing.T) realtime.Engine
 }
 
 func engineKinds() []engineKind {
+	newMemory := func(t *testing.T, queueSize int) *realtime.Memory {
+		m := realtime.NewMemory(queueSize)
+		t.Cleanup(func() { _ = m.Close() })
+		return m
+	}
 	return []engineKind{
-		{"memory", func(t *testing.T, queueSize int) (realtime.Engine, realtime.Engine) {
-			m := realtime.NewMemory(queueSize)
-			t.Cleanup(func() { _ = m.Close() })
-			return m, m
-		}},
-		{"redis", func(t *testing.T, queueSize int) (realtime.Engine, realtime.Engine) {
-			url := redistest.URL(t)
-			return newRedis(t, url, queueSize), newRedis(t, url, queueSize)
-		}},
+		{
+			name: "memory",
+			new: func(t *testing.T, queueSize int) (realtime.Engine, realtime.Engine) {
+				m := newMemory(t, queueSize)
+				return m, m
+			},
+			isolated: func(t *testing.T) realtime.Engine { return newMemory(t, 0) },
+		},
+		{
+			name: "redis",
+			new: func(t *testing.T, queueSize int) (realtime.Engine, realtime.Engine) {
+				url := redistest.URL(t)
+				prefix := testPrefix(t, url)
+				return newRedisPrefixed(t, url, queueSize, prefix), newRedisPrefixed(t, url, queueSize, prefix)
+			},
+			isolated: func(t *testing.T) realtime.Engine {
+				url := redistest.URL(t)
+				return newRedisPrefixed(t, url, 0, testPrefix(t, url))
+			},
+		},
 	}
 }
 
@@ -54,6 +75,49 @@ func newRedis(t *testing.T, url string, queueSize int) *realtime.Redis {
 	}
 	t.Cleanup(func() { _ = r.Close() })
 	return r
+}
+
+// newRedisPrefixed is newRedis with channels and keys under prefix.
+func newRedisPrefixed(t *testing.T, url string, queueSize int, prefix string) *realtime.Redis {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	r, err := realtime.NewRedisPrefixed(ctx, url, queueSize, quietLogger(t), prefix)
+	if err != nil {
+		t.Fatalf("NewRedisPrefixed: %v", err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	return r
+}
+
+// testPrefix returns a key prefix private to t, whose keys (epoch, history
+// streams) are deleted when t ends: the Redis may be shared, so tests never
+// flush it, they only delete their own keys.
+func testPrefix(t *testing.T, url string) string {
+	t.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	prefix := "rt-test-" + hex.EncodeToString(b[:]) + ":"
+	admin := adminClient(t, url) // closed after the cleanup below runs
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		iter := admin.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			t.Errorf("scanning test keys: %v", err)
+			return
+		}
+		if len(keys) > 0 {
+			if err := admin.Del(ctx, keys...).Err(); err != nil {
+				t.Errorf("deleting test keys: %v", err)
+			}
+		}
+	})
+	return prefix
 }
 
 func quietLogger(t *testing.T) *slog.Logger {
@@ -86,6 +150,14 @@ func TestContract(t *testing.T) {
 		{"SlowSubscriberIsolation", testSlowSubscriberIsolation},
 		{"OverflowSemantics", testOverflowSemantics},
 		{"Concurrency", testConcurrency},
+		{"HistoryResume", testHistoryResume},
+		{"HistoryGone", testHistoryGone},
+		{"HistoryTrimmed", testHistoryTrimmed},
+		{"HistoryExpired", testHistoryExpired},
+		{"HistoryDroppable", testHistoryDroppable},
+		{"HistoryConcurrentPublishers", testHistoryConcurrentPublishers},
+		{"PublishMany", testPublishMany},
+		{"PublishManyLarge", testPublishManyLarge},
 	}
 	for _, k := range engineKinds() {
 		t.Run(k.name, func(t *testing.T) {
@@ -164,6 +236,16 @@ func expect(t *testing.T, s *realtime.Subscription, channel string, want realtim
 func expectNext(t *testing.T, pub realtime.Engine, s *realtime.Subscription, channel string) {
 	t.Helper()
 	marker := realtime.Event{Type: "marker", ID: fmt.Sprint(mrand.Int64())}
+	if realtime.KeepsHistory(channel) {
+		// The engine assigns the ID there, so the marker is told by its data.
+		marker = realtime.Event{Type: "marker", Data: json.RawMessage(fmt.Sprint(mrand.Int64()))}
+		publish(t, pub, channel, marker)
+		d := recv(t, s)
+		if d.Channel != channel || d.Event.Type != marker.Type || string(d.Event.Data) != string(marker.Data) || d.Event.ID == "" {
+			t.Fatalf("got %s %+v (data %s), want marker %s on %s", d.Channel, d.Event, d.Event.Data, marker.Data, channel)
+		}
+		return
+	}
 	publish(t, pub, channel, marker)
 	expect(t, s, channel, marker)
 }

@@ -1,20 +1,65 @@
 package realtime
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+)
 
 // Memory is an Engine for a single process: publishing hands events straight
 // to the subscribers' queues, so it needs no goroutine per subscriber.
 type Memory struct {
 	hub       *hub
 	queueSize int
+	hist      *memHistory
 }
 
 var _ Engine = (*Memory)(nil)
 
+// memHistory is the history of every channel that keeps one. A single lock
+// covers ID assignment, storage and fan-out, so deliveries are in ID order.
+//
+// Positions come from one counter for the whole engine rather than one per
+// channel: still strictly increasing per channel, and never reused when an
+// idle channel's state is forgotten and later recreated.
+type memHistory struct {
+	limits historyLimits
+	epoch  string // random per engine: IDs of another process are gone
+
+	mu        sync.Mutex
+	seq       uint64 // last position assigned
+	chans     map[string]*memChannel
+	nextSweep time.Time
+}
+
+type memChannel struct {
+	entries []memEntry // oldest first
+	// floor is the highest position whose events after it may be missing:
+	// the last dropped entry, or the counter when the state was created
+	// (anything before is unknown). History is exact after any ID >= floor.
+	floor uint64
+}
+
+type memEntry struct {
+	pos uint64
+	at  time.Time
+	ev  Event
+}
+
 // NewMemory returns an in-process engine whose subscriptions queue up to
 // queueSize events each (DefaultQueueSize when queueSize <= 0).
 func NewMemory(queueSize int) *Memory {
-	return &Memory{hub: newHub(), queueSize: queueSizeOrDefault(queueSize)}
+	return &Memory{
+		hub:       newHub(),
+		queueSize: queueSizeOrDefault(queueSize),
+		hist: &memHistory{
+			limits: defaultHistoryLimits,
+			epoch:  newEpoch(),
+			chans:  make(map[string]*memChannel),
+		},
+	}
 }
 
 // Publish delivers ev to the current subscribers of channel before it
@@ -29,7 +74,140 @@ func (m *Memory) Publish(ctx context.Context, channel string, ev Event) error {
 	if err := validEvent(ev); err != nil {
 		return err
 	}
+	return m.publish(channel, ev)
+}
+
+// PublishMany publishes ev to every distinct channel in turn.
+func (m *Memory) PublishMany(ctx context.Context, channels []string, ev Event) error {
+	channels, err := uniqueChannels(channels)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := validEvent(ev); err != nil {
+		return err
+	}
+	for _, c := range channels {
+		if err := m.publish(c, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Memory) publish(channel string, ev Event) error {
+	if !KeepsHistory(channel) {
+		return m.hub.publish(channel, ev)
+	}
+	if ev.Droppable {
+		ev.ID = ""
+		return m.hub.publish(channel, ev)
+	}
+	h := m.hist
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if m.hub.isClosed() {
+		return ErrClosed
+	}
+	now := time.Now()
+	h.sweep(now)
+	c := h.chans[channel]
+	if c == nil {
+		c = &memChannel{floor: h.seq}
+		h.chans[channel] = c
+	}
+	c.expire(now, h.limits.ttl)
+	h.seq++
+	ev.ID = h.epoch + "-" + strconv.FormatUint(h.seq, 10)
+	c.entries = append(c.entries, memEntry{pos: h.seq, at: now, ev: ev})
+	for len(c.entries) > h.limits.maxLen {
+		c.dropFront()
+	}
 	return m.hub.publish(channel, ev)
+}
+
+// History lists the events of channel after afterID from this engine's
+// memory; IDs of another Memory (another process) are gone.
+func (m *Memory) History(ctx context.Context, channel, afterID string) ([]Event, error) {
+	if channel == "" {
+		return nil, ErrInvalidChannel
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if m.hub.isClosed() {
+		return nil, ErrClosed
+	}
+	if !KeepsHistory(channel) {
+		return nil, historyGoneNoHistory(channel)
+	}
+	h := m.hist
+	id, ok := parseEventID(afterID)
+	if !ok || id.parts != 1 {
+		return nil, fmt.Errorf("%w: malformed event ID %q", ErrHistoryGone, afterID)
+	}
+	if id.epoch != h.epoch {
+		return nil, fmt.Errorf("%w: event ID %q is from another epoch", ErrHistoryGone, afterID)
+	}
+	after := id.pos[0]
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if after > h.seq {
+		return nil, fmt.Errorf("%w: event ID %q was never assigned", ErrHistoryGone, afterID)
+	}
+	now := time.Now()
+	h.sweep(now)
+	c := h.chans[channel]
+	if c == nil {
+		// Never published, or forgotten after expiring: only "before
+		// anything" is known to have nothing after it.
+		if after == 0 {
+			return []Event{}, nil
+		}
+		return nil, fmt.Errorf("%w: no history retained for %q", ErrHistoryGone, channel)
+	}
+	c.expire(now, h.limits.ttl)
+	if after < c.floor {
+		return nil, fmt.Errorf("%w: events after %q were trimmed", ErrHistoryGone, afterID)
+	}
+	events := []Event{}
+	for _, e := range c.entries {
+		if e.pos > after {
+			events = append(events, e.ev)
+		}
+	}
+	return events, nil
+}
+
+// sweep forgets expired history of all channels now and then, so channels
+// that are never published to again do not keep memory forever.
+func (h *memHistory) sweep(now time.Time) {
+	if now.Before(h.nextSweep) {
+		return
+	}
+	h.nextSweep = now.Add(min(h.limits.ttl, time.Minute))
+	for name, c := range h.chans {
+		c.expire(now, h.limits.ttl)
+		if len(c.entries) == 0 {
+			delete(h.chans, name)
+		}
+	}
+}
+
+// expire drops the entries older than ttl.
+func (c *memChannel) expire(now time.Time, ttl time.Duration) {
+	for len(c.entries) > 0 && now.Sub(c.entries[0].at) > ttl {
+		c.dropFront()
+	}
+}
+
+func (c *memChannel) dropFront() {
+	c.floor = c.entries[0].pos
+	c.entries[0] = memEntry{} // release the payload before the array is reallocated
+	c.entries = c.entries[1:]
 }
 
 // Subscribe returns a subscription to channels; it is active immediately.

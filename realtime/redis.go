@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,9 +16,46 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// redisPrefix namespaces our channels so the Redis can be shared with
-// other applications without cross-talk.
+// redisPrefix namespaces our channels and keys so the Redis can be shared
+// with other applications without cross-talk.
 const redisPrefix = "messenger:"
+
+// Keys under the prefix: the epoch of every history ID, and one stream per
+// channel keeping history.
+const (
+	epochKeySuffix   = "epoch"
+	historyKeyPrefix = "history:"
+)
+
+// maxChannelsPerScript bounds how long one publish script may occupy Redis;
+// PublishMany pipelines several calls for more channels.
+const maxChannelsPerScript = 256
+
+// publishScript publishes one event to channels keeping history, atomically
+// so that history and live delivery agree and subscribers receive events in
+// ID order: it creates the epoch if Redis has none (a Redis that lost its
+// data thereby gets a new one, which makes every older ID gone), appends the
+// event to each channel's stream, refreshes the stream's expiry and
+// PUBLISHes the event with its ID "<epoch>-<stream entry id>".
+//
+// KEYS[1] is the epoch key, KEYS[2..] the streams. ARGV[1] is the epoch to
+// create if none exists, ARGV[2] the stream length to trim to (about),
+// ARGV[3] the stream TTL in milliseconds, ARGV[4] and ARGV[5] the encoded
+// event split where its ID goes, ARGV[6..] the pubsub channel of each stream.
+const publishScript = `
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[1], epoch, 'NX')
+end
+local stored = ARGV[4] .. ARGV[5]
+for i = 2, #KEYS do
+  local sid = redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[2], '*', 'e', epoch, 'v', stored)
+  redis.call('PEXPIRE', KEYS[i], ARGV[3])
+  redis.call('PUBLISH', ARGV[i + 4], ARGV[4] .. ',"i":"' .. epoch .. '-' .. sid .. '"' .. ARGV[5])
+end
+return epoch
+`
 
 // Ping payloads on the pubsub connection. Redis answers commands on one
 // connection in order, so the pong of a PING written after a SUBSCRIBE proves
@@ -33,6 +71,9 @@ const (
 // connection, subscribed to the union of its local subscriptions' channels,
 // that a reader goroutine fans out locally.
 //
+// History lives in Redis too (one stream per channel, see publishScript), so
+// every process can resume what any process published.
+//
 // Redis pub/sub does not buffer: events published while the pubsub
 // connection is down are lost. The engine then reconnects, and once every
 // channel is subscribed again it signals Resync on every subscription.
@@ -40,6 +81,9 @@ type Redis struct {
 	log       *slog.Logger
 	queueSize int
 	hub       *hub
+	prefix    string // of pubsub channels and keys
+	limits    historyLimits
+	scriptSHA string
 
 	client   *redis.Client // PUBLISH and PING
 	psClient *redis.Client // owns the pubsub connection; its own client so that OnConnect counts only pubsub dials
@@ -80,11 +124,19 @@ var defaultRedisTimings = redisTimings{
 
 var _ Engine = (*Redis)(nil)
 
+var publishScriptSHA = redis.NewScript(publishScript).Hash()
+
 // NewRedis connects to the Redis at url (redis://host:port/db, as parsed by
 // go-redis) and returns an engine whose subscriptions queue up to queueSize
 // events each; it fails if Redis is unreachable now. A nil logger means
 // slog.Default().
 func NewRedis(ctx context.Context, url string, queueSize int, logger *slog.Logger) (*Redis, error) {
+	return newRedis(ctx, url, queueSize, logger, redisPrefix)
+}
+
+// newRedis is NewRedis with the prefix of every pubsub channel and key, so
+// tests on a shared Redis can own their keys (the epoch especially).
+func newRedis(ctx context.Context, url string, queueSize int, logger *slog.Logger, prefix string) (*Redis, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("realtime: redis url: %w", err)
@@ -97,6 +149,9 @@ func NewRedis(ctx context.Context, url string, queueSize int, logger *slog.Logge
 		log:       logger,
 		queueSize: queueSizeOrDefault(queueSize),
 		hub:       newHub(),
+		prefix:    prefix,
+		limits:    defaultHistoryLimits,
+		scriptSHA: publishScriptSHA,
 		waiters:   make(map[string]chan struct{}),
 		done:      make(chan struct{}),
 		timings:   defaultRedisTimings,
@@ -141,15 +196,220 @@ func (r *Redis) Publish(ctx context.Context, channel string, ev Event) error {
 	if r.closing() {
 		return ErrClosed
 	}
-	payload, err := encodeEvent(ev)
-	if err != nil {
+	if err := validEvent(ev); err != nil {
 		return err
 	}
-	if err := r.client.Publish(ctx, redisPrefix+channel, payload).Err(); err != nil {
+	if err := r.publish(ctx, []string{channel}, ev); err != nil {
 		return fmt.Errorf("realtime: publish to %s: %w", channel, err)
 	}
 	return nil
 }
+
+// PublishMany publishes ev to every distinct channel in one round trip: one
+// pipeline holding the PUBLISHes and the history scripts.
+func (r *Redis) PublishMany(ctx context.Context, channels []string, ev Event) error {
+	channels, err := uniqueChannels(channels)
+	if err != nil {
+		return err
+	}
+	if r.closing() {
+		return ErrClosed
+	}
+	if err := validEvent(ev); err != nil {
+		return err
+	}
+	if len(channels) == 0 {
+		return nil
+	}
+	if err := r.publish(ctx, channels, ev); err != nil {
+		return fmt.Errorf("realtime: publish to %d channels: %w", len(channels), err)
+	}
+	return nil
+}
+
+// scriptCall is one run of publishScript in a pipeline.
+type scriptCall struct {
+	keys []string
+	args []any
+	cmd  *redis.Cmd
+}
+
+func (r *Redis) publish(ctx context.Context, channels []string, ev Event) error {
+	var (
+		history   []string // get an ID: one script per chunk
+		withID    []string // PUBLISH ev as given
+		withoutID []string // PUBLISH ev without ID: droppable on a history channel
+	)
+	for _, c := range channels {
+		switch {
+		case !KeepsHistory(c):
+			withID = append(withID, c)
+		case ev.Droppable:
+			withoutID = append(withoutID, c)
+		default:
+			history = append(history, c)
+		}
+	}
+
+	pipe := r.client.Pipeline()
+	var calls []*scriptCall
+	if len(history) > 0 {
+		head, body, err := encodeEventParts(ev)
+		if err != nil {
+			return err
+		}
+		for chunk := range slices.Chunk(history, maxChannelsPerScript) {
+			keys := make([]string, 0, 1+len(chunk))
+			keys = append(keys, r.epochKey())
+			args := make([]any, 0, 5+len(chunk))
+			args = append(args, newEpoch(), r.limits.maxLen, r.limits.ttl.Milliseconds(), head, body)
+			for _, c := range chunk {
+				keys = append(keys, r.historyKey(c))
+				args = append(args, r.prefix+c)
+			}
+			call := &scriptCall{keys: keys, args: args}
+			call.cmd = pipe.EvalSha(ctx, r.scriptSHA, keys, args...)
+			calls = append(calls, call)
+		}
+	}
+	var pubs []*redis.IntCmd
+	for _, group := range []struct {
+		channels []string
+		ev       Event
+	}{{withID, ev}, {withoutID, Event{Type: ev.Type, Data: ev.Data, Droppable: ev.Droppable}}} {
+		if len(group.channels) == 0 {
+			continue
+		}
+		payload, err := encodeEvent(group.ev)
+		if err != nil {
+			return err
+		}
+		for _, c := range group.channels {
+			pubs = append(pubs, pipe.Publish(ctx, r.prefix+c, payload))
+		}
+	}
+	_, _ = pipe.Exec(ctx) // errors are per command, below
+
+	var errs []error
+	var retry []*scriptCall
+	for _, call := range calls {
+		if err := call.cmd.Err(); err != nil {
+			// NOSCRIPT: the script did not run (first use, Redis restarted
+			// or SCRIPT FLUSH), so sending it in full cannot publish twice.
+			if redis.HasErrorPrefix(err, "NOSCRIPT") {
+				retry = append(retry, call)
+			} else {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for _, cmd := range pubs {
+		if err := cmd.Err(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(retry) > 0 {
+		pipe := r.client.Pipeline()
+		for _, call := range retry {
+			call.cmd = pipe.Eval(ctx, publishScript, call.keys, call.args...)
+		}
+		_, _ = pipe.Exec(ctx)
+		for _, call := range retry {
+			if err := call.cmd.Err(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(dedupErrors(errs)...)
+}
+
+// dedupErrors keeps one of each message, so that a connection failure seen
+// by a hundred pipelined commands is reported once.
+func dedupErrors(errs []error) []error {
+	seen := make(map[string]bool, len(errs))
+	out := errs[:0]
+	for _, err := range errs {
+		if msg := err.Error(); !seen[msg] {
+			seen[msg] = true
+			out = append(out, err)
+		}
+	}
+	return out
+}
+
+// History reads channel's stream and the epoch in one transaction. The
+// answer is exact only if afterID's own entry is still in the stream under
+// the current epoch: streams are trimmed from the oldest end only, so then
+// nothing after it is missing. A missing entry means it was trimmed, the
+// stream expired, or the ID was never assigned; all are ErrHistoryGone.
+func (r *Redis) History(ctx context.Context, channel, afterID string) ([]Event, error) {
+	if channel == "" {
+		return nil, ErrInvalidChannel
+	}
+	if r.closing() {
+		return nil, ErrClosed
+	}
+	if !KeepsHistory(channel) {
+		return nil, historyGoneNoHistory(channel)
+	}
+	id, ok := parseEventID(afterID)
+	if !ok || id.parts != 2 {
+		return nil, fmt.Errorf("%w: malformed event ID %q", ErrHistoryGone, afterID)
+	}
+	sid := strconv.FormatUint(id.pos[0], 10) + "-" + strconv.FormatUint(id.pos[1], 10)
+
+	var (
+		get *redis.StringCmd
+		xr  *redis.XMessageSliceCmd
+	)
+	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		get = p.Get(ctx, r.epochKey())
+		xr = p.XRange(ctx, r.historyKey(channel), sid, "+")
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("realtime: history of %s: %w", channel, err)
+	}
+	epoch, err := get.Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil, fmt.Errorf("%w: redis has no epoch (data lost)", ErrHistoryGone)
+	case err != nil:
+		return nil, fmt.Errorf("realtime: history of %s: %w", channel, err)
+	case epoch != id.epoch:
+		return nil, fmt.Errorf("%w: event ID %q is from another epoch", ErrHistoryGone, afterID)
+	}
+	msgs, err := xr.Result()
+	if err != nil {
+		return nil, fmt.Errorf("realtime: history of %s: %w", channel, err)
+	}
+	if len(msgs) == 0 && id.pos == [2]uint64{} {
+		return []Event{}, nil // before anything, and nothing retained
+	}
+	if len(msgs) == 0 || msgs[0].ID != sid {
+		return nil, fmt.Errorf("%w: events after %q are no longer retained", ErrHistoryGone, afterID)
+	}
+	events := make([]Event, 0, len(msgs)-1)
+	for _, m := range msgs[1:] {
+		e, _ := m.Values["e"].(string)
+		v, _ := m.Values["v"].(string)
+		if e != epoch {
+			// Only if the epoch key was lost while the stream survived.
+			return nil, fmt.Errorf("%w: history of %s spans epochs", ErrHistoryGone, channel)
+		}
+		ev, err := decodeEvent(v)
+		if err != nil {
+			return nil, fmt.Errorf("realtime: history of %s: entry %s: %w", channel, m.ID, err)
+		}
+		ev.ID = epoch + "-" + m.ID
+		events = append(events, ev)
+	}
+	return events, nil
+}
+
+func (r *Redis) epochKey() string { return r.prefix + epochKeySuffix }
+
+func (r *Redis) historyKey(channel string) string { return r.prefix + historyKeyPrefix + channel }
 
 // Subscribe returns a subscription to channels once Redis has confirmed
 // them, so events published afterwards by any process reach it.
@@ -236,7 +496,7 @@ func (r *Redis) release(s *Subscription, channels []string) {
 
 // subscribeUpstream must be called with subMu held.
 func (r *Redis) subscribeUpstream(ctx context.Context, channels []string) error {
-	names := prefixed(channels)
+	names := r.prefixed(channels)
 	var err error
 	// A failed write makes go-redis redial and resubscribe before it
 	// records the new channels, so the new connection lacks them until we
@@ -271,7 +531,7 @@ func (r *Redis) unsubscribeUpstream(channels []string) {
 	defer cancel()
 	// On failure go-redis has already forgotten the channels and redials
 	// without them, so there is nothing to undo.
-	if err := r.ps.Unsubscribe(ctx, prefixed(channels)...); err != nil {
+	if err := r.ps.Unsubscribe(ctx, r.prefixed(channels)...); err != nil {
 		r.log.Debug("realtime: redis UNSUBSCRIBE failed", "err", err)
 	}
 }
@@ -398,7 +658,7 @@ func (r *Redis) readLoop(gen uint64) {
 }
 
 func (r *Redis) dispatch(m *redis.Message) {
-	channel, ok := strings.CutPrefix(m.Channel, redisPrefix)
+	channel, ok := strings.CutPrefix(m.Channel, r.prefix)
 	if !ok {
 		return
 	}
@@ -444,10 +704,10 @@ func backoff(failures int) time.Duration {
 	return min(d, 2*time.Second)
 }
 
-func prefixed(channels []string) []string {
+func (r *Redis) prefixed(channels []string) []string {
 	names := make([]string, len(channels))
 	for i, c := range channels {
-		names[i] = redisPrefix + c
+		names[i] = r.prefix + c
 	}
 	return names
 }
@@ -466,6 +726,27 @@ func encodeEvent(ev Event) ([]byte, error) {
 		return nil, err
 	}
 	return json.Marshal(wireEvent{Type: ev.Type, ID: ev.ID, Data: ev.Data, Droppable: ev.Droppable})
+}
+
+// encodeEventParts encodes ev without its ID, split where the ID goes so
+// that the publish script can insert the ID it assigns without re-encoding
+// the event (and possibly altering its data).
+func encodeEventParts(ev Event) (head, body string, err error) {
+	ev.ID = ""
+	payload, err := encodeEvent(ev)
+	if err != nil {
+		return "", "", err
+	}
+	t, err := json.Marshal(ev.Type)
+	if err != nil {
+		return "", "", err
+	}
+	head = `{"t":` + string(t)
+	rest, ok := strings.CutPrefix(string(payload), head)
+	if !ok {
+		return "", "", fmt.Errorf("realtime: unexpected event encoding %s", payload)
+	}
+	return head, rest, nil
 }
 
 func decodeEvent(payload string) (Event, error) {
