@@ -95,6 +95,7 @@ type Thread struct {
 	Conversation messenger.Conversation
 	Messages     []messenger.Message
 	HasOlder     bool
+	Watermarks   map[string]int64 // each active member's read watermark, by portal id
 }
 
 // OpenThread answers conversation convID as me sees it with the page of messages before
@@ -118,7 +119,8 @@ func (s *Service) OpenThread(ctx context.Context, me messenger.User, convID, bef
 			msgs[i], msgs[j] = msgs[j], msgs[i]
 		}
 		t.Messages = msgs
-		return nil
+		t.Watermarks, err = tx.Watermarks(ctx, convID)
+		return err
 	})
 	return t, err
 }

@@ -16,6 +16,9 @@ import (
 const (
 	EventMessageNew          = "message.new"
 	EventConversationUpdated = "conversation.updated"
+	EventReadReceipt         = "message.read_receipt"
+	EventTyping              = "message.typing"
+	EventPresence            = "presence"
 	EventResync              = "resync"
 )
 

@@ -50,6 +50,13 @@ func (s *Server) events(c *echo.Context) error {
 			}
 			err := views.LiveConversationUpdate(u.ConversationID, u.Reason).Render(ctx, buf)
 			return buf.String(), err
+		case chat.EventReadReceipt:
+			var r chat.ReadReceipt
+			if err := json.Unmarshal(ev.Data, &r); err != nil {
+				return "", err
+			}
+			err := views.LiveReadReceipt(r.ConversationID, r.UserID, r.LastReadSeq, r.UserID == me.Sub).Render(ctx, buf)
+			return buf.String(), err
 		case chat.EventResync:
 			return `<template data-resync="true"></template>`, nil
 		}

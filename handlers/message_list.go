@@ -38,7 +38,7 @@ func (s *Server) messageList(c *echo.Context) error {
 	if hasMore {
 		c.Response().Header().Set("X-Has-More", "1")
 	}
-	items := views.ThreadItems(msgs, me.Sub)
+	items := views.ThreadItems(msgs, me.Sub, views.ReadState{})
 	if !page.After && hasMore && len(msgs) > 0 {
 		return render(c, http.StatusOK, views.OlderPage(convID, msgs[0].Seq, items))
 	}

@@ -32,6 +32,7 @@ func (s *Server) routes(e *echo.Echo) {
 	web.GET("/c/:id", s.threadShow)
 	web.GET("/c/:id/messages", s.messageList)
 	web.POST("/c/:id/messages", s.messageCreate)
+	web.POST("/c/:id/read", s.conversationRead)
 	web.POST("/c/:id/leave", s.conversationLeave)
 	web.GET("/events", s.events)
 	web.POST("/logout", s.logout)
@@ -45,6 +46,7 @@ func (s *Server) routes(e *echo.Echo) {
 	api.DELETE("/conversations/:id", s.apiConversationLeave)
 	api.GET("/conversations/:id/messages", s.apiMessageList)
 	api.POST("/conversations/:id/messages", s.apiMessageCreate)
+	api.POST("/conversations/:id/read", s.apiConversationRead)
 	api.GET("/unread", s.apiUnread)
 	api.GET("/events", s.apiEvents)
 

@@ -1,6 +1,8 @@
 package views
 
 import (
+	"context"
+	"fmt"
 	"time"
 
 	"github.com/dreamseed/messenger"
@@ -14,6 +16,7 @@ const groupWindow = 5 * time.Minute
 // a new day.
 type ThreadItem struct {
 	Msg      messenger.Message
+	Read     ReadState // empty for rows rendered without it: app.js fills the markers in
 	DayStart bool // a day separator goes before this message
 	Mine     bool
 	RunStart bool // first of consecutive messages by one sender: show name and avatar
@@ -23,10 +26,10 @@ type ThreadItem struct {
 // ThreadItems lays out messages (oldest first) as rows: day separators, and runs of
 // consecutive messages by the same sender within five minutes. The browser applies the
 // same rules (app.js) to messages that arrive live.
-func ThreadItems(msgs []messenger.Message, viewerSub string) []ThreadItem {
+func ThreadItems(msgs []messenger.Message, viewerSub string, read ReadState) []ThreadItem {
 	items := make([]ThreadItem, len(msgs))
 	for i, m := range msgs {
-		it := ThreadItem{Msg: m, Mine: IsMine(m, viewerSub)}
+		it := ThreadItem{Msg: m, Mine: IsMine(m, viewerSub), Read: read}
 		it.DayStart = i == 0 || DayKey(msgs[i-1].CreatedAt) != DayKey(m.CreatedAt)
 		it.RunStart = it.DayStart || !sameRun(msgs[i-1], m)
 		it.RunEnd = i == len(msgs)-1 || !sameRun(m, msgs[i+1]) || DayKey(m.CreatedAt) != DayKey(msgs[i+1].CreatedAt)
@@ -52,4 +55,53 @@ func DayKey(t time.Time) string { return t.In(Seoul).Format("2006-01-02") }
 func sameRun(a, b messenger.Message) bool {
 	return a.Kind != messenger.MessageSystem && b.Kind != messenger.MessageSystem &&
 		a.Sender.Sub == b.Sender.Sub && b.CreatedAt.Sub(a.CreatedAt) < groupWindow
+}
+
+// ReadState is what is known of who read how far in a conversation: each active member's
+// watermark, by portal id.
+type ReadState struct {
+	Kind  string
+	Marks map[string]int64
+}
+
+// Readers answers how many members other than its sender have read message m, and how
+// many have not yet.
+func (r ReadState) Readers(m messenger.Message) (read, unread int) {
+	for sub, seq := range r.Marks {
+		if sub == m.Sender.Sub {
+			continue
+		}
+		if seq >= m.Seq {
+			read++
+		} else {
+			unread++
+		}
+	}
+	return read, unread
+}
+
+// ReadLabel answers the read marker of a message: on my messages "✓" / "✓✓" in a direct
+// conversation and "3명이 읽음" in a group; on every group message the count of members who
+// have not read it (KakaoTalk's number), "" when there is nothing to show.
+func ReadLabel(ctx context.Context, r ReadState, m messenger.Message, mine bool) (label, unreadCount string) {
+	if m.Kind == messenger.MessageSystem || r.Marks == nil {
+		return "", ""
+	}
+	read, unread := r.Readers(m)
+	if r.Kind == messenger.KindDirect {
+		if !mine {
+			return "", ""
+		}
+		if read > 0 {
+			return "✓✓", ""
+		}
+		return "✓", ""
+	}
+	if unread > 0 {
+		unreadCount = Badge(int64(unread))
+	}
+	if mine && read > 0 {
+		label = fmt.Sprintf(T(ctx, "read.count"), read)
+	}
+	return label, unreadCount
 }
