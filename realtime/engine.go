@@ -23,6 +23,16 @@
 // the live deliveries whose ID is after the last one it sent (see
 // CompareEventIDs): the overlap between the two is then dropped and nothing
 // falls in between.
+//
+// # Presence and typing
+//
+// A user is online while they have at least one live connection (a browser
+// tab or an API stream) in any process: Connect and Disconnect report the
+// transitions. Each engine refreshes the entries of its own connections
+// every PresenceRefresh; an entry not refreshed for PresenceTTL lapses, so
+// the users of a crashed process go offline by themselves, and a sweep
+// hands each of them to exactly one process on PresenceExpired. Typing
+// state lasts TypingTTL unless repeated.
 package realtime
 
 import (
@@ -123,8 +133,38 @@ type Engine interface {
 	Subscribe(ctx context.Context, channels ...string) (*Subscription, error)
 	// Ping reports whether the engine can currently publish.
 	Ping(ctx context.Context) error
-	// Close stops the engine and closes the C channel of every subscription.
+	// Close stops the engine and closes the C channel of every subscription
+	// and the PresenceExpired channel. It does not disconnect this
+	// process's connections: their presence lapses after PresenceTTL.
 	Close() error
+
+	// Connect records the live connection connID (unique per stream:
+	// browser tab or API stream) of userID. becameOnline is true when the
+	// user had no live connection before, in any process.
+	Connect(ctx context.Context, userID int64, connID string) (becameOnline bool, err error)
+	// Disconnect removes the connection connID of userID. becameOffline is
+	// true when the user thereby has no live connection left anywhere and
+	// had not already been reported offline (by an earlier Disconnect or on
+	// PresenceExpired).
+	Disconnect(ctx context.Context, userID int64, connID string) (becameOffline bool, err error)
+	// Online reports which of userIDs are online now: the map has an entry
+	// for every one of them.
+	Online(ctx context.Context, userIDs []int64) (map[int64]bool, error)
+	// PresenceExpired delivers the users whose presence lapsed without a
+	// clean Disconnect (their process crashed or lost Redis), at most once
+	// per lapse and to exactly one process of the cluster, so that it can
+	// record their last_seen_at and announce them offline. Only engines
+	// whose PresenceExpired has been called claim lapsed users; the channel
+	// is closed by Close.
+	PresenceExpired() <-chan int64
+
+	// SetTyping marks userID as typing in convID for TypingTTL (on) or
+	// stops it (off). changed reports whether the visible state changed:
+	// typing started, or stopped while it was on. Repeating "on" within
+	// TypingTTL is no change but extends it.
+	SetTyping(ctx context.Context, convID, userID int64, on bool) (changed bool, err error)
+	// Typing lists who is typing in convID now, in ascending order.
+	Typing(ctx context.Context, convID int64) ([]int64, error)
 }
 
 // backend is what a Subscription needs from its engine; keeping it

@@ -30,7 +30,7 @@ func SetHistoryLimits(maxLen int, ttl time.Duration) (restore func()) {
 // NewRedisPrefixed is NewRedis with keys and pubsub channels under prefix
 // instead of "messenger:", so a test owns its epoch and history keys.
 func NewRedisPrefixed(ctx context.Context, url string, queueSize int, logger *slog.Logger, prefix string) (*Redis, error) {
-	return newRedis(ctx, url, queueSize, logger, prefix)
+	return newRedis(ctx, url, queueSize, logger, prefix, defaultPresenceConfig)
 }
 
 // EpochKey is the Redis key holding the engine epoch.
@@ -42,3 +42,47 @@ func (r *Redis) HistoryKey(channel string) string { return r.historyKey(channel)
 // ForgetScript makes r call the publish script by a digest Redis does not
 // know, so every publish takes the NOSCRIPT fallback. Call it before use.
 func ForgetScript(r *Redis) { r.scriptSHA = strings.Repeat("0", 40) }
+
+// PresenceTimings are the presence and typing timings of one engine, and
+// the capacity of its PresenceExpired channel.
+type PresenceTimings struct {
+	Refresh, TTL, Sweep, Typing time.Duration
+	Buffer                      int
+}
+
+func (pt PresenceTimings) config() presenceConfig {
+	return presenceConfig{refresh: pt.Refresh, ttl: pt.TTL, sweep: pt.Sweep, typingTTL: pt.Typing, buffer: pt.Buffer}
+}
+
+// NewMemoryTimed is NewMemory with the given presence timings, so lapse and
+// expiry tests stay fast (and can run in parallel).
+func NewMemoryTimed(queueSize int, pt PresenceTimings) *Memory {
+	return newMemory(queueSize, pt.config())
+}
+
+// NewRedisTimed is NewRedisPrefixed with the given presence timings.
+func NewRedisTimed(ctx context.Context, url string, queueSize int, logger *slog.Logger, prefix string, pt PresenceTimings) (*Redis, error) {
+	return newRedis(ctx, url, queueSize, logger, prefix, pt.config())
+}
+
+// StopPresenceRefresh stops e's presence refresher, as if its process had
+// hung: its connections lapse after the presence TTL.
+func StopPresenceRefresh(e Engine) {
+	switch e := e.(type) {
+	case *Memory:
+		e.pres.stopRefreshing()
+	case *Redis:
+		e.pres.stopRefreshing()
+	default:
+		panic("StopPresenceRefresh: unknown engine")
+	}
+}
+
+// PresenceKey is the Redis sorted set of userID's connections.
+func (r *Redis) PresenceKey(userID int64) string { return r.presenceKey(userID) }
+
+// PresenceUsersKey is the Redis index of online users.
+func (r *Redis) PresenceUsersKey() string { return r.presenceUsersKey() }
+
+// TypingKey is the Redis sorted set of the users typing in convID.
+func (r *Redis) TypingKey(convID int64) string { return r.typingKey(convID) }

@@ -143,7 +143,7 @@ func testHistoryGone(t *testing.T, k engineKind) {
 		strings.Replace(ids[0], "-", "-0", 1), // leading zero: not an ID we issued
 		strings.Replace(ids[0], "-", "-+", 1),
 		strings.Replace(ids[0], epoch, "0123456789abcdef", 1), // another epoch
-		idWithPosition(ids[0], 1<<62),                          // never assigned
+		idWithPosition(ids[0], 1<<62),                         // never assigned
 	} {
 		expectGone(t, sub, c, bad)
 	}

@@ -10,10 +10,19 @@ import (
 
 // Memory is an Engine for a single process: publishing hands events straight
 // to the subscribers' queues, so it needs no goroutine per subscriber.
+//
+// Its presence and typing state is local too, with the same semantics as
+// Redis within one process: its refresher and sweeper run in two goroutines
+// until Close.
 type Memory struct {
 	hub       *hub
 	queueSize int
 	hist      *memHistory
+	pres      *memPresence
+
+	done      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
 }
 
 var _ Engine = (*Memory)(nil)
@@ -51,7 +60,11 @@ type memEntry struct {
 // NewMemory returns an in-process engine whose subscriptions queue up to
 // queueSize events each (DefaultQueueSize when queueSize <= 0).
 func NewMemory(queueSize int) *Memory {
-	return &Memory{
+	return newMemory(queueSize, defaultPresenceConfig)
+}
+
+func newMemory(queueSize int, pc presenceConfig) *Memory {
+	m := &Memory{
 		hub:       newHub(),
 		queueSize: queueSizeOrDefault(queueSize),
 		hist: &memHistory{
@@ -59,7 +72,13 @@ func NewMemory(queueSize int) *Memory {
 			epoch:  newEpoch(),
 			chans:  make(map[string]*memChannel),
 		},
+		pres: newMemPresence(pc),
+		done: make(chan struct{}),
 	}
+	m.wg.Add(2)
+	go m.refreshLoop()
+	go m.sweepLoop()
+	return m
 }
 
 // Publish delivers ev to the current subscribers of channel before it
@@ -240,9 +259,15 @@ func (m *Memory) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes every subscription's C channel; later calls do nothing.
+// Close closes every subscription's C channel and the PresenceExpired
+// channel, and stops the presence goroutines; later calls do nothing.
 func (m *Memory) Close() error {
-	m.hub.close()
+	m.closeOnce.Do(func() {
+		m.hub.close()
+		close(m.done)
+		m.wg.Wait()
+		close(m.pres.expired.ch) // its only sender, the sweeper, has stopped
+	})
 	return nil
 }
 

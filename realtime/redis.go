@@ -77,6 +77,10 @@ const (
 // Redis pub/sub does not buffer: events published while the pubsub
 // connection is down are lost. The engine then reconnects, and once every
 // channel is subscribed again it signals Resync on every subscription.
+//
+// Presence and typing state lives in Redis as sorted sets scored by expiry
+// (see presence_redis.go), timed by the Redis clock so that the clocks of
+// the processes need not agree.
 type Redis struct {
 	log       *slog.Logger
 	queueSize int
@@ -99,7 +103,11 @@ type Redis struct {
 	waiters map[string]chan struct{}
 	seq     atomic.Uint64
 
+	pres *redisPresence
+
 	done      chan struct{}
+	bg        context.Context // of background Redis calls, cancelled by Close
+	bgCancel  context.CancelFunc
 	closeOnce sync.Once
 	closeErr  error
 	wg        sync.WaitGroup
@@ -131,12 +139,13 @@ var publishScriptSHA = redis.NewScript(publishScript).Hash()
 // events each; it fails if Redis is unreachable now. A nil logger means
 // slog.Default().
 func NewRedis(ctx context.Context, url string, queueSize int, logger *slog.Logger) (*Redis, error) {
-	return newRedis(ctx, url, queueSize, logger, redisPrefix)
+	return newRedis(ctx, url, queueSize, logger, redisPrefix, defaultPresenceConfig)
 }
 
 // newRedis is NewRedis with the prefix of every pubsub channel and key, so
-// tests on a shared Redis can own their keys (the epoch especially).
-func newRedis(ctx context.Context, url string, queueSize int, logger *slog.Logger, prefix string) (*Redis, error) {
+// tests on a shared Redis can own their keys (the epoch especially), and
+// the presence timings.
+func newRedis(ctx context.Context, url string, queueSize int, logger *slog.Logger, prefix string, pc presenceConfig) (*Redis, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("realtime: redis url: %w", err)
@@ -153,9 +162,11 @@ func newRedis(ctx context.Context, url string, queueSize int, logger *slog.Logge
 		limits:    defaultHistoryLimits,
 		scriptSHA: publishScriptSHA,
 		waiters:   make(map[string]chan struct{}),
+		pres:      newRedisPresence(pc),
 		done:      make(chan struct{}),
 		timings:   defaultRedisTimings,
 	}
+	r.bg, r.bgCancel = context.WithCancel(context.Background())
 	psOpts.OnConnect = func(context.Context, *redis.Conn) error {
 		// go-redis redials and resubscribes on its own; counting dials is
 		// the one reliable way to notice, whichever call hit the failure.
@@ -170,6 +181,7 @@ func newRedis(ctx context.Context, url string, queueSize int, logger *slog.Logge
 		}
 		_ = r.psClient.Close()
 		_ = r.client.Close()
+		r.bgCancel()
 		return nil, fmt.Errorf("realtime: redis %s: %w", opts.Addr, err)
 	}
 	if err := r.client.Ping(ctx).Err(); err != nil {
@@ -181,9 +193,11 @@ func newRedis(ctx context.Context, url string, queueSize int, logger *slog.Logge
 	if err := r.ps.Ping(ctx); err != nil {
 		return fail(err)
 	}
-	r.wg.Add(2)
+	r.wg.Add(4)
 	go r.readLoop(r.connGen.Load())
 	go r.pingLoop()
+	go r.refreshLoop()
+	go r.sweepLoop()
 	return r, nil
 }
 
@@ -441,11 +455,15 @@ func (r *Redis) Ping(ctx context.Context) error {
 	return r.client.Ping(ctx).Err()
 }
 
-// Close stops the reader, closes every subscription's C channel and the
-// Redis connections; later calls return the first call's result.
+// Close stops the background goroutines, closes every subscription's C
+// channel, the PresenceExpired channel and the Redis connections; later
+// calls return the first call's result. The presence entries of this
+// process's connections are left to lapse, as after a crash: Disconnect
+// them first for a clean shutdown.
 func (r *Redis) Close() error {
 	r.closeOnce.Do(func() {
 		close(r.done)
+		r.bgCancel()
 		// Taking subMu waits out an in-flight SUBSCRIBE write, which must
 		// not race with closing the connection underneath it.
 		r.subMu.Lock()
@@ -453,6 +471,7 @@ func (r *Redis) Close() error {
 		r.subMu.Unlock()
 		_ = r.ps.Close() // unblocks the reader
 		r.wg.Wait()
+		close(r.pres.expired.ch) // its only sender, the sweeper, has stopped
 		r.closeErr = errors.Join(r.psClient.Close(), r.client.Close())
 	})
 	return r.closeErr
