@@ -7,8 +7,10 @@ import (
 	"context"
 	"encoding/base64"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,10 +26,11 @@ const PageSize = 50
 // Service runs the use cases against the database and announces their effects on the
 // realtime engine.
 type Service struct {
-	db      *store.DB
-	events  realtime.Engine
-	logger  *slog.Logger
-	metrics *metrics
+	db        *store.DB
+	events    realtime.Engine
+	logger    *slog.Logger
+	metrics   *metrics
+	convLocks [conversationLocks]sync.Mutex
 }
 
 // NewService answers a Service on db that publishes to events and registers its metrics
@@ -66,6 +69,7 @@ func (s *Service) Conversations(ctx context.Context, me messenger.User, cursor s
 		page.Conversations = convs
 		return nil
 	})
+	s.markConversationsOnline(ctx, page.Conversations)
 	return page, err
 }
 
@@ -96,6 +100,7 @@ type Thread struct {
 	Messages     []messenger.Message
 	HasOlder     bool
 	Watermarks   map[string]int64 // each active member's read watermark, by portal id
+	Typing       []string         // names of the other members typing now
 }
 
 // OpenThread answers conversation convID as me sees it with the page of messages before
@@ -122,7 +127,18 @@ func (s *Service) OpenThread(ctx context.Context, me messenger.User, convID, bef
 		t.Watermarks, err = tx.Watermarks(ctx, convID)
 		return err
 	})
-	return t, err
+	if err != nil {
+		return t, err
+	}
+	s.markConversationsOnline(ctx, []messenger.Conversation{t.Conversation})
+	if typing, err := s.events.Typing(ctx, convID); err == nil {
+		for _, p := range t.Conversation.Participants {
+			if p.ID != me.ID && slices.Contains(typing, p.ID) {
+				t.Typing = append(t.Typing, p.Name)
+			}
+		}
+	}
+	return t, nil
 }
 
 // cursors are opaque to clients: base64 of "unix-micro.id".

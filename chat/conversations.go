@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -122,23 +123,27 @@ func (s *Service) Conversation(ctx context.Context, me messenger.User, convID in
 // LeaveConversation ends me's membership of a conversation. The others see a notice in
 // the thread; me's other tabs drop the conversation from their list.
 func (s *Service) LeaveConversation(ctx context.Context, me messenger.User, convID int64) error {
-	var notice messenger.Message
-	var remaining []int64
-	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-		var err error
-		if notice, _, err = tx.InsertMessage(ctx, convID, messenger.MessageSystem, fmt.Sprintf("%s님이 나갔습니다.", me.Name), nil); err != nil {
+	err := s.inOrder(convID, func() error {
+		var notice messenger.Message
+		var members []int64
+		err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+			var err error
+			if notice, members, _, err = tx.InsertMessage(ctx, convID, messenger.MessageSystem, fmt.Sprintf("%s님이 나갔습니다.", me.Name), nil); err != nil {
+				return err
+			}
+			return tx.Leave(ctx, convID)
+		})
+		if err != nil {
 			return err
 		}
-		if err := tx.Leave(ctx, convID); err != nil {
-			return err
-		}
-		remaining, err = tx.ParticipantIDs(ctx, convID)
-		return err
+		notice.Sender = me
+		remaining := slices.DeleteFunc(members, func(id int64) bool { return id == me.ID })
+		s.publish(ctx, remaining, EventMessageNew, notice.API())
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	s.publish(ctx, remaining, EventMessageNew, notice.API())
 	s.publish(ctx, []int64{me.ID}, EventConversationUpdated, ConversationUpdate{ConversationID: convID, Reason: "left"})
 	return nil
 }

@@ -37,6 +37,19 @@ type ConversationUpdate struct {
 // it already; a failed publish only delays it until the recipients' next resync, so it is
 // logged, not returned.
 func (s *Service) publish(ctx context.Context, userIDs []int64, typ string, data any) {
+	s.publishEvent(ctx, userIDs, typ, data, false)
+}
+
+// publishDroppable announces an event worth less than a subscriber's consistency (typing,
+// presence): it is dropped first when a queue is full, and not kept for resuming.
+func (s *Service) publishDroppable(ctx context.Context, userIDs []int64, typ string, data any) {
+	s.publishEvent(ctx, userIDs, typ, data, true)
+}
+
+func (s *Service) publishEvent(ctx context.Context, userIDs []int64, typ string, data any, droppable bool) {
+	if len(userIDs) == 0 {
+		return
+	}
 	raw, err := json.Marshal(data)
 	if err != nil {
 		s.logger.Error("encode event", slog.String("type", typ), slog.String("error", err.Error()))
@@ -46,7 +59,7 @@ func (s *Service) publish(ctx context.Context, userIDs []int64, typ string, data
 	for i, id := range userIDs {
 		channels[i] = UserChannel(id)
 	}
-	if err := s.events.PublishMany(context.WithoutCancel(ctx), channels, realtime.Event{Type: typ, Data: raw}); err != nil {
+	if err := s.events.PublishMany(context.WithoutCancel(ctx), channels, realtime.Event{Type: typ, Data: raw, Droppable: droppable}); err != nil {
 		s.metrics.errors.WithLabelValues("publish").Inc()
 		s.logger.Error("publish event", slog.String("type", typ), slog.Int("recipients", len(userIDs)),
 			slog.String("error", err.Error()), slog.String("request_id", messenger.RequestID(ctx)))

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -33,24 +34,44 @@ func (s *Service) SendMessage(ctx context.Context, me messenger.User, convID int
 
 	var msg messenger.Message
 	var created bool
-	var recipients []int64
-	err = s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-		var err error
-		if msg, created, err = tx.InsertMessage(ctx, convID, messenger.MessageText, body, clientID); err != nil || !created {
+	err = s.inOrder(convID, func() error {
+		var recipients []int64
+		err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+			var err error
+			msg, recipients, created, err = tx.InsertMessage(ctx, convID, messenger.MessageText, body, clientID)
+			return err
+		})
+		if err != nil || !created {
 			return err
 		}
-		recipients, err = tx.ParticipantIDs(ctx, convID)
-		return err
+		msg.Sender = me
+		s.publish(ctx, recipients, EventMessageNew, msg.API())
+		return nil
 	})
-	if err != nil {
+	if err != nil || !created {
 		return msg, false, err
 	}
-	if created {
-		s.publish(ctx, recipients, EventMessageNew, msg.API())
-		s.metrics.messages.WithLabelValues(msg.Kind).Inc()
-		s.metrics.sendDuration.Observe(time.Since(start).Seconds())
+	s.metrics.messages.WithLabelValues(msg.Kind).Inc()
+	s.metrics.sendDuration.Observe(time.Since(start).Seconds())
+	// The message ends the sender's typing; receivers drop the indicator on message.new.
+	if _, err := s.events.SetTyping(ctx, convID, me.ID, false); err != nil {
+		s.logger.Warn("clear typing", slog.String("error", err.Error()))
 	}
-	return msg, created, nil
+	return msg, true, nil
+}
+
+// conversationLocks serialize, inside this process, the messages of one conversation from
+// before their transaction to after their publish, so that they are published in seq
+// order. The conversation row lock alone orders the commits, not the publishes after
+// them. Striped: a fixed array, not a map that grows with conversations.
+const conversationLocks = 1024
+
+// inOrder runs fn holding the lock of conversation convID.
+func (s *Service) inOrder(convID int64, fn func() error) error {
+	mu := &s.convLocks[uint64(convID)%conversationLocks]
+	mu.Lock()
+	defer mu.Unlock()
+	return fn()
 }
 
 // cleanBody trims a message and checks it is something worth sending.

@@ -183,6 +183,13 @@ func startServer(t testing.TB, extraEnv ...string) *server {
 	for k, v := range overrides {
 		env[k] = v
 	}
+	// Pub/sub ignores Redis's database number: processes of one test (one database) share
+	// a key prefix, other tests and runs on the same Redis get their own.
+	if env["REDIS_URL"] != "" && env["MESSENGER_REDIS_PREFIX"] == "" {
+		if u, err := url.Parse(env["DATABASE_URL"]); err == nil && u.Path != "" {
+			env["MESSENGER_REDIS_PREFIX"] = "test" + strings.ReplaceAll(u.Path, "/", "-") + ":"
+		}
+	}
 	s := &server{
 		t:    t,
 		URL:  "http://localhost:" + strconv.Itoa(port),
@@ -636,4 +643,29 @@ func checkConsole(tb *tab) {
 			tb.t.Logf("console (%s): %s", tb.lang, describe(m))
 		}
 	}
+}
+
+// startServerOn starts another messenger process on the database of base: the same
+// DATABASE_URL (and app password), so that several processes share one database, or a
+// restarted process finds what the stopped one stored. It gets its own port; extraEnv
+// entries ("KEY=value") add to or override the environment, as in startServer.
+func startServerOn(t testing.TB, base *server, extraEnv ...string) *server {
+	t.Helper()
+	var env []string
+	for _, key := range []string{"DATABASE_URL", "MESSENGER_APP_DB_PASSWORD"} {
+		if v := base.env(key); v != "" {
+			env = append(env, key+"="+v)
+		}
+	}
+	return startServer(t, append(env, extraEnv...)...)
+}
+
+// env answers the value of key in the process's environment ("" when unset).
+func (s *server) env(key string) string {
+	for _, kv := range s.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,10 @@ import (
 	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/views"
 )
+
+// statusClientClosed is what the logs and metrics record for a request its client
+// abandoned (nginx's 499).
+const statusClientClosed = 499
 
 // statusOf maps domain error codes to HTTP statuses.
 var statusOf = map[string]int{
@@ -62,6 +67,12 @@ type apiErrorBody struct {
 // htmx, a page otherwise. Internal errors are logged here and never shown.
 func (s *Server) handleError(c *echo.Context, err error) {
 	if resp, uErr := echo.UnwrapResponse(c.Response()); uErr == nil && resp.Committed {
+		return
+	}
+	if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
+		// The client went away; nobody reads an answer, and it is not a server error.
+		c.Logger().Debug("request abandoned by the client")
+		c.NoContent(statusClientClosed)
 		return
 	}
 	code, message := messenger.ErrorCode(err), messenger.ErrorMessage(err)

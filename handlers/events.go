@@ -57,6 +57,20 @@ func (s *Server) events(c *echo.Context) error {
 			}
 			err := views.LiveReadReceipt(r.ConversationID, r.UserID, r.LastReadSeq, r.UserID == me.Sub).Render(ctx, buf)
 			return buf.String(), err
+		case chat.EventTyping:
+			var t chat.Typing
+			if err := json.Unmarshal(ev.Data, &t); err != nil {
+				return "", err
+			}
+			err := views.LiveTyping(t.ConversationID, t.UserID, t.Name, t.Typing).Render(ctx, buf)
+			return buf.String(), err
+		case chat.EventPresence:
+			var p chat.PresenceChange
+			if err := json.Unmarshal(ev.Data, &p); err != nil {
+				return "", err
+			}
+			err := views.LivePresence(p.UserID, p.Online, p.LastSeenAt, time.Now()).Render(ctx, buf)
+			return buf.String(), err
 		case chat.EventResync:
 			return `<template data-resync="true"></template>`, nil
 		}
@@ -89,6 +103,17 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 	defer sub.Close()
 	s.metrics.streamOpened(me.ID)
 	defer s.metrics.streamClosed(me.ID)
+
+	// This stream keeps me online; the last one closing anywhere makes me offline.
+	connID := auth.NewToken()
+	if err := s.chat.Connected(ctx, me, connID); err != nil {
+		c.Logger().Warn("presence connect", slog.String("error", err.Error()))
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		s.chat.Disconnected(ctx, me, connID)
+	}()
 
 	w := c.Response()
 	rc := http.NewResponseController(w)

@@ -31,7 +31,7 @@ func TestThreadAccess(t *testing.T) {
 			return err
 		}
 		for _, body := range []string{"첫 번째 <script>alert(1)</script>", "두 번째 https://school.example/a"} {
-			if _, _, err := tx.InsertMessage(ctx, convID, messenger.MessageText, body, nil); err != nil {
+			if _, _, _, err := tx.InsertMessage(ctx, convID, messenger.MessageText, body, nil); err != nil {
 				return err
 			}
 		}
@@ -91,7 +91,7 @@ func TestConversationListPaging(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			_, _, err = tx.InsertMessage(ctx, id, messenger.MessageText, fmt.Sprintf("msg %d", i), nil)
+			_, _, _, err = tx.InsertMessage(ctx, id, messenger.MessageText, fmt.Sprintf("msg %d", i), nil)
 			return err
 		})
 		if err != nil {

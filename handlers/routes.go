@@ -33,6 +33,7 @@ func (s *Server) routes(e *echo.Echo) {
 	web.GET("/c/:id/messages", s.messageList)
 	web.POST("/c/:id/messages", s.messageCreate)
 	web.POST("/c/:id/read", s.conversationRead)
+	web.POST("/c/:id/typing", s.conversationTyping)
 	web.POST("/c/:id/leave", s.conversationLeave)
 	web.GET("/events", s.events)
 	web.POST("/logout", s.logout)
@@ -47,6 +48,7 @@ func (s *Server) routes(e *echo.Echo) {
 	api.GET("/conversations/:id/messages", s.apiMessageList)
 	api.POST("/conversations/:id/messages", s.apiMessageCreate)
 	api.POST("/conversations/:id/read", s.apiConversationRead)
+	api.POST("/conversations/:id/typing", s.apiConversationTyping)
 	api.GET("/unread", s.apiUnread)
 	api.GET("/events", s.apiEvents)
 

@@ -3,6 +3,7 @@
 package handlers
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -69,4 +70,10 @@ func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engi
 	})
 	s.routes(e)
 	return e, s
+}
+
+// Watch runs the handlers' background work until ctx ends: announcing users whose server
+// process died.
+func (s *Server) Watch(ctx context.Context) {
+	s.chat.WatchPresence(ctx)
 }

@@ -54,6 +54,8 @@ func (s *Server) renderThread(c *echo.Context, me messenger.User, convID, before
 		Thread: &views.ThreadProps{
 			Me: me, Conversation: thread.Conversation, Messages: thread.Messages, HasOlder: thread.HasOlder,
 			Read:        views.ReadState{Kind: thread.Conversation.Kind, Marks: thread.Watermarks},
+			Now:         time.Now(),
+			Typing:      thread.Typing,
 			ClientMsgID: newClientMsgID(), Draft: draft, Error: problem,
 		},
 	}))

@@ -142,6 +142,13 @@ func NewRedis(ctx context.Context, url string, queueSize int, logger *slog.Logge
 	return newRedis(ctx, url, queueSize, logger, redisPrefix, defaultPresenceConfig)
 }
 
+// NewRedisWithPrefix is NewRedis with every pub/sub channel and key under prefix instead of
+// "messenger:", so that several deployments (or test runs) can share one Redis: pub/sub
+// ignores the database number.
+func NewRedisWithPrefix(ctx context.Context, url string, queueSize int, logger *slog.Logger, prefix string) (*Redis, error) {
+	return newRedis(ctx, url, queueSize, logger, prefix, defaultPresenceConfig)
+}
+
 // newRedis is NewRedis with the prefix of every pubsub channel and key, so
 // tests on a shared Redis can own their keys (the epoch especially), and
 // the presence timings.

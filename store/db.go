@@ -70,7 +70,10 @@ func (db *DB) InTx(ctx context.Context, id messenger.Identity, fn func(tx *Tx) e
 	var err error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		err = db.inTx(ctx, id, fn)
-		if err == nil || !isTransient(err) || ctx.Err() != nil {
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err() // the request was abandoned: not a database failure
+		}
+		if err == nil || !isTransient(err) {
 			return err
 		}
 		time.Sleep(time.Duration(attempt*attempt) * 10 * time.Millisecond)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/lib/pq"
 
@@ -69,66 +70,67 @@ func (tx *Tx) MessagesAfter(ctx context.Context, convID, afterSeq int64, limit i
 }
 
 // InsertMessage stores a message of the transaction's user in a conversation they are an
-// active member of, under the next seq, and raises their own read watermark to it. It locks
-// the conversation row, so concurrent senders get consecutive seqs in commit order. A
+// active member of, under the next seq, and raises their own read watermark to it. It
+// answers the message (its sender is the transaction's user, of whom only the ids are
+// filled in) and the conversation's active members (for the fan-out). A
 // clientMsgID this user already sent answers the stored message with created false.
-func (tx *Tx) InsertMessage(ctx context.Context, convID int64, kind, body string, clientMsgID *string) (m messenger.Message, created bool, err error) {
-	if clientMsgID != nil {
-		if m, err := tx.messageByClientID(ctx, *clientMsgID); err == nil {
-			if m.ConversationID != convID {
-				return m, false, messenger.Errorf(messenger.ECONFLICT, "This client_msg_id was used for another conversation.")
-			}
-			return m, false, nil
-		} else if messenger.ErrorCode(err) != messenger.ENOTFOUND {
-			return m, false, err
-		}
-	}
-
-	var member bool
-	if err := tx.tx.QueryRowContext(ctx,
-		`SELECT EXISTS (SELECT 1 FROM conversation_participants
-		                 WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL)`,
-		convID, tx.id.UserID).Scan(&member); err != nil {
-		return m, false, err
-	}
-	if !member {
-		return m, false, messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
-	}
-
-	var seq int64
-	if err := tx.tx.QueryRowContext(ctx,
-		`UPDATE conversations SET last_seq = last_seq + 1, last_message_at = now(), updated_at = now()
-		  WHERE id = $1 RETURNING last_seq`, convID).Scan(&seq); err != nil {
-		return m, false, notFound(err, "Conversation")
-	}
-	var id int64
+//
+// It takes three statements: the duplicate and membership check (with the member list),
+// then one that bumps last_seq, inserts and raises the watermark. The conversation row lock
+// that orders concurrent senders is held only from that statement to the commit.
+func (tx *Tx) InsertMessage(ctx context.Context, convID int64, kind, body string, clientMsgID *string) (m messenger.Message, members []int64, created bool, err error) {
+	var existing sql.NullInt64
 	err = tx.tx.QueryRowContext(ctx,
-		`INSERT INTO messages (conversation_id, org_id, seq, sender_id, client_msg_id, kind, body)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7)
-		 ON CONFLICT (sender_id, client_msg_id) DO NOTHING
-		 RETURNING id`,
-		convID, tx.id.OrgID, seq, tx.id.UserID, clientMsgID, kind, body).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		// A concurrent request with the same client_msg_id committed first; retrying the
-		// transaction finds its message.
-		return m, false, &pq.Error{Code: "40001", Message: "duplicate client_msg_id raced"}
-	}
+		`SELECT (SELECT id FROM messages WHERE sender_id = $2 AND client_msg_id = $3),
+		        coalesce(array_agg(p.user_id ORDER BY p.user_id), '{}')
+		   FROM conversation_participants p
+		  WHERE p.conversation_id = $1 AND p.left_at IS NULL`,
+		convID, tx.id.UserID, clientMsgID).Scan(&existing, (*pq.Int64Array)(&members))
 	if err != nil {
-		return m, false, fmt.Errorf("insert message: %w", err)
+		return m, nil, false, fmt.Errorf("check message: %w", err)
 	}
-	if _, err := tx.tx.ExecContext(ctx,
-		`INSERT INTO read_receipts (conversation_id, user_id, org_id, last_read_seq)
-		 VALUES ($1, $2, $3, $4)
-		 ON CONFLICT (conversation_id, user_id)
-		 DO UPDATE SET last_read_seq = GREATEST(read_receipts.last_read_seq, EXCLUDED.last_read_seq), read_at = now()`,
-		convID, tx.id.UserID, tx.id.OrgID, seq); err != nil {
-		return m, false, fmt.Errorf("raise read watermark: %w", err)
+	if existing.Valid {
+		msgs, err := tx.queryMessages(ctx, `WHERE m.id = $1`, existing.Int64)
+		if err != nil || len(msgs) != 1 {
+			return m, nil, false, fmt.Errorf("load sent message: %w", err)
+		}
+		if msgs[0].ConversationID != convID {
+			return m, nil, false, messenger.Errorf(messenger.ECONFLICT, "This client_msg_id was used for another conversation.")
+		}
+		return msgs[0], members, false, nil
 	}
-	msgs, err := tx.queryMessages(ctx, `WHERE m.id = $1`, id)
-	if err != nil || len(msgs) != 1 {
-		return m, false, fmt.Errorf("load new message: %w", err)
+	if !slices.Contains(members, tx.id.UserID) {
+		return m, nil, false, messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
 	}
-	return msgs[0], true, nil
+
+	m = messenger.Message{ConversationID: convID, Kind: kind, Body: body, ClientMsgID: clientMsgID}
+	err = tx.tx.QueryRowContext(ctx,
+		`WITH c AS (
+		     UPDATE conversations SET last_seq = last_seq + 1, last_message_at = now(), updated_at = now()
+		      WHERE id = $1 RETURNING id, last_seq
+		 ), m AS (
+		     INSERT INTO messages (conversation_id, org_id, seq, sender_id, client_msg_id, kind, body)
+		     SELECT c.id, $2, c.last_seq, $3, $4, $5, $6 FROM c
+		     RETURNING id, seq, created_at
+		 ), r AS (
+		     INSERT INTO read_receipts AS r (conversation_id, user_id, org_id, last_read_seq)
+		     SELECT c.id, $3, $2, c.last_seq FROM c
+		     ON CONFLICT (conversation_id, user_id)
+		     DO UPDATE SET last_read_seq = GREATEST(r.last_read_seq, EXCLUDED.last_read_seq), read_at = now()
+		 )
+		 SELECT id, seq, created_at FROM m`,
+		convID, tx.id.OrgID, tx.id.UserID, clientMsgID, kind, body).Scan(&m.ID, &m.Seq, &m.CreatedAt)
+	if err != nil {
+		var pqErr *pq.Error
+		if asPQ(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == "messages_sender_id_client_msg_id_key" {
+			// A concurrent request with the same client_msg_id committed first; the retried
+			// transaction finds its message.
+			return m, nil, false, &pq.Error{Code: "40001", Message: "duplicate client_msg_id raced"}
+		}
+		return m, nil, false, fmt.Errorf("insert message: %w", err)
+	}
+	m.Sender = messenger.User{ID: tx.id.UserID, OrgID: tx.id.OrgID}
+	return m, members, true, nil
 }
 
 func (tx *Tx) messageByClientID(ctx context.Context, clientMsgID string) (messenger.Message, error) {

@@ -24,7 +24,7 @@ func TestWatermarkNeverGoesDown(t *testing.T) {
 			return err
 		}
 		for i := 0; i < 100; i++ {
-			if _, _, err := tx.InsertMessage(ctx, convID, messenger.MessageText, "안녕", nil); err != nil {
+			if _, _, _, err := tx.InsertMessage(ctx, convID, messenger.MessageText, "안녕", nil); err != nil {
 				return err
 			}
 		}

@@ -42,7 +42,7 @@ func TestRowLevelSecurity(t *testing.T) {
 				return err
 			}
 			convID = id
-			_, _, err = tx.InsertMessage(ctx, id, messenger.MessageText, body, nil)
+			_, _, _, err = tx.InsertMessage(ctx, id, messenger.MessageText, body, nil)
 			return err
 		})
 		if err != nil {

@@ -125,3 +125,69 @@ func Badge(n int64) string {
 
 // Itoa formats an int64 for attributes.
 func Itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// LastSeen formats when someone was last connected: "방금 전 접속", "5분 전 접속",
+// "3시간 전 접속", "어제 접속", then the date ("11월 20일 접속") — or "" when unknown.
+func LastSeen(ctx context.Context, t *time.Time, now time.Time) string {
+	if t == nil {
+		return ""
+	}
+	en := Locale(ctx) == "en"
+	at, now := t.In(Seoul), now.In(Seoul)
+	d := now.Sub(at)
+	switch {
+	case d < time.Minute:
+		if en {
+			return "Active just now"
+		}
+		return "방금 전 접속"
+	case d < time.Hour:
+		if en {
+			return fmt.Sprintf("Active %d min ago", int(d.Minutes()))
+		}
+		return fmt.Sprintf("%d분 전 접속", int(d.Minutes()))
+	case sameDay(at, now):
+		if en {
+			return fmt.Sprintf("Active %d h ago", int(d.Hours()))
+		}
+		return fmt.Sprintf("%d시간 전 접속", int(d.Hours()))
+	case sameDay(at, now.AddDate(0, 0, -1)):
+		if en {
+			return "Active yesterday"
+		}
+		return "어제 접속"
+	case at.Year() == now.Year():
+		if en {
+			return "Active " + at.Format("Jan 2")
+		}
+		return fmt.Sprintf("%d월 %d일 접속", at.Month(), at.Day())
+	default:
+		if en {
+			return "Active " + at.Format("Jan 2, 2006")
+		}
+		return fmt.Sprintf("%d년 %d월 %d일 접속", at.Year(), at.Month(), at.Day())
+	}
+}
+
+// PresenceLabel is what shows beside a person: online, or when they were last seen.
+func PresenceLabel(ctx context.Context, online bool, lastSeen *time.Time, now time.Time) string {
+	if online {
+		return T(ctx, "presence.online")
+	}
+	return LastSeen(ctx, lastSeen, now)
+}
+
+// TypingText is the typing indicator: "홍길동님이 입력 중...", "홍길동님, 김철수님이 입력 중...",
+// "홍길동님 외 2명이 입력 중..." ("" when nobody types).
+func TypingText(ctx context.Context, names []string) string {
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return fmt.Sprintf(T(ctx, "typing.one"), names[0])
+	case 2:
+		return fmt.Sprintf(T(ctx, "typing.two"), names[0], names[1])
+	default:
+		return fmt.Sprintf(T(ctx, "typing.many"), names[0], len(names)-1)
+	}
+}

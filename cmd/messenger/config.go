@@ -19,6 +19,7 @@ type config struct {
 	AppDatabaseURL string // the server's own connection; derived from DatabaseURL when unset
 	AppDBPassword  string
 	RedisURL       string // unset: the memory engine (one process)
+	RedisPrefix    string // of every Redis key and pub/sub channel: deployments sharing a Redis differ
 	JWTSecret      []byte
 	JWKSURL        string
 	Issuer         string
@@ -48,6 +49,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		AppDatabaseURL: env("MESSENGER_APP_DATABASE_URL", ""),
 		AppDBPassword:  env("MESSENGER_APP_DB_PASSWORD", ""),
 		RedisURL:       env("REDIS_URL", ""),
+		RedisPrefix:    env("MESSENGER_REDIS_PREFIX", "messenger:"),
 		JWTSecret:      []byte(env("MESSENGER_JWT_SECRET", "")),
 		JWKSURL:        env("MESSENGER_JWKS_URL", ""),
 		Issuer:         env("MESSENGER_JWT_ISSUER", "dreamseed-portal"),

@@ -134,7 +134,7 @@ func secretFile(path string) (string, error) {
 func serve(ctx context.Context, cfg config, db *store.DB, logger *slog.Logger) error {
 	var engine realtime.Engine
 	if cfg.RedisURL != "" {
-		r, err := realtime.NewRedis(ctx, cfg.RedisURL, 0, logger)
+		r, err := realtime.NewRedisWithPrefix(ctx, cfg.RedisURL, 0, logger, cfg.RedisPrefix)
 		if err != nil {
 			return fmt.Errorf("redis: %w", err)
 		}
@@ -153,7 +153,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, logger *slog.Logger) e
 		return err
 	}
 
-	handler, _ := handlers.New(handlers.Config{
+	handler, server := handlers.New(handlers.Config{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, PortalOrigins: cfg.PortalOrigins,
 		CookieSecure: cfg.CookieSecure, CookieSameSite: cfg.CookieSameSite,
 		Dev: cfg.Dev, DevSecret: cfg.JWTSecret,
@@ -178,6 +178,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, logger *slog.Logger) e
 		logger.Info("dev mode: sign in at " + cfg.BaseURL + "/dev/login")
 	}
 
+	go server.Watch(streamsCtx)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {

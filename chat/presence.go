@@ -1,0 +1,157 @@
+package chat
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/store"
+)
+
+// PresenceChange is the data of a presence event.
+type PresenceChange struct {
+	UserID     string     `json:"user_id"` // portal id
+	Online     bool       `json:"online"`
+	LastSeenAt *time.Time `json:"last_seen_at"`
+}
+
+// Typing is the data of a message.typing event.
+type Typing struct {
+	ConversationID int64  `json:"conversation_id"`
+	UserID         string `json:"user_id"` // portal id
+	Name           string `json:"name"`
+	Typing         bool   `json:"typing"`
+}
+
+// Connected records a live connection of me; the first one anywhere makes me online, and
+// my contacts hear it.
+func (s *Service) Connected(ctx context.Context, me messenger.User, connID string) error {
+	online, err := s.events.Connect(ctx, me.ID, connID)
+	if err != nil {
+		return err
+	}
+	if online {
+		s.announcePresence(ctx, me.Identity(), PresenceChange{UserID: me.Sub, Online: true})
+	}
+	return nil
+}
+
+// Disconnected ends a live connection of me; the last one anywhere makes me offline at
+// once, with last_seen_at stored.
+func (s *Service) Disconnected(ctx context.Context, me messenger.User, connID string) {
+	offline, err := s.events.Disconnect(ctx, me.ID, connID)
+	if err != nil {
+		s.logger.Warn("presence disconnect", slog.Int64("user_id", me.ID), slog.String("error", err.Error()))
+		return
+	}
+	if !offline {
+		return
+	}
+	now := time.Now().UTC()
+	if err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error { return tx.TouchLastSeen(ctx, now) }); err != nil {
+		s.logger.Error("store last seen", slog.Int64("user_id", me.ID), slog.String("error", err.Error()))
+	}
+	s.announcePresence(ctx, me.Identity(), PresenceChange{UserID: me.Sub, LastSeenAt: &now})
+}
+
+// WatchPresence announces users whose presence lapsed because their server process died
+// (no clean disconnect), until ctx ends. Each lapse reaches one process of the cluster.
+func (s *Service) WatchPresence(ctx context.Context) {
+	lapsed := s.events.PresenceExpired()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case userID, ok := <-lapsed:
+			if !ok {
+				return
+			}
+			now := time.Now().UTC()
+			id, sub, err := s.db.PresenceLapsed(ctx, userID, now)
+			if err != nil {
+				s.logger.Error("presence lapsed", slog.Int64("user_id", userID), slog.String("error", err.Error()))
+				continue
+			}
+			s.logger.Info("presence lapsed", slog.Int64("user_id", userID))
+			s.announcePresence(ctx, id, PresenceChange{UserID: sub, LastSeenAt: &now})
+		}
+	}
+}
+
+// announcePresence tells the people who share a conversation with the user, and only them.
+func (s *Service) announcePresence(ctx context.Context, id messenger.Identity, change PresenceChange) {
+	var contacts []int64
+	err := s.db.InTx(ctx, id, func(tx *store.Tx) error {
+		var err error
+		contacts, err = tx.Contacts(ctx)
+		return err
+	})
+	if err != nil {
+		s.logger.Error("presence contacts", slog.Int64("user_id", id.UserID), slog.String("error", err.Error()))
+		return
+	}
+	s.publishDroppable(ctx, contacts, EventPresence, change)
+}
+
+// SetTyping tells the other members of a conversation that me is (still) typing, or
+// stopped. The engine keeps the state for three seconds, so it lapses by itself.
+func (s *Service) SetTyping(ctx context.Context, me messenger.User, convID int64, on bool) error {
+	var members []int64
+	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+		if _, err := tx.Conversation(ctx, convID); err != nil {
+			return err
+		}
+		var err error
+		members, err = tx.ParticipantIDs(ctx, convID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	changed, err := s.events.SetTyping(ctx, convID, me.ID, on)
+	if err != nil {
+		return err
+	}
+	if !on && !changed {
+		return nil
+	}
+	others := members[:0:0]
+	for _, id := range members {
+		if id != me.ID {
+			others = append(others, id)
+		}
+	}
+	s.publishDroppable(ctx, others, EventTyping, Typing{ConversationID: convID, UserID: me.Sub, Name: me.Name, Typing: on})
+	return nil
+}
+
+// markOnline fills in who of the users is online now.
+func (s *Service) markOnline(ctx context.Context, users []*messenger.User) {
+	if len(users) == 0 {
+		return
+	}
+	ids := make([]int64, len(users))
+	for i, u := range users {
+		ids[i] = u.ID
+	}
+	online, err := s.events.Online(ctx, ids)
+	if err != nil {
+		s.logger.Warn("presence lookup", slog.String("error", err.Error()))
+		return
+	}
+	for _, u := range users {
+		u.Online = online[u.ID]
+	}
+}
+
+// markConversationsOnline fills in the presence of every participant of convs.
+func (s *Service) markConversationsOnline(ctx context.Context, convs []messenger.Conversation) {
+	var users []*messenger.User
+	for i := range convs {
+		for j := range convs[i].Participants {
+			users = append(users, &convs[i].Participants[j].User)
+		}
+	}
+	s.markOnline(ctx, users)
+}

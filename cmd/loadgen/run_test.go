@@ -1,0 +1,343 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// fakeServer speaks the parts of CONTRACT.md the load generator uses: Bearer portal
+// tokens, conversation creation, sending, after_seq reads, and a resumable SSE stream per
+// user. fault decides, per message and recipient, how the stream carries it.
+type fakeServer struct {
+	t      *testing.T
+	secret []byte
+
+	mu       sync.Mutex
+	convs    map[int64]*fakeConv
+	nextConv int64
+	nextMsg  int64
+	users    map[string]*fakeStream
+	fault    func(msgID int64, recipient, sender string) faultKind
+	// closeFirstAfter ends every user's first stream connection after this many events
+	// (0: never), so that the client must resume with Last-Event-ID.
+	closeFirstAfter int
+	noConversations bool
+}
+
+type faultKind int
+
+const (
+	deliver faultKind = iota
+	drop
+	duplicate
+	dropAndResync
+)
+
+type fakeConv struct {
+	members []string
+	msgs    []map[string]any
+}
+
+// fakeStream is one user's event log; a connection replays it after Last-Event-ID.
+type fakeStream struct {
+	mu          sync.Mutex
+	events      []string // SSE frames without their id line
+	changed     chan struct{}
+	connections int
+}
+
+func (s *fakeStream) append(frame string) {
+	s.mu.Lock()
+	s.events = append(s.events, frame)
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+func newFakeServer(t *testing.T, secret string) *fakeServer {
+	return &fakeServer{
+		t: t, secret: []byte(secret), convs: map[int64]*fakeConv{}, users: map[string]*fakeStream{},
+		fault: func(int64, string, string) faultKind { return deliver },
+	}
+}
+
+func (f *fakeServer) stream(sub string) *fakeStream {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.users[sub]
+	if s == nil {
+		s = &fakeStream{changed: make(chan struct{})}
+		f.users[sub] = s
+	}
+	return s
+}
+
+func (f *fakeServer) auth(r *http.Request) (string, bool) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return "", false
+	}
+	parsed, err := jwt.Parse(tok, func(*jwt.Token) (any, error) { return f.secret, nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer("dreamseed-portal"), jwt.WithAudience("messenger"))
+	if err != nil {
+		return "", false
+	}
+	sub, _ := parsed.Claims.GetSubject()
+	return sub, sub != ""
+}
+
+func fakeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/metrics" {
+		io.WriteString(w, "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 3.3554432e+07\n")
+		return
+	}
+	sub, ok := f.auth(r)
+	if !ok {
+		fakeJSON(w, 401, map[string]any{"error": map[string]string{"code": "unauthorized"}})
+		return
+	}
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/") // api v1 ...
+	switch {
+	case r.Method == "GET" && r.URL.Path == "/api/v1/events":
+		f.serveEvents(w, r, sub)
+	case r.Method == "POST" && r.URL.Path == "/api/v1/conversations":
+		if f.noConversations {
+			fakeJSON(w, 404, map[string]any{"error": map[string]string{"code": "not_found", "message": "Not found."}})
+			return
+		}
+		var in struct {
+			Kind           string   `json:"kind"`
+			ParticipantIDs []string `json:"participant_ids"`
+		}
+		json.NewDecoder(r.Body).Decode(&in)
+		f.mu.Lock()
+		f.nextConv++
+		id := f.nextConv
+		members := append([]string{sub}, in.ParticipantIDs...)
+		f.convs[id] = &fakeConv{members: members}
+		f.mu.Unlock()
+		var ps []map[string]string
+		for _, m := range members {
+			ps = append(ps, map[string]string{"id": m})
+		}
+		fakeJSON(w, 201, map[string]any{"id": id, "kind": in.Kind, "last_seq": 0, "participants": ps})
+	case len(parts) == 5 && parts[2] == "conversations" && parts[4] == "messages":
+		id, _ := strconv.ParseInt(parts[3], 10, 64)
+		f.mu.Lock()
+		c := f.convs[id]
+		f.mu.Unlock()
+		if c == nil {
+			fakeJSON(w, 404, map[string]any{"error": map[string]string{"code": "not_found"}})
+			return
+		}
+		if r.Method == "POST" {
+			f.send(w, r, sub, id, c)
+			return
+		}
+		after, _ := strconv.ParseInt(r.URL.Query().Get("after_seq"), 10, 64)
+		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		f.mu.Lock()
+		var page []map[string]any
+		for _, m := range c.msgs[min(int(after), len(c.msgs)):] {
+			page = append(page, m)
+		}
+		f.mu.Unlock()
+		more := len(page) > limit
+		if more {
+			page = page[:limit]
+		}
+		fakeJSON(w, 200, map[string]any{"messages": page, "has_more": more})
+	default:
+		fakeJSON(w, 404, map[string]any{"error": map[string]string{"code": "not_found"}})
+	}
+}
+
+func (f *fakeServer) send(w http.ResponseWriter, r *http.Request, sub string, convID int64, c *fakeConv) {
+	var in struct {
+		Body        string `json:"body"`
+		ClientMsgID string `json:"client_msg_id"`
+	}
+	json.NewDecoder(r.Body).Decode(&in)
+	f.mu.Lock()
+	f.nextMsg++
+	m := map[string]any{
+		"id": f.nextMsg, "conversation_id": convID, "seq": len(c.msgs) + 1, "body": in.Body,
+		"client_msg_id": in.ClientMsgID, "sender": map[string]any{"id": sub, "name": "x"}, "kind": "text",
+		"created_at": time.Now().UTC(), "read_count": 0,
+	}
+	c.msgs = append(c.msgs, m)
+	id := f.nextMsg
+	f.mu.Unlock()
+	raw, _ := json.Marshal(m)
+	for _, to := range c.members {
+		s := f.stream(to)
+		frame := "event: message.new\ndata: " + string(raw) + "\n"
+		switch f.fault(id, to, sub) {
+		case deliver:
+			s.append(frame)
+		case duplicate:
+			s.append(frame)
+			s.append(frame)
+		case dropAndResync:
+			s.append("event: resync\ndata: {}\n")
+		case drop:
+		}
+	}
+	fakeJSON(w, 201, m)
+}
+
+func (f *fakeServer) serveEvents(w http.ResponseWriter, r *http.Request, sub string) {
+	s := f.stream(sub)
+	s.mu.Lock()
+	s.connections++
+	first := s.connections == 1
+	s.mu.Unlock()
+	pos := 0
+	if last := r.Header.Get("Last-Event-ID"); last != "" {
+		pos, _ = strconv.Atoi(last)
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(200)
+	fl := w.(http.Flusher)
+	io.WriteString(w, ": connected\n\n")
+	fl.Flush()
+	sentHere := 0
+	heartbeat := time.NewTicker(100 * time.Millisecond)
+	defer heartbeat.Stop()
+	for {
+		s.mu.Lock()
+		frames := s.events[pos:]
+		changed := s.changed
+		s.mu.Unlock()
+		for _, fr := range frames {
+			pos++
+			fmt.Fprintf(w, "id: %d\n%s\n", pos, fr)
+			sentHere++
+			if first && f.closeFirstAfter > 0 && sentHere >= f.closeFirstAfter {
+				fl.Flush()
+				return
+			}
+		}
+		fl.Flush()
+		select {
+		case <-r.Context().Done():
+			return
+		case <-changed:
+		case <-heartbeat.C:
+			io.WriteString(w, ": heartbeat\n\n")
+			fl.Flush()
+		}
+	}
+}
+
+func testConfig(url, secret string) config {
+	cfg := defaultConfig()
+	cfg.URL, cfg.Secret = url, secret
+	cfg.Users, cfg.Rate, cfg.Senders = 20, 300, 8
+	cfg.Duration, cfg.Warmup, cfg.Grace = 700*time.Millisecond, 200*time.Millisecond, 1500*time.Millisecond
+	cfg.Progress, cfg.Seed = 0, 1
+	return cfg
+}
+
+func TestRunAgainstAFakeServerCountsWhatTheStreamsMissed(t *testing.T) {
+	secret := strings.Repeat("k", 32)
+	f := newFakeServer(t, secret)
+	f.closeFirstAfter = 7
+	// Message 5 never reaches its sender's stream; message 7 reaches it twice; message 9
+	// does not reach its sender's stream either, but a resync there makes the client catch
+	// up, so it is recovered, not lost.
+	f.fault = func(id int64, to, sender string) faultKind {
+		if to != sender {
+			return deliver
+		}
+		switch id {
+		case 5:
+			return drop
+		case 7:
+			return duplicate
+		case 9:
+			return dropAndResync
+		}
+		return deliver
+	}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+
+	sum, err := run(context.Background(), testConfig(srv.URL, secret), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Conversations.Direct != 10 || sum.Conversations.Group != 2 {
+		t.Errorf("conversations = %+v, want 10 direct and 2 groups", sum.Conversations)
+	}
+	if sum.Sends.OK < 200 || sum.Sends.Errors != 0 || sum.Sends.Attempted != sum.Sends.OK+sum.Sends.Errors {
+		t.Errorf("sends = %+v, want about 270 ok and no errors", sum.Sends)
+	}
+	if sum.Delivery.Lost != 1 || sum.Delivery.Duplicated != 1 {
+		t.Errorf("lost %d duplicated %d, want 1 1; notes %q", sum.Delivery.Lost, sum.Delivery.Duplicated, sum.Notes)
+	}
+	if sum.Streams.Resyncs != 1 || sum.Delivery.Recovered < 1 || sum.Streams.CatchUps < 1 {
+		t.Errorf("resyncs %d recovered %d catch-ups %d, want 1, >= 1, >= 1", sum.Streams.Resyncs, sum.Delivery.Recovered, sum.Streams.CatchUps)
+	}
+	if sum.Streams.Reconnects < 20 {
+		t.Errorf("reconnects = %d, want every user's stream to have resumed once", sum.Streams.Reconnects)
+	}
+	if sum.Delivery.Live+sum.Delivery.Recovered < sum.Delivery.Expected-1 || sum.Delivery.Expected < 3*sum.Sends.OK {
+		t.Errorf("delivery = %+v for %d sends", sum.Delivery, sum.Sends.OK)
+	}
+	if sum.DeliveryLatency.Count == 0 || sum.SendLatency.Count == 0 || sum.DeliveryLatency.P99 > 1000 {
+		t.Errorf("latencies: send %+v delivery %+v", sum.SendLatency, sum.DeliveryLatency)
+	}
+	if sum.Delivery.NotStored == nil || *sum.Delivery.NotStored != 0 {
+		t.Errorf("not stored = %v, want 0", sum.Delivery.NotStored)
+	}
+	if sum.RSS.MaxBytes != 32<<20 || sum.RSS.Samples < 1 {
+		t.Errorf("rss = %+v", sum.RSS)
+	}
+	var out strings.Builder
+	printTable(&out, sum)
+	for _, want := range []string{"LOST", "DUPLICATED", "send → delivered", "32.0 MiB"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestRunStopsWithAClearMessage(t *testing.T) {
+	secret := strings.Repeat("k", 32)
+	t.Run("conversation creation fails", func(t *testing.T) {
+		f := newFakeServer(t, secret)
+		f.noConversations = true
+		srv := httptest.NewServer(f)
+		defer srv.Close()
+		_, err := run(context.Background(), testConfig(srv.URL, secret), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "create direct conversation") || !strings.Contains(err.Error(), "HTTP 404") {
+			t.Errorf("err = %v", err)
+		}
+	})
+	t.Run("wrong secret", func(t *testing.T) {
+		srv := httptest.NewServer(newFakeServer(t, secret))
+		defer srv.Close()
+		_, err := run(context.Background(), testConfig(srv.URL, strings.Repeat("x", 32)), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "/api/v1/events") || !strings.Contains(err.Error(), "HTTP 401") {
+			t.Errorf("err = %v", err)
+		}
+	})
+}
