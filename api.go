@@ -52,7 +52,7 @@ type APIConversation struct {
 
 // API answers the user's API shape.
 func (u User) API() APIUser {
-	return APIUser{ID: u.Sub, Name: u.Name, Role: u.Role, LastSeenAt: u.LastSeenAt}
+	return APIUser{ID: u.Sub, Name: u.Name, Role: u.Role, Online: u.Online, LastSeenAt: u.LastSeenAt}
 }
 
 // API answers the message's API shape.
@@ -74,7 +74,7 @@ func (c Conversation) API(viewerID int64) APIConversation {
 	}
 	for _, p := range c.Participants {
 		out.Participants = append(out.Participants, APIParticipant{
-			ID: p.Sub, Name: p.Name, Role: p.ConvRole, PortalRole: p.Role, LastSeenAt: p.LastSeenAt,
+			ID: p.Sub, Name: p.Name, Role: p.ConvRole, PortalRole: p.Role, Online: p.Online, LastSeenAt: p.LastSeenAt,
 		})
 	}
 	if c.LastMessage != nil {

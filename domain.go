@@ -49,6 +49,7 @@ type User struct {
 	Role       string
 	Locale     string
 	LastSeenAt *time.Time
+	Online     bool // has a live connection now (filled in where it is shown)
 }
 
 // Identity answers the identity a request of this user acts as.
