@@ -3,6 +3,8 @@ package handlers
 import (
 	"fmt"
 	"net/http"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v5"
@@ -26,7 +28,11 @@ func (s *Server) messageCreate(c *echo.Context) error {
 	msg, created, err := s.chat.SendMessage(ctx, me, convID, body, c.FormValue("client_msg_id"))
 	if !isHTMX(c) {
 		if messenger.ErrorCode(err) == messenger.EINVALID {
-			return s.renderThread(c, me, convID, 0, body, messenger.ErrorMessage(err))
+			problem := views.T(ctx, "composer.empty")
+			if utf8.RuneCountInString(strings.TrimSpace(body)) > messenger.MaxMessageLength {
+				problem = views.T(ctx, "composer.too_long")
+			}
+			return s.renderThread(c, me, convID, 0, body, problem)
 		}
 		if err != nil {
 			return err

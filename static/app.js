@@ -155,20 +155,21 @@
     var t = thread();
     if (!t) return Promise.resolve();
     if (catchingUp) return catchingUp;
-    var stick = atBottom();
     catchingUp = (function more() {
       return fetchHTML("/c/" + t.dataset.conversation + "/messages?after_seq=" + lastSeq()).then(function (resp) {
         if (!resp.ok) throw new Error("catch up: " + resp.status);
         var hasMore = resp.headers.get("X-Has-More") === "1";
         return resp.text().then(function (html) {
+          // Where the reader is now decides, not where they were when this was asked:
+          // someone who scrolled up meanwhile stays where they are, with the pill.
+          var stick = atBottom(), before = rows().length;
           placeRows(parseFragment(html));
           relayout();
+          if (stick) scrollToBottom(); else if (rows().length > before) showPill();
           if (hasMore) return more();
         });
       });
-    })().then(function () {
-      if (stick) scrollToBottom();
-    }).finally(function () { catchingUp = null; });
+    })().finally(function () { catchingUp = null; });
     return catchingUp;
   }
 
@@ -269,11 +270,14 @@
 
   // refreshList reloads the first page of the list from the server (the source of truth
   // for order and unread counts), keeping the open conversation highlighted.
-  var refreshing = null;
+  var refreshing = null, refreshAgain = false;
   function refreshList() {
     var ul = listRows(), nav = $("#conversation-list");
     if (!nav) return Promise.resolve();
-    if (refreshing) return refreshing;
+    if (refreshing) {
+      refreshAgain = true;
+      return refreshing;
+    }
     var t = thread();
     refreshing = fetchHTML("/conversations" + (t ? "?active=" + t.dataset.conversation : ""))
       .then(function (resp) { if (!resp.ok) throw new Error("list: " + resp.status); return resp.text(); })
@@ -291,7 +295,15 @@
         setTitleCount(total);
       })
       .catch(function () {})
-      .finally(function () { refreshing = null; });
+      .finally(function () {
+        refreshing = null;
+        // A live update or another refresh came while this one was on its way: its
+        // answer may be older than them and has just overwritten them, so ask again.
+        if (refreshAgain) {
+          refreshAgain = false;
+          refreshList();
+        }
+      });
     return refreshing;
   }
 
@@ -299,6 +311,7 @@
   // conversation not in the list yet makes the list reload.
   function touchListRow(convID, row, mine, seen) {
     var li = document.getElementById("conv-" + convID), ul = listRows();
+    if (refreshing) refreshAgain = true;
     if (!li || !ul) { refreshList(); return; }
     var preview = $("[data-role=preview]", li);
     if (preview) {
@@ -358,7 +371,9 @@
 
   // ---------------------------------------------------------------- connection state
 
-  var everConnected = false, lostShown = false, backTimer = null;
+  // stream is hx-sse's connection of the live stream (it comes with the htmx:sse:*
+  // events); streaming says whether it is connected right now.
+  var stream = null, streaming = false, everConnected = false, lostShown = false, backTimer = null;
 
   function statusBox() { return $("#conn-status"); }
 
@@ -385,13 +400,18 @@
     if (box) showStatus(box.dataset.lost);
   }
 
-  document.addEventListener("htmx:sse:after:connection", function () {
-    if (everConnected) {
-      // A reconnect: whatever was missed comes back from the server.
-      refreshList();
-      catchUp();
-    }
+  document.addEventListener("htmx:sse:after:connection", function (evt) {
+    stream = (evt.detail && evt.detail.connection) || stream;
+    streaming = true;
+    // What was published before this connection took over comes from the server: after
+    // a reconnect, whatever was missed meanwhile; after the first connection, the
+    // messages of the open thread sent between rendering the page and connecting, which
+    // no stream carries. (The list's rows of that moment are only set right by the next
+    // reconnect; the server rendering the stream position into the page, for the first
+    // connection to resume from, would close that gap too.)
+    if (everConnected) refreshList();
     everConnected = true;
+    catchUp();
     if (lostShown) {
       lostShown = false;
       var box = statusBox();
@@ -403,10 +423,32 @@
   });
   document.addEventListener("htmx:sse:before:connection", function (evt) {
     var c = evt.detail && evt.detail.connection;
-    if (c && c.attempt > 0) connectionLost();
+    if (c) stream = c;
+    if (c && c.attempt > 0) {
+      streaming = false;
+      connectionLost();
+    }
   });
-  document.addEventListener("htmx:sse:error", connectionLost);
+  document.addEventListener("htmx:sse:error", function () {
+    streaming = false;
+    connectionLost();
+  });
+  document.addEventListener("htmx:sse:close", function () {
+    stream = null;
+    streaming = false;
+  });
   window.addEventListener("offline", connectionLost);
+
+  // Back online: reconnect now, not at the end of the backoff (which grows to a minute).
+  // A stream that still looks connected may have died with the network unnoticed, or
+  // survived it: it is reconnected too, resuming from its last event id, so the banner
+  // ends either way. (delayCanceller and reader are hx-sse 4.0.1's fields of the
+  // connection; without them the backoff simply runs its course.)
+  window.addEventListener("online", function () {
+    if (!stream) return;
+    if (typeof stream.delayCanceller === "function") stream.delayCanceller();
+    else if (streaming && stream.reader && typeof stream.reader.cancel === "function") stream.reader.cancel();
+  });
 
   // ---------------------------------------------------------------- the composer
 
@@ -443,6 +485,7 @@
 
     textarea.addEventListener("input", function () {
       grow();
+      if (!pending) clearError();
       try { sessionStorage.setItem(draftKey, textarea.value); } catch (e) {}
     });
 
@@ -510,13 +553,23 @@
 
   // ---------------------------------------------------------------- page start
 
+  // awareness.js adjusts badges when a conversation is read in another tab.
+  window.DreamSeed = { bumpBadge: bumpBadge };
+
   function start() {
     var t = thread();
     if (t) {
       var target = location.hash && document.getElementById(location.hash.slice(1));
       if (target && target.classList.contains("msg")) target.scrollIntoView({ block: "center" });
       else scrollToBottom();
-      scroller().addEventListener("scroll", function () { if (atBottom()) hidePill(); }, { passive: true });
+      // A reader at the bottom stays there when the thread's box shrinks: a phone turned,
+      // its keyboard opened, the composer grew a line.
+      var stuck = atBottom();
+      scroller().addEventListener("scroll", function () {
+        stuck = atBottom();
+        if (stuck) hidePill();
+      }, { passive: true });
+      if ("ResizeObserver" in window) new ResizeObserver(function () { if (stuck) scrollToBottom(); }).observe(scroller());
       var pill = $("#new-pill");
       if (pill) pill.addEventListener("click", scrollToBottom);
       observeOlder();

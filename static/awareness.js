@@ -1,0 +1,260 @@
+// DreamSeed Messenger — live awareness: read receipts (✓ / ✓✓ / "3명이 읽음" and the count
+// of members who have not read), marking the thread read when it is actually seen, typing
+// indicators, and presence dots. It listens to the same live events as app.js, after it.
+(function () {
+  "use strict";
+
+  var TYPING_SEND_EVERY = 1000; // at most one typing signal a second
+  var TYPING_SHOWN_FOR = 3000; // an indicator lapses 3 s after the last signal
+
+  function $(sel, root) { return (root || document).querySelector(sel); }
+  function $$(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
+  function thread() { return $("#thread"); }
+  function template(evt) {
+    var tpl = document.createElement("template");
+    tpl.innerHTML = (evt.detail && evt.detail.data) || "";
+    return $("template", tpl.content);
+  }
+  function csrfToken() {
+    var meta = $('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  }
+  function post(url, fields) {
+    var body = new URLSearchParams(fields);
+    body.set("csrf_token", csrfToken());
+    return fetch(url, {
+      method: "POST",
+      body: body,
+      credentials: "same-origin",
+      headers: { "HX-Request": "true", "X-CSRF-Token": csrfToken() },
+    });
+  }
+
+  // ---------------------------------------------------------------- read markers
+
+  function marks() {
+    var t = thread();
+    if (!t) return {};
+    try { return JSON.parse(t.dataset.marks || "{}") || {}; } catch (e) { return {}; }
+  }
+
+  function badge(n) { return n > 99 ? "99+" : String(n); }
+
+  // renderReadMarkers applies the server's rules (views.ReadLabel) to every row: in a
+  // direct conversation ✓ (sent) or ✓✓ (read) on my messages; in a group "N명이 읽음" on
+  // mine and, on every message, how many members have not read it yet.
+  function renderReadMarkers() {
+    var t = thread();
+    if (!t) return;
+    var m = marks(), me = t.dataset.me, direct = t.dataset.kind === "direct";
+    var subs = Object.keys(m), label = t.dataset.readLabel || "%d";
+    $$("#messages > li.msg").forEach(function (row) {
+      var readEl = $("[data-role=read]", row), unreadEl = $("[data-role=unread]", row);
+      if (!readEl || !unreadEl) return;
+      var seq = +row.dataset.seq, sender = row.dataset.sender, read = 0, unread = 0;
+      if (row.dataset.kind === "system") return;
+      for (var i = 0; i < subs.length; i++) {
+        if (subs[i] === sender) continue;
+        if (m[subs[i]] >= seq) read++; else unread++;
+      }
+      var mine = sender === me, readText = "", unreadText = "";
+      if (direct) {
+        if (mine) readText = read > 0 ? "✓✓" : "✓";
+      } else {
+        if (unread > 0) unreadText = badge(unread);
+        if (mine && read > 0) readText = label.replace("%d", read);
+      }
+      if (readEl.textContent !== readText) readEl.textContent = readText;
+      if (unreadEl.textContent !== unreadText) unreadEl.textContent = unreadText;
+    });
+  }
+
+  var renderQueued = false;
+  function queueRender() {
+    if (renderQueued) return;
+    renderQueued = true;
+    requestAnimationFrame(function () { renderQueued = false; renderReadMarkers(); markSeen(); });
+  }
+
+  function raiseMark(sub, seq) {
+    var t = thread();
+    if (!t) return;
+    var m = marks();
+    if (!(sub in m) || m[sub] < seq) {
+      m[sub] = seq;
+      t.dataset.marks = JSON.stringify(m);
+      queueRender();
+    }
+  }
+
+  // ---------------------------------------------------------------- marking read
+
+  var lastMarked = 0, markTimer = null;
+
+  // seenSeq is the newest message actually in view: the tab visible, the window focused.
+  function seenSeq() {
+    var t = thread(), s = $("#thread-scroll");
+    if (!t || !s || document.hidden || !document.hasFocus()) return 0;
+    var bottom = s.getBoundingClientRect().bottom, rows = $$("#messages > li.msg");
+    for (var i = rows.length - 1; i >= 0; i--) {
+      var r = rows[i].getBoundingClientRect();
+      if (r.bottom <= bottom + 2 && r.bottom > 0) return +rows[i].dataset.seq;
+    }
+    return 0;
+  }
+
+  function markSeen() {
+    clearTimeout(markTimer);
+    markTimer = setTimeout(function () {
+      var t = thread(), seq = seenSeq();
+      if (!t || seq <= lastMarked || seq <= (marks()[t.dataset.me] || 0)) return;
+      lastMarked = seq;
+      post("/c/" + t.dataset.conversation + "/read", { seq: String(seq) })
+        .then(function (resp) { if (!resp.ok) lastMarked = 0; })
+        .catch(function () { lastMarked = 0; });
+    }, 250);
+  }
+
+  // A receipt of mine (another tab, or this one) clears the conversation's badge by what
+  // it covers.
+  function applyMyReceipt(convID, seq) {
+    var li = document.getElementById("conv-" + convID);
+    if (!li) return;
+    var b = $("[data-role=badge]", li);
+    if (!b) return;
+    var last = +li.dataset.lastSeq || 0;
+    var before = +b.dataset.unread || 0;
+    var after = last ? Math.max(0, last - seq) : 0;
+    if (after >= before) return;
+    if (window.DreamSeed && window.DreamSeed.bumpBadge) window.DreamSeed.bumpBadge(li, after - before);
+  }
+
+  document.addEventListener("message.read_receipt", function (evt) {
+    var tpl = template(evt);
+    if (!tpl) return;
+    var t = thread(), seq = +tpl.dataset.seq;
+    if (t && t.dataset.conversation === tpl.dataset.conversation) raiseMark(tpl.dataset.reader, seq);
+    if (tpl.dataset.mine === "true") applyMyReceipt(tpl.dataset.conversation, seq);
+  });
+
+  // ---------------------------------------------------------------- typing
+
+  var typers = {}; // conversation id -> { sub: {name, timer} }
+
+  function typingText(names) {
+    var el = $("#typing");
+    if (!el || !names.length) return "";
+    if (names.length === 1) return el.dataset.one.replace("%s", names[0]);
+    if (names.length === 2) return el.dataset.two.replace("%s", names[0]).replace("%s", names[1]);
+    return el.dataset.many.replace("%s", names[0]).replace("%d", names.length - 1);
+  }
+
+  function showTyping(convID) {
+    var names = Object.keys(typers[convID] || {}).map(function (s) { return typers[convID][s].name; });
+    var text = typingText(names);
+    var t = thread();
+    if (t && t.dataset.conversation === convID) $("#typing").textContent = text;
+    var li = document.getElementById("conv-" + convID), preview = li && $("[data-role=preview]", li);
+    if (!preview) return;
+    if (text) {
+      if (!preview.classList.contains("typing")) preview.dataset.saved = preview.innerHTML;
+      preview.classList.add("typing", "text-teal-700");
+      preview.textContent = text;
+    } else if (preview.classList.contains("typing")) {
+      preview.classList.remove("typing", "text-teal-700");
+      preview.innerHTML = preview.dataset.saved || "";
+    }
+  }
+
+  function stopTyping(convID, sub) {
+    var conv = typers[convID];
+    if (!conv || !conv[sub]) return;
+    clearTimeout(conv[sub].timer);
+    delete conv[sub];
+    showTyping(convID);
+  }
+
+  document.addEventListener("message.typing", function (evt) {
+    var tpl = template(evt);
+    if (!tpl) return;
+    var convID = tpl.dataset.conversation, sub = tpl.dataset.user;
+    if (tpl.dataset.typing !== "true") { stopTyping(convID, sub); return; }
+    var conv = typers[convID] = typers[convID] || {};
+    if (conv[sub]) clearTimeout(conv[sub].timer);
+    conv[sub] = { name: tpl.dataset.name, timer: setTimeout(function () { stopTyping(convID, sub); }, TYPING_SHOWN_FOR) };
+    showTyping(convID);
+  });
+
+  // A message from someone ends their typing at once; it also moves the list row, whose
+  // last seq the badge arithmetic needs.
+  document.addEventListener("message.new", function (evt) {
+    var tpl = template(evt);
+    if (!tpl) return;
+    var row = $("li.msg", tpl.content), convID = tpl.dataset.conversation;
+    var li = document.getElementById("conv-" + convID), preview = li && $("[data-role=preview]", li);
+    if (preview && preview.classList.contains("typing")) {
+      // app.js has just written the new message's preview over the indicator: keep it.
+      preview.classList.remove("typing", "text-teal-700");
+      delete preview.dataset.saved;
+    }
+    if (row) stopTyping(convID, row.dataset.sender);
+    if (li) li.dataset.lastSeq = String(Math.max(+li.dataset.lastSeq || 0, +tpl.dataset.seq));
+    if (row && tpl.dataset.mine === "true") raiseMark(row.dataset.sender, +tpl.dataset.seq);
+    queueRender();
+  });
+
+  function setupTypingSignal() {
+    var t = thread(), textarea = $("#composer"), form = $("#composer-form");
+    if (!t || !textarea || !form) return;
+    var url = "/c/" + t.dataset.conversation + "/typing", lastSent = 0, announced = false;
+    textarea.addEventListener("input", function () {
+      var now = Date.now();
+      if (textarea.value.trim()) {
+        if (now - lastSent >= TYPING_SEND_EVERY) {
+          lastSent = now;
+          announced = true;
+          post(url, { typing: "1" }).catch(function () {});
+        }
+      } else if (announced) {
+        announced = false;
+        lastSent = 0;
+        post(url, { typing: "0" }).catch(function () {});
+      }
+    });
+    form.addEventListener("submit", function () { announced = false; lastSent = 0; });
+  }
+
+  // ---------------------------------------------------------------- presence
+
+  document.addEventListener("presence", function (evt) {
+    var tpl = template(evt);
+    if (!tpl) return;
+    var sub = tpl.dataset.user, online = tpl.dataset.online === "true";
+    $$('[data-presence="' + CSS.escape(sub) + '"]').forEach(function (dot) {
+      dot.classList.toggle("online", online);
+      dot.classList.toggle("bg-emerald-500", online);
+      dot.classList.toggle("bg-slate-300", !online);
+    });
+    $$('[data-last-seen="' + CSS.escape(sub) + '"]').forEach(function (el) {
+      el.textContent = tpl.dataset.label ? "· " + tpl.dataset.label : "";
+    });
+  });
+
+  // ---------------------------------------------------------------- start
+
+  function start() {
+    var list = $("#messages");
+    if (list && "MutationObserver" in window) {
+      new MutationObserver(queueRender).observe(list, { childList: true });
+    }
+    var s = $("#thread-scroll");
+    if (s) s.addEventListener("scroll", markSeen, { passive: true });
+    window.addEventListener("focus", markSeen);
+    document.addEventListener("visibilitychange", markSeen);
+    setupTypingSignal();
+    queueRender();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
