@@ -259,6 +259,11 @@ func (tx *Tx) ParticipantIDs(ctx context.Context, convID int64) ([]int64, error)
 	if err != nil {
 		return nil, fmt.Errorf("participants: %w", err)
 	}
+	return scanIDs(rows)
+}
+
+// scanIDs reads a one-column result of ids and closes it.
+func scanIDs(rows *sql.Rows) ([]int64, error) {
 	defer rows.Close()
 	var ids []int64
 	for rows.Next() {

@@ -22,16 +22,7 @@ func (tx *Tx) Contacts(ctx context.Context) ([]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("contacts: %w", err)
 	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return scanIDs(rows)
 }
 
 // PresenceLapsed records that a user whose connections lapsed was last seen at t, and
