@@ -76,6 +76,7 @@ func (s *Service) CreateConversation(ctx context.Context, me messenger.User, kin
 	if created {
 		s.publish(ctx, members, EventConversationUpdated, ConversationUpdate{ConversationID: conv.ID, Reason: "created"})
 	}
+	s.markConversationsOnline(ctx, []messenger.Conversation{conv})
 	return conv, created, nil
 }
 
@@ -117,6 +118,9 @@ func (s *Service) Conversation(ctx context.Context, me messenger.User, convID in
 		conv, err = tx.Conversation(ctx, convID)
 		return err
 	})
+	if err == nil {
+		s.markConversationsOnline(ctx, []messenger.Conversation{conv})
+	}
 	return conv, err
 }
 

@@ -11,7 +11,8 @@ import (
 
 // MarkRead raises the transaction user's read watermark in a conversation to seq (capped
 // at the conversation's last seq); it never lowers it, whatever order concurrent marks from
-// several tabs commit in. It answers the watermark before and after.
+// several tabs commit in. It answers the watermark after, and before = after when this mark
+// raised nothing (before < after when it did).
 func (tx *Tx) MarkRead(ctx context.Context, convID, seq int64) (before, after int64, err error) {
 	var lastSeq int64
 	err = tx.tx.QueryRowContext(ctx,
@@ -24,22 +25,29 @@ func (tx *Tx) MarkRead(ctx context.Context, convID, seq int64) (before, after in
 	if err != nil {
 		return 0, 0, fmt.Errorf("mark read: %w", err)
 	}
-	// The row lock of the upsert orders concurrent marks; GREATEST keeps the highest.
+	// The row lock of the upsert orders concurrent marks. The update happens only when it
+	// raises the watermark, so a mark that lost the race to a higher one returns no row and
+	// is not announced twice.
+	var raised int64
 	err = tx.tx.QueryRowContext(ctx,
-		`WITH old AS (
-		     SELECT last_read_seq FROM read_receipts WHERE conversation_id = $1 AND user_id = $2
-		 )
-		 INSERT INTO read_receipts AS r (conversation_id, user_id, org_id, last_read_seq, read_at)
+		`INSERT INTO read_receipts AS r (conversation_id, user_id, org_id, last_read_seq, read_at)
 		 VALUES ($1, $2, $3, $4, now())
 		 ON CONFLICT (conversation_id, user_id) DO UPDATE
-		    SET last_read_seq = GREATEST(r.last_read_seq, EXCLUDED.last_read_seq),
-		        read_at = CASE WHEN EXCLUDED.last_read_seq > r.last_read_seq THEN now() ELSE r.read_at END
-		 RETURNING coalesce((SELECT last_read_seq FROM old), 0), r.last_read_seq`,
-		convID, tx.id.UserID, tx.id.OrgID, min(seq, lastSeq)).Scan(&before, &after)
-	if err != nil {
+		    SET last_read_seq = EXCLUDED.last_read_seq, read_at = now()
+		  WHERE r.last_read_seq < EXCLUDED.last_read_seq
+		 RETURNING r.last_read_seq`,
+		convID, tx.id.UserID, tx.id.OrgID, min(seq, lastSeq)).Scan(&raised)
+	switch {
+	case err == nil:
+		return raised - 1, raised, nil // before is only known to be lower
+	case errors.Is(err, sql.ErrNoRows):
+		err = tx.tx.QueryRowContext(ctx,
+			`SELECT last_read_seq FROM read_receipts WHERE conversation_id = $1 AND user_id = $2`,
+			convID, tx.id.UserID).Scan(&after)
+		return after, after, err
+	default:
 		return 0, 0, fmt.Errorf("mark read: %w", err)
 	}
-	return before, after, nil
 }
 
 // Watermarks answers each active member's read watermark in a conversation, by portal id.
