@@ -46,7 +46,7 @@ check-generated: generate
 
 ## bench: load generator against a running server (see docs/performance.md)
 bench:
-	@echo "no benchmarks yet: the load generator arrives with the messaging core"
+	bash bench/run.sh
 
 clean:
 	rm -rf bin

@@ -17,7 +17,7 @@ const groupWindow = 5 * time.Minute
 type ThreadItem struct {
 	Msg      messenger.Message
 	Read     ReadState // empty for rows rendered without it: app.js fills the markers in
-	DayStart bool // a day separator goes before this message
+	DayStart bool      // a day separator goes before this message
 	Mine     bool
 	RunStart bool // first of consecutive messages by one sender: show name and avatar
 	RunEnd   bool // last of them: show the time

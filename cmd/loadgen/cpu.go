@@ -21,7 +21,7 @@ type cpuUsage struct {
 	WindowS  float64 `json:"window_s"`
 	Machine  float64 `json:"machine_pct"`
 	Server   float64 `json:"server_pct,omitempty"` // with -pid
-	Postgres float64 `json:"postgres_pct"`         // processes named postgres
+	Postgres float64 `json:"postgres_pct"`         // the cluster of -pg-pid, else every process named postgres
 	Loadgen  float64 `json:"loadgen_pct"`
 	Other    float64 `json:"other_pct"` // machine − server − postgres − loadgen
 	// OtherTop names the busiest other processes ("chromium 35%"), so that a run on a
@@ -48,7 +48,10 @@ type procTime struct {
 
 const userHZ = 100 // USER_HZ, 100 on every Linux platform Go supports
 
-func takeCPUSnap(serverPID int) cpuSnap {
+// takeCPUSnap reads the machine's, the server's (serverPID > 0), the load generator's and
+// PostgreSQL's CPU time: with pgPID > 0 the postmaster pgPID and its children, otherwise
+// every process named postgres (which takes in other clusters on the machine too).
+func takeCPUSnap(serverPID, pgPID int) cpuSnap {
 	s := cpuSnap{at: time.Now(), postgres: map[int]uint64{}, procs: map[int]procTime{}}
 	if raw, err := os.ReadFile("/proc/stat"); err == nil {
 		line, _, _ := strings.Cut(string(raw), "\n")
@@ -63,9 +66,9 @@ func takeCPUSnap(serverPID int) cpuSnap {
 	}
 	s.serverPID, s.selfPID = serverPID, os.Getpid()
 	if serverPID > 0 {
-		s.server, _ = procTicks(serverPID)
+		s.server, _, _ = procStat(serverPID)
 	}
-	s.self, _ = procTicks(os.Getpid())
+	s.self, _, _ = procStat(os.Getpid())
 	if dir, err := os.ReadDir("/proc"); err == nil {
 		for _, e := range dir {
 			pid, err := strconv.Atoi(e.Name())
@@ -76,13 +79,13 @@ func takeCPUSnap(serverPID int) cpuSnap {
 			if err != nil {
 				continue
 			}
-			t, err := procTicks(pid)
+			t, ppid, err := procStat(pid)
 			if err != nil {
 				continue
 			}
 			comm := strings.TrimSpace(string(raw))
 			s.procs[pid] = procTime{comm: comm, ticks: t}
-			if comm == "postgres" {
+			if (pgPID > 0 && (pid == pgPID || ppid == pgPID)) || (pgPID <= 0 && comm == "postgres") {
 				s.postgres[pid] = t
 			}
 		}
@@ -90,21 +93,22 @@ func takeCPUSnap(serverPID int) cpuSnap {
 	return s
 }
 
-// procTicks answers utime+stime of a process.
-func procTicks(pid int) (uint64, error) {
+// procStat answers utime+stime and the parent of a process.
+func procStat(pid int) (ticks uint64, ppid int, err error) {
 	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The command name is in parentheses and may hold spaces: fields count from the last ')'.
 	s := string(raw)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	if len(f) < 13 {
-		return 0, os.ErrInvalid
+		return 0, 0, os.ErrInvalid
 	}
+	ppid, _ = strconv.Atoi(f[1])
 	ut, _ := strconv.ParseUint(f[11], 10, 64)
 	st, _ := strconv.ParseUint(f[12], 10, 64)
-	return ut + st, nil
+	return ut + st, ppid, nil
 }
 
 // cpuBetween answers the usage from a to b. PostgreSQL backends that ended in between are
@@ -140,7 +144,7 @@ func cpuBetween(a, b cpuSnap) cpuUsage {
 			d = p.ticks // the pid was reused
 		}
 		attributed += d
-		if p.comm == "postgres" || pid == b.selfPID || (b.serverPID > 0 && pid == b.serverPID) {
+		if _, ours := b.postgres[pid]; ours || pid == b.selfPID || (b.serverPID > 0 && pid == b.serverPID) {
 			continue
 		}
 		byName[p.comm] += d

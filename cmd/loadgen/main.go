@@ -46,6 +46,7 @@ type config struct {
 	Senders        int
 	ConnectTimeout time.Duration
 	PID            int
+	PGPID          int
 	RSSFromMetrics bool
 	Verify         bool
 	JSON           bool
@@ -82,6 +83,7 @@ func main() {
 	fs.IntVar(&cfg.Senders, "senders", cfg.Senders, "sender goroutines (most sends in flight at once; a slot with all of them busy is skipped and counted)")
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "how long all streams may take to open")
 	fs.IntVar(&cfg.PID, "pid", 0, "server process id: sample its RSS from /proc (same machine)")
+	fs.IntVar(&cfg.PGPID, "pg-pid", 0, "PostgreSQL postmaster process id: its CPU use (and its backends') is reported apart from other processes")
 	fs.BoolVar(&cfg.RSSFromMetrics, "rss-from-metrics", cfg.RSSFromMetrics, "without -pid: sample process_resident_memory_bytes from GET /metrics")
 	fs.BoolVar(&cfg.Verify, "verify", cfg.Verify, "at the end, read every conversation back with after_seq and count acknowledged messages the server does not have")
 	fs.BoolVar(&cfg.JSON, "json", false, "print a JSON summary on stdout (the table goes to stderr)")

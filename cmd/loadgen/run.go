@@ -157,7 +157,7 @@ func run(ctx context.Context, cfg config, log io.Writer) (*summary, error) {
 	fmt.Fprintf(log, "loadgen: sending %.0f msg/s for %s (+%s warm-up) from %d senders\n", cfg.Rate, cfg.Duration, cfg.Warmup, cfg.Senders)
 	results, skipped, measuredStart, cpuStart := b.send(ctx)
 	sendEnd := time.Now()
-	sum.CPU = cpuBetween(cpuStart, takeCPUSnap(cfg.PID))
+	sum.CPU = cpuBetween(cpuStart, takeCPUSnap(cfg.PID, cfg.PGPID))
 
 	var sent []sentMsg
 	var sendLat, queueDelay []int64
@@ -454,7 +454,7 @@ func (b *bench) send(ctx context.Context) (results []*sendResult, skipped int64,
 	for k < total && ctx.Err() == nil {
 		now := time.Now()
 		if cpuStart.at.IsZero() && k >= firstMeasured {
-			cpuStart = takeCPUSnap(cfg.PID)
+			cpuStart = takeCPUSnap(cfg.PID, cfg.PGPID)
 		}
 		for k < total && !slotAt(k).After(now) {
 			select {
@@ -476,7 +476,7 @@ func (b *bench) send(ctx context.Context) (results []*sendResult, skipped int64,
 		close(progressStop)
 	}
 	if cpuStart.at.IsZero() {
-		cpuStart = takeCPUSnap(cfg.PID)
+		cpuStart = takeCPUSnap(cfg.PID, cfg.PGPID)
 	}
 	return results, skipped, measuredStart, cpuStart
 }

@@ -195,7 +195,7 @@ func TestCPUBetween(t *testing.T) {
 	if want := []string{"chromium 15%", "unattributed 7%", "e2e.test 3%"}; !slices.Equal(u.OtherTop, want) {
 		t.Errorf("others = %q, want %q", u.OtherTop, want)
 	}
-	if s := takeCPUSnap(0); runtime.GOOS == "linux" && s.busy == 0 {
+	if s := takeCPUSnap(0, 0); runtime.GOOS == "linux" && s.busy == 0 {
 		t.Errorf("on Linux the machine's CPU time is readable: %+v", s)
 	}
 }

@@ -1,0 +1,40 @@
+-- One send, as the server runs it (store.InsertMessage inside chat.SendMessage, one
+-- store.DB.InTx transaction as the messenger_app role; keep it in step with
+-- store/messages.go), for pgbench:
+--
+--   pgbench -n -M extended -c 16 -j 2 -T 30 -D npairs=N -f bench/send.sql -U messenger_app messenger_bench
+--
+-- bench_pairs (made by bench/run.sh) lists every (conversation, member) of the bench
+-- conversations; a transaction picks one at random, as the load generator picks a random
+-- user and one of their conversations. Its lookup rides along in the statement that sets
+-- the row-level security settings, so the round trips are the server's.
+\set n random(1, :npairs)
+BEGIN;
+SELECT set_config('app.user_id', user_id::text, true) AS set_user,
+       set_config('app.org_id', org_id::text, true) AS set_org,
+       set_config('app.zone_id', coalesce(zone_id::text, ''), true) AS set_zone,
+       conversation_id AS conv, user_id AS uid, org_id AS org, gen_random_uuid() AS cmid
+  FROM bench_pairs WHERE n = :n \gset
+-- InsertMessage, first statement: was this client_msg_id sent already, and who is in the
+-- conversation (the membership check and the recipients of the event)
+SELECT (SELECT id FROM messages WHERE sender_id = :uid AND client_msg_id = :cmid::uuid),
+       coalesce(array_agg(p.user_id ORDER BY p.user_id), '{}')
+  FROM conversation_participants p
+ WHERE p.conversation_id = :conv AND p.left_at IS NULL;
+-- second statement: the next seq under the conversation row lock, the message, and the
+-- sender's own read watermark
+WITH c AS (
+    UPDATE conversations SET last_seq = last_seq + 1, last_message_at = now(), updated_at = now()
+     WHERE id = :conv RETURNING id, last_seq
+), m AS (
+    INSERT INTO messages (conversation_id, org_id, seq, sender_id, client_msg_id, kind, body)
+    SELECT c.id, :org, c.last_seq, :uid, :cmid::uuid, 'text', '부하 시험 메시지 pgbench ' || :cmid FROM c
+    RETURNING id, seq, created_at
+), r AS (
+    INSERT INTO read_receipts AS r (conversation_id, user_id, org_id, last_read_seq)
+    SELECT c.id, :uid, :org, c.last_seq FROM c
+    ON CONFLICT (conversation_id, user_id)
+    DO UPDATE SET last_read_seq = GREATEST(r.last_read_seq, EXCLUDED.last_read_seq), read_at = now()
+)
+SELECT id, seq, created_at FROM m;
+COMMIT;
