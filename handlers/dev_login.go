@@ -42,7 +42,7 @@ func (s *Server) devLogin(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	me, err := s.signIn(c.Request().Context(), token)
+	me, _, err := s.signIn(c.Request().Context(), token)
 	if err != nil {
 		return err
 	}

@@ -219,9 +219,16 @@ func (s *Server) requireBearer(next echo.HandlerFunc) echo.HandlerFunc {
 			return messenger.Errorf(messenger.EUNAUTHORIZED, "A bearer token is required.")
 		}
 		ctx := c.Request().Context()
-		me, err := s.signIn(ctx, strings.TrimSpace(token))
-		if err != nil {
-			return err
+		token = strings.TrimSpace(token)
+		now := time.Now()
+		me, ok := s.tokens.get(token, now)
+		if !ok {
+			var expires time.Time
+			var err error
+			if me, expires, err = s.signIn(ctx, token); err != nil {
+				return err
+			}
+			s.tokens.put(token, me, expires, now)
 		}
 		ctx = auth.WithUser(ctx, me)
 		c.SetRequest(c.Request().WithContext(ctx))

@@ -42,6 +42,7 @@ type Server struct {
 	assetQ   string
 	origins  map[string]bool
 	cop      *http.CrossOriginProtection
+	tokens   *tokenCache
 }
 
 // New answers the HTTP handler of the messenger.
@@ -58,6 +59,7 @@ func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engi
 		assetQ:   "?v=" + static.Version(),
 		origins:  make(map[string]bool),
 		cop:      http.NewCrossOriginProtection(),
+		tokens:   newTokenCache(),
 	}
 	for _, o := range cfg.PortalOrigins {
 		if u, err := url.Parse(o); err == nil && u.Host != "" {

@@ -19,19 +19,21 @@ import (
 // after that.
 const sessionTTL = 14 * 24 * time.Hour
 
-// signIn verifies a portal token and creates or updates its user.
-func (s *Server) signIn(ctx context.Context, token string) (messenger.User, error) {
+// signIn verifies a portal token and creates or updates its user; it also answers when
+// the token expires.
+func (s *Server) signIn(ctx context.Context, token string) (messenger.User, time.Time, error) {
 	claims, err := s.verifier.Verify(ctx, token)
 	if err != nil {
 		if errors.Is(err, auth.ErrInvalidToken) {
-			return messenger.User{}, messenger.Errorf(messenger.EUNAUTHORIZED, "%s", capitalize(err.Error()))
+			return messenger.User{}, time.Time{}, messenger.Errorf(messenger.EUNAUTHORIZED, "%s", capitalize(err.Error()))
 		}
-		return messenger.User{}, err
+		return messenger.User{}, time.Time{}, err
 	}
-	return s.db.SignIn(ctx, store.SignInParams{
+	u, err := s.db.SignIn(ctx, store.SignInParams{
 		Issuer: claims.Issuer, Sub: claims.Subject, OrgID: claims.OrgID, ZoneID: claims.ZoneID,
 		Name: claims.Name, Email: claims.Email, Role: claims.Role, Locale: claims.Locale,
 	})
+	return u, claims.ExpiresAt, err
 }
 
 func capitalize(s string) string {
