@@ -18,7 +18,7 @@ const (
 	PresenceTTL = 60 * time.Second
 	// PresenceSweep is how often an engine looks for lapsed users to
 	// deliver on PresenceExpired.
-	PresenceSweep = 5 * time.Second
+	PresenceSweep = time.Second
 	// TypingTTL is how long SetTyping(on) keeps a user typing unless it is
 	// repeated.
 	TypingTTL = 3 * time.Second
