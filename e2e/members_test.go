@@ -35,3 +35,33 @@ func TestMemberList(t *testing.T) {
 		screenshot(tb, dir, "members-"+lang+"-390x844", 390, 844, true)
 	}
 }
+
+// TestBadgeClearsInEveryTab: the teacher has the list open in one tab (another device) and
+// opens the conversation with the unread message in a second one: the first tab's badge and
+// title clear at once, without a reload.
+func TestBadgeClearsInEveryTab(t *testing.T) {
+	srv := startServer(t)
+	teacher := newLiveAPI(t, srv, demoTeacher)
+	parent := newLiveAPI(t, srv, demoParent)
+	direct, _ := demoConversationIDs(t, teacher)
+	browser := newBrowser(t)
+
+	listTab := newLiveTab(t, browser, "ko")
+	signInDev(listTab, srv.URL, demoTeacher.Name)
+	waitConnected(listTab, 1)
+	parent.send(t, direct, "선생님, 내일 상담 가능할까요?")
+	waitJS(listTab, "the list tab's badge to count the new message",
+		fmt.Sprintf(`document.querySelector("#conv-%d [data-role=badge]").checkVisibility()`, direct), 5*time.Second)
+
+	before, unread := titleCount(listTab), badge(listTab, direct).Count
+
+	threadTab := newLiveTab(t, browser, "ko")
+	signInDev(threadTab, srv.URL, demoTeacher.Name)
+	openThread(threadTab, fmt.Sprintf("%s/c/%d", srv.URL, direct))
+	took := waitJS(listTab, "the list tab's badge to clear once the other tab read the thread",
+		fmt.Sprintf(`!document.querySelector("#conv-%d [data-role=badge]").checkVisibility()`, direct), 5*time.Second)
+	t.Logf("the other tab's badge cleared %s after the thread opened", took)
+	if after := titleCount(listTab); after != before-unread {
+		t.Errorf("the list tab's title counts %d unread, want %d - %d", after, before, unread)
+	}
+}
