@@ -36,6 +36,8 @@ type APIMessage struct {
 	ClientMsgID    *string   `json:"client_msg_id"`
 	CreatedAt      time.Time `json:"created_at"`
 	ReadCount      int64     `json:"read_count"`
+	// Event says what a system message reports, for clients that word it themselves.
+	Event *SystemEvent `json:"event,omitempty"`
 }
 
 // APIConversation is a conversation as one user sees it.
@@ -60,6 +62,7 @@ func (m Message) API() APIMessage {
 	return APIMessage{
 		ID: m.ID, ConversationID: m.ConversationID, Seq: m.Seq, Sender: m.Sender.API(),
 		Kind: m.Kind, Body: m.Body, ClientMsgID: m.ClientMsgID, CreatedAt: m.CreatedAt.UTC(), ReadCount: m.ReadCount,
+		Event: m.Event,
 	}
 }
 
@@ -91,5 +94,6 @@ func (a APIMessage) Message() Message {
 		ID: a.ID, ConversationID: a.ConversationID, Seq: a.Seq,
 		Sender: User{Sub: a.Sender.ID, Name: a.Sender.Name, Role: a.Sender.Role},
 		Kind:   a.Kind, Body: a.Body, ClientMsgID: a.ClientMsgID, CreatedAt: a.CreatedAt, ReadCount: a.ReadCount,
+		Event: a.Event,
 	}
 }

@@ -2,6 +2,8 @@ package messenger
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -57,11 +59,21 @@ func (u User) Identity() Identity {
 	return Identity{UserID: u.ID, OrgID: u.OrgID, ZoneID: u.ZoneID}
 }
 
+// Conversation roles.
+const (
+	ConvAdmin  = "admin"
+	ConvMember = "member"
+)
+
 // Participant is a user's membership of a conversation.
 type Participant struct {
 	User
 	ConvRole string // admin|member
 }
+
+// CanAnnounce reports whether the user may post in their zone's announcements: the
+// portal's admins and teachers.
+func (u User) CanAnnounce() bool { return u.Role == RoleAdmin || u.Role == RoleTeacher }
 
 // Conversation is a direct, group or announcement conversation as one user sees it.
 type Conversation struct {
@@ -86,7 +98,26 @@ func (c Conversation) DisplayTitle(viewerID int64) string {
 			}
 		}
 	}
+	if c.Kind == KindAnnouncement && c.Title == "" {
+		return "학교 공지"
+	}
 	return c.Title
+}
+
+// Member answers the active membership of userID, if any.
+func (c Conversation) Member(userID int64) (Participant, bool) {
+	for _, p := range c.Participants {
+		if p.ID == userID {
+			return p, true
+		}
+	}
+	return Participant{}, false
+}
+
+// IsAdmin reports whether userID is an admin of the group.
+func (c Conversation) IsAdmin(userID int64) bool {
+	p, ok := c.Member(userID)
+	return ok && p.ConvRole == ConvAdmin
 }
 
 // Message is one message of a conversation; Seq orders it inside the conversation.
@@ -100,6 +131,49 @@ type Message struct {
 	ClientMsgID    *string
 	CreatedAt      time.Time
 	ReadCount      int64
+	Event          *SystemEvent // what a system message says happened
+}
+
+// System events: what a system message reports.
+const (
+	EventInvited      = "invited"       // Actor invited Targets
+	EventRemoved      = "removed"       // Actor removed Targets[0]
+	EventLeft         = "left"          // Actor left
+	EventRenamed      = "renamed"       // Actor renamed the group to Title
+	EventAdminGranted = "admin_granted" // Actor made Targets[0] an admin
+	EventAdminRevoked = "admin_revoked" // Actor made Targets[0] a member again
+	EventAdminPassed  = "admin_passed"  // Targets[0] became admin when the last admin left
+)
+
+// SystemEvent is the data of a system message: names are kept as they were at the time,
+// so the notice reads the same however the people are called later.
+type SystemEvent struct {
+	Type    string   `json:"type"`
+	Actor   string   `json:"actor"`
+	Targets []string `json:"targets,omitempty"`
+	Title   string   `json:"title,omitempty"`
+}
+
+// Korean answers the notice in Korean, as stored in the message body for API clients.
+func (e SystemEvent) Korean() string {
+	targets := strings.Join(e.Targets, "님, ")
+	switch e.Type {
+	case EventInvited:
+		return fmt.Sprintf("%s님이 %s님을 초대했습니다.", e.Actor, targets)
+	case EventRemoved:
+		return fmt.Sprintf("%s님이 %s님을 내보냈습니다.", e.Actor, targets)
+	case EventLeft:
+		return fmt.Sprintf("%s님이 나갔습니다.", e.Actor)
+	case EventRenamed:
+		return fmt.Sprintf("%s님이 그룹 이름을 '%s'(으)로 바꿨습니다.", e.Actor, e.Title)
+	case EventAdminGranted:
+		return fmt.Sprintf("%s님이 %s님을 방장으로 지정했습니다.", e.Actor, targets)
+	case EventAdminRevoked:
+		return fmt.Sprintf("%s님이 %s님의 방장 권한을 해제했습니다.", e.Actor, targets)
+	case EventAdminPassed:
+		return fmt.Sprintf("%s님이 방장이 되었습니다.", targets)
+	}
+	return ""
 }
 
 type requestIDKey struct{}

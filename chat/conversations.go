@@ -3,7 +3,6 @@ package chat
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -64,6 +63,19 @@ func (s *Service) CreateConversation(ctx context.Context, me messenger.User, kin
 		if err != nil {
 			return err
 		}
+		if created {
+			subs := make([]string, len(users))
+			for i, u := range users {
+				subs[i] = u.Sub
+			}
+			details := map[string]any{"kind": kind, "members": subs}
+			if kind == messenger.KindGroup {
+				details["title"] = title
+			}
+			if err := audit(ctx, tx, id, store.AuditCreated, nil, details); err != nil {
+				return err
+			}
+		}
 		if conv, err = tx.Conversation(ctx, id); err != nil {
 			return err
 		}
@@ -122,34 +134,6 @@ func (s *Service) Conversation(ctx context.Context, me messenger.User, convID in
 		s.markConversationsOnline(ctx, []messenger.Conversation{conv})
 	}
 	return conv, err
-}
-
-// LeaveConversation ends me's membership of a conversation. The others see a notice in
-// the thread; me's other tabs drop the conversation from their list.
-func (s *Service) LeaveConversation(ctx context.Context, me messenger.User, convID int64) error {
-	err := s.inOrder(convID, func() error {
-		var notice messenger.Message
-		var members []int64
-		err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-			var err error
-			if notice, members, _, err = tx.InsertMessage(ctx, convID, messenger.MessageSystem, fmt.Sprintf("%s님이 나갔습니다.", me.Name), nil); err != nil {
-				return err
-			}
-			return tx.Leave(ctx, convID)
-		})
-		if err != nil {
-			return err
-		}
-		notice.Sender = me
-		remaining := slices.DeleteFunc(members, func(id int64) bool { return id == me.ID })
-		s.publish(ctx, remaining, EventMessageNew, notice.API())
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	s.publish(ctx, []int64{me.ID}, EventConversationUpdated, ConversationUpdate{ConversationID: convID, Reason: "left"})
-	return nil
 }
 
 // SearchPeople answers people of me's organization whose name contains q.

@@ -35,17 +35,27 @@ func (s *Service) SendMessage(ctx context.Context, me messenger.User, convID int
 	var msg messenger.Message
 	var created bool
 	err = s.inOrder(convID, func() error {
-		var recipients []int64
+		var sent store.Sent
 		err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
 			var err error
-			msg, recipients, created, err = tx.InsertMessage(ctx, convID, messenger.MessageText, body, clientID)
+			sent, err = tx.InsertMessage(ctx, convID, store.NewMessage{
+				Kind: messenger.MessageText, Body: body, ClientMsgID: clientID, CanAnnounce: me.CanAnnounce(),
+			})
+			if err == nil && sent.Created && sent.ZoneID != 0 {
+				err = audit(ctx, tx, convID, store.AuditAnnouncement, nil, map[string]any{"seq": sent.Message.Seq})
+			}
 			return err
 		})
+		msg, created = sent.Message, sent.Created
 		if err != nil || !created {
 			return err
 		}
 		msg.Sender = me
-		s.publish(ctx, recipients, EventMessageNew, msg.API())
+		if sent.ZoneID != 0 {
+			s.publishAnnouncement(ctx, sent.ZoneID, msg)
+		} else {
+			s.publish(ctx, sent.Members, EventMessageNew, msg.API())
+		}
 		return nil
 	})
 	if err != nil || !created {

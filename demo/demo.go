@@ -144,7 +144,7 @@ func Load(ctx context.Context, db *store.DB) error {
 		for j, l := range c.lines {
 			clientID := uuid.NewSHA1(uuid.NameSpaceURL, []byte(fmt.Sprintf("dreamseed-demo:%d:%d", i, j))).String()
 			err := db.InTx(ctx, users[l.from].Identity(), func(tx *store.Tx) error {
-				_, _, _, err := tx.InsertMessage(ctx, convID, messenger.MessageText, l.body, &clientID)
+				_, err := tx.InsertMessage(ctx, convID, store.NewMessage{Kind: messenger.MessageText, Body: l.body, ClientMsgID: &clientID})
 				return err
 			})
 			if err != nil {

@@ -43,9 +43,9 @@ func TestEmbeddedRun(t *testing.T) {
 		t.Errorf("the second start (%s) was not faster than the first (%s): was the cluster initialized again?", secondReady, firstReady)
 	}
 	secondConvs := demoConversations(t, second, token)
-	// The demo data puts the teacher in two conversations: the class's group and the
-	// direct conversation with 최지훈 (demo/demo.go).
-	if want := []string{"direct:최지훈", "group:5학년 2반 알림방"}; !slices.Equal(firstConvs, want) || !slices.Equal(secondConvs, want) {
+	// The demo data puts the teacher in three conversations: the zone's announcements, the
+	// class's group and the direct conversation with 최지훈 (demo/demo.go).
+	if want := []string{"announcement:학교 공지", "direct:최지훈", "group:5학년 2반 알림방"}; !slices.Equal(firstConvs, want) || !slices.Equal(secondConvs, want) {
 		t.Errorf("the demo teacher's conversations:\nafter the first start  %q\nafter the second start %q\nwant %q both times (demo data is loaded once)", firstConvs, secondConvs, want)
 	}
 	second.Stop()

@@ -89,14 +89,24 @@ func (s *Server) apiEvents(c *echo.Context) error {
 	})
 }
 
-// stream serves one Server-Sent Events connection of me: events published on me's user
-// channel, resumed after Last-Event-ID from the engine's history when it still has it, a
-// resync when it does not, and a heartbeat comment. A client too slow to keep up overflows
-// its bounded queue and is disconnected; it reconnects and resumes or resyncs.
+// stream serves one Server-Sent Events connection of me: the events of me's user channel,
+// resumed after Last-Event-ID from the engine's history when it still has it and a resync
+// when it does not; the announcements of me's zone, resumed from the database; and a
+// heartbeat comment. A client too slow to keep up overflows its bounded queue and is
+// disconnected; it reconnects and resumes or resyncs.
+//
+// An event id is the stream's position on both: "<user channel id>.z<announcement seq>",
+// or the user channel's id alone for a user without a zone.
 func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.Context, realtime.Event) (string, error)) error {
 	ctx := c.Request().Context()
 	channel := chat.UserChannel(me.ID)
-	sub, err := s.engine.Subscribe(ctx, channel)
+	channels := []string{channel}
+	zoneChannel := ""
+	if me.ZoneID != 0 {
+		zoneChannel = chat.ZoneChannel(me.ZoneID)
+		channels = append(channels, zoneChannel)
+	}
+	sub, err := s.engine.Subscribe(ctx, channels...)
 	if err != nil {
 		return err
 	}
@@ -114,6 +124,29 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 		defer cancel()
 		s.chat.Disconnected(ctx, me, connID)
 	}()
+
+	lastID := c.Request().Header.Get("Last-Event-ID")
+	if lastID == "" {
+		lastID = c.QueryParam("last_event_id")
+	}
+	pos := parseStreamPosition(lastID)
+
+	// The zone's position: where the client was, or the newest announcement now.
+	var zoneMissed []messenger.Message
+	if zoneChannel != "" {
+		after := int64(-1)
+		if pos.hasZone {
+			after = pos.zoneSeq
+		}
+		missed, last, err := s.chat.ZoneCatchUp(ctx, me, after, chat.PageSize)
+		if err != nil {
+			return err
+		}
+		zoneMissed, pos.zoneSeq, pos.hasZone = missed, last, true
+		if len(missed) == chat.PageSize {
+			pos.zoneSeq = missed[len(missed)-1].Seq // the client catches up on the rest itself
+		}
+	}
 
 	w := c.Response()
 	rc := http.NewResponseController(w)
@@ -138,8 +171,22 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 		}
 		return send(frame(ev.Type, ev.ID, data))
 	}
+	// sendUser sends an event of the user channel, sendZone one of the zone, each with the
+	// stream's position after it as id (none for droppable events).
+	sendUser := func(ev realtime.Event) error {
+		if ev.ID != "" {
+			pos.user = ev.ID
+			ev.ID = pos.String()
+		}
+		return sendEvent(ev)
+	}
+	sendZone := func(ev realtime.Event, seq int64) error {
+		pos.zoneSeq = seq
+		ev.ID = pos.String()
+		return sendEvent(ev)
+	}
 	resync := func() error {
-		return sendEvent(realtime.Event{Type: chat.EventResync, ID: "resync-" + strconv.FormatInt(time.Now().UnixMilli(), 10)})
+		return sendUser(realtime.Event{Type: chat.EventResync, ID: "resync-" + strconv.FormatInt(time.Now().UnixMilli(), 10)})
 	}
 
 	if err := send("retry: 1000\n\n"); err != nil {
@@ -147,14 +194,20 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 	}
 	c.Logger().Debug("stream opened")
 
+	for _, m := range zoneMissed {
+		raw, err := json.Marshal(m.API())
+		if err != nil {
+			return err
+		}
+		if err := sendZone(realtime.Event{Type: chat.EventMessageNew, Data: raw}, m.Seq); err != nil {
+			return nil
+		}
+	}
+
 	// Events published between Subscribe and History arrive twice: from history and live.
 	var replayed map[string]bool
-	lastID := c.Request().Header.Get("Last-Event-ID")
-	if lastID == "" {
-		lastID = c.QueryParam("last_event_id")
-	}
-	if lastID != "" {
-		missed, err := s.engine.History(ctx, channel, lastID)
+	if pos.user != "" {
+		missed, err := s.engine.History(ctx, channel, pos.user)
 		switch {
 		case errors.Is(err, realtime.ErrHistoryGone):
 			err = resync()
@@ -165,7 +218,7 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 			replayed = make(map[string]bool, len(missed))
 			for _, ev := range missed {
 				replayed[ev.ID] = true
-				if err = sendEvent(ev); err != nil {
+				if err = sendUser(ev); err != nil {
 					break
 				}
 			}
@@ -186,13 +239,21 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 			if !ok {
 				return nil
 			}
+			if d.Channel == zoneChannel {
+				seq, perr := strconv.ParseInt(d.Event.ID, 10, 64)
+				if perr != nil || seq <= pos.zoneSeq {
+					continue // sent already, from the database
+				}
+				err = sendZone(d.Event, seq)
+				break
+			}
 			if replayed != nil {
 				if replayed[d.Event.ID] {
 					continue
 				}
 				replayed = nil
 			}
-			err = sendEvent(d.Event)
+			err = sendUser(d.Event)
 		case <-sub.Resync():
 			err = resync()
 		case <-sub.Overflowed():
@@ -206,6 +267,34 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 			return nil
 		}
 	}
+}
+
+// streamPosition is where a stream is: the last event id of the user channel ("" before
+// any), and the newest announcement seq of the zone, if the stream has one.
+type streamPosition struct {
+	user    string
+	zoneSeq int64
+	hasZone bool
+}
+
+// parseStreamPosition reads a Last-Event-ID; a malformed zone part counts as none.
+func parseStreamPosition(id string) streamPosition {
+	user, zone, found := strings.Cut(id, ".z")
+	p := streamPosition{user: user}
+	if found {
+		if n, err := strconv.ParseInt(zone, 10, 64); err == nil && n >= 0 {
+			p.zoneSeq, p.hasZone = n, true
+		}
+	}
+	return p
+}
+
+// String is the position as an SSE id.
+func (p streamPosition) String() string {
+	if !p.hasZone {
+		return p.user
+	}
+	return p.user + ".z" + strconv.FormatInt(p.zoneSeq, 10)
 }
 
 // frame encodes one SSE event; multi-line data becomes several data lines.

@@ -41,7 +41,7 @@ func (s *Server) renderThread(c *echo.Context, me messenger.User, convID, before
 	if err != nil {
 		return err
 	}
-	layout := s.layout(thread.Conversation.DisplayTitle(me.ID))
+	layout := s.layout(views.ConvTitle(ctx, thread.Conversation, me.ID))
 	layout.UnreadTotal = unread
 	status := http.StatusOK
 	if problem != "" {
@@ -57,6 +57,7 @@ func (s *Server) renderThread(c *echo.Context, me messenger.User, convID, before
 			Now:         time.Now(),
 			Typing:      thread.Typing,
 			ClientMsgID: newClientMsgID(), Draft: draft, Error: problem,
+			MembersOpen: c.QueryParam("members") == "1",
 		},
 	}))
 }

@@ -354,10 +354,57 @@
     refreshList();
     if (!tpl) return;
     var t = thread();
-    if (t && t.dataset.conversation === tpl.dataset.conversation &&
-        (tpl.dataset.reason === "left" || tpl.dataset.reason === "removed")) {
-      window.location.assign("/");
+    if (!t || t.dataset.conversation !== tpl.dataset.conversation) return;
+    switch (tpl.dataset.reason) {
+      case "left": // in another tab of mine
+        window.location.assign("/");
+        break;
+      case "removed":
+        closeThread(t);
+        break;
+      default: // members, roles or the title changed
+        refreshHeader(t);
     }
+  }
+
+  // closeThread replaces the thread of a conversation I was removed from with a notice:
+  // nothing of it stays on screen, and nothing more can be sent.
+  function closeThread(t) {
+    var box = document.createElement("div");
+    box.id = "thread-closed";
+    box.setAttribute("role", "alert");
+    box.className = "flex flex-1 flex-col items-center justify-center gap-2 p-8 text-center";
+    var title = document.createElement("p");
+    title.className = "font-semibold text-slate-700";
+    title.textContent = t.dataset.removed;
+    var sub = document.createElement("p");
+    sub.className = "text-sm text-slate-500";
+    sub.textContent = t.dataset.removedSub;
+    var back = document.createElement("a");
+    back.href = "/";
+    back.className = "mt-2 text-sm text-teal-700 hover:underline";
+    back.textContent = t.dataset.back;
+    box.append(title, sub, back);
+    t.replaceChildren(box);
+    delete t.dataset.conversation;
+    document.title = t.dataset.removed;
+  }
+
+  // refreshHeader reloads the thread's header (title, members, roles), keeping the member
+  // panel open if it was.
+  var headerLoading = null;
+  function refreshHeader(t) {
+    var convID = t.dataset.conversation;
+    var panel = $("#members");
+    var url = "/c/" + convID + "/header" + (panel && panel.open ? "?members=1" : "");
+    var mine = headerLoading = fetchHTML(url).then(function (res) {
+      if (!res.ok) throw new Error("header " + res.status);
+      return res.text();
+    }).then(function (html) {
+      if (mine !== headerLoading) return;
+      var fresh = $("header", parseFragment(html)), old = $("#thread-header");
+      if (fresh && old && thread() === t) old.replaceWith(fresh);
+    }).catch(function () { /* the next change or reload sets it right */ });
   }
 
   function onResync() {
@@ -575,8 +622,10 @@
       observeOlder();
     }
     setupComposer();
-    $$("form[data-confirm]").forEach(function (f) {
-      f.addEventListener("submit", function (e) { if (!window.confirm(f.dataset.confirm)) e.preventDefault(); });
+    // Forms that ask first (leave, remove a member), also in parts loaded later.
+    document.addEventListener("submit", function (e) {
+      var f = e.target;
+      if (f.matches && f.matches("form[data-confirm]") && !window.confirm(f.dataset.confirm)) e.preventDefault();
     });
   }
 

@@ -80,7 +80,8 @@ func (tx *Tx) Conversation(ctx context.Context, id int64) (messenger.Conversatio
 	return convs[0], nil
 }
 
-// fillConversations loads participants and last messages of convs in two queries.
+// fillConversations loads participants and last messages of convs in two queries. The
+// members of a zone's announcements are the whole zone: they are not listed.
 func (tx *Tx) fillConversations(ctx context.Context, convs []messenger.Conversation) error {
 	if len(convs) == 0 {
 		return nil
@@ -97,6 +98,7 @@ func (tx *Tx) fillConversations(ctx context.Context, convs []messenger.Conversat
 		   FROM conversation_participants p
 		   JOIN users u ON u.id = p.user_id
 		  WHERE p.conversation_id = ANY($1) AND p.left_at IS NULL
+		    AND p.conversation_id NOT IN (SELECT id FROM conversations WHERE id = ANY($1) AND kind = 'announcement')
 		  ORDER BY p.conversation_id, p.joined_at, u.id`, pq.Array(ids))
 	if err != nil {
 		return fmt.Errorf("load participants: %w", err)
@@ -252,10 +254,16 @@ func (tx *Tx) UnreadCounts(ctx context.Context) (map[int64]int64, error) {
 	return counts, rows.Err()
 }
 
-// ParticipantIDs answers the user ids of the active members of a conversation.
+// ParticipantIDs answers the user ids of the active members of a conversation: who hears
+// of what happens in it. Of an announcement conversation only the transaction's user: the
+// zone hears through its own channel.
 func (tx *Tx) ParticipantIDs(ctx context.Context, convID int64) ([]int64, error) {
 	rows, err := tx.tx.QueryContext(ctx,
-		`SELECT user_id FROM conversation_participants WHERE conversation_id = $1 AND left_at IS NULL ORDER BY user_id`, convID)
+		`SELECT p.user_id FROM conversation_participants p
+		   JOIN conversations c ON c.id = p.conversation_id
+		  WHERE p.conversation_id = $1 AND p.left_at IS NULL
+		    AND (c.kind <> 'announcement' OR p.user_id = $2)
+		  ORDER BY p.user_id`, convID, tx.id.UserID)
 	if err != nil {
 		return nil, fmt.Errorf("participants: %w", err)
 	}
@@ -288,4 +296,13 @@ func (tx *Tx) Leave(ctx context.Context, convID int64) error {
 		return messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
 	}
 	return nil
+}
+
+// ZoneAnnouncement answers the announcement conversation of the transaction user's zone
+// and its newest seq; not found when they have no zone or it has none yet.
+func (tx *Tx) ZoneAnnouncement(ctx context.Context) (id, lastSeq int64, err error) {
+	err = tx.tx.QueryRowContext(ctx,
+		`SELECT id, last_seq FROM conversations WHERE kind = 'announcement' AND zone_id = $1`,
+		tx.id.ZoneID).Scan(&id, &lastSeq)
+	return id, lastSeq, notFound(err, "Conversation")
 }

@@ -3,9 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/lib/pq"
 
@@ -16,7 +16,7 @@ const messageColumns = `m.id, m.conversation_id, m.seq, m.kind, m.body, m.client
 	(SELECT count(*) FROM read_receipts r
 	  WHERE r.conversation_id = m.conversation_id AND r.last_read_seq >= m.seq
 	    AND r.user_id IS DISTINCT FROM m.sender_id),
-	coalesce(u.id, 0), coalesce(u.sub, ''), coalesce(u.name, ''), coalesce(u.role, '')`
+	coalesce(u.id, 0), coalesce(u.sub, ''), coalesce(u.name, ''), coalesce(u.role, ''), m.event`
 
 // queryMessages runs a message query whose FROM is "messages m LEFT JOIN users u" and whose
 // remaining clauses are where.
@@ -31,9 +31,16 @@ func (tx *Tx) queryMessages(ctx context.Context, where string, args ...any) ([]m
 	for rows.Next() {
 		var m messenger.Message
 		var clientID sql.NullString
+		var event []byte
 		if err := rows.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.Kind, &m.Body, &clientID, &m.CreatedAt,
-			&m.ReadCount, &m.Sender.ID, &m.Sender.Sub, &m.Sender.Name, &m.Sender.Role); err != nil {
+			&m.ReadCount, &m.Sender.ID, &m.Sender.Sub, &m.Sender.Name, &m.Sender.Role, &event); err != nil {
 			return nil, err
+		}
+		if event != nil {
+			m.Event = new(messenger.SystemEvent)
+			if err := json.Unmarshal(event, m.Event); err != nil {
+				return nil, fmt.Errorf("message %d event: %w", m.ID, err)
+			}
 		}
 		if clientID.Valid {
 			s := clientID.String
@@ -69,48 +76,90 @@ func (tx *Tx) MessagesAfter(ctx context.Context, convID, afterSeq int64, limit i
 	return msgs, nil
 }
 
+// NewMessage is a message to store.
+type NewMessage struct {
+	Kind        string
+	Body        string
+	ClientMsgID *string
+	Event       *messenger.SystemEvent // for system messages
+	// CanAnnounce says the sender may post in their zone's announcements.
+	CanAnnounce bool
+}
+
+// Sent is what InsertMessage did.
+type Sent struct {
+	Message messenger.Message
+	Created bool    // false: the client_msg_id was sent before, Message is that message
+	Members []int64 // the active members to tell; empty for announcements
+	ZoneID  int64   // the zone of an announcement (told through its zone channel), else 0
+}
+
 // InsertMessage stores a message of the transaction's user in a conversation they are an
-// active member of, under the next seq, and raises their own read watermark to it. It
-// answers the message (its sender is the transaction's user, of whom only the ids are
-// filled in) and the conversation's active members (for the fan-out). A
-// clientMsgID this user already sent answers the stored message with created false.
+// active member of, under the next seq, and raises their own read watermark to it. The
+// answer's message has the transaction's user as sender, of whom only the ids are filled
+// in. A clientMsgID this user already sent answers the stored message with Created false.
 //
-// It takes three statements: the duplicate and membership check (with the member list),
+// It takes two statements: the duplicate and membership check (with the member list),
 // then one that bumps last_seq, inserts and raises the watermark. The conversation row lock
 // that orders concurrent senders is held only from that statement to the commit.
-func (tx *Tx) InsertMessage(ctx context.Context, convID int64, kind, body string, clientMsgID *string) (m messenger.Message, members []int64, created bool, err error) {
-	var existing sql.NullInt64
-	err = tx.tx.QueryRowContext(ctx,
+func (tx *Tx) InsertMessage(ctx context.Context, convID int64, nm NewMessage) (Sent, error) {
+	var (
+		sent     Sent
+		existing sql.NullInt64
+		kind     string
+		member   bool
+	)
+	err := tx.tx.QueryRowContext(ctx,
 		`SELECT (SELECT id FROM messages WHERE sender_id = $2 AND client_msg_id = $3),
-		        coalesce(array_agg(p.user_id ORDER BY p.user_id), '{}')
-		   FROM conversation_participants p
-		  WHERE p.conversation_id = $1 AND p.left_at IS NULL`,
-		convID, tx.id.UserID, clientMsgID).Scan(&existing, (*pq.Int64Array)(&members))
+		        c.kind, coalesce(c.zone_id, 0),
+		        EXISTS (SELECT 1 FROM conversation_participants
+		                 WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL),
+		        CASE WHEN c.kind = 'announcement' THEN '{}'
+		             ELSE (SELECT coalesce(array_agg(p.user_id ORDER BY p.user_id), '{}')
+		                     FROM conversation_participants p
+		                    WHERE p.conversation_id = $1 AND p.left_at IS NULL) END
+		   FROM conversations c WHERE c.id = $1`,
+		convID, tx.id.UserID, nm.ClientMsgID).Scan(&existing, &kind, &sent.ZoneID, &member, (*pq.Int64Array)(&sent.Members))
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !member) {
+		return Sent{}, messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
+	}
 	if err != nil {
-		return m, nil, false, fmt.Errorf("check message: %w", err)
+		return Sent{}, fmt.Errorf("check message: %w", err)
+	}
+	if kind != messenger.KindAnnouncement {
+		sent.ZoneID = 0
 	}
 	if existing.Valid {
 		msgs, err := tx.queryMessages(ctx, `WHERE m.id = $1`, existing.Int64)
 		if err != nil || len(msgs) != 1 {
-			return m, nil, false, fmt.Errorf("load sent message: %w", err)
+			return Sent{}, fmt.Errorf("load sent message: %w", err)
 		}
 		if msgs[0].ConversationID != convID {
-			return m, nil, false, messenger.Errorf(messenger.ECONFLICT, "This client_msg_id was used for another conversation.")
+			return Sent{}, messenger.Errorf(messenger.ECONFLICT, "This client_msg_id was used for another conversation.")
 		}
-		return msgs[0], members, false, nil
+		sent.Message = msgs[0]
+		return sent, nil
 	}
-	if !slices.Contains(members, tx.id.UserID) {
-		return m, nil, false, messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
+	if kind == messenger.KindAnnouncement && !nm.CanAnnounce {
+		return Sent{}, messenger.Errorf(messenger.EFORBIDDEN, "Only teachers and administrators can post announcements.")
 	}
 
-	m = messenger.Message{ConversationID: convID, Kind: kind, Body: body, ClientMsgID: clientMsgID}
+	var event any
+	if nm.Event != nil {
+		raw, err := json.Marshal(nm.Event)
+		if err != nil {
+			return Sent{}, err
+		}
+		event = string(raw)
+	}
+	m := messenger.Message{ConversationID: convID, Kind: nm.Kind, Body: nm.Body, ClientMsgID: nm.ClientMsgID, Event: nm.Event}
 	err = tx.tx.QueryRowContext(ctx,
 		`WITH c AS (
 		     UPDATE conversations SET last_seq = last_seq + 1, last_message_at = now(), updated_at = now()
 		      WHERE id = $1 RETURNING id, last_seq
 		 ), m AS (
-		     INSERT INTO messages (conversation_id, org_id, seq, sender_id, client_msg_id, kind, body)
-		     SELECT c.id, $2, c.last_seq, $3, $4, $5, $6 FROM c
+		     INSERT INTO messages (conversation_id, org_id, seq, sender_id, client_msg_id, kind, body, event)
+		     SELECT c.id, $2, c.last_seq, $3, $4, $5, $6, $7::jsonb FROM c
 		     RETURNING id, seq, created_at
 		 ), r AS (
 		     INSERT INTO read_receipts AS r (conversation_id, user_id, org_id, last_read_seq)
@@ -119,18 +168,19 @@ func (tx *Tx) InsertMessage(ctx context.Context, convID int64, kind, body string
 		     DO UPDATE SET last_read_seq = GREATEST(r.last_read_seq, EXCLUDED.last_read_seq), read_at = now()
 		 )
 		 SELECT id, seq, created_at FROM m`,
-		convID, tx.id.OrgID, tx.id.UserID, clientMsgID, kind, body).Scan(&m.ID, &m.Seq, &m.CreatedAt)
+		convID, tx.id.OrgID, tx.id.UserID, nm.ClientMsgID, nm.Kind, nm.Body, event).Scan(&m.ID, &m.Seq, &m.CreatedAt)
 	if err != nil {
 		var pqErr *pq.Error
 		if asPQ(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == "messages_sender_id_client_msg_id_key" {
 			// A concurrent request with the same client_msg_id committed first; the retried
 			// transaction finds its message.
-			return m, nil, false, &pq.Error{Code: "40001", Message: "duplicate client_msg_id raced"}
+			return Sent{}, &pq.Error{Code: "40001", Message: "duplicate client_msg_id raced"}
 		}
-		return m, nil, false, fmt.Errorf("insert message: %w", err)
+		return Sent{}, fmt.Errorf("insert message: %w", err)
 	}
 	m.Sender = messenger.User{ID: tx.id.UserID, OrgID: tx.id.OrgID}
-	return m, members, true, nil
+	sent.Message, sent.Created = m, true
+	return sent, nil
 }
 
 func (tx *Tx) messageByClientID(ctx context.Context, clientMsgID string) (messenger.Message, error) {

@@ -11,14 +11,16 @@ import (
 )
 
 // Contacts answers the users who share an active conversation with the transaction's
-// user: the only ones told when they come and go.
+// user: the only ones told when they come and go. A zone's announcements do not count:
+// sharing a school is not knowing each other.
 func (tx *Tx) Contacts(ctx context.Context) ([]int64, error) {
 	rows, err := tx.tx.QueryContext(ctx,
 		`SELECT DISTINCT other.user_id
 		   FROM conversation_participants mine
 		   JOIN conversation_participants other
 		     ON other.conversation_id = mine.conversation_id AND other.left_at IS NULL AND other.user_id <> mine.user_id
-		  WHERE mine.user_id = $1 AND mine.left_at IS NULL`, tx.id.UserID)
+		  WHERE mine.user_id = $1 AND mine.left_at IS NULL
+		    AND mine.conversation_id NOT IN (SELECT id FROM conversations WHERE kind = 'announcement')`, tx.id.UserID)
 	if err != nil {
 		return nil, fmt.Errorf("contacts: %w", err)
 	}

@@ -24,7 +24,7 @@ func TestWatermarkNeverGoesDown(t *testing.T) {
 			return err
 		}
 		for i := 0; i < 100; i++ {
-			if _, _, _, err := tx.InsertMessage(ctx, convID, messenger.MessageText, "안녕", nil); err != nil {
+			if _, err := tx.InsertMessage(ctx, convID, store.NewMessage{Kind: messenger.MessageText, Body: "안녕"}); err != nil {
 				return err
 			}
 		}

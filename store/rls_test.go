@@ -42,7 +42,7 @@ func TestRowLevelSecurity(t *testing.T) {
 				return err
 			}
 			convID = id
-			_, _, _, err = tx.InsertMessage(ctx, id, messenger.MessageText, body, nil)
+			_, err = tx.InsertMessage(ctx, id, store.NewMessage{Kind: messenger.MessageText, Body: body})
 			return err
 		})
 		if err != nil {

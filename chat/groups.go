@@ -1,0 +1,376 @@
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/realtime"
+	"github.com/dreamseed/messenger/store"
+)
+
+// Reasons of conversation.updated events.
+const (
+	ReasonCreated = "created" // a conversation of mine was created
+	ReasonAdded   = "added"   // I was invited: it appears in my list
+	ReasonLeft    = "left"    // I left it (in another tab)
+	ReasonRemoved = "removed" // an admin removed me: my thread closes
+	ReasonMembers = "members" // its members or their roles changed
+	ReasonRenamed = "renamed" // it has a new title
+)
+
+// ZoneChannel is the realtime channel of a zone's announcements: every stream of a user
+// of the zone listens to it, so a notice is published once however large the zone.
+func ZoneChannel(zoneID int64) string { return "zone:" + strconv.FormatInt(zoneID, 10) }
+
+// change is one membership or title change of a group, done under the conversation's
+// ordering lock: its transaction checks what the actor may do, changes the rows, appends
+// to the audit log and stores the system messages; then they are published in seq order,
+// followed by conversation.updated to whom it concerns.
+type change struct {
+	notices []messenger.Message
+	members []int64          // active members after the change
+	updates map[int64]string // user id → reason of their conversation.updated
+}
+
+// groupChange runs fn for me in conversation convID as one change.
+func (s *Service) groupChange(ctx context.Context, me messenger.User, convID int64, fn func(tx *store.Tx, conv messenger.Conversation, ch *change) error) error {
+	return s.inOrder(convID, func() error {
+		ch := &change{}
+		err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+			*ch = change{updates: map[int64]string{}}
+			if err := tx.LockConversation(ctx, convID); err != nil {
+				return err
+			}
+			conv, err := tx.Conversation(ctx, convID)
+			if err != nil {
+				return err
+			}
+			before, err := tx.ParticipantIDs(ctx, convID)
+			if err != nil {
+				return err
+			}
+			if err := fn(tx, conv, ch); err != nil {
+				return err
+			}
+			if ch.updates[me.ID] == ReasonLeft {
+				// Having left, me sees nothing of the conversation any more.
+				ch.members = slices.DeleteFunc(before, func(id int64) bool { return id == me.ID })
+				return nil
+			}
+			ch.members, err = tx.ParticipantIDs(ctx, convID)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for _, m := range ch.notices {
+			m.Sender = me
+			s.publish(ctx, ch.members, EventMessageNew, m.API())
+			s.metrics.messages.WithLabelValues(m.Kind).Inc()
+		}
+		byReason := map[string][]int64{}
+		for _, id := range ch.members {
+			if _, ok := ch.updates[id]; !ok {
+				ch.updates[id] = ReasonMembers
+			}
+		}
+		for id, reason := range ch.updates {
+			byReason[reason] = append(byReason[reason], id)
+		}
+		for reason, ids := range byReason {
+			slices.Sort(ids)
+			s.publish(ctx, ids, EventConversationUpdated, ConversationUpdate{ConversationID: convID, Reason: reason})
+		}
+		return nil
+	})
+}
+
+// notice stores a system message of me in the change's transaction.
+func (ch *change) notice(ctx context.Context, tx *store.Tx, convID int64, ev messenger.SystemEvent) error {
+	sent, err := tx.InsertMessage(ctx, convID, store.NewMessage{Kind: messenger.MessageSystem, Body: ev.Korean(), Event: &ev})
+	if err != nil {
+		return err
+	}
+	ch.notices = append(ch.notices, sent.Message)
+	return nil
+}
+
+func audit(ctx context.Context, tx *store.Tx, convID int64, action string, target *messenger.User, details map[string]any) error {
+	return tx.Audit(ctx, store.AuditEntry{
+		ConversationID: convID, Action: action, Target: target, Details: details, RequestID: messenger.RequestID(ctx),
+	})
+}
+
+func requireGroup(conv messenger.Conversation) error {
+	switch conv.Kind {
+	case messenger.KindGroup:
+		return nil
+	case messenger.KindDirect:
+		return messenger.Errorf(messenger.EINVALID, "A 1:1 conversation cannot gain or lose members; start a group instead.")
+	}
+	return messenger.Errorf(messenger.EFORBIDDEN, "Announcements have no members to manage.")
+}
+
+func requireAdmin(conv messenger.Conversation, me messenger.User) error {
+	if err := requireGroup(conv); err != nil {
+		return err
+	}
+	if !conv.IsAdmin(me.ID) {
+		return messenger.Errorf(messenger.EFORBIDDEN, "Only the group's admins can do this.")
+	}
+	return nil
+}
+
+// Invite makes people of me's organization members of a group me is in. People who are
+// members already are skipped; the answer is the conversation afterwards.
+func (s *Service) Invite(ctx context.Context, me messenger.User, convID int64, subs []string) (messenger.Conversation, error) {
+	subs = uniqueSubs(subs, me.Sub)
+	if len(subs) == 0 {
+		return messenger.Conversation{}, messenger.Errorf(messenger.EINVALID, "Pick at least one person to invite.")
+	}
+	err := s.groupChange(ctx, me, convID, func(tx *store.Tx, conv messenger.Conversation, ch *change) error {
+		if err := requireGroup(conv); err != nil {
+			return err
+		}
+		if len(conv.Participants)+len(subs) > MaxGroupSize {
+			return messenger.Errorf(messenger.EINVALID, "A group can have at most %d members.", MaxGroupSize)
+		}
+		users, err := tx.UsersBySubs(ctx, subs)
+		if err != nil {
+			if messenger.ErrorCode(err) == messenger.ENOTFOUND {
+				return messenger.Errorf(messenger.EINVALID, "%s", messenger.ErrorMessage(err))
+			}
+			return err
+		}
+		ids := make([]int64, len(users))
+		byID := make(map[int64]messenger.User, len(users))
+		for i, u := range users {
+			ids[i], byID[u.ID] = u.ID, u
+		}
+		added, err := tx.AddMembers(ctx, convID, ids)
+		if err != nil || len(added) == 0 {
+			return err
+		}
+		names := make([]string, len(added))
+		for i, id := range added {
+			u := byID[id]
+			names[i] = u.Name
+			ch.updates[id] = ReasonAdded
+			if err := audit(ctx, tx, convID, store.AuditInvited, &u, nil); err != nil {
+				return err
+			}
+		}
+		return ch.notice(ctx, tx, convID, messenger.SystemEvent{Type: messenger.EventInvited, Actor: me.Name, Targets: names})
+	})
+	if err != nil {
+		return messenger.Conversation{}, err
+	}
+	return s.Conversation(ctx, me, convID)
+}
+
+// RemoveMember ends another member's membership of a group; admins only. From then on the
+// removed user gets not found from every route of it and none of its events.
+func (s *Service) RemoveMember(ctx context.Context, me messenger.User, convID int64, sub string) error {
+	return s.groupChange(ctx, me, convID, func(tx *store.Tx, conv messenger.Conversation, ch *change) error {
+		if err := requireAdmin(conv, me); err != nil {
+			return err
+		}
+		target, err := memberBySub(conv, sub)
+		if err != nil {
+			return err
+		}
+		if target.ID == me.ID {
+			return messenger.Errorf(messenger.EINVALID, "To leave the group yourself, use leave.")
+		}
+		if err := ch.notice(ctx, tx, convID, messenger.SystemEvent{Type: messenger.EventRemoved, Actor: me.Name, Targets: []string{target.Name}}); err != nil {
+			return err
+		}
+		if err := tx.RemoveMember(ctx, convID, target.ID); err != nil {
+			return err
+		}
+		ch.updates[target.ID] = ReasonRemoved
+		return audit(ctx, tx, convID, store.AuditRemoved, &target.User, nil)
+	})
+}
+
+// SetMemberRole makes a member admin or member again; admins only. A group keeps at least
+// one admin.
+func (s *Service) SetMemberRole(ctx context.Context, me messenger.User, convID int64, sub, role string) error {
+	if role != messenger.ConvAdmin && role != messenger.ConvMember {
+		return messenger.Errorf(messenger.EINVALID, "role must be admin or member.")
+	}
+	return s.groupChange(ctx, me, convID, func(tx *store.Tx, conv messenger.Conversation, ch *change) error {
+		if err := requireAdmin(conv, me); err != nil {
+			return err
+		}
+		target, err := memberBySub(conv, sub)
+		if err != nil {
+			return err
+		}
+		if target.ConvRole == role {
+			return nil
+		}
+		if role == messenger.ConvMember && countAdmins(conv) == 1 {
+			return messenger.Errorf(messenger.ECONFLICT, "A group needs at least one admin: make someone else admin first.")
+		}
+		if err := tx.SetMemberRole(ctx, convID, target.ID, role); err != nil {
+			return err
+		}
+		typ := messenger.EventAdminGranted
+		if role == messenger.ConvMember {
+			typ = messenger.EventAdminRevoked
+		}
+		if err := audit(ctx, tx, convID, store.AuditRoleChanged, &target.User, map[string]any{"from": target.ConvRole, "to": role}); err != nil {
+			return err
+		}
+		return ch.notice(ctx, tx, convID, messenger.SystemEvent{Type: typ, Actor: me.Name, Targets: []string{target.Name}})
+	})
+}
+
+// Rename gives a group a new title; admins only.
+func (s *Service) Rename(ctx context.Context, me messenger.User, convID int64, title string) (messenger.Conversation, error) {
+	title = strings.TrimSpace(title)
+	switch n := utf8.RuneCountInString(title); {
+	case n == 0:
+		return messenger.Conversation{}, messenger.Errorf(messenger.EINVALID, "The group needs a name.")
+	case n > 100:
+		return messenger.Conversation{}, messenger.Errorf(messenger.EINVALID, "A group title can be at most 100 characters.")
+	case !utf8.ValidString(title) || strings.ContainsAny(title, "\x00\n\r"):
+		return messenger.Conversation{}, messenger.Errorf(messenger.EINVALID, "The name contains invalid characters.")
+	}
+	err := s.groupChange(ctx, me, convID, func(tx *store.Tx, conv messenger.Conversation, ch *change) error {
+		if err := requireAdmin(conv, me); err != nil {
+			return err
+		}
+		if conv.Title == title {
+			return nil
+		}
+		if err := tx.Rename(ctx, convID, title); err != nil {
+			return err
+		}
+		for _, p := range conv.Participants {
+			ch.updates[p.ID] = ReasonRenamed
+		}
+		if err := audit(ctx, tx, convID, store.AuditRenamed, nil, map[string]any{"from": conv.Title, "to": title}); err != nil {
+			return err
+		}
+		return ch.notice(ctx, tx, convID, messenger.SystemEvent{Type: messenger.EventRenamed, Actor: me.Name, Title: title})
+	})
+	if err != nil {
+		return messenger.Conversation{}, err
+	}
+	return s.Conversation(ctx, me, convID)
+}
+
+// LeaveConversation ends me's membership of a conversation. The others see a notice in
+// the thread; me's other tabs drop the conversation from their list. When the last admin
+// of a group leaves, the longest-standing member becomes admin.
+func (s *Service) LeaveConversation(ctx context.Context, me messenger.User, convID int64) error {
+	return s.groupChange(ctx, me, convID, func(tx *store.Tx, conv messenger.Conversation, ch *change) error {
+		if conv.Kind == messenger.KindAnnouncement {
+			return messenger.Errorf(messenger.EFORBIDDEN, "Your zone's announcements cannot be left.")
+		}
+		if err := ch.notice(ctx, tx, convID, messenger.SystemEvent{Type: messenger.EventLeft, Actor: me.Name}); err != nil {
+			return err
+		}
+		if conv.Kind == messenger.KindGroup {
+			heir, err := tx.PassAdmin(ctx, convID, me.ID)
+			if err != nil {
+				return err
+			}
+			if p, ok := conv.Member(heir); ok {
+				if err := audit(ctx, tx, convID, store.AuditRoleChanged, &p.User, map[string]any{"from": p.ConvRole, "to": messenger.ConvAdmin, "automatic": true}); err != nil {
+					return err
+				}
+				if err := ch.notice(ctx, tx, convID, messenger.SystemEvent{Type: messenger.EventAdminPassed, Actor: me.Name, Targets: []string{p.Name}}); err != nil {
+					return err
+				}
+			}
+		}
+		if err := audit(ctx, tx, convID, store.AuditLeft, nil, nil); err != nil {
+			return err
+		}
+		ch.updates[me.ID] = ReasonLeft
+		return tx.Leave(ctx, convID)
+	})
+}
+
+// AuditLog answers the newest entries of a group's audit log; its admins only.
+func (s *Service) AuditLog(ctx context.Context, me messenger.User, convID int64) ([]store.AuditEntry, error) {
+	var entries []store.AuditEntry
+	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+		conv, err := tx.Conversation(ctx, convID)
+		if err != nil {
+			return err
+		}
+		if err := requireAdmin(conv, me); err != nil {
+			return err
+		}
+		entries, err = tx.AuditLog(ctx, convID, 200)
+		return err
+	})
+	return entries, err
+}
+
+func memberBySub(conv messenger.Conversation, sub string) (messenger.Participant, error) {
+	for _, p := range conv.Participants {
+		if p.Sub == sub {
+			return p, nil
+		}
+	}
+	return messenger.Participant{}, messenger.Errorf(messenger.ENOTFOUND, "This person is not a member.")
+}
+
+func countAdmins(conv messenger.Conversation) int {
+	n := 0
+	for _, p := range conv.Participants {
+		if p.ConvRole == messenger.ConvAdmin {
+			n++
+		}
+	}
+	return n
+}
+
+// publishAnnouncement sends a notice once, to the zone's channel. Its id is the seq, from
+// which a stream resumes with the database (zone channels keep no history in the engine).
+func (s *Service) publishAnnouncement(ctx context.Context, zoneID int64, m messenger.Message) {
+	raw, err := json.Marshal(m.API())
+	if err == nil {
+		err = s.events.Publish(context.WithoutCancel(ctx), ZoneChannel(zoneID),
+			realtime.Event{Type: EventMessageNew, ID: strconv.FormatInt(m.Seq, 10), Data: raw})
+	}
+	if err != nil {
+		s.metrics.errors.WithLabelValues("publish").Inc()
+		s.logger.Error("publish announcement", "zone", zoneID, "error", err.Error(), "request_id", messenger.RequestID(ctx))
+	}
+}
+
+// ZoneCatchUp answers the announcements of me's zone after seq afterSeq (at most limit,
+// oldest first) and the newest seq, for a stream resuming its zone position from the
+// database. Without a zone, or before the zone has announcements, it answers nothing.
+func (s *Service) ZoneCatchUp(ctx context.Context, me messenger.User, afterSeq int64, limit int) (msgs []messenger.Message, lastSeq int64, err error) {
+	if me.ZoneID == 0 {
+		return nil, 0, nil
+	}
+	err = s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+		id, last, err := tx.ZoneAnnouncement(ctx)
+		if messenger.ErrorCode(err) == messenger.ENOTFOUND {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		lastSeq = last
+		if afterSeq < 0 || afterSeq >= last {
+			return nil
+		}
+		msgs, err = tx.MessagesAfter(ctx, id, afterSeq, limit)
+		return err
+	})
+	return msgs, lastSeq, err
+}

@@ -1,0 +1,378 @@
+package e2e
+
+// Groups that schools run: invitations, removal, renaming, roles, the audit log and zone
+// announcements, as API clients on two processes observe them, and a class group in the
+// browser.
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/realtime/redistest"
+)
+
+// newZoneUser mints a token for a user of organization org and zone zone.
+func newZoneUser(t testing.TB, sub, name, org, zone, role string) testUser {
+	t.Helper()
+	token, err := auth.MintToken([]byte(auth.DevSecret), "messenger", auth.Claims{
+		Issuer: "dreamseed-portal", Subject: sub, Name: name, OrgID: org, ZoneID: zone, Role: role,
+	}, time.Hour)
+	if err != nil {
+		t.Fatalf("mint token for %s: %v", sub, err)
+	}
+	return testUser{Sub: sub, Name: name, Org: org, Role: role, Token: token}
+}
+
+type updateData struct {
+	ConversationID int64  `json:"conversation_id"`
+	Reason         string `json:"reason"`
+}
+
+type systemMessage struct {
+	Seq   int64  `json:"seq"`
+	Kind  string `json:"kind"`
+	Body  string `json:"body"`
+	Event *struct {
+		Type    string   `json:"type"`
+		Actor   string   `json:"actor"`
+		Targets []string `json:"targets"`
+		Title   string   `json:"title"`
+	} `json:"event"`
+}
+
+// waitUpdate waits for a conversation.updated of conv with reason on c.
+func waitUpdate(t *testing.T, c *sseClient, conv int64, reason string) {
+	t.Helper()
+	match := func(d updateData) bool { return d.ConversationID == conv && d.Reason == reason }
+	if _, _, ok := waitEvents(c, "conversation.updated", 1, 5*time.Second, match); !ok {
+		t.Fatalf("%s got no conversation.updated %q for conversation %d; events %v", c.user.Sub, reason, conv, typesOf(c.Events()))
+	}
+}
+
+func typesOf(evs []sseEvent) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.Type)
+	}
+	return out
+}
+
+// waitSystem waits for a system message of conv whose body is body on c.
+func waitSystem(t *testing.T, c *sseClient, conv int64, body string) systemMessage {
+	t.Helper()
+	match := func(m systemMessage) bool { return m.Kind == "system" && m.Body == body }
+	_, ms, ok := waitEvents(c, "message.new", 1, 5*time.Second, match)
+	if !ok {
+		var bodies []string
+		_, all := eventsOfType[systemMessage](c, "message.new", nil)
+		for _, m := range all {
+			bodies = append(bodies, m.Body)
+		}
+		t.Fatalf("%s did not get the notice %q; messages %q", c.user.Sub, body, bodies)
+	}
+	return ms[0]
+}
+
+// TestGroupMembership: a teacher's group on two processes sharing PostgreSQL and Redis.
+// Members invite, admins remove, rename and make admins, anyone leaves; every change is a
+// notice in the thread and a live update for whom it concerns; a removed member is out at
+// once, everywhere; the last admin leaving passes the role on; the audit log has it all.
+func TestGroupMembership(t *testing.T) {
+	redisURL := redistest.URL(t)
+	a := startServer(t, "REDIS_URL="+redisURL)
+	b := startServerOn(t, a, "REDIS_URL="+redisURL)
+	org := "org-groups-" + deliveryNonce()
+	teacher := newUser(t, "g-teacher", "김선영", org, "teacher")
+	mom := newUser(t, "g-mom", "최지훈", org, "parent")
+	dad := newUser(t, "g-dad", "박준호", org, "parent")
+	kid := newUser(t, "g-kid", "이민준", org, "student")
+	stranger := newUser(t, "g-stranger", "오세훈", "other-"+org, "teacher")
+	for _, u := range []testUser{mom, dad, kid} {
+		b.api(u).me()
+	}
+	b.api(stranger).me()
+
+	group := a.api(teacher).createConversation("group", "5학년 2반", mom.Sub, dad.Sub)
+	if got := roles(group); got[teacher.Sub] != "admin" || got[mom.Sub] != "member" || got[dad.Sub] != "member" {
+		t.Fatalf("roles after creation: %v; want the creator admin, the others members", got)
+	}
+	// Streams on the other process than the one acting.
+	streams := map[string]*sseClient{}
+	for _, u := range []testUser{mom, dad, kid} {
+		c := b.newSSEClient(u)
+		c.StartAndWait(10 * time.Second)
+		streams[u.Sub] = c
+	}
+	teacherStream := a.newSSEClient(teacher)
+	teacherStream.StartAndWait(10 * time.Second)
+
+	t.Run("a member invites", func(t *testing.T) {
+		var conv apiConversation
+		b.api(mom).mustJSON(http.MethodPost, fmt.Sprintf("/api/v1/conversations/%d/participants", group.ID),
+			map[string]any{"user_ids": []string{kid.Sub, dad.Sub}}, http.StatusOK, &conv)
+		if got := roles(conv); got[kid.Sub] != "member" || len(got) != 4 {
+			t.Errorf("after the invitation: %v; want four members, the child a member", got)
+		}
+		waitUpdate(t, streams[kid.Sub], group.ID, "added")
+		m := waitSystem(t, streams[kid.Sub], group.ID, "최지훈님이 이민준님을 초대했습니다.")
+		if m.Event == nil || m.Event.Type != "invited" || !slices.Equal(m.Event.Targets, []string{"이민준"}) {
+			t.Errorf("the notice's event: %+v", m.Event)
+		}
+		waitSystem(t, teacherStream, group.ID, "최지훈님이 이민준님을 초대했습니다.")
+		b.api(kid).mustJSON(http.MethodGet, fmt.Sprintf("/api/v1/conversations/%d", group.ID), nil, http.StatusOK, nil)
+		// Someone of another organization cannot be invited.
+		status, body := b.api(mom).do(http.MethodPost, fmt.Sprintf("/api/v1/conversations/%d/participants", group.ID),
+			map[string]any{"user_ids": []string{stranger.Sub}})
+		wantAPIError(t, "inviting another organization's user", status, body, http.StatusBadRequest, "invalid")
+	})
+
+	t.Run("only admins manage", func(t *testing.T) {
+		path := fmt.Sprintf("/api/v1/conversations/%d", group.ID)
+		status, body := b.api(mom).do(http.MethodDelete, path+"/participants/"+dad.Sub, nil)
+		wantAPIError(t, "a member removing another", status, body, http.StatusForbidden, "forbidden")
+		status, body = b.api(mom).do(http.MethodPut, path, map[string]any{"title": "우리 반"})
+		wantAPIError(t, "a member renaming", status, body, http.StatusForbidden, "forbidden")
+		status, body = b.api(mom).do(http.MethodPut, path+"/participants/"+mom.Sub, map[string]any{"role": "admin"})
+		wantAPIError(t, "a member making herself admin", status, body, http.StatusForbidden, "forbidden")
+		status, body = a.api(teacher).do(http.MethodPut, path+"/participants/"+teacher.Sub, map[string]any{"role": "member"})
+		wantAPIError(t, "the only admin stepping down", status, body, http.StatusConflict, "conflict")
+		if got := roles(a.api(teacher).conversation(group.ID)); got[mom.Sub] != "member" || got[teacher.Sub] != "admin" {
+			t.Errorf("refused changes changed the roles: %v", got)
+		}
+	})
+
+	t.Run("an admin renames", func(t *testing.T) {
+		var conv apiConversation
+		a.api(teacher).mustJSON(http.MethodPut, fmt.Sprintf("/api/v1/conversations/%d", group.ID),
+			map[string]any{"title": "  5학년 2반 학부모방  "}, http.StatusOK, &conv)
+		if conv.Title != "5학년 2반 학부모방" {
+			t.Errorf("title %q after renaming", conv.Title)
+		}
+		waitSystem(t, streams[dad.Sub], group.ID, "김선영님이 그룹 이름을 '5학년 2반 학부모방'(으)로 바꿨습니다.")
+		waitUpdate(t, streams[dad.Sub], group.ID, "renamed")
+		status, body := a.api(teacher).do(http.MethodPut, fmt.Sprintf("/api/v1/conversations/%d", group.ID), map[string]any{"title": "   "})
+		wantAPIError(t, "an empty name", status, body, http.StatusBadRequest, "invalid")
+	})
+
+	t.Run("an admin removes", func(t *testing.T) {
+		a.api(teacher).mustJSON(http.MethodDelete, fmt.Sprintf("/api/v1/conversations/%d/participants/%s", group.ID, dad.Sub), nil, http.StatusNoContent, nil)
+		waitUpdate(t, streams[dad.Sub], group.ID, "removed")
+		waitSystem(t, streams[mom.Sub], group.ID, "김선영님이 박준호님을 내보냈습니다.")
+		// From now on: not found everywhere, and nothing more of it.
+		for _, route := range []struct{ method, path string }{
+			{http.MethodGet, fmt.Sprintf("/api/v1/conversations/%d", group.ID)},
+			{http.MethodGet, fmt.Sprintf("/api/v1/conversations/%d/messages", group.ID)},
+		} {
+			status, body := b.api(dad).do(route.method, route.path, nil)
+			wantAPIError(t, "the removed member: "+route.method+" "+route.path, status, body, http.StatusNotFound, "not_found")
+		}
+		status, _, err := b.api(dad).send(t.Context(), group.ID, "아직 있나요?", uuid.NewString())
+		if err == nil || status != http.StatusNotFound {
+			t.Errorf("the removed member sends: status %d (%v), want 404", status, err)
+		}
+		before := len(streams[dad.Sub].Events())
+		m := a.api(teacher).mustSend(group.ID, "내일 준비물은 색연필입니다.", uuid.NewString())
+		if !streams[mom.Sub].WaitSeqs(group.ID, m.Seq, 5*time.Second) {
+			t.Fatalf("a member did not get seq %d", m.Seq)
+		}
+		time.Sleep(300 * time.Millisecond) // what would have come has come: it went to the others already
+		for _, ev := range streams[dad.Sub].Events()[before:] {
+			if strings.Contains(ev.Data, fmt.Sprintf(`"conversation_id":%d`, group.ID)) {
+				t.Errorf("the removed member still got %s: %s", ev.Type, ev.Data)
+			}
+		}
+		var list struct {
+			Conversations []apiConversation `json:"conversations"`
+		}
+		b.api(dad).mustJSON(http.MethodGet, "/api/v1/conversations", nil, http.StatusOK, &list)
+		for _, c := range list.Conversations {
+			if c.ID == group.ID {
+				t.Error("the group is still in the removed member's list")
+			}
+		}
+	})
+
+	t.Run("an admin makes an admin", func(t *testing.T) {
+		a.api(teacher).mustJSON(http.MethodPut, fmt.Sprintf("/api/v1/conversations/%d/participants/%s", group.ID, kid.Sub),
+			map[string]any{"role": "admin"}, http.StatusNoContent, nil)
+		waitSystem(t, streams[mom.Sub], group.ID, "김선영님이 이민준님을 방장으로 지정했습니다.")
+		waitUpdate(t, streams[mom.Sub], group.ID, "members")
+		a.api(teacher).mustJSON(http.MethodPut, fmt.Sprintf("/api/v1/conversations/%d/participants/%s", group.ID, kid.Sub),
+			map[string]any{"role": "member"}, http.StatusNoContent, nil)
+		waitSystem(t, streams[mom.Sub], group.ID, "김선영님이 이민준님의 방장 권한을 해제했습니다.")
+		status, body := a.api(teacher).do(http.MethodPut, fmt.Sprintf("/api/v1/conversations/%d/participants/%s", group.ID, kid.Sub),
+			map[string]any{"role": "owner"})
+		wantAPIError(t, "an unknown role", status, body, http.StatusBadRequest, "invalid")
+	})
+
+	t.Run("the last admin leaves", func(t *testing.T) {
+		a.api(teacher).mustJSON(http.MethodDelete, fmt.Sprintf("/api/v1/conversations/%d", group.ID), nil, http.StatusNoContent, nil)
+		waitSystem(t, streams[mom.Sub], group.ID, "김선영님이 나갔습니다.")
+		waitSystem(t, streams[mom.Sub], group.ID, "최지훈님이 방장이 되었습니다.")
+		waitUpdate(t, teacherStream, group.ID, "left")
+		// 최지훈 joined at the creation, before 이민준 was invited: the longest-standing.
+		if got := roles(b.api(mom).conversation(group.ID)); got[mom.Sub] != "admin" || got[kid.Sub] != "member" || len(got) != 2 {
+			t.Errorf("roles after the last admin left: %v; want 최지훈 admin, 이민준 member", got)
+		}
+	})
+
+	t.Run("the audit log", func(t *testing.T) {
+		status, body := b.api(kid).do(http.MethodGet, fmt.Sprintf("/api/v1/conversations/%d/audit", group.ID), nil)
+		wantAPIError(t, "a member reading the audit log", status, body, http.StatusForbidden, "forbidden")
+		var log struct {
+			Entries []struct {
+				Action string `json:"action"`
+				Actor  struct {
+					ID string `json:"id"`
+				} `json:"actor"`
+				Target *struct {
+					ID string `json:"id"`
+				} `json:"target"`
+				RequestID string `json:"request_id"`
+			} `json:"entries"`
+		}
+		b.api(mom).mustJSON(http.MethodGet, fmt.Sprintf("/api/v1/conversations/%d/audit", group.ID), nil, http.StatusOK, &log)
+		var got []string
+		for i := len(log.Entries) - 1; i >= 0; i-- { // oldest first
+			e := log.Entries[i]
+			line := e.Action + " by " + e.Actor.ID
+			if e.Target != nil {
+				line += " → " + e.Target.ID
+			}
+			got = append(got, line)
+			if e.RequestID == "" {
+				t.Errorf("audit entry %q has no request id", line)
+			}
+		}
+		want := []string{
+			"conversation.created by g-teacher",
+			"member.invited by g-mom → g-kid",
+			"conversation.renamed by g-teacher",
+			"member.removed by g-teacher → g-dad",
+			"member.role_changed by g-teacher → g-kid",
+			"member.role_changed by g-teacher → g-kid",
+			"member.role_changed by g-teacher → g-mom",
+			"member.left by g-teacher",
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("audit log, oldest first:\n got %q\nwant %q", got, want)
+		}
+	})
+
+	t.Run("a 1:1 gains no members", func(t *testing.T) {
+		direct := a.api(teacher).createConversation("direct", "", mom.Sub)
+		status, body := a.api(teacher).do(http.MethodPost, fmt.Sprintf("/api/v1/conversations/%d/participants", direct.ID),
+			map[string]any{"user_ids": []string{kid.Sub}})
+		wantAPIError(t, "inviting into a 1:1", status, body, http.StatusBadRequest, "invalid")
+		if n := len(a.api(teacher).conversation(direct.ID).Participants); n != 2 {
+			t.Errorf("the 1:1 has %d participants", n)
+		}
+	})
+}
+
+func roles(c apiConversation) map[string]string {
+	out := map[string]string{}
+	for _, p := range c.Participants {
+		out[p.ID] = p.Role
+	}
+	return out
+}
+
+// TestZoneAnnouncements: a zone's notices reach every user of the zone live through the
+// zone's channel, across processes; only teachers and admins post; a user who was away
+// resumes from their last event id and gets exactly what they missed, with no resync.
+func TestZoneAnnouncements(t *testing.T) {
+	redisURL := redistest.URL(t)
+	a := startServer(t, "REDIS_URL="+redisURL)
+	b := startServerOn(t, a, "REDIS_URL="+redisURL)
+	org := "org-zone-" + deliveryNonce()
+	teacher := newZoneUser(t, "z-teacher", "김선영", org, "grade5", "teacher")
+	student := newZoneUser(t, "z-student", "이민준", org, "grade5", "student")
+	parent := newZoneUser(t, "z-parent", "최지훈", org, "grade5", "parent")
+	elsewhere := newZoneUser(t, "z-other", "오세훈", org, "grade6", "student")
+
+	var list struct {
+		Conversations []apiConversation `json:"conversations"`
+	}
+	a.api(teacher).mustJSON(http.MethodGet, "/api/v1/conversations", nil, http.StatusOK, &list)
+	var notices int64
+	for _, c := range list.Conversations {
+		if c.Kind == "announcement" {
+			notices = c.ID
+		}
+	}
+	if notices == 0 {
+		t.Fatalf("the teacher's list has no announcement conversation: %+v", list.Conversations)
+	}
+
+	studentStream := b.newSSEClient(student)
+	studentStream.Track(notices)
+	studentStream.StartAndWait(10 * time.Second)
+	parentStream := a.newSSEClient(parent)
+	parentStream.StartAndWait(10 * time.Second)
+	otherStream := b.newSSEClient(elsewhere)
+	otherStream.StartAndWait(10 * time.Second)
+
+	first := a.api(teacher).mustSend(notices, "내일은 현장 체험 학습입니다.", uuid.NewString())
+	if !studentStream.WaitSeqs(notices, first.Seq, 5*time.Second) || !parentStream.WaitSeqs(notices, first.Seq, 5*time.Second) {
+		t.Fatal("the zone's users did not get the notice live")
+	}
+	if id := studentStream.LastID(); !strings.HasSuffix(id, fmt.Sprintf(".z%d", first.Seq)) {
+		t.Errorf("the stream's position %q does not carry the announcement seq %d", id, first.Seq)
+	}
+
+	// Only teachers and admins post; the others read.
+	status, body := b.api(student).do(http.MethodPost, fmt.Sprintf("/api/v1/conversations/%d/messages", notices),
+		map[string]any{"body": "네!", "client_msg_id": uuid.NewString()})
+	wantAPIError(t, "a student posting a notice", status, body, http.StatusForbidden, "forbidden")
+	status, body = b.api(elsewhere).do(http.MethodGet, fmt.Sprintf("/api/v1/conversations/%d", notices), nil)
+	wantAPIError(t, "another zone's user", status, body, http.StatusNotFound, "not_found")
+	status, body = b.api(student).do(http.MethodDelete, fmt.Sprintf("/api/v1/conversations/%d", notices), nil)
+	wantAPIError(t, "leaving the zone's announcements", status, body, http.StatusForbidden, "forbidden")
+
+	// Away while three notices are posted; back with the last event id.
+	studentStream.Stop()
+	var seqs []int64
+	for i := range 3 {
+		m := a.api(teacher).mustSend(notices, fmt.Sprintf("공지 %d", i+2), uuid.NewString())
+		seqs = append(seqs, m.Seq)
+	}
+	var unread struct {
+		Conversations map[string]int64 `json:"conversations"`
+	}
+	b.api(student).mustJSON(http.MethodGet, "/api/v1/unread", nil, http.StatusOK, &unread)
+	if n := unread.Conversations[fmt.Sprint(notices)]; n != 4 {
+		t.Errorf("the student has %d unread notices, want 4", n)
+	}
+	_, resyncsBefore, _ := studentStream.Stats()
+	studentStream.StartAndWait(10 * time.Second)
+	if !studentStream.WaitSeqs(notices, seqs[2], 5*time.Second) {
+		t.Fatalf("after resuming the student has %+v of the notices", studentStream.Conv(notices))
+	}
+	studentStream.checkExactlyOnce(t, notices, seqs[2])
+	if _, resyncs, _ := studentStream.Stats(); resyncs != resyncsBefore {
+		t.Errorf("resuming the zone's notices took a resync")
+	}
+	if snap := studentStream.Conv(notices); snap.Fetched != 0 {
+		t.Errorf("%d notices came from catching up, want all from the stream's resume", snap.Fetched)
+	}
+
+	time.Sleep(200 * time.Millisecond)
+	for _, ev := range otherStream.Events() {
+		if strings.Contains(ev.Data, fmt.Sprintf(`"conversation_id":%d`, notices)) {
+			t.Errorf("a user of another zone got %s: %s", ev.Type, ev.Data)
+		}
+	}
+	// Presence is not announced to the whole zone: sharing a school is not knowing each
+	// other. (The student went away and came back meanwhile.)
+	if evs, _ := eventsOfType[presenceData](parentStream, "presence", nil); len(evs) > 0 {
+		t.Errorf("a user of the zone got presence events of people they share no conversation with: %v", evs)
+	}
+}

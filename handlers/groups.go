@@ -1,0 +1,165 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/views"
+)
+
+// The group pages: the thread header with its member panel (kept live by app.js), the
+// invitation page, the admins' actions and the audit log. Actions post plain forms and
+// come back to the thread with the member panel open.
+
+// backToMembers answers a redirect to the thread with its member panel open.
+func backToMembers(c *echo.Context, convID int64) error {
+	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/c/%d?members=1", convID))
+}
+
+// threadHeader answers the thread's header, for app.js to refresh when the members or
+// title changed.
+func (s *Server) threadHeader(c *echo.Context) error {
+	ctx := c.Request().Context()
+	me, _ := auth.UserFrom(ctx)
+	convID, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	conv, err := s.chat.Conversation(ctx, me, convID)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.ThreadHeader(views.ThreadProps{
+		Me: me, Conversation: conv, Now: time.Now(), MembersOpen: c.QueryParam("members") == "1",
+	}))
+}
+
+// conversationInvite is the page to invite people into a group: search, pick, invite.
+func (s *Server) conversationInvite(c *echo.Context) error {
+	ctx := c.Request().Context()
+	me, _ := auth.UserFrom(ctx)
+	convID, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	conv, err := s.chat.Conversation(ctx, me, convID)
+	if err != nil {
+		return err
+	}
+	if conv.Kind != messenger.KindGroup {
+		return messenger.Errorf(messenger.EINVALID, "Only groups take new members.")
+	}
+	q := c.QueryParam("q")
+	people, err := s.chat.SearchPeople(ctx, me, q)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.InvitePage(views.InviteProps{
+		Layout: s.layout(views.T(ctx, "invite.title")), Me: me, Conversation: conv, Query: q, People: people,
+	}))
+}
+
+// invitePeople answers the people rows of the invitation page's search box.
+func (s *Server) invitePeople(c *echo.Context) error {
+	ctx := c.Request().Context()
+	me, _ := auth.UserFrom(ctx)
+	convID, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	conv, err := s.chat.Conversation(ctx, me, convID)
+	if err != nil {
+		return err
+	}
+	people, err := s.chat.SearchPeople(ctx, me, c.QueryParam("q"))
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.InviteRows(conv, people))
+}
+
+// participantsAdd invites the people picked on the invitation page.
+func (s *Server) participantsAdd(c *echo.Context) error {
+	ctx := c.Request().Context()
+	me, _ := auth.UserFrom(ctx)
+	convID, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	form, err := c.FormValues()
+	if err != nil {
+		return messenger.Errorf(messenger.EINVALID, "Invalid form.")
+	}
+	if _, err := s.chat.Invite(ctx, me, convID, form["member"]); err != nil {
+		return err
+	}
+	return backToMembers(c, convID)
+}
+
+// participantRemove removes a member (admins).
+func (s *Server) participantRemove(c *echo.Context) error {
+	ctx := c.Request().Context()
+	me, _ := auth.UserFrom(ctx)
+	convID, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.chat.RemoveMember(ctx, me, convID, c.Param("sub")); err != nil {
+		return err
+	}
+	return backToMembers(c, convID)
+}
+
+// participantRole makes a member admin or member again (admins).
+func (s *Server) participantRole(c *echo.Context) error {
+	ctx := c.Request().Context()
+	me, _ := auth.UserFrom(ctx)
+	convID, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.chat.SetMemberRole(ctx, me, convID, c.Param("sub"), c.FormValue("role")); err != nil {
+		return err
+	}
+	return backToMembers(c, convID)
+}
+
+// conversationRename renames a group (admins).
+func (s *Server) conversationRename(c *echo.Context) error {
+	ctx := c.Request().Context()
+	me, _ := auth.UserFrom(ctx)
+	convID, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	if _, err := s.chat.Rename(ctx, me, convID, c.FormValue("title")); err != nil {
+		return err
+	}
+	return backToMembers(c, convID)
+}
+
+// auditLog is a group's audit log page (admins).
+func (s *Server) auditLog(c *echo.Context) error {
+	ctx := c.Request().Context()
+	me, _ := auth.UserFrom(ctx)
+	convID, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	entries, err := s.chat.AuditLog(ctx, me, convID)
+	if err != nil {
+		return err
+	}
+	conv, err := s.chat.Conversation(ctx, me, convID)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.AuditPage(views.AuditProps{
+		Layout: s.layout(views.T(ctx, "audit.title")), Me: me, Conversation: conv, Entries: entries,
+	}))
+}

@@ -1,0 +1,117 @@
+package views
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/store"
+)
+
+// ConvTitle answers what to call a conversation for viewer in the page's language.
+func ConvTitle(ctx context.Context, c messenger.Conversation, viewerID int64) string {
+	if c.Kind == messenger.KindAnnouncement && c.Title == "" {
+		return T(ctx, "announcement.title")
+	}
+	return c.DisplayTitle(viewerID)
+}
+
+// MessageText answers the text of a message as the viewer reads it: a system message is
+// worded in the page's language from what it records.
+func MessageText(ctx context.Context, m messenger.Message) string {
+	if m.Kind != messenger.MessageSystem || m.Event == nil {
+		return m.Body
+	}
+	return SystemText(ctx, *m.Event)
+}
+
+// SystemText words a system event in the page's language.
+func SystemText(ctx context.Context, e messenger.SystemEvent) string {
+	if Locale(ctx) != "en" {
+		if s := e.Korean(); s != "" {
+			return s
+		}
+	}
+	targets := joinEnglish(e.Targets)
+	switch e.Type {
+	case messenger.EventInvited:
+		return fmt.Sprintf("%s invited %s.", e.Actor, targets)
+	case messenger.EventRemoved:
+		return fmt.Sprintf("%s removed %s.", e.Actor, targets)
+	case messenger.EventLeft:
+		return fmt.Sprintf("%s left.", e.Actor)
+	case messenger.EventRenamed:
+		return fmt.Sprintf("%s renamed the group to '%s'.", e.Actor, e.Title)
+	case messenger.EventAdminGranted:
+		return fmt.Sprintf("%s made %s an admin.", e.Actor, targets)
+	case messenger.EventAdminRevoked:
+		return fmt.Sprintf("%s removed %s as admin.", e.Actor, targets)
+	case messenger.EventAdminPassed:
+		return fmt.Sprintf("%s is now an admin.", targets)
+	}
+	return e.Korean()
+}
+
+func joinEnglish(names []string) string {
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// AuditText words an audit entry in the page's language.
+func AuditText(ctx context.Context, e store.AuditEntry) string {
+	target := ""
+	if e.Target != nil {
+		target = e.Target.Name
+	}
+	detail := func(k string) string {
+		if v, ok := e.Details[k]; ok {
+			return fmt.Sprint(v)
+		}
+		return ""
+	}
+	switch e.Action {
+	case store.AuditCreated:
+		if detail("kind") == messenger.KindDirect {
+			return Tf(ctx, "audit.created.direct")
+		}
+		return Tf(ctx, "audit.created", detail("title"))
+	case store.AuditInvited:
+		return Tf(ctx, "audit.invited", target)
+	case store.AuditRemoved:
+		return Tf(ctx, "audit.removed", target)
+	case store.AuditLeft:
+		return Tf(ctx, "audit.left")
+	case store.AuditRenamed:
+		return Tf(ctx, "audit.renamed", detail("from"), detail("to"))
+	case store.AuditRoleChanged:
+		key := "audit.role.member"
+		if detail("to") == messenger.ConvAdmin {
+			key = "audit.role.admin"
+		}
+		if detail("automatic") == "true" {
+			key += ".auto"
+		}
+		return Tf(ctx, key, target)
+	case store.AuditAnnouncement:
+		return Tf(ctx, "audit.announcement", detail("seq"))
+	}
+	return e.Action
+}
+
+// Tf answers the text of key in the page's language with args filled in.
+func Tf(ctx context.Context, key string, args ...any) string {
+	return fmt.Sprintf(T(ctx, key), args...)
+}
+
+// AuditTime is a full date and time in Seoul, for logs.
+func AuditTime(ctx context.Context, t time.Time) string {
+	s := t.In(Seoul)
+	return fmt.Sprintf("%d. %d. %d. %s", s.Year(), s.Month(), s.Day(), ClockTime(ctx, t))
+}
