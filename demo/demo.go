@@ -63,6 +63,7 @@ type line struct {
 
 type conversation struct {
 	title   string // "" for a direct conversation
+	zone    bool   // the announcements of the first member's zone
 	members []string
 	lines   []line
 }
@@ -101,6 +102,13 @@ var conversations = []conversation{
 			{"demo-parent-yoon", "화요일 오후 4시 괜찮습니다."},
 		},
 	},
+	{
+		zone:    true,
+		members: []string{"demo-teacher-kim"},
+		lines: []line{
+			{"demo-teacher-kim", "[안내] 12월 3일(수)은 개교기념일로 휴업합니다. 방과후 교실도 쉽니다."},
+		},
+	},
 }
 
 // Load stores the demo users, conversations and messages. It is idempotent: running it
@@ -122,6 +130,10 @@ func Load(ctx context.Context, db *store.DB) error {
 		var convID int64
 		err := db.InTx(ctx, owner.Identity(), func(tx *store.Tx) error {
 			var err error
+			if c.zone {
+				convID, _, err = tx.ZoneAnnouncement(ctx)
+				return err
+			}
 			if c.title == "" {
 				convID, _, err = tx.DirectConversation(ctx, users[c.members[1]].ID)
 				return err
@@ -144,7 +156,9 @@ func Load(ctx context.Context, db *store.DB) error {
 		for j, l := range c.lines {
 			clientID := uuid.NewSHA1(uuid.NameSpaceURL, []byte(fmt.Sprintf("dreamseed-demo:%d:%d", i, j))).String()
 			err := db.InTx(ctx, users[l.from].Identity(), func(tx *store.Tx) error {
-				_, err := tx.InsertMessage(ctx, convID, store.NewMessage{Kind: messenger.MessageText, Body: l.body, ClientMsgID: &clientID})
+				_, err := tx.InsertMessage(ctx, convID, store.NewMessage{
+					Kind: messenger.MessageText, Body: l.body, ClientMsgID: &clientID, CanAnnounce: c.zone,
+				})
 				return err
 			})
 			if err != nil {

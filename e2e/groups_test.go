@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
 
 	"github.com/dreamseed/messenger/auth"
@@ -375,4 +377,161 @@ func TestZoneAnnouncements(t *testing.T) {
 	if evs, _ := eventsOfType[presenceData](parentStream, "presence", nil); len(evs) > 0 {
 		t.Errorf("a user of the zone got presence events of people they share no conversation with: %v", evs)
 	}
+}
+
+// TestClassGroupInBrowser: a teacher creates a class group with three people in the
+// browser, removes a parent from the member panel, and the parent's open thread closes
+// with a notice and leaves their list at once; invited again, the group is back in their
+// list without a reload. Screenshots of the member panel at desktop and phone widths.
+func TestClassGroupInBrowser(t *testing.T) {
+	srv := startServer(t)
+	browser := newBrowser(t)
+	dir := screenshotDir(t)
+
+	teacher := newLiveTab(t, browser, "ko")
+	signInDev(teacher, srv.URL, demoTeacher.Name)
+	teacher.do(chromedp.Navigate(srv.URL+"/new"), chromedp.WaitVisible(chromedp.ID("people-q")))
+	for _, sub := range []string{"demo-student-lee", "demo-student-park", demoParent.Sub} {
+		teacher.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`input[name=member][value=%q]`, sub))))
+	}
+	teacher.do(chromedp.SetValue(chromedp.ID("group-title"), "5학년 2반 과학 모둠"))
+	if _, err := runErr(teacher, chromedp.WaitEvent(page.LoadEventFired, nil,
+		chromedp.Click(chromedp.CSS(`form[action="/conversations"] button[type=submit]`)))); err != nil {
+		t.Fatalf("create the group: %v", err)
+	}
+	teacher.do(chromedp.WaitVisible(chromedp.ID("composer")))
+	var groupID int64
+	if _, err := fmt.Sscanf(teacher.location(), srv.URL+"/c/%d", &groupID); err != nil {
+		t.Fatalf("after creating the group the page is %s", teacher.location())
+	}
+	waitConnected(teacher, 1)
+
+	parent := newLiveTab(t, browser, "ko")
+	signInDev(parent, srv.URL, demoParent.Name)
+	openThread(parent, fmt.Sprintf("%s/c/%d", srv.URL, groupID))
+
+	// The member panel: four members, the teacher the admin, actions on the others.
+	openMembers := func(tb *tab) {
+		tb.do(chromedp.Click(chromedp.CSS("#members > summary")))
+		waitJS(tb, "the member panel to open", `document.getElementById("members").open`, 3*time.Second)
+	}
+	openMembers(teacher)
+	if n := eval[int](teacher, `document.querySelectorAll("#member-panel [data-member]").length`); n != 4 {
+		t.Errorf("the member panel lists %d members, want 4", n)
+	}
+	if !eval[bool](teacher, fmt.Sprintf(`!!document.querySelector('[data-member=%q] [data-role=conv-admin]')`, demoTeacher.Sub)) {
+		t.Error("the creator is not marked admin in the member panel")
+	}
+	if n := eval[int](teacher, `document.querySelectorAll("#member-panel [data-member] details").length`); n != 3 {
+		t.Errorf("the admin has actions on %d members, want the 3 others", n)
+	}
+	screenshot(teacher, dir, "group-members-ko-1280x800", 1280, 800, false)
+	screenshot(teacher, dir, "group-members-ko-390x844", 390, 844, true)
+	teacher.do(chromedp.EmulateViewport(1280, 800))
+
+	// The parent is no admin: no actions, no rename.
+	openMembers(parent)
+	if eval[bool](parent, `!!document.querySelector("#member-panel details, #rename-title")`) {
+		t.Error("a member sees admin actions in the member panel")
+	}
+	parent.do(chromedp.Click(chromedp.CSS("#members > summary"))) // close it again
+
+	// Remove the parent.
+	teacher.do(
+		chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`),
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-member=%q] details > summary`, demoParent.Sub))),
+	)
+	if _, err := runErr(teacher, chromedp.WaitEvent(page.LoadEventFired, nil,
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-member=%q] form[action$="/remove"] button`, demoParent.Sub))))); err != nil {
+		t.Fatalf("remove the parent: %v", err)
+	}
+	took := waitJS(parent, "the removed parent's thread to close with a notice",
+		`(document.getElementById("thread-closed") || {}).textContent?.includes("이 그룹에서 내보내졌습니다.")`, 5*time.Second)
+	t.Logf("the parent's thread closed %s after the removal", took.Round(time.Millisecond))
+	waitJS(parent, "the group to leave the parent's list", fmt.Sprintf(`!document.getElementById("conv-%d")`, groupID), 5*time.Second)
+	if eval[bool](parent, `!!document.getElementById("composer")`) {
+		t.Error("the removed parent still has a composer")
+	}
+	screenshot(parent, dir, "group-removed-ko-1280x800", 1280, 800, false)
+	screenshot(parent, dir, "group-removed-ko-390x844", 390, 844, true)
+
+	waitJS(teacher, "the teacher's panel to show three members after the removal",
+		`document.getElementById("members").open && document.querySelectorAll("#member-panel [data-member]").length === 3`, 5*time.Second)
+	waitJS(teacher, "the removal notice in the teacher's thread",
+		`[...document.querySelectorAll("#messages li.msg[data-kind=system]")].some(li => li.textContent.includes("김선영님이 최지훈님을 내보냈습니다."))`, 5*time.Second)
+
+	// An English reader sees the notices in English.
+	en := newLiveTab(t, browser, "en")
+	signInDev(en, srv.URL, "박서연")
+	openThread(en, fmt.Sprintf("%s/c/%d", srv.URL, groupID))
+	if !eval[bool](en, `[...document.querySelectorAll("#messages li.msg[data-kind=system]")].some(li => li.textContent.includes("김선영 removed 최지훈."))`) {
+		t.Errorf("the English thread lacks the notice in English: %q", eval[string](en, `document.getElementById("messages").innerText`))
+	}
+	openMembers(en)
+	screenshot(en, dir, "group-members-en-1280x800", 1280, 800, false)
+	screenshot(en, dir, "group-members-en-390x844", 390, 844, true)
+
+	// Invited again from the invitation page, the group appears in the parent's list live.
+	parent.do(chromedp.EmulateViewport(1280, 800))
+	parent.do(chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(listSelector)))
+	waitConnected(parent, 1)
+	teacher.do(chromedp.Navigate(fmt.Sprintf("%s/c/%d/invite", srv.URL, groupID)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`input[name=member][value=%q]`, demoParent.Sub))))
+	if n := eval[int](teacher, `document.querySelectorAll("#people input[name=member]").length`); n == 0 {
+		t.Fatal("the invitation page offers nobody")
+	}
+	teacher.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`input[name=member][value=%q]`, demoParent.Sub))))
+	if _, err := runErr(teacher, chromedp.WaitEvent(page.LoadEventFired, nil,
+		chromedp.Click(chromedp.CSS(`form[action$="/participants"] button[type=submit]`)))); err != nil {
+		t.Fatalf("invite the parent: %v", err)
+	}
+	took = waitJS(parent, "the group to appear in the invited parent's list", fmt.Sprintf(`!!document.getElementById("conv-%d")`, groupID), 5*time.Second)
+	t.Logf("the group appeared in the parent's list %s after the invitation", took.Round(time.Millisecond))
+	checkConsole(teacher)
+	checkConsole(parent)
+}
+
+// TestAnnouncementsInBrowser: the zone's announcements are in everybody's list; a teacher
+// posts from the composer, a student reads it live in a read-only thread.
+func TestAnnouncementsInBrowser(t *testing.T) {
+	srv := startServer(t)
+	browser := newBrowser(t)
+	dir := screenshotDir(t)
+	var notices int64
+	{
+		var list struct {
+			Conversations []apiConversation `json:"conversations"`
+		}
+		newLiveAPI(t, srv, demoTeacher).call(t, http.MethodGet, "/api/v1/conversations", nil, &list, http.StatusOK)
+		for _, c := range list.Conversations {
+			if c.Kind == "announcement" {
+				notices = c.ID
+			}
+		}
+		if notices == 0 {
+			t.Fatal("the demo teacher has no announcement conversation")
+		}
+	}
+	url := fmt.Sprintf("%s/c/%d", srv.URL, notices)
+
+	student := newLiveTab(t, browser, "ko")
+	signInDev(student, srv.URL, "이민준")
+	student.do(chromedp.Navigate(url), chromedp.WaitVisible(chromedp.ID("composer-readonly")))
+	waitConnected(student, 1)
+	if eval[bool](student, `!!document.getElementById("composer")`) {
+		t.Error("a student has a composer in the announcements")
+	}
+
+	teacher := newLiveTab(t, browser, "ko")
+	signInDev(teacher, srv.URL, demoTeacher.Name)
+	openThread(teacher, url)
+	notice := "[안내] 내일 아침 8시 40분까지 운동장에 모여 주세요. " + deliveryNonce()
+	typeInComposer(teacher, notice)
+	teacher.do(chromedp.Click(chromedp.ID("composer-send")))
+	took := waitJS(student, "the student to see the notice live", countTextJS(notice)+" === 1", 5*time.Second)
+	t.Logf("the notice reached the student's thread %s after sending", took.Round(time.Millisecond))
+	screenshot(student, dir, "announcements-ko-1280x800", 1280, 800, false)
+	screenshot(student, dir, "announcements-ko-390x844", 390, 844, true)
+	checkConsole(student)
+	checkConsole(teacher)
 }
