@@ -788,7 +788,16 @@ func openThread(tb *tab, url string) {
 // how many times it has.
 func waitConnected(tb *tab, n int) int {
 	tb.t.Helper()
-	waitJS(tb, fmt.Sprintf("the live stream connects (%d)", n), fmt.Sprintf(`window.__e2e && window.__e2e.connects >= %d`, n), 10*time.Second)
+	if _, _, ok := pollJS(tb, fmt.Sprintf(`!!(window.__e2e && window.__e2e.connects >= %d)`, n), 10*time.Second, func(b bool) bool { return b }); !ok {
+		var console []string
+		for _, m := range tb.consoleMessages() {
+			console = append(console, describe(m))
+		}
+		tb.t.Fatalf("the live stream connects (%d): not within 10s (at %s); console %q; stream events %s; fetches %s; page %s", n, tb.location(), console,
+			eval[string](tb, `JSON.stringify(window.__e2e && window.__e2e.sse)`),
+			eval[string](tb, `JSON.stringify(window.__e2e && window.__e2e.fetches.slice(-10))`),
+			eval[string](tb, `JSON.stringify({ready: document.readyState, visibility: document.visibilityState, htmx: typeof htmx, age: Math.round(performance.now()), resources: performance.getEntriesByType("resource").map(e => e.name.replace(location.origin, "") + " " + Math.round(e.duration))})`))
+	}
 	return eval[int](tb, `window.__e2e.connects`)
 }
 

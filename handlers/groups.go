@@ -51,8 +51,11 @@ func (s *Server) conversationInvite(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if conv.Kind != messenger.KindGroup {
-		return messenger.Errorf(messenger.EINVALID, "Only groups take new members.")
+	switch conv.Kind {
+	case messenger.KindDirect:
+		return messenger.Errorf(messenger.EINVALID, "A 1:1 conversation cannot gain members; start a group instead.")
+	case messenger.KindAnnouncement:
+		return messenger.Errorf(messenger.EFORBIDDEN, "Announcements have no members to manage.")
 	}
 	q := c.QueryParam("q")
 	people, err := s.chat.SearchPeople(ctx, me, q)
