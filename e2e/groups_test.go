@@ -487,6 +487,15 @@ func TestClassGroupInBrowser(t *testing.T) {
 	}
 	took = waitJS(parent, "the group to appear in the invited parent's list", fmt.Sprintf(`!!document.getElementById("conv-%d")`, groupID), 5*time.Second)
 	t.Logf("the group appeared in the parent's list %s after the invitation", took.Round(time.Millisecond))
+
+	// The audit log has it all, newest first.
+	teacher.do(chromedp.Navigate(fmt.Sprintf("%s/c/%d/audit", srv.URL, groupID)), chromedp.WaitVisible(chromedp.CSS("li[data-action]")))
+	actions := eval[[]string](teacher, `[...document.querySelectorAll("li[data-action]")].map(li => li.dataset.action)`)
+	if want := []string{"member.invited", "member.removed", "conversation.created"}; !slices.Equal(actions, want) {
+		t.Errorf("the audit page lists %q, want %q", actions, want)
+	}
+	screenshot(teacher, dir, "group-audit-ko-1280x800", 1280, 800, false)
+	screenshot(teacher, dir, "group-audit-ko-390x844", 390, 844, true)
 	checkConsole(teacher)
 	checkConsole(parent)
 }

@@ -138,6 +138,7 @@ var messages = map[string]text{
 	"thread.removed":         {"이 그룹에서 내보내졌습니다.", "You were removed from this group."},
 	"thread.removed.sub":     {"더 이상 이 대화의 메시지를 볼 수 없습니다.", "You can no longer see this conversation's messages."},
 	"audit.title":            {"변경 기록", "Audit log"},
+	"audit.actor":            {"%s님이", "%s"},
 	"audit.when":             {"시각", "When"},
 	"audit.who":              {"누가", "Who"},
 	"audit.what":             {"무엇을", "What"},
