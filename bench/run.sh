@@ -208,7 +208,7 @@ NPAIRS=$(psql_admin -d "$DB" -Atc "SELECT count(*) FROM bench_pairs")
 quiet pgbench
 
 say "pgbench: the send transaction as messenger_app, $PGBENCH_CLIENTS clients, ${PGBENCH_TIME}s, $NPAIRS (conversation, member) pairs"
-pgbench -n -M extended -h "$PGH" -p "$PGP" -U messenger_app -c "$PGBENCH_CLIENTS" -j 2 -T "$PGBENCH_TIME" \
+pgbench -n -M prepared -h "$PGH" -p "$PGP" -U messenger_app -c "$PGBENCH_CLIENTS" -j 2 -T "$PGBENCH_TIME" \
 	-D npairs="$NPAIRS" -f bench/send.sql "$DB" 2>&1 | tee "$OUT/pgbench.txt"
 PG_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$OUT/pgbench.txt")
 PG_LAT=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$OUT/pgbench.txt")

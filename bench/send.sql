@@ -15,20 +15,25 @@ SELECT set_config('app.user_id', user_id::text, true) AS set_user,
        set_config('app.zone_id', coalesce(zone_id::text, ''), true) AS set_zone,
        conversation_id AS conv, user_id AS uid, org_id AS org, gen_random_uuid() AS cmid
   FROM bench_pairs WHERE n = :n \gset
--- InsertMessage, first statement: was this client_msg_id sent already, and who is in the
--- conversation (the membership check and the recipients of the event)
+-- InsertMessage, first statement: was this client_msg_id sent already, the conversation's
+-- kind and zone, the membership check, and who is in it (the recipients of the event)
 SELECT (SELECT id FROM messages WHERE sender_id = :uid AND client_msg_id = :cmid::uuid),
-       coalesce(array_agg(p.user_id ORDER BY p.user_id), '{}')
-  FROM conversation_participants p
- WHERE p.conversation_id = :conv AND p.left_at IS NULL;
+       c.kind, coalesce(c.zone_id, 0),
+       EXISTS (SELECT 1 FROM conversation_participants
+                WHERE conversation_id = :conv AND user_id = :uid AND left_at IS NULL),
+       CASE WHEN c.kind = 'announcement' THEN '{}'
+            ELSE (SELECT coalesce(array_agg(p.user_id ORDER BY p.user_id), '{}')
+                    FROM conversation_participants p
+                   WHERE p.conversation_id = :conv AND p.left_at IS NULL) END
+  FROM conversations c WHERE c.id = :conv;
 -- second statement: the next seq under the conversation row lock, the message, and the
 -- sender's own read watermark
 WITH c AS (
     UPDATE conversations SET last_seq = last_seq + 1, last_message_at = now(), updated_at = now()
      WHERE id = :conv RETURNING id, last_seq
 ), m AS (
-    INSERT INTO messages (conversation_id, org_id, seq, sender_id, client_msg_id, kind, body)
-    SELECT c.id, :org, c.last_seq, :uid, :cmid::uuid, 'text', '부하 시험 메시지 pgbench ' || :cmid FROM c
+    INSERT INTO messages (conversation_id, org_id, seq, sender_id, client_msg_id, kind, body, event)
+    SELECT c.id, :org, c.last_seq, :uid, :cmid::uuid, 'text', '부하 시험 메시지 pgbench ' || :cmid, NULL::jsonb FROM c
     RETURNING id, seq, created_at
 ), r AS (
     INSERT INTO read_receipts AS r (conversation_id, user_id, org_id, last_read_seq)

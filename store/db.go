@@ -27,7 +27,8 @@ const maxAttempts = 4
 // DB is the application's connection pool. It connects as the messenger_app role, which
 // owns nothing and is subject to row-level security.
 type DB struct {
-	db *sqlx.DB
+	db       *sqlx.DB
+	prepared preparedStatements
 }
 
 // Open connects to dsn and checks the connection.
@@ -49,7 +50,10 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 }
 
 // Close closes the pool.
-func (db *DB) Close() error { return db.db.Close() }
+func (db *DB) Close() error {
+	db.closePrepared()
+	return db.db.Close()
+}
 
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.db.PingContext(ctx) }
@@ -58,6 +62,7 @@ func (db *DB) Ping(ctx context.Context) error { return db.db.PingContext(ctx) }
 type Tx struct {
 	tx *sqlx.Tx
 	id messenger.Identity
+	db *DB
 }
 
 // Identity answers who the transaction acts as.
@@ -82,21 +87,23 @@ func (db *DB) InTx(ctx context.Context, id messenger.Identity, fn func(tx *Tx) e
 }
 
 func (db *DB) inTx(ctx context.Context, id messenger.Identity, fn func(tx *Tx) error) error {
+	db.prepare(ctx)
 	sqltx, err := db.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer sqltx.Rollback()
 
+	tx := &Tx{tx: sqltx, id: id, db: db}
 	if id.UserID != 0 {
-		if _, err := sqltx.ExecContext(ctx,
-			`SELECT set_config('app.user_id', $1, true), set_config('app.org_id', $2, true),
-			        set_config('app.zone_id', $3, true)`,
-			strconv.FormatInt(id.UserID, 10), strconv.FormatInt(id.OrgID, 10), zoneSetting(id.ZoneID)); err != nil {
+		var user, org, zone string
+		if err := tx.queryRow(ctx, sqlSetIdentity,
+			strconv.FormatInt(id.UserID, 10), strconv.FormatInt(id.OrgID, 10), zoneSetting(id.ZoneID),
+		).Scan(&user, &org, &zone); err != nil {
 			return fmt.Errorf("set identity: %w", err)
 		}
 	}
-	if err := fn(&Tx{tx: sqltx, id: id}); err != nil {
+	if err := fn(tx); err != nil {
 		return err
 	}
 	if err := sqltx.Commit(); err != nil {
@@ -104,6 +111,10 @@ func (db *DB) inTx(ctx context.Context, id messenger.Identity, fn func(tx *Tx) e
 	}
 	return nil
 }
+
+// sqlSetIdentity names the transaction's user for row-level security.
+const sqlSetIdentity = `SELECT set_config('app.user_id', $1, true), set_config('app.org_id', $2, true),
+	       set_config('app.zone_id', $3, true)`
 
 func zoneSetting(zoneID int64) string {
 	if zoneID == 0 {

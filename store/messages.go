@@ -94,6 +94,35 @@ type Sent struct {
 	ZoneID  int64   // the zone of an announcement (told through its zone channel), else 0
 }
 
+// sqlCheckMessage is the first statement of a send: was this client_msg_id sent already,
+// the conversation's kind and zone, the sender's membership, and the members to tell.
+const sqlCheckMessage = `SELECT (SELECT id FROM messages WHERE sender_id = $2 AND client_msg_id = $3),
+	        c.kind, coalesce(c.zone_id, 0),
+	        EXISTS (SELECT 1 FROM conversation_participants
+	                 WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL),
+	        CASE WHEN c.kind = 'announcement' THEN '{}'
+	             ELSE (SELECT coalesce(array_agg(p.user_id ORDER BY p.user_id), '{}')
+	                     FROM conversation_participants p
+	                    WHERE p.conversation_id = $1 AND p.left_at IS NULL) END
+	   FROM conversations c WHERE c.id = $1`
+
+// sqlInsertMessage is the second: the next seq under the conversation row lock, the
+// message, and the sender's own read watermark.
+const sqlInsertMessage = `WITH c AS (
+	     UPDATE conversations SET last_seq = last_seq + 1, last_message_at = now(), updated_at = now()
+	      WHERE id = $1 RETURNING id, last_seq
+	 ), m AS (
+	     INSERT INTO messages (conversation_id, org_id, seq, sender_id, client_msg_id, kind, body, event)
+	     SELECT c.id, $2, c.last_seq, $3, $4, $5, $6, $7::jsonb FROM c
+	     RETURNING id, seq, created_at
+	 ), r AS (
+	     INSERT INTO read_receipts AS r (conversation_id, user_id, org_id, last_read_seq)
+	     SELECT c.id, $3, $2, c.last_seq FROM c
+	     ON CONFLICT (conversation_id, user_id)
+	     DO UPDATE SET last_read_seq = GREATEST(r.last_read_seq, EXCLUDED.last_read_seq), read_at = now()
+	 )
+	 SELECT id, seq, created_at FROM m`
+
 // InsertMessage stores a message of the transaction's user in a conversation they are an
 // active member of, under the next seq, and raises their own read watermark to it. The
 // answer's message has the transaction's user as sender, of whom only the ids are filled
@@ -109,16 +138,7 @@ func (tx *Tx) InsertMessage(ctx context.Context, convID int64, nm NewMessage) (S
 		kind     string
 		member   bool
 	)
-	err := tx.tx.QueryRowContext(ctx,
-		`SELECT (SELECT id FROM messages WHERE sender_id = $2 AND client_msg_id = $3),
-		        c.kind, coalesce(c.zone_id, 0),
-		        EXISTS (SELECT 1 FROM conversation_participants
-		                 WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL),
-		        CASE WHEN c.kind = 'announcement' THEN '{}'
-		             ELSE (SELECT coalesce(array_agg(p.user_id ORDER BY p.user_id), '{}')
-		                     FROM conversation_participants p
-		                    WHERE p.conversation_id = $1 AND p.left_at IS NULL) END
-		   FROM conversations c WHERE c.id = $1`,
+	err := tx.queryRow(ctx, sqlCheckMessage,
 		convID, tx.id.UserID, nm.ClientMsgID).Scan(&existing, &kind, &sent.ZoneID, &member, (*pq.Int64Array)(&sent.Members))
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && !member) {
 		return Sent{}, messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
@@ -153,21 +173,7 @@ func (tx *Tx) InsertMessage(ctx context.Context, convID int64, nm NewMessage) (S
 		event = string(raw)
 	}
 	m := messenger.Message{ConversationID: convID, Kind: nm.Kind, Body: nm.Body, ClientMsgID: nm.ClientMsgID, Event: nm.Event}
-	err = tx.tx.QueryRowContext(ctx,
-		`WITH c AS (
-		     UPDATE conversations SET last_seq = last_seq + 1, last_message_at = now(), updated_at = now()
-		      WHERE id = $1 RETURNING id, last_seq
-		 ), m AS (
-		     INSERT INTO messages (conversation_id, org_id, seq, sender_id, client_msg_id, kind, body, event)
-		     SELECT c.id, $2, c.last_seq, $3, $4, $5, $6, $7::jsonb FROM c
-		     RETURNING id, seq, created_at
-		 ), r AS (
-		     INSERT INTO read_receipts AS r (conversation_id, user_id, org_id, last_read_seq)
-		     SELECT c.id, $3, $2, c.last_seq FROM c
-		     ON CONFLICT (conversation_id, user_id)
-		     DO UPDATE SET last_read_seq = GREATEST(r.last_read_seq, EXCLUDED.last_read_seq), read_at = now()
-		 )
-		 SELECT id, seq, created_at FROM m`,
+	err = tx.queryRow(ctx, sqlInsertMessage,
 		convID, tx.id.OrgID, tx.id.UserID, nm.ClientMsgID, nm.Kind, nm.Body, event).Scan(&m.ID, &m.Seq, &m.CreatedAt)
 	if err != nil {
 		var pqErr *pq.Error
