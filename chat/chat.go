@@ -99,7 +99,8 @@ type Thread struct {
 	Conversation messenger.Conversation
 	Messages     []messenger.Message
 	HasOlder     bool
-	Watermarks   map[string]int64 // each active member's read watermark, by portal id
+	Watermarks   map[string]int64 // each active member's read watermark, by portal id (announcements: mine)
+	Members      int64            // active members (announcements, whose watermarks are not all sent)
 	Typing       []string         // names of the other members typing now
 }
 
@@ -124,6 +125,12 @@ func (s *Service) OpenThread(ctx context.Context, me messenger.User, convID, bef
 			msgs[i], msgs[j] = msgs[j], msgs[i]
 		}
 		t.Messages = msgs
+		if t.Conversation.Kind == messenger.KindAnnouncement {
+			var mine int64
+			t.Members, mine, err = tx.ReadSummary(ctx, convID)
+			t.Watermarks = map[string]int64{me.Sub: mine}
+			return err
+		}
 		t.Watermarks, err = tx.Watermarks(ctx, convID)
 		return err
 	})

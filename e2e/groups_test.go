@@ -530,6 +530,14 @@ func TestAnnouncementsInBrowser(t *testing.T) {
 	if eval[bool](student, `!!document.getElementById("composer")`) {
 		t.Error("a student has a composer in the announcements")
 	}
+	// The zone is large: the page carries the reader's own watermark, not everyone's, and
+	// the server counts who has not read each notice (the demo zone has five users).
+	if n := eval[int](student, `Object.keys(JSON.parse(document.getElementById("thread").dataset.marks)).length`); n != 1 {
+		t.Errorf("the announcements page carries %d watermarks, want the reader's own", n)
+	}
+	if got := eval[string](student, `document.querySelector("#messages li.msg [data-role=unread]").textContent`); got != "4" && got != "3" {
+		t.Errorf("the demo notice shows %q members who have not read it, want 4 (or 3 once this reader's mark counts)", got)
+	}
 
 	teacher := newLiveTab(t, browser, "ko")
 	signInDev(teacher, srv.URL, demoTeacher.Name)

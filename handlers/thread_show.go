@@ -53,7 +53,7 @@ func (s *Server) renderThread(c *echo.Context, me messenger.User, convID, before
 			ActiveID: convID, Now: time.Now()},
 		Thread: &views.ThreadProps{
 			Me: me, Conversation: thread.Conversation, Messages: thread.Messages, HasOlder: thread.HasOlder,
-			Read:        views.ReadState{Kind: thread.Conversation.Kind, Marks: thread.Watermarks},
+			Read:        views.ReadState{Kind: thread.Conversation.Kind, Marks: thread.Watermarks, Members: thread.Members},
 			Now:         time.Now(),
 			Typing:      thread.Typing,
 			ClientMsgID: newClientMsgID(), Draft: draft, Error: problem,

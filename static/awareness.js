@@ -46,6 +46,9 @@
   function renderReadMarkers() {
     var t = thread();
     if (!t) return;
+    // A zone's announcements: the page has only my own watermark, and the counts the
+    // server rendered stand.
+    if (t.dataset.kind === "announcement") return;
     var m = marks(), me = t.dataset.me, direct = t.dataset.kind === "direct";
     var subs = Object.keys(m), label = t.dataset.readLabel || "%d";
     $$("#messages > li.msg").forEach(function (row) {

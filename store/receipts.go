@@ -73,3 +73,16 @@ func (tx *Tx) Watermarks(ctx context.Context, convID int64) (map[string]int64, e
 	}
 	return marks, rows.Err()
 }
+
+// ReadSummary answers how many active members a conversation has and the transaction
+// user's own watermark: what a page needs of a conversation too large to list them all.
+func (tx *Tx) ReadSummary(ctx context.Context, convID int64) (members, mine int64, err error) {
+	err = tx.tx.QueryRowContext(ctx,
+		`SELECT (SELECT count(*) FROM conversation_participants WHERE conversation_id = $1 AND left_at IS NULL),
+		        coalesce((SELECT last_read_seq FROM read_receipts WHERE conversation_id = $1 AND user_id = $2), 0)`,
+		convID, tx.id.UserID).Scan(&members, &mine)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read summary: %w", err)
+	}
+	return members, mine, nil
+}

@@ -58,15 +58,22 @@ func sameRun(a, b messenger.Message) bool {
 }
 
 // ReadState is what is known of who read how far in a conversation: each active member's
-// watermark, by portal id.
+// watermark, by portal id. A zone's announcements have the whole zone as members: there
+// only the viewer's own watermark is sent to the page, Members counts them, and each
+// message's ReadCount says how many read it.
 type ReadState struct {
-	Kind  string
-	Marks map[string]int64
+	Kind    string
+	Marks   map[string]int64
+	Members int64 // announcements only
 }
 
 // Readers answers how many members other than its sender have read message m, and how
 // many have not yet.
 func (r ReadState) Readers(m messenger.Message) (read, unread int) {
+	if r.Kind == messenger.KindAnnouncement {
+		read = int(m.ReadCount)
+		return read, max(0, int(r.Members)-1-read)
+	}
 	for sub, seq := range r.Marks {
 		if sub == m.Sender.Sub {
 			continue
