@@ -20,7 +20,7 @@ SELECT set_config('app.user_id', user_id::text, true) AS set_user,
 SELECT (SELECT id FROM messages WHERE sender_id = :uid AND client_msg_id = :cmid::uuid),
        c.kind, coalesce(c.zone_id, 0),
        EXISTS (SELECT 1 FROM conversation_participants
-                WHERE conversation_id = :conv AND user_id = :uid AND left_at IS NULL),
+                WHERE conversation_id = :conv AND user_id = :uid AND left_at IS NULL FOR SHARE),
        CASE WHEN c.kind = 'announcement' THEN '{}'
             ELSE (SELECT coalesce(array_agg(p.user_id ORDER BY p.user_id), '{}')
                     FROM conversation_participants p

@@ -43,6 +43,15 @@ func (s *Service) groupChange(ctx context.Context, me messenger.User, convID int
 		ch := &change{}
 		err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
 			*ch = change{updates: map[int64]string{}}
+			// Nothing of a zone's announcements is managed: refuse before locking its row,
+			// which every notice of the zone needs.
+			kind, err := tx.ConversationKind(ctx, convID)
+			if err != nil {
+				return err
+			}
+			if kind == messenger.KindAnnouncement {
+				return messenger.Errorf(messenger.EFORBIDDEN, "Your zone's announcements have no members to manage.")
+			}
 			if err := tx.LockConversation(ctx, convID); err != nil {
 				return err
 			}
@@ -67,6 +76,9 @@ func (s *Service) groupChange(ctx context.Context, me messenger.User, convID int
 		})
 		if err != nil {
 			return err
+		}
+		if len(ch.notices) == 0 && len(ch.updates) == 0 {
+			return nil // nothing changed (already members, the same title or role)
 		}
 		for _, m := range ch.notices {
 			m.Sender = me

@@ -64,7 +64,7 @@ func (s *Server) apiParticipantRemove(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if sub := c.Param("sub"); sub == me.Sub {
+	if sub := subParam(c); sub == me.Sub {
 		err = s.chat.LeaveConversation(ctx, me, convID)
 	} else {
 		err = s.chat.RemoveMember(ctx, me, convID, sub)
@@ -89,7 +89,7 @@ func (s *Server) apiParticipantRole(c *echo.Context) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	if err := s.chat.SetMemberRole(ctx, me, convID, c.Param("sub"), in.Role); err != nil {
+	if err := s.chat.SetMemberRole(ctx, me, convID, subParam(c), in.Role); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

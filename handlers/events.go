@@ -131,21 +131,17 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 	}
 	pos := parseStreamPosition(lastID)
 
-	// The zone's position: where the client was, or the newest announcement now.
-	var zoneMissed []messenger.Message
-	if zoneChannel != "" {
-		after := int64(-1)
-		if pos.hasZone {
-			after = pos.zoneSeq
-		}
-		missed, last, err := s.chat.ZoneCatchUp(ctx, me, after, chat.PageSize)
-		if err != nil {
-			return err
-		}
-		zoneMissed, pos.zoneSeq, pos.hasZone = missed, last, true
-		if len(missed) == chat.PageSize {
-			pos.zoneSeq = missed[len(missed)-1].Seq // the client catches up on the rest itself
-		}
+	// The zone's position: where the client was (if it was in this zone), else the newest
+	// notice now. A client that resumes without a position in this zone may have missed
+	// notices: it is told to resync.
+	zoneResync := false
+	if zoneChannel != "" && lastID != "" && (!pos.hasZone || pos.zone != me.ZoneID) {
+		zoneResync = true
+	}
+	if zoneChannel != "" && (!pos.hasZone || pos.zone != me.ZoneID) {
+		pos.zone, pos.zoneSeq, pos.hasZone = me.ZoneID, -1, true
+	} else if zoneChannel == "" {
+		pos.hasZone = false
 	}
 
 	w := c.Response()
@@ -185,6 +181,32 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 		ev.ID = pos.String()
 		return sendEvent(ev)
 	}
+	// zoneCatchUp sends the notices after the stream's zone position from the database
+	// (from the newest on, for a position not known yet). Notices of two processes may be
+	// published out of seq order, and a publish may fail: a live notice that is not the
+	// next one makes the stream catch up, so each goes out once, in order. needResync
+	// reports what could not be caught up this way.
+	zoneCatchUp := func() (needResync bool, err error) {
+		missed, last, err := s.chat.ZoneCatchUp(ctx, me, pos.zoneSeq, chat.PageSize)
+		if err != nil {
+			c.Logger().Warn("stream zone catch-up", slog.String("error", err.Error()))
+			return true, nil
+		}
+		if pos.zoneSeq < 0 {
+			pos.zoneSeq = last
+			return false, nil
+		}
+		for _, m := range missed {
+			raw, err := json.Marshal(m.API())
+			if err != nil {
+				return false, err
+			}
+			if err := sendZone(realtime.Event{Type: chat.EventMessageNew, Data: raw}, m.Seq); err != nil {
+				return false, err
+			}
+		}
+		return len(missed) == chat.PageSize, nil
+	}
 	resync := func() error {
 		return sendUser(realtime.Event{Type: chat.EventResync, ID: "resync-" + strconv.FormatInt(time.Now().UnixMilli(), 10)})
 	}
@@ -194,14 +216,12 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 	}
 	c.Logger().Debug("stream opened")
 
-	for _, m := range zoneMissed {
-		raw, err := json.Marshal(m.API())
+	if zoneChannel != "" {
+		again, err := zoneCatchUp()
 		if err != nil {
-			return err
-		}
-		if err := sendZone(realtime.Event{Type: chat.EventMessageNew, Data: raw}, m.Seq); err != nil {
 			return nil
 		}
+		zoneResync = zoneResync || again
 	}
 
 	// Events published between Subscribe and History arrive twice: from history and live.
@@ -227,6 +247,11 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 			return nil
 		}
 	}
+	if zoneResync && !strings.HasPrefix(pos.user, "resync-") {
+		if err := resync(); err != nil {
+			return nil
+		}
+	}
 
 	heartbeat := time.NewTicker(heartbeatEvery)
 	defer heartbeat.Stop()
@@ -241,10 +266,17 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 			}
 			if d.Channel == zoneChannel {
 				seq, perr := strconv.ParseInt(d.Event.ID, 10, 64)
-				if perr != nil || seq <= pos.zoneSeq {
+				switch {
+				case perr != nil || (pos.zoneSeq >= 0 && seq <= pos.zoneSeq):
 					continue // sent already, from the database
+				case pos.zoneSeq < 0 || seq == pos.zoneSeq+1:
+					err = sendZone(d.Event, seq)
+				default: // notices before it are missing here: from the database, in order
+					var again bool
+					if again, err = zoneCatchUp(); err == nil && again {
+						err = resync()
+					}
 				}
-				err = sendZone(d.Event, seq)
 				break
 			}
 			if replayed != nil {
@@ -270,31 +302,38 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 }
 
 // streamPosition is where a stream is: the last event id of the user channel ("" before
-// any), and the newest announcement seq of the zone, if the stream has one.
+// any), and, for a user with a zone, the zone and its newest announcement seq sent (-1:
+// not known yet).
 type streamPosition struct {
 	user    string
+	zone    int64
 	zoneSeq int64
 	hasZone bool
 }
 
-// parseStreamPosition reads a Last-Event-ID; a malformed zone part counts as none.
+// parseStreamPosition reads a Last-Event-ID ("<user id>.z<zone>-<seq>"); a malformed
+// zone part counts as none.
 func parseStreamPosition(id string) streamPosition {
-	user, zone, found := strings.Cut(id, ".z")
+	user, zonePart, found := strings.Cut(id, ".z")
 	p := streamPosition{user: user}
-	if found {
-		if n, err := strconv.ParseInt(zone, 10, 64); err == nil && n >= 0 {
-			p.zoneSeq, p.hasZone = n, true
-		}
+	if !found {
+		return p
+	}
+	zone, seq, ok := strings.Cut(zonePart, "-")
+	z, err1 := strconv.ParseInt(zone, 10, 64)
+	n, err2 := strconv.ParseInt(seq, 10, 64)
+	if ok && err1 == nil && err2 == nil && z > 0 && n >= 0 {
+		p.zone, p.zoneSeq, p.hasZone = z, n, true
 	}
 	return p
 }
 
 // String is the position as an SSE id.
 func (p streamPosition) String() string {
-	if !p.hasZone {
+	if !p.hasZone || p.zoneSeq < 0 {
 		return p.user
 	}
-	return p.user + ".z" + strconv.FormatInt(p.zoneSeq, 10)
+	return p.user + ".z" + strconv.FormatInt(p.zone, 10) + "-" + strconv.FormatInt(p.zoneSeq, 10)
 }
 
 // frame encodes one SSE event; multi-line data becomes several data lines.

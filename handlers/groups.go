@@ -3,6 +3,7 @@ package handlers
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v5"
@@ -112,7 +113,7 @@ func (s *Server) participantRemove(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.chat.RemoveMember(ctx, me, convID, c.Param("sub")); err != nil {
+	if err := s.chat.RemoveMember(ctx, me, convID, subParam(c)); err != nil {
 		return err
 	}
 	return backToMembers(c, convID)
@@ -126,7 +127,7 @@ func (s *Server) participantRole(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.chat.SetMemberRole(ctx, me, convID, c.Param("sub"), c.FormValue("role")); err != nil {
+	if err := s.chat.SetMemberRole(ctx, me, convID, subParam(c), c.FormValue("role")); err != nil {
 		return err
 	}
 	return backToMembers(c, convID)
@@ -165,4 +166,16 @@ func (s *Server) auditLog(c *echo.Context) error {
 	return render(c, http.StatusOK, views.AuditPage(views.AuditProps{
 		Layout: s.layout(views.T(ctx, "audit.title")), Me: me, Conversation: conv, Entries: entries,
 	}))
+}
+
+// subParam answers the {sub} of the path: a portal id, which may hold characters the URL
+// escapes (the router leaves them escaped when the raw path differs).
+func subParam(c *echo.Context) string {
+	v := c.Param("sub")
+	if c.Request().URL.RawPath != "" {
+		if u, err := url.PathUnescape(v); err == nil {
+			v = u
+		}
+	}
+	return v
 }

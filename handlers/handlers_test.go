@@ -41,6 +41,7 @@ type env struct {
 	db     *store.DB
 	owner  *sql.DB // superuser view of the database, to check what was (not) written
 	config handlers.Config
+	engine realtime.Engine
 }
 
 func newEnv(t *testing.T, mutate func(*handlers.Config)) *env {
@@ -70,7 +71,7 @@ func newEnv(t *testing.T, mutate func(*handlers.Config)) *env {
 	e, _ := handlers.New(cfg, db, verifier, engine, logger)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, db: db, owner: owner, config: cfg}
+	return &env{t: t, srv: srv, db: db, owner: owner, config: cfg, engine: engine}
 }
 
 type claims = jwt.MapClaims

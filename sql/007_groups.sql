@@ -98,5 +98,29 @@ END $$;
 -- Users who signed in before announcements existed.
 SELECT app_join_zone_announcement(u.id, u.org_id, u.zone_id) FROM users u WHERE u.zone_id IS NOT NULL;
 
--- The audit log is read per conversation, newest first, and by nobody else.
-CREATE INDEX audit_log_org_created ON audit_log (org_id, created_at DESC);
+-- app_mark_joined raises the read watermark of members who just joined (or rejoined) a
+-- conversation to its newest message: they start with nothing unread. A member invites,
+-- and row-level security lets a user write only their own receipt, so it crosses the wall
+-- through the gate, for active members of a conversation the caller is an active member of.
+CREATE FUNCTION app_mark_joined(p_conv bigint, p_users bigint[]) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM conversation_participants
+                    WHERE conversation_id = p_conv AND user_id = app_user_id()
+                      AND org_id = app_org_id() AND left_at IS NULL) THEN
+        RAISE EXCEPTION 'not a member of conversation %', p_conv USING ERRCODE = '42501';
+    END IF;
+    INSERT INTO read_receipts AS r (conversation_id, user_id, org_id, last_read_seq)
+    SELECT p.conversation_id, p.user_id, p.org_id, c.last_seq
+      FROM conversation_participants p
+      JOIN conversations c ON c.id = p.conversation_id
+     WHERE p.conversation_id = p_conv AND p.user_id = ANY (p_users) AND p.left_at IS NULL
+    ON CONFLICT (conversation_id, user_id)
+    DO UPDATE SET last_read_seq = GREATEST(r.last_read_seq, EXCLUDED.last_read_seq), read_at = now();
+END $$;
+
+GRANT UPDATE ON read_receipts TO messenger_gate;
+CREATE POLICY gate_update ON read_receipts FOR UPDATE TO messenger_gate USING (true) WITH CHECK (true);
+ALTER FUNCTION app_mark_joined(bigint, bigint[]) OWNER TO messenger_gate;
+REVOKE ALL ON FUNCTION app_mark_joined(bigint, bigint[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app_mark_joined(bigint, bigint[]) TO messenger_app;

@@ -26,11 +26,6 @@ func (tx *Tx) AddMembers(ctx context.Context, convID int64, userIDs []int64) ([]
 		         SET left_at = NULL, joined_at = now(), role = 'member'
 		         WHERE p.left_at IS NOT NULL
 		     RETURNING p.user_id
-		 ), seen AS (
-		     INSERT INTO read_receipts AS r (conversation_id, user_id, org_id, last_read_seq)
-		     SELECT $1, joined.user_id, $3, c.last_seq FROM joined, conversations c WHERE c.id = $1
-		     ON CONFLICT (conversation_id, user_id)
-		     DO UPDATE SET last_read_seq = GREATEST(r.last_read_seq, EXCLUDED.last_read_seq), read_at = now()
 		 )
 		 SELECT want.id FROM want JOIN joined ON joined.user_id = want.id ORDER BY want.ord`,
 		convID, pq.Array(userIDs), tx.id.OrgID)
@@ -41,7 +36,15 @@ func (tx *Tx) AddMembers(ctx context.Context, convID int64, userIDs []int64) ([]
 		}
 		return nil, fmt.Errorf("add members: %w", err)
 	}
-	return scanIDs(rows)
+	added, err := scanIDs(rows)
+	if err != nil || len(added) == 0 {
+		return added, err
+	}
+	// Their receipts are theirs: row-level security lets only the gate raise them.
+	if _, err := tx.tx.ExecContext(ctx, `SELECT app_mark_joined($1, $2)`, convID, pq.Array(added)); err != nil {
+		return nil, fmt.Errorf("mark joined: %w", err)
+	}
+	return added, nil
 }
 
 // RemoveMember ends the active membership of userID.
@@ -95,12 +98,26 @@ func (tx *Tx) PassAdmin(ctx context.Context, convID, leaving int64) (int64, erro
 	return id, nil
 }
 
-// LockConversation takes the conversation's row lock until the transaction ends, so that
-// membership changes of one conversation happen one after another.
+// LockConversation locks a conversation for a membership change until the transaction
+// ends: first its members' rows, then its own row, the order a send takes them in too
+// (its sender's membership, then the row that numbers the message), so the two never wait
+// on each other in a circle. A send in flight finishes first; a send that comes later
+// waits, then finds the membership as the change left it.
 func (tx *Tx) LockConversation(ctx context.Context, convID int64) error {
+	if _, err := tx.tx.ExecContext(ctx,
+		`SELECT 1 FROM conversation_participants WHERE conversation_id = $1 FOR NO KEY UPDATE`, convID); err != nil {
+		return fmt.Errorf("lock members: %w", err)
+	}
 	var id int64
-	err := tx.tx.QueryRowContext(ctx, `SELECT id FROM conversations WHERE id = $1 FOR UPDATE`, convID).Scan(&id)
+	err := tx.tx.QueryRowContext(ctx, `SELECT id FROM conversations WHERE id = $1 FOR NO KEY UPDATE`, convID).Scan(&id)
 	return notFound(err, "Conversation")
+}
+
+// ConversationKind answers the kind of a conversation the transaction's user sees.
+func (tx *Tx) ConversationKind(ctx context.Context, convID int64) (string, error) {
+	var kind string
+	err := tx.tx.QueryRowContext(ctx, `SELECT kind FROM conversations WHERE id = $1`, convID).Scan(&kind)
+	return kind, notFound(err, "Conversation")
 }
 
 // Rename gives a conversation a new title.

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/store"
@@ -145,5 +146,150 @@ func TestZoneAnnouncementMembership(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRejoinStartsRead: a member who had read (or written) in a group, was removed and is
+// invited again rejoins with nothing unread; inviting crosses the wall of their receipt
+// through the gate, not by writing another user's row.
+func TestRejoinStartsRead(t *testing.T) {
+	ctx := context.Background()
+	db, _ := storetest.NewDB(t)
+	admin := storetest.MustSignIn(t, db, "a1", "김민준", "org-a", "", messenger.RoleTeacher)
+	member := storetest.MustSignIn(t, db, "a2", "이서연", "org-a", "", messenger.RoleStudent)
+	var convID int64
+	inTx := func(u messenger.User, fn func(tx *store.Tx) error) {
+		t.Helper()
+		if err := db.InTx(ctx, u.Identity(), fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send := func(tx *store.Tx, body string) error {
+		_, err := tx.InsertMessage(ctx, convID, store.NewMessage{Kind: messenger.MessageText, Body: body})
+		return err
+	}
+	inTx(admin, func(tx *store.Tx) (err error) {
+		convID, err = tx.CreateGroup(ctx, "5학년 2반", []int64{member.ID})
+		return err
+	})
+	inTx(member, func(tx *store.Tx) error { return send(tx, "안녕하세요") }) // the member's receipt exists now
+	inTx(admin, func(tx *store.Tx) error { return tx.RemoveMember(ctx, convID, member.ID) })
+	inTx(admin, func(tx *store.Tx) error { return send(tx, "나간 뒤의 메시지") })
+	inTx(admin, func(tx *store.Tx) error {
+		added, err := tx.AddMembers(ctx, convID, []int64{member.ID})
+		if err == nil && len(added) != 1 {
+			t.Errorf("invited again: added %v", added)
+		}
+		return err
+	})
+	inTx(member, func(tx *store.Tx) error {
+		counts, err := tx.UnreadCounts(ctx)
+		if n := counts[convID]; n != 0 {
+			t.Errorf("the rejoined member has %d unread, want 0", n)
+		}
+		return err
+	})
+}
+
+// TestRemovalWaitsForSend: a membership change and a send of the member it removes,
+// concurrent in two transactions (two processes, say), happen one after the other: a
+// removal that holds its locks first makes the send find no membership; a send that
+// checked its membership first is stored before the removal goes on.
+func TestRemovalWaitsForSend(t *testing.T) {
+	ctx := context.Background()
+	db, _ := storetest.NewDB(t)
+	admin := storetest.MustSignIn(t, db, "a1", "김민준", "org-a", "", messenger.RoleTeacher)
+	member := storetest.MustSignIn(t, db, "a2", "이서연", "org-a", "", messenger.RoleStudent)
+	var convID int64
+	if err := db.InTx(ctx, admin.Identity(), func(tx *store.Tx) (err error) {
+		convID, err = tx.CreateGroup(ctx, "5학년 2반", []int64{member.ID})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	send := func() error {
+		return db.InTx(ctx, member.Identity(), func(tx *store.Tx) error {
+			_, err := tx.InsertMessage(ctx, convID, store.NewMessage{Kind: messenger.MessageText, Body: "저요!"})
+			return err
+		})
+	}
+	// holdThen runs fn for u in a transaction and keeps it open until release is closed.
+	holdThen := func(u messenger.User, fn func(tx *store.Tx) error) (held chan struct{}, release chan struct{}, done chan error) {
+		held, release, done = make(chan struct{}), make(chan struct{}), make(chan error, 1)
+		go func() {
+			done <- db.InTx(ctx, u.Identity(), func(tx *store.Tx) error {
+				if err := fn(tx); err != nil {
+					return err
+				}
+				close(held)
+				<-release
+				return nil
+			})
+		}()
+		return held, release, done
+	}
+	blocked := func(done chan error) bool {
+		select {
+		case <-done:
+			return false
+		case <-time.After(300 * time.Millisecond):
+			return true
+		}
+	}
+
+	// The send checks its membership first: the removal waits for it.
+	held, release, sent := holdThen(member, func(tx *store.Tx) error {
+		_, err := tx.InsertMessage(ctx, convID, store.NewMessage{Kind: messenger.MessageText, Body: "먼저 보냄"})
+		return err
+	})
+	<-held
+	removed := make(chan error, 1)
+	go func() {
+		removed <- db.InTx(ctx, admin.Identity(), func(tx *store.Tx) error {
+			if err := tx.LockConversation(ctx, convID); err != nil {
+				return err
+			}
+			return tx.RemoveMember(ctx, convID, member.ID)
+		})
+	}()
+	if !blocked(removed) {
+		t.Error("the removal did not wait for the send in flight")
+	}
+	close(release)
+	if err := <-sent; err != nil {
+		t.Fatalf("the send in flight: %v", err)
+	}
+	if err := <-removed; err != nil {
+		t.Fatalf("the removal: %v", err)
+	}
+	if err := send(); messenger.ErrorCode(err) != messenger.ENOTFOUND {
+		t.Errorf("a send after the removal: %v, want not found", err)
+	}
+
+	// The change holds its locks first: the send waits, then finds no membership.
+	if err := db.InTx(ctx, admin.Identity(), func(tx *store.Tx) error {
+		_, err := tx.AddMembers(ctx, convID, []int64{member.ID})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	held, release, removed = holdThen(admin, func(tx *store.Tx) error {
+		if err := tx.LockConversation(ctx, convID); err != nil {
+			return err
+		}
+		return tx.RemoveMember(ctx, convID, member.ID)
+	})
+	<-held
+	late := make(chan error, 1)
+	go func() { late <- send() }()
+	if !blocked(late) {
+		t.Error("the send did not wait for the removal in flight")
+	}
+	close(release)
+	if err := <-removed; err != nil {
+		t.Fatalf("the removal: %v", err)
+	}
+	if err := <-late; messenger.ErrorCode(err) != messenger.ENOTFOUND {
+		t.Errorf("the send that waited for the removal: %v, want not found", err)
 	}
 }

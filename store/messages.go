@@ -96,10 +96,13 @@ type Sent struct {
 
 // sqlCheckMessage is the first statement of a send: was this client_msg_id sent already,
 // the conversation's kind and zone, the sender's membership, and the members to tell.
+// The sender's membership row is share-locked until the commit: a removal or a leave (an
+// update of that row, maybe in another process) either waits for this send, whose message
+// then comes before its notice, or commits first and this check finds no membership.
 const sqlCheckMessage = `SELECT (SELECT id FROM messages WHERE sender_id = $2 AND client_msg_id = $3),
 	        c.kind, coalesce(c.zone_id, 0),
 	        EXISTS (SELECT 1 FROM conversation_participants
-	                 WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL),
+	                 WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL FOR SHARE),
 	        CASE WHEN c.kind = 'announcement' THEN '{}'
 	             ELSE (SELECT coalesce(array_agg(p.user_id ORDER BY p.user_id), '{}')
 	                     FROM conversation_participants p

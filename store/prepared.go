@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // The statements of every send (and of every request's identity) run prepared: PostgreSQL
@@ -14,13 +16,15 @@ import (
 // They are prepared on the pool the first time a transaction begins, before it takes its
 // connection (a goroutine holding a connection while waiting for another could deadlock an
 // exhausted pool); database/sql then prepares each on every connection it runs on, once.
-// Until they are prepared (or if preparing failed, e.g. before the schema exists) the same
-// SQL runs unprepared.
+// Until they are prepared, or while preparing fails (then tried again at most every
+// prepareRetry, never making a transaction wait), the same SQL runs unprepared.
 type preparedStatements struct {
-	mu    sync.Mutex
-	ready atomic.Bool
-	stmts map[string]*sql.Stmt
+	mu        sync.Mutex // held while preparing; transactions only TryLock it
+	stmts     atomic.Pointer[map[string]*sql.Stmt]
+	lastTried time.Time
 }
+
+const prepareRetry = 30 * time.Second
 
 // hotStatements are the queries run prepared.
 var hotStatements = []string{sqlSetIdentity, sqlCheckMessage, sqlInsertMessage}
@@ -28,14 +32,14 @@ var hotStatements = []string{sqlSetIdentity, sqlCheckMessage, sqlInsertMessage}
 // prepare prepares the hot statements on the pool, once.
 func (db *DB) prepare(ctx context.Context) {
 	p := &db.prepared
-	if p.ready.Load() {
+	if p.stmts.Load() != nil || !p.mu.TryLock() {
 		return
 	}
-	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ready.Load() {
+	if p.stmts.Load() != nil || time.Since(p.lastTried) < prepareRetry {
 		return
 	}
+	p.lastTried = time.Now()
 	stmts := make(map[string]*sql.Stmt, len(hotStatements))
 	for _, q := range hotStatements {
 		s, err := db.db.PrepareContext(ctx, q)
@@ -43,31 +47,32 @@ func (db *DB) prepare(ctx context.Context) {
 			for _, s := range stmts {
 				s.Close()
 			}
-			return // run them unprepared; the next transaction tries again
+			slog.Default().Warn("prepare statements: running them unprepared", slog.String("error", err.Error()))
+			return
 		}
 		stmts[q] = s
 	}
-	p.stmts = stmts
-	p.ready.Store(true)
+	p.stmts.Store(&stmts)
 }
 
 func (db *DB) closePrepared() {
 	p := &db.prepared
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, s := range p.stmts {
-		s.Close()
+	if stmts := p.stmts.Swap(nil); stmts != nil {
+		for _, s := range *stmts {
+			s.Close()
+		}
 	}
-	p.stmts = nil
-	p.ready.Store(false)
 }
 
 // stmt answers query as a statement of this transaction, prepared if it is a hot one.
 func (tx *Tx) stmt(ctx context.Context, query string) *sql.Stmt {
-	if !tx.db.prepared.ready.Load() {
+	stmts := tx.db.prepared.stmts.Load()
+	if stmts == nil {
 		return nil
 	}
-	s := tx.db.prepared.stmts[query]
+	s := (*stmts)[query]
 	if s == nil {
 		return nil
 	}

@@ -3,6 +3,7 @@ package views
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,7 +72,11 @@ func AuditText(ctx context.Context, e store.AuditEntry) string {
 		target = e.Target.Name
 	}
 	detail := func(k string) string {
-		if v, ok := e.Details[k]; ok {
+		switch v := e.Details[k].(type) {
+		case nil:
+		case float64: // JSON numbers: 1000000, not 1e+06
+			return strconv.FormatFloat(v, 'f', -1, 64)
+		default:
 			return fmt.Sprint(v)
 		}
 		return ""
