@@ -550,6 +550,23 @@ func TestAnnouncementsInBrowser(t *testing.T) {
 	t.Logf("the notice reached the student's thread %s after sending", took.Round(time.Millisecond))
 	screenshot(student, dir, "announcements-ko-1280x800", 1280, 800, false)
 	screenshot(student, dir, "announcements-ko-390x844", 390, 844, true)
+
+	// The school's administrator reads who posted what; the student has no way there.
+	if eval[bool](student, `!!document.querySelector('#thread-header a[href$="/audit"]')`) {
+		t.Error("a student is offered the announcements' audit log")
+	}
+	admin := newLiveTab(t, browser, "ko")
+	signInDev(admin, srv.URL, "정수민")
+	admin.do(chromedp.Navigate(url), chromedp.WaitVisible(chromedp.ID("thread-header")))
+	if _, err := runErr(admin, chromedp.WaitEvent(page.LoadEventFired, nil,
+		chromedp.Click(chromedp.CSS(`#thread-header a[href$="/audit"]`)))); err != nil {
+		t.Fatalf("open the announcements' audit log: %v", err)
+	}
+	admin.do(chromedp.WaitVisible(chromedp.CSS("li[data-action]")))
+	if n := eval[int](admin, `document.querySelectorAll('li[data-action="announcement.posted"]').length`); n != 1 {
+		t.Errorf("the audit log lists %d posted notices, want 1 (this test's; demo data is loaded, not posted)", n)
+	}
 	checkConsole(student)
 	checkConsole(teacher)
+	checkConsole(admin)
 }
