@@ -502,6 +502,23 @@ func TestReconnectResume(t *testing.T) {
 			t.Errorf("the resync event has no id")
 		}
 	}
+
+	// The resync's id is a position: away again right after it, the client resumes from
+	// there with no second resync and no catch-up.
+	c.Stop()
+	for i := range 5 {
+		a2.mustSend(conv.ID, fmt.Sprintf("다시 끊긴 뒤 %d", i+1), uuid.NewString())
+	}
+	c.StartAndWait(10 * time.Second)
+	if !c.WaitSeqs(conv.ID, 48, 10*time.Second) {
+		t.Errorf("after the resync and another drop the client has %v, want 1..48", c.Conv(conv.ID).Arrival)
+	}
+	_, resyncs3, _ := c.Stats()
+	if resyncs3 != resyncs2 || c.Conv(conv.ID).Fetched != 20 {
+		t.Errorf("resuming from the resync's id needed %d more resyncs and %d more fetched messages; want replay only",
+			resyncs3-resyncs2, c.Conv(conv.ID).Fetched-20)
+	}
+	c.checkExactlyOnce(t, conv.ID, 48)
 }
 
 // TestTwoProcesses: two processes on one database and one Redis are one messenger: a user

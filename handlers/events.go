@@ -207,8 +207,19 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 		}
 		return len(missed) == chat.PageSize, nil
 	}
+	// resync tells the client to catch up from the database. Its id is the user channel's
+	// position now, so a client that reconnects after catching up resumes from there
+	// instead of being told to resync again; what was published before it and is still
+	// queued here is skipped (the catch-up has it).
+	resynced := false
 	resync := func() error {
-		return sendUser(realtime.Event{Type: chat.EventResync, ID: "resync-" + strconv.FormatInt(time.Now().UnixMilli(), 10)})
+		id, err := s.engine.Head(ctx, channel)
+		if err != nil {
+			c.Logger().Warn("stream head", slog.String("error", err.Error()))
+			id = "resync-" + strconv.FormatInt(time.Now().UnixMilli(), 10)
+		}
+		resynced = true
+		return sendUser(realtime.Event{Type: chat.EventResync, ID: id})
 	}
 
 	if err := send("retry: 1000\n\n"); err != nil {
@@ -247,7 +258,7 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 			return nil
 		}
 	}
-	if zoneResync && !strings.HasPrefix(pos.user, "resync-") {
+	if zoneResync && !resynced {
 		if err := resync(); err != nil {
 			return nil
 		}
@@ -284,6 +295,11 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 					continue
 				}
 				replayed = nil
+			}
+			if resynced && d.Event.ID != "" {
+				if cmp, ok := realtime.CompareEventIDs(d.Event.ID, pos.user); ok && cmp <= 0 {
+					continue // published before the resync: the client's catch-up has it
+				}
 			}
 			err = sendUser(d.Event)
 		case <-sub.Resync():

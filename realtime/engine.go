@@ -128,6 +128,11 @@ type Engine interface {
 	// it cannot answer exactly (see ErrHistoryGone); an empty afterID is
 	// malformed.
 	History(ctx context.Context, channel, afterID string) ([]Event, error)
+	// Head returns the position of channel now, as an event ID: History
+	// after it returns exactly the events published after Head was called
+	// (or ErrHistoryGone once they cannot be listed). A consumer that has
+	// caught up by other means (a resync from the database) resumes from it.
+	Head(ctx context.Context, channel string) (string, error)
 	// Subscribe returns a subscription to channels once it is active: every
 	// event published after Subscribe returns is offered to it.
 	Subscribe(ctx context.Context, channels ...string) (*Subscription, error)

@@ -154,6 +154,7 @@ func TestContract(t *testing.T) {
 		{"HistoryGone", testHistoryGone},
 		{"HistoryTrimmed", testHistoryTrimmed},
 		{"HistoryExpired", testHistoryExpired},
+		{"HistoryHead", testHistoryHead},
 		{"HistoryDroppable", testHistoryDroppable},
 		{"HistoryConcurrentPublishers", testHistoryConcurrentPublishers},
 		{"PublishMany", testPublishMany},

@@ -1,6 +1,7 @@
 package realtime_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -439,4 +440,52 @@ func testPublishManyLarge(t *testing.T, k engineKind) {
 		expectHistory(t, sub, c, ids[c], 0, nil) // stored, and the newest
 	}
 	expectNext(t, pub, s, channels[n-1])
+}
+
+// testHistoryHead: a consumer that caught up by other means resumes from Head exactly:
+// on an empty channel, between events (also from another process), and not after the
+// history expired; a later Head is after an earlier one.
+func testHistoryHead(t *testing.T, k engineKind) {
+	const ttl = 2 * time.Second
+	defer realtime.SetHistoryLimits(realtime.HistoryMaxLen, ttl)()
+	pub, sub := k.new(t, 0)
+	ctx := context.Background()
+	head := func(e realtime.Engine, c string) string {
+		t.Helper()
+		id, err := e.Head(ctx, c)
+		if err != nil {
+			t.Fatalf("Head(%s): %v", c, err)
+		}
+		return id
+	}
+	c := userChannel(t)
+	s := subscribe(t, sub, c)
+
+	empty := head(sub, c)
+	expectHistory(t, pub, c, empty, 0, nil)
+	ids := publishIDs(t, pub, s, c, 0, 3)
+	expectHistory(t, sub, c, empty, 0, ids)
+
+	mid := head(sub, c)
+	if cmp, ok := realtime.CompareEventIDs(ids[2], mid); !ok || cmp > 0 {
+		t.Errorf("Head %q is before the last event %q", mid, ids[2])
+	}
+	expectHistory(t, pub, c, mid, 3, nil)
+	more := publishIDs(t, pub, s, c, 3, 2)
+	expectHistory(t, pub, c, mid, 3, more)
+	if cmp, ok := realtime.CompareEventIDs(mid, more[0]); !ok || cmp != -1 {
+		t.Errorf("the event %q after Head %q does not compare after it", more[0], mid)
+	}
+
+	// An idle channel's head stays resumable for the retention time, then is gone.
+	idle := userChannel(t)
+	idleHead := head(sub, idle)
+	time.Sleep(ttl / 2)
+	expectHistory(t, pub, idle, idleHead, 0, nil)
+	time.Sleep(ttl + ttl/2)
+	expectGone(t, pub, idle, idleHead)
+
+	if _, err := sub.Head(ctx, "zone:1"); !errors.Is(err, realtime.ErrHistoryGone) {
+		t.Errorf("Head of a channel without history: %v, want ErrHistoryGone", err)
+	}
 }

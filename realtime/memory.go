@@ -45,6 +45,9 @@ type memHistory struct {
 
 type memChannel struct {
 	entries []memEntry // oldest first
+	// touched is when the channel was last published to or asked for its Head: an
+	// empty channel is forgotten only HistoryTTL after that.
+	touched time.Time
 	// floor is the highest position whose events after it may be missing:
 	// the last dropped entry, or the counter when the state was created
 	// (anything before is unknown). History is exact after any ID >= floor.
@@ -138,6 +141,7 @@ func (m *Memory) publish(channel string, ev Event) error {
 		h.chans[channel] = c
 	}
 	c.expire(now, h.limits.ttl)
+	c.touched = now
 	h.seq++
 	ev.ID = h.epoch + "-" + strconv.FormatUint(h.seq, 10)
 	c.entries = append(c.entries, memEntry{pos: h.seq, at: now, ev: ev})
@@ -145,6 +149,35 @@ func (m *Memory) publish(channel string, ev Event) error {
 		c.dropFront()
 	}
 	return m.hub.publish(channel, ev)
+}
+
+// Head returns the current position of this engine's history, and keeps
+// channel's history from then on (for HistoryTTL at least).
+func (m *Memory) Head(ctx context.Context, channel string) (string, error) {
+	if channel == "" {
+		return "", ErrInvalidChannel
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if !KeepsHistory(channel) {
+		return "", historyGoneNoHistory(channel)
+	}
+	h := m.hist
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if m.hub.isClosed() {
+		return "", ErrClosed
+	}
+	now := time.Now()
+	h.sweep(now)
+	c := h.chans[channel]
+	if c == nil {
+		c = &memChannel{floor: h.seq}
+		h.chans[channel] = c
+	}
+	c.touched = now
+	return h.epoch + "-" + strconv.FormatUint(h.seq, 10), nil
 }
 
 // History lists the events of channel after afterID from this engine's
@@ -210,7 +243,7 @@ func (h *memHistory) sweep(now time.Time) {
 	h.nextSweep = now.Add(min(h.limits.ttl, time.Minute))
 	for name, c := range h.chans {
 		c.expire(now, h.limits.ttl)
-		if len(c.entries) == 0 {
+		if len(c.entries) == 0 && now.Sub(c.touched) > h.limits.ttl {
 			delete(h.chans, name)
 		}
 	}

@@ -57,6 +57,22 @@ end
 return epoch
 `
 
+// headScript appends a mark (an entry without an event) to a channel's history stream
+// and answers the epoch and its ID: a position that History can resume from exactly.
+// KEYS: epoch key, stream key. ARGV: a new epoch, MAXLEN, TTL in ms.
+const headScript = `
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  redis.call('SET', KEYS[1], ARGV[1], 'NX')
+  epoch = redis.call('GET', KEYS[1])
+end
+local sid = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', epoch, 'm', '1')
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return {epoch, sid}
+`
+
+var headRedisScript = redis.NewScript(headScript)
+
 // Ping payloads on the pubsub connection. Redis answers commands on one
 // connection in order, so the pong of a PING written after a SUBSCRIBE proves
 // the SUBSCRIBE has taken effect.
@@ -413,10 +429,13 @@ func (r *Redis) History(ctx context.Context, channel, afterID string) ([]Event, 
 	events := make([]Event, 0, len(msgs)-1)
 	for _, m := range msgs[1:] {
 		e, _ := m.Values["e"].(string)
-		v, _ := m.Values["v"].(string)
+		v, isEvent := m.Values["v"].(string)
 		if e != epoch {
 			// Only if the epoch key was lost while the stream survived.
 			return nil, fmt.Errorf("%w: history of %s spans epochs", ErrHistoryGone, channel)
+		}
+		if !isEvent {
+			continue // a mark of Head
 		}
 		ev, err := decodeEvent(v)
 		if err != nil {
@@ -426,6 +445,28 @@ func (r *Redis) History(ctx context.Context, channel, afterID string) ([]Event, 
 		events = append(events, ev)
 	}
 	return events, nil
+}
+
+// Head marks channel's history stream and answers the mark's ID.
+func (r *Redis) Head(ctx context.Context, channel string) (string, error) {
+	if channel == "" {
+		return "", ErrInvalidChannel
+	}
+	if r.closing() {
+		return "", ErrClosed
+	}
+	if !KeepsHistory(channel) {
+		return "", historyGoneNoHistory(channel)
+	}
+	res, err := headRedisScript.Run(ctx, r.client, []string{r.epochKey(), r.historyKey(channel)},
+		newEpoch(), r.limits.maxLen, r.limits.ttl.Milliseconds()).StringSlice()
+	if err != nil {
+		return "", fmt.Errorf("realtime: head of %s: %w", channel, err)
+	}
+	if len(res) != 2 {
+		return "", fmt.Errorf("realtime: head of %s: unexpected answer %q", channel, res)
+	}
+	return res[0] + "-" + res[1], nil
 }
 
 func (r *Redis) epochKey() string { return r.prefix + epochKeySuffix }
