@@ -16,16 +16,28 @@ CREATE POLICY gate_join ON conversation_participants FOR INSERT TO messenger_gat
 -- app_join_zone_announcement makes the user an active member of their zone's announcement
 -- conversation (creating it on first use) and ends their membership of other zones'.
 -- Called by app_sign_in when a user is new or their claims changed, so it runs as the gate.
+GRANT SELECT, INSERT, UPDATE ON read_receipts TO messenger_gate;
+CREATE POLICY gate_read ON read_receipts FOR SELECT TO messenger_gate USING (true);
+CREATE POLICY gate_create ON read_receipts FOR INSERT TO messenger_gate WITH CHECK (true);
+CREATE POLICY gate_update ON read_receipts FOR UPDATE TO messenger_gate USING (true) WITH CHECK (true);
+GRANT INSERT ON audit_log TO messenger_gate;
+CREATE POLICY gate_append ON audit_log FOR INSERT TO messenger_gate WITH CHECK (true);
+
 CREATE FUNCTION app_join_zone_announcement(p_user bigint, p_org bigint, p_zone bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
     v_conv bigint;
 BEGIN
-    UPDATE conversation_participants p
-       SET left_at = now()
-      FROM conversations c
-     WHERE p.conversation_id = c.id AND p.user_id = p_user AND p.left_at IS NULL
-       AND c.kind = 'announcement' AND c.zone_id IS DISTINCT FROM p_zone;
+    WITH moved AS (
+        UPDATE conversation_participants p
+           SET left_at = now()
+          FROM conversations c
+         WHERE p.conversation_id = c.id AND p.user_id = p_user AND p.left_at IS NULL
+           AND c.kind = 'announcement' AND c.zone_id IS DISTINCT FROM p_zone
+        RETURNING p.conversation_id, p.org_id
+    )
+    INSERT INTO audit_log (org_id, conversation_id, actor_id, action, target_user_id)
+    SELECT moved.org_id, moved.conversation_id, p_user, 'member.zone_left', p_user FROM moved;
     IF p_zone IS NULL THEN
         RETURN;
     END IF;
@@ -36,19 +48,21 @@ BEGIN
         ON CONFLICT (zone_id) WHERE kind = 'announcement' DO NOTHING;
         SELECT c.id INTO v_conv FROM conversations c WHERE c.kind = 'announcement' AND c.zone_id = p_zone;
     END IF;
+    WITH joined AS (
+        INSERT INTO conversation_participants AS p (conversation_id, user_id, org_id, role)
+        VALUES (v_conv, p_user, p_org, 'member')
+        ON CONFLICT (conversation_id, user_id) DO UPDATE SET left_at = NULL, joined_at = now()
+            WHERE p.left_at IS NOT NULL
+        RETURNING p.conversation_id
+    )
+    INSERT INTO audit_log (org_id, conversation_id, actor_id, action, target_user_id)
+    SELECT p_org, joined.conversation_id, p_user, 'member.zone_joined', p_user FROM joined;
     -- A member joins with nothing unread: earlier notices are there to read, not to count.
-    INSERT INTO conversation_participants AS p (conversation_id, user_id, org_id, role)
-    VALUES (v_conv, p_user, p_org, 'member')
-    ON CONFLICT (conversation_id, user_id) DO UPDATE SET left_at = NULL, joined_at = now()
-        WHERE p.left_at IS NOT NULL;
     INSERT INTO read_receipts AS r (conversation_id, user_id, org_id, last_read_seq)
     SELECT v_conv, p_user, p_org, c.last_seq FROM conversations c WHERE c.id = v_conv
-    ON CONFLICT (conversation_id, user_id) DO NOTHING;
+    ON CONFLICT (conversation_id, user_id)
+    DO UPDATE SET last_read_seq = GREATEST(r.last_read_seq, EXCLUDED.last_read_seq), read_at = now();
 END $$;
-
-GRANT SELECT, INSERT ON read_receipts TO messenger_gate;
-CREATE POLICY gate_read ON read_receipts FOR SELECT TO messenger_gate USING (true);
-CREATE POLICY gate_create ON read_receipts FOR INSERT TO messenger_gate WITH CHECK (true);
 
 ALTER FUNCTION app_join_zone_announcement(bigint, bigint, bigint) OWNER TO messenger_gate;
 REVOKE ALL ON FUNCTION app_join_zone_announcement(bigint, bigint, bigint) FROM PUBLIC;
@@ -119,8 +133,6 @@ BEGIN
     DO UPDATE SET last_read_seq = GREATEST(r.last_read_seq, EXCLUDED.last_read_seq), read_at = now();
 END $$;
 
-GRANT UPDATE ON read_receipts TO messenger_gate;
-CREATE POLICY gate_update ON read_receipts FOR UPDATE TO messenger_gate USING (true) WITH CHECK (true);
 ALTER FUNCTION app_mark_joined(bigint, bigint[]) OWNER TO messenger_gate;
 REVOKE ALL ON FUNCTION app_mark_joined(bigint, bigint[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION app_mark_joined(bigint, bigint[]) TO messenger_app;

@@ -142,6 +142,8 @@ const (
 	AuditLeft         = "member.left"
 	AuditRoleChanged  = "member.role_changed"
 	AuditAnnouncement = "announcement.posted"
+	AuditZoneJoined   = "member.zone_joined" // a user of the zone joined its announcements (sign-in)
+	AuditZoneLeft     = "member.zone_left"   // they moved to another zone
 )
 
 // AuditEntry is one line of the audit log: who did what to whom, when, from which request.

@@ -134,6 +134,23 @@ func TestZoneAnnouncementMembership(t *testing.T) {
 	}
 
 	moved := storetest.MustSignIn(t, db, "s1", "이민준", "org-a", "grade6", messenger.RoleStudent)
+	// Both changes of membership are in the old zone's audit log, as the student's own.
+	err = db.InTx(ctx, teacher.Identity(), func(tx *store.Tx) error {
+		entries, err := tx.AuditLog(ctx, grade5, 10)
+		var got []string
+		for _, e := range entries {
+			if e.Actor.Sub == "s1" {
+				got = append(got, e.Action)
+			}
+		}
+		if want := []string{store.AuditZoneLeft, store.AuditZoneJoined}; strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("the zone's audit log has the student's %q, want %q", got, want)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	err = db.InTx(ctx, moved.Identity(), func(tx *store.Tx) error {
 		if _, err := tx.Conversation(ctx, grade5); messenger.ErrorCode(err) != messenger.ENOTFOUND {
 			t.Errorf("after moving zone the old zone's notices: %v, want not found", err)

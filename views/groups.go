@@ -104,6 +104,10 @@ func AuditText(ctx context.Context, e store.AuditEntry) string {
 			key += ".auto"
 		}
 		return Tf(ctx, key, target)
+	case store.AuditZoneJoined:
+		return Tf(ctx, "audit.zone_joined")
+	case store.AuditZoneLeft:
+		return Tf(ctx, "audit.zone_left")
 	case store.AuditAnnouncement:
 		return Tf(ctx, "audit.announcement", detail("seq"))
 	}

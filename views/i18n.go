@@ -154,6 +154,8 @@ var messages = map[string]text{
 	"audit.role.member":      {"%s님의 방장 권한을 해제했습니다", "removed %s as admin"},
 	"audit.role.admin.auto":  {"나가면서 %s님이 방장이 되었습니다", "left, so %s became admin"},
 	"audit.role.member.auto": {"%s님의 방장 권한이 해제되었습니다", "%s is no longer admin"},
+	"audit.zone_joined":      {"학교 공지를 받기 시작했습니다", "joined the announcements"},
+	"audit.zone_left":        {"다른 학교(구역)로 옮겨 공지에서 빠졌습니다", "moved to another zone and left the announcements"},
 	"audit.announcement":     {"공지를 올렸습니다 (#%s)", "posted announcement #%s"},
 	"error.forbidden":        {"권한이 없습니다", "Not allowed"},
 }
