@@ -482,6 +482,8 @@ func TestClassGroupInBrowser(t *testing.T) {
 		t.Fatal("the invitation page offers nobody")
 	}
 	teacher.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`input[name=member][value=%q]`, demoParent.Sub))))
+	screenshot(teacher, dir, "group-invite-ko-390x844", 390, 844, true)
+	teacher.do(chromedp.EmulateViewport(1280, 800))
 	if _, err := runErr(teacher, chromedp.WaitEvent(page.LoadEventFired, nil,
 		chromedp.Click(chromedp.CSS(`form[action$="/participants"] button[type=submit]`)))); err != nil {
 		t.Fatalf("invite the parent: %v", err)
