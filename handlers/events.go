@@ -169,7 +169,16 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 	}
 	// sendUser sends an event of the user channel, sendZone one of the zone, each with the
 	// stream's position after it as id (none for droppable events).
+	marks := receiptMarks{}
 	sendUser := func(ev realtime.Event) error {
+		if ev.Type == chat.EventReadReceipt && marks.stale(ev) {
+			if ev.ID == "" {
+				return nil
+			}
+			// Not sent, but passed: the client's position moves on without an event.
+			pos.user = ev.ID
+			return send("id: " + pos.String() + "\n\n")
+		}
 		if ev.ID != "" {
 			pos.user = ev.ID
 			ev.ID = pos.String()
@@ -315,6 +324,34 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 			return nil
 		}
 	}
+}
+
+// receiptMarks is the highest watermark a stream has announced per (conversation,
+// reader). Two marks of one reader commit in order, but their receipts are published
+// after the commits, by whichever process served each, so they can arrive the other way
+// round: a receipt at or below what the stream announced already is stale, and is not
+// sent (clients keep the higher one anyway), so the watermarks a client sees only rise.
+type receiptMarks map[string]int64
+
+// maxReceiptMarks bounds the memory of a long-lived stream; forgetting only lets a rare
+// late receipt through as it came.
+const maxReceiptMarks = 4096
+
+// stale reports whether receipt ev says nothing new to this stream, and otherwise notes it.
+func (m receiptMarks) stale(ev realtime.Event) bool {
+	var r chat.ReadReceipt
+	if err := json.Unmarshal(ev.Data, &r); err != nil {
+		return false
+	}
+	key := strconv.FormatInt(r.ConversationID, 10) + " " + r.UserID
+	if high, ok := m[key]; ok && r.LastReadSeq <= high {
+		return true
+	}
+	if len(m) >= maxReceiptMarks {
+		clear(m)
+	}
+	m[key] = r.LastReadSeq
+	return false
 }
 
 // streamPosition is where a stream is: the last event id of the user channel ("" before
