@@ -21,7 +21,7 @@ test:
 
 ## generate: templ components -> *_templ.go (committed)
 generate:
-	$(GO) tool templ generate -path views
+	$(GO) tool templ generate
 
 ## css: Tailwind -> static/app.css (committed)
 css: node_modules/.bin/tailwindcss
