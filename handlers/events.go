@@ -135,13 +135,12 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 	// notice now. A client that resumes without a position in this zone may have missed
 	// notices: it is told to resync.
 	zoneResync := false
-	if zoneChannel != "" && lastID != "" && (!pos.hasZone || pos.zone != me.ZoneID) {
-		zoneResync = true
-	}
-	if zoneChannel != "" && (!pos.hasZone || pos.zone != me.ZoneID) {
-		pos.zone, pos.zoneSeq, pos.hasZone = me.ZoneID, -1, true
-	} else if zoneChannel == "" {
+	switch {
+	case zoneChannel == "":
 		pos.hasZone = false
+	case !pos.hasZone || pos.zone != me.ZoneID:
+		zoneResync = lastID != ""
+		pos.zone, pos.zoneSeq, pos.hasZone = me.ZoneID, -1, true
 	}
 
 	w := c.Response()

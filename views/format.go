@@ -184,10 +184,10 @@ func TypingText(ctx context.Context, names []string) string {
 	case 0:
 		return ""
 	case 1:
-		return fmt.Sprintf(T(ctx, "typing.one"), names[0])
+		return Tf(ctx, "typing.one", names[0])
 	case 2:
-		return fmt.Sprintf(T(ctx, "typing.two"), names[0], names[1])
+		return Tf(ctx, "typing.two", names[0], names[1])
 	default:
-		return fmt.Sprintf(T(ctx, "typing.many"), names[0], len(names)-1)
+		return Tf(ctx, "typing.many", names[0], len(names)-1)
 	}
 }

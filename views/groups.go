@@ -114,11 +114,6 @@ func AuditText(ctx context.Context, e store.AuditEntry) string {
 	return e.Action
 }
 
-// Tf answers the text of key in the page's language with args filled in.
-func Tf(ctx context.Context, key string, args ...any) string {
-	return fmt.Sprintf(T(ctx, key), args...)
-}
-
 // AuditTime is a full date and time in Seoul, for logs.
 func AuditTime(ctx context.Context, t time.Time) string {
 	s := t.In(Seoul)

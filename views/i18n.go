@@ -4,6 +4,7 @@ package views
 
 import (
 	"context"
+	"fmt"
 	"strings"
 )
 
@@ -51,6 +52,11 @@ func T(ctx context.Context, key string) string {
 		return m.en
 	}
 	return m.ko
+}
+
+// Tf answers the text of key in the context's locale with args filled in.
+func Tf(ctx context.Context, key string, args ...any) string {
+	return fmt.Sprintf(T(ctx, key), args...)
 }
 
 type text struct{ ko, en string }

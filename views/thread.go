@@ -2,7 +2,6 @@ package views
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/dreamseed/messenger"
@@ -108,7 +107,7 @@ func ReadLabel(ctx context.Context, r ReadState, m messenger.Message, mine bool)
 		unreadCount = Badge(int64(unread))
 	}
 	if mine && read > 0 {
-		label = fmt.Sprintf(T(ctx, "read.count"), read)
+		label = Tf(ctx, "read.count", read)
 	}
 	return label, unreadCount
 }
