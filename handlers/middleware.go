@@ -105,10 +105,9 @@ func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 
 // permissionsPolicy turns off the powerful browser features the messenger never uses,
 // for itself and anything it could embed. Notifications are left alone: Web Push will ask
-// for them.
+// for them. Only features every current Chromium knows: an unknown one is a console error.
 const permissionsPolicy = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), " +
-	"hid=(), bluetooth=(), midi=(), magnetometer=(), gyroscope=(), accelerometer=(), " +
-	"display-capture=(), screen-wake-lock=(), publickey-credentials-get=(), browsing-topics=()"
+	"hid=(), midi=(), display-capture=(), accelerometer=(), gyroscope=(), magnetometer=()"
 
 // securityHeaders sets the content security policy (framing only by the portal) and the
 // other defensive headers on every response: HSTS over https, and no caching of anything
