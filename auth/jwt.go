@@ -3,7 +3,10 @@
 package auth
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,12 +36,15 @@ type Claims struct {
 
 // VerifierConfig configures a Verifier.
 type VerifierConfig struct {
-	Secret     []byte        // HS256 key; may be nil when JWKSURL is set
-	JWKSURL    string        // JWKS for RS256/RS384/RS512/PS256/ES256/ES384/EdDSA; may be empty when Secret is set
-	Issuer     string        // required iss
-	Audience   string        // required aud
-	Leeway     time.Duration // clock skew allowance; 0 -> 30s
-	HTTPClient *http.Client  // for JWKS; nil -> a client with a 10 s timeout
+	Secret   []byte        // HS256 key; may be nil when JWKSURL is set
+	JWKSURL  string        // JWKS for RS256/RS384/RS512/PS256/ES256/ES384/EdDSA; may be empty when Secret is set
+	Issuer   string        // required iss
+	Audience string        // required aud
+	Leeway   time.Duration // clock skew allowance; 0 -> 30s
+	// MaxLifetime is the longest a token may live: exp - iat, or exp - now without iat;
+	// 0 -> 24h.
+	MaxLifetime time.Duration
+	HTTPClient  *http.Client // for JWKS; nil -> a client with a 10 s timeout
 }
 
 // ErrInvalidToken is wrapped by every verification failure (errors.Is works).
@@ -52,10 +58,18 @@ type Verifier struct {
 	issuer   string
 	audience string
 	leeway   time.Duration
+	lifetime time.Duration
 }
 
 const (
 	defaultLeeway = 30 * time.Second
+
+	// DefaultMaxLifetime is the longest a token may live when VerifierConfig names no
+	// maximum: a stolen token is worth a day at most.
+	DefaultMaxLifetime = 24 * time.Hour
+
+	// maxPayloadDepth bounds the nesting the duplicate-key walk follows.
+	maxPayloadDepth = 32
 
 	// jwksHTTPTimeout bounds every JWKS fetch: the first load, the periodic
 	// refresh and a refresh triggered by an unknown kid inside Verify (which
@@ -116,13 +130,20 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	if cfg.Leeway < 0 {
 		return nil, fmt.Errorf("auth: VerifierConfig.Leeway must not be negative, got %v", cfg.Leeway)
 	}
+	if cfg.MaxLifetime < 0 {
+		return nil, fmt.Errorf("auth: VerifierConfig.MaxLifetime must not be negative, got %v", cfg.MaxLifetime)
+	}
 	v := &Verifier{
 		issuer:   cfg.Issuer,
 		audience: cfg.Audience,
 		leeway:   cfg.Leeway,
+		lifetime: cfg.MaxLifetime,
 	}
 	if v.leeway == 0 {
 		v.leeway = defaultLeeway
+	}
+	if v.lifetime == 0 {
+		v.lifetime = DefaultMaxLifetime
 	}
 	if len(cfg.Secret) > 0 {
 		// Copy so a caller reusing its buffer cannot change the key under us.
@@ -213,6 +234,12 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: token longer than %d bytes", ErrInvalidToken, maxTokenBytes)
 	}
 
+	// The payload is read by us first: claims are trusted only once it is one object
+	// without repeated keys and with numeric times.
+	if err := checkPayload(token); err != nil {
+		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+
 	var pc portalClaims
 	parser := jwt.NewParser(
 		jwt.WithValidMethods(v.validMethods()),
@@ -225,11 +252,117 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if _, err := parser.ParseWithClaims(token, &pc, v.keyFunc(ctx)); err != nil {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
+	if err := v.checkLifetime(&pc, time.Now()); err != nil {
+		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
 	c, err := pc.toClaims()
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	return c, nil
+}
+
+// checkLifetime refuses a token that lives longer than the maximum: from iat to exp, or
+// from now to exp when it has no iat.
+func (v *Verifier) checkLifetime(pc *portalClaims, now time.Time) error {
+	if pc.ExpiresAt == nil {
+		return errors.New("token is missing required claim: exp")
+	}
+	from := now
+	if pc.IssuedAt != nil {
+		from = pc.IssuedAt.Time
+	}
+	if pc.ExpiresAt.Sub(from) > v.lifetime {
+		return fmt.Errorf("token lifetime is longer than the maximum of %s", v.lifetime)
+	}
+	return nil
+}
+
+// timeClaims must be JSON numbers: golang-jwt also takes a string of digits.
+var timeClaims = map[string]bool{"exp": true, "iat": true, "nbf": true}
+
+// checkPayload walks the token's payload with a JSON tokenizer: it must be one object,
+// no object in it may repeat a key (decoders disagree on which copy wins, so a signed
+// token could mean two things), and exp, iat and nbf must be numbers. Errors never
+// quote the payload.
+func checkPayload(token string) error {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return errors.New("token is malformed")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return errors.New("token is malformed: payload is not base64url")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('{') {
+		return errors.New("token is malformed: payload is not a JSON object")
+	}
+	seen := make(map[string]bool)
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return errors.New("token is malformed: payload is not valid JSON")
+		}
+		name, _ := key.(string)
+		if seen[name] {
+			return errors.New("token is malformed: payload has a duplicate key")
+		}
+		seen[name] = true
+		first, err := walkJSON(dec, 1)
+		if err != nil {
+			return err
+		}
+		if _, isNumber := first.(json.Number); timeClaims[name] && !isNumber {
+			return fmt.Errorf("token is malformed: claim %s is not a number", name)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return errors.New("token is malformed: payload is not valid JSON")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("token is malformed: payload has data after the JSON object")
+	}
+	return nil
+}
+
+// walkJSON reads one JSON value from dec, refusing repeated keys in any object inside it,
+// and answers its first token.
+func walkJSON(dec *json.Decoder, depth int) (json.Token, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, errors.New("token is malformed: payload is not valid JSON")
+	}
+	delim, ok := tok.(json.Delim)
+	if !ok {
+		return tok, nil
+	}
+	if depth > maxPayloadDepth {
+		return nil, errors.New("token is malformed: payload is nested too deeply")
+	}
+	seen := make(map[string]bool)
+	for dec.More() {
+		if delim == '{' {
+			key, err := dec.Token()
+			if err != nil {
+				return nil, errors.New("token is malformed: payload is not valid JSON")
+			}
+			name, _ := key.(string)
+			if seen[name] {
+				return nil, errors.New("token is malformed: payload has a duplicate key")
+			}
+			seen[name] = true
+		}
+		if _, err := walkJSON(dec, depth+1); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, errors.New("token is malformed: payload is not valid JSON")
+	}
+	return tok, nil
 }
 
 // validMethods lists only the algorithms this Verifier has a key for, so a

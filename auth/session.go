@@ -10,8 +10,19 @@ import (
 	"github.com/dreamseed/messenger"
 )
 
-// SessionCookie is the name of the cookie that carries a browser's session token.
+// SessionCookie is the name of the cookie that carries a browser's session token over
+// plain http (development); see SessionCookieName.
 const SessionCookie = "messenger_session"
+
+// SessionCookieName answers the session cookie's name: over https it has the __Host-
+// prefix, with which browsers take it only Secure, for this host alone (no Domain) and
+// for the whole site (Path=/), so no subdomain or plain-http page can plant or shadow it.
+func SessionCookieName(https bool) string {
+	if https {
+		return "__Host-" + SessionCookie
+	}
+	return SessionCookie
+}
 
 // NewToken answers a fresh random token for a session cookie or a CSRF token.
 func NewToken() string {

@@ -134,7 +134,10 @@ type server struct {
 	t    testing.TB
 	URL  string // http://localhost:PORT, no trailing slash
 	Addr string // 127.0.0.1:PORT
-	Env  []string
+	// MetricsURL is GET /metrics on the server's own metrics listener ("" when the test
+	// turned it off).
+	MetricsURL string
+	Env        []string
 
 	cmd  *exec.Cmd
 	logs *syncBuffer // stdout (JSON log lines) and stderr, interleaved
@@ -162,12 +165,14 @@ func startServer(t testing.TB, extraEnv ...string) *server {
 	port := freePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	env := map[string]string{
-		"PATH":                os.Getenv("PATH"),
-		"HOME":                os.Getenv("HOME"),
-		"MESSENGER_ADDR":      addr,
-		"MESSENGER_BASE_URL":  "http://localhost:" + strconv.Itoa(port),
-		"MESSENGER_LOG_LEVEL": "debug",
-		"MESSENGER_DEV":       "1",
+		"PATH":           os.Getenv("PATH"),
+		"HOME":           os.Getenv("HOME"),
+		"MESSENGER_ADDR": addr,
+		// Every server has its own metrics port: the default one is shared by all.
+		"MESSENGER_METRICS_ADDR": "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		"MESSENGER_BASE_URL":     "http://localhost:" + strconv.Itoa(port),
+		"MESSENGER_LOG_LEVEL":    "debug",
+		"MESSENGER_DEV":          "1",
 	}
 	if _, ok := overrides["DATABASE_URL"]; !ok {
 		db := storetest.NewDatabase(t)
@@ -196,6 +201,9 @@ func startServer(t testing.TB, extraEnv ...string) *server {
 		Addr: addr,
 		logs: &syncBuffer{},
 		done: make(chan struct{}),
+	}
+	if m := env["MESSENGER_METRICS_ADDR"]; m != "" && m != "off" {
+		s.MetricsURL = "http://" + m + "/metrics"
 	}
 	for k, v := range env {
 		if v != "" {

@@ -9,9 +9,10 @@ import (
 )
 
 // portalSignIn is how the portal signs a user into the messenger: it posts the user's
-// token (never in a URL), gets a session cookie and a redirect to next.
+// token in the body (a token in the URL is not taken: logs and history keep URLs), gets
+// a session cookie and a redirect to next.
 func (s *Server) portalSignIn(c *echo.Context) error {
-	token := c.FormValue("token")
+	token := postFormValue(c, "token")
 	if token == "" {
 		return messenger.Errorf(messenger.EUNAUTHORIZED, "A portal token is required.")
 	}
@@ -22,5 +23,17 @@ func (s *Server) portalSignIn(c *echo.Context) error {
 	if err := s.startSession(c, me); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, localNext(c.FormValue("next")))
+	return c.Redirect(http.StatusSeeOther, localNext(postFormValue(c, "next")))
+}
+
+// postFormValue answers a field of the request's urlencoded body only, never of its query
+// string (limitBody has parsed the body already).
+func postFormValue(c *echo.Context, name string) string {
+	req := c.Request()
+	if req.PostForm == nil {
+		if err := req.ParseForm(); err != nil {
+			return ""
+		}
+	}
+	return req.PostForm.Get(name)
 }

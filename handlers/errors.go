@@ -76,11 +76,12 @@ func (s *Server) handleError(c *echo.Context, err error) {
 		return
 	}
 	code, message := messenger.ErrorCode(err), messenger.ErrorMessage(err)
-	var httpErr *echo.HTTPError
-	if code == messenger.EINTERNAL && errors.As(err, &httpErr) && httpErr.Code < 500 {
-		code, message = codeOfStatus(httpErr.Code), http.StatusText(httpErr.Code)+"."
-	}
 	status := statusOf[code]
+	// echo's own errors (no route, wrong method) are not *echo.HTTPError in v5: they
+	// carry a status, which is kept, with a code and a fixed text of ours.
+	if sc := echo.StatusCode(err); code == messenger.EINTERNAL && sc >= 400 && sc < 500 {
+		code, message, status = codeOfStatus(sc), http.StatusText(sc)+".", sc
+	}
 	if status == 0 {
 		status = http.StatusInternalServerError
 	}
@@ -97,16 +98,16 @@ func (s *Server) handleError(c *echo.Context, err error) {
 	case err == errSignIn && s.cfg.Dev && req.Header.Get("HX-Request") == "":
 		c.Redirect(http.StatusSeeOther, "/dev/login")
 	case req.Header.Get("HX-Request") != "":
+		if title, _, ok := bodyProblem(browserLocale(req), code); ok {
+			message = title
+		}
 		c.String(status, message)
 	default:
-		ctx := req.Context()
-		userLocale := ""
-		if me, ok := auth.UserFrom(ctx); ok {
-			userLocale = me.Locale
-		}
-		ctx = views.WithLocale(ctx, views.NegotiateLocale(userLocale, req.Header.Get("Accept-Language")))
+		ctx := browserLocale(req)
 		p := views.ErrorProps{Layout: s.layout(""), Home: code != messenger.EUNAUTHORIZED}
 		switch code {
+		case messenger.ETOOLARGE, messenger.EUNSUPPORTED:
+			p.Title, p.Message, _ = bodyProblem(ctx, code)
 		case messenger.EUNAUTHORIZED:
 			p.Title, p.Message = views.T(ctx, "error.unauthorized"), views.T(ctx, "error.unauthorized.sub")
 		case messenger.ENOTFOUND:
@@ -121,6 +122,28 @@ func (s *Server) handleError(c *echo.Context, err error) {
 			c.Logger().Error("render error page", slog.String("error", err.Error()))
 		}
 	}
+}
+
+// browserLocale answers the request's context with the page language of its user, or of
+// its browser when nobody is signed in yet.
+func browserLocale(req *http.Request) context.Context {
+	ctx := req.Context()
+	userLocale := ""
+	if me, ok := auth.UserFrom(ctx); ok {
+		userLocale = me.Locale
+	}
+	return views.WithLocale(ctx, views.NegotiateLocale(userLocale, req.Header.Get("Accept-Language")))
+}
+
+// bodyProblem answers what a browser user reads about a refused request body.
+func bodyProblem(ctx context.Context, code string) (title, sub string, ok bool) {
+	switch code {
+	case messenger.ETOOLARGE:
+		return views.T(ctx, "error.too_large"), views.T(ctx, "error.too_large.sub"), true
+	case messenger.EUNSUPPORTED:
+		return views.T(ctx, "error.unsupported"), views.T(ctx, "error.unsupported.sub"), true
+	}
+	return "", "", false
 }
 
 // notFound answers a URL that no route matches.

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -11,10 +12,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/labstack/echo/v5"
 	_ "github.com/lib/pq"
 
 	"github.com/dreamseed/messenger"
@@ -42,6 +45,27 @@ type env struct {
 	owner  *sql.DB // superuser view of the database, to check what was (not) written
 	config handlers.Config
 	engine realtime.Engine
+	server *handlers.Server
+	echo   *echo.Echo
+	logs   *syncBuffer // the server's JSON log lines
+}
+
+// syncBuffer is a bytes.Buffer that the server's goroutines and the test share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func newEnv(t *testing.T, mutate func(*handlers.Config)) *env {
@@ -67,11 +91,12 @@ func newEnv(t *testing.T, mutate func(*handlers.Config)) *env {
 	}
 	engine := realtime.NewMemory(0)
 	t.Cleanup(func() { engine.Close() })
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	e, _ := handlers.New(cfg, db, verifier, engine, logger)
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
+	e, server := handlers.New(cfg, db, verifier, engine, logger)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, db: db, owner: owner, config: cfg, engine: engine}
+	return &env{t: t, srv: srv, db: db, owner: owner, config: cfg, engine: engine, server: server, echo: e, logs: logs}
 }
 
 type claims = jwt.MapClaims
@@ -184,4 +209,15 @@ func mustUser(t *testing.T, db *store.DB, sub, name, org string) messenger.User 
 
 func jsonDecode(resp *http.Response, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// metrics answers the Prometheus page of the server, as its metrics listener serves it.
+func (e *env) metrics() string {
+	e.t.Helper()
+	rec := httptest.NewRecorder()
+	e.server.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		e.t.Fatalf("metrics: status %d", rec.Code)
+	}
+	return rec.Body.String()
 }

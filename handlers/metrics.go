@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -45,15 +46,41 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// observeRequest records a request's duration. Every label comes from a closed set: the
+// route is a registered pattern or "unmatched", the method one of the HTTP methods the
+// messenger knows or "other", so no client can make new series.
 func (m *Metrics) observeRequest(route, method string, status int, d time.Duration) {
 	if route == "/events" || route == "/api/v1/events" {
 		return // streams last as long as the connection; their length is not latency
 	}
-	m.requestDuration.WithLabelValues(route, method, strconv.Itoa(status)).Observe(d.Seconds())
+	m.requestDuration.WithLabelValues(route, methodLabel(method), strconv.Itoa(status)).Observe(d.Seconds())
 }
 
-func (s *Server) metricsHandler() echo.HandlerFunc {
-	return echo.WrapHandler(promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
+// methodLabel answers the method's metric label: the method itself when it is a
+// standard one, "other" for anything a client made up.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "other"
+}
+
+// routeLabel answers the route's metric label: its registered pattern, or "unmatched"
+// when no route took the request (unknown path or wrong method).
+func routeLabel(c *echo.Context) string {
+	ri := c.RouteInfo()
+	if ri.Path == "" || ri.Name == echo.NotFoundRouteName || ri.Name == echo.MethodNotAllowedRouteName {
+		return "unmatched"
+	}
+	return ri.Path
+}
+
+// MetricsHandler serves the Prometheus metrics. It is meant for a listener of its own
+// (MESSENGER_METRICS_ADDR) that only operators reach, never the public address.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})
 }
 
 func (m *Metrics) streamOpened(userID int64) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v5"
 
@@ -43,27 +44,36 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 
 		_, status := echo.ResolveResponseStatus(c.Response(), nil)
-		route := c.Path()
-		if route == "" {
-			route = "unmatched"
-		}
+		route := routeLabel(c)
 		elapsed := time.Since(start)
 		s.metrics.observeRequest(route, req.Method, status, elapsed)
 
 		attrs := []slog.Attr{
-			slog.String("method", req.Method), slog.String("path", req.URL.Path), slog.String("route", route),
+			slog.String("method", methodLabel(req.Method)), slog.String("path", truncate(req.URL.Path, 512)), slog.String("route", route),
 			slog.Int("status", status), slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 		}
 		if u, ok := auth.UserFrom(c.Request().Context()); ok {
 			attrs = append(attrs, slog.Int64("user_id", u.ID))
 		}
 		level := slog.LevelInfo
-		if route == "/healthz" || route == "/readyz" || route == "/metrics" || route == "/static/*" {
+		if route == "/healthz" || route == "/readyz" || route == "/static/*" {
 			level = slog.LevelDebug
 		}
 		c.Logger().LogAttrs(req.Context(), level, "request", attrs...)
 		return nil
 	}
+}
+
+// truncate cuts s to at most n bytes on a rune boundary, so that a client cannot write
+// megabytes into a log line.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 func validRequestID(id string) bool {
@@ -93,8 +103,15 @@ func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// permissionsPolicy turns off the powerful browser features the messenger never uses,
+// for itself and anything it could embed. Notifications are left alone: Web Push will ask
+// for them. Only features every current Chromium knows: an unknown one is a console error.
+const permissionsPolicy = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), " +
+	"hid=(), midi=(), display-capture=(), accelerometer=(), gyroscope=(), magnetometer=()"
+
 // securityHeaders sets the content security policy (framing only by the portal) and the
-// other defensive headers on every response.
+// other defensive headers on every response: HSTS over https, and no caching of anything
+// but the static assets, which set their own.
 func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	ancestors := "'self'"
 	for o := range s.origins {
@@ -109,6 +126,11 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Permissions-Policy", permissionsPolicy)
+		h.Set("Cache-Control", "no-store")
+		if s.cfg.HTTPS {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
 		if len(s.origins) == 0 {
 			h.Set("X-Frame-Options", "SAMEORIGIN")
 		}
@@ -120,7 +142,7 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 // page request goes to dev login (dev mode) or gets the "open from the portal" page.
 func (s *Server) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
-		cookie, err := c.Cookie(auth.SessionCookie)
+		cookie, err := c.Cookie(s.cookieName())
 		if err != nil || cookie.Value == "" {
 			return errSignIn
 		}
@@ -161,8 +183,9 @@ func (s *Server) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 var errSignIn = messenger.Errorf(messenger.EUNAUTHORIZED, "Please sign in.")
 
 // requireCSRF checks the session's CSRF token on every state-changing request: htmx sends
-// it in a header, plain forms in a field. SameSite=None cookies (inside the portal's
-// iframe) give no CSRF protection of their own.
+// it in a header, plain forms in a field of the urlencoded body, never the URL (which
+// logs, history and Referer keep). SameSite=None cookies (inside the portal's iframe)
+// give no CSRF protection of their own.
 func (s *Server) requireCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		switch c.Request().Method {
@@ -172,7 +195,7 @@ func (s *Server) requireCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 		want := auth.CSRFTokenFrom(c.Request().Context())
 		got := c.Request().Header.Get("X-CSRF-Token")
 		if got == "" {
-			got = c.FormValue("csrf_token")
+			got = postFormValue(c, "csrf_token")
 		}
 		if !auth.SameToken(want, got) {
 			return messenger.Errorf(messenger.EFORBIDDEN, "The form has expired. Reload the page and try again.")

@@ -1,69 +1,77 @@
 package handlers
 
 import (
+	"net/http"
+
 	"github.com/labstack/echo/v5"
 )
 
-// routes is the table of contents of the messenger's URLs.
+// getOrHead is GET with HEAD: HEAD answers with GET's status and headers, and net/http sends
+// no body. Every GET route takes it but the event streams.
+var getOrHead = []string{http.MethodGet, http.MethodHead}
+
+// routes is the table of contents of the messenger's URLs. /metrics is not among them:
+// it is served on its own listener (MetricsHandler).
 func (s *Server) routes(e *echo.Echo) {
-	e.Use(s.observe, s.recoverPanic, s.securityHeaders)
+	e.Use(s.observe, s.recoverPanic, s.securityHeaders, s.limitBody)
 
 	// Operations.
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", s.metricsHandler())
-	e.GET("/static/*", s.staticFiles())
+	e.Match(getOrHead, "/healthz", s.healthz)
+	e.Match(getOrHead, "/readyz", s.readyz)
+	e.Match(getOrHead, "/static/*", s.staticFiles())
 
 	// Signing in.
 	e.POST("/auth/portal", s.portalSignIn, s.portalOriginOnly)
-	e.GET("/embed", s.embed)
+	e.Match(getOrHead, "/embed", s.embed)
 	if s.cfg.Dev {
-		e.GET("/dev/login", s.devLoginPage)
+		e.Match(getOrHead, "/dev/login", s.devLoginPage)
 		e.POST("/dev/login", s.devLogin, s.sameOriginOnly)
 	}
 
 	// Pages and fragments, for a browser with a session cookie.
 	web := e.Group("", s.requireSession, s.sameOriginOnly, s.requireCSRF)
-	web.GET("/", s.conversationList)
-	web.GET("/conversations", s.conversationRows)
+	web.Match(getOrHead, "/", s.conversationList)
+	web.Match(getOrHead, "/conversations", s.conversationRows)
 	web.POST("/conversations", s.conversationCreate)
-	web.GET("/new", s.conversationNew)
-	web.GET("/people", s.peopleSearch)
-	web.GET("/c/:id", s.threadShow)
-	web.GET("/c/:id/messages", s.messageList)
+	web.Match(getOrHead, "/new", s.conversationNew)
+	web.Match(getOrHead, "/people", s.peopleSearch)
+	web.Match(getOrHead, "/c/:id", s.threadShow)
+	web.Match(getOrHead, "/c/:id/messages", s.messageList)
 	web.POST("/c/:id/messages", s.messageCreate)
 	web.POST("/c/:id/read", s.conversationRead)
 	web.POST("/c/:id/typing", s.conversationTyping)
 	web.POST("/c/:id/leave", s.conversationLeave)
-	web.GET("/c/:id/header", s.threadHeader)
-	web.GET("/c/:id/invite", s.conversationInvite)
-	web.GET("/c/:id/invite/people", s.invitePeople)
+	web.Match(getOrHead, "/c/:id/header", s.threadHeader)
+	web.Match(getOrHead, "/c/:id/invite", s.conversationInvite)
+	web.Match(getOrHead, "/c/:id/invite/people", s.invitePeople)
 	web.POST("/c/:id/participants", s.participantsAdd)
 	web.POST("/c/:id/participants/:sub/remove", s.participantRemove)
 	web.POST("/c/:id/participants/:sub/role", s.participantRole)
 	web.POST("/c/:id/rename", s.conversationRename)
-	web.GET("/c/:id/audit", s.auditLog)
+	web.Match(getOrHead, "/c/:id/audit", s.auditLog)
 	web.GET("/events", s.events)
 	web.POST("/logout", s.logout)
 
 	// JSON API, for the portal and other clients with a portal token.
 	api := e.Group("/api/v1", s.requireBearer)
-	api.GET("/me", s.apiMe)
-	api.GET("/conversations", s.apiConversationList)
+	api.Match(getOrHead, "/me", s.apiMe)
+	api.Match(getOrHead, "/conversations", s.apiConversationList)
 	api.POST("/conversations", s.apiConversationCreate)
-	api.GET("/conversations/:id", s.apiConversationShow)
+	api.Match(getOrHead, "/conversations/:id", s.apiConversationShow)
 	api.PUT("/conversations/:id", s.apiConversationRename)
 	api.DELETE("/conversations/:id", s.apiConversationLeave)
 	api.POST("/conversations/:id/participants", s.apiParticipantsAdd)
 	api.PUT("/conversations/:id/participants/:sub", s.apiParticipantRole)
 	api.DELETE("/conversations/:id/participants/:sub", s.apiParticipantRemove)
-	api.GET("/conversations/:id/audit", s.apiAuditLog)
-	api.GET("/conversations/:id/messages", s.apiMessageList)
+	api.Match(getOrHead, "/conversations/:id/audit", s.apiAuditLog)
+	api.Match(getOrHead, "/conversations/:id/messages", s.apiMessageList)
 	api.POST("/conversations/:id/messages", s.apiMessageCreate)
 	api.POST("/conversations/:id/read", s.apiConversationRead)
 	api.POST("/conversations/:id/typing", s.apiConversationTyping)
-	api.GET("/unread", s.apiUnread)
+	api.Match(getOrHead, "/unread", s.apiUnread)
 	api.GET("/events", s.apiEvents)
 
-	e.RouteNotFound("/*", s.notFound)
+	// Uploads (none yet) are the only routes that take multipart bodies, up to their own
+	// limit: s.upload(api.POST(path, handler), limit).
+	// Unknown URLs go to s.notFound (the router's NotFoundHandler, see New).
 }

@@ -23,11 +23,16 @@ type Config struct {
 	Audience      string   // the messenger's aud, for dev tokens
 	PortalOrigins []string // origins allowed to frame the app and post /auth/portal
 	CookieSecure  bool
+	// HTTPS is set when the public base URL is https: HSTS, and the session cookie takes
+	// the __Host- prefix.
+	HTTPS bool
 	// CookieSameSite is None (with Partitioned) when the app is framed by a portal on
 	// another site, Lax otherwise.
 	CookieSameSite http.SameSite
-	Dev            bool   // dev login and demo users
-	DevSecret      []byte // signs dev login tokens; the verifier must accept it
+	// MaxBodyBytes bounds every request body but an upload's; 0 -> DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	Dev          bool   // dev login and demo users
+	DevSecret    []byte // signs dev login tokens; the verifier must accept it
 }
 
 // Server holds the dependencies of the handlers.
@@ -43,7 +48,13 @@ type Server struct {
 	origins  map[string]bool
 	cop      *http.CrossOriginProtection
 	tokens   *tokenCache
+	uploads  map[string]int64 // "METHOD /path" of upload routes -> their body limit
 }
+
+// DefaultMaxBodyBytes is the body limit of forms and JSON: a message of
+// messenger.MaxMessageLength emoji is 48,000 bytes escaped (12 bytes each as JSON
+// surrogate pairs or percent-encoded UTF-8), and it has to fit with room to spare.
+const DefaultMaxBodyBytes = 64 << 10
 
 // New answers the HTTP handler of the messenger.
 func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engine, logger *slog.Logger) (*echo.Echo, *Server) {
@@ -60,6 +71,10 @@ func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engi
 		origins:  make(map[string]bool),
 		cop:      http.NewCrossOriginProtection(),
 		tokens:   newTokenCache(),
+		uploads:  make(map[string]int64),
+	}
+	if s.cfg.MaxBodyBytes <= 0 {
+		s.cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	for _, o := range cfg.PortalOrigins {
 		if u, err := url.Parse(o); err == nil && u.Host != "" {
@@ -69,6 +84,10 @@ func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engi
 	e := echo.NewWithConfig(echo.Config{
 		Logger:           logger,
 		HTTPErrorHandler: s.handleError,
+		// One answer for an unknown URL whatever group it falls in, and 405 for a known
+		// path with another method: groups do not add catch-all routes of their own.
+		Router:                       echo.NewRouter(echo.RouterConfig{NotFoundHandler: s.notFound}),
+		NoGroupAutoRegister404Routes: true,
 	})
 	s.routes(e)
 	return e, s

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v5"
 
 	"github.com/dreamseed/messenger"
@@ -25,7 +26,14 @@ func (s *Server) signIn(ctx context.Context, token string) (messenger.User, time
 	claims, err := s.verifier.Verify(ctx, token)
 	if err != nil {
 		if errors.Is(err, auth.ErrInvalidToken) {
-			return messenger.User{}, time.Time{}, messenger.Errorf(messenger.EUNAUTHORIZED, "%s", capitalize(err.Error()))
+			// The reason is for the operator's log; the client reads a fixed text, never
+			// the JWT library's words or a piece of its own input.
+			s.logger.Info("token refused", slog.String("reason", truncate(err.Error(), 200)),
+				slog.String("request_id", messenger.RequestID(ctx)))
+			if errors.Is(err, jwt.ErrTokenExpired) {
+				return messenger.User{}, time.Time{}, errTokenExpired
+			}
+			return messenger.User{}, time.Time{}, errTokenInvalid
 		}
 		return messenger.User{}, time.Time{}, err
 	}
@@ -36,12 +44,10 @@ func (s *Server) signIn(ctx context.Context, token string) (messenger.User, time
 	return u, claims.ExpiresAt, err
 }
 
-func capitalize(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:] + "."
-}
+var (
+	errTokenExpired = messenger.Errorf(messenger.EUNAUTHORIZED, "The portal token has expired.")
+	errTokenInvalid = messenger.Errorf(messenger.EUNAUTHORIZED, "The portal token is not valid.")
+)
 
 // startSession creates a server-side session for me and sets its cookie.
 func (s *Server) startSession(c *echo.Context, me messenger.User) error {
@@ -64,7 +70,7 @@ func (s *Server) startSession(c *echo.Context, me messenger.User) error {
 // third-party cookies still keep it, for this portal only.
 func (s *Server) sessionCookie(value string, expires time.Time) *http.Cookie {
 	ck := &http.Cookie{
-		Name:     auth.SessionCookie,
+		Name:     s.cookieName(),
 		Value:    value,
 		Path:     "/",
 		HttpOnly: true,
@@ -74,6 +80,9 @@ func (s *Server) sessionCookie(value string, expires time.Time) *http.Cookie {
 	if s.cfg.CookieSameSite == http.SameSiteNoneMode {
 		ck.Secure, ck.Partitioned = true, true
 	}
+	if s.cfg.HTTPS {
+		ck.Secure = true // the __Host- prefix requires it (and Path=/, no Domain)
+	}
 	if value == "" {
 		ck.MaxAge = -1
 	} else {
@@ -82,6 +91,9 @@ func (s *Server) sessionCookie(value string, expires time.Time) *http.Cookie {
 	}
 	return ck
 }
+
+// cookieName answers the session cookie's name for this deployment.
+func (s *Server) cookieName() string { return auth.SessionCookieName(s.cfg.HTTPS) }
 
 // localNext answers next if it is a path of this app, else "/": a sign-in never
 // redirects to another site.

@@ -140,6 +140,9 @@ func (tx *Tx) UsersBySubs(ctx context.Context, subs []string) ([]messenger.User,
 	for _, sub := range subs {
 		u, ok := bySub[sub]
 		if !ok {
+			if len(sub) > 40 { // a message never repeats a long input
+				return nil, messenger.Errorf(messenger.ENOTFOUND, "A user is not in this organization.")
+			}
 			return nil, messenger.Errorf(messenger.ENOTFOUND, "No user %q in this organization.", sub)
 		}
 		users = append(users, u)

@@ -164,4 +164,8 @@ var messages = map[string]text{
 	"audit.zone_left":        {"다른 학교(구역)로 옮겨 공지에서 빠졌습니다", "moved to another zone and left the announcements"},
 	"audit.announcement":     {"공지를 올렸습니다 (#%s)", "posted announcement #%s"},
 	"error.forbidden":        {"권한이 없습니다", "Not allowed"},
+	"error.too_large":        {"보낸 내용이 너무 큽니다", "What you sent is too large"},
+	"error.unsupported":      {"이 형식은 받을 수 없습니다", "This kind of content is not accepted here"},
+	"error.too_large.sub":    {"내용을 줄여서 다시 보내 주세요.", "Please shorten it and send it again."},
+	"error.unsupported.sub":  {"페이지를 새로 고친 뒤 다시 시도해 주세요.", "Reload the page and try again."},
 }

@@ -48,6 +48,7 @@ type config struct {
 	PID            int
 	PGPID          int
 	RSSFromMetrics bool
+	MetricsURL     string
 	Verify         bool
 	JSON           bool
 	Seed           uint64
@@ -59,7 +60,7 @@ func defaultConfig() config {
 		URL: "http://localhost:8001", Secret: envOr("MESSENGER_JWT_SECRET", auth.DevSecret), Issuer: "dreamseed-portal", Audience: "messenger",
 		Org: "bench-org", Zone: "bench-zone", Users: 100, Groups: "auto", GroupSize: 10, Rate: 1000,
 		Duration: 60 * time.Second, Warmup: 5 * time.Second, Timeout: 10 * time.Second, Grace: 5 * time.Second,
-		Senders: 64, ConnectTimeout: 30 * time.Second, RSSFromMetrics: true, Verify: true, Progress: 5 * time.Second,
+		Senders: 64, ConnectTimeout: 30 * time.Second, RSSFromMetrics: true, MetricsURL: "http://127.0.0.1:9101/metrics", Verify: true, Progress: 5 * time.Second,
 	}
 }
 
@@ -84,7 +85,8 @@ func main() {
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "how long all streams may take to open")
 	fs.IntVar(&cfg.PID, "pid", 0, "server process id: sample its RSS from /proc (same machine)")
 	fs.IntVar(&cfg.PGPID, "pg-pid", 0, "PostgreSQL postmaster process id: its CPU use (and its backends') is reported apart from other processes")
-	fs.BoolVar(&cfg.RSSFromMetrics, "rss-from-metrics", cfg.RSSFromMetrics, "without -pid: sample process_resident_memory_bytes from GET /metrics")
+	fs.BoolVar(&cfg.RSSFromMetrics, "rss-from-metrics", cfg.RSSFromMetrics, "without -pid: sample process_resident_memory_bytes from -metrics-url")
+	fs.StringVar(&cfg.MetricsURL, "metrics-url", cfg.MetricsURL, "the server's /metrics, on its metrics listener (MESSENGER_METRICS_ADDR)")
 	fs.BoolVar(&cfg.Verify, "verify", cfg.Verify, "at the end, read every conversation back with after_seq and count acknowledged messages the server does not have")
 	fs.BoolVar(&cfg.JSON, "json", false, "print a JSON summary on stdout (the table goes to stderr)")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "random seed (0: from the clock)")

@@ -794,9 +794,9 @@ func (b *bench) sampleRSS(ctx context.Context) rssStats {
 		st.Source = fmt.Sprintf("/proc/%d/status", b.cfg.PID)
 		sample = func() (int64, error) { return procRSS(b.cfg.PID) }
 	case b.cfg.RSSFromMetrics:
-		st.Source = b.base + "/metrics"
+		st.Source = b.cfg.MetricsURL
 		client := &http.Client{Timeout: 2 * time.Second}
-		sample = func() (int64, error) { return metricsRSS(ctx, client, b.base+"/metrics") }
+		sample = func() (int64, error) { return metricsRSS(ctx, client, b.cfg.MetricsURL) }
 	default:
 		return st
 	}

@@ -249,7 +249,7 @@ func (f *fakeServer) serveEvents(w http.ResponseWriter, r *http.Request, sub str
 
 func testConfig(url, secret string) config {
 	cfg := defaultConfig()
-	cfg.URL, cfg.Secret = url, secret
+	cfg.URL, cfg.Secret, cfg.MetricsURL = url, secret, url+"/metrics"
 	cfg.Users, cfg.Rate, cfg.Senders = 20, 300, 8
 	cfg.Duration, cfg.Warmup, cfg.Grace = 700*time.Millisecond, 200*time.Millisecond, 1500*time.Millisecond
 	cfg.Progress, cfg.Seed = 0, 1

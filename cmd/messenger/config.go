@@ -4,12 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/handlers"
 )
 
 // config is the messenger's configuration, read from the environment (see CONTRACT.md).
@@ -30,8 +35,16 @@ type config struct {
 	DataDir        string
 	CookieSecure   bool
 	CookieSameSite http.SameSite
+	HTTPS          bool // the base URL is https: HSTS and the __Host- session cookie
 	LogLevel       slog.Level
+	MetricsAddr    string        // the /metrics listener; "" when off
+	MaxBodyBytes   int64         // every request body but an upload's
+	JWTMaxLifetime time.Duration // the longest a portal token may live
 }
+
+// minBodyBytes is the smallest body limit allowed: the longest message escaped as heavily
+// as JSON or a form can (12 bytes a character) and the rest of its form.
+const minBodyBytes = 12*messenger.MaxMessageLength + 4<<10
 
 // Embedded reports whether the server runs its own PostgreSQL.
 func (c config) Embedded() bool { return c.DatabaseURL == "" }
@@ -96,7 +109,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, fmt.Errorf("MESSENGER_BASE_URL: %q is not a URL", c.BaseURL))
 	} else {
 		host := base.Hostname()
-		c.CookieSecure = base.Scheme == "https" || host == "localhost" || host == "127.0.0.1" || host == "::1"
+		c.HTTPS = base.Scheme == "https"
+		c.CookieSecure = c.HTTPS || host == "localhost" || host == "127.0.0.1" || host == "::1"
 	}
 
 	// Inside a portal on another site the cookie must be SameSite=None (and so Secure and
@@ -115,6 +129,25 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.CookieSameSite = http.SameSiteStrictMode
 	default:
 		errs = append(errs, errors.New("MESSENGER_COOKIE_SAMESITE must be none, lax or strict"))
+	}
+
+	// Metrics are for operators, on a listener of their own (loopback by default).
+	if addr := env("MESSENGER_METRICS_ADDR", "127.0.0.1:9101"); addr != "off" {
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("MESSENGER_METRICS_ADDR: %q is not host:port (or off)", addr))
+		}
+		c.MetricsAddr = addr
+	}
+
+	if n, err := strconv.ParseInt(env("MESSENGER_MAX_BODY_BYTES", strconv.Itoa(handlers.DefaultMaxBodyBytes)), 10, 64); err != nil || n < minBodyBytes || n > 64<<20 {
+		errs = append(errs, fmt.Errorf("MESSENGER_MAX_BODY_BYTES must be a number of bytes from %d (the longest message, escaped) to %d", minBodyBytes, 64<<20))
+	} else {
+		c.MaxBodyBytes = n
+	}
+	if d, err := time.ParseDuration(env("MESSENGER_JWT_MAX_LIFETIME", auth.DefaultMaxLifetime.String())); err != nil || d <= 0 {
+		errs = append(errs, errors.New("MESSENGER_JWT_MAX_LIFETIME must be a positive duration like 24h"))
+	} else {
+		c.JWTMaxLifetime = d
 	}
 
 	if err := c.LogLevel.UnmarshalText([]byte(env("MESSENGER_LOG_LEVEL", "info"))); err != nil {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func envOf(kv map[string]string) func(string) string {
@@ -46,6 +47,38 @@ func TestLoadConfig(t *testing.T) {
 		for _, want := range []string{"MESSENGER_DEV", "MESSENGER_PORTAL_ORIGINS", "MESSENGER_COOKIE_SAMESITE", "MESSENGER_LOG_LEVEL", "at least 32 bytes"} {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("err = %v, want it to name %s", err, want)
+			}
+		}
+	})
+	t.Run("limits and the metrics listener", func(t *testing.T) {
+		c, err := loadConfig(envOf(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.MaxBodyBytes != 64<<10 || c.JWTMaxLifetime != 24*time.Hour || c.MetricsAddr != "127.0.0.1:9101" || c.HTTPS {
+			t.Errorf("defaults: body %d, JWT lifetime %s, metrics %q, https %v", c.MaxBodyBytes, c.JWTMaxLifetime, c.MetricsAddr, c.HTTPS)
+		}
+		c, err = loadConfig(envOf(map[string]string{
+			"MESSENGER_MAX_BODY_BYTES": "131072", "MESSENGER_JWT_MAX_LIFETIME": "2h", "MESSENGER_METRICS_ADDR": "off",
+			"MESSENGER_BASE_URL": "https://chat.school.example",
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.MaxBodyBytes != 128<<10 || c.JWTMaxLifetime != 2*time.Hour || c.MetricsAddr != "" || !c.HTTPS {
+			t.Errorf("set: body %d, JWT lifetime %s, metrics %q, https %v", c.MaxBodyBytes, c.JWTMaxLifetime, c.MetricsAddr, c.HTTPS)
+		}
+		_, err = loadConfig(envOf(map[string]string{
+			"MESSENGER_MAX_BODY_BYTES": "1000", "MESSENGER_JWT_MAX_LIFETIME": "forever", "MESSENGER_METRICS_ADDR": "nine-one-oh-one",
+		}))
+		for _, want := range []string{"MESSENGER_MAX_BODY_BYTES", "MESSENGER_JWT_MAX_LIFETIME", "MESSENGER_METRICS_ADDR"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("err = %v, want it to name %s", err, want)
+			}
+		}
+		for _, bad := range []string{"0s", "-1h", "abc"} {
+			if _, err := loadConfig(envOf(map[string]string{"MESSENGER_JWT_MAX_LIFETIME": bad})); err == nil {
+				t.Errorf("MESSENGER_JWT_MAX_LIFETIME=%s accepted", bad)
 			}
 		}
 	})

@@ -148,6 +148,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, logger *slog.Logger) e
 
 	verifier, err := auth.NewVerifier(ctx, auth.VerifierConfig{
 		Secret: cfg.JWTSecret, JWKSURL: cfg.JWKSURL, Issuer: cfg.Issuer, Audience: cfg.Audience,
+		MaxLifetime: cfg.JWTMaxLifetime,
 	})
 	if err != nil {
 		return err
@@ -155,8 +156,8 @@ func serve(ctx context.Context, cfg config, db *store.DB, logger *slog.Logger) e
 
 	handler, server := handlers.New(handlers.Config{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, PortalOrigins: cfg.PortalOrigins,
-		CookieSecure: cfg.CookieSecure, CookieSameSite: cfg.CookieSameSite,
-		Dev: cfg.Dev, DevSecret: cfg.JWTSecret,
+		CookieSecure: cfg.CookieSecure, CookieSameSite: cfg.CookieSameSite, HTTPS: cfg.HTTPS,
+		MaxBodyBytes: cfg.MaxBodyBytes, Dev: cfg.Dev, DevSecret: cfg.JWTSecret,
 	}, db, verifier, engine, logger)
 
 	// Streams end when their base context does, so shutdown need not wait for them.
@@ -172,6 +173,19 @@ func serve(ctx context.Context, cfg config, db *store.DB, logger *slog.Logger) e
 	if err != nil {
 		return err
 	}
+	// /metrics has a listener of its own, which only operators reach.
+	var metricsSrv *http.Server
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics listener (MESSENGER_METRICS_ADDR): %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", server.MetricsHandler())
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		logger.Info("metrics listening", slog.String("addr", metricsLn.Addr().String()))
+	}
 	logger.Info("messenger listening", slog.String("addr", ln.Addr().String()),
 		slog.String("url", cfg.BaseURL), slog.Bool("dev", cfg.Dev))
 	if cfg.Dev {
@@ -179,19 +193,27 @@ func serve(ctx context.Context, cfg config, db *store.DB, logger *slog.Logger) e
 	}
 
 	go server.Watch(streamsCtx)
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- srv.Serve(ln) }()
+	if metricsSrv != nil {
+		go func() { served <- metricsSrv.Serve(metricsLn) }()
+	}
+	var serveErr error
 	select {
-	case err := <-served:
-		return err
+	case serveErr = <-served:
+		logger.Error("listener failed", slog.String("error", serveErr.Error()))
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
 	endStreams()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	err = srv.Shutdown(shutdownCtx)
+	if metricsSrv != nil {
+		err = errors.Join(err, metricsSrv.Shutdown(shutdownCtx))
 	}
-	return nil
+	if err != nil {
+		return errors.Join(serveErr, fmt.Errorf("shutdown: %w", err))
+	}
+	return serveErr
 }

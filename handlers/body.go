@@ -1,0 +1,79 @@
+package handlers
+
+import (
+	"errors"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/dreamseed/messenger"
+)
+
+var (
+	errTooLarge    = messenger.Errorf(messenger.ETOOLARGE, "The request body is too large.")
+	errMultipart   = messenger.Errorf(messenger.EUNSUPPORTED, "This address does not take multipart bodies.")
+	errInvalidForm = messenger.Errorf(messenger.EINVALID, "The form is not valid.")
+)
+
+// limitBody bounds every request body before anything reads it: MaxBodyBytes for forms
+// and JSON, an upload route's own limit on upload routes, the only ones that take
+// multipart/form-data. A form is parsed here, so that a body over the limit is a 413
+// whatever the handler reads later. Runs before any route middleware.
+func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		req := c.Request()
+		ri := c.RouteInfo()
+		limit, upload := s.uploads[ri.Method+" "+ri.Path]
+		if !upload {
+			limit = s.cfg.MaxBodyBytes
+		}
+		mediaType, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+		if strings.HasPrefix(mediaType, "multipart/") && !upload {
+			return errMultipart
+		}
+		if req.ContentLength > limit {
+			return errTooLarge
+		}
+		if req.Body == nil || req.Body == http.NoBody {
+			return next(c)
+		}
+		w := http.ResponseWriter(c.Response())
+		if resp, err := echo.UnwrapResponse(w); err == nil {
+			w = resp.ResponseWriter // so that net/http closes the connection after a 413
+		}
+		req.Body = http.MaxBytesReader(w, req.Body, limit)
+		if upload {
+			// Handlers replace the request (WithContext) and net/http removes only the
+			// temporary files of the request it handed in: the last one's are removed here.
+			defer func() {
+				if f := c.Request().MultipartForm; f != nil {
+					f.RemoveAll()
+				}
+			}()
+			return next(c)
+		}
+		if mediaType == "application/x-www-form-urlencoded" {
+			if err := req.ParseForm(); err != nil {
+				if tooLarge(err) {
+					return errTooLarge
+				}
+				return errInvalidForm
+			}
+		}
+		return next(c)
+	}
+}
+
+// tooLarge reports whether err comes from reading past a body limit.
+func tooLarge(err error) bool {
+	var e *http.MaxBytesError
+	return errors.As(err, &e)
+}
+
+// upload makes route an upload route: it takes multipart/form-data bodies of up to limit
+// bytes instead of the form and JSON limit.
+func (s *Server) upload(route echo.RouteInfo, limit int64) {
+	s.uploads[route.Method+" "+route.Path] = limit
+}
