@@ -5,12 +5,14 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v5"
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/views"
 )
 
@@ -84,6 +86,7 @@ func (s *Server) handleError(c *echo.Context, err error) {
 	if status == 0 {
 		status = http.StatusInternalServerError
 	}
+	setRetryAfter(c, err)
 	if code == messenger.EINTERNAL {
 		c.Logger().Error("internal error", slog.String("error", err.Error()), slog.String("path", c.Request().URL.Path))
 	}
@@ -113,6 +116,8 @@ func (s *Server) handleError(c *echo.Context, err error) {
 			p.Title, p.Message = views.T(ctx, "error.not_found"), message
 		case messenger.EFORBIDDEN:
 			p.Title, p.Message = views.T(ctx, "error.forbidden"), message
+		case messenger.ERATELIMITED:
+			p.Title, p.Message = views.T(ctx, "error.rate_limited"), views.T(ctx, "error.rate_limited.sub")
 		default:
 			p.Title, p.Message = views.T(ctx, "error.title"), message
 		}
@@ -120,6 +125,14 @@ func (s *Server) handleError(c *echo.Context, err error) {
 		if err := render(c, status, views.ErrorPage(p)); err != nil {
 			c.Logger().Error("render error page", slog.String("error", err.Error()))
 		}
+	}
+}
+
+// setRetryAfter tells a client past a rate limit when to try again, in whole seconds.
+func setRetryAfter(c *echo.Context, err error) {
+	var limited *ratelimit.Error
+	if errors.As(err, &limited) {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(limited.Seconds()))
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/chat"
+	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/static"
 	"github.com/dreamseed/messenger/store"
@@ -28,6 +29,9 @@ type Config struct {
 	CookieSameSite http.SameSite
 	Dev            bool   // dev login and demo users
 	DevSecret      []byte // signs dev login tokens; the verifier must accept it
+	// Limits are the per-user rate limits (nil: none), applied by the use cases and by
+	// sign-in.
+	Limits *ratelimit.Limits
 }
 
 // Server holds the dependencies of the handlers.
@@ -43,6 +47,7 @@ type Server struct {
 	origins  map[string]bool
 	cop      *http.CrossOriginProtection
 	tokens   *tokenCache
+	limits   *ratelimit.Limits
 }
 
 // New answers the HTTP handler of the messenger.
@@ -51,7 +56,7 @@ func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engi
 	s := &Server{
 		cfg:      cfg,
 		db:       db,
-		chat:     chat.NewService(db, engine, logger, metrics.Registry),
+		chat:     chat.NewService(db, engine, logger, metrics.Registry, cfg.Limits),
 		verifier: verifier,
 		engine:   engine,
 		logger:   logger,
@@ -60,6 +65,10 @@ func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engi
 		origins:  make(map[string]bool),
 		cop:      http.NewCrossOriginProtection(),
 		tokens:   newTokenCache(),
+		limits:   cfg.Limits,
+	}
+	if cfg.Limits != nil {
+		metrics.Registry.MustRegister(cfg.Limits)
 	}
 	for _, o := range cfg.PortalOrigins {
 		if u, err := url.Parse(o); err == nil && u.Host != "" {

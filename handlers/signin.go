@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/store"
 )
 
@@ -20,8 +22,11 @@ import (
 const sessionTTL = 14 * 24 * time.Hour
 
 // signIn verifies a portal token and creates or updates its user; it also answers when
-// the token expires.
-func (s *Server) signIn(ctx context.Context, token string) (messenger.User, time.Time, error) {
+// the token expires. Attempts are limited per client address, sign-ins per portal user.
+func (s *Server) signIn(ctx context.Context, c *echo.Context, token string) (messenger.User, time.Time, error) {
+	if err := s.limits.Allow(ctx, ratelimit.SignInAddress, clientAddress(c)); err != nil {
+		return messenger.User{}, time.Time{}, err
+	}
 	claims, err := s.verifier.Verify(ctx, token)
 	if err != nil {
 		if errors.Is(err, auth.ErrInvalidToken) {
@@ -29,11 +34,28 @@ func (s *Server) signIn(ctx context.Context, token string) (messenger.User, time
 		}
 		return messenger.User{}, time.Time{}, err
 	}
+	if err := s.limits.Allow(ctx, ratelimit.SignInSubject, claims.Issuer+" "+claims.Subject); err != nil {
+		return messenger.User{}, time.Time{}, err
+	}
 	u, err := s.db.SignIn(ctx, store.SignInParams{
 		Issuer: claims.Issuer, Sub: claims.Subject, OrgID: claims.OrgID, ZoneID: claims.ZoneID,
 		Name: claims.Name, Email: claims.Email, Role: claims.Role, Locale: claims.Locale,
 	})
 	return u, claims.ExpiresAt, err
+}
+
+// clientAddress is the address whose sign-ins share a bucket: the client's IP, and for
+// IPv6 its /64, which one household or school gets as a whole.
+func clientAddress(c *echo.Context) string {
+	ip, err := netip.ParseAddr(c.RealIP())
+	if err != nil {
+		return c.RealIP()
+	}
+	if ip = ip.Unmap(); ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
 }
 
 func capitalize(s string) string {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/ratelimit"
 )
 
 // config is the messenger's configuration, read from the environment (see CONTRACT.md).
@@ -31,6 +32,18 @@ type config struct {
 	CookieSecure   bool
 	CookieSameSite http.SameSite
 	LogLevel       slog.Level
+	RateLimits     ratelimit.Rates // per user (or address, or portal subject) and action
+}
+
+// rateLimitVars names the variable of each rate limit.
+var rateLimitVars = map[ratelimit.Action]string{
+	ratelimit.Send:          "MESSENGER_RATE_SEND",
+	ratelimit.Typing:        "MESSENGER_RATE_TYPING",
+	ratelimit.Read:          "MESSENGER_RATE_READ",
+	ratelimit.Create:        "MESSENGER_RATE_CREATE",
+	ratelimit.Invite:        "MESSENGER_RATE_INVITE",
+	ratelimit.SignInAddress: "MESSENGER_RATE_SIGNIN_IP",
+	ratelimit.SignInSubject: "MESSENGER_RATE_SIGNIN_SUBJECT",
 }
 
 // Embedded reports whether the server runs its own PostgreSQL.
@@ -115,6 +128,21 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.CookieSameSite = http.SameSiteStrictMode
 	default:
 		errs = append(errs, errors.New("MESSENGER_COOKIE_SAMESITE must be none, lax or strict"))
+	}
+
+	c.RateLimits = ratelimit.DefaultRates()
+	for _, action := range ratelimit.Actions {
+		name := rateLimitVars[action]
+		v := env(name, "")
+		if v == "" {
+			continue
+		}
+		r, err := ratelimit.ParseRate(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			continue
+		}
+		c.RateLimits[action] = r
 	}
 
 	if err := c.LogLevel.UnmarshalText([]byte(env("MESSENGER_LOG_LEVEL", "info"))); err != nil {

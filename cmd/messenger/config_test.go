@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/dreamseed/messenger/ratelimit"
 )
 
 func envOf(kv map[string]string) func(string) string {
@@ -42,10 +44,34 @@ func TestLoadConfig(t *testing.T) {
 		_, err := loadConfig(envOf(map[string]string{
 			"MESSENGER_DEV": "maybe", "MESSENGER_PORTAL_ORIGINS": "portal.example/path",
 			"MESSENGER_COOKIE_SAMESITE": "sometimes", "MESSENGER_LOG_LEVEL": "loud", "MESSENGER_JWT_SECRET": "short",
+			"MESSENGER_RATE_SEND": "fast", "MESSENGER_RATE_SIGNIN_IP": "10:0",
 		}))
-		for _, want := range []string{"MESSENGER_DEV", "MESSENGER_PORTAL_ORIGINS", "MESSENGER_COOKIE_SAMESITE", "MESSENGER_LOG_LEVEL", "at least 32 bytes"} {
+		for _, want := range []string{"MESSENGER_DEV", "MESSENGER_PORTAL_ORIGINS", "MESSENGER_COOKIE_SAMESITE", "MESSENGER_LOG_LEVEL", "at least 32 bytes",
+			"MESSENGER_RATE_SEND", "MESSENGER_RATE_SIGNIN_IP"} {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("err = %v, want it to name %s", err, want)
+			}
+		}
+	})
+	t.Run("rate limits: defaults, each overridable, off", func(t *testing.T) {
+		c, err := loadConfig(envOf(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.RateLimits[ratelimit.Send] != (ratelimit.Rate{PerSecond: 30, Burst: 60}) || len(c.RateLimits) != len(ratelimit.Actions) {
+			t.Errorf("default rates %v", c.RateLimits)
+		}
+		c, err = loadConfig(envOf(map[string]string{"MESSENGER_RATE_SEND": "100:200", "MESSENGER_RATE_TYPING": "off"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.RateLimits[ratelimit.Send] != (ratelimit.Rate{PerSecond: 100, Burst: 200}) || !c.RateLimits[ratelimit.Typing].Off() ||
+			c.RateLimits[ratelimit.Read] != ratelimit.DefaultRates()[ratelimit.Read] {
+			t.Errorf("rates %v", c.RateLimits)
+		}
+		for _, a := range ratelimit.Actions {
+			if rateLimitVars[a] == "" {
+				t.Errorf("action %s has no variable", a)
 			}
 		}
 	})
