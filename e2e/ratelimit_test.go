@@ -11,11 +11,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
 
 	"github.com/dreamseed/messenger/auth"
@@ -268,4 +271,98 @@ func mintToken(t testing.TB, u testUser, ttl time.Duration) string {
 		t.Fatal(err)
 	}
 	return token
+}
+
+// TestComposerRateLimitedInBrowser sends past the limit from the composer: the page says
+// so in the reader's language, keeps the text, stores nothing, and the retry sends it
+// once the bucket has a token again. Without JavaScript the form answers the thread with
+// the same message and the text kept.
+func TestComposerRateLimitedInBrowser(t *testing.T) {
+	browser := newBrowser(t)
+	// Three in a burst, then one every 2 s: the test can spend the burst and wait.
+	srv := startServer(t, "MESSENGER_RATE_SEND=0.5:3")
+	teacherAPI := newLiveAPI(t, srv, demoTeacher)
+	direct, _ := demoConversationIDs(t, teacherAPI)
+	threadURL := srv.URL + "/c/" + strconv.FormatInt(direct, 10)
+	nonce := deliveryNonce()
+
+	ko := newLiveTab(t, browser, "ko")
+	signInDev(ko, srv.URL, demoTeacher.Name)
+	openThread(ko, threadURL)
+	en := newLiveTab(t, browser, "en")
+	signInDev(en, srv.URL, demoTeacher.Name)
+	openThread(en, threadURL)
+
+	for _, c := range []struct {
+		tb   *tab
+		want string
+	}{
+		{ko, "메시지를 너무 빨리 보내고 있습니다. 잠시 후 다시 시도하세요."},
+		{en, "You are sending messages too quickly. Wait a moment and try again."},
+	} {
+		tb := c.tb
+		// Another client of the same person spends the burst.
+		for i := range 3 {
+			st, _, _ := teacherAPI.trySend(t, direct, fmt.Sprintf("버스트 %s %s %d", tb.lang, nonce, i))
+			if st != http.StatusCreated && st != http.StatusTooManyRequests {
+				t.Fatalf("spending the burst: status %d", st)
+			}
+		}
+		text := "너무 빠른 메시지 " + tb.lang + " " + nonce
+		typeInComposer(tb, text)
+		pressEnter(tb)
+		waitJS(tb, "the composer shows the rate limit", `!document.getElementById("composer-error").classList.contains("hidden")`, 5*time.Second)
+		if msg := eval[string](tb, `document.getElementById("composer-error-text").textContent.trim()`); msg != c.want {
+			t.Errorf("%s: composer error %q, want %q", tb.lang, msg, c.want)
+		}
+		if v := run(tb, chromedp.Value(chromedp.ID("composer"))); v != text {
+			t.Errorf("%s: after a 429 the composer holds %q, want the text %q", tb.lang, v, text)
+		}
+		if n := teacherAPI.countBody(t, direct, text); n != 0 {
+			t.Errorf("%s: the refused text is stored %d times", tb.lang, n)
+		}
+		// The retry, once a token is back, sends it once.
+		time.Sleep(2100 * time.Millisecond) // the bucket refills one token in 2 s
+		tb.do(chromedp.Click(chromedp.ID("composer-retry")))
+		waitJS(tb, "the retried message shows and the composer clears",
+			countTextJS(text)+` === 1 && document.getElementById("composer").value === "" && document.getElementById("composer-error").classList.contains("hidden")`, 5*time.Second)
+		if n := teacherAPI.countBody(t, direct, text); n != 1 {
+			t.Errorf("%s: the retried text is stored %d times, want once", tb.lang, n)
+		}
+	}
+
+	// Without JavaScript: a plain form post past the limit.
+	web := srv.signInPortal(testUser{Sub: demoTeacher.Sub, Name: demoTeacher.Name, Token: teacherAPI.token})
+	for range 3 {
+		teacherAPI.trySend(t, direct, "버스트 "+nonce)
+	}
+	text := "자바스크립트 없이 " + nonce
+	status, page, _ := web.request(http.MethodPost, "/c/"+strconv.FormatInt(direct, 10)+"/messages",
+		url.Values{"body": {text}, "client_msg_id": {uuid.NewString()}, "csrf_token": {web.csrf}})
+	if status != http.StatusUnprocessableEntity || !strings.Contains(page, "메시지를 너무 빨리 보내고 있습니다.") || !strings.Contains(page, text) {
+		t.Errorf("a plain form post past the limit: status %d; the page shows the message: %v, keeps the text: %v",
+			status, strings.Contains(page, "메시지를 너무 빨리"), strings.Contains(page, text))
+	}
+	if n := teacherAPI.countBody(t, direct, text); n != 0 {
+		t.Errorf("the refused form post is stored %d times", n)
+	}
+}
+
+// trySend sends a message and answers the status, whatever it is.
+func (c *liveAPI) trySend(t testing.TB, convID int64, body string) (int, []byte, error) {
+	t.Helper()
+	in, _ := json.Marshal(map[string]string{"body": body, "client_msg_id": uuid.NewString()})
+	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("%s/api/v1/conversations/%d/messages", c.srv.URL, convID), bytes.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := liveHTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, out, err
 }
