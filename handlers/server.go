@@ -5,6 +5,7 @@ package handlers
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 
@@ -32,6 +33,9 @@ type Config struct {
 	// Limits are the per-user rate limits (nil: none), applied by the use cases and by
 	// sign-in.
 	Limits *ratelimit.Limits
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client (for
+	// the sign-in limit per address); none: the connection's address is the client's.
+	TrustedProxies []*net.IPNet
 }
 
 // Server holds the dependencies of the handlers.
@@ -78,6 +82,7 @@ func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engi
 	e := echo.NewWithConfig(echo.Config{
 		Logger:           logger,
 		HTTPErrorHandler: s.handleError,
+		IPExtractor:      clientIPExtractor(cfg.TrustedProxies),
 	})
 	s.routes(e)
 	return e, s

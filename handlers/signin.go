@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -42,6 +43,20 @@ func (s *Server) signIn(ctx context.Context, c *echo.Context, token string) (mes
 		Name: claims.Name, Email: claims.Email, Role: claims.Role, Locale: claims.Locale,
 	})
 	return u, claims.ExpiresAt, err
+}
+
+// clientIPExtractor finds the client's address: the connection's, or behind trusted
+// proxies the last address in X-Forwarded-For that none of them has. Only the listed
+// proxies are trusted (echo would trust every loopback and private address by default).
+func clientIPExtractor(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 // clientAddress is the address whose sign-ins share a bucket: the client's IP, and for

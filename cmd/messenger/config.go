@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -33,6 +35,7 @@ type config struct {
 	CookieSameSite http.SameSite
 	LogLevel       slog.Level
 	RateLimits     ratelimit.Rates // per user (or address, or portal subject) and action
+	TrustedProxies []*net.IPNet    // reverse proxies whose X-Forwarded-For names the client
 }
 
 // rateLimitVars names the variable of each rate limit.
@@ -128,6 +131,24 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.CookieSameSite = http.SameSiteStrictMode
 	default:
 		errs = append(errs, errors.New("MESSENGER_COOKIE_SAMESITE must be none, lax or strict"))
+	}
+
+	for _, p := range strings.Split(env("MESSENGER_TRUSTED_PROXIES", ""), ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if !strings.Contains(p, "/") {
+			if ip, err := netip.ParseAddr(p); err == nil {
+				p = netip.PrefixFrom(ip, ip.BitLen()).String()
+			}
+		}
+		_, n, err := net.ParseCIDR(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("MESSENGER_TRUSTED_PROXIES: %q is not an address or CIDR like 10.0.0.0/8", p))
+			continue
+		}
+		c.TrustedProxies = append(c.TrustedProxies, n)
 	}
 
 	c.RateLimits = ratelimit.DefaultRates()

@@ -44,13 +44,26 @@ func TestLoadConfig(t *testing.T) {
 		_, err := loadConfig(envOf(map[string]string{
 			"MESSENGER_DEV": "maybe", "MESSENGER_PORTAL_ORIGINS": "portal.example/path",
 			"MESSENGER_COOKIE_SAMESITE": "sometimes", "MESSENGER_LOG_LEVEL": "loud", "MESSENGER_JWT_SECRET": "short",
-			"MESSENGER_RATE_SEND": "fast", "MESSENGER_RATE_SIGNIN_IP": "10:0",
+			"MESSENGER_RATE_SEND": "fast", "MESSENGER_RATE_SIGNIN_IP": "10:0", "MESSENGER_TRUSTED_PROXIES": "10.0.0.1, nginx",
 		}))
 		for _, want := range []string{"MESSENGER_DEV", "MESSENGER_PORTAL_ORIGINS", "MESSENGER_COOKIE_SAMESITE", "MESSENGER_LOG_LEVEL", "at least 32 bytes",
-			"MESSENGER_RATE_SEND", "MESSENGER_RATE_SIGNIN_IP"} {
+			"MESSENGER_RATE_SEND", "MESSENGER_RATE_SIGNIN_IP", `MESSENGER_TRUSTED_PROXIES: "nginx"`} {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("err = %v, want it to name %s", err, want)
 			}
+		}
+	})
+	t.Run("trusted proxies: addresses and ranges", func(t *testing.T) {
+		c, err := loadConfig(envOf(map[string]string{"MESSENGER_TRUSTED_PROXIES": "10.0.0.1, 172.16.0.0/12,::1"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, n := range c.TrustedProxies {
+			got = append(got, n.String())
+		}
+		if strings.Join(got, " ") != "10.0.0.1/32 172.16.0.0/12 ::1/128" {
+			t.Errorf("trusted proxies %v", got)
 		}
 	})
 	t.Run("rate limits: defaults, each overridable, off", func(t *testing.T) {

@@ -164,7 +164,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, logger *slog.Logger) e
 		Issuer: cfg.Issuer, Audience: cfg.Audience, PortalOrigins: cfg.PortalOrigins,
 		CookieSecure: cfg.CookieSecure, CookieSameSite: cfg.CookieSameSite,
 		Dev: cfg.Dev, DevSecret: cfg.JWTSecret,
-		Limits: ratelimit.New(limiter, cfg.RateLimits, logger),
+		Limits: ratelimit.New(limiter, cfg.RateLimits, logger), TrustedProxies: cfg.TrustedProxies,
 	}, db, verifier, engine, logger)
 
 	// Streams end when their base context does, so shutdown need not wait for them.
