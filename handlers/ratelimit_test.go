@@ -101,3 +101,58 @@ func TestPortalSignInLimited(t *testing.T) {
 		t.Fatalf("the fourth sign-in: %d, Retry-After %q, cookies %v, page %q", resp.StatusCode, resp.Header.Get("Retry-After"), resp.Cookies(), page)
 	}
 }
+
+// TestLimiterDownLetsRequestsThrough checks that a limiter whose Redis does not answer
+// stops nobody: the send is stored (201, not a 500), and the failure is counted.
+func TestLimiterDownLetsRequestsThrough(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing answers there
+	down, err := ratelimit.NewRedis("redis://"+addr+"/0", "down:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { down.Close() })
+	e := newEnv(t, func(c *handlers.Config) {
+		c.Limits = ratelimit.New(down, ratelimit.DefaultRates(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	})
+	token := sign(t, validClaims("limiter-down", "김민지", "org-down"))
+	other := sign(t, validClaims("limiter-down-2", "이준호", "org-down"))
+	auth := func(tok string) map[string]string {
+		return map[string]string{"Authorization": "Bearer " + tok, "Content-Type": "application/json"}
+	}
+	if resp := e.do(nil, http.MethodGet, "/api/v1/me", nil, auth(other)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in with the limiter down: %d %s", resp.StatusCode, readBody(t, resp))
+	}
+	resp := e.do(nil, http.MethodPost, "/api/v1/conversations", strings.NewReader(`{"kind":"direct","participant_ids":["limiter-down-2"]}`), auth(token))
+	var conv struct {
+		ID int64 `json:"id"`
+	}
+	if resp.StatusCode != http.StatusCreated || jsonDecode(resp, &conv) != nil {
+		t.Fatalf("create with the limiter down: %d", resp.StatusCode)
+	}
+	resp = e.do(nil, http.MethodPost, fmt.Sprintf("/api/v1/conversations/%d/messages", conv.ID), strings.NewReader(`{"body":"안녕하세요"}`), auth(token))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("send with the limiter down: %d %s", resp.StatusCode, readBody(t, resp))
+	}
+	if n := e.count("messages"); n != 1 {
+		t.Errorf("%d messages stored, want 1", n)
+	}
+	page := readBody(t, e.do(nil, http.MethodGet, "/metrics", nil, nil))
+	if !strings.Contains(page, "messenger_rate_limit_errors_total ") || strings.Contains(page, "messenger_rate_limit_errors_total 0\n") {
+		t.Errorf("/metrics does not count the limiter's failures:\n%s", grepLines(page, "rate_limit"))
+	}
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
