@@ -132,11 +132,16 @@ type Limits struct {
 	limited  *prometheus.CounterVec
 	failures prometheus.Counter
 	warned   atomic.Int64 // unix nanos of the last warning, so a Redis outage logs once in a while
+	resting  atomic.Int64 // unix nanos until which a failed limiter is not asked
 }
 
 // limiterTimeout bounds one bucket check: a slow limiter lets the request through rather
-// than hold it.
-const limiterTimeout = 250 * time.Millisecond
+// than hold it. After a failure the limiter rests for limiterRest, so that a Redis that
+// does not answer delays one request a second, not every one.
+const (
+	limiterTimeout = 250 * time.Millisecond
+	limiterRest    = time.Second
+)
 
 // New answers Limits applying rates with limiter.
 func New(limiter Limiter, rates Rates, logger *slog.Logger) *Limits {
@@ -162,7 +167,7 @@ func (l *Limits) Allow(ctx context.Context, action Action, who string) error {
 		return nil
 	}
 	r, ok := l.rates[action]
-	if !ok || r.Off() {
+	if !ok || r.Off() || time.Now().UnixNano() < l.resting.Load() {
 		return nil
 	}
 	checkCtx, cancel := context.WithTimeout(ctx, limiterTimeout)
@@ -174,6 +179,7 @@ func (l *Limits) Allow(ctx context.Context, action Action, who string) error {
 		}
 		l.failures.Inc()
 		now := time.Now().UnixNano()
+		l.resting.Store(now + int64(limiterRest))
 		if last := l.warned.Load(); now-last > int64(time.Minute) && l.warned.CompareAndSwap(last, now) {
 			l.logger.Warn("rate limit check failed; letting requests through",
 				slog.String("action", string(action)), slog.String("error", err.Error()))

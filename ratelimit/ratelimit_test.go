@@ -172,7 +172,7 @@ func TestMemoryBounded(t *testing.T) {
 }
 
 // TestLimitsFailOpen checks that an unreachable Redis lets every request through, soon,
-// and counts the failures.
+// counts the failure, and is asked again only after a rest.
 func TestLimitsFailOpen(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -195,8 +195,15 @@ func TestLimitsFailOpen(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("5 checks with Redis down took %s", d)
 	}
-	if n := testutil.ToFloat64(limits.Failures()); n != 5 {
-		t.Errorf("%v failures counted, want 5", n)
+	if n := testutil.ToFloat64(limits.Failures()); n != 1 {
+		t.Errorf("%v failures counted, want 1 (then the limiter rests)", n)
+	}
+	time.Sleep(time.Second) // the rest
+	if err := limits.Allow(context.Background(), ratelimit.Send, "1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.ToFloat64(limits.Failures()); n != 2 {
+		t.Errorf("%v failures counted after the rest, want 2", n)
 	}
 }
 
