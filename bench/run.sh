@@ -19,6 +19,9 @@
 # five times a second, and prints the most common waits)
 # BENCH_WAIT_QUIET (0: seconds to wait for the machine to be quiet, below 20 % of a core,
 # before each measurement; a busy machine measures its neighbours too)
+# The server keeps the default rate limits unless this load would meet them (a user
+# sending more than 10/s on average, more than 250 users signing in from this address):
+# then it gets larger ones, printed and kept in bench/out/<time>/rate-limits.txt.
 # BENCH_PGHOST (127.0.0.1) BENCH_PGPORT (5432) BENCH_PGUSER (postgres) BENCH_DB
 # (messenger_bench). Results go to bench/out/<time>/.
 set -euo pipefail
@@ -120,7 +123,21 @@ if [ "$SKIP_LOADGEN" != 1 ]; then
 	say "server on $BENCH_ADDR (engine: $([ "$BENCH_REDIS" = 1 ] && echo redis || echo memory))"
 	redis_env=(-u REDIS_URL)
 	[ "$BENCH_REDIS" = 1 ] && redis_env=(REDIS_URL="$REDIS")
-	env -u MESSENGER_APP_DATABASE_URL -u MESSENGER_JWKS_URL -u MESSENGER_PORTAL_ORIGINS "${redis_env[@]}" \
+	# Rate limits (README): the defaults hold the default load, 100 users at 1,000 msg/s
+	# (10/s a user against 30/s with a burst of 60; 100 sign-ins from this one address
+	# against a burst of 300). A load that would meet them gets larger ones, and says so.
+	rate_env=()
+	per_user=$(awk -v r="$RATE" -v u="$USERS" 'BEGIN { x = 3 * r / u; printf "%d", (x == int(x)) ? x : int(x) + 1 }')
+	if [ "$per_user" -gt 30 ]; then
+		rate_env+=(MESSENGER_RATE_SEND="$per_user:$((per_user * 2))")
+	fi
+	if [ "$USERS" -gt 250 ]; then
+		rate_env+=(MESSENGER_RATE_SIGNIN_IP="$(((USERS + 9) / 10)):$((USERS * 2))")
+	fi
+	if [ ${#rate_env[@]} -gt 0 ]; then
+		echo "bench: this load would meet the default rate limits; the server runs with ${rate_env[*]}" | tee "$OUT/rate-limits.txt"
+	fi
+	env -u MESSENGER_APP_DATABASE_URL -u MESSENGER_JWKS_URL -u MESSENGER_PORTAL_ORIGINS "${redis_env[@]}" ${rate_env[@]+"${rate_env[@]}"} \
 		DATABASE_URL="$OWNER_URL" MESSENGER_DEV=0 MESSENGER_LOG_LEVEL=warn MESSENGER_METRICS_ADDR=off \
 		MESSENGER_ADDR="$BENCH_ADDR" MESSENGER_BASE_URL="http://$BENCH_ADDR" MESSENGER_DATA_DIR="$OUT/data" \
 		./bin/messenger serve >"$OUT/server.log" 2>&1 &
@@ -182,7 +199,7 @@ fi
 # it stopped before making them) it needs the schema and bench/seed.sql's.
 if [ "$(psql_admin -d "$DB" -Atc "SELECT to_regclass('public.conversations') IS NOT NULL")" != t ]; then
 	say "migrate $DB (the server did not)"
-	env -u MESSENGER_APP_DATABASE_URL DATABASE_URL="$OWNER_URL" MESSENGER_DEV=0 MESSENGER_LOG_LEVEL=warn \
+	env -u MESSENGER_APP_DATABASE_URL DATABASE_URL="$OWNER_URL" MESSENGER_DEV=0 MESSENGER_LOG_LEVEL=warn MESSENGER_METRICS_ADDR=off \
 		MESSENGER_DATA_DIR="$OUT/data" ./bin/messenger migrate >>"$OUT/server.log" 2>&1
 fi
 SEEDED=0

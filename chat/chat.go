@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/store"
 )
@@ -30,13 +31,20 @@ type Service struct {
 	events    realtime.Engine
 	logger    *slog.Logger
 	metrics   *metrics
+	limits    *ratelimit.Limits
 	convLocks [conversationLocks]sync.Mutex
 }
 
-// NewService answers a Service on db that publishes to events and registers its metrics
-// with reg.
-func NewService(db *store.DB, events realtime.Engine, logger *slog.Logger, reg prometheus.Registerer) *Service {
-	return &Service{db: db, events: events, logger: logger, metrics: newMetrics(reg)}
+// NewService answers a Service on db that publishes to events, registers its metrics
+// with reg, and refuses a user past limits (nil: no limits).
+func NewService(db *store.DB, events realtime.Engine, logger *slog.Logger, reg prometheus.Registerer, limits *ratelimit.Limits) *Service {
+	return &Service{db: db, events: events, logger: logger, metrics: newMetrics(reg), limits: limits}
+}
+
+// allow takes a token of action from me's bucket: the first step of each use case that a
+// script could repeat without end (ratelimit.Error past the limit).
+func (s *Service) allow(ctx context.Context, action ratelimit.Action, me messenger.User) error {
+	return s.limits.Allow(ctx, action, strconv.FormatInt(me.ID, 10))
 }
 
 // ConversationPage is one page of a user's conversation list.

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/store"
 )
 
@@ -18,6 +19,9 @@ const MaxGroupSize = 500
 // answered (and reopened if one had left it) with created false.
 func (s *Service) CreateConversation(ctx context.Context, me messenger.User, kind, title string, memberSubs []string) (messenger.Conversation, bool, error) {
 	var conv messenger.Conversation
+	if err := s.allow(ctx, ratelimit.Create, me); err != nil {
+		return conv, false, err
+	}
 	subs := uniqueSubs(memberSubs, me.Sub)
 	title = strings.TrimSpace(title)
 	switch kind {

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/store"
 )
@@ -141,6 +142,9 @@ func requireAdmin(conv messenger.Conversation, me messenger.User) error {
 // Invite makes people of me's organization members of a group me is in. People who are
 // members already are skipped; the answer is the conversation afterwards.
 func (s *Service) Invite(ctx context.Context, me messenger.User, convID int64, subs []string) (messenger.Conversation, error) {
+	if err := s.allow(ctx, ratelimit.Invite, me); err != nil {
+		return messenger.Conversation{}, err
+	}
 	subs = uniqueSubs(subs, me.Sub)
 	if len(subs) == 0 {
 		return messenger.Conversation{}, messenger.Errorf(messenger.EINVALID, "Pick at least one person to invite.")

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/store"
 )
 
@@ -97,6 +98,9 @@ func (s *Service) announcePresence(ctx context.Context, id messenger.Identity, c
 // SetTyping tells the other members of a conversation that me is (still) typing, or
 // stopped. The engine keeps the state for three seconds, so it lapses by itself.
 func (s *Service) SetTyping(ctx context.Context, me messenger.User, convID int64, on bool) error {
+	if err := s.allow(ctx, ratelimit.Typing, me); err != nil {
+		return err
+	}
 	var members []int64
 	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
 		if _, err := tx.Conversation(ctx, convID); err != nil {

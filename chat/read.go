@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/store"
 )
 
@@ -17,6 +18,9 @@ type ReadReceipt struct {
 // MarkRead raises me's read watermark in a conversation to seq. When it rose, every member
 // hears it (read counts under their messages) and so do me's other tabs (badges clear).
 func (s *Service) MarkRead(ctx context.Context, me messenger.User, convID, seq int64) error {
+	if err := s.allow(ctx, ratelimit.Read, me); err != nil {
+		return err
+	}
 	if seq <= 0 {
 		return messenger.Errorf(messenger.EINVALID, "seq must be a positive integer.")
 	}

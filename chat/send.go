@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/store"
 )
 
@@ -17,6 +18,9 @@ import (
 // is idempotent by clientMsgID: the same id again answers the stored message with created
 // false, stores nothing and announces nothing.
 func (s *Service) SendMessage(ctx context.Context, me messenger.User, convID int64, body, clientMsgID string) (messenger.Message, bool, error) {
+	if err := s.allow(ctx, ratelimit.Send, me); err != nil {
+		return messenger.Message{}, false, err
+	}
 	start := time.Now()
 	body, err := cleanBody(body)
 	if err != nil {

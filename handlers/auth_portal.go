@@ -16,7 +16,7 @@ func (s *Server) portalSignIn(c *echo.Context) error {
 	if token == "" {
 		return messenger.Errorf(messenger.EUNAUTHORIZED, "A portal token is required.")
 	}
-	me, _, err := s.signIn(c.Request().Context(), token)
+	me, _, err := s.signIn(c.Request().Context(), c, token)
 	if err != nil {
 		return err
 	}

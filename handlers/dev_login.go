@@ -42,7 +42,7 @@ func (s *Server) devLogin(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	me, _, err := s.signIn(c.Request().Context(), token)
+	me, _, err := s.signIn(c.Request().Context(), c, token)
 	if err != nil {
 		return err
 	}

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v5"
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/views"
 )
 
@@ -85,6 +87,7 @@ func (s *Server) handleError(c *echo.Context, err error) {
 	if status == 0 {
 		status = http.StatusInternalServerError
 	}
+	setRetryAfter(c, err)
 	if code == messenger.EINTERNAL {
 		c.Logger().Error("internal error", slog.String("error", err.Error()), slog.String("path", c.Request().URL.Path))
 	}
@@ -114,6 +117,8 @@ func (s *Server) handleError(c *echo.Context, err error) {
 			p.Title, p.Message = views.T(ctx, "error.not_found"), message
 		case messenger.EFORBIDDEN:
 			p.Title, p.Message = views.T(ctx, "error.forbidden"), message
+		case messenger.ERATELIMITED:
+			p.Title, p.Message = views.T(ctx, "error.rate_limited"), views.T(ctx, "error.rate_limited.sub")
 		default:
 			p.Title, p.Message = views.T(ctx, "error.title"), message
 		}
@@ -144,6 +149,14 @@ func bodyProblem(ctx context.Context, code string) (title, sub string, ok bool) 
 		return views.T(ctx, "error.unsupported"), views.T(ctx, "error.unsupported.sub"), true
 	}
 	return "", "", false
+}
+
+// setRetryAfter tells a client past a rate limit when to try again, in whole seconds.
+func setRetryAfter(c *echo.Context, err error) {
+	var limited *ratelimit.Error
+	if errors.As(err, &limited) {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(limited.Seconds()))
+	}
 }
 
 // notFound answers a URL that no route matches.

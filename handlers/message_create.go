@@ -16,7 +16,7 @@ import (
 
 // messageCreate sends a message from the composer: htmx/fetch gets the new row, a plain
 // form post is redirected back to the thread (or shown it again with the error and the
-// text kept).
+// text kept: empty, too long, too fast).
 func (s *Server) messageCreate(c *echo.Context) error {
 	ctx := c.Request().Context()
 	me, _ := auth.UserFrom(ctx)
@@ -33,6 +33,10 @@ func (s *Server) messageCreate(c *echo.Context) error {
 				problem = views.T(ctx, "composer.too_long")
 			}
 			return s.renderThread(c, me, convID, 0, body, problem)
+		}
+		if messenger.ErrorCode(err) == messenger.ERATELIMITED {
+			setRetryAfter(c, err)
+			return s.renderThread(c, me, convID, 0, body, views.T(ctx, "composer.rate_limited"))
 		}
 		if err != nil {
 			return err

@@ -248,7 +248,7 @@ func (s *Server) requireBearer(next echo.HandlerFunc) echo.HandlerFunc {
 		if !ok {
 			var expires time.Time
 			var err error
-			if me, expires, err = s.signIn(ctx, token); err != nil {
+			if me, expires, err = s.signIn(ctx, c, token); err != nil {
 				return err
 			}
 			s.tokens.put(token, me, expires, now)

@@ -5,6 +5,7 @@ package handlers
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/chat"
+	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/static"
 	"github.com/dreamseed/messenger/store"
@@ -33,6 +35,12 @@ type Config struct {
 	MaxBodyBytes int64
 	Dev          bool   // dev login and demo users
 	DevSecret    []byte // signs dev login tokens; the verifier must accept it
+	// Limits are the per-user rate limits (nil: none), applied by the use cases and by
+	// sign-in.
+	Limits *ratelimit.Limits
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client (for
+	// the sign-in limit per address); none: the connection's address is the client's.
+	TrustedProxies []*net.IPNet
 }
 
 // Server holds the dependencies of the handlers.
@@ -49,6 +57,7 @@ type Server struct {
 	cop      *http.CrossOriginProtection
 	tokens   *tokenCache
 	uploads  map[string]int64 // "METHOD /path" of upload routes -> their body limit
+	limits   *ratelimit.Limits
 }
 
 // DefaultMaxBodyBytes is the body limit of forms and JSON: a message of
@@ -62,7 +71,7 @@ func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engi
 	s := &Server{
 		cfg:      cfg,
 		db:       db,
-		chat:     chat.NewService(db, engine, logger, metrics.Registry),
+		chat:     chat.NewService(db, engine, logger, metrics.Registry, cfg.Limits),
 		verifier: verifier,
 		engine:   engine,
 		logger:   logger,
@@ -72,9 +81,13 @@ func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engi
 		cop:      http.NewCrossOriginProtection(),
 		tokens:   newTokenCache(),
 		uploads:  make(map[string]int64),
+		limits:   cfg.Limits,
 	}
 	if s.cfg.MaxBodyBytes <= 0 {
 		s.cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Limits != nil {
+		metrics.Registry.MustRegister(cfg.Limits)
 	}
 	for _, o := range cfg.PortalOrigins {
 		if u, err := url.Parse(o); err == nil && u.Host != "" {
@@ -88,6 +101,7 @@ func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engi
 		// path with another method: groups do not add catch-all routes of their own.
 		Router:                       echo.NewRouter(echo.RouterConfig{NotFoundHandler: s.notFound}),
 		NoGroupAutoRegister404Routes: true,
+		IPExtractor:                  clientIPExtractor(cfg.TrustedProxies),
 	})
 	s.routes(e)
 	return e, s

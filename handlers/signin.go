@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/store"
 )
 
@@ -21,8 +24,11 @@ import (
 const sessionTTL = 14 * 24 * time.Hour
 
 // signIn verifies a portal token and creates or updates its user; it also answers when
-// the token expires.
-func (s *Server) signIn(ctx context.Context, token string) (messenger.User, time.Time, error) {
+// the token expires. Attempts are limited per client address, sign-ins per portal user.
+func (s *Server) signIn(ctx context.Context, c *echo.Context, token string) (messenger.User, time.Time, error) {
+	if err := s.limits.Allow(ctx, ratelimit.SignInAddress, clientAddress(c)); err != nil {
+		return messenger.User{}, time.Time{}, err
+	}
 	claims, err := s.verifier.Verify(ctx, token)
 	if err != nil {
 		if errors.Is(err, auth.ErrInvalidToken) {
@@ -37,6 +43,9 @@ func (s *Server) signIn(ctx context.Context, token string) (messenger.User, time
 		}
 		return messenger.User{}, time.Time{}, err
 	}
+	if err := s.limits.Allow(ctx, ratelimit.SignInSubject, claims.Issuer+" "+claims.Subject); err != nil {
+		return messenger.User{}, time.Time{}, err
+	}
 	u, err := s.db.SignIn(ctx, store.SignInParams{
 		Issuer: claims.Issuer, Sub: claims.Subject, OrgID: claims.OrgID, ZoneID: claims.ZoneID,
 		Name: claims.Name, Email: claims.Email, Role: claims.Role, Locale: claims.Locale,
@@ -48,6 +57,34 @@ var (
 	errTokenExpired = messenger.Errorf(messenger.EUNAUTHORIZED, "The portal token has expired.")
 	errTokenInvalid = messenger.Errorf(messenger.EUNAUTHORIZED, "The portal token is not valid.")
 )
+
+// clientIPExtractor finds the client's address: the connection's, or behind trusted
+// proxies the last address in X-Forwarded-For that none of them has. Only the listed
+// proxies are trusted (echo would trust every loopback and private address by default).
+func clientIPExtractor(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// clientAddress is the address whose sign-ins share a bucket: the client's IP, and for
+// IPv6 its /64, which one household or school gets as a whole.
+func clientAddress(c *echo.Context) string {
+	ip, err := netip.ParseAddr(c.RealIP())
+	if err != nil {
+		return c.RealIP()
+	}
+	if ip = ip.Unmap(); ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
+}
 
 // startSession creates a server-side session for me and sets its cookie.
 func (s *Server) startSession(c *echo.Context, me messenger.User) error {

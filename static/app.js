@@ -576,6 +576,12 @@
           showError(resp.status === 400 && body.length > 4000 ? form.dataset.msgTooLong : form.dataset.msgFailed, false);
           return;
         }
+        if (resp.status === 429) {
+          // Too fast: nothing was stored; the text stays, and a retry (same id) may follow.
+          pending = { id: id, body: body };
+          showError(form.dataset.msgRateLimited, true);
+          return;
+        }
         throw new Error("send: " + resp.status);
       }).catch(function () {
         pending = { id: id, body: body };

@@ -99,6 +99,7 @@ var messages = map[string]text{
 	"composer.empty":         {"메시지를 입력하세요.", "Type a message first."},
 	"composer.too_long":      {"메시지는 4,000자까지 보낼 수 있습니다.", "A message can be at most 4,000 characters."},
 	"composer.failed":        {"메시지를 보내지 못했습니다.", "The message was not sent."},
+	"composer.rate_limited":  {"메시지를 너무 빨리 보내고 있습니다. 잠시 후 다시 시도하세요.", "You are sending messages too quickly. Wait a moment and try again."},
 	"thread.new_messages":    {"새 메시지 ↓", "New messages ↓"},
 	"thread.leave":           {"나가기", "Leave"},
 	"thread.leave.confirm":   {"이 대화방에서 나갈까요?", "Leave this conversation?"},
@@ -168,4 +169,6 @@ var messages = map[string]text{
 	"error.unsupported":      {"이 형식은 받을 수 없습니다", "This kind of content is not accepted here"},
 	"error.too_large.sub":    {"내용을 줄여서 다시 보내 주세요.", "Please shorten it and send it again."},
 	"error.unsupported.sub":  {"페이지를 새로 고친 뒤 다시 시도해 주세요.", "Reload the page and try again."},
+	"error.rate_limited":     {"요청이 너무 많습니다", "Too many requests"},
+	"error.rate_limited.sub": {"잠시 후 다시 시도하세요.", "Wait a moment and try again."},
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/handlers"
+	"github.com/dreamseed/messenger/ratelimit"
 )
 
 // config is the messenger's configuration, read from the environment (see CONTRACT.md).
@@ -37,9 +39,22 @@ type config struct {
 	CookieSameSite http.SameSite
 	HTTPS          bool // the base URL is https: HSTS and the __Host- session cookie
 	LogLevel       slog.Level
-	MetricsAddr    string        // the /metrics listener; "" when off
-	MaxBodyBytes   int64         // every request body but an upload's
-	JWTMaxLifetime time.Duration // the longest a portal token may live
+	MetricsAddr    string          // the /metrics listener; "" when off
+	MaxBodyBytes   int64           // every request body but an upload's
+	JWTMaxLifetime time.Duration   // the longest a portal token may live
+	RateLimits     ratelimit.Rates // per user (or address, or portal subject) and action
+	TrustedProxies []*net.IPNet    // reverse proxies whose X-Forwarded-For names the client
+}
+
+// rateLimitVars names the variable of each rate limit.
+var rateLimitVars = map[ratelimit.Action]string{
+	ratelimit.Send:          "MESSENGER_RATE_SEND",
+	ratelimit.Typing:        "MESSENGER_RATE_TYPING",
+	ratelimit.Read:          "MESSENGER_RATE_READ",
+	ratelimit.Create:        "MESSENGER_RATE_CREATE",
+	ratelimit.Invite:        "MESSENGER_RATE_INVITE",
+	ratelimit.SignInAddress: "MESSENGER_RATE_SIGNIN_IP",
+	ratelimit.SignInSubject: "MESSENGER_RATE_SIGNIN_SUBJECT",
 }
 
 // minBodyBytes is the smallest body limit allowed: the longest message escaped as heavily
@@ -148,6 +163,39 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, errors.New("MESSENGER_JWT_MAX_LIFETIME must be a positive duration like 24h"))
 	} else {
 		c.JWTMaxLifetime = d
+	}
+
+	for _, p := range strings.Split(env("MESSENGER_TRUSTED_PROXIES", ""), ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if !strings.Contains(p, "/") {
+			if ip, err := netip.ParseAddr(p); err == nil {
+				p = netip.PrefixFrom(ip, ip.BitLen()).String()
+			}
+		}
+		_, n, err := net.ParseCIDR(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("MESSENGER_TRUSTED_PROXIES: %q is not an address or CIDR like 10.0.0.0/8", p))
+			continue
+		}
+		c.TrustedProxies = append(c.TrustedProxies, n)
+	}
+
+	c.RateLimits = ratelimit.DefaultRates()
+	for _, action := range ratelimit.Actions {
+		name := rateLimitVars[action]
+		v := env(name, "")
+		if v == "" {
+			continue
+		}
+		r, err := ratelimit.ParseRate(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			continue
+		}
+		c.RateLimits[action] = r
 	}
 
 	if err := c.LogLevel.UnmarshalText([]byte(env("MESSENGER_LOG_LEVEL", "info"))); err != nil {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dreamseed/messenger/ratelimit"
 )
 
 func envOf(kv map[string]string) func(string) string {
@@ -43,8 +45,10 @@ func TestLoadConfig(t *testing.T) {
 		_, err := loadConfig(envOf(map[string]string{
 			"MESSENGER_DEV": "maybe", "MESSENGER_PORTAL_ORIGINS": "portal.example/path",
 			"MESSENGER_COOKIE_SAMESITE": "sometimes", "MESSENGER_LOG_LEVEL": "loud", "MESSENGER_JWT_SECRET": "short",
+			"MESSENGER_RATE_SEND": "fast", "MESSENGER_RATE_SIGNIN_IP": "10:0", "MESSENGER_TRUSTED_PROXIES": "10.0.0.1, nginx",
 		}))
-		for _, want := range []string{"MESSENGER_DEV", "MESSENGER_PORTAL_ORIGINS", "MESSENGER_COOKIE_SAMESITE", "MESSENGER_LOG_LEVEL", "at least 32 bytes"} {
+		for _, want := range []string{"MESSENGER_DEV", "MESSENGER_PORTAL_ORIGINS", "MESSENGER_COOKIE_SAMESITE", "MESSENGER_LOG_LEVEL", "at least 32 bytes",
+			"MESSENGER_RATE_SEND", "MESSENGER_RATE_SIGNIN_IP", `MESSENGER_TRUSTED_PROXIES: "nginx"`} {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("err = %v, want it to name %s", err, want)
 			}
@@ -79,6 +83,41 @@ func TestLoadConfig(t *testing.T) {
 		for _, bad := range []string{"0s", "-1h", "abc"} {
 			if _, err := loadConfig(envOf(map[string]string{"MESSENGER_JWT_MAX_LIFETIME": bad})); err == nil {
 				t.Errorf("MESSENGER_JWT_MAX_LIFETIME=%s accepted", bad)
+			}
+		}
+	})
+	t.Run("trusted proxies: addresses and ranges", func(t *testing.T) {
+		c, err := loadConfig(envOf(map[string]string{"MESSENGER_TRUSTED_PROXIES": "10.0.0.1, 172.16.0.0/12,::1"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, n := range c.TrustedProxies {
+			got = append(got, n.String())
+		}
+		if strings.Join(got, " ") != "10.0.0.1/32 172.16.0.0/12 ::1/128" {
+			t.Errorf("trusted proxies %v", got)
+		}
+	})
+	t.Run("rate limits: defaults, each overridable, off", func(t *testing.T) {
+		c, err := loadConfig(envOf(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.RateLimits[ratelimit.Send] != (ratelimit.Rate{PerSecond: 30, Burst: 60}) || len(c.RateLimits) != len(ratelimit.Actions) {
+			t.Errorf("default rates %v", c.RateLimits)
+		}
+		c, err = loadConfig(envOf(map[string]string{"MESSENGER_RATE_SEND": "100:200", "MESSENGER_RATE_TYPING": "off"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.RateLimits[ratelimit.Send] != (ratelimit.Rate{PerSecond: 100, Burst: 200}) || !c.RateLimits[ratelimit.Typing].Off() ||
+			c.RateLimits[ratelimit.Read] != ratelimit.DefaultRates()[ratelimit.Read] {
+			t.Errorf("rates %v", c.RateLimits)
+		}
+		for _, a := range ratelimit.Actions {
+			if rateLimitVars[a] == "" {
+				t.Errorf("action %s has no variable", a)
 			}
 		}
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/demo"
 	"github.com/dreamseed/messenger/handlers"
+	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/store"
 	"github.com/dreamseed/messenger/store/pgserver"
@@ -146,6 +147,12 @@ func serve(ctx context.Context, cfg config, db *store.DB, logger *slog.Logger) e
 	}
 	defer engine.Close()
 
+	limiter, closeLimiter, err := newLimiter(cfg)
+	if err != nil {
+		return err
+	}
+	defer closeLimiter()
+
 	verifier, err := auth.NewVerifier(ctx, auth.VerifierConfig{
 		Secret: cfg.JWTSecret, JWKSURL: cfg.JWKSURL, Issuer: cfg.Issuer, Audience: cfg.Audience,
 		MaxLifetime: cfg.JWTMaxLifetime,
@@ -158,6 +165,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, logger *slog.Logger) e
 		Issuer: cfg.Issuer, Audience: cfg.Audience, PortalOrigins: cfg.PortalOrigins,
 		CookieSecure: cfg.CookieSecure, CookieSameSite: cfg.CookieSameSite, HTTPS: cfg.HTTPS,
 		MaxBodyBytes: cfg.MaxBodyBytes, Dev: cfg.Dev, DevSecret: cfg.JWTSecret,
+		Limits: ratelimit.New(limiter, cfg.RateLimits, logger), TrustedProxies: cfg.TrustedProxies,
 	}, db, verifier, engine, logger)
 
 	// Streams end when their base context does, so shutdown need not wait for them.
@@ -216,4 +224,17 @@ func serve(ctx context.Context, cfg config, db *store.DB, logger *slog.Logger) e
 		return errors.Join(serveErr, fmt.Errorf("shutdown: %w", err))
 	}
 	return serveErr
+}
+
+// newLimiter answers the rate limiter's buckets: in Redis when it is configured, so that
+// every process shares one budget per user, in memory otherwise.
+func newLimiter(cfg config) (ratelimit.Limiter, func(), error) {
+	if cfg.RedisURL == "" {
+		return ratelimit.NewMemory(), func() {}, nil
+	}
+	r, err := ratelimit.NewRedis(cfg.RedisURL, cfg.RedisPrefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, func() { r.Close() }, nil
 }
