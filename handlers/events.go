@@ -326,7 +326,7 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 			err = send(": ping\n\n")
 		case <-guard.Done():
 			c.Logger().Info("stream ended", slog.String("reason", guard.Reason()))
-			send(closedFrame(guard.Reason()))
+			send(closedFrame(guard.Reason(), pos.String()))
 			return nil
 		}
 		if err != nil {

@@ -32,8 +32,5 @@ func (s *Server) logout(c *echo.Context) error {
 	s.endStreams(ctx, me.ID, streamEnd{Reason: closedSignedOut, Sessions: []string{sessionID(hash)}, AllSessions: all})
 	c.SetCookie(s.sessionCookie("", time.Time{}))
 	c.Logger().Info("signed out", slog.Bool("everywhere", all))
-	if s.cfg.Dev {
-		return c.Redirect(http.StatusSeeOther, "/dev/login")
-	}
-	return c.Redirect(http.StatusSeeOther, "/embed")
+	return c.Redirect(http.StatusSeeOther, s.signInURL())
 }

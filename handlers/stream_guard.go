@@ -189,10 +189,11 @@ func (g *streamGuard) Close() {
 	g.wg.Wait()
 }
 
-// closedFrame is the stream's last event when the guard ends it.
-func closedFrame(reason string) string {
+// closedFrame is the stream's last event when the guard ends it; its id is the stream's
+// position (unchanged), so that a client that does come back resumes from there.
+func closedFrame(reason, id string) string {
 	raw, _ := json.Marshal(struct {
 		Reason string `json:"reason"`
 	}{reason})
-	return frame(eventStreamClosed, "", string(raw))
+	return frame(eventStreamClosed, id, string(raw))
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/dreamseed/messenger/auth"
@@ -31,6 +32,10 @@ type config struct {
 	CookieSecure   bool
 	CookieSameSite http.SameSite
 	LogLevel       slog.Level
+	// MaxStreamsPerUser caps a user's live streams (the oldest closes), MaxSessionsPerUser
+	// their browser sessions (the oldest is revoked).
+	MaxStreamsPerUser  int
+	MaxSessionsPerUser int
 }
 
 // Embedded reports whether the server runs its own PostgreSQL.
@@ -117,9 +122,23 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, errors.New("MESSENGER_COOKIE_SAMESITE must be none, lax or strict"))
 	}
 
+	var err1, err2 error
+	c.MaxStreamsPerUser, err1 = perUserCap(env("MESSENGER_MAX_STREAMS_PER_USER", "10"), "MESSENGER_MAX_STREAMS_PER_USER")
+	c.MaxSessionsPerUser, err2 = perUserCap(env("MESSENGER_MAX_SESSIONS_PER_USER", "20"), "MESSENGER_MAX_SESSIONS_PER_USER")
+	errs = append(errs, err1, err2)
+
 	if err := c.LogLevel.UnmarshalText([]byte(env("MESSENGER_LOG_LEVEL", "info"))); err != nil {
 		errs = append(errs, errors.New("MESSENGER_LOG_LEVEL must be debug, info, warn or error"))
 	}
 	c.DataDir, _ = filepath.Abs(c.DataDir)
 	return c, errors.Join(errs...)
+}
+
+// perUserCap reads a per-user cap: a whole number from 1 to 1000.
+func perUserCap(v, name string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, fmt.Errorf("%s must be a whole number from 1 to 1000, not %q", name, v)
+	}
+	return n, nil
 }

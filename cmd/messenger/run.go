@@ -157,6 +157,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, logger *slog.Logger) e
 		Issuer: cfg.Issuer, Audience: cfg.Audience, PortalOrigins: cfg.PortalOrigins,
 		CookieSecure: cfg.CookieSecure, CookieSameSite: cfg.CookieSameSite,
 		Dev: cfg.Dev, DevSecret: cfg.JWTSecret,
+		MaxStreamsPerUser: cfg.MaxStreamsPerUser, MaxSessionsPerUser: cfg.MaxSessionsPerUser,
 	}, db, verifier, engine, logger)
 
 	// Streams end when their base context does, so shutdown need not wait for them.
