@@ -3,13 +3,23 @@ package handlers_test
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/handlers"
+	"github.com/dreamseed/messenger/realtime"
+	"github.com/dreamseed/messenger/realtime/redistest"
+	"github.com/dreamseed/messenger/store/storetest"
 )
 
 // sseStream is an open stream as a client reads it: its events, and ended closed when the
@@ -341,4 +351,72 @@ func TestCrossSiteStreamRefused(t *testing.T) {
 	}
 	e.openSSE(c, "/events", map[string]string{"Sec-Fetch-Site": "same-origin"})
 	e.openSSE(c, "/events", map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": portal})
+}
+
+// newProcesses starts n messengers on one database and one Redis (a private key prefix),
+// as processes behind a load balancer are.
+func newProcesses(t *testing.T, n int, mutate func(*handlers.Config)) []*env {
+	t.Helper()
+	db, d := storetest.NewDB(t)
+	owner, err := sql.Open("postgres", d.OwnerDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { owner.Close() })
+	verifier, err := auth.NewVerifier(context.Background(), auth.VerifierConfig{
+		Secret: []byte(testSecret), Issuer: testIssuer, Audience: testAud,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := handlers.Config{
+		Issuer: testIssuer, Audience: testAud, PortalOrigins: []string{portal},
+		CookieSecure: true, CookieSameSite: http.SameSiteNoneMode, DevSecret: []byte(testSecret),
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	redisURL, prefix := redistest.URL(t), fmt.Sprintf("test-streams-%d:", time.Now().UnixNano())
+	var envs []*env
+	for range n {
+		engine, err := realtime.NewRedisWithPrefix(context.Background(), redisURL, 0, logger, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { engine.Close() })
+		e, _ := handlers.New(cfg, db, verifier, engine, logger)
+		srv := httptest.NewServer(e)
+		t.Cleanup(srv.Close)
+		envs = append(envs, &env{t: t, srv: srv, db: db, owner: owner, config: cfg, engine: engine})
+	}
+	return envs
+}
+
+// TestStreamEndsAcrossProcesses: the cap counts a user's streams in every process, and a
+// sign-out in one process ends the session's streams in another, at once.
+func TestStreamEndsAcrossProcesses(t *testing.T) {
+	procs := newProcesses(t, 2, func(c *handlers.Config) { c.MaxStreamsPerUser = 2 })
+	a, b := procs[0], procs[1]
+	// Cookies are per host, not port: the browser's session goes to both processes.
+	browser := a.signInBrowser("xp1", "한도윤", "org-a")
+	first := a.openSSE(browser, "/events", nil)
+	second := b.openSSE(browser, "/events", nil)
+	stillOpen(t, first, "two streams, two allowed")
+	third := a.openSSE(browser, "/events", nil)
+	if reason := waitClosed(t, first, 5*time.Second, nil); reason != "replaced" {
+		t.Errorf("the oldest stream closed with %q, want replaced", reason)
+	}
+	stillOpen(t, second, "the second stream, in the other process, after the third opened")
+
+	csrf := a.csrfToken(browser)
+	resp := b.do(browser, "POST", "/logout", nil, map[string]string{"Origin": b.srv.URL, "X-CSRF-Token": csrf})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: status %d", resp.StatusCode)
+	}
+	for _, s := range []sseStream{second, third} {
+		if reason := waitClosed(t, s, 5*time.Second, nil); reason != "signed_out" {
+			t.Errorf("closed with %q, want signed_out", reason)
+		}
+	}
 }
