@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
@@ -26,6 +27,10 @@ const (
 	// closedExpired: the stream's session or token expired.
 	closedExpired = "expired"
 )
+
+// resyncCheckWithin spreads the session checks of streams whose notices may have been
+// lost (a broker reconnect).
+const resyncCheckWithin = 5 * time.Second
 
 // eventStreamEnd is the notice on a user's streams channel that some of their streams
 // must end.
@@ -109,6 +114,7 @@ func (s *Server) guardStream(ctx context.Context, me messenger.User, connID stri
 			check = ticker.C
 		}
 		overflowed := sub.Overflowed()
+		var soon <-chan time.Time
 		for {
 			reason := ""
 			select {
@@ -122,10 +128,17 @@ func (s *Server) guardStream(ctx context.Context, me messenger.User, connID stri
 				}
 				reason = endsStream(d.Event, connID, session)
 			case <-sub.Resync():
-				// Notices may have been lost: the session is checked now.
-				reason = s.sessionEnded(gctx, session, expires)
+				// Notices may have been lost: the session is checked soon, each stream
+				// at its own moment, so that a broker reconnect does not send every
+				// stream to the database at once.
+				if session != "" && soon == nil {
+					soon = time.After(rand.N(resyncCheckWithin))
+				}
 			case <-overflowed:
 				overflowed = nil
+				reason = s.sessionEnded(gctx, session, expires)
+			case <-soon:
+				soon = nil
 				reason = s.sessionEnded(gctx, session, expires)
 			case <-check:
 				reason = s.sessionEnded(gctx, session, expires)
