@@ -420,3 +420,19 @@ func TestStreamEndsAcrossProcesses(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamEndsWhenSessionRevoked: a session revoked without a notice to its streams (by
+// an operator, in the database) ends them within a heartbeat.
+func TestStreamEndsWhenSessionRevoked(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.signInBrowser("rv1", "한도윤", "org-a")
+	stream := e.openSSE(c, "/events", nil)
+	if _, err := e.owner.Exec(`UPDATE sessions SET revoked_at = now()`); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if reason := waitClosed(t, stream, 25*time.Second, nil); reason != "signed_out" {
+		t.Errorf("closed with %q, want signed_out", reason)
+	}
+	t.Logf("closed %v after the revocation", time.Since(start).Round(time.Millisecond))
+}
