@@ -118,3 +118,33 @@ func TestStreamMovesToNewestTab(t *testing.T) {
 	checkConsole(a)
 	checkConsole(b)
 }
+
+// TestSignInAgainInOtherTab: signing in again in one tab gives the browser a new session;
+// the other tab's stream, of the old session, ends with a notice and a reload button, and
+// after the reload it is live again with the new session.
+func TestSignInAgainInOtherTab(t *testing.T) {
+	browser := newBrowser(t)
+	srv := startServer(t)
+	nonce := strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
+	teacher := newLiveAPI(t, srv, demoTeacher)
+	direct, _ := demoConversationIDs(t, teacher)
+	threadURL := srv.URL + "/c/" + strconv.FormatInt(direct, 10)
+
+	a := newLiveTab(t, browser, "ko")
+	signInDev(a, srv.URL, demoParent.Name)
+	b := sameBrowserTab(t, a)
+	openThread(b, threadURL)
+	signInDev(a, srv.URL, demoParent.Name)
+	waitJS(b, "B says the browser signed in again", shownJS("stream-replaced", "이 브라우저에서 다시 로그인되었습니다"), 10*time.Second)
+	// (A script's click: a real one focuses the window first, and the page, whose CSRF
+	// token went with the old session, may then try to mark the thread read: a 403.)
+	if _, err := runErr(b, chromedp.WaitEvent(page.LoadEventFired, nil,
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#stream-replaced button").click()`))); err != nil {
+		t.Fatalf("reload B: %v", err)
+	}
+	waitConnected(b, 1)
+	text := "새 세션으로 " + nonce
+	teacher.send(t, direct, text)
+	waitJS(b, "B sees a message live with the new session", countTextJS(text)+" === 1", 5*time.Second)
+	checkConsole(b)
+}

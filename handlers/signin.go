@@ -94,7 +94,7 @@ func (s *Server) endBrowserSession(c *echo.Context) {
 		c.Logger().Warn("revoke replaced session", slog.String("error", err.Error()))
 		return
 	}
-	s.endStreams(ctx, old.Identity.UserID, streamEnd{Reason: closedSignedOut, Sessions: []string{sessionID(hash)}})
+	s.endStreams(ctx, old.Identity.UserID, streamEnd{Reason: closedSessionReplaced, Sessions: []string{sessionID(hash)}})
 }
 
 // sessionCookie is the session cookie: HttpOnly always; inside a cross-site portal iframe

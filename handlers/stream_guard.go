@@ -22,8 +22,11 @@ const (
 	eventStreamClosed = "stream.closed"
 	// closedReplaced: the user opened more streams than the cap; this, the oldest, gave way.
 	closedReplaced = "replaced"
-	// closedSignedOut: the stream's session signed out, was revoked or replaced.
+	// closedSignedOut: the stream's session signed out or was revoked.
 	closedSignedOut = "signed_out"
+	// closedSessionReplaced: the browser signed in again; its cookie now carries a new
+	// session (and CSRF token), which the page picks up by reloading.
+	closedSessionReplaced = "session_replaced"
 	// closedExpired: the stream's session or token expired.
 	closedExpired = "expired"
 )

@@ -257,8 +257,8 @@ func TestStreamEndsWhenSessionReplaced(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign in again: status %d", resp.StatusCode)
 	}
-	if reason := waitClosed(t, stream, 5*time.Second, nil); reason != "signed_out" {
-		t.Errorf("the old session's stream closed with %q, want signed_out", reason)
+	if reason := waitClosed(t, stream, 5*time.Second, nil); reason != "session_replaced" {
+		t.Errorf("the old session's stream closed with %q, want session_replaced", reason)
 	}
 	old := e.client()
 	old.Jar.SetCookies(u, []*http.Cookie{{Name: c.Jar.Cookies(u)[0].Name, Value: oldCookie}})

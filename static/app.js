@@ -501,17 +501,23 @@
 
   // The server ends the live stream for good with stream.closed {"reason"} (hx-sse:close
   // stops reconnecting): "replaced" when this user's newest window took it over, which a
-  // button takes back; "signed_out" or "expired" when the session ended, which only a new
-  // sign-in mends: the page then keeps nothing of the conversations on screen and makes
-  // no more requests. A reconnect refused with 401 (signed out while disconnected) ends
-  // the same way, instead of retrying for ever.
+  // button takes back (a reload); "session_replaced" when this browser signed in again
+  // (the page's CSRF token is stale: a reload); "signed_out" or "expired" when the
+  // session ended, which only a new sign-in mends: the page then keeps nothing of the
+  // conversations on screen and makes no more requests. A reconnect refused with 401
+  // (signed out while disconnected) ends the same way, instead of retrying for ever.
   function streamEnded(reason) {
     hideStatus();
     var live = $("#live");
     if (live) live.remove(); // hx-sse stops with its element
-    var box = reason === "replaced" ? $("#stream-replaced") : $("#signed-out");
+    var moved = reason === "replaced" || reason === "session_replaced";
+    var box = moved ? $("#stream-replaced") : $("#signed-out");
     if (!box) return;
-    if (reason !== "replaced") {
+    if (reason === "session_replaced") {
+      $("span", box).textContent = box.dataset.sessionText;
+      $("button", box).textContent = box.dataset.sessionAction;
+    }
+    if (!moved) {
       if (reason === "expired" && box.dataset.expired) $("#signed-out-title", box).textContent = box.dataset.expired;
       document.body.replaceChildren(box);
       document.title = $("#signed-out-title", box).textContent;
