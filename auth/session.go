@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"time"
 
 	"github.com/dreamseed/messenger"
 )
@@ -49,6 +50,7 @@ const (
 	userKey contextKey = iota
 	csrfKey
 	sessionKey
+	expiryKey
 )
 
 // WithUser answers a context that carries the signed-in user.
@@ -83,4 +85,16 @@ func WithSessionToken(ctx context.Context, token string) context.Context {
 func SessionTokenFrom(ctx context.Context) string {
 	s, _ := ctx.Value(sessionKey).(string)
 	return s
+}
+
+// WithExpiry answers a context that carries when the request's credentials (session or
+// token) expire, for the streams that outlive the request's start.
+func WithExpiry(ctx context.Context, t time.Time) context.Context {
+	return context.WithValue(ctx, expiryKey, t)
+}
+
+// ExpiryFrom answers when the request's credentials expire (zero if not known).
+func ExpiryFrom(ctx context.Context) time.Time {
+	t, _ := ctx.Value(expiryKey).(time.Time)
+	return t
 }

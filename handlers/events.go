@@ -125,6 +125,13 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 		s.chat.Disconnected(ctx, me, connID)
 	}()
 
+	// The stream ends early when the user opens too many, or its credentials end.
+	guard, err := s.guardStream(ctx, me, connID)
+	if err != nil {
+		return err
+	}
+	defer guard.Close()
+
 	lastID := c.Request().Header.Get("Last-Event-ID")
 	if lastID == "" {
 		lastID = c.QueryParam("last_event_id")
@@ -317,6 +324,10 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 			return nil
 		case <-heartbeat.C:
 			err = send(": ping\n\n")
+		case <-guard.Done():
+			c.Logger().Info("stream ended", slog.String("reason", guard.Reason()))
+			send(closedFrame(guard.Reason(), pos.String()))
+			return nil
 		}
 		if err != nil {
 			c.Logger().Debug("stream closed", slog.String("reason", err.Error()))

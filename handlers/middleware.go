@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -172,6 +173,7 @@ func (s *Server) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 		ctx = auth.WithUser(ctx, me)
 		ctx = auth.WithCSRFToken(ctx, sess.CSRFToken)
 		ctx = auth.WithSessionToken(ctx, cookie.Value)
+		ctx = auth.WithExpiry(ctx, sess.ExpiresAt)
 		ctx = views.WithLocale(ctx, views.NegotiateLocale(me.Locale, c.Request().Header.Get("Accept-Language")))
 		c.SetRequest(c.Request().WithContext(ctx))
 		c.SetLogger(c.Logger().With(slog.Int64("user_id", me.ID)))
@@ -232,6 +234,29 @@ func (s *Server) portalOriginOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// sameSiteStream refuses a page stream that another site opens with the user's cookie
+// (an EventSource of a page elsewhere): only this app and the portal origins may open
+// one. Go's cross-origin protection lets every GET through.
+func (s *Server) sameSiteStream(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		req := c.Request()
+		origin := req.Header.Get("Origin")
+		switch {
+		case origin != "" && s.origins[origin]:
+		case req.Header.Get("Sec-Fetch-Site") == "cross-site",
+			req.Header.Get("Sec-Fetch-Site") == "" && origin != "" && !sameHost(origin, req.Host):
+			return messenger.Errorf(messenger.EFORBIDDEN, "Cross-site request refused.")
+		}
+		return next(c)
+	}
+}
+
+// sameHost reports whether origin names host (an Origin header against the request's Host).
+func sameHost(origin, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host == host
+}
+
 // requireBearer signs an API request in with its portal token. Every request creates or
 // updates the user from the token's claims.
 func (s *Server) requireBearer(next echo.HandlerFunc) echo.HandlerFunc {
@@ -244,9 +269,8 @@ func (s *Server) requireBearer(next echo.HandlerFunc) echo.HandlerFunc {
 		ctx := c.Request().Context()
 		token = strings.TrimSpace(token)
 		now := time.Now()
-		me, ok := s.tokens.get(token, now)
+		me, expires, ok := s.tokens.get(token, now)
 		if !ok {
-			var expires time.Time
 			var err error
 			if me, expires, err = s.signIn(ctx, c, token); err != nil {
 				return err
@@ -254,6 +278,7 @@ func (s *Server) requireBearer(next echo.HandlerFunc) echo.HandlerFunc {
 			s.tokens.put(token, me, expires, now)
 		}
 		ctx = auth.WithUser(ctx, me)
+		ctx = auth.WithExpiry(ctx, expires)
 		c.SetRequest(c.Request().WithContext(ctx))
 		c.SetLogger(c.Logger().With(slog.Int64("user_id", me.ID)))
 		return next(c)

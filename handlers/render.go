@@ -23,7 +23,16 @@ func render(c *echo.Context, status int, component templ.Component) error {
 
 // layout answers the layout props of a page titled title.
 func (s *Server) layout(title string) views.LayoutProps {
-	return views.LayoutProps{Title: title, AssetQuery: s.assetQ}
+	return views.LayoutProps{Title: title, AssetQuery: s.assetQ, SignInURL: s.signInURL()}
+}
+
+// signInURL is where a signed-out browser goes to sign in: dev login, or the portal's
+// iframe entry.
+func (s *Server) signInURL() string {
+	if s.cfg.Dev {
+		return "/dev/login"
+	}
+	return "/embed"
 }
 
 // withLocale sets the page locale of a request that has no session (dev login, embed).

@@ -49,7 +49,7 @@ func (s *Server) routes(e *echo.Echo) {
 	web.POST("/c/:id/participants/:sub/role", s.participantRole)
 	web.POST("/c/:id/rename", s.conversationRename)
 	web.Match(getOrHead, "/c/:id/audit", s.auditLog)
-	web.GET("/events", s.events)
+	web.GET("/events", s.events, s.sameSiteStream)
 	web.POST("/logout", s.logout)
 
 	// JSON API, for the portal and other clients with a portal token.

@@ -41,7 +41,19 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client (for
 	// the sign-in limit per address); none: the connection's address is the client's.
 	TrustedProxies []*net.IPNet
+	// MaxStreamsPerUser caps a user's live streams: one more closes the oldest
+	// (DefaultMaxStreamsPerUser if 0).
+	MaxStreamsPerUser int
+	// MaxSessionsPerUser caps a user's browser sessions: one more revokes the oldest
+	// (DefaultMaxSessionsPerUser if 0).
+	MaxSessionsPerUser int
 }
+
+// Default caps per user, for a Config that leaves them 0.
+const (
+	DefaultMaxStreamsPerUser  = 10
+	DefaultMaxSessionsPerUser = 20
+)
 
 // Server holds the dependencies of the handlers.
 type Server struct {
@@ -68,6 +80,12 @@ const DefaultMaxBodyBytes = 64 << 10
 // New answers the HTTP handler of the messenger.
 func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engine, logger *slog.Logger) (*echo.Echo, *Server) {
 	metrics := NewMetrics()
+	if cfg.MaxStreamsPerUser == 0 {
+		cfg.MaxStreamsPerUser = DefaultMaxStreamsPerUser
+	}
+	if cfg.MaxSessionsPerUser == 0 {
+		cfg.MaxSessionsPerUser = DefaultMaxSessionsPerUser
+	}
 	s := &Server{
 		cfg:      cfg,
 		db:       db,

@@ -86,20 +86,58 @@ func clientAddress(c *echo.Context) string {
 	return ip.String()
 }
 
-// startSession creates a server-side session for me and sets its cookie.
+// startSession creates a server-side session for me and sets its cookie. It replaces
+// the session this browser had (revoked, its streams ended), so the CSRF token changes
+// with it, and revokes me's oldest sessions beyond the cap.
 func (s *Server) startSession(c *echo.Context, me messenger.User) error {
 	ctx := c.Request().Context()
+	s.endBrowserSession(c)
 	token, csrf := auth.NewToken(), auth.NewToken()
+	hash := auth.HashToken(token)
 	expires := time.Now().Add(sessionTTL)
+	var revoked [][]byte
 	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-		return tx.CreateSession(ctx, auth.HashToken(token), csrf, c.Request().UserAgent(), expires)
+		if err := tx.CreateSession(ctx, hash, csrf, c.Request().UserAgent(), expires); err != nil {
+			return err
+		}
+		var err error
+		revoked, err = tx.RevokeSessionsBeyond(ctx, hash, s.cfg.MaxSessionsPerUser)
+		return err
 	})
 	if err != nil {
 		return err
 	}
+	if len(revoked) > 0 {
+		end := streamEnd{Reason: closedSignedOut}
+		for _, h := range revoked {
+			end.Sessions = append(end.Sessions, sessionID(h))
+		}
+		s.endStreams(ctx, me.ID, end)
+	}
 	c.SetCookie(s.sessionCookie(token, expires))
-	c.Logger().Info("signed in", slog.Int64("user_id", me.ID))
+	c.Logger().Info("signed in", slog.Int64("user_id", me.ID), slog.Int("sessions_revoked", len(revoked)))
 	return nil
+}
+
+// endBrowserSession revokes the live session the request's cookie carries, whoever's
+// it is, and ends its streams: a browser has one session at a time.
+func (s *Server) endBrowserSession(c *echo.Context) {
+	cookie, err := c.Cookie(auth.SessionCookie)
+	if err != nil || cookie.Value == "" {
+		return
+	}
+	ctx := c.Request().Context()
+	hash := auth.HashToken(cookie.Value)
+	old, err := s.db.SessionByToken(ctx, hash)
+	if err != nil {
+		return // none live: nothing to end
+	}
+	err = s.db.InTx(ctx, old.Identity, func(tx *store.Tx) error { return tx.RevokeSession(ctx, hash) })
+	if err != nil {
+		c.Logger().Warn("revoke replaced session", slog.String("error", err.Error()))
+		return
+	}
+	s.endStreams(ctx, old.Identity.UserID, streamEnd{Reason: closedSessionReplaced, Sessions: []string{sessionID(hash)}})
 }
 
 // sessionCookie is the session cookie: HttpOnly always; inside a cross-site portal iframe

@@ -24,26 +24,27 @@ type tokenCache struct {
 }
 
 type tokenEntry struct {
-	user    messenger.User
-	expires time.Time
+	user         messenger.User
+	expires      time.Time // of the entry
+	tokenExpires time.Time // of the token
 }
 
 func newTokenCache() *tokenCache {
 	return &tokenCache{entries: make(map[[32]byte]tokenEntry)}
 }
 
-// get answers the user of token if it was verified less than a minute ago and has not
-// expired since.
-func (c *tokenCache) get(token string, now time.Time) (messenger.User, bool) {
+// get answers the user of token and when the token expires, if it was verified less than
+// a minute ago and has not expired since.
+func (c *tokenCache) get(token string, now time.Time) (messenger.User, time.Time, bool) {
 	key := sha256.Sum256([]byte(token))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[key]
 	if !ok || now.After(e.expires) {
 		delete(c.entries, key)
-		return messenger.User{}, false
+		return messenger.User{}, time.Time{}, false
 	}
-	return e.user, true
+	return e.user, e.tokenExpires, true
 }
 
 // put remembers token's user until a minute from now or the token's expiry, whichever is
@@ -62,5 +63,5 @@ func (c *tokenCache) put(token string, u messenger.User, tokenExpires, now time.
 	if len(c.entries) >= tokenCacheSize {
 		clear(c.entries)
 	}
-	c.entries[key] = tokenEntry{user: u, expires: expires}
+	c.entries[key] = tokenEntry{user: u, expires: expires, tokenExpires: tokenExpires}
 }

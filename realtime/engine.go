@@ -170,6 +170,14 @@ type Engine interface {
 	SetTyping(ctx context.Context, convID, userID int64, on bool) (changed bool, err error)
 	// Typing lists who is typing in convID now, in ascending order.
 	Typing(ctx context.Context, convID int64) ([]int64, error)
+
+	// AdmitStream registers the stream of connection connID of userID
+	// (Connected just before) as the user's newest, in every process, and
+	// returns the IDs of the user's oldest streams beyond max, which it
+	// forgets: the caller tells them to close. Streams whose connection is
+	// no longer live (disconnected, or lapsed with a crashed process) are
+	// forgotten without being returned.
+	AdmitStream(ctx context.Context, userID int64, connID string, max int) (evicted []string, err error)
 }
 
 // backend is what a Subscription needs from its engine; keeping it

@@ -19,6 +19,7 @@ type Memory struct {
 	queueSize int
 	hist      *memHistory
 	pres      *memPresence
+	streams   memStreams
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -75,8 +76,9 @@ func newMemory(queueSize int, pc presenceConfig) *Memory {
 			epoch:  newEpoch(),
 			chans:  make(map[string]*memChannel),
 		},
-		pres: newMemPresence(pc),
-		done: make(chan struct{}),
+		pres:    newMemPresence(pc),
+		streams: memStreams{users: make(map[int64][]string)},
+		done:    make(chan struct{}),
 	}
 	m.wg.Add(2)
 	go m.refreshLoop()

@@ -497,6 +497,49 @@
     else if (streaming && stream.reader && typeof stream.reader.cancel === "function") stream.reader.cancel();
   });
 
+  // ---------------------------------------------------------------- the stream's end
+
+  // The server ends the live stream for good with stream.closed {"reason"} (hx-sse:close
+  // stops reconnecting): "replaced" when this user's newest window took it over, which a
+  // button takes back (a reload); "session_replaced" when this browser signed in again
+  // (the page's CSRF token is stale: a reload); "signed_out" or "expired" when the
+  // session ended, which only a new sign-in mends: the page then keeps nothing of the
+  // conversations on screen and makes no more requests. A reconnect refused with 401
+  // (signed out while disconnected) ends the same way, instead of retrying for ever.
+  function streamEnded(reason) {
+    hideStatus();
+    var live = $("#live");
+    if (live) live.remove(); // hx-sse stops with its element
+    var moved = reason === "replaced" || reason === "session_replaced";
+    var box = moved ? $("#stream-replaced") : $("#signed-out");
+    if (!box) return;
+    if (reason === "session_replaced") {
+      $("span", box).textContent = box.dataset.sessionText;
+      $("button", box).textContent = box.dataset.sessionAction;
+    }
+    if (!moved) {
+      if (reason === "expired" && box.dataset.expired) $("#signed-out-title", box).textContent = box.dataset.expired;
+      document.body.replaceChildren(box);
+      document.title = $("#signed-out-title", box).textContent;
+    }
+    box.classList.remove("hidden");
+    box.classList.add("flex");
+    var action = $("a, button", box);
+    if (action) action.focus();
+  }
+
+  document.addEventListener("stream.closed", function (evt) {
+    var reason = "";
+    try { reason = JSON.parse((evt.detail && evt.detail.data) || "{}").reason || ""; } catch (e) { /* none */ }
+    streamEnded(reason);
+  });
+  document.addEventListener("htmx:sse:error", function (evt) {
+    if (evt.detail && evt.detail.status === 401) streamEnded("signed_out");
+  });
+  document.addEventListener("click", function (e) {
+    if (e.target.closest && e.target.closest("#stream-replaced [data-action=reconnect]")) window.location.reload();
+  });
+
   // ---------------------------------------------------------------- the composer
 
   function setupComposer() {

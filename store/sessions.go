@@ -72,3 +72,31 @@ func (tx *Tx) RevokeAllSessions(ctx context.Context) (int64, error) {
 	}
 	return res.RowsAffected()
 }
+
+// RevokeSessionsBeyond keeps the session whose token has this hash and the newest
+// keep-1 other live sessions of the transaction's user, revokes the rest, and answers
+// the token hashes it revoked.
+func (tx *Tx) RevokeSessionsBeyond(ctx context.Context, tokenHash []byte, keep int) ([][]byte, error) {
+	rows, err := tx.tx.QueryContext(ctx,
+		`UPDATE sessions SET revoked_at = now()
+		  WHERE user_id = $1 AND token_hash IN (
+		        SELECT token_hash FROM sessions
+		         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() AND token_hash <> $2
+		         ORDER BY created_at DESC, token_hash
+		         OFFSET $3)
+		 RETURNING token_hash`,
+		tx.id.UserID, tokenHash, max(keep-1, 0))
+	if err != nil {
+		return nil, fmt.Errorf("revoke sessions beyond %d: %w", keep, err)
+	}
+	defer rows.Close()
+	var revoked [][]byte
+	for rows.Next() {
+		var h []byte
+		if err := rows.Scan(&h); err != nil {
+			return nil, err
+		}
+		revoked = append(revoked, h)
+	}
+	return revoked, rows.Err()
+}

@@ -44,6 +44,10 @@ type config struct {
 	JWTMaxLifetime time.Duration   // the longest a portal token may live
 	RateLimits     ratelimit.Rates // per user (or address, or portal subject) and action
 	TrustedProxies []*net.IPNet    // reverse proxies whose X-Forwarded-For names the client
+	// MaxStreamsPerUser caps a user's live streams (the oldest closes), MaxSessionsPerUser
+	// their browser sessions (the oldest is revoked).
+	MaxStreamsPerUser  int
+	MaxSessionsPerUser int
 }
 
 // rateLimitVars names the variable of each rate limit.
@@ -197,10 +201,23 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		c.RateLimits[action] = r
 	}
+	var err1, err2 error
+	c.MaxStreamsPerUser, err1 = perUserCap(env("MESSENGER_MAX_STREAMS_PER_USER", "10"), "MESSENGER_MAX_STREAMS_PER_USER")
+	c.MaxSessionsPerUser, err2 = perUserCap(env("MESSENGER_MAX_SESSIONS_PER_USER", "20"), "MESSENGER_MAX_SESSIONS_PER_USER")
+	errs = append(errs, err1, err2)
 
 	if err := c.LogLevel.UnmarshalText([]byte(env("MESSENGER_LOG_LEVEL", "info"))); err != nil {
 		errs = append(errs, errors.New("MESSENGER_LOG_LEVEL must be debug, info, warn or error"))
 	}
 	c.DataDir, _ = filepath.Abs(c.DataDir)
 	return c, errors.Join(errs...)
+}
+
+// perUserCap reads a per-user cap: a whole number from 1 to 1000.
+func perUserCap(v, name string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, fmt.Errorf("%s must be a whole number from 1 to 1000, not %q", name, v)
+	}
+	return n, nil
 }

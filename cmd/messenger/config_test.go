@@ -19,7 +19,8 @@ func TestLoadConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !c.Embedded() || !c.Dev || len(c.JWTSecret) == 0 || c.Addr != ":8001" || c.CookieSameSite != http.SameSiteLaxMode {
+		if !c.Embedded() || !c.Dev || len(c.JWTSecret) == 0 || c.Addr != ":8001" || c.CookieSameSite != http.SameSiteLaxMode ||
+			c.MaxStreamsPerUser != 10 || c.MaxSessionsPerUser != 20 {
 			t.Errorf("config = %+v", c)
 		}
 	})
@@ -39,6 +40,20 @@ func TestLoadConfig(t *testing.T) {
 		}
 		if c.Dev || c.CookieSameSite != http.SameSiteNoneMode || len(c.PortalOrigins) != 2 || c.PortalOrigins[0] != "https://portal.example" {
 			t.Errorf("config = %+v", c)
+		}
+	})
+	t.Run("per-user caps", func(t *testing.T) {
+		c, err := loadConfig(envOf(map[string]string{"MESSENGER_MAX_STREAMS_PER_USER": "3", "MESSENGER_MAX_SESSIONS_PER_USER": "5"}))
+		if err != nil || c.MaxStreamsPerUser != 3 || c.MaxSessionsPerUser != 5 {
+			t.Errorf("config = %+v, %v", c, err)
+		}
+		for _, bad := range []string{"0", "-1", "many", "1001"} {
+			_, err := loadConfig(envOf(map[string]string{"MESSENGER_MAX_STREAMS_PER_USER": bad, "MESSENGER_MAX_SESSIONS_PER_USER": bad}))
+			for _, want := range []string{"MESSENGER_MAX_STREAMS_PER_USER", "MESSENGER_MAX_SESSIONS_PER_USER"} {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("%q: err = %v, want it to name %s", bad, err, want)
+				}
+			}
 		}
 	})
 	t.Run("every bad value is named", func(t *testing.T) {

@@ -166,6 +166,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, logger *slog.Logger) e
 		CookieSecure: cfg.CookieSecure, CookieSameSite: cfg.CookieSameSite, HTTPS: cfg.HTTPS,
 		MaxBodyBytes: cfg.MaxBodyBytes, Dev: cfg.Dev, DevSecret: cfg.JWTSecret,
 		Limits: ratelimit.New(limiter, cfg.RateLimits, logger), TrustedProxies: cfg.TrustedProxies,
+		MaxStreamsPerUser: cfg.MaxStreamsPerUser, MaxSessionsPerUser: cfg.MaxSessionsPerUser,
 	}, db, verifier, engine, logger)
 
 	// Streams end when their base context does, so shutdown need not wait for them.

@@ -1,0 +1,110 @@
+package realtime
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Stream registry: the live streams of each user in the order they opened, so that
+// a user's streams beyond a cap close the oldest first, across processes. A stream
+// is a presence connection (same ID), so a stream whose connection was
+// disconnected or lapsed is not counted, and needs no removal of its own.
+
+// streamsKeyPrefix names the Redis sorted set of a user's streams, scored by when
+// they were admitted (Redis clock, microseconds).
+const streamsKeyPrefix = "streams:"
+
+// streamsKeyTTL is how long a user's registry outlives their last admitted stream.
+const streamsKeyTTL = 7 * 24 * time.Hour
+
+// admitScript forgets the streams of KEYS[1] whose connection is not live in the
+// presence set KEYS[2], adds stream ARGV[1], and removes and returns the oldest
+// beyond ARGV[2].
+var admitScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local exp = redis.call('ZSCORE', KEYS[2], id)
+  if not exp or tonumber(exp) <= now then
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+redis.call('ZADD', KEYS[1], tonumber(t[1]) * 1000000 + tonumber(t[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2])
+if over <= 0 then
+  return {}
+end
+local out = redis.call('ZRANGE', KEYS[1], 0, over - 1)
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1)
+return out
+`)
+
+// AdmitStream registers connID as userID's newest stream in Redis (see Engine).
+func (r *Redis) AdmitStream(ctx context.Context, userID int64, connID string, max int) ([]string, error) {
+	if connID == "" {
+		return nil, ErrInvalidConnID
+	}
+	if r.closing() {
+		return nil, ErrClosed
+	}
+	max = capOrNone(max)
+	key := r.prefix + streamsKeyPrefix + strconv.FormatInt(userID, 10)
+	evicted, err := admitScript.Run(ctx, r.client, []string{key, r.presenceKey(userID)},
+		connID, max, streamsKeyTTL.Milliseconds()).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("realtime: admit stream of user %d: %w", userID, err)
+	}
+	return evicted, nil
+}
+
+// memStreams is the stream registry of a Memory engine: each user's streams, oldest
+// first.
+type memStreams struct {
+	mu    sync.Mutex
+	users map[int64][]string
+}
+
+// AdmitStream registers connID as userID's newest stream (see Engine).
+func (m *Memory) AdmitStream(ctx context.Context, userID int64, connID string, max int) ([]string, error) {
+	if connID == "" {
+		return nil, ErrInvalidConnID
+	}
+	if err := m.check(ctx); err != nil {
+		return nil, err
+	}
+	max = capOrNone(max)
+	now := time.Now()
+	m.streams.mu.Lock()
+	defer m.streams.mu.Unlock()
+	m.pres.mu.Lock()
+	conns := m.pres.users[userID]
+	live := make([]string, 0, len(m.streams.users[userID])+1)
+	for _, id := range m.streams.users[userID] {
+		if exp, ok := conns[id]; ok && exp.After(now) && id != connID {
+			live = append(live, id)
+		}
+	}
+	m.pres.mu.Unlock()
+	live = append(live, connID)
+	var evicted []string
+	if over := len(live) - max; over > 0 {
+		evicted, live = live[:over:over], live[over:]
+	}
+	m.streams.users[userID] = live
+	return evicted, nil
+}
+
+// capOrNone is max as a cap, a max below 1 meaning none.
+func capOrNone(max int) int {
+	if max < 1 {
+		return math.MaxInt32
+	}
+	return max
+}

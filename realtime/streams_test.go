@@ -1,0 +1,51 @@
+package realtime_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/dreamseed/messenger/realtime"
+)
+
+// TestAdmitStream: a user's streams beyond the cap evict the oldest, counted across
+// both engines (processes); a disconnected stream no longer counts.
+func TestAdmitStream(t *testing.T) {
+	for _, k := range presenceKinds() {
+		t.Run(k.name, func(t *testing.T) {
+			ctx := context.Background()
+			a, b := k.new(t, fastPresence)
+			admit := func(e realtime.Engine, conn string) []string {
+				t.Helper()
+				connect(t, e, 7, conn, conn == "s1")
+				evicted, err := e.AdmitStream(ctx, 7, conn, 3)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return evicted
+			}
+			for i, e := range []realtime.Engine{a, b, a} {
+				if ev := admit(e, []string{"s1", "s2", "s3"}[i]); len(ev) != 0 {
+					t.Fatalf("under the cap: evicted %v", ev)
+				}
+			}
+			if ev := admit(b, "s4"); !slices.Equal(ev, []string{"s1"}) {
+				t.Errorf("fourth stream evicted %v, want [s1]", ev)
+			}
+			disconnect(t, a, 7, "s1", false)
+			// s2 went away: the fifth stream fits without evicting anybody.
+			disconnect(t, b, 7, "s2", false)
+			if ev := admit(a, "s5"); len(ev) != 0 {
+				t.Errorf("after a disconnect: evicted %v", ev)
+			}
+			if ev := admit(a, "s6"); !slices.Equal(ev, []string{"s3"}) {
+				t.Errorf("sixth stream evicted %v, want [s3]", ev)
+			}
+			// Another user's streams are theirs.
+			connect(t, a, 8, "o1", true)
+			if ev, err := a.AdmitStream(ctx, 8, "o1", 1); err != nil || len(ev) != 0 {
+				t.Errorf("another user: evicted %v, %v", ev, err)
+			}
+		})
+	}
+}
