@@ -99,7 +99,7 @@ func TestHostileTextRefused(t *testing.T) {
 	// pass; a bidi override in a body is kept, and rendered isolated.
 	for in, want := range map[string]string{
 		"one\rtwo\r\nthree\n\tfour": "one\ntwo\nthree\n\tfour",
-		"ᄒᆞᆫ글 é ệ":               "ᄒᆞᆫ글 é ệ",
+		"ᄒᆞᆫ글 é ệ":                 "ᄒᆞᆫ글 é ệ",
 		"abc \u202edcb":             "abc \u202edcb",
 	} {
 		resp := e.apiAs("t1", "POST", convPath+"/messages", map[string]any{"body": in})
@@ -180,4 +180,3 @@ func TestPortalNameCleaned(t *testing.T) {
 		t.Errorf("refused tokens stored %d users", n-users)
 	}
 }
-
