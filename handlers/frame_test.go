@@ -1,8 +1,12 @@
 package handlers
 
 import (
+	"math/big"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/dreamseed/messenger"
 )
 
 // sseEvent is one event as a browser's EventSource dispatches it.
@@ -172,6 +176,47 @@ func FuzzStreamPosition(f *testing.F) {
 		again := parseStreamPosition(p.String())
 		if again != p {
 			t.Fatalf("parseStreamPosition(%q) = %+v, written %q, read back %+v", id, p, p.String(), again)
+		}
+	})
+}
+
+// FuzzPageParams: any query parses without panic into a page within bounds (seqs not
+// negative, a limit from 0, the default, to maxPageLimit) or an invalid error, and the
+// numbers given are the numbers read.
+func FuzzPageParams(f *testing.F) {
+	f.Add("", "", "")
+	f.Add("10", "", "50")
+	f.Add("", "99", "100000")
+	f.Add("-1", "+5", "9223372036854775808")
+	f.Add("0x10", " 1", "1e3")
+	f.Fuzz(func(t *testing.T, after, before, limit string) {
+		q := url.Values{}
+		for name, v := range map[string]string{"after_seq": after, "before_seq": before, "limit": limit} {
+			if v != "" {
+				q.Set(name, v)
+			}
+		}
+		p, err := parsePage(q)
+		if err != nil {
+			if messenger.ErrorCode(err) != messenger.EINVALID {
+				t.Fatalf("parsePage(%v): %v", q, err)
+			}
+			return
+		}
+		if p.AfterSeq < 0 || p.BeforeSeq < 0 || p.Limit < 0 || p.Limit > maxPageLimit {
+			t.Fatalf("parsePage(%v) = %+v: out of bounds", q, p)
+		}
+		if p.After != (after != "") {
+			t.Fatalf("parsePage(%v) = %+v: After wrong", q, p)
+		}
+		for _, n := range []struct {
+			given string
+			read  int64
+		}{{after, p.AfterSeq}, {before, p.BeforeSeq}, {limit, min(int64(p.Limit), maxPageLimit)}} {
+			want, ok := new(big.Int).SetString(n.given, 10)
+			if n.given != "" && (!ok || want.Cmp(big.NewInt(n.read)) != 0) && !(n.given == limit && want.Cmp(big.NewInt(maxPageLimit)) > 0) {
+				t.Fatalf("parsePage(%v) = %+v: %q read as %d", q, p, n.given, n.read)
+			}
 		}
 	})
 }
