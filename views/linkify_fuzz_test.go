@@ -29,14 +29,14 @@ func TestBubbleIsolated(t *testing.T) {
 			t.Fatal(err)
 		}
 		html := b.String()
-		if !regexp.MustCompile(`<div dir="auto"[^>]*>see <a href="https://a.example/" dir="ltr"`).MatchString(html) {
+		if !regexp.MustCompile(`<div dir="auto"[^>]*>see <a href="https://a.example/"[^>]* dir="ltr">https://a.example/</a>\x{202e}gnp.exe</div>`).MatchString(html) {
 			t.Errorf("mine=%v: bubble not isolated:\n%s", mine, html)
 		}
 	}
 }
 
 // tagPattern matches the only markup messageBody writes: its links.
-var tagPattern = regexp.MustCompile(`<a href="[^"<>]*" dir="ltr" target="_blank" rel="noopener noreferrer" class="underline underline-offset-2">|</a>`)
+var tagPattern = regexp.MustCompile(`<a href="[^"<>]*" target="_blank" rel="noopener noreferrer" class="underline underline-offset-2" dir="ltr">|</a>`)
 
 // FuzzLinkify: any text splits into segments that join back into it; every link is an
 // http(s) URL with a host and no direction control; rendered, the body holds no markup
