@@ -1,12 +1,14 @@
 package handlers_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // apiAs calls the JSON API with a token of sub and answers the response.
@@ -138,6 +140,23 @@ func TestHostileTextPages(t *testing.T) {
 	if n := e.count("conversations"); n != before {
 		t.Errorf("refused forms made %d conversations", n-before)
 	}
+	resp = post("/conversations", url.Values{"member": {"p2"}, "title": {"반"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create a group: status %d", resp.StatusCode)
+	}
+	thread := resp.Header.Get("Location")
+	messages := e.count("messages")
+	if resp := post(thread+"/rename", url.Values{"title": {"\u202e반"}}); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("rename with a bidi override: status %d, want 400", resp.StatusCode)
+	}
+	// A plain form post shows the thread again, with the text kept and the problem named.
+	resp = post(thread+"/messages", url.Values{"body": {"\x1b]0;title\x07"}})
+	if page := readBody(t, resp); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "보낼 수 없는 문자") {
+		t.Errorf("body with ESC and BEL: status %d, want 422 with the problem named", resp.StatusCode)
+	}
+	if n := e.count("messages"); n != messages {
+		t.Errorf("refused forms stored %d messages", n-messages)
+	}
 	resp = e.do(c, "GET", "/people?q=%00", nil, nil)
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("people search for NUL: status %d, want 400", resp.StatusCode)
@@ -178,5 +197,58 @@ func TestPortalNameCleaned(t *testing.T) {
 	}
 	if n := e.count("users"); n != users {
 		t.Errorf("refused tokens stored %d users", n-users)
+	}
+}
+
+// TestStreamCarriesNoBareCR: a member sends a body made to smuggle SSE fields through bare
+// CRs (an id, a minute's retry, a resync); the other member's page stream carries it as
+// the text of one message, with no CR and no field of the sender's making.
+func TestStreamCarriesNoBareCR(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, sub := range []string{"s1", "s2"} {
+		e.apiAs(sub, "GET", "/api/v1/me", nil)
+	}
+	resp := e.apiAs("s1", "POST", "/api/v1/conversations", map[string]any{"kind": "direct", "participant_ids": []string{"s2"}})
+	var conv struct{ ID int64 }
+	if err := jsonDecode(resp, &conv); err != nil || conv.ID == 0 {
+		t.Fatalf("create: %d %v", resp.StatusCode, err)
+	}
+	reader := e.client()
+	form := url.Values{"token": {sign(t, validClaims("s2", "이름 s2", "org-a"))}}
+	if resp := e.do(reader, "POST", "/auth/portal", strings.NewReader(form.Encode()), map[string]string{
+		"Content-Type": "application/x-www-form-urlencoded", "Origin": portal, "Sec-Fetch-Site": "cross-site",
+	}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign in: %d", resp.StatusCode)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/events", nil)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	stream, err := reader.Do(req)
+	if err != nil || stream.StatusCode != http.StatusOK {
+		t.Fatalf("open stream: %v %v", err, stream)
+	}
+	defer stream.Body.Close()
+	attack := "hello\rid: evil-1\rretry: 60000\r\revent: resync\rdata: x\r\r"
+	if resp := e.apiAs("s1", "POST", "/api/v1/conversations/"+strconv.FormatInt(conv.ID, 10)+"/messages", map[string]any{"body": attack}); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("send: %d %s", resp.StatusCode, readBody(t, resp))
+	}
+	var raw strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(raw.String(), "event: message.new") || !strings.HasSuffix(raw.String(), "\n\n") {
+		n, err := stream.Body.Read(buf)
+		raw.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("stream ended before the message: %v\n%q", err, raw.String())
+		}
+	}
+	got := raw.String()
+	if strings.Contains(got, "\r") {
+		t.Errorf("the stream carries a CR:\n%q", got)
+	}
+	for _, line := range strings.Split(got, "\n") {
+		if strings.HasPrefix(line, "id: evil") || strings.HasPrefix(line, "retry: 60000") || line == "event: resync" {
+			t.Errorf("the sender made a field of its own: %q in\n%q", line, got)
+		}
 	}
 }

@@ -98,6 +98,7 @@ var messages = map[string]text{
 	"composer.retry":         {"다시 보내기", "Retry"},
 	"composer.empty":         {"메시지를 입력하세요.", "Type a message first."},
 	"composer.too_long":      {"메시지는 4,000자까지 보낼 수 있습니다.", "A message can be at most 4,000 characters."},
+	"composer.invalid":       {"메시지에 보낼 수 없는 문자(제어 문자 또는 겹친 결합 문자)가 있습니다.", "The message holds characters that cannot be sent (control characters or stacked combining marks)."},
 	"composer.failed":        {"메시지를 보내지 못했습니다.", "The message was not sent."},
 	"thread.new_messages":    {"새 메시지 ↓", "New messages ↓"},
 	"thread.leave":           {"나가기", "Leave"},
