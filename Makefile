@@ -5,7 +5,17 @@ BIN       := bin/messenger
 HTMX      := 4.0.1
 TAILWIND  := 3.4.19
 
-.PHONY: run build test generate css vendor lint check-generated bench clean
+.PHONY: run build test fuzz generate css vendor lint check-generated bench clean
+
+# Fuzz targets, package:target (docs/security.md says what each asserts).
+FUZZ_TARGETS := \
+	.:FuzzCleanBody .:FuzzCleanTitle .:FuzzCleanName \
+	views:FuzzLinkify \
+	handlers:FuzzFrame handlers:FuzzStreamPosition handlers:FuzzPageParams \
+	chat:FuzzCursor \
+	realtime:FuzzEventID \
+	auth:FuzzClaims auth:FuzzVerifyPayload
+FUZZTIME ?= 1m
 
 ## run: the messenger on http://localhost:8001 with embedded PostgreSQL and the memory engine
 run: build
@@ -14,10 +24,20 @@ run: build
 build:
 	$(GO) build -o $(BIN) ./cmd/messenger
 
-## test: every test, with the race detector
+## test: every test, with the race detector, then each fuzz target for 1.5 s
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=1500ms
+
+## fuzz: each fuzz target for FUZZTIME (1m), one after the other; prints the execs of each.
+## A failing input is written under the package's testdata/fuzz/: commit it with the fix.
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		out=$$($(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) ./$$pkg 2>&1) || { echo "$$out"; exit 1; }; \
+		echo "$$name ($$pkg): $$(echo "$$out" | grep -o 'execs: [0-9]*' | tail -1) in $(FUZZTIME)"; \
+	done
 
 ## generate: templ components -> *_templ.go (committed)
 generate:

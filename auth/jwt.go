@@ -19,6 +19,8 @@ import (
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
+
+	"github.com/dreamseed/messenger"
 )
 
 // Claims is what the portal says about a user in a verified token.
@@ -449,7 +451,15 @@ func (pc *portalClaims) toClaims() (Claims, error) {
 		}
 		return Claims{}, errors.New("token has invalid role (want admin, teacher, student, parent or staff)")
 	}
-	name := strings.TrimSpace(pc.Name)
+	// Ids with control characters are no portal's: the token is refused. A name is shown,
+	// and the portal is trusted with it: invisible and direction-changing characters are
+	// cleaned out of it rather than locking the person out.
+	for _, id := range []string{pc.Subject, pc.OrgID, pc.ZoneID, pc.Email} {
+		if !messenger.ValidID(id) {
+			return Claims{}, errors.New("token has control characters in sub, org_id, zone_id or email")
+		}
+	}
+	name := messenger.CleanName(pc.Name)
 	if name == "" {
 		return Claims{}, errors.New("token is missing required claim: name")
 	}

@@ -174,8 +174,12 @@ func decodeCursor(s string) (*store.ConversationCursor, error) {
 	at, id, ok := strings.Cut(string(raw), ".")
 	micros, err1 := strconv.ParseInt(at, 10, 64)
 	convID, err2 := strconv.ParseInt(id, 10, 64)
-	if !ok || err1 != nil || err2 != nil || convID <= 0 {
+	if !ok || err1 != nil || err2 != nil || convID <= 0 || micros < 0 || micros > maxCursorMicros {
 		return nil, bad
 	}
 	return &store.ConversationCursor{At: time.UnixMicro(micros), ID: convID}, nil
 }
+
+// maxCursorMicros is the end of year 9999: every cursor this server makes is between
+// 1970 and then, and a time far outside is one PostgreSQL cannot take.
+var maxCursorMicros = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro() - 1

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/ratelimit"
@@ -22,16 +21,18 @@ func (s *Service) CreateConversation(ctx context.Context, me messenger.User, kin
 	if err := s.allow(ctx, ratelimit.Create, me); err != nil {
 		return conv, false, err
 	}
-	subs := uniqueSubs(memberSubs, me.Sub)
-	title = strings.TrimSpace(title)
+	subs, err := uniqueSubs(memberSubs, me.Sub)
+	if err != nil {
+		return conv, false, err
+	}
 	switch kind {
 	case messenger.KindDirect:
 		if len(subs) != 1 {
 			return conv, false, messenger.Errorf(messenger.EINVALID, "A direct conversation needs exactly one other person.")
 		}
 	case messenger.KindGroup:
-		if utf8.RuneCountInString(title) > 100 {
-			return conv, false, messenger.Errorf(messenger.EINVALID, "A group title can be at most 100 characters.")
+		if title, err = messenger.CleanTitle(title); err != nil {
+			return conv, false, err
 		}
 		if len(subs) == 0 || len(subs) > MaxGroupSize-1 {
 			return conv, false, messenger.Errorf(messenger.EINVALID, "A group needs 1 to %d other members.", MaxGroupSize-1)
@@ -42,7 +43,7 @@ func (s *Service) CreateConversation(ctx context.Context, me messenger.User, kin
 
 	var created bool
 	var members []int64
-	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+	err = s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
 		users, err := tx.UsersBySubs(ctx, subs)
 		if err != nil {
 			if messenger.ErrorCode(err) == messenger.ENOTFOUND {
@@ -107,23 +108,28 @@ func defaultGroupTitle(me messenger.User, others []messenger.User) string {
 		return strings.Join(names, ", ")
 	}
 	title := fmt.Sprintf("%s 외 %d명", strings.Join(names[:3], ", "), len(names)-3)
-	if r := []rune(title); len(r) > 100 {
-		title = string(r[:100])
+	if r := []rune(title); len(r) > messenger.MaxTitleLength {
+		title = string(r[:messenger.MaxTitleLength])
 	}
 	return title
 }
 
-func uniqueSubs(subs []string, me string) []string {
+// uniqueSubs answers the portal ids of people picked, without blanks, repeats and me; an
+// id that no portal gives out (control characters) is refused.
+func uniqueSubs(subs []string, me string) ([]string, error) {
 	seen := map[string]bool{me: true}
 	var out []string
 	for _, s := range subs {
 		s = strings.TrimSpace(s)
+		if !messenger.ValidID(s) {
+			return nil, messenger.Errorf(messenger.EINVALID, "A person's id contains invalid characters.")
+		}
 		if s != "" && !seen[s] {
 			seen[s] = true
 			out = append(out, s)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // Conversation answers one conversation as me sees it; one me is not in is not found.
@@ -143,6 +149,9 @@ func (s *Service) Conversation(ctx context.Context, me messenger.User, convID in
 // SearchPeople answers people of me's organization whose name contains q.
 func (s *Service) SearchPeople(ctx context.Context, me messenger.User, q string) ([]messenger.User, error) {
 	var users []messenger.User
+	if !messenger.ValidID(q) {
+		return users, messenger.Errorf(messenger.EINVALID, "The search contains invalid characters.")
+	}
 	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
 		var err error
 		users, err = tx.SearchUsers(ctx, q, 30)

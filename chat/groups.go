@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/ratelimit"
@@ -145,11 +143,14 @@ func (s *Service) Invite(ctx context.Context, me messenger.User, convID int64, s
 	if err := s.allow(ctx, ratelimit.Invite, me); err != nil {
 		return messenger.Conversation{}, err
 	}
-	subs = uniqueSubs(subs, me.Sub)
+	subs, err := uniqueSubs(subs, me.Sub)
+	if err != nil {
+		return messenger.Conversation{}, err
+	}
 	if len(subs) == 0 {
 		return messenger.Conversation{}, messenger.Errorf(messenger.EINVALID, "Pick at least one person to invite.")
 	}
-	err := s.groupChange(ctx, me, convID, func(tx *store.Tx, conv messenger.Conversation, ch *change) error {
+	err = s.groupChange(ctx, me, convID, func(tx *store.Tx, conv messenger.Conversation, ch *change) error {
 		if err := requireGroup(conv); err != nil {
 			return err
 		}
@@ -250,16 +251,14 @@ func (s *Service) SetMemberRole(ctx context.Context, me messenger.User, convID i
 
 // Rename gives a group a new title; admins only.
 func (s *Service) Rename(ctx context.Context, me messenger.User, convID int64, title string) (messenger.Conversation, error) {
-	title = strings.TrimSpace(title)
-	switch n := utf8.RuneCountInString(title); {
-	case n == 0:
-		return messenger.Conversation{}, messenger.Errorf(messenger.EINVALID, "The group needs a name.")
-	case n > 100:
-		return messenger.Conversation{}, messenger.Errorf(messenger.EINVALID, "A group title can be at most 100 characters.")
-	case !utf8.ValidString(title) || strings.ContainsAny(title, "\x00\n\r"):
-		return messenger.Conversation{}, messenger.Errorf(messenger.EINVALID, "The name contains invalid characters.")
+	title, err := messenger.CleanTitle(title)
+	if err != nil {
+		return messenger.Conversation{}, err
 	}
-	err := s.groupChange(ctx, me, convID, func(tx *store.Tx, conv messenger.Conversation, ch *change) error {
+	if title == "" {
+		return messenger.Conversation{}, messenger.Errorf(messenger.EINVALID, "The group needs a name.")
+	}
+	err = s.groupChange(ctx, me, convID, func(tx *store.Tx, conv messenger.Conversation, ch *change) error {
 		if err := requireAdmin(conv, me); err != nil {
 			return err
 		}

@@ -3,9 +3,7 @@ package chat
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -22,7 +20,7 @@ func (s *Service) SendMessage(ctx context.Context, me messenger.User, convID int
 		return messenger.Message{}, false, err
 	}
 	start := time.Now()
-	body, err := cleanBody(body)
+	body, err := messenger.CleanBody(body)
 	if err != nil {
 		return messenger.Message{}, false, err
 	}
@@ -86,21 +84,6 @@ func (s *Service) inOrder(convID int64, fn func() error) error {
 	mu.Lock()
 	defer mu.Unlock()
 	return fn()
-}
-
-// cleanBody trims a message and checks it is something worth sending.
-func cleanBody(body string) (string, error) {
-	if !utf8.ValidString(body) || strings.ContainsRune(body, 0) {
-		return "", messenger.Errorf(messenger.EINVALID, "The message contains invalid characters.")
-	}
-	body = strings.TrimSpace(strings.ReplaceAll(body, "\r\n", "\n"))
-	if body == "" {
-		return "", messenger.Errorf(messenger.EINVALID, "The message is empty.")
-	}
-	if utf8.RuneCountInString(body) > messenger.MaxMessageLength {
-		return "", messenger.Errorf(messenger.EINVALID, "A message can be at most %d characters.", messenger.MaxMessageLength)
-	}
-	return body, nil
 }
 
 // Page selects messages of a conversation: ascending after AfterSeq when After is set,

@@ -1028,3 +1028,44 @@ func TestAwarenessInBrowser(t *testing.T) {
 		t.Errorf("server logged an error: %s", line)
 	}
 }
+
+// TestTypingNamesLiteralInBrowser: names holding what String.replace reads as patterns
+// ($&, $`, $') or a placeholder of the template (%s) show as written in the typing
+// indicator, for one, two and more typists.
+func TestTypingNamesLiteralInBrowser(t *testing.T) {
+	browser := newBrowser(t)
+	srv := startServer(t)
+	nonce := strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
+	typists := []demoPerson{
+		{"e2e-dollar-1-" + nonce, "김$&$`$'", "teacher"},
+		{"e2e-dollar-2-" + nonce, "%s$1", "student"},
+		{"e2e-dollar-3-" + nonce, "이$'", "student"},
+	}
+	apis := make([]*liveAPI, len(typists))
+	subs := []string{demoParent.Sub}
+	for i, p := range typists {
+		apis[i] = newLiveAPI(t, srv, p)
+		apis[i].call(t, http.MethodGet, "/api/v1/me", nil, nil, http.StatusOK)
+		subs = append(subs, p.Sub)
+	}
+	var conv struct{ ID int64 }
+	newLiveAPI(t, srv, demoTeacher).call(t, http.MethodPost, "/api/v1/conversations",
+		map[string]any{"kind": "group", "title": "이름 " + nonce, "participant_ids": subs}, &conv, http.StatusCreated)
+
+	b := newLiveTab(t, browser, "ko")
+	signInDev(b, srv.URL, demoParent.Name)
+	openThread(b, fmt.Sprintf("%s/c/%d", srv.URL, conv.ID))
+
+	for n, want := range []string{
+		typists[0].Name + "님이 입력 중...",
+		typists[0].Name + "님, " + typists[1].Name + "님이 입력 중...",
+		typists[0].Name + "님 외 2명이 입력 중...",
+	} {
+		for _, a := range apis[:n+1] {
+			a.call(t, http.MethodPost, fmt.Sprintf("/api/v1/conversations/%d/typing", conv.ID), map[string]any{"typing": true}, nil, http.StatusNoContent)
+		}
+		if got, took, ok := pollJS(b, typingTextJS, 2*time.Second, func(s string) bool { return s == want }); !ok {
+			t.Errorf("%d typing: the indicator shows %q after %s, want %q", n+1, got, took.Round(time.Millisecond), want)
+		}
+	}
+}

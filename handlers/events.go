@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -183,7 +182,7 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 			}
 			// Not sent, but passed: the client's position moves on without an event.
 			pos.user = ev.ID
-			return send("id: " + pos.String() + "\n\n")
+			return send(idFrame(pos.String()))
 		}
 		if ev.ID != "" {
 			pos.user = ev.ID
@@ -399,18 +398,41 @@ func (p streamPosition) String() string {
 	return p.user + ".z" + strconv.FormatInt(p.zone, 10) + "-" + strconv.FormatInt(p.zoneSeq, 10)
 }
 
-// frame encodes one SSE event; multi-line data becomes several data lines.
+// frame encodes one SSE event; multi-line data becomes several data lines. A client ends a
+// line at CRLF, a lone CR or a lone LF, so data is split at all three (each becomes LF for
+// the client) and the event name and id lose theirs: nothing in them can start a field of
+// its own (an id, a retry, another event).
 func frame(event, id, data string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "event: %s\n", event)
-	if id != "" {
-		fmt.Fprintf(&b, "id: %s\n", id)
+	b.WriteString("event: ")
+	b.WriteString(sseField(event))
+	b.WriteByte('\n')
+	if id = sseField(id); id != "" {
+		b.WriteString("id: ")
+		b.WriteString(id)
+		b.WriteByte('\n')
 	}
-	for _, line := range strings.Split(strings.ReplaceAll(data, "\r\n", "\n"), "\n") {
+	data = strings.ReplaceAll(data, "\r\n", "\n")
+	data = strings.ReplaceAll(data, "\r", "\n")
+	for line := range strings.SplitSeq(data, "\n") {
 		b.WriteString("data: ")
 		b.WriteString(line)
 		b.WriteByte('\n')
 	}
 	b.WriteByte('\n')
 	return b.String()
+}
+
+// idFrame moves a client's position on without an event.
+func idFrame(id string) string {
+	return "id: " + sseField(id) + "\n\n"
+}
+
+// sseField is s made fit for a one-line SSE field (an event name, an id): without the CR
+// and LF that would end the line, and without NUL, which makes a browser ignore an id.
+func sseField(s string) string {
+	if !strings.ContainsAny(s, "\r\n\x00") {
+		return s
+	}
+	return strings.NewReplacer("\r", "", "\n", "", "\x00", "").Replace(s)
 }

@@ -28,8 +28,11 @@ func (s *Server) messageCreate(c *echo.Context) error {
 	msg, created, err := s.chat.SendMessage(ctx, me, convID, body, c.FormValue("client_msg_id"))
 	if !isHTMX(c) {
 		if messenger.ErrorCode(err) == messenger.EINVALID {
-			problem := views.T(ctx, "composer.empty")
-			if utf8.RuneCountInString(strings.TrimSpace(body)) > messenger.MaxMessageLength {
+			problem := views.T(ctx, "composer.invalid")
+			switch {
+			case messenger.IsBlank(body):
+				problem = views.T(ctx, "composer.empty")
+			case utf8.RuneCountInString(strings.TrimSpace(body)) > messenger.MaxMessageLength:
 				problem = views.T(ctx, "composer.too_long")
 			}
 			return s.renderThread(c, me, convID, 0, body, problem)

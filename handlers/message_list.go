@@ -2,10 +2,13 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 
 	"github.com/labstack/echo/v5"
 
+	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/views"
@@ -26,7 +29,7 @@ func (s *Server) messageList(c *echo.Context) error {
 		return err
 	}
 	if page.After {
-		page.Limit = 200
+		page.Limit = maxPageLimit
 	}
 	msgs, hasMore, err := s.chat.Messages(ctx, me, convID, page)
 	if err != nil {
@@ -45,20 +48,45 @@ func (s *Server) messageList(c *echo.Context) error {
 	return render(c, http.StatusOK, views.MessageItems(items))
 }
 
+// maxPageLimit is the most messages one page answers.
+const maxPageLimit = 200
+
 // pageParams reads before_seq / after_seq / limit.
 func pageParams(c *echo.Context) (chat.Page, error) {
+	return parsePage(c.QueryParams())
+}
+
+// parsePage reads a page of messages from a query: seqs are non-negative integers, a limit
+// above maxPageLimit is maxPageLimit and none (or 0) is the default page.
+func parsePage(q url.Values) (chat.Page, error) {
 	var p chat.Page
 	var err error
-	if c.QueryParam("after_seq") != "" {
+	if q.Get("after_seq") != "" {
 		p.After = true
-		if p.AfterSeq, err = queryInt(c, "after_seq"); err != nil {
-			return p, err
+		if p.AfterSeq, err = nonNegative(q, "after_seq"); err != nil {
+			return chat.Page{}, err
 		}
 	}
-	if p.BeforeSeq, err = queryInt(c, "before_seq"); err != nil {
-		return p, err
+	if p.BeforeSeq, err = nonNegative(q, "before_seq"); err != nil {
+		return chat.Page{}, err
 	}
-	limit, err := queryInt(c, "limit")
-	p.Limit = int(limit)
-	return p, err
+	limit, err := nonNegative(q, "limit")
+	if err != nil {
+		return chat.Page{}, err
+	}
+	p.Limit = int(min(limit, maxPageLimit))
+	return p, nil
+}
+
+// nonNegative reads a non-negative integer query parameter (0 when absent).
+func nonNegative(q url.Values, name string) (int64, error) {
+	v := q.Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, messenger.Errorf(messenger.EINVALID, "%s must be a non-negative integer.", name)
+	}
+	return n, nil
 }

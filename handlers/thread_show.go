@@ -76,12 +76,5 @@ func pathID(c *echo.Context, name string) (int64, error) {
 
 // queryInt parses an optional non-negative int64 query parameter (0 when absent).
 func queryInt(c *echo.Context, name string) (int64, error) {
-	if c.QueryParam(name) == "" {
-		return 0, nil
-	}
-	n, err := echo.QueryParam[int64](c, name)
-	if err != nil || n < 0 {
-		return 0, messenger.Errorf(messenger.EINVALID, "%s must be a non-negative integer.", name)
-	}
-	return n, nil
+	return nonNegative(c.QueryParams(), name)
 }

@@ -144,12 +144,20 @@
 
   var typers = {}; // conversation id -> { sub: {name, timer} }
 
+  // fill puts the names (%s) and the number (%d) into a translated template in one pass:
+  // a replacement function's answer is taken as it is, so a name holding $&, $` or $' (the
+  // patterns of a replacement string) or %s shows as written.
+  function fill(template, names, n) {
+    var i = 0;
+    return template.replace(/%[sd]/g, function (p) { return p === "%d" ? String(n) : names[i++]; });
+  }
+
   function typingText(names) {
     var el = $("#typing");
     if (!el || !names.length) return "";
-    if (names.length === 1) return el.dataset.one.replace("%s", names[0]);
-    if (names.length === 2) return el.dataset.two.replace("%s", names[0]).replace("%s", names[1]);
-    return el.dataset.many.replace("%s", names[0]).replace("%d", names.length - 1);
+    if (names.length === 1) return fill(el.dataset.one, names);
+    if (names.length === 2) return fill(el.dataset.two, names);
+    return fill(el.dataset.many, names, names.length - 1);
   }
 
   function showTyping(convID) {

@@ -179,4 +179,5 @@ var messages = map[string]text{
 	"stream.expired":          {"로그인 시간이 끝났습니다", "Your sign-in has expired"},
 	"stream.signed_out.sub":   {"이 창의 로그인이 끝나 더 이상 새 메시지를 받지 않습니다.", "This window's sign-in has ended; it no longer receives new messages."},
 	"stream.signin":           {"다시 로그인", "Sign in again"},
+	"composer.invalid":        {"메시지에 보낼 수 없는 문자(제어 문자 또는 겹친 결합 문자)가 있습니다.", "The message holds characters that cannot be sent (control characters or stacked combining marks)."},
 }

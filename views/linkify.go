@@ -13,8 +13,9 @@ type Segment struct {
 }
 
 // linkPattern finds http(s) URLs and bare www. hosts. Only these two forms ever become
-// links, so javascript:, data: and other schemes stay text.
-var linkPattern = regexp.MustCompile(`(?i)\b(?:https?://|www\.)[^\s<>"']+`)
+// links, so javascript:, data: and other schemes stay text. A text-direction control ends
+// a link, so none can make a link's text read as another address.
+var linkPattern = regexp.MustCompile(`(?i)\b(?:https?://|www\.)[^\s<>"'\x{202A}-\x{202E}\x{2066}-\x{2069}]+`)
 
 // Linkify splits message text into plain segments and safe http(s) links. Trailing
 // punctuation that usually ends a sentence is left out of the link.

@@ -17,6 +17,7 @@ func TestLinkify(t *testing.T) {
 		{"javascript:alert(1)", []Segment{{Text: "javascript:alert(1)"}}},
 		{"(see https://en.wikipedia.org/wiki/Seed_(plant))", []Segment{{Text: "(see "}, {Text: "https://en.wikipedia.org/wiki/Seed_(plant)", Href: "https://en.wikipedia.org/wiki/Seed_(plant)"}, {Text: ")"}}},
 		{"http://", []Segment{{Text: "http://"}}},
+		{"https://a.example/\u202egnp.exe", []Segment{{Text: "https://a.example/", Href: "https://a.example/"}, {Text: "\u202egnp.exe"}}},
 		{"<b>x</b> https://a.example/\"onmouseover=", []Segment{{Text: "<b>x</b> "}, {Text: "https://a.example/", Href: "https://a.example/"}, {Text: "\"onmouseover="}}},
 	}
 	for _, tt := range tests {
