@@ -213,4 +213,40 @@ func TestDatabaseWall(t *testing.T) {
 			t.Errorf("the other organization's user was last seen at %s", v)
 		}
 	})
+
+	t.Run("gates check the caller", func(t *testing.T) {
+		w := wall{t: t, app: w.app, owner: w.owner}
+		ids := func(u ...messenger.User) any {
+			out := make([]int64, len(u))
+			for i := range u {
+				out[i] = u[i].ID
+			}
+			return pq.Array(out)
+		}
+		w.refused("an outsider inviting themself", outsider, `SELECT app_invite($1, $2)`, group, ids(outsider))
+		w.refused("another organization's user inviting", other, `SELECT app_invite($1, $2)`, group, ids(other))
+		w.refused("a member removing the admin", member, `SELECT app_remove_member($1, $2)`, group, admin.ID)
+		w.refused("a member making themself admin", member, `SELECT app_set_member_role($1, $2, 'admin')`, group, member.ID)
+		w.refused("a member renaming", member, `SELECT app_rename($1, '우리끼리')`, group)
+		w.refused("an outsider locking the group", outsider, `SELECT 1 WHERE app_lock_conversation($1)`, group)
+		w.refused("starting someone else's conversation", outsider, `SELECT app_start_conversation($1, $2)`, group, ids(outsider))
+		w.refused("a member announcing a removal", member, `SELECT * FROM app_system_notice($1, '', $2)`,
+			group, `{"type": "removed", "actor": "박지호", "targets": ["김민준"]}`)
+		w.refused("a notice in someone else's name", member, `SELECT * FROM app_system_notice($1, '', $2)`,
+			group, `{"type": "left", "actor": "김민준"}`)
+		w.refused("an outsider's notice", outsider, `SELECT * FROM app_system_notice($1, '', $2)`,
+			group, `{"type": "left", "actor": "이서연"}`)
+		w.refused("leaving the zone's announcements", outsider, `SELECT 1 WHERE app_leave($1)`, announcements)
+		w.refused("the last admin leaving without passing the role", admin, `SELECT 1 WHERE app_leave($1)`, group)
+		if v := w.value(`SELECT count(*) FROM conversation_participants WHERE conversation_id = $1 AND left_at IS NULL`, group); v != "3" {
+			t.Errorf("the group has %s active members, want 3", v)
+		}
+		// What the rules allow still passes: a member leaves in their own name.
+		if _, err := w.try(quiet, `SELECT * FROM app_system_notice($1, '', $2)`, group, `{"type": "left", "actor": "정하준"}`); err != nil {
+			t.Errorf("a member's own leaving notice: %v", err)
+		}
+		if _, err := w.try(quiet, `SELECT app_leave($1)`, group); err != nil {
+			t.Errorf("a member leaving: %v", err)
+		}
+	})
 }
