@@ -29,7 +29,7 @@ func (s *Server) signIn(ctx context.Context, token string) (messenger.User, time
 		}
 		return messenger.User{}, time.Time{}, err
 	}
-	u, err := s.db.SignIn(ctx, store.SignInParams{
+	u, err := s.chat.SignIn(ctx, store.SignInParams{
 		Issuer: claims.Issuer, Sub: claims.Subject, OrgID: claims.OrgID, ZoneID: claims.ZoneID,
 		Name: claims.Name, Email: claims.Email, Role: claims.Role, Locale: claims.Locale,
 	})
