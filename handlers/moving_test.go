@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dreamseed/messenger"
 )
@@ -104,11 +105,30 @@ func TestUserMovesAPI(t *testing.T) {
 		t.Error("the colleague lost the group")
 	}
 
-	// B → A again: nothing of before.
+	// A token issued before the move that still names org-a (an app that has not refreshed
+	// it) is refused, and moves nobody.
+	stale := validClaims("t1", "김선영", "org-a")
+	stale["iat"] = time.Now().Add(-time.Hour).Unix()
+	if status, body := api(sign(t, stale), "GET", "/api/v1/conversations", ""); status != http.StatusUnauthorized ||
+		!strings.Contains(body, `"code":"unauthorized"`) {
+		t.Errorf("a token from before the move: %d %s, want 401", status, body)
+	}
+	onlyAnnouncements(inB, "after the stale token")
+	if status, _ := api(inB, "GET", "/api/v1/me", ""); status != http.StatusOK {
+		t.Errorf("the current token after the stale one: %d", status)
+	}
+
+	// B → A again, with a token the portal issues now: nothing of before.
+	back := validClaims("t1", "김선영", "org-a")
+	back["iat"] = time.Now().Unix() + 1 // another token than inA, which the server remembers for a minute
+	inA = sign(t, back)
 	if status, body := api(inA, "GET", "/api/v1/me", ""); status != http.StatusOK {
 		t.Fatalf("GET /api/v1/me after moving back: %d %s", status, body)
 	}
 	onlyAnnouncements(inA, "back in org-a")
+	if n := len(list(inA)); n != 1 {
+		t.Errorf("back in org-a the list holds %d conversations, want the zone's announcements", n)
+	}
 	if status, _ := api(inA, "GET", "/api/v1/conversations/"+strconv.FormatInt(group.ID, 10)+"/messages", ""); status != http.StatusNotFound {
 		t.Errorf("the old group's messages after moving back: %d, want 404", status)
 	}

@@ -32,6 +32,7 @@ func (s *Server) signIn(ctx context.Context, token string) (messenger.User, time
 	u, err := s.chat.SignIn(ctx, store.SignInParams{
 		Issuer: claims.Issuer, Sub: claims.Subject, OrgID: claims.OrgID, ZoneID: claims.ZoneID,
 		Name: claims.Name, Email: claims.Email, Role: claims.Role, Locale: claims.Locale,
+		IssuedAt: claims.IssuedAt,
 	})
 	return u, claims.ExpiresAt, err
 }

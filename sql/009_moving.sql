@@ -97,12 +97,29 @@ ALTER FUNCTION app_store_notice(bigint, bigint, bigint, text, jsonb) OWNER TO me
 ALTER FUNCTION app_move_out(bigint) OWNER TO messenger_gate;
 REVOKE ALL ON FUNCTION app_store_notice(bigint, bigint, bigint, text, jsonb), app_move_out(bigint) FROM PUBLIC;
 
+-- A retired user joins nothing again, whatever path tries (a request already on its way
+-- with the old identity, an invitation by an old colleague, a direct conversation reopened).
+CREATE FUNCTION app_current_member() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+    IF NEW.left_at IS NULL AND EXISTS (SELECT 1 FROM public.users u WHERE u.id = NEW.user_id AND u.moved_at IS NOT NULL) THEN
+        RAISE EXCEPTION 'user % moved to another organization', NEW.user_id USING ERRCODE = '42501';
+    END IF;
+    RETURN NEW;
+END $$;
+ALTER FUNCTION app_current_member() OWNER TO messenger_gate;
+REVOKE ALL ON FUNCTION app_current_member() FROM PUBLIC;
+CREATE TRIGGER participants_current BEFORE INSERT OR UPDATE OF left_at ON conversation_participants
+    FOR EACH ROW EXECUTE FUNCTION app_current_member();
+
 -- app_sign_in as before (organization, zone, the user written only when a claim changed,
 -- the zone's announcements joined), and: a current user of another organization moves
--- (app_move_out) and is made anew. moved answers app_move_out's JSON, or null.
+-- (app_move_out) and is made anew. moved answers app_move_out's JSON, or null. A token
+-- issued (p_issued_at, its iat) before the current row was made cannot move the user:
+-- the portal said otherwise since (SQLSTATE 28000).
 DROP FUNCTION app_sign_in(text, text, text, text, text, text, text, text);
 CREATE FUNCTION app_sign_in(p_issuer text, p_sub text, p_org text, p_zone text, p_name text,
-                            p_email text, p_role text, p_locale text)
+                            p_email text, p_role text, p_locale text, p_issued_at timestamptz)
 RETURNS TABLE (user_id bigint, org_id bigint, zone_id bigint, moved jsonb)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
@@ -111,6 +128,7 @@ DECLARE
     v_user    bigint;
     v_cur     bigint;
     v_cur_org bigint;
+    v_cur_at  timestamptz;
     v_moved   jsonb;
 BEGIN
     SELECT o.id INTO v_org FROM organizations o WHERE o.portal_id = p_org;
@@ -133,10 +151,13 @@ BEGIN
        AND (u.org_id, u.zone_id, u.name, u.email, u.role, u.locale)
            IS NOT DISTINCT FROM (v_org, v_zone, p_name, p_email, p_role, p_locale);
     IF v_user IS NULL THEN -- new, moved, or a claim changed
-        SELECT u.id, u.org_id INTO v_cur, v_cur_org FROM users u
+        SELECT u.id, u.org_id, u.created_at INTO v_cur, v_cur_org, v_cur_at FROM users u
          WHERE u.issuer = p_issuer AND u.sub = p_sub AND u.moved_at IS NULL
            FOR UPDATE;
         IF v_cur IS NOT NULL AND v_cur_org <> v_org THEN
+            IF p_issued_at < date_trunc('second', v_cur_at) THEN
+                RAISE EXCEPTION 'token of % predates their move', p_sub USING ERRCODE = '28000';
+            END IF;
             v_moved := app_move_out(v_cur);
         END IF;
         INSERT INTO users AS u (issuer, sub, org_id, zone_id, name, email, role, locale)
@@ -155,9 +176,9 @@ BEGIN
 
     RETURN QUERY SELECT v_user, v_org, v_zone, v_moved;
 END $$;
-ALTER FUNCTION app_sign_in(text, text, text, text, text, text, text, text) OWNER TO messenger_gate;
-REVOKE ALL ON FUNCTION app_sign_in(text, text, text, text, text, text, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION app_sign_in(text, text, text, text, text, text, text, text) TO messenger_app;
+ALTER FUNCTION app_sign_in(text, text, text, text, text, text, text, text, timestamptz) OWNER TO messenger_gate;
+REVOKE ALL ON FUNCTION app_sign_in(text, text, text, text, text, text, text, text, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app_sign_in(text, text, text, text, text, text, text, text, timestamptz) TO messenger_app;
 
 -- A moved user's sessions end with their row.
 CREATE OR REPLACE FUNCTION app_session(p_token_hash bytea)

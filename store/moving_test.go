@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/store"
@@ -185,4 +186,70 @@ func countAdmins(c messenger.Conversation) int {
 		}
 	}
 	return n
+}
+
+// TestMoveGuards: a token issued before the user's move that still names the old
+// organization (an app that has not refreshed it) is refused, and does not move them
+// back out of their new school's conversations; and the retired user of the old school
+// (a request already on its way with the old identity) cannot join anything there again.
+func TestMoveGuards(t *testing.T) {
+	ctx := context.Background()
+	db, _ := storetest.NewDB(t)
+	signIn := func(sub, org string, issued time.Time) (messenger.User, error) {
+		return db.SignIn(ctx, store.SignInParams{
+			Issuer: "dreamseed-portal", Sub: sub, OrgID: org, ZoneID: org + "-zone", Name: "김선영",
+			Role: messenger.RoleTeacher, Locale: "ko", IssuedAt: issued,
+		})
+	}
+	oldToken := time.Now().Add(-time.Hour)
+	teacher, err := signIn("t1", "org-a", oldToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	colleague := storetest.MustSignIn(t, db, "a2", "이서연", "org-a", "org-a-zone", messenger.RoleTeacher)
+	newColleague := storetest.MustSignIn(t, db, "b1", "최유나", "org-b", "org-b-zone", messenger.RoleTeacher)
+	moved, err := signIn("t1", "org-b", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var group int64
+	if err := db.InTx(ctx, moved.Identity(), func(tx *store.Tx) (err error) {
+		group, err = tx.CreateGroup(ctx, "새 학교", []int64{newColleague.ID})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := signIn("t1", "org-a", oldToken); messenger.ErrorCode(err) != messenger.EUNAUTHORIZED {
+		t.Fatalf("a token from before the move: %v, want unauthorized", err)
+	}
+	if err := db.InTx(ctx, moved.Identity(), func(tx *store.Tx) error {
+		_, err := tx.Conversation(ctx, group)
+		return err
+	}); err != nil {
+		t.Errorf("after the stale token the teacher lost the new school's group: %v", err)
+	}
+	// Tokens without iat cannot be judged: the newest claims win, as before.
+	if again, err := signIn("t1", "org-b", time.Time{}); err != nil || again.ID != moved.ID {
+		t.Errorf("a token without iat naming the current school: %v %v", again.ID, err)
+	}
+
+	// The retired user of org A: no conversation, direct or group, takes them in again.
+	for what, fn := range map[string]func(tx *store.Tx) error{
+		"a direct conversation": func(tx *store.Tx) error { _, _, err := tx.DirectConversation(ctx, colleague.ID); return err },
+		"a group": func(tx *store.Tx) error {
+			_, err := tx.CreateGroup(ctx, "옛 학교", []int64{colleague.ID})
+			return err
+		},
+	} {
+		if err := db.InTx(ctx, teacher.Identity(), fn); err == nil {
+			t.Errorf("the retired user started %s in the old school", what)
+		}
+	}
+	if err := db.InTx(ctx, colleague.Identity(), func(tx *store.Tx) error {
+		_, _, err := tx.DirectConversation(ctx, teacher.ID)
+		return err
+	}); err == nil {
+		t.Error("a colleague started a conversation with the retired user")
+	}
 }

@@ -17,6 +17,9 @@ import (
 // SignInParams is what a verified portal token says about a user.
 type SignInParams struct {
 	Issuer, Sub, OrgID, ZoneID, Name, Email, Role, Locale string
+	// IssuedAt is the token's iat (zero: none). A token older than the user's move to
+	// another organization cannot move them back.
+	IssuedAt time.Time
 }
 
 // SignIn creates or updates the user (and their organization and zone) described by a
@@ -52,10 +55,18 @@ func (db *DB) SignInWithMove(ctx context.Context, p SignInParams) (messenger.Use
 		var id messenger.Identity
 		var zone sql.NullInt64
 		var moved []byte
+		var issued sql.NullTime
+		if !p.IssuedAt.IsZero() {
+			issued = sql.NullTime{Time: p.IssuedAt, Valid: true}
+		}
 		if err := tx.tx.QueryRowContext(ctx,
-			`SELECT user_id, org_id, zone_id, moved FROM app_sign_in($1, $2, $3, $4, $5, $6, $7, $8)`,
-			p.Issuer, p.Sub, p.OrgID, p.ZoneID, p.Name, p.Email, p.Role, p.Locale,
+			`SELECT user_id, org_id, zone_id, moved FROM app_sign_in($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			p.Issuer, p.Sub, p.OrgID, p.ZoneID, p.Name, p.Email, p.Role, p.Locale, issued,
 		).Scan(&id.UserID, &id.OrgID, &zone, &moved); err != nil {
+			var pqErr *pq.Error
+			if asPQ(err, &pqErr) && pqErr.Code == "28000" {
+				return messenger.Errorf(messenger.EUNAUTHORIZED, "This token is older than the move to another organization; sign in again.")
+			}
 			return fmt.Errorf("sign in: %w", err)
 		}
 		id.ZoneID = zone.Int64
