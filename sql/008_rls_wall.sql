@@ -28,7 +28,8 @@ GRANT UPDATE (last_seen_at) ON users TO messenger_app;
 -- Conversations: created by the user, as a group or a direct conversation of their own;
 -- never updated by the application. last_seq is numbered by the database (the trigger
 -- below), titles change through app_rename, the ordering lock through app_lock_conversation.
-REVOKE UPDATE ON conversations FROM messenger_app;
+REVOKE INSERT, UPDATE ON conversations FROM messenger_app;
+GRANT INSERT (id, org_id, zone_id, kind, title, direct_user_lo, direct_user_hi, created_by) ON conversations TO messenger_app;
 DROP POLICY app_update ON conversations;
 DROP POLICY app_create ON conversations;
 CREATE POLICY app_create ON conversations FOR INSERT TO messenger_app
@@ -79,8 +80,11 @@ REVOKE ALL ON FUNCTION app_is_member(bigint), app_may_post(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION app_is_member(bigint), app_may_post(bigint) TO messenger_app;
 
 -- Messages: the application sends text and files as itself where it may post; system
--- messages come only from app_system_notice. A message's seq is the database's: the
--- trigger takes the next one under the conversation's row lock, whatever the insert says.
+-- messages (and their event data) come only from app_system_notice. A message's seq and
+-- time are the database's: the trigger takes the next seq under the conversation's row
+-- lock, and the application names neither column.
+REVOKE INSERT ON messages FROM messenger_app;
+GRANT INSERT (conversation_id, org_id, sender_id, client_msg_id, kind, body) ON messages TO messenger_app;
 DROP POLICY app_send ON messages;
 CREATE POLICY app_send ON messages FOR INSERT TO messenger_app
     WITH CHECK (org_id = app_org_id() AND sender_id = app_user_id() AND kind <> 'system'

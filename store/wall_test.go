@@ -171,11 +171,17 @@ func TestDatabaseWall(t *testing.T) {
 		w.refused("a member writing a system notice", member,
 			`INSERT INTO messages (conversation_id, org_id, seq, sender_id, kind, body) VALUES ($1, $2, 2, $3, 'system', '김민준님이 나갔습니다.')`,
 			group, orgA, member.ID)
+		w.refused("a text message carrying a system event", member,
+			`INSERT INTO messages (conversation_id, org_id, sender_id, kind, body, event) VALUES ($1, $2, $3, 'text', 'x', '{"type": "left", "actor": "김민준"}')`,
+			group, orgA, member.ID)
+		w.refused("a message backdated or numbered by the sender", member,
+			`INSERT INTO messages (conversation_id, org_id, seq, sender_id, kind, body, created_at) VALUES ($1, $2, 1, $3, 'text', 'x', '2020-01-01')`,
+			group, orgA, member.ID)
 		w.refused("a sender turning a message into a notice", admin,
 			`UPDATE messages SET kind = 'system' WHERE conversation_id = $1`, group)
 		w.refused("a sender moving a message", admin,
 			`UPDATE messages SET seq = 7 WHERE conversation_id = $1`, group)
-		if v := w.value(`SELECT count(*) FROM messages WHERE kind = 'system' OR conversation_id = $1`, announcements); v != "0" {
+		if v := w.value(`SELECT count(*) FROM messages WHERE kind = 'system' OR conversation_id = $1 OR event IS NOT NULL OR created_at < '2021-01-01'`, announcements); v != "0" {
 			t.Errorf("%s forged messages stored", v)
 		}
 	})
