@@ -319,9 +319,9 @@ BEGIN
 END $$;
 
 -- app_system_notice stores a system message of the caller: an active member of a group or
--- direct conversation, saying what they may do there (a group's admin removes, renames
--- and changes roles; a member invites, leaves and passes the admin role on leaving), in
--- their own name. The notice is numbered like any message and raises the caller's watermark.
+-- direct conversation, saying what they may do there (a group's admin removes, renames,
+-- changes roles and passes the role on leaving; a member invites and leaves), in their own
+-- name; a rename's title is the group's, an heir is an admin. The notice is numbered like any message and raises the caller's watermark.
 CREATE FUNCTION app_system_notice(p_conv bigint, p_body text, p_event jsonb)
 RETURNS TABLE (notice_id bigint, notice_seq bigint, notice_at timestamptz)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
@@ -334,8 +334,14 @@ BEGIN
        OR v_type IS NULL
        OR (v_type <> 'left' AND m.kind <> 'group')
        OR v_type NOT IN ('invited', 'removed', 'left', 'renamed', 'admin_granted', 'admin_revoked', 'admin_passed')
-       OR (v_type IN ('removed', 'renamed', 'admin_granted', 'admin_revoked') AND m.role <> 'admin')
-       OR (p_event->>'actor') IS DISTINCT FROM (SELECT u.name FROM users u WHERE u.id = app_user_id()) THEN
+       OR (v_type IN ('removed', 'renamed', 'admin_granted', 'admin_revoked', 'admin_passed') AND m.role <> 'admin')
+       OR (p_event->>'actor') IS DISTINCT FROM (SELECT u.name FROM users u WHERE u.id = app_user_id())
+       -- what the notice says is so: the new title, the heir an admin
+       OR (v_type = 'renamed' AND (p_event->>'title') IS DISTINCT FROM (SELECT c.title FROM conversations c WHERE c.id = p_conv))
+       OR (v_type = 'admin_passed' AND NOT EXISTS (
+               SELECT 1 FROM conversation_participants p JOIN users u ON u.id = p.user_id
+                WHERE p.conversation_id = p_conv AND p.left_at IS NULL AND p.role = 'admin'
+                  AND p.user_id <> app_user_id() AND u.name = p_event->'targets'->>0)) THEN
         RAISE EXCEPTION 'not a notice the caller may post in conversation %', p_conv USING ERRCODE = '42501';
     END IF;
     RETURN QUERY

@@ -240,6 +240,10 @@ func TestDatabaseWall(t *testing.T) {
 			group, `{"type": "removed", "actor": "박지호", "targets": ["김민준"]}`)
 		w.refused("a notice in someone else's name", member, `SELECT * FROM app_system_notice($1, '', $2)`,
 			group, `{"type": "left", "actor": "김민준"}`)
+		w.refused("an admin announcing a rename that did not happen", admin, `SELECT * FROM app_system_notice($1, '', $2)`,
+			group, `{"type": "renamed", "actor": "김민준", "title": "우리끼리"}`)
+		w.refused("an admin passing the role to a member who is not admin", admin, `SELECT * FROM app_system_notice($1, '', $2)`,
+			group, `{"type": "admin_passed", "actor": "김민준", "targets": ["박지호"]}`)
 		w.refused("an outsider's notice", outsider, `SELECT * FROM app_system_notice($1, '', $2)`,
 			group, `{"type": "left", "actor": "이서연"}`)
 		w.refused("leaving the zone's announcements", outsider, `SELECT 1 WHERE app_leave($1)`, announcements)
