@@ -155,6 +155,9 @@ func (tx *Tx) DirectConversation(ctx context.Context, other int64) (id int64, cr
 	}
 	var found sql.NullInt64
 	if err := tx.tx.QueryRowContext(ctx, `SELECT app_reopen_direct($1)`, other).Scan(&found); err != nil {
+		if wallRefused(err) { // one of the pair moved to another organization
+			return 0, false, messenger.Errorf(messenger.EFORBIDDEN, "You cannot start this conversation.")
+		}
 		return 0, false, fmt.Errorf("find direct conversation: %w", err)
 	}
 	if found.Valid {
@@ -199,6 +202,9 @@ func (tx *Tx) startConversation(ctx context.Context, convID int64, memberIDs []i
 		var pqErr *pq.Error
 		if asPQ(err, &pqErr) && pqErr.Code == "23503" { // a user is not of this organization
 			return messenger.Errorf(messenger.ENOTFOUND, "User not found.")
+		}
+		if wallRefused(err) { // the caller moved to another organization meanwhile
+			return messenger.Errorf(messenger.EFORBIDDEN, "You cannot start this conversation.")
 		}
 		return fmt.Errorf("add participants: %w", err)
 	}

@@ -173,7 +173,7 @@ func (tx *Tx) InsertMessage(ctx context.Context, convID int64, nm NewMessage) (S
 			// A concurrent request with the same client_msg_id committed first; the retried
 			// transaction finds its message.
 			return Sent{}, &pq.Error{Code: "40001", Message: "duplicate client_msg_id raced"}
-		case asPQ(err, &pqErr) && pqErr.Code == "42501":
+		case wallRefused(err):
 			// The database's own wall: the user's portal role changed since it was read.
 			return Sent{}, messenger.Errorf(messenger.EFORBIDDEN, "You cannot post here.")
 		}
@@ -215,3 +215,10 @@ func (tx *Tx) messageByClientID(ctx context.Context, clientMsgID string) (messen
 }
 
 func asPQ(err error, target **pq.Error) bool { return errors.As(err, target) }
+
+// wallRefused reports whether the database's own wall (a privilege, a policy or a gate
+// function) refused the statement.
+func wallRefused(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && pqErr.Code == "42501"
+}

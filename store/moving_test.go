@@ -94,6 +94,14 @@ func TestUserMoves(t *testing.T) {
 		return err
 	})
 
+	// A request already on its way with the old identity cannot reopen the old pair.
+	if err := db.InTx(ctx, teacher.Identity(), func(tx *store.Tx) error {
+		_, _, err := tx.DirectConversation(ctx, colleague.ID)
+		return err
+	}); messenger.ErrorCode(err) != messenger.EFORBIDDEN {
+		t.Errorf("the retired user reopening the old direct conversation: %v, want forbidden", err)
+	}
+
 	// The old school keeps its conversations, with a notice, and an admin.
 	for _, u := range []messenger.User{colleague, parent} {
 		convs := listed(u)
@@ -242,8 +250,8 @@ func TestMoveGuards(t *testing.T) {
 			return err
 		},
 	} {
-		if err := db.InTx(ctx, teacher.Identity(), fn); err == nil {
-			t.Errorf("the retired user started %s in the old school", what)
+		if err := db.InTx(ctx, teacher.Identity(), fn); messenger.ErrorCode(err) != messenger.EFORBIDDEN {
+			t.Errorf("the retired user starting %s in the old school: %v, want forbidden", what, err)
 		}
 	}
 	if err := db.InTx(ctx, colleague.Identity(), func(tx *store.Tx) error {
