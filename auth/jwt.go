@@ -34,6 +34,7 @@ type Claims struct {
 	Role      string // admin|teacher|student|parent|staff
 	Locale    string // ko|en; "" when the token names none (pages then follow the browser)
 	ExpiresAt time.Time
+	IssuedAt  time.Time // zero when the token has no iat
 }
 
 // VerifierConfig configures a Verifier.
@@ -487,6 +488,9 @@ func (pc *portalClaims) toClaims() (Claims, error) {
 	}
 	if pc.ExpiresAt != nil {
 		c.ExpiresAt = pc.ExpiresAt.Time
+	}
+	if pc.IssuedAt != nil {
+		c.IssuedAt = pc.IssuedAt.Time
 	}
 	return c, nil
 }

@@ -329,12 +329,15 @@ func TestVerifyHS256(t *testing.T) {
 					OrgID: "org-7", ZoneID: "zone-3", Role: "teacher", Locale: "",
 				}
 				got := c
-				got.ExpiresAt = time.Time{}
+				got.ExpiresAt, got.IssuedAt = time.Time{}, time.Time{}
 				if got != want {
 					t.Errorf("claims = %+v, want %+v", got, want)
 				}
 				if d := time.Until(c.ExpiresAt); d < 59*time.Minute || d > time.Hour {
 					t.Errorf("ExpiresAt = %v, want about an hour from now", c.ExpiresAt)
+				}
+				if d := time.Since(c.IssuedAt); d < -time.Second || d > time.Minute {
+					t.Errorf("IssuedAt = %v, want the token's iat, about now", c.IssuedAt)
 				}
 			},
 		},

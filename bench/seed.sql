@@ -18,7 +18,7 @@ SELECT 'dreamseed-portal', 'bench-user-' || i, z.org_id, z.id, '벤치 사용자
   FROM generate_series(0, :users - 1) i
   JOIN zones z ON z.portal_id = 'bench-zone'
   JOIN organizations o ON o.id = z.org_id AND o.portal_id = 'bench-org'
-ON CONFLICT (issuer, sub) DO NOTHING;
+ON CONFLICT (issuer, sub) WHERE moved_at IS NULL DO NOTHING;
 
 CREATE TEMP TABLE bench_users AS
 SELECT id, org_id, substring(sub FROM 12)::int AS i FROM users

@@ -6,7 +6,7 @@
 SELECT sub, name, role FROM bench_pairs WHERE n = :n \gset
 BEGIN;
 SELECT user_id, org_id, zone_id
-  FROM app_sign_in('dreamseed-portal', :sub, 'bench-org', 'bench-zone', :name, '', :role, 'ko') \gset
+  FROM app_sign_in('dreamseed-portal', :sub, 'bench-org', 'bench-zone', :name, '', :role, 'ko', now()) \gset
 SELECT set_config('app.user_id', :user_id::text, true), set_config('app.org_id', :org_id::text, true),
        set_config('app.zone_id', coalesce(:zone_id::text, ''), true);
 SELECT id, sub, org_id, coalesce(zone_id, 0), name, email, role, locale, last_seen_at FROM users WHERE id = :user_id;

@@ -103,11 +103,11 @@ func (s *Service) groupChange(ctx context.Context, me messenger.User, convID int
 
 // notice stores a system message of me in the change's transaction.
 func (ch *change) notice(ctx context.Context, tx *store.Tx, convID int64, ev messenger.SystemEvent) error {
-	sent, err := tx.InsertMessage(ctx, convID, store.NewMessage{Kind: messenger.MessageSystem, Body: ev.Korean(), Event: &ev})
+	m, err := tx.InsertNotice(ctx, convID, ev)
 	if err != nil {
 		return err
 	}
-	ch.notices = append(ch.notices, sent.Message)
+	ch.notices = append(ch.notices, m)
 	return nil
 }
 
@@ -294,7 +294,7 @@ func (s *Service) LeaveConversation(ctx context.Context, me messenger.User, conv
 			return err
 		}
 		if conv.Kind == messenger.KindGroup {
-			heir, err := tx.PassAdmin(ctx, convID, me.ID)
+			heir, err := tx.PassAdmin(ctx, convID)
 			if err != nil {
 				return err
 			}

@@ -46,9 +46,10 @@ func (s *Server) signIn(ctx context.Context, c *echo.Context, token string) (mes
 	if err := s.limits.Allow(ctx, ratelimit.SignInSubject, claims.Issuer+" "+claims.Subject); err != nil {
 		return messenger.User{}, time.Time{}, err
 	}
-	u, err := s.db.SignIn(ctx, store.SignInParams{
+	u, err := s.chat.SignIn(ctx, store.SignInParams{
 		Issuer: claims.Issuer, Sub: claims.Subject, OrgID: claims.OrgID, ZoneID: claims.ZoneID,
 		Name: claims.Name, Email: claims.Email, Role: claims.Role, Locale: claims.Locale,
+		IssuedAt: claims.IssuedAt,
 	})
 	return u, claims.ExpiresAt, err
 }

@@ -142,18 +142,7 @@ func (tx *Tx) CreateGroup(ctx context.Context, title string, memberIDs []int64) 
 	if err != nil {
 		return 0, err
 	}
-	if err := tx.addParticipant(ctx, id, tx.id.UserID, "admin"); err != nil {
-		return 0, err
-	}
-	for _, m := range memberIDs {
-		if m == tx.id.UserID {
-			continue
-		}
-		if err := tx.addParticipant(ctx, id, m, "member"); err != nil {
-			return 0, err
-		}
-	}
-	return id, nil
+	return id, tx.startConversation(ctx, id, memberIDs)
 }
 
 // DirectConversation answers the direct conversation between the transaction's user and
@@ -166,6 +155,9 @@ func (tx *Tx) DirectConversation(ctx context.Context, other int64) (id int64, cr
 	}
 	var found sql.NullInt64
 	if err := tx.tx.QueryRowContext(ctx, `SELECT app_reopen_direct($1)`, other).Scan(&found); err != nil {
+		if wallRefused(err) { // one of the pair moved to another organization
+			return 0, false, messenger.Errorf(messenger.EFORBIDDEN, "You cannot start this conversation.")
+		}
 		return 0, false, fmt.Errorf("find direct conversation: %w", err)
 	}
 	if found.Valid {
@@ -174,10 +166,7 @@ func (tx *Tx) DirectConversation(ctx context.Context, other int64) (id int64, cr
 	if id, err = tx.insertConversation(ctx, messenger.KindDirect, "", min(me, other), max(me, other)); err != nil {
 		return 0, false, err
 	}
-	if err := tx.addParticipant(ctx, id, me, "member"); err != nil {
-		return 0, false, err
-	}
-	if err := tx.addParticipant(ctx, id, other, "member"); err != nil {
+	if err := tx.startConversation(ctx, id, []int64{other}); err != nil {
 		return 0, false, err
 	}
 	return id, true, nil
@@ -204,17 +193,20 @@ func (tx *Tx) insertConversation(ctx context.Context, kind, title string, lo, hi
 	return id, nil
 }
 
-func (tx *Tx) addParticipant(ctx context.Context, convID, userID int64, role string) error {
-	_, err := tx.tx.ExecContext(ctx,
-		`INSERT INTO conversation_participants (conversation_id, user_id, org_id, role)
-		 VALUES ($1, $2, $3, $4)`,
-		convID, userID, tx.id.OrgID, role)
+// startConversation makes the transaction's user and memberIDs the members of the
+// conversation they just created, through the gate: the application's role cannot add
+// members by itself.
+func (tx *Tx) startConversation(ctx context.Context, convID int64, memberIDs []int64) error {
+	_, err := tx.tx.ExecContext(ctx, `SELECT app_start_conversation($1, $2)`, convID, pq.Array(memberIDs))
 	if err != nil {
 		var pqErr *pq.Error
-		if asPQ(err, &pqErr) && pqErr.Code == "23503" { // the user is not of this organization
+		if asPQ(err, &pqErr) && pqErr.Code == "23503" { // a user is not of this organization
 			return messenger.Errorf(messenger.ENOTFOUND, "User not found.")
 		}
-		return fmt.Errorf("add participant: %w", err)
+		if wallRefused(err) { // the caller moved to another organization meanwhile
+			return messenger.Errorf(messenger.EFORBIDDEN, "You cannot start this conversation.")
+		}
+		return fmt.Errorf("add participants: %w", err)
 	}
 	return nil
 }
@@ -286,13 +278,11 @@ func scanIDs(rows *sql.Rows) ([]int64, error) {
 
 // Leave ends the transaction user's membership of a conversation.
 func (tx *Tx) Leave(ctx context.Context, convID int64) error {
-	res, err := tx.tx.ExecContext(ctx,
-		`UPDATE conversation_participants SET left_at = now()
-		  WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL`, convID, tx.id.UserID)
-	if err != nil {
+	var left bool
+	if err := tx.tx.QueryRowContext(ctx, `SELECT app_leave($1)`, convID).Scan(&left); err != nil {
 		return fmt.Errorf("leave: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if !left {
 		return messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
 	}
 	return nil

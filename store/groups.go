@@ -14,21 +14,11 @@ import (
 
 // AddMembers makes users active members of a conversation: new ones join, ones who had
 // left rejoin. It answers those who were not active members before, in the order given.
-// A member joins with nothing unread; the history is theirs to scroll.
+// A member joins with nothing unread; the history is theirs to scroll. Members are added
+// through the gate, which also makes their receipts: the application's role writes
+// neither other users' memberships nor their receipts.
 func (tx *Tx) AddMembers(ctx context.Context, convID int64, userIDs []int64) ([]int64, error) {
-	rows, err := tx.tx.QueryContext(ctx,
-		`WITH want AS (
-		     SELECT u.id, u.ord FROM unnest($2::bigint[]) WITH ORDINALITY AS u (id, ord)
-		 ), joined AS (
-		     INSERT INTO conversation_participants AS p (conversation_id, user_id, org_id, role)
-		     SELECT $1, want.id, $3, 'member' FROM want
-		     ON CONFLICT (conversation_id, user_id) DO UPDATE
-		         SET left_at = NULL, joined_at = now(), role = 'member'
-		         WHERE p.left_at IS NOT NULL
-		     RETURNING p.user_id
-		 )
-		 SELECT want.id FROM want JOIN joined ON joined.user_id = want.id ORDER BY want.ord`,
-		convID, pq.Array(userIDs), tx.id.OrgID)
+	rows, err := tx.tx.QueryContext(ctx, `SELECT app_invite($1, $2)`, convID, pq.Array(userIDs))
 	if err != nil {
 		var pqErr *pq.Error
 		if asPQ(err, &pqErr) && pqErr.Code == "23503" {
@@ -37,80 +27,60 @@ func (tx *Tx) AddMembers(ctx context.Context, convID int64, userIDs []int64) ([]
 		return nil, fmt.Errorf("add members: %w", err)
 	}
 	added, err := scanIDs(rows)
-	if err != nil || len(added) == 0 {
-		return added, err
-	}
-	// Their receipts are theirs: row-level security lets only the gate raise them.
-	if _, err := tx.tx.ExecContext(ctx, `SELECT app_mark_joined($1, $2)`, convID, pq.Array(added)); err != nil {
-		return nil, fmt.Errorf("mark joined: %w", err)
+	if err != nil {
+		return nil, fmt.Errorf("add members: %w", err)
 	}
 	return added, nil
 }
 
-// RemoveMember ends the active membership of userID.
+// RemoveMember ends the active membership of userID (the transaction's user is an admin).
 func (tx *Tx) RemoveMember(ctx context.Context, convID, userID int64) error {
-	res, err := tx.tx.ExecContext(ctx,
-		`UPDATE conversation_participants SET left_at = now()
-		  WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL`, convID, userID)
-	if err != nil {
-		return fmt.Errorf("remove member: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return messenger.Errorf(messenger.ENOTFOUND, "This person is not a member.")
-	}
-	return nil
+	return tx.gateChange(ctx, "remove member", `SELECT app_remove_member($1, $2)`, convID, userID)
 }
 
-// SetMemberRole makes an active member admin or member.
+// SetMemberRole makes an active member admin or member (the transaction's user is an admin).
 func (tx *Tx) SetMemberRole(ctx context.Context, convID, userID int64, role string) error {
-	res, err := tx.tx.ExecContext(ctx,
-		`UPDATE conversation_participants SET role = $3
-		  WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL`, convID, userID, role)
-	if err != nil {
-		return fmt.Errorf("set member role: %w", err)
+	return tx.gateChange(ctx, "set member role", `SELECT app_set_member_role($1, $2, $3)`, convID, userID, role)
+}
+
+// gateChange runs a gate function that answers whether it found the member it changes.
+func (tx *Tx) gateChange(ctx context.Context, what, query string, args ...any) error {
+	var found bool
+	if err := tx.tx.QueryRowContext(ctx, query, args...).Scan(&found); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if !found {
 		return messenger.Errorf(messenger.ENOTFOUND, "This person is not a member.")
 	}
 	return nil
 }
 
-// PassAdmin is called before leaving leaves a group: when no other active admin would be
-// left, the longest-standing other member becomes admin. It answers who (0: nobody
-// needed to).
-func (tx *Tx) PassAdmin(ctx context.Context, convID, leaving int64) (int64, error) {
-	var id int64
-	err := tx.tx.QueryRowContext(ctx,
-		`UPDATE conversation_participants SET role = 'admin'
-		  WHERE conversation_id = $1 AND user_id = (
-		        SELECT user_id FROM conversation_participants
-		         WHERE conversation_id = $1 AND left_at IS NULL AND user_id <> $2
-		         ORDER BY joined_at, user_id LIMIT 1)
-		    AND NOT EXISTS (SELECT 1 FROM conversation_participants
-		                     WHERE conversation_id = $1 AND left_at IS NULL AND role = 'admin' AND user_id <> $2)
-		  RETURNING user_id`, convID, leaving).Scan(&id)
-	if err == sql.ErrNoRows {
-		return 0, nil
-	}
-	if err != nil {
+// PassAdmin is called before the transaction's user leaves a group: when no other active
+// admin would be left, the longest-standing other member becomes admin. It answers who
+// (0: nobody needed to).
+func (tx *Tx) PassAdmin(ctx context.Context, convID int64) (int64, error) {
+	var id sql.NullInt64
+	if err := tx.tx.QueryRowContext(ctx, `SELECT app_pass_admin($1)`, convID).Scan(&id); err != nil {
 		return 0, fmt.Errorf("pass admin: %w", err)
 	}
-	return id, nil
+	return id.Int64, nil
 }
 
 // LockConversation locks a conversation for a membership change until the transaction
 // ends: first its members' rows, then its own row, the order a send takes them in too
 // (its sender's membership, then the row that numbers the message), so the two never wait
 // on each other in a circle. A send in flight finishes first; a send that comes later
-// waits, then finds the membership as the change left it.
+// waits, then finds the membership as the change left it. The application's role may not
+// lock other members' rows itself: the gate does it for an active member.
 func (tx *Tx) LockConversation(ctx context.Context, convID int64) error {
-	if _, err := tx.tx.ExecContext(ctx,
-		`SELECT 1 FROM conversation_participants WHERE conversation_id = $1 FOR NO KEY UPDATE`, convID); err != nil {
-		return fmt.Errorf("lock members: %w", err)
+	var locked bool
+	if err := tx.tx.QueryRowContext(ctx, `SELECT app_lock_conversation($1)`, convID).Scan(&locked); err != nil {
+		return fmt.Errorf("lock conversation: %w", err)
 	}
-	var id int64
-	err := tx.tx.QueryRowContext(ctx, `SELECT id FROM conversations WHERE id = $1 FOR NO KEY UPDATE`, convID).Scan(&id)
-	return notFound(err, "Conversation")
+	if !locked {
+		return messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
+	}
+	return nil
 }
 
 // ConversationKind answers the kind of a conversation the transaction's user sees.
@@ -120,15 +90,10 @@ func (tx *Tx) ConversationKind(ctx context.Context, convID int64) (string, error
 	return kind, notFound(err, "Conversation")
 }
 
-// Rename gives a conversation a new title.
+// Rename gives a group a new title (the transaction's user is an admin).
 func (tx *Tx) Rename(ctx context.Context, convID int64, title string) error {
-	res, err := tx.tx.ExecContext(ctx,
-		`UPDATE conversations SET title = $2, updated_at = now() WHERE id = $1`, convID, title)
-	if err != nil {
+	if _, err := tx.tx.ExecContext(ctx, `SELECT app_rename($1, $2)`, convID, title); err != nil {
 		return fmt.Errorf("rename: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
 	}
 	return nil
 }

@@ -81,7 +81,6 @@ type NewMessage struct {
 	Kind        string
 	Body        string
 	ClientMsgID *string
-	Event       *messenger.SystemEvent // for system messages
 	// CanAnnounce says the sender may post in their zone's announcements.
 	CanAnnounce bool
 }
@@ -109,18 +108,15 @@ const sqlCheckMessage = `SELECT (SELECT id FROM messages WHERE sender_id = $2 AN
 	                    WHERE p.conversation_id = $1 AND p.left_at IS NULL) END
 	   FROM conversations c WHERE c.id = $1`
 
-// sqlInsertMessage is the second: the next seq under the conversation row lock, the
-// message, and the sender's own read watermark.
-const sqlInsertMessage = `WITH c AS (
-	     UPDATE conversations SET last_seq = last_seq + 1, last_message_at = now(), updated_at = now()
-	      WHERE id = $1 RETURNING id, last_seq
-	 ), m AS (
-	     INSERT INTO messages (conversation_id, org_id, seq, sender_id, client_msg_id, kind, body, event)
-	     SELECT c.id, $2, c.last_seq, $3, $4, $5, $6, $7::jsonb FROM c
+// sqlInsertMessage is the second: the message, numbered by the database (a trigger takes
+// the next seq under the conversation row lock), and the sender's own read watermark.
+const sqlInsertMessage = `WITH m AS (
+	     INSERT INTO messages (conversation_id, org_id, sender_id, client_msg_id, kind, body)
+	     VALUES ($1, $2, $3, $4, $5, $6)
 	     RETURNING id, seq, created_at
 	 ), r AS (
 	     INSERT INTO read_receipts AS r (conversation_id, user_id, org_id, last_read_seq)
-	     SELECT c.id, $3, $2, c.last_seq FROM c
+	     SELECT $1, $3, $2, m.seq FROM m
 	     ON CONFLICT (conversation_id, user_id)
 	     DO UPDATE SET last_read_seq = GREATEST(r.last_read_seq, EXCLUDED.last_read_seq), read_at = now()
 	 )
@@ -167,29 +163,44 @@ func (tx *Tx) InsertMessage(ctx context.Context, convID int64, nm NewMessage) (S
 		return Sent{}, messenger.Errorf(messenger.EFORBIDDEN, "Only teachers and administrators can post announcements.")
 	}
 
-	var event any
-	if nm.Event != nil {
-		raw, err := json.Marshal(nm.Event)
-		if err != nil {
-			return Sent{}, err
-		}
-		event = string(raw)
-	}
-	m := messenger.Message{ConversationID: convID, Kind: nm.Kind, Body: nm.Body, ClientMsgID: nm.ClientMsgID, Event: nm.Event}
+	m := messenger.Message{ConversationID: convID, Kind: nm.Kind, Body: nm.Body, ClientMsgID: nm.ClientMsgID}
 	err = tx.queryRow(ctx, sqlInsertMessage,
-		convID, tx.id.OrgID, tx.id.UserID, nm.ClientMsgID, nm.Kind, nm.Body, event).Scan(&m.ID, &m.Seq, &m.CreatedAt)
+		convID, tx.id.OrgID, tx.id.UserID, nm.ClientMsgID, nm.Kind, nm.Body).Scan(&m.ID, &m.Seq, &m.CreatedAt)
 	if err != nil {
 		var pqErr *pq.Error
-		if asPQ(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == "messages_sender_id_client_msg_id_key" {
+		switch {
+		case asPQ(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == "messages_sender_id_client_msg_id_key":
 			// A concurrent request with the same client_msg_id committed first; the retried
 			// transaction finds its message.
 			return Sent{}, &pq.Error{Code: "40001", Message: "duplicate client_msg_id raced"}
+		case wallRefused(err):
+			// The database's own wall: the user's portal role changed since it was read.
+			return Sent{}, messenger.Errorf(messenger.EFORBIDDEN, "You cannot post here.")
 		}
 		return Sent{}, fmt.Errorf("insert message: %w", err)
 	}
 	m.Sender = messenger.User{ID: tx.id.UserID, OrgID: tx.id.OrgID}
 	sent.Message, sent.Created = m, true
 	return sent, nil
+}
+
+// InsertNotice stores a system message of the transaction's user saying ev, through the
+// gate that checks they may make that change there (the application's role cannot write
+// system messages itself). It is numbered like any message and raises the user's
+// watermark; the answer's sender has only the ids filled in.
+func (tx *Tx) InsertNotice(ctx context.Context, convID int64, ev messenger.SystemEvent) (messenger.Message, error) {
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		return messenger.Message{}, err
+	}
+	m := messenger.Message{ConversationID: convID, Kind: messenger.MessageSystem, Body: ev.Korean(), Event: &ev,
+		Sender: messenger.User{ID: tx.id.UserID, OrgID: tx.id.OrgID}}
+	err = tx.tx.QueryRowContext(ctx, `SELECT notice_id, notice_seq, notice_at FROM app_system_notice($1, $2, $3)`,
+		convID, m.Body, string(raw)).Scan(&m.ID, &m.Seq, &m.CreatedAt)
+	if err != nil {
+		return messenger.Message{}, fmt.Errorf("system notice: %w", err)
+	}
+	return m, nil
 }
 
 func (tx *Tx) messageByClientID(ctx context.Context, clientMsgID string) (messenger.Message, error) {
@@ -204,3 +215,10 @@ func (tx *Tx) messageByClientID(ctx context.Context, clientMsgID string) (messen
 }
 
 func asPQ(err error, target **pq.Error) bool { return errors.As(err, target) }
+
+// wallRefused reports whether the database's own wall (a privilege, a policy or a gate
+// function) refused the statement.
+func wallRefused(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && pqErr.Code == "42501"
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -16,22 +17,66 @@ import (
 // SignInParams is what a verified portal token says about a user.
 type SignInParams struct {
 	Issuer, Sub, OrgID, ZoneID, Name, Email, Role, Locale string
+	// IssuedAt is the token's iat (zero: none). A token older than the user's move to
+	// another organization cannot move them back.
+	IssuedAt time.Time
 }
 
 // SignIn creates or updates the user (and their organization and zone) described by a
-// verified portal token, and answers the stored user.
+// verified portal token, and answers the stored user. A user whose token names another
+// organization moves (see SignInWithMove).
 func (db *DB) SignIn(ctx context.Context, p SignInParams) (messenger.User, error) {
+	u, _, err := db.SignInWithMove(ctx, p)
+	return u, err
+}
+
+// Move is what a user's move to another organization left in the old one: they left
+// each of their conversations there, which stay with their members.
+type Move struct {
+	From          messenger.User // the retired user of the old organization (ids, name, role)
+	Conversations []MovedOut
+}
+
+// MovedOut is one conversation a moving user left: the notices stored in it (their
+// "left", and the admin role passed on) and the members who stay, who are to hear them.
+type MovedOut struct {
+	ConversationID int64
+	Members        []int64
+	Notices        []messenger.Message
+}
+
+// SignInWithMove is SignIn answering also the move it made, if the token names another
+// organization than the user's (nil otherwise). Moving retires the user row of the old
+// organization, which keeps its conversations; the user starts afresh in the new one.
+func (db *DB) SignInWithMove(ctx context.Context, p SignInParams) (messenger.User, *Move, error) {
 	var u messenger.User
+	var move *Move
 	err := db.InTx(ctx, messenger.Identity{}, func(tx *Tx) error {
 		var id messenger.Identity
 		var zone sql.NullInt64
+		var moved []byte
+		var issued sql.NullTime
+		if !p.IssuedAt.IsZero() {
+			issued = sql.NullTime{Time: p.IssuedAt, Valid: true}
+		}
 		if err := tx.tx.QueryRowContext(ctx,
-			`SELECT user_id, org_id, zone_id FROM app_sign_in($1, $2, $3, $4, $5, $6, $7, $8)`,
-			p.Issuer, p.Sub, p.OrgID, p.ZoneID, p.Name, p.Email, p.Role, p.Locale,
-		).Scan(&id.UserID, &id.OrgID, &zone); err != nil {
+			`SELECT user_id, org_id, zone_id, moved FROM app_sign_in($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			p.Issuer, p.Sub, p.OrgID, p.ZoneID, p.Name, p.Email, p.Role, p.Locale, issued,
+		).Scan(&id.UserID, &id.OrgID, &zone, &moved); err != nil {
+			var pqErr *pq.Error
+			if asPQ(err, &pqErr) && pqErr.Code == "28000" {
+				return messenger.Errorf(messenger.EUNAUTHORIZED, "This token is older than the move to another organization; sign in again.")
+			}
 			return fmt.Errorf("sign in: %w", err)
 		}
 		id.ZoneID = zone.Int64
+		move = nil
+		if moved != nil {
+			var err error
+			if move, err = decodeMove(moved, p.Sub); err != nil {
+				return err
+			}
+		}
 		if err := tx.actAs(ctx, id); err != nil {
 			return err
 		}
@@ -39,7 +84,43 @@ func (db *DB) SignIn(ctx context.Context, p SignInParams) (messenger.User, error
 		u, err = tx.User(ctx, id.UserID)
 		return err
 	})
-	return u, err
+	return u, move, err
+}
+
+// decodeMove reads what app_move_out answers.
+func decodeMove(raw []byte, sub string) (*Move, error) {
+	var m struct {
+		UserID        int64  `json:"user_id"`
+		Name          string `json:"name"`
+		Role          string `json:"role"`
+		Conversations []struct {
+			ConversationID int64   `json:"conversation_id"`
+			Members        []int64 `json:"members"`
+			Notices        []struct {
+				ID        int64                 `json:"id"`
+				Seq       int64                 `json:"seq"`
+				CreatedAt time.Time             `json:"created_at"`
+				Body      string                `json:"body"`
+				Event     messenger.SystemEvent `json:"event"`
+			} `json:"notices"`
+		} `json:"conversations"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("sign in: the move: %w", err)
+	}
+	move := &Move{From: messenger.User{ID: m.UserID, Sub: sub, Name: m.Name, Role: m.Role}}
+	for _, c := range m.Conversations {
+		out := MovedOut{ConversationID: c.ConversationID, Members: c.Members}
+		for _, n := range c.Notices {
+			ev := n.Event
+			out.Notices = append(out.Notices, messenger.Message{
+				ID: n.ID, ConversationID: c.ConversationID, Seq: n.Seq, Sender: move.From,
+				Kind: messenger.MessageSystem, Body: n.Body, CreatedAt: n.CreatedAt, Event: &ev,
+			})
+		}
+		move.Conversations = append(move.Conversations, out)
+	}
+	return move, nil
 }
 
 // actAs switches the transaction's row-level security settings to id, for the sign-in
@@ -81,7 +162,7 @@ func (tx *Tx) User(ctx context.Context, id int64) (messenger.User, error) {
 // UserBySub answers the user the portal calls sub, if the transaction's organization holds it.
 func (tx *Tx) UserBySub(ctx context.Context, sub string) (messenger.User, error) {
 	u, err := scanUser(tx.tx.QueryRowContext(ctx,
-		`SELECT `+userColumns+` FROM users u WHERE u.sub = $1 AND u.org_id = $2`, sub, tx.id.OrgID))
+		`SELECT `+userColumns+` FROM users u WHERE u.sub = $1 AND u.org_id = $2 AND u.moved_at IS NULL`, sub, tx.id.OrgID))
 	return u, notFound(err, "User")
 }
 
@@ -99,7 +180,7 @@ func (tx *Tx) SearchUsers(ctx context.Context, q string, limit int) ([]messenger
 	pattern := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.TrimSpace(q)) + "%"
 	rows, err := tx.tx.QueryContext(ctx,
 		`SELECT `+userColumns+` FROM users u
-		  WHERE u.org_id = $1 AND u.id <> $2 AND u.name ILIKE $3
+		  WHERE u.org_id = $1 AND u.id <> $2 AND u.name ILIKE $3 AND u.moved_at IS NULL
 		  ORDER BY u.name, u.id LIMIT $4`, tx.id.OrgID, tx.id.UserID, pattern, limit)
 	if err != nil {
 		return nil, fmt.Errorf("search users: %w", err)
@@ -120,7 +201,7 @@ func (tx *Tx) SearchUsers(ctx context.Context, q string, limit int) ([]messenger
 // in that order; a sub that names nobody there is a not-found error that names it.
 func (tx *Tx) UsersBySubs(ctx context.Context, subs []string) ([]messenger.User, error) {
 	rows, err := tx.tx.QueryContext(ctx,
-		`SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.sub = ANY($2)`, tx.id.OrgID, pq.Array(subs))
+		`SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.sub = ANY($2) AND u.moved_at IS NULL`, tx.id.OrgID, pq.Array(subs))
 	if err != nil {
 		return nil, fmt.Errorf("users by sub: %w", err)
 	}

@@ -1,0 +1,263 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/store"
+	"github.com/dreamseed/messenger/store/storetest"
+)
+
+// TestUserMoves: a teacher whose portal organization changes (transferred to another
+// school) leaves the old school's conversations, which stay with their members with a
+// "left" notice (and the admin role passed on), audit-logged, and starts afresh in the new
+// school. Coming back later starts afresh again: nothing of before is resurrected.
+func TestUserMoves(t *testing.T) {
+	ctx := context.Background()
+	db, _ := storetest.NewDB(t)
+	teacher := storetest.MustSignIn(t, db, "t1", "김선영", "org-a", "zone-a", messenger.RoleTeacher)
+	colleague := storetest.MustSignIn(t, db, "a2", "이서연", "org-a", "zone-a", messenger.RoleTeacher)
+	parent := storetest.MustSignIn(t, db, "a3", "박지호", "org-a", "zone-a", messenger.RoleParent)
+	newColleague := storetest.MustSignIn(t, db, "b1", "최유나", "org-b", "zone-b", messenger.RoleTeacher)
+
+	inTx := func(u messenger.User, fn func(tx *store.Tx) error) {
+		t.Helper()
+		if err := db.InTx(ctx, u.Identity(), fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var group, direct int64
+	inTx(teacher, func(tx *store.Tx) (err error) {
+		if group, err = tx.CreateGroup(ctx, "5학년 2반", []int64{colleague.ID, parent.ID}); err != nil {
+			return err
+		}
+		if direct, _, err = tx.DirectConversation(ctx, colleague.ID); err != nil {
+			return err
+		}
+		for _, c := range []int64{group, direct} {
+			if _, err := tx.InsertMessage(ctx, c, store.NewMessage{Kind: messenger.MessageText, Body: "옛 학교의 메시지"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+
+	// listed answers the conversations u sees in their list, by id.
+	listed := func(u messenger.User) map[int64]messenger.Conversation {
+		t.Helper()
+		out := map[int64]messenger.Conversation{}
+		inTx(u, func(tx *store.Tx) error {
+			convs, err := tx.Conversations(ctx, nil, 100)
+			for _, c := range convs {
+				out[c.ID] = c
+			}
+			return err
+		})
+		return out
+	}
+	onlyAnnouncements := func(u messenger.User, what string) {
+		t.Helper()
+		convs := listed(u)
+		if len(convs) != 1 {
+			t.Errorf("%s: %d conversations listed, want only the zone's announcements", what, len(convs))
+		}
+		for _, c := range convs {
+			if c.Kind != messenger.KindAnnouncement {
+				t.Errorf("%s: lists %s %d %q", what, c.Kind, c.ID, c.Title)
+			}
+		}
+	}
+
+	// A → B.
+	moved := storetest.MustSignIn(t, db, "t1", "김선영", "org-b", "zone-b", messenger.RoleTeacher)
+	if moved.OrgID != newColleague.OrgID || moved.ZoneID != newColleague.ZoneID {
+		t.Fatalf("after the move the teacher is of org %d zone %d, want %d %d", moved.OrgID, moved.ZoneID, newColleague.OrgID, newColleague.ZoneID)
+	}
+	onlyAnnouncements(moved, "the moved teacher")
+	inTx(moved, func(tx *store.Tx) error {
+		for _, c := range []int64{group, direct} {
+			if _, err := tx.MessagesAfter(ctx, c, 0, 10); err != nil {
+				return err
+			}
+			if _, err := tx.Conversation(ctx, c); messenger.ErrorCode(err) != messenger.ENOTFOUND {
+				t.Errorf("the moved teacher opens old conversation %d: %v, want not found", c, err)
+			}
+		}
+		users, err := tx.SearchUsers(ctx, "", 50)
+		for _, u := range users {
+			if u.OrgID != moved.OrgID {
+				t.Errorf("the moved teacher finds %s of another organization", u.Sub)
+			}
+		}
+		return err
+	})
+
+	// A request already on its way with the old identity cannot reopen the old pair.
+	if err := db.InTx(ctx, teacher.Identity(), func(tx *store.Tx) error {
+		_, _, err := tx.DirectConversation(ctx, colleague.ID)
+		return err
+	}); messenger.ErrorCode(err) != messenger.EFORBIDDEN {
+		t.Errorf("the retired user reopening the old direct conversation: %v, want forbidden", err)
+	}
+
+	// The old school keeps its conversations, with a notice, and an admin.
+	for _, u := range []messenger.User{colleague, parent} {
+		convs := listed(u)
+		g, ok := convs[group]
+		if !ok {
+			t.Fatalf("%s lost the group", u.Sub)
+		}
+		if len(g.Participants) != 2 || g.Participants[0].Sub == "t1" || g.Participants[1].Sub == "t1" {
+			t.Errorf("%s sees the group's members %v, want the two who stayed", u.Sub, g.Participants)
+		}
+		if countAdmins(g) != 1 {
+			t.Errorf("the group has %d admins after its admin moved, want 1", countAdmins(g))
+		}
+	}
+	inTx(colleague, func(tx *store.Tx) error {
+		for _, c := range []int64{group, direct} {
+			msgs, err := tx.MessagesAfter(ctx, c, 0, 10)
+			if err != nil {
+				return err
+			}
+			if len(msgs) < 2 || msgs[0].Sender.Name != "김선영" {
+				t.Errorf("conversation %d lost the old message or its sender's name: %+v", c, msgs)
+				continue
+			}
+			if left := msgs[1]; left.Kind != messenger.MessageSystem || left.Event == nil ||
+				left.Event.Type != messenger.EventLeft || left.Event.Actor != "김선영" || left.Body != "김선영님이 나갔습니다." {
+				t.Errorf("conversation %d: after the move comes %+v, want 김선영's left notice", c, left)
+			}
+		}
+		entries, err := tx.AuditLog(ctx, group, 20)
+		found := false
+		for _, e := range entries {
+			found = found || (e.Action == store.AuditLeft && e.Actor.Sub == "t1" && e.Details["moved"] == true)
+		}
+		if !found {
+			t.Errorf("the group's audit log does not record the move: %+v", entries)
+		}
+		// The school's directory no longer lists the teacher.
+		users, err2 := tx.SearchUsers(ctx, "김선영", 10)
+		if len(users) != 0 {
+			t.Errorf("the old school still finds the moved teacher: %+v", users)
+		}
+		if _, err3 := tx.UsersBySubs(ctx, []string{"t1"}); messenger.ErrorCode(err3) != messenger.ENOTFOUND {
+			t.Errorf("the old school can still invite the moved teacher: %v", err3)
+		}
+		if err == nil {
+			err = err2
+		}
+		return err
+	})
+
+	// B → A: back to the first school, afresh.
+	back := storetest.MustSignIn(t, db, "t1", "김선영", "org-a", "zone-a", messenger.RoleTeacher)
+	if back.OrgID != teacher.OrgID || back.ID == teacher.ID {
+		t.Fatalf("back in org %d as user %d, want org %d as a new user (not %d)", back.OrgID, back.ID, teacher.OrgID, teacher.ID)
+	}
+	onlyAnnouncements(back, "the teacher back in the first school")
+	onlyAnnouncements(storetest.MustSignIn(t, db, "b1", "최유나", "org-b", "zone-b", messenger.RoleTeacher), "the second school's teacher")
+	inTx(back, func(tx *store.Tx) error {
+		for _, c := range []int64{group, direct} {
+			msgs, err := tx.MessagesAfter(ctx, c, 0, 10)
+			if err != nil {
+				return err
+			}
+			if len(msgs) != 0 {
+				t.Errorf("back, the teacher reads %d messages of old conversation %d", len(msgs), c)
+			}
+		}
+		return nil
+	})
+	// A colleague who writes to the returning teacher starts a new conversation.
+	inTx(colleague, func(tx *store.Tx) error {
+		id, created, err := tx.DirectConversation(ctx, back.ID)
+		if err == nil && (!created || id == direct) {
+			t.Errorf("writing to the returning teacher reopened %d (created %v), want a new conversation", id, created)
+		}
+		return err
+	})
+	// Signing in again with the same claims changes nothing.
+	if again := storetest.MustSignIn(t, db, "t1", "김선영", "org-a", "zone-a", messenger.RoleTeacher); again.ID != back.ID {
+		t.Errorf("signing in again made user %d, want %d", again.ID, back.ID)
+	}
+}
+
+func countAdmins(c messenger.Conversation) int {
+	n := 0
+	for _, p := range c.Participants {
+		if p.ConvRole == messenger.ConvAdmin {
+			n++
+		}
+	}
+	return n
+}
+
+// TestMoveGuards: a token issued before the user's move that still names the old
+// organization (an app that has not refreshed it) is refused, and does not move them
+// back out of their new school's conversations; and the retired user of the old school
+// (a request already on its way with the old identity) cannot join anything there again.
+func TestMoveGuards(t *testing.T) {
+	ctx := context.Background()
+	db, _ := storetest.NewDB(t)
+	signIn := func(sub, org string, issued time.Time) (messenger.User, error) {
+		return db.SignIn(ctx, store.SignInParams{
+			Issuer: "dreamseed-portal", Sub: sub, OrgID: org, ZoneID: org + "-zone", Name: "김선영",
+			Role: messenger.RoleTeacher, Locale: "ko", IssuedAt: issued,
+		})
+	}
+	oldToken := time.Now().Add(-time.Hour)
+	teacher, err := signIn("t1", "org-a", oldToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	colleague := storetest.MustSignIn(t, db, "a2", "이서연", "org-a", "org-a-zone", messenger.RoleTeacher)
+	newColleague := storetest.MustSignIn(t, db, "b1", "최유나", "org-b", "org-b-zone", messenger.RoleTeacher)
+	moved, err := signIn("t1", "org-b", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var group int64
+	if err := db.InTx(ctx, moved.Identity(), func(tx *store.Tx) (err error) {
+		group, err = tx.CreateGroup(ctx, "새 학교", []int64{newColleague.ID})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := signIn("t1", "org-a", oldToken); messenger.ErrorCode(err) != messenger.EUNAUTHORIZED {
+		t.Fatalf("a token from before the move: %v, want unauthorized", err)
+	}
+	if err := db.InTx(ctx, moved.Identity(), func(tx *store.Tx) error {
+		_, err := tx.Conversation(ctx, group)
+		return err
+	}); err != nil {
+		t.Errorf("after the stale token the teacher lost the new school's group: %v", err)
+	}
+	// Tokens without iat cannot be judged: the newest claims win, as before.
+	if again, err := signIn("t1", "org-b", time.Time{}); err != nil || again.ID != moved.ID {
+		t.Errorf("a token without iat naming the current school: %v %v", again.ID, err)
+	}
+
+	// The retired user of org A: no conversation, direct or group, takes them in again.
+	for what, fn := range map[string]func(tx *store.Tx) error{
+		"a direct conversation": func(tx *store.Tx) error { _, _, err := tx.DirectConversation(ctx, colleague.ID); return err },
+		"a group": func(tx *store.Tx) error {
+			_, err := tx.CreateGroup(ctx, "옛 학교", []int64{colleague.ID})
+			return err
+		},
+	} {
+		if err := db.InTx(ctx, teacher.Identity(), fn); messenger.ErrorCode(err) != messenger.EFORBIDDEN {
+			t.Errorf("the retired user starting %s in the old school: %v, want forbidden", what, err)
+		}
+	}
+	if err := db.InTx(ctx, colleague.Identity(), func(tx *store.Tx) error {
+		_, _, err := tx.DirectConversation(ctx, teacher.ID)
+		return err
+	}); err == nil {
+		t.Error("a colleague started a conversation with the retired user")
+	}
+}
