@@ -244,6 +244,8 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 	}
 
 	// Events published between Subscribe and History arrive twice: from history and live.
+	// Live events with ids come in id order, so the first one not replayed ends the
+	// skipping; droppable ones (no id, never in the history) pass without ending it.
 	var replayed map[string]bool
 	if pos.user != "" {
 		missed, err := s.engine.History(ctx, channel, pos.user)
@@ -298,7 +300,7 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 				}
 				break
 			}
-			if replayed != nil {
+			if replayed != nil && d.Event.ID != "" {
 				if replayed[d.Event.ID] {
 					continue
 				}
