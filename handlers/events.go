@@ -287,10 +287,11 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 			}
 			if d.Channel == zoneChannel {
 				seq, perr := strconv.ParseInt(d.Event.ID, 10, 64)
+				lost := d.Event.Type == chat.EventResync // the engine failed to publish notices
 				switch {
-				case perr != nil || (pos.zoneSeq >= 0 && seq <= pos.zoneSeq):
+				case !lost && (perr != nil || (pos.zoneSeq >= 0 && seq <= pos.zoneSeq)):
 					continue // sent already, from the database
-				case pos.zoneSeq < 0 || seq == pos.zoneSeq+1:
+				case !lost && (pos.zoneSeq < 0 || seq == pos.zoneSeq+1):
 					err = sendZone(d.Event, seq)
 				default: // notices before it are missing here: from the database, in order
 					var again bool

@@ -7,13 +7,16 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/handlers"
 	"github.com/dreamseed/messenger/realtime"
+	"github.com/dreamseed/messenger/store"
 	"github.com/dreamseed/messenger/store/storetest"
 )
 
@@ -115,4 +118,41 @@ func TestResumeReplaysOnce(t *testing.T) {
 	if ev := nextEvent(t, resumed); ev.data != `{"conversation_id":1,"reason":"e3"}` {
 		t.Errorf("after the replay: %s %s, want e3 (a replayed event came twice)", ev.typ, ev.data)
 	}
+}
+
+// TestZoneStreamCatchesUpOnResync: a resync on the zone's channel (the engine failed to
+// publish a notice) makes the stream send the notices it lacks from the database.
+func TestZoneStreamCatchesUpOnResync(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	teacher := mustUser(t, e.db, "zr", "김선영", "org-z")
+	me := storetest.MustSignIn(t, e.db, "zrs", "이민준", "org-z", "org-z-zone", messenger.RoleStudent)
+	claims := validClaims("zrs", "이민준", "org-z")
+	claims["role"] = "student"
+	events := e.openStream(sign(t, claims), "")
+	// An event of the user channel that comes through says the stream is live.
+	if err := e.engine.Publish(ctx, chat.UserChannel(me.ID), realtime.Event{
+		Type: chat.EventConversationUpdated, Data: []byte(`{"conversation_id":0,"reason":"ready"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	nextEvent(t, events)
+
+	err := e.db.InTx(ctx, teacher.Identity(), func(tx *store.Tx) error {
+		id, _, err := tx.ZoneAnnouncement(ctx)
+		if err == nil {
+			_, err = tx.InsertMessage(ctx, id, store.NewMessage{Kind: messenger.MessageText, Body: "공지", CanAnnounce: true})
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.engine.Publish(ctx, chat.ZoneChannel(teacher.ZoneID), realtime.Event{Type: chat.EventResync}); err != nil {
+		t.Fatal(err)
+	}
+	ev := nextEvent(t, events)
+	if ev.typ != chat.EventMessageNew || !strings.Contains(ev.data, `"body":"공지"`) {
+		t.Fatalf("after the zone's resync: %s %s, want the notice", ev.typ, ev.data)
+	}
+	noEvent(t, events, "after the notice")
 }
