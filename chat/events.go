@@ -19,7 +19,7 @@ const (
 	EventReadReceipt         = "message.read_receipt"
 	EventTyping              = "message.typing"
 	EventPresence            = "presence"
-	EventResync              = "resync"
+	EventResync              = realtime.EventResync
 )
 
 // UserChannel is the realtime channel of one user's live events: each event is published
@@ -34,8 +34,8 @@ type ConversationUpdate struct {
 }
 
 // publish announces an event to users after its transaction committed. The database has
-// it already; a failed publish only delays it until the recipients' next resync, so it is
-// logged, not returned.
+// it already, and an engine that fails to publish it sends the recipients' streams resync
+// once it can publish again (realtime.EventResync), so a failure is logged, not returned.
 func (s *Service) publish(ctx context.Context, userIDs []int64, typ string, data any) {
 	s.publishEvent(ctx, userIDs, typ, data, false)
 }

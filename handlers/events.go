@@ -250,6 +250,8 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 	}
 
 	// Events published between Subscribe and History arrive twice: from history and live.
+	// Live events with ids come in id order, so the first one not replayed ends the
+	// skipping; droppable ones (no id, never in the history) pass without ending it.
 	var replayed map[string]bool
 	if pos.user != "" {
 		missed, err := s.engine.History(ctx, channel, pos.user)
@@ -291,10 +293,11 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 			}
 			if d.Channel == zoneChannel {
 				seq, perr := strconv.ParseInt(d.Event.ID, 10, 64)
+				lost := d.Event.Type == chat.EventResync // the engine failed to publish notices
 				switch {
-				case perr != nil || (pos.zoneSeq >= 0 && seq <= pos.zoneSeq):
+				case !lost && (perr != nil || (pos.zoneSeq >= 0 && seq <= pos.zoneSeq)):
 					continue // sent already, from the database
-				case pos.zoneSeq < 0 || seq == pos.zoneSeq+1:
+				case !lost && (pos.zoneSeq < 0 || seq == pos.zoneSeq+1):
 					err = sendZone(d.Event, seq)
 				default: // notices before it are missing here: from the database, in order
 					var again bool
@@ -304,7 +307,7 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 				}
 				break
 			}
-			if replayed != nil {
+			if replayed != nil && d.Event.ID != "" {
 				if replayed[d.Event.ID] {
 					continue
 				}

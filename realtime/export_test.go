@@ -86,3 +86,11 @@ func (r *Redis) PresenceUsersKey() string { return r.presenceUsersKey() }
 
 // TypingKey is the Redis sorted set of the users typing in convID.
 func (r *Redis) TypingKey(convID int64) string { return r.typingKey(convID) }
+
+// SetMaxLostChannels lowers how many channels with lost events engines created until the
+// returned restore is called remember. Not safe with parallel tests.
+func SetMaxLostChannels(n int) (restore func()) {
+	old := defaultMaxLost
+	defaultMaxLost = n
+	return func() { defaultMaxLost = old }
+}

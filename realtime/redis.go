@@ -94,6 +94,11 @@ const (
 // connection is down are lost. The engine then reconnects, and once every
 // channel is subscribed again it signals Resync on every subscription.
 //
+// A publish that fails (Redis restarting, unreachable) is not retried, since
+// a failure can come after Redis ran it; the engine remembers the channels
+// and, as soon as Redis answers, publishes an EventResync to each of them,
+// before any later event of theirs (redis_repair.go).
+//
 // Presence and typing state lives in Redis as sorted sets scored by expiry
 // (see presence_redis.go), timed by the Redis clock so that the clocks of
 // the processes need not agree.
@@ -120,6 +125,12 @@ type Redis struct {
 	seq     atomic.Uint64
 
 	pres *redisPresence
+
+	// Events whose publish failed: resync goes to their channels once Redis answers
+	// (redis_repair.go). repairMu makes one repair at a time.
+	lost       *lostChannels
+	repairMu   sync.Mutex
+	repairWake chan struct{}
 
 	done      chan struct{}
 	bg        context.Context // of background Redis calls, cancelled by Close
@@ -178,16 +189,18 @@ func newRedis(ctx context.Context, url string, queueSize int, logger *slog.Logge
 		logger = slog.Default()
 	}
 	r := &Redis{
-		log:       logger,
-		queueSize: queueSizeOrDefault(queueSize),
-		hub:       newHub(),
-		prefix:    prefix,
-		limits:    defaultHistoryLimits,
-		scriptSHA: publishScriptSHA,
-		waiters:   make(map[string]chan struct{}),
-		pres:      newRedisPresence(pc),
-		done:      make(chan struct{}),
-		timings:   defaultRedisTimings,
+		log:        logger,
+		queueSize:  queueSizeOrDefault(queueSize),
+		hub:        newHub(),
+		prefix:     prefix,
+		limits:     defaultHistoryLimits,
+		scriptSHA:  publishScriptSHA,
+		waiters:    make(map[string]chan struct{}),
+		pres:       newRedisPresence(pc),
+		lost:       newLostChannels(defaultMaxLost),
+		repairWake: make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		timings:    defaultRedisTimings,
 	}
 	r.bg, r.bgCancel = context.WithCancel(context.Background())
 	psOpts.OnConnect = func(context.Context, *redis.Conn) error {
@@ -210,13 +223,14 @@ func newRedis(ctx context.Context, url string, queueSize int, logger *slog.Logge
 	if err := r.client.Ping(ctx).Err(); err != nil {
 		return fail(err)
 	}
-	r.ps = r.psClient.Subscribe(ctx)
+	r.ps = r.psClient.Subscribe(ctx, r.prefix+resyncAllChannel)
 	// Dial the pubsub connection now, so an unusable Redis fails here and
 	// the reader starts from a known connection generation.
 	if err := r.ps.Ping(ctx); err != nil {
 		return fail(err)
 	}
-	r.wg.Add(4)
+	r.wg.Add(5)
+	go r.repairLoop()
 	go r.readLoop(r.connGen.Load())
 	go r.pingLoop()
 	go r.refreshLoop()
@@ -271,7 +285,8 @@ type scriptCall struct {
 	cmd  *redis.Cmd
 }
 
-func (r *Redis) publish(ctx context.Context, channels []string, ev Event) error {
+// send publishes ev to channels in one pipeline; see publish.
+func (r *Redis) send(ctx context.Context, channels []string, ev Event) error {
 	var (
 		history   []string // get an ID: one script per chunk
 		withID    []string // PUBLISH ev as given
@@ -725,6 +740,11 @@ func (r *Redis) readLoop(gen uint64) {
 }
 
 func (r *Redis) dispatch(m *redis.Message) {
+	if m.Channel == r.prefix+resyncAllChannel {
+		n := r.hub.resyncAll()
+		r.log.Info("realtime: events were lost by a process; subscribers told to resync", "subscriptions", n)
+		return
+	}
 	channel, ok := strings.CutPrefix(m.Channel, r.prefix)
 	if !ok {
 		return

@@ -79,6 +79,21 @@
     return Math.max(max, t ? +t.dataset.lastSeq || 0 : 0);
   }
 
+  // shownThrough answers the seq up to which the thread has every message: the end of the
+  // unbroken run of rows from the oldest shown, so that a catch-up starts at the first
+  // hole, not after the newest row (a row that arrived after the hole would hide it).
+  function shownThrough() {
+    var all = rows(), t = thread();
+    if (!all.length) return t ? +t.dataset.lastSeq || 0 : 0;
+    var k = +all[0].dataset.seq;
+    for (var i = 1; i < all.length; i++) {
+      var seq = +all[i].dataset.seq;
+      if (seq > k + 1) break;
+      k = Math.max(k, seq);
+    }
+    return k;
+  }
+
   function sameRun(a, b) {
     return a.dataset.kind !== "system" && b.dataset.kind !== "system" &&
       a.dataset.sender === b.dataset.sender && a.dataset.day === b.dataset.day &&
@@ -149,14 +164,20 @@
   }
 
   // catchUp fetches what the open thread may have missed (after a gap, a reconnect or a
-  // resync) and places it; the server answers at most 200 rows a time.
-  var catchingUp = null;
+  // resync), from its first hole on, and places it; the server answers at most 200 rows a
+  // time. Asked again while one is on its way, it runs once more after it: the answer on
+  // its way may have been made before the newest hole.
+  var catchingUp = null, catchUpAgain = false;
   function catchUp() {
     var t = thread();
     if (!t) return Promise.resolve();
-    if (catchingUp) return catchingUp;
+    if (catchingUp) {
+      catchUpAgain = true;
+      return catchingUp;
+    }
     catchingUp = (function more() {
-      return fetchHTML("/c/" + t.dataset.conversation + "/messages?after_seq=" + lastSeq()).then(function (resp) {
+      var from = shownThrough();
+      return fetchHTML("/c/" + t.dataset.conversation + "/messages?after_seq=" + from).then(function (resp) {
         if (!resp.ok) throw new Error("catch up: " + resp.status);
         var hasMore = resp.headers.get("X-Has-More") === "1";
         return resp.text().then(function (html) {
@@ -166,10 +187,16 @@
           placeRows(parseFragment(html));
           relayout();
           if (stick) scrollToBottom(); else if (rows().length > before) showPill();
-          if (hasMore) return more();
+          if (hasMore && shownThrough() > from) return more();
         });
       });
-    })().finally(function () { catchingUp = null; });
+    })().finally(function () {
+      catchingUp = null;
+      if (catchUpAgain) {
+        catchUpAgain = false;
+        catchUp();
+      }
+    });
     return catchingUp;
   }
 
@@ -331,16 +358,16 @@
     var frag = parseFragment(evt.detail.data || "");
     var tpl = $("template", frag);
     if (!tpl) return;
-    var convID = tpl.dataset.conversation, seq = +tpl.dataset.seq, mine = tpl.dataset.mine === "true";
+    var convID = tpl.dataset.conversation, mine = tpl.dataset.mine === "true";
     var row = $("li.msg", tpl.content);
     if (!row) return;
     var t = thread(), open = t && t.dataset.conversation === convID;
     var seen = false;
     if (open) {
       var stick = atBottom() || mine;
-      var gap = seq > lastSeq() + 1;
       placeRow(row.cloneNode(true));
       relayout();
+      var gap = shownThrough() < lastSeq();
       seen = !document.hidden && stick;
       if (stick) scrollToBottom(); else if (!mine) showPill();
       if (gap) catchUp();

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -44,14 +45,32 @@ func URL(t testing.TB) string {
 }
 
 func start(t testing.TB, bin string) (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		return "", err
 	}
+	stop, err := run(bin, port)
+	if err != nil {
+		return "", err
+	}
+	t.Cleanup(stop)
+	return fmt.Sprintf("127.0.0.1:%d", port), nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	return port, nil
+}
 
+// run starts redis-server on port and answers once it answers PING, with the function
+// that kills it.
+func run(bin string, port int) (stop func(), err error) {
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	// No persistence: the server is disposable and must not write files.
 	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
@@ -59,14 +78,14 @@ func start(t testing.TB, bin string) (string, error) {
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	if err := cmd.Start(); err != nil {
-		return "", err
+		return nil, err
 	}
 	exited := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
 		close(exited)
 	}()
-	stop := func() {
+	stop = func() {
 		_ = cmd.Process.Kill()
 		<-exited
 	}
@@ -74,19 +93,86 @@ func start(t testing.TB, bin string) (string, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if ping(addr) == nil {
-			t.Cleanup(stop)
-			return addr, nil
+			return stop, nil
 		}
 		select {
 		case <-exited:
-			return "", fmt.Errorf("redis-server exited: %s", strings.TrimSpace(out.String()))
-		case <-time.After(20 * time.Millisecond):
+			return nil, fmt.Errorf("redis-server exited: %s", strings.TrimSpace(out.String()))
+		case <-time.After(5 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			stop()
-			return "", fmt.Errorf("redis-server on %s did not answer PING", addr)
+			return nil, fmt.Errorf("redis-server on %s did not answer PING", addr)
 		}
 	}
+}
+
+// Server is a private redis-server that a test can restart.
+type Server struct {
+	// URL is the server's address, redis://127.0.0.1:PORT/0; it stays across restarts.
+	URL string
+
+	t    testing.TB
+	bin  string
+	port int
+	mu   sync.Mutex
+	stop func()
+}
+
+// Start starts a private redis-server on a free port, stopped when t ends; it skips t
+// when redis-server is not on PATH. It never uses $TEST_REDIS_URL: a test that restarts
+// Redis must not restart one that others share.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redistest: redis-server is not on PATH")
+	}
+	var lastErr error
+	for range 5 {
+		port, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop, err := run(bin, port)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		s := &Server{URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port), t: t, bin: bin, port: port, stop: stop}
+		t.Cleanup(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.stop != nil {
+				s.stop()
+			}
+		})
+		return s
+	}
+	t.Fatalf("redistest: cannot start redis-server: %v", lastErr)
+	return nil
+}
+
+// Restart kills the server, as a crash or a restart by an operator would end it (it keeps
+// no data, so everything is lost), waits pause, and starts a new one on the same port; it
+// returns once the new one answers PING. down is how long nothing listened.
+func (s *Server) Restart(pause time.Duration) (down time.Duration) {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stop()
+	s.stop = nil
+	start := time.Now()
+	time.Sleep(pause)
+	var err error
+	for range 50 { // the port may stay busy for a moment
+		if s.stop, err = run(s.bin, s.port); err == nil {
+			return time.Since(start)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.t.Fatalf("redistest: cannot restart redis-server on port %d: %v", s.port, err)
+	return 0
 }
 
 // ping speaks raw RESP so this package needs no Redis client.

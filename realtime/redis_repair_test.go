@@ -1,0 +1,139 @@
+package realtime_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/dreamseed/messenger/realtime"
+	"github.com/dreamseed/messenger/realtime/redistest"
+)
+
+// lostPair is a publisher that reaches Redis through a proxy the test can cut, and a
+// subscriber that reaches it directly, sharing a private key prefix: the publisher fails
+// while the subscriber stays connected and is never told to resync by its own reconnect.
+func lostPair(t *testing.T) (pub, sub *realtime.Redis, proxy *faultProxy) {
+	t.Helper()
+	defer realtime.SetRedisTimings(100*time.Millisecond, 500*time.Millisecond, 200*time.Millisecond)()
+	base := redistest.URL(t)
+	prefix := testPrefix(t, base)
+	proxy, proxied := newFaultProxy(t, base)
+	return newRedisPrefixed(t, proxied, 0, prefix), newRedisPrefixed(t, base, 0, prefix), proxy
+}
+
+// waitPing waits until e can publish again: after an outage go-redis keeps answering its
+// last dial error for a while.
+func waitPing(t *testing.T, e realtime.Engine) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for e.Ping(ctxT(t)) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("Redis does not answer again")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// recvWithin answers the next delivery of s, failing t after d.
+func recvWithin(t *testing.T, s *realtime.Subscription, d time.Duration) realtime.Delivery {
+	t.Helper()
+	select {
+	case got, ok := <-s.C():
+		if !ok {
+			t.Fatal("subscription closed")
+		}
+		return got
+	case <-time.After(d):
+		t.Fatalf("no delivery within %s", d)
+	}
+	return realtime.Delivery{}
+}
+
+// TestRedisRepairsLostPublish: an event whose publish failed is never delivered, so once
+// Redis answers again the engine publishes resync to each channel it was for — kept in
+// the history of a user channel, so a stream resuming from before it resyncs too — and a
+// later event of such a channel is not delivered before that resync.
+func TestRedisRepairsLostPublish(t *testing.T) {
+	pub, sub, proxy := lostPair(t)
+	ctx := ctxT(t)
+	user, zone := userChannel(t), "zone:"+userChannel(t)[len("user:"):]
+	s := subscribe(t, sub, user, zone)
+	publish(t, pub, user, numbered(1))
+	before := recvWithin(t, s, 5*time.Second).Event.ID
+
+	proxy.refuse.Store(true)
+	proxy.cut()
+	if err := pub.Publish(ctx, user, numbered(2)); err == nil {
+		t.Fatal("publishing through a cut connection succeeded")
+	}
+	if err := pub.PublishMany(ctx, []string{zone, user}, numbered(3)); err == nil {
+		t.Fatal("publishing through a cut connection succeeded")
+	}
+	time.Sleep(300 * time.Millisecond) // the engine keeps trying meanwhile
+	proxy.refuse.Store(false)
+	waitPing(t, pub)
+	publish(t, pub, user, numbered(4))
+
+	var userResync string
+	gotZone := false
+	for !gotZone || userResync == "" {
+		d := recvWithin(t, s, 5*time.Second)
+		switch {
+		case d.Event.Type != realtime.EventResync:
+			t.Fatalf("%s: %s %s before the resync of the lost events", d.Channel, d.Event.Type, d.Event.Data)
+		case d.Channel == user:
+			if d.Event.ID == "" {
+				t.Fatal("the resync of a user channel has no id")
+			}
+			userResync = d.Event.ID
+		case d.Channel == zone:
+			gotZone = true
+		}
+	}
+	if d := recvWithin(t, s, 5*time.Second); d.Channel != user || string(d.Event.Data) != string(numbered(4).Data) {
+		t.Fatalf("after the resync: %s %s %s, want event 4", d.Channel, d.Event.Type, d.Event.Data)
+	}
+	expectNoResync(t, s)
+
+	// A stream that was away resumes from its last id and replays the resync.
+	missed, err := sub.History(ctx, user, before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(missed) != 2 || missed[0].Type != realtime.EventResync || missed[0].ID != userResync || missed[1].Type != "message.new" {
+		t.Fatalf("history after %s: %+v, want the resync and event 4", before, missed)
+	}
+}
+
+// TestRedisRepairsEverythingWhenTooMuchLost: past its bound on remembered channels the
+// engine makes every stream resync: live ones through every process's subscriber, those
+// resuming later because their ids are from an older epoch.
+func TestRedisRepairsEverythingWhenTooMuchLost(t *testing.T) {
+	defer realtime.SetMaxLostChannels(2)()
+	pub, sub, proxy := lostPair(t)
+	ctx := ctxT(t)
+	user, other := userChannel(t), userChannel(t)
+	s := subscribe(t, sub, user)
+	bystander := subscribe(t, sub, other)
+	publish(t, pub, user, numbered(1))
+	before := recvWithin(t, s, 5*time.Second).Event.ID
+
+	proxy.refuse.Store(true)
+	proxy.cut()
+	for i := range 3 {
+		if err := pub.Publish(ctx, userChannel(t), numbered(10+i)); err == nil {
+			t.Fatal("publishing through a cut connection succeeded")
+		}
+	}
+	proxy.refuse.Store(false)
+	expectResync(t, s, 5*time.Second)
+	expectResync(t, bystander, time.Second)
+	waitPing(t, pub)
+	if _, err := sub.History(ctx, user, before); !errors.Is(err, realtime.ErrHistoryGone) {
+		t.Fatalf("history after an id from before the repair: %v, want ErrHistoryGone", err)
+	}
+	publish(t, pub, user, numbered(2))
+	if d := recvWithin(t, s, 5*time.Second); string(d.Event.Data) != string(numbered(2).Data) {
+		t.Fatalf("after the repair: %s %s, want event 2", d.Event.Type, d.Event.Data)
+	}
+}
