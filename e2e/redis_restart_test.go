@@ -34,8 +34,11 @@ func TestRedisRestart(t *testing.T) {
 	proxy := newCutProxy(t, strings.TrimSuffix(strings.TrimPrefix(rs.URL, "redis://"), "/0"))
 	// A's client does not retry a failed command: it fails at once, as go-redis does when
 	// its pool answers its last dial error.
-	a := startServer(t, "REDIS_URL="+strings.Replace(proxy.URL, "http://localhost:", "redis://127.0.0.1:", 1)+"/0?max_retries=-1")
-	b := startServerOn(t, a, "REDIS_URL="+rs.URL)
+	// Each member sends about 20 messages a second, near the default send limit: the
+	// limit is not what this test is about.
+	const rate = "MESSENGER_RATE_SEND=200:400"
+	a := startServer(t, "REDIS_URL="+strings.Replace(proxy.URL, "http://localhost:", "redis://127.0.0.1:", 1)+"/0?max_retries=-1", rate)
+	b := startServerOn(t, a, "REDIS_URL="+rs.URL, rate)
 	org := "org-restart-" + deliveryNonce()
 	users := make([]testUser, 4)
 	for i := range users {
