@@ -134,6 +134,11 @@ func TestSignInAgainInOtherTab(t *testing.T) {
 	signInDev(a, srv.URL, demoParent.Name)
 	b := sameBrowserTab(t, a)
 	openThread(b, threadURL)
+	// B marks the thread read a moment after it opens; once the session is replaced that
+	// mark would carry a stale CSRF token (a 403), so it goes first.
+	waitJS(b, "B's thread is marked read", `(() => { const t = document.querySelector("#thread");
+		const m = JSON.parse(t.dataset.marks || "{}"), rows = document.querySelectorAll("#messages > li.msg");
+		return rows.length === 0 || (m[t.dataset.me] || 0) >= +rows[rows.length - 1].dataset.seq })()`, 5*time.Second)
 	signInDev(a, srv.URL, demoParent.Name)
 	waitJS(b, "B says the browser signed in again", shownJS("stream-replaced", "이 브라우저에서 다시 로그인되었습니다"), 10*time.Second)
 	// (A script's click: a real one focuses the window first, and the page, whose CSRF
