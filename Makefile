@@ -27,8 +27,8 @@ build:
 ## test: every test, with the race detector, then each fuzz target for 1.5 s
 test:
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=1500ms
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 ## fuzz: each fuzz target for FUZZTIME (1m), one after the other; prints the execs of each.
 ## A failing input is written under the package's testdata/fuzz/: commit it with the fix.
