@@ -24,7 +24,7 @@ run: build
 build:
 	$(GO) build -o $(BIN) ./cmd/messenger
 
-## test: every test, with the race detector, then each fuzz target for 1.5 s
+## test: each fuzz target for 1.5 s, then every test with the race detector
 test:
 	$(GO) vet ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=1500ms
