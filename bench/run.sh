@@ -215,7 +215,9 @@ SELECT row_number() OVER (ORDER BY p.conversation_id, p.user_id) AS n,
        p.conversation_id, p.user_id, p.org_id, u.zone_id, u.sub, u.name, u.role
   FROM conversation_participants p
   JOIN users u ON u.id = p.user_id
- WHERE p.left_at IS NULL AND u.sub LIKE 'bench-user-%';
+  JOIN conversations c ON c.id = p.conversation_id
+ WHERE p.left_at IS NULL AND u.sub LIKE 'bench-user-%'
+   AND c.kind <> 'announcement'; -- where only teachers post, and the database says so
 ALTER TABLE bench_pairs ADD PRIMARY KEY (n);
 GRANT SELECT ON bench_pairs TO messenger_app;
 ANALYZE;
