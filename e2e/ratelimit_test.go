@@ -312,6 +312,7 @@ func TestComposerRateLimitedInBrowser(t *testing.T) {
 		typeInComposer(tb, text)
 		pressEnter(tb)
 		waitJS(tb, "the composer shows the rate limit", `!document.getElementById("composer-error").classList.contains("hidden")`, 5*time.Second)
+		screenshot(tb, screenshotDir(t), "rate-limited-"+tb.lang+"-390x844", 390, 844, true)
 		if msg := eval[string](tb, `document.getElementById("composer-error-text").textContent.trim()`); msg != c.want {
 			t.Errorf("%s: composer error %q, want %q", tb.lang, msg, c.want)
 		}

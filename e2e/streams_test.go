@@ -62,7 +62,8 @@ func TestSignOutEndsOtherTabs(t *testing.T) {
 	}
 	took := waitJS(b, "B shows the signed-out state", shownJS("signed-out", "로그아웃되었습니다"), 10*time.Second)
 	t.Logf("B showed the signed-out state %v after A signed out", took.Round(time.Millisecond))
-	screenshot(b, screenshotDir(t), "signed-out", 1280, 800, false)
+	screenshot(b, screenshotDir(t), "signed-out-ko-1280x800", 1280, 800, false)
+	screenshot(b, screenshotDir(t), "signed-out-ko-390x844", 390, 844, true)
 	if href := eval[string](b, `(document.querySelector("#signed-out a") || {}).pathname || ""`); href != "/dev/login" {
 		t.Errorf("the signed-out state's sign-in link goes to %q, want /dev/login", href)
 	}
@@ -100,7 +101,8 @@ func TestStreamMovesToNewestTab(t *testing.T) {
 	openThread(b, threadURL)
 	const moved = "이 창의 실시간 연결이 다른 창으로 옮겨졌습니다"
 	waitJS(a, "A says its stream moved", shownJS("stream-replaced", moved), 10*time.Second)
-	screenshot(a, screenshotDir(t), "stream-replaced", 390, 844, true)
+	screenshot(a, screenshotDir(t), "stream-replaced-ko-390x844", 390, 844, true)
+	screenshot(a, screenshotDir(t), "stream-replaced-ko-1280x800", 1280, 800, false)
 	first := "B만 받음 " + nonce
 	teacher.send(t, direct, first)
 	waitJS(b, "B sees a message live", countTextJS(first)+" === 1", 5*time.Second)
