@@ -11,18 +11,19 @@ import (
 	"github.com/dreamseed/messenger"
 )
 
-// SessionCookie is the name of the cookie that carries a browser's session token over
-// plain http (development); see SessionCookieName.
-const SessionCookie = "messenger_session"
+// sessionCookie is the name of the cookie that carries a browser's session token over
+// plain http (development). Code reads the name from SessionCookieName, never this, so
+// that an https deployment's __Host- cookie is never missed.
+const sessionCookie = "messenger_session"
 
 // SessionCookieName answers the session cookie's name: over https it has the __Host-
 // prefix, with which browsers take it only Secure, for this host alone (no Domain) and
 // for the whole site (Path=/), so no subdomain or plain-http page can plant or shadow it.
 func SessionCookieName(https bool) string {
 	if https {
-		return "__Host-" + SessionCookie
+		return "__Host-" + sessionCookie
 	}
-	return SessionCookie
+	return sessionCookie
 }
 
 // NewToken answers a fresh random token for a session cookie or a CSRF token.

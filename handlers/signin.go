@@ -123,7 +123,7 @@ func (s *Server) startSession(c *echo.Context, me messenger.User) error {
 // endBrowserSession revokes the live session the request's cookie carries, whoever's
 // it is, and ends its streams: a browser has one session at a time.
 func (s *Server) endBrowserSession(c *echo.Context) {
-	cookie, err := c.Cookie(auth.SessionCookie)
+	cookie, err := c.Cookie(s.cookieName())
 	if err != nil || cookie.Value == "" {
 		return
 	}
