@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/MicahParks/jwkset"
@@ -281,8 +282,25 @@ func (v *Verifier) checkLifetime(pc *portalClaims, now time.Time) error {
 	return nil
 }
 
-// timeClaims must be JSON numbers: golang-jwt also takes a string of digits.
-var timeClaims = map[string]bool{"exp": true, "iat": true, "nbf": true}
+// timeClaims must be JSON numbers: golang-jwt also takes a string of digits. Keyed by
+// foldKey, as every claim name is compared.
+var timeClaims = map[string]bool{foldKey("exp"): true, foldKey("iat"): true, foldKey("nbf"): true}
+
+// foldKey is name in one canonical case: encoding/json (which golang-jwt decodes claims
+// with) matches a key to a field regardless of case, Unicode folds included ("SUB" and
+// "ſub" both fill sub), so keys that fold alike are the same claim. Each rune becomes the
+// smallest of its simple-fold orbit.
+func foldKey(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		low := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			low = min(low, f)
+		}
+		b.WriteRune(low)
+	}
+	return b.String()
+}
 
 // checkPayload walks the token's payload with a JSON tokenizer: it must be one object,
 // no object in it may repeat a key (decoders disagree on which copy wins, so a signed
@@ -310,6 +328,7 @@ func checkPayload(token string) error {
 			return errors.New("token is malformed: payload is not valid JSON")
 		}
 		name, _ := key.(string)
+		name = foldKey(name)
 		if seen[name] {
 			return errors.New("token is malformed: payload has a duplicate key")
 		}
@@ -319,7 +338,7 @@ func checkPayload(token string) error {
 			return err
 		}
 		if _, isNumber := first.(json.Number); timeClaims[name] && !isNumber {
-			return fmt.Errorf("token is malformed: claim %s is not a number", name)
+			return fmt.Errorf("token is malformed: claim %s is not a number", strings.ToLower(name)) // exp, iat or nbf
 		}
 	}
 	if _, err := dec.Token(); err != nil {
@@ -353,6 +372,7 @@ func walkJSON(dec *json.Decoder, depth int) (json.Token, error) {
 				return nil, errors.New("token is malformed: payload is not valid JSON")
 			}
 			name, _ := key.(string)
+			name = foldKey(name)
 			if seen[name] {
 				return nil, errors.New("token is malformed: payload has a duplicate key")
 			}

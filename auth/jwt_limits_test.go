@@ -63,6 +63,11 @@ func TestVerifyLifetimeAndShape(t *testing.T) {
 		{"duplicate sub", rawHS256(t, payloadOf(t, nil)+`,"sub":"someone-else"}`), "duplicate"},
 		{"duplicate org_id", rawHS256(t, payloadOf(t, nil)+`,"org_id":"org-8"}`), "duplicate"},
 		{"duplicate key inside an object", rawHS256(t, payloadOf(t, nil)+`,"extra":{"a":1,"a":2}}`), "duplicate"},
+		// encoding/json fills a claim from a key in any case, Unicode folds included.
+		{"duplicate sub in capitals", rawHS256(t, payloadOf(t, nil)+`,"SUB":"someone-else"}`), "duplicate"},
+		{"duplicate org_id in mixed case", rawHS256(t, payloadOf(t, nil)+`,"Org_ID":"org-8"}`), "duplicate"},
+		{"duplicate sub with a long s", rawHS256(t, payloadOf(t, nil)+`,"ſub":"someone-else"}`), "duplicate"},
+		{"exp in capitals as a string", rawHS256(t, payloadOf(t, func(c jwt.MapClaims) { delete(c, "exp") })+`,"EXP":"9999999999"}`), "exp"},
 		{"payload not an object", rawHS256(t, `["sub"]`), ""},
 	}
 	for _, tt := range tests {
