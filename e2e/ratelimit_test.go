@@ -247,18 +247,26 @@ func TestRateLimits(t *testing.T) {
 	})
 }
 
-// TestSignInLimitPerAddress signs many people in from one address.
+// TestSignInLimitPerAddress: tokens that do not verify, from one address, are limited
+// (401 within the burst, then 429 with Retry-After); a valid token from the same address
+// still signs in, so one pupil's garbage never locks the school out.
 func TestSignInLimitPerAddress(t *testing.T) {
 	s := startServer(t, "MESSENGER_RATE_SIGNIN_IP=1:12")
 	org := "org-rlip-" + deliveryNonce()
 	var clients []*apiClient
 	for i := range 40 {
-		clients = append(clients, s.api(newUser(t, fmt.Sprintf("rl-ip-%02d-%s", i, org), "학생", org, "student")))
+		u := newUser(t, fmt.Sprintf("rl-ip-%02d-%s", i, org), "학생", org, "student")
+		u.Token = fmt.Sprintf("not-a-token-%d", i)
+		clients = append(clients, s.api(u))
 	}
 	answers, elapsed := flood(t, clients, len(clients), func(int) (string, string, any) {
 		return http.MethodGet, "/api/v1/me", nil
 	})
-	checkLimited(t, "sign-ins from one address", answers, elapsed, http.StatusOK, 12, 1, 1)
+	checkLimited(t, "refused sign-ins from one address", answers, elapsed, http.StatusUnauthorized, 12, 1, 1)
+	valid := s.api(newUser(t, "rl-ip-valid-"+org, "학생", org, "student"))
+	if a, err := valid.call(context.Background(), http.MethodGet, "/api/v1/me", nil); err != nil || a.status != http.StatusOK {
+		t.Fatalf("a valid sign-in from the same address after the flood: %+v %v, want 200", a, err)
+	}
 }
 
 // mintToken mints u's token with its own lifetime, so that each is a new token.

@@ -32,51 +32,67 @@ func limitedEnv(t *testing.T, trusted ...string) *env {
 	})
 }
 
-// signInFrom answers the status and Retry-After of a first API request of a new user,
-// forwarded for client by whatever stands in front.
+// signInFrom answers the status and Retry-After of a first API request with a token
+// that does not verify, forwarded for client by whatever stands in front.
 func (e *env) signInFrom(sub, client string) (int, string) {
 	e.t.Helper()
 	resp := e.do(nil, http.MethodGet, "/api/v1/me", nil, map[string]string{
-		"Authorization":   "Bearer " + sign(e.t, validClaims(sub, "학생", "org-proxy")),
+		"Authorization":   "Bearer not-a-token-of-" + sub,
 		"X-Forwarded-For": client,
 	})
 	return resp.StatusCode, resp.Header.Get("Retry-After")
 }
 
-// TestSignInAddressBehindProxy checks whose address a sign-in counts against: behind a
-// trusted proxy the client's from X-Forwarded-For, so a school behind the proxy does not
-// share one bucket with every other; without one the connection's, so a forged header
-// buys a script nothing.
+// validSignInFrom is signInFrom with a valid token of a new user.
+func (e *env) validSignInFrom(sub, client string) int {
+	e.t.Helper()
+	resp := e.do(nil, http.MethodGet, "/api/v1/me", nil, map[string]string{
+		"Authorization":   "Bearer " + sign(e.t, validClaims(sub, "학생", "org-proxy")),
+		"X-Forwarded-For": client,
+	})
+	return resp.StatusCode
+}
+
+// TestSignInAddressBehindProxy checks whose address a refused sign-in counts against:
+// behind a trusted proxy the client's from X-Forwarded-For, so a school behind the proxy
+// does not share one bucket with every other; without one the connection's, so a forged
+// header buys a script nothing. Valid tokens from an address whose bucket is empty still
+// sign in: garbage from one pupil never locks the school out.
 func TestSignInAddressBehindProxy(t *testing.T) {
 	t.Run("trusted proxy", func(t *testing.T) {
 		e := limitedEnv(t, "127.0.0.0/8")
 		for i := range 6 {
-			if st, _ := e.signInFrom(fmt.Sprintf("proxied-%d", i), fmt.Sprintf("203.0.113.%d", i)); st != http.StatusOK {
-				t.Fatalf("sign-in %d from its own address behind the proxy: %d", i, st)
+			if st, _ := e.signInFrom(fmt.Sprintf("proxied-%d", i), fmt.Sprintf("203.0.113.%d", i)); st != http.StatusUnauthorized {
+				t.Fatalf("refused sign-in %d from its own address behind the proxy: %d, want 401", i, st)
 			}
 		}
 		for i := range 3 {
-			if st, _ := e.signInFrom(fmt.Sprintf("school-%d", i), "198.51.100.7"); st != http.StatusOK {
-				t.Fatalf("sign-in %d of the school: %d", i, st)
+			if st, _ := e.signInFrom(fmt.Sprintf("school-%d", i), "198.51.100.7"); st != http.StatusUnauthorized {
+				t.Fatalf("refused sign-in %d of the school: %d, want 401", i, st)
 			}
 		}
 		if st, retry := e.signInFrom("school-3", "198.51.100.7"); st != http.StatusTooManyRequests || retry == "" {
-			t.Fatalf("the school's fourth sign-in: %d, Retry-After %q; want 429 with Retry-After", st, retry)
+			t.Fatalf("the school's fourth refused sign-in: %d, Retry-After %q; want 429 with Retry-After", st, retry)
+		}
+		for i := range 5 {
+			if st := e.validSignInFrom(fmt.Sprintf("pupil-%d", i), "198.51.100.7"); st != http.StatusOK {
+				t.Fatalf("a valid sign-in %d from the school after the garbage: %d, want 200", i, st)
+			}
 		}
 		// An untrusted hop in front of the proxy: the address the proxy saw counts.
-		if st, _ := e.signInFrom("spoofer", "198.51.100.7, 203.0.113.200"); st != http.StatusOK {
-			t.Fatalf("a sign-in forwarded for a new address: %d", st)
+		if st, _ := e.signInFrom("spoofer", "198.51.100.7, 203.0.113.200"); st != http.StatusUnauthorized {
+			t.Fatalf("a refused sign-in forwarded for a new address: %d, want 401", st)
 		}
 	})
 	t.Run("no proxy", func(t *testing.T) {
 		e := limitedEnv(t)
 		for i := range 3 {
-			if st, _ := e.signInFrom(fmt.Sprintf("direct-%d", i), fmt.Sprintf("203.0.113.%d", i)); st != http.StatusOK {
-				t.Fatalf("sign-in %d: %d", i, st)
+			if st, _ := e.signInFrom(fmt.Sprintf("direct-%d", i), fmt.Sprintf("203.0.113.%d", i)); st != http.StatusUnauthorized {
+				t.Fatalf("refused sign-in %d: %d, want 401", i, st)
 			}
 		}
 		if st, _ := e.signInFrom("direct-3", "203.0.113.99"); st != http.StatusTooManyRequests {
-			t.Fatalf("a fourth sign-in from the same connection address with a forged X-Forwarded-For: %d, want 429", st)
+			t.Fatalf("a fourth refused sign-in from the same connection address with a forged X-Forwarded-For: %d, want 429", st)
 		}
 	})
 }

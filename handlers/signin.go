@@ -24,14 +24,16 @@ import (
 const sessionTTL = 14 * 24 * time.Hour
 
 // signIn verifies a portal token and creates or updates its user; it also answers when
-// the token expires. Attempts are limited per client address, sign-ins per portal user.
+// the token expires. Refused tokens are limited per client address (a script guessing or
+// replaying tokens), valid ones per portal user: a school behind one address is never
+// locked out by someone else's garbage.
 func (s *Server) signIn(ctx context.Context, c *echo.Context, token string) (messenger.User, time.Time, error) {
-	if err := s.limits.Allow(ctx, ratelimit.SignInAddress, clientAddress(c)); err != nil {
-		return messenger.User{}, time.Time{}, err
-	}
 	claims, err := s.verifier.Verify(ctx, token)
 	if err != nil {
 		if errors.Is(err, auth.ErrInvalidToken) {
+			if err := s.limits.Allow(ctx, ratelimit.SignInAddress, clientAddress(c)); err != nil {
+				return messenger.User{}, time.Time{}, err
+			}
 			// The reason is for the operator's log; the client reads a fixed text, never
 			// the JWT library's words or a piece of its own input.
 			s.logger.Info("token refused", slog.String("reason", truncate(err.Error(), 200)),

@@ -78,7 +78,7 @@ const (
 	Read          Action = "read"
 	Create        Action = "create"
 	Invite        Action = "invite"
-	SignInAddress Action = "signin_ip"  // sign-in attempts per client address
+	SignInAddress Action = "signin_ip"  // refused sign-ins per client address
 	SignInSubject Action = "signin_sub" // sign-ins per portal user (iss and sub)
 )
 
