@@ -234,17 +234,19 @@ func (s *Server) portalOriginOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// sameSiteStream refuses a page stream that another site opens with the user's cookie
-// (an EventSource of a page elsewhere): only this app and the portal origins may open
-// one. Go's cross-origin protection lets every GET through.
+// sameSiteStream refuses a page stream that another origin opens with the user's cookie
+// (an EventSource of a page elsewhere, a sibling subdomain included: it could not read
+// the stream, but it would take the user's place under the stream cap): only this app
+// and the portal origins may open one. Go's cross-origin protection lets every GET
+// through.
 func (s *Server) sameSiteStream(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		req := c.Request()
 		origin := req.Header.Get("Origin")
-		switch {
+		switch site := req.Header.Get("Sec-Fetch-Site"); {
 		case origin != "" && s.origins[origin]:
-		case req.Header.Get("Sec-Fetch-Site") == "cross-site",
-			req.Header.Get("Sec-Fetch-Site") == "" && origin != "" && !sameHost(origin, req.Host):
+		case site == "cross-site", site == "same-site",
+			site == "" && origin != "" && !sameHost(origin, req.Host):
 			return messenger.Errorf(messenger.EFORBIDDEN, "Cross-site request refused.")
 		}
 		return next(c)
