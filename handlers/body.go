@@ -4,7 +4,9 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v5"
 
@@ -17,10 +19,15 @@ var (
 	errInvalidForm = messenger.Errorf(messenger.EINVALID, "The form is not valid.")
 )
 
+// DefaultBodyReadTimeout is how long a form or JSON body may take to arrive: a client
+// that trickles one ties up a connection and a goroutine no longer than this.
+const DefaultBodyReadTimeout = 30 * time.Second
+
 // limitBody bounds every request body before anything reads it: MaxBodyBytes for forms
 // and JSON, an upload route's own limit on upload routes, the only ones that take
 // multipart/form-data. A form is parsed here, so that a body over the limit is a 413
-// whatever the handler reads later. Runs before any route middleware.
+// whatever the handler reads later; such a body must arrive within BodyReadTimeout.
+// Runs before any route middleware.
 func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		req := c.Request()
@@ -54,10 +61,29 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 			}()
 			return next(c)
 		}
+		// Only bodies get a read deadline (an expired one would end a live stream), and it
+		// is lifted when the handler is done, before the connection's next request.
+		rc := http.NewResponseController(w)
+		slow := false
+		if err := rc.SetReadDeadline(time.Now().Add(s.cfg.BodyReadTimeout)); err == nil {
+			defer func() {
+				if !slow {
+					rc.SetReadDeadline(time.Time{})
+				}
+			}()
+		}
 		if mediaType == "application/x-www-form-urlencoded" {
 			if err := req.ParseForm(); err != nil {
-				if tooLarge(err) {
+				switch {
+				case tooLarge(err):
 					return errTooLarge
+				case errors.Is(err, os.ErrDeadlineExceeded):
+					// 408, and the connection closes after it: net/http would otherwise
+					// wait for the rest of the body before answering. (The request's
+					// context ends with the read, so no page is rendered.)
+					slow = true
+					c.Response().Header().Set("Connection", "close")
+					return c.NoContent(http.StatusRequestTimeout)
 				}
 				return errInvalidForm
 			}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/labstack/echo/v5"
 
@@ -33,8 +34,11 @@ type Config struct {
 	CookieSameSite http.SameSite
 	// MaxBodyBytes bounds every request body but an upload's; 0 -> DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	Dev          bool   // dev login and demo users
-	DevSecret    []byte // signs dev login tokens; the verifier must accept it
+	// BodyReadTimeout bounds the time a form or JSON body takes to arrive; 0 ->
+	// DefaultBodyReadTimeout.
+	BodyReadTimeout time.Duration
+	Dev             bool   // dev login and demo users
+	DevSecret       []byte // signs dev login tokens; the verifier must accept it
 	// Limits are the per-user rate limits (nil: none), applied by the use cases and by
 	// sign-in.
 	Limits *ratelimit.Limits
@@ -103,6 +107,9 @@ func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engi
 	}
 	if s.cfg.MaxBodyBytes <= 0 {
 		s.cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if s.cfg.BodyReadTimeout <= 0 {
+		s.cfg.BodyReadTimeout = DefaultBodyReadTimeout
 	}
 	if cfg.Limits != nil {
 		metrics.Registry.MustRegister(cfg.Limits)

@@ -21,29 +21,30 @@ import (
 
 // config is the messenger's configuration, read from the environment (see CONTRACT.md).
 type config struct {
-	Addr           string
-	DatabaseURL    string // migrations run with it; unset: the embedded PostgreSQL
-	AppDatabaseURL string // the server's own connection; derived from DatabaseURL when unset
-	AppDBPassword  string
-	RedisURL       string // unset: the memory engine (one process)
-	RedisPrefix    string // of every Redis key and pub/sub channel: deployments sharing a Redis differ
-	JWTSecret      []byte
-	JWKSURL        string
-	Issuer         string
-	Audience       string
-	PortalOrigins  []string
-	BaseURL        string
-	Dev            bool
-	DataDir        string
-	CookieSecure   bool
-	CookieSameSite http.SameSite
-	HTTPS          bool // the base URL is https: HSTS and the __Host- session cookie
-	LogLevel       slog.Level
-	MetricsAddr    string          // the /metrics listener; "" when off
-	MaxBodyBytes   int64           // every request body but an upload's
-	JWTMaxLifetime time.Duration   // the longest a portal token may live
-	RateLimits     ratelimit.Rates // per user (or address, or portal subject) and action
-	TrustedProxies []*net.IPNet    // reverse proxies whose X-Forwarded-For names the client
+	Addr            string
+	DatabaseURL     string // migrations run with it; unset: the embedded PostgreSQL
+	AppDatabaseURL  string // the server's own connection; derived from DatabaseURL when unset
+	AppDBPassword   string
+	RedisURL        string // unset: the memory engine (one process)
+	RedisPrefix     string // of every Redis key and pub/sub channel: deployments sharing a Redis differ
+	JWTSecret       []byte
+	JWKSURL         string
+	Issuer          string
+	Audience        string
+	PortalOrigins   []string
+	BaseURL         string
+	Dev             bool
+	DataDir         string
+	CookieSecure    bool
+	CookieSameSite  http.SameSite
+	HTTPS           bool // the base URL is https: HSTS and the __Host- session cookie
+	LogLevel        slog.Level
+	MetricsAddr     string          // the /metrics listener; "" when off
+	MaxBodyBytes    int64           // every request body but an upload's
+	JWTMaxLifetime  time.Duration   // the longest a portal token may live
+	BodyReadTimeout time.Duration   // how long a form or JSON body may take to arrive
+	RateLimits      ratelimit.Rates // per user (or address, or portal subject) and action
+	TrustedProxies  []*net.IPNet    // reverse proxies whose X-Forwarded-For names the client
 	// MaxStreamsPerUser caps a user's live streams (the oldest closes), MaxSessionsPerUser
 	// their browser sessions (the oldest is revoked).
 	MaxStreamsPerUser  int
@@ -167,6 +168,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, errors.New("MESSENGER_JWT_MAX_LIFETIME must be a positive duration like 24h"))
 	} else {
 		c.JWTMaxLifetime = d
+	}
+	if d, err := time.ParseDuration(env("MESSENGER_BODY_READ_TIMEOUT", handlers.DefaultBodyReadTimeout.String())); err != nil || d < time.Second || d > 10*time.Minute {
+		errs = append(errs, errors.New("MESSENGER_BODY_READ_TIMEOUT must be a duration from 1s to 10m, like 30s"))
+	} else {
+		c.BodyReadTimeout = d
 	}
 
 	for _, p := range strings.Split(env("MESSENGER_TRUSTED_PROXIES", ""), ",") {
