@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -33,6 +34,10 @@ type ConversationUpdate struct {
 	Reason         string `json:"reason"` // created, left, ...
 }
 
+// publishTimeout bounds one publish, so that a broker that hangs (rather than refusing)
+// holds up a request no longer than this.
+const publishTimeout = 5 * time.Second
+
 // publish announces an event to users after its transaction committed. The database has
 // it already, and an engine that fails to publish it sends the recipients' streams resync
 // once it can publish again (realtime.EventResync), so a failure is logged, not returned.
@@ -59,7 +64,11 @@ func (s *Service) publishEvent(ctx context.Context, userIDs []int64, typ string,
 	for i, id := range userIDs {
 		channels[i] = UserChannel(id)
 	}
-	if err := s.events.PublishMany(context.WithoutCancel(ctx), channels, realtime.Event{Type: typ, Data: raw, Droppable: droppable}); err != nil {
+	// The request may end meanwhile, but the event must still go out; a broker that does
+	// not answer within publishTimeout gives the event up to the engine's repair.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	if err := s.events.PublishMany(pctx, channels, realtime.Event{Type: typ, Data: raw, Droppable: droppable}); err != nil {
 		s.metrics.errors.WithLabelValues("publish").Inc()
 		s.logger.Error("publish event", slog.String("type", typ), slog.Int("recipients", len(userIDs)),
 			slog.String("error", err.Error()), slog.String("request_id", messenger.RequestID(ctx)))

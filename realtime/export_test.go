@@ -94,3 +94,10 @@ func SetMaxLostChannels(n int) (restore func()) {
 	defaultMaxLost = n
 	return func() { defaultMaxLost = old }
 }
+
+// HoldRepair takes r's repair lock, as a repair that hangs on a slow Redis would, until
+// release is called.
+func (r *Redis) HoldRepair() (release func()) {
+	r.repairSem <- struct{}{}
+	return func() { <-r.repairSem }
+}

@@ -127,9 +127,9 @@ type Redis struct {
 	pres *redisPresence
 
 	// Events whose publish failed: resync goes to their channels once Redis answers
-	// (redis_repair.go). repairMu makes one repair at a time.
+	// (redis_repair.go). repairSem (a one-slot semaphore) makes one repair at a time.
 	lost       *lostChannels
-	repairMu   sync.Mutex
+	repairSem  chan struct{}
 	repairWake chan struct{}
 
 	done      chan struct{}
@@ -199,6 +199,7 @@ func newRedis(ctx context.Context, url string, queueSize int, logger *slog.Logge
 		pres:       newRedisPresence(pc),
 		lost:       newLostChannels(defaultMaxLost),
 		repairWake: make(chan struct{}, 1),
+		repairSem:  make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		timings:    defaultRedisTimings,
 	}

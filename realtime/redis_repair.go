@@ -2,9 +2,11 @@ package realtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // EventResync is the type of the event an engine publishes on a channel whose events it
@@ -85,8 +87,11 @@ func (l *lostChannels) repaired(channels map[string]uint64, all uint64) {
 // publish publishes ev as send does, after the repair of earlier lost events, so that no
 // event of a channel overtakes the resync that stands for an earlier one lost on it. A
 // non-droppable event that fails is remembered as lost, and the repair loop woken.
+//
+// Publishers never queue behind a repair: when one is under way (Redis may be slow to
+// answer, not just refusing), the event counts as lost too and the repair covers it.
 func (r *Redis) publish(ctx context.Context, channels []string, ev Event) error {
-	err := r.repair(ctx)
+	err := r.tryRepair(ctx)
 	if err == nil {
 		err = r.send(ctx, channels, ev)
 	}
@@ -100,6 +105,33 @@ func (r *Redis) publish(ctx context.Context, channels []string, ev Event) error 
 	return err
 }
 
+// errRepairBusy: another goroutine is repairing lost events; an event published now
+// would overtake their resync.
+var errRepairBusy = errors.New("realtime: lost events are being repaired")
+
+// repairWait is how long a publisher waits for a repair already under way (a healthy
+// Redis finishes one in a millisecond or two) before it counts its event as lost too.
+const repairWait = 250 * time.Millisecond
+
+// tryRepair is repair for a publisher: it waits for a repair already under way only
+// briefly, so publishers never queue one after another behind a Redis that hangs.
+func (r *Redis) tryRepair(ctx context.Context) error {
+	if !r.lost.pending.Load() {
+		return nil
+	}
+	wait := time.NewTimer(repairWait)
+	defer wait.Stop()
+	select {
+	case r.repairSem <- struct{}{}:
+	case <-wait.C:
+		return errRepairBusy
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-r.repairSem }()
+	return r.repairLocked(ctx)
+}
+
 // repair publishes resync to every channel whose events were lost, if any: on a channel
 // keeping history it is stored, so a stream resuming from before it resyncs as well. Past
 // the bound on remembered channels, it starts a new epoch (every resume from an older id
@@ -108,8 +140,17 @@ func (r *Redis) repair(ctx context.Context) error {
 	if !r.lost.pending.Load() {
 		return nil
 	}
-	r.repairMu.Lock()
-	defer r.repairMu.Unlock()
+	select {
+	case r.repairSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-r.repairSem }()
+	return r.repairLocked(ctx)
+}
+
+// repairLocked is repair with the repair semaphore held.
+func (r *Redis) repairLocked(ctx context.Context) error {
 	channels, all := r.lost.snapshot()
 	if len(channels) == 0 && all == 0 {
 		r.lost.repaired(channels, all)

@@ -2,6 +2,7 @@ package realtime_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -135,5 +136,59 @@ func TestRedisRepairsEverythingWhenTooMuchLost(t *testing.T) {
 	publish(t, pub, user, numbered(2))
 	if d := recvWithin(t, s, 5*time.Second); string(d.Event.Data) != string(numbered(2).Data) {
 		t.Fatalf("after the repair: %s %s, want event 2", d.Event.Type, d.Event.Data)
+	}
+}
+
+// TestRedisPublishersDoNotQueueBehindRepair: while a repair of lost events hangs (a Redis
+// that is slow rather than refusing), publishers are not held up one after another behind
+// it: each returns at once, and its event is covered by the repair's resync.
+func TestRedisPublishersDoNotQueueBehindRepair(t *testing.T) {
+	pub, sub, proxy := lostPair(t)
+	ctx := ctxT(t)
+	user, other := userChannel(t), userChannel(t)
+	s := subscribe(t, sub, user, other)
+
+	release := pub.HoldRepair() // the repair of what is lost next hangs until release
+	proxy.refuse.Store(true)
+	proxy.cut()
+	if err := pub.Publish(ctx, user, numbered(1)); err == nil {
+		t.Fatal("publishing through a cut connection succeeded")
+	}
+	proxy.refuse.Store(false)
+	waitPing(t, pub)
+
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		for i := range 5 {
+			if err := pub.Publish(ctx, other, numbered(i+2)); err == nil {
+				done <- fmt.Errorf("publish %d went out ahead of the pending repair", i)
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Second):
+		release()
+		t.Fatal("publishes wait behind a repair under way; want each to return at once")
+	}
+	t.Logf("5 publishes returned in %s while the repair hung", time.Since(start).Round(time.Microsecond))
+	release()
+	publish(t, pub, user, numbered(7))
+	got := map[string]bool{}
+	for len(got) < 2 {
+		d := recvWithin(t, s, 5*time.Second)
+		if d.Event.Type != realtime.EventResync {
+			t.Fatalf("%s: %s %s before the resync of the lost events", d.Channel, d.Event.Type, d.Event.Data)
+		}
+		got[d.Channel] = true
+	}
+	if d := recvWithin(t, s, 5*time.Second); d.Channel != user || string(d.Event.Data) != string(numbered(7).Data) {
+		t.Fatalf("after the resyncs: %s %s %s, want event 7", d.Channel, d.Event.Type, d.Event.Data)
 	}
 }
