@@ -92,7 +92,8 @@ func (s *Server) apiEvents(c *echo.Context) error {
 // resumed after Last-Event-ID from the engine's history when it still has it and a resync
 // when it does not; the announcements of me's zone, resumed from the database; and a
 // heartbeat comment. A client too slow to keep up overflows its bounded queue and is
-// disconnected; it reconnects and resumes or resyncs.
+// disconnected; it reconnects and resumes or resyncs. The same subscription carries the
+// notices of the user's streams channel to the stream's guard, which may end it early.
 //
 // An event id is the stream's position on both: "<user channel id>.z<announcement seq>",
 // or the user channel's id alone for a user without a zone.

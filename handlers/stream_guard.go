@@ -35,7 +35,8 @@ const (
 const eventStreamEnd = "stream.end"
 
 // streamsChannel is the engine channel of the notices to a user's streams, in every
-// process. It keeps no history: a notice missed is caught by the stream's own checks.
+// process; each stream's one subscription includes it. It keeps no history: a notice
+// missed is caught by the session checker and by the guard's Lost.
 func streamsChannel(userID int64) string { return "streams:" + strconv.FormatInt(userID, 10) }
 
 // streamEnd says which of a user's streams must end, and why: those with these
@@ -52,8 +53,8 @@ type streamEnd struct {
 func sessionID(tokenHash []byte) string { return hex.EncodeToString(tokenHash) }
 
 // endStreams tells userID's streams in every process which of them must end. A notice
-// that fails to go out is logged: the streams of a revoked session still end at their
-// next session check.
+// that fails to go out is logged: the streams of a revoked session still end at the
+// next session check, and an evicted stream when the engine's resync reaches it.
 func (s *Server) endStreams(ctx context.Context, userID int64, end streamEnd) {
 	raw, err := json.Marshal(end)
 	if err == nil {
