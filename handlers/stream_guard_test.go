@@ -443,7 +443,11 @@ func TestStreamEndsWhenSessionRevoked(t *testing.T) {
 // Redis engine does once it can publish again) still ends with "replaced"; a resync
 // alone ends nothing.
 func TestLostReplacedNoticeStillEnds(t *testing.T) {
-	e := newEnv(t, nil)
+	t.Run("memory", func(t *testing.T) { lostReplacedNotice(t, newEnv(t, nil)) })
+	t.Run("redis", func(t *testing.T) { lostReplacedNotice(t, newProcesses(t, 1, nil)[0]) })
+}
+
+func lostReplacedNotice(t *testing.T, e *env) {
 	ctx := context.Background()
 	auth := map[string]string{"Authorization": "Bearer " + sign(t, validClaims("lost1", "한도윤", "org-a"))}
 	stream := e.openSSE(nil, "/api/v1/events", auth)
@@ -515,5 +519,21 @@ func TestSessionChecksBatched(t *testing.T) {
 			t.Fatal("a stream of a live session ended")
 		default:
 		}
+	}
+
+	// Once no page stream is open, nothing of their guards is left: no more checks.
+	if _, err := e.owner.Exec(`UPDATE sessions SET revoked_at = now()`); err != nil {
+		t.Fatal(err)
+	}
+	for _, own := range streams[1:] {
+		for _, s := range own {
+			waitClosed(t, s, 5*every, nil)
+		}
+	}
+	time.Sleep(every) // a check running as the last stream closed completes
+	idle := queries.Load()
+	time.Sleep(3 * every)
+	if n := queries.Load() - idle; n != 0 {
+		t.Errorf("%d session queries with no stream open", n)
 	}
 }
