@@ -92,14 +92,17 @@ func (s *Server) apiEvents(c *echo.Context) error {
 // resumed after Last-Event-ID from the engine's history when it still has it and a resync
 // when it does not; the announcements of me's zone, resumed from the database; and a
 // heartbeat comment. A client too slow to keep up overflows its bounded queue and is
-// disconnected; it reconnects and resumes or resyncs.
+// disconnected; it reconnects and resumes or resyncs. The same subscription carries the
+// notices of the user's streams channel to the stream's guard, which may end it early.
 //
 // An event id is the stream's position on both: "<user channel id>.z<announcement seq>",
 // or the user channel's id alone for a user without a zone.
 func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.Context, realtime.Event) (string, error)) error {
 	ctx := c.Request().Context()
 	channel := chat.UserChannel(me.ID)
-	channels := []string{channel}
+	// The user's streams channel carries the notices that end streams to the guard.
+	streams := streamsChannel(me.ID)
+	channels := []string{channel, streams}
 	zoneChannel := ""
 	if me.ZoneID != 0 {
 		zoneChannel = chat.ZoneChannel(me.ZoneID)
@@ -125,10 +128,7 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 	}()
 
 	// The stream ends early when the user opens too many, or its credentials end.
-	guard, err := s.guardStream(ctx, me, connID)
-	if err != nil {
-		return err
-	}
+	guard := s.guardStream(ctx, me, connID)
 	defer guard.Close()
 
 	lastID := c.Request().Header.Get("Last-Event-ID")
@@ -280,6 +280,13 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 		}
 	}
 
+	// end sends the stream's last event, which says why the guard ends it.
+	end := func(reason string) error {
+		c.Logger().Info("stream ended", slog.String("reason", reason))
+		send(closedFrame(reason, pos.String()))
+		return nil
+	}
+
 	heartbeat := time.NewTicker(heartbeatEvery)
 	defer heartbeat.Stop()
 	for {
@@ -290,6 +297,12 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 		case d, ok := <-sub.C():
 			if !ok {
 				return nil
+			}
+			if d.Channel == streams { // for the guard, never for the client
+				if reason := guard.Notice(ctx, d.Event); reason != "" {
+					return end(reason)
+				}
+				continue
 			}
 			if d.Channel == zoneChannel {
 				seq, perr := strconv.ParseInt(d.Event.ID, 10, 64)
@@ -320,16 +333,20 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 			}
 			err = sendUser(d.Event)
 		case <-sub.Resync():
+			// Notices to the guard may have been lost too.
+			if reason := guard.Lost(ctx); reason != "" {
+				return end(reason)
+			}
 			err = resync()
 		case <-sub.Overflowed():
 			c.Logger().Warn("stream overflowed: closing it so the client resumes", slog.Uint64("dropped", sub.Dropped()))
 			return nil
 		case <-heartbeat.C:
 			err = send(": ping\n\n")
-		case <-guard.Done():
-			c.Logger().Info("stream ended", slog.String("reason", guard.Reason()))
-			send(closedFrame(guard.Reason(), pos.String()))
-			return nil
+		case <-guard.Expired():
+			return end(closedExpired)
+		case reason := <-guard.Ended():
+			return end(reason)
 		}
 		if err != nil {
 			c.Logger().Debug("stream closed", slog.String("reason", err.Error()))

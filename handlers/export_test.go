@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
+	"time"
 
 	"github.com/labstack/echo/v5"
 )
@@ -39,4 +41,17 @@ func (s *Server) UploadRouteForTest(e *echo.Echo, path string, limit int64) {
 		}
 		return c.String(http.StatusOK, fmt.Sprint(total))
 	}), limit)
+}
+
+// CountSessionChecksForTest has the process's session checker check every interval, and
+// counts its lookups (queries); call it before any stream opens.
+func (s *Server) CountSessionChecksForTest(every time.Duration) *atomic.Int64 {
+	n := new(atomic.Int64)
+	lookup := s.sessions.lookup
+	s.sessions.every = every
+	s.sessions.lookup = func(ctx context.Context, hashes [][]byte) (map[string]time.Time, error) {
+		n.Add(1)
+		return lookup(ctx, hashes)
+	}
+	return n
 }

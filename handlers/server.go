@@ -74,6 +74,7 @@ type Server struct {
 	tokens   *tokenCache
 	uploads  map[string]int64 // "METHOD /path" of upload routes -> their body limit
 	limits   *ratelimit.Limits
+	sessions *sessionChecker // of the open page streams
 }
 
 // DefaultMaxBodyBytes is the body limit of forms and JSON: a message of
@@ -102,6 +103,7 @@ func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engi
 		origins:  make(map[string]bool),
 		cop:      http.NewCrossOriginProtection(),
 		tokens:   newTokenCache(),
+		sessions: newSessionChecker(heartbeatEvery, db.LiveSessions, logger),
 		uploads:  make(map[string]int64),
 		limits:   cfg.Limits,
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -435,4 +436,104 @@ func TestStreamEndsWhenSessionRevoked(t *testing.T) {
 		t.Errorf("closed with %q, want signed_out", reason)
 	}
 	t.Logf("closed %v after the revocation", time.Since(start).Round(time.Millisecond))
+}
+
+// TestLostReplacedNoticeStillEnds: a stream evicted by the cap whose "replaced" notice
+// was lost (the engine then publishes a resync on the user's streams channel, as the
+// Redis engine does once it can publish again) still ends with "replaced"; a resync
+// alone ends nothing.
+func TestLostReplacedNoticeStillEnds(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { lostReplacedNotice(t, newEnv(t, nil)) })
+	t.Run("redis", func(t *testing.T) { lostReplacedNotice(t, newProcesses(t, 1, nil)[0]) })
+}
+
+func lostReplacedNotice(t *testing.T, e *env) {
+	ctx := context.Background()
+	auth := map[string]string{"Authorization": "Bearer " + sign(t, validClaims("lost1", "한도윤", "org-a"))}
+	stream := e.openSSE(nil, "/api/v1/events", auth)
+	var uid int64
+	if err := e.owner.QueryRow(`SELECT id FROM users WHERE sub = 'lost1'`).Scan(&uid); err != nil {
+		t.Fatal(err)
+	}
+	resync := func() {
+		t.Helper()
+		if err := e.engine.Publish(ctx, "streams:"+strconv.FormatInt(uid, 10), realtime.Event{Type: realtime.EventResync}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resync()
+	stillOpen(t, stream, "a resync of a stream still admitted")
+
+	// Another stream (in another process, say) evicts it; the notice never comes.
+	if _, err := e.engine.Connect(ctx, uid, "elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	if evicted, err := e.engine.AdmitStream(ctx, uid, "elsewhere", 1); err != nil || len(evicted) != 1 {
+		t.Fatalf("admit: evicted %v, %v", evicted, err)
+	}
+	stillOpen(t, stream, "evicted, its notice lost")
+	resync()
+	if reason := waitClosed(t, stream, 5*time.Second, nil); reason != "replaced" {
+		t.Errorf("closed with %q, want replaced", reason)
+	}
+}
+
+// TestSessionChecksBatched: the page streams of a process cost one session query per
+// check interval, however many there are, and a session revoked without a notice still
+// ends its streams at the next check while the others stay.
+func TestSessionChecksBatched(t *testing.T) {
+	e := newEnv(t, func(c *handlers.Config) { c.MaxStreamsPerUser = 1000 })
+	const every = 400 * time.Millisecond
+	queries := e.server.CountSessionChecksForTest(every)
+	var browsers []*http.Client
+	for i := range 4 {
+		browsers = append(browsers, e.signInBrowser(fmt.Sprintf("batch%d", i), "한도윤", "org-a"))
+	}
+	var streams [][]sseStream
+	for _, b := range browsers {
+		var own []sseStream
+		for range 50 {
+			own = append(own, e.openSSE(b, "/events", nil))
+		}
+		streams = append(streams, own)
+	}
+	start, before := time.Now(), queries.Load()
+	time.Sleep(5 * every)
+	n, intervals := queries.Load()-before, int64(time.Since(start)/every)
+	if n < 1 || n > intervals+1 {
+		t.Errorf("200 streams: %d session queries in %d intervals, want one per interval", n, intervals)
+	}
+	t.Logf("200 streams: %d session queries in %d intervals", n, intervals)
+
+	if _, err := e.owner.Exec(`UPDATE sessions SET revoked_at = now() WHERE user_id = (SELECT id FROM users WHERE sub = 'batch0')`); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range streams[0] {
+		if reason := waitClosed(t, s, 5*every, nil); reason != "signed_out" {
+			t.Errorf("stream %d of the revoked session closed with %q, want signed_out", i, reason)
+		}
+	}
+	for _, s := range streams[1] {
+		select {
+		case <-s.ended:
+			t.Fatal("a stream of a live session ended")
+		default:
+		}
+	}
+
+	// Once no page stream is open, nothing of their guards is left: no more checks.
+	if _, err := e.owner.Exec(`UPDATE sessions SET revoked_at = now()`); err != nil {
+		t.Fatal(err)
+	}
+	for _, own := range streams[1:] {
+		for _, s := range own {
+			waitClosed(t, s, 5*every, nil)
+		}
+	}
+	time.Sleep(every) // a check running as the last stream closed completes
+	idle := queries.Load()
+	time.Sleep(3 * every)
+	if n := queries.Load() - idle; n != 0 {
+		t.Errorf("%d session queries with no stream open", n)
+	}
 }

@@ -178,6 +178,11 @@ type Engine interface {
 	// no longer live (disconnected, or lapsed with a crashed process) are
 	// forgotten without being returned.
 	AdmitStream(ctx context.Context, userID int64, connID string, max int) (evicted []string, err error)
+	// StreamEvicted reports whether AdmitStream evicted the stream connID of
+	// userID, whose connection is still live: a stream whose notice to close
+	// was lost asks it. It is false for a stream admitted or unknown (after a
+	// loss of the engine's state, say).
+	StreamEvicted(ctx context.Context, userID int64, connID string) (bool, error)
 }
 
 // backend is what a Subscription needs from its engine; keeping it

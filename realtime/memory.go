@@ -77,7 +77,7 @@ func newMemory(queueSize int, pc presenceConfig) *Memory {
 			chans:  make(map[string]*memChannel),
 		},
 		pres:    newMemPresence(pc),
-		streams: memStreams{users: make(map[int64][]string)},
+		streams: memStreams{users: make(map[int64][]string), evicted: make(map[int64]map[string]bool)},
 		done:    make(chan struct{}),
 	}
 	m.wg.Add(2)

@@ -49,3 +49,52 @@ func TestAdmitStream(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamEvicted: a stream AdmitStream evicted is known as evicted in every process
+// (a stream whose notice to close was lost asks), until its connection goes; one
+// admitted or unknown is not.
+func TestStreamEvicted(t *testing.T) {
+	for _, k := range presenceKinds() {
+		t.Run(k.name, func(t *testing.T) {
+			ctx := context.Background()
+			a, b := k.new(t, fastPresence)
+			evicted := func(e realtime.Engine, conn string) bool {
+				t.Helper()
+				got, err := e.StreamEvicted(ctx, 9, conn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return got
+			}
+			connect(t, a, 9, "e1", true)
+			if _, err := a.AdmitStream(ctx, 9, "e1", 1); err != nil {
+				t.Fatal(err)
+			}
+			if evicted(a, "e1") || evicted(b, "unknown") {
+				t.Fatal("an admitted or unknown stream counts as evicted")
+			}
+			connect(t, b, 9, "e2", false)
+			if ev, err := b.AdmitStream(ctx, 9, "e2", 1); err != nil || !slices.Equal(ev, []string{"e1"}) {
+				t.Fatalf("second stream evicted %v, %v; want [e1]", ev, err)
+			}
+			if !evicted(a, "e1") || !evicted(b, "e1") {
+				t.Error("the evicted stream is not known as evicted in both processes")
+			}
+			if evicted(a, "e2") {
+				t.Error("the newest stream counts as evicted")
+			}
+			if ev, err := a.StreamEvicted(ctx, 10, "e1"); err != nil || ev {
+				t.Errorf("another user's stream e1: evicted %v, %v", ev, err)
+			}
+			// Once its connection is gone, the next admission forgets it.
+			disconnect(t, a, 9, "e1", false)
+			connect(t, a, 9, "e3", false)
+			if _, err := a.AdmitStream(ctx, 9, "e3", 2); err != nil {
+				t.Fatal(err)
+			}
+			if evicted(b, "e1") {
+				t.Error("a disconnected evicted stream is still remembered")
+			}
+		})
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lib/pq"
+
 	"github.com/dreamseed/messenger"
 )
 
@@ -46,6 +48,34 @@ func (db *DB) SessionByToken(ctx context.Context, tokenHash []byte) (Session, er
 	}
 	s.Identity.ZoneID = zone.Int64
 	return s, err
+}
+
+// LiveSessions answers which of these session token hashes are live (as SessionByToken
+// would answer them), keyed by the hash as a string, with their expiry: one query for
+// any number of sessions.
+func (db *DB) LiveSessions(ctx context.Context, tokenHashes [][]byte) (map[string]time.Time, error) {
+	live := make(map[string]time.Time, len(tokenHashes))
+	if len(tokenHashes) == 0 {
+		return live, nil
+	}
+	rows, err := db.db.QueryContext(ctx,
+		`SELECT token_hash, expires_at FROM app_sessions_live($1)`, pq.ByteaArray(tokenHashes))
+	if err != nil {
+		return nil, fmt.Errorf("live sessions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var hash []byte
+		var expires time.Time
+		if err := rows.Scan(&hash, &expires); err != nil {
+			return nil, fmt.Errorf("live sessions: %w", err)
+		}
+		live[string(hash)] = expires
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("live sessions: %w", err)
+	}
+	return live, nil
 }
 
 // TouchSession records that the session was used now.
