@@ -86,12 +86,20 @@ func TestRedisRepairsLostPublish(t *testing.T) {
 			if d.Event.ID == "" {
 				t.Fatal("the resync of a user channel has no id")
 			}
-			userResync = d.Event.ID
+			if userResync == "" {
+				userResync = d.Event.ID
+			}
 		case d.Channel == zone:
 			gotZone = true
 		}
 	}
-	if d := recvWithin(t, s, 5*time.Second); d.Channel != user || string(d.Event.Data) != string(numbered(4).Data) {
+	// A repair is at least once: one whose answer was lost on the way back (Redis ran it,
+	// the client timed out) is sent again. A second resync is harmless; event 4 is next.
+	d := recvWithin(t, s, 5*time.Second)
+	for d.Event.Type == realtime.EventResync {
+		d = recvWithin(t, s, 5*time.Second)
+	}
+	if d.Channel != user || string(d.Event.Data) != string(numbered(4).Data) {
 		t.Fatalf("after the resync: %s %s %s, want event 4", d.Channel, d.Event.Type, d.Event.Data)
 	}
 	expectNoResync(t, s)
@@ -101,8 +109,14 @@ func TestRedisRepairsLostPublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(missed) != 2 || missed[0].Type != realtime.EventResync || missed[0].ID != userResync || missed[1].Type != "message.new" {
+	last := len(missed) - 1
+	if last < 1 || missed[0].Type != realtime.EventResync || missed[0].ID != userResync || missed[last].Type != "message.new" {
 		t.Fatalf("history after %s: %+v, want the resync and event 4", before, missed)
+	}
+	for _, ev := range missed[1:last] {
+		if ev.Type != realtime.EventResync {
+			t.Fatalf("history after %s: %+v, want only resyncs before event 4", before, missed)
+		}
 	}
 }
 
