@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -471,4 +472,93 @@ func TestDatabaseWall(t *testing.T) {
 			t.Error("the sweeper recorded a lapse in the future")
 		}
 	})
+}
+
+// TestNoticeTexts: every change a group makes, stored with its notice after it, passes the
+// notice gate, and the body the database writes is the text the Go code announces.
+func TestNoticeTexts(t *testing.T) {
+	ctx := context.Background()
+	db, _ := storetest.NewDB(t)
+	admin := storetest.MustSignIn(t, db, "a1", "김민준", "org-a", "zone-a", messenger.RoleTeacher)
+	member := storetest.MustSignIn(t, db, "a3", "박지호", "org-a", "zone-a", messenger.RoleParent)
+	late := storetest.MustSignIn(t, db, "a4", "정하준", "org-a", "zone-a", messenger.RoleStudent)
+	later := storetest.MustSignIn(t, db, "a5", "이서연", "org-a", "zone-a", messenger.RoleStudent)
+	var group int64
+	step := func(u messenger.User, what string, change func(tx *store.Tx) error, ev messenger.SystemEvent) {
+		t.Helper()
+		if err := db.InTx(ctx, u.Identity(), func(tx *store.Tx) error {
+			if change != nil {
+				if err := change(tx); err != nil {
+					return err
+				}
+			}
+			m, err := tx.InsertNotice(ctx, group, ev)
+			if err != nil {
+				return err
+			}
+			msgs, err := tx.MessagesAfter(ctx, group, m.Seq-1, 1)
+			if u.ID == member.ID && ev.Type == messenger.EventLeft {
+				return nil // having left, they read nothing of it
+			}
+			if err == nil && (len(msgs) != 1 || msgs[0].Body != ev.Korean() || msgs[0].Body != m.Body) {
+				t.Errorf("%s: stored %+v, want the body %q", what, msgs, ev.Korean())
+			}
+			return err
+		}); err != nil {
+			t.Errorf("%s: %v", what, err)
+		}
+	}
+	if err := db.InTx(ctx, admin.Identity(), func(tx *store.Tx) (err error) {
+		group, err = tx.CreateGroup(ctx, "5학년 2반", []int64{member.ID})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	step(admin, "invited", func(tx *store.Tx) error {
+		_, err := tx.AddMembers(ctx, group, []int64{late.ID, later.ID})
+		return err
+	}, messenger.SystemEvent{Type: messenger.EventInvited, Actor: admin.Name, Targets: []string{late.Name, later.Name}})
+	step(admin, "renamed", func(tx *store.Tx) error { return tx.Rename(ctx, group, "5학년 2반 학부모방") },
+		messenger.SystemEvent{Type: messenger.EventRenamed, Actor: admin.Name, Title: "5학년 2반 학부모방"})
+	step(admin, "removed", func(tx *store.Tx) error { return tx.RemoveMember(ctx, group, later.ID) },
+		messenger.SystemEvent{Type: messenger.EventRemoved, Actor: admin.Name, Targets: []string{later.Name}})
+	step(admin, "admin granted", func(tx *store.Tx) error { return tx.SetMemberRole(ctx, group, late.ID, messenger.ConvAdmin) },
+		messenger.SystemEvent{Type: messenger.EventAdminGranted, Actor: admin.Name, Targets: []string{late.Name}})
+	step(admin, "admin revoked", func(tx *store.Tx) error { return tx.SetMemberRole(ctx, group, late.ID, messenger.ConvMember) },
+		messenger.SystemEvent{Type: messenger.EventAdminRevoked, Actor: admin.Name, Targets: []string{late.Name}})
+	step(member, "left", func(tx *store.Tx) error { return tx.Leave(ctx, group) },
+		messenger.SystemEvent{Type: messenger.EventLeft, Actor: member.Name})
+	// The last admin leaves: the role passes first, then the two notices.
+	if err := db.InTx(ctx, admin.Identity(), func(tx *store.Tx) error {
+		if heir, err := tx.PassAdmin(ctx, group); err != nil || heir != late.ID {
+			return fmt.Errorf("heir %d, %v", heir, err)
+		}
+		if err := tx.Leave(ctx, group); err != nil {
+			return err
+		}
+		for _, ev := range []messenger.SystemEvent{
+			{Type: messenger.EventLeft, Actor: admin.Name},
+			{Type: messenger.EventAdminPassed, Actor: admin.Name, Targets: []string{late.Name}},
+		} {
+			if _, err := tx.InsertNotice(ctx, group, ev); err != nil {
+				return fmt.Errorf("%s: %w", ev.Type, err)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("the last admin leaving: %v", err)
+	}
+	if err := db.InTx(ctx, late.Identity(), func(tx *store.Tx) error {
+		msgs, err := tx.MessagesAfter(ctx, group, 0, 20)
+		var bodies []string
+		for _, m := range msgs {
+			bodies = append(bodies, m.Body)
+		}
+		if got := strings.Join(bodies, "|"); !strings.HasSuffix(got, "|김민준님이 나갔습니다.|정하준님이 방장이 되었습니다.") {
+			t.Errorf("the group reads %q", got)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
