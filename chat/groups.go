@@ -204,10 +204,11 @@ func (s *Service) RemoveMember(ctx context.Context, me messenger.User, convID in
 		if target.ID == me.ID {
 			return messenger.Errorf(messenger.EINVALID, "To leave the group yourself, use leave.")
 		}
-		if err := ch.notice(ctx, tx, convID, messenger.SystemEvent{Type: messenger.EventRemoved, Actor: me.Name, Targets: []string{target.Name}}); err != nil {
+		// The notice follows the change: the database checks it says what was done.
+		if err := tx.RemoveMember(ctx, convID, target.ID); err != nil {
 			return err
 		}
-		if err := tx.RemoveMember(ctx, convID, target.ID); err != nil {
+		if err := ch.notice(ctx, tx, convID, messenger.SystemEvent{Type: messenger.EventRemoved, Actor: me.Name, Targets: []string{target.Name}}); err != nil {
 			return err
 		}
 		ch.updates[target.ID] = ReasonRemoved
@@ -290,9 +291,8 @@ func (s *Service) LeaveConversation(ctx context.Context, me messenger.User, conv
 		if conv.Kind == messenger.KindAnnouncement {
 			return messenger.Errorf(messenger.EFORBIDDEN, "Your zone's announcements cannot be left.")
 		}
-		if err := ch.notice(ctx, tx, convID, messenger.SystemEvent{Type: messenger.EventLeft, Actor: me.Name}); err != nil {
-			return err
-		}
+		// The notices follow the change: the database checks they say what was done.
+		var passed *messenger.Participant
 		if conv.Kind == messenger.KindGroup {
 			heir, err := tx.PassAdmin(ctx, convID)
 			if err != nil {
@@ -302,16 +302,23 @@ func (s *Service) LeaveConversation(ctx context.Context, me messenger.User, conv
 				if err := audit(ctx, tx, convID, store.AuditRoleChanged, &p.User, map[string]any{"from": p.ConvRole, "to": messenger.ConvAdmin, "automatic": true}); err != nil {
 					return err
 				}
-				if err := ch.notice(ctx, tx, convID, messenger.SystemEvent{Type: messenger.EventAdminPassed, Actor: me.Name, Targets: []string{p.Name}}); err != nil {
-					return err
-				}
+				passed = &p
 			}
 		}
 		if err := audit(ctx, tx, convID, store.AuditLeft, nil, nil); err != nil {
 			return err
 		}
+		if err := tx.Leave(ctx, convID); err != nil {
+			return err
+		}
 		ch.updates[me.ID] = ReasonLeft
-		return tx.Leave(ctx, convID)
+		if err := ch.notice(ctx, tx, convID, messenger.SystemEvent{Type: messenger.EventLeft, Actor: me.Name}); err != nil {
+			return err
+		}
+		if passed != nil {
+			return ch.notice(ctx, tx, convID, messenger.SystemEvent{Type: messenger.EventAdminPassed, Actor: me.Name, Targets: []string{passed.Name}})
+		}
+		return nil
 	})
 }
 

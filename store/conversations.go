@@ -172,25 +172,37 @@ func (tx *Tx) DirectConversation(ctx context.Context, other int64) (id int64, cr
 	return id, true, nil
 }
 
-// insertConversation takes the id first: row-level security hides a conversation from its
-// creator until they are a participant, so INSERT ... RETURNING would be refused.
+// insertConversation lets the sequence number the conversation (the application's role
+// may not name an id) and reads the number back with currval: row-level security hides a
+// conversation from its creator until they are a participant, so INSERT ... RETURNING
+// would be refused.
 func (tx *Tx) insertConversation(ctx context.Context, kind, title string, lo, hi int64) (int64, error) {
-	var id int64
-	if err := tx.tx.QueryRowContext(ctx, `SELECT nextval(pg_get_serial_sequence('conversations', 'id'))`).Scan(&id); err != nil {
-		return 0, err
-	}
 	var loArg, hiArg any
 	if kind == messenger.KindDirect {
 		loArg, hiArg = lo, hi
 	}
 	_, err := tx.tx.ExecContext(ctx,
-		`INSERT INTO conversations (id, org_id, zone_id, kind, title, direct_user_lo, direct_user_hi, created_by)
-		 VALUES ($1, $2, NULL, $3, $4, $5, $6, $7)`,
-		id, tx.id.OrgID, kind, title, loArg, hiArg, tx.id.UserID)
+		`INSERT INTO conversations (org_id, zone_id, kind, title, direct_user_lo, direct_user_hi, created_by)
+		 VALUES ($1, NULL, $2, $3, $4, $5, $6)`,
+		tx.id.OrgID, kind, title, loArg, hiArg, tx.id.UserID)
 	if err != nil {
+		if titleRefused(err) {
+			return 0, messenger.Errorf(messenger.EINVALID, "The group name must be one line without control characters.")
+		}
+		return 0, fmt.Errorf("create conversation: %w", err)
+	}
+	var id int64
+	if err := tx.tx.QueryRowContext(ctx, `SELECT currval(pg_get_serial_sequence('conversations', 'id'))`).Scan(&id); err != nil {
 		return 0, fmt.Errorf("create conversation: %w", err)
 	}
 	return id, nil
+}
+
+// titleRefused reports whether the database refused a title for the characters in it
+// (conversations_title_plain: controls, line separators, text-direction controls).
+func titleRefused(err error) bool {
+	var pqErr *pq.Error
+	return asPQ(err, &pqErr) && pqErr.Code == "23514" && pqErr.Constraint == "conversations_title_plain"
 }
 
 // startConversation makes the transaction's user and memberIDs the members of the

@@ -93,6 +93,9 @@ func (tx *Tx) ConversationKind(ctx context.Context, convID int64) (string, error
 // Rename gives a group a new title (the transaction's user is an admin).
 func (tx *Tx) Rename(ctx context.Context, convID int64, title string) error {
 	if _, err := tx.tx.ExecContext(ctx, `SELECT app_rename($1, $2)`, convID, title); err != nil {
+		if titleRefused(err) {
+			return messenger.Errorf(messenger.EINVALID, "The group name must be one line without control characters.")
+		}
 		return fmt.Errorf("rename: %w", err)
 	}
 	return nil

@@ -108,19 +108,12 @@ const sqlCheckMessage = `SELECT (SELECT id FROM messages WHERE sender_id = $2 AN
 	                    WHERE p.conversation_id = $1 AND p.left_at IS NULL) END
 	   FROM conversations c WHERE c.id = $1`
 
-// sqlInsertMessage is the second: the message, numbered by the database (a trigger takes
-// the next seq under the conversation row lock), and the sender's own read watermark.
-const sqlInsertMessage = `WITH m AS (
-	     INSERT INTO messages (conversation_id, org_id, sender_id, client_msg_id, kind, body)
-	     VALUES ($1, $2, $3, $4, $5, $6)
-	     RETURNING id, seq, created_at
-	 ), r AS (
-	     INSERT INTO read_receipts AS r (conversation_id, user_id, org_id, last_read_seq)
-	     SELECT $1, $3, $2, m.seq FROM m
-	     ON CONFLICT (conversation_id, user_id)
-	     DO UPDATE SET last_read_seq = GREATEST(r.last_read_seq, EXCLUDED.last_read_seq), read_at = now()
-	 )
-	 SELECT id, seq, created_at FROM m`
+// sqlInsertMessage is the second: the message, numbered by the database (a trigger checks
+// the sender may post there, takes the next seq under the conversation row lock and raises
+// the sender's own read watermark to it).
+const sqlInsertMessage = `INSERT INTO messages (conversation_id, org_id, sender_id, client_msg_id, kind, body)
+	 VALUES ($1, $2, $3, $4, $5, $6)
+	 RETURNING id, seq, created_at`
 
 // InsertMessage stores a message of the transaction's user in a conversation they are an
 // active member of, under the next seq, and raises their own read watermark to it. The
@@ -185,9 +178,10 @@ func (tx *Tx) InsertMessage(ctx context.Context, convID int64, nm NewMessage) (S
 }
 
 // InsertNotice stores a system message of the transaction's user saying ev, through the
-// gate that checks they may make that change there (the application's role cannot write
-// system messages itself). It is numbered like any message and raises the user's
-// watermark; the answer's sender has only the ids filled in.
+// gate (the application's role cannot write system messages itself), which checks that
+// the transaction made that change already (call it after the change) and writes the
+// body itself, the same Korean text as ev.Korean(). It is numbered like any message and
+// raises the user's watermark; the answer's sender has only the ids filled in.
 func (tx *Tx) InsertNotice(ctx context.Context, convID int64, ev messenger.SystemEvent) (messenger.Message, error) {
 	raw, err := json.Marshal(ev)
 	if err != nil {

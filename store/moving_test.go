@@ -2,8 +2,11 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 	"time"
+
+	"github.com/lib/pq"
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/store"
@@ -259,5 +262,127 @@ func TestMoveGuards(t *testing.T) {
 		return err
 	}); err == nil {
 		t.Error("a colleague started a conversation with the retired user")
+	}
+}
+
+// waitForLockOrDone waits until some backend of the test database waits on a lock, or
+// done is closed.
+func waitForLockOrDone(t *testing.T, w wall, done <-chan struct{}) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		if w.value(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`) != "0" {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("nothing waited on a lock, nothing finished")
+}
+
+const sqlMoveT1 = `SELECT * FROM app_sign_in('dreamseed-portal', 't1', 'org-b', 'zone-b', '김선영', '', 'teacher', 'ko', now())`
+
+// TestInviteDuringMove: an invitation of a user who is moving, concurrent with the move,
+// does not make the retired user an active member again.
+func TestInviteDuringMove(t *testing.T) {
+	ctx := context.Background()
+	db, d := storetest.NewDB(t)
+	w := newWall(t, d)
+	teacher := storetest.MustSignIn(t, db, "t1", "김선영", "org-a", "zone-a", messenger.RoleTeacher)
+	colleague := storetest.MustSignIn(t, db, "a2", "이서연", "org-a", "zone-a", messenger.RoleTeacher)
+	parent := storetest.MustSignIn(t, db, "a3", "박지호", "org-a", "zone-a", messenger.RoleParent)
+	var group int64
+	if err := db.InTx(ctx, colleague.Identity(), func(tx *store.Tx) (err error) {
+		group, err = tx.CreateGroup(ctx, "교무실", []int64{parent.ID})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The move, as the sign-in path makes it (no user settings), left open.
+	move, err := w.app.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer move.Rollback()
+	if _, err := move.Exec(sqlMoveT1); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var inviteErr error
+	go func() {
+		defer close(done)
+		inviteErr = w.tryTx(colleague, func(tx *sql.Tx) error {
+			_, err := tx.Exec(`SELECT app_invite($1, $2)`, group, pq.Array([]int64{teacher.ID}))
+			return err
+		})
+	}()
+	waitForLockOrDone(t, w, done)
+	if err := move.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if v := w.value(`SELECT count(*) FROM conversation_participants WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL`, group, teacher.ID); v != "0" {
+		t.Errorf("the retired user is an active member of a group after an invitation during their move (invite: %v)", inviteErr)
+	}
+}
+
+// TestSendDuringMove: a user sending while their move runs (the send holds its
+// membership, the move waits for it) does not deadlock with the move: both finish.
+func TestSendDuringMove(t *testing.T) {
+	ctx := context.Background()
+	db, d := storetest.NewDB(t)
+	w := newWall(t, d)
+	teacher := storetest.MustSignIn(t, db, "t1", "김선영", "org-a", "zone-a", messenger.RoleTeacher)
+	colleague := storetest.MustSignIn(t, db, "a2", "이서연", "org-a", "zone-a", messenger.RoleTeacher)
+	var group int64
+	if err := db.InTx(ctx, colleague.Identity(), func(tx *store.Tx) (err error) {
+		group, err = tx.CreateGroup(ctx, "교무실", []int64{teacher.ID})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	send := w.begin(teacher)
+	defer send.Rollback()
+	// The send's first statement holds the sender's membership (sqlCheckMessage).
+	if _, err := send.Exec(`SELECT 1 FROM conversation_participants WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL FOR SHARE`,
+		group, teacher.ID); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var moveErr error
+	go func() {
+		defer close(done)
+		move, err := w.app.Begin()
+		if err != nil {
+			moveErr = err
+			return
+		}
+		defer move.Rollback()
+		if _, moveErr = move.Exec(sqlMoveT1); moveErr == nil {
+			moveErr = move.Commit()
+		}
+	}()
+	waitForLockOrDone(t, w, done)
+	_, err := send.Exec(`INSERT INTO messages (conversation_id, org_id, sender_id, kind, body) VALUES ($1, $2, $3, 'text', '떠나기 전에')`,
+		group, teacher.OrgID, teacher.ID)
+	if err == nil {
+		err = send.Commit()
+	}
+	if err != nil {
+		t.Errorf("the send: %v", err)
+		send.Rollback()
+	}
+	<-done
+	if moveErr != nil {
+		t.Errorf("the move: %v", moveErr)
+	}
+	if v := w.value(`SELECT string_agg(coalesce(event->>'type', body), ',' ORDER BY seq) FROM messages WHERE conversation_id = $1`, group); v != "떠나기 전에,left" {
+		t.Errorf("the group holds %q, want the message and then the left notice", v)
 	}
 }
