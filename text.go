@@ -21,8 +21,9 @@ const MaxTitleLength = 100
 // only tighter, so it is not configured.
 const MaxCombiningRun = 8
 
-// CleanBody answers a message body fit to store, or an invalid error saying why not: CR
-// and CRLF become LF; other control characters but tab and LF are refused; combining-mark
+// CleanBody answers a message body fit to store, or an invalid error saying why not: CR,
+// CRLF and the Unicode line and paragraph separators (U+2028, U+2029) become LF; other
+// control characters but tab and LF are refused; combining-mark
 // floods are refused; leading and trailing space goes; a body that shows nothing (only
 // spaces, zero-width and other invisible characters) is empty. Text-direction controls
 // are kept: pages render each body isolated, so they cannot reach beyond it.
@@ -30,8 +31,7 @@ func CleanBody(body string) (string, error) {
 	if !utf8.ValidString(body) {
 		return "", Errorf(EINVALID, "The message contains invalid characters.")
 	}
-	body = strings.ReplaceAll(body, "\r\n", "\n")
-	body = strings.ReplaceAll(body, "\r", "\n")
+	body = lineEnds.Replace(body)
 	if hasControl(body, "\t\n") {
 		return "", Errorf(EINVALID, "The message contains control characters.")
 	}
@@ -58,7 +58,7 @@ func CleanTitle(title string) (string, error) {
 	}
 	title = strings.TrimSpace(title)
 	switch {
-	case hasControl(title, ""):
+	case hasControl(title, ""), strings.ContainsAny(title, "\u2028\u2029"):
 		return "", Errorf(EINVALID, "The group name must be one line without control characters.")
 	case strings.IndexFunc(title, isBidiControl) >= 0:
 		return "", Errorf(EINVALID, "The group name cannot contain text-direction controls.")
@@ -92,7 +92,7 @@ func CleanName(name string) string {
 			if run++; run > MaxCombiningRun {
 				continue
 			}
-		} else {
+		} else if !ignorable(r) {
 			run = 0
 		}
 		b.WriteRune(r)
@@ -105,9 +105,11 @@ func CleanName(name string) string {
 }
 
 // ValidID reports whether s can be an id (a portal user, organization or zone id, an
-// e-mail address): valid UTF-8 without control characters.
+// e-mail address): valid UTF-8 without control characters, line separators or
+// text-direction controls.
 func ValidID(s string) bool {
-	return utf8.ValidString(s) && !hasControl(s, "")
+	return utf8.ValidString(s) && !hasControl(s, "") && !strings.ContainsAny(s, "\u2028\u2029") &&
+		strings.IndexFunc(s, isBidiControl) < 0
 }
 
 // IsBlank reports whether s shows nothing: it holds only spaces, format characters
@@ -125,8 +127,11 @@ func IsBlank(s string) bool {
 
 func invisible(r rune) bool {
 	return unicode.IsSpace(r) || r == '\u2800' || isCombining(r) ||
-		unicode.In(r, unicode.Cf, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector)
+		ignorable(r)
 }
+
+// lineEnds makes every line end of a body LF.
+var lineEnds = strings.NewReplacer("\r\n", "\n", "\r", "\n", "\u2028", "\n", "\u2029", "\n")
 
 // hasControl reports whether s holds a C0 or C1 control character (or DEL) other than
 // those in allowed.
@@ -143,17 +148,26 @@ func isBidiControl(r rune) bool {
 	return (r >= '\u202A' && r <= '\u202E') || (r >= '\u2066' && r <= '\u2069')
 }
 
+// ignorable reports the invisible format characters (Cf, default-ignorables, variation
+// selectors) that do not break a run of combining marks.
+func ignorable(r rune) bool {
+	return unicode.In(r, unicode.Cf, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector)
+}
+
 func isCombining(r rune) bool {
 	return unicode.In(r, unicode.Mn, unicode.Me)
 }
 
 // combiningFlood reports whether s stacks more than MaxCombiningRun combining marks in a
-// row.
+// row. Invisible format characters between them (a zero-width joiner, a variation
+// selector) do not end the run: renderers stack the marks all the same.
 func combiningFlood(s string) bool {
 	run := 0
 	for _, r := range s {
 		if !isCombining(r) {
-			run = 0
+			if !ignorable(r) {
+				run = 0
+			}
 			continue
 		}
 		if run++; run > MaxCombiningRun {

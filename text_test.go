@@ -23,6 +23,10 @@ func TestCleanBody(t *testing.T) {
 		{"ệ" + strings.Repeat("\u0301", MaxCombiningRun-1), "ệ" + strings.Repeat("\u0301", MaxCombiningRun-1), true},
 		{"e" + strings.Repeat("\u0301", MaxCombiningRun), "e" + strings.Repeat("\u0301", MaxCombiningRun), true},
 		{flood, "", false},
+		// A joiner or a variation selector between marks does not start a new stack.
+		{"a" + strings.Repeat(strings.Repeat("\u0301", MaxCombiningRun)+"\u200d", 12), "", false},
+		{"a" + strings.Repeat(strings.Repeat("\u0301", MaxCombiningRun)+"\ufe0f", 2), "", false},
+		{"one\u2028two\u2029three", "one\ntwo\nthree", true},
 		{"a\x00b", "", false},
 		{"\x1b[2J", "", false},
 		{"x\x7f", "", false},
@@ -60,6 +64,8 @@ func TestCleanTitle(t *testing.T) {
 		{strings.Repeat("반", MaxTitleLength), strings.Repeat("반", MaxTitleLength), true},
 		{strings.Repeat("반", MaxTitleLength+1), "", false},
 		{"반\n공지", "", false},
+		{"반\u2028공지", "", false},
+		{"반\u2029공지", "", false},
 		{"반\r", "반", true}, // trimmed away
 		{"반\t공지", "", false},
 		{"반\x00", "", false},
@@ -90,6 +96,7 @@ func TestCleanName(t *testing.T) {
 		"":                                   "",
 		"Zoë" + strings.Repeat("\u0308", 20): "Zoë" + strings.Repeat("\u0308", MaxCombiningRun),
 		"bad\xffutf8":                        "bad\ufffdutf8",
+		"a" + strings.Repeat(strings.Repeat("\u0301", 6)+"\u200d", 3): "a" + strings.Repeat("\u0301", 6) + "\u200d" + strings.Repeat("\u0301", 2) + "\u200d\u200d",
 	} {
 		if got := CleanName(in); got != want {
 			t.Errorf("CleanName(%q) = %q, want %q", in, got, want)
@@ -101,6 +108,7 @@ func TestValidID(t *testing.T) {
 	for in, want := range map[string]bool{
 		"portal-77": true, "teacher@school.example": true, "학생-1": true,
 		"a\x00": false, "a\nb": false, "\u0085": false, "\xff": false,
+		"a\u2028b": false, "evil\u202e@school.example": false, "\u2066x": false,
 	} {
 		if got := ValidID(in); got != want {
 			t.Errorf("ValidID(%q) = %v, want %v", in, got, want)
