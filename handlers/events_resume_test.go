@@ -2,19 +2,12 @@ package handlers_test
 
 import (
 	"context"
-	"database/sql"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/dreamseed/messenger"
-	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/chat"
-	"github.com/dreamseed/messenger/handlers"
 	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/store"
 	"github.com/dreamseed/messenger/store/storetest"
@@ -42,27 +35,7 @@ func (r *racingEngine) History(ctx context.Context, channel, afterID string) ([]
 // newEnvOn is newEnv on the given engine.
 func newEnvOn(t *testing.T, engine realtime.Engine) *env {
 	t.Helper()
-	db, d := storetest.NewDB(t)
-	owner, err := sql.Open("postgres", d.OwnerDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { owner.Close() })
-	verifier, err := auth.NewVerifier(context.Background(), auth.VerifierConfig{
-		Secret: []byte(testSecret), Issuer: testIssuer, Audience: testAud,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := handlers.Config{
-		Issuer: testIssuer, Audience: testAud, PortalOrigins: []string{portal},
-		CookieSecure: true, CookieSameSite: http.SameSiteNoneMode, DevSecret: []byte(testSecret),
-	}
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	e, _ := handlers.New(cfg, db, verifier, engine, logger)
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, db: db, owner: owner, config: cfg, engine: engine}
+	return newBase(t, nil).serve(t, engine)
 }
 
 // TestResumeReplaysOnce: events published while a resuming stream reads its history come

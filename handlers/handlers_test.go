@@ -70,6 +70,22 @@ func (b *syncBuffer) String() string {
 
 func newEnv(t *testing.T, mutate func(*handlers.Config)) *env {
 	t.Helper()
+	engine := realtime.NewMemory(0)
+	t.Cleanup(func() { engine.Close() })
+	return newBase(t, mutate).serve(t, engine)
+}
+
+// base is what every handler test server shares: a fresh database (the store as the app
+// role, an owner connection for checks), the token verifier and the configuration.
+type base struct {
+	db       *store.DB
+	owner    *sql.DB
+	verifier *auth.Verifier
+	cfg      handlers.Config
+}
+
+func newBase(t *testing.T, mutate func(*handlers.Config)) base {
+	t.Helper()
 	db, d := storetest.NewDB(t)
 	owner, err := sql.Open("postgres", d.OwnerDSN)
 	if err != nil {
@@ -89,14 +105,18 @@ func newEnv(t *testing.T, mutate func(*handlers.Config)) *env {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	engine := realtime.NewMemory(0)
-	t.Cleanup(func() { engine.Close() })
+	return base{db: db, owner: owner, verifier: verifier, cfg: cfg}
+}
+
+// serve starts a server of b on engine, as one process; several share b's database.
+func (b base) serve(t *testing.T, engine realtime.Engine) *env {
+	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
-	e, server := handlers.New(cfg, db, verifier, engine, logger)
+	e, server := handlers.New(b.cfg, b.db, b.verifier, engine, logger)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, db: db, owner: owner, config: cfg, engine: engine, server: server, echo: e, logs: logs}
+	return &env{t: t, srv: srv, db: b.db, owner: b.owner, config: b.cfg, engine: engine, server: server, echo: e, logs: logs}
 }
 
 type claims = jwt.MapClaims

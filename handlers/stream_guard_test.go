@@ -3,24 +3,20 @@ package handlers_test
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/handlers"
 	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/realtime/redistest"
-	"github.com/dreamseed/messenger/store/storetest"
 )
 
 // sseStream is an open stream as a client reads it: its events, and ended closed when the
@@ -358,25 +354,7 @@ func TestCrossSiteStreamRefused(t *testing.T) {
 // as processes behind a load balancer are.
 func newProcesses(t *testing.T, n int, mutate func(*handlers.Config)) []*env {
 	t.Helper()
-	db, d := storetest.NewDB(t)
-	owner, err := sql.Open("postgres", d.OwnerDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { owner.Close() })
-	verifier, err := auth.NewVerifier(context.Background(), auth.VerifierConfig{
-		Secret: []byte(testSecret), Issuer: testIssuer, Audience: testAud,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := handlers.Config{
-		Issuer: testIssuer, Audience: testAud, PortalOrigins: []string{portal},
-		CookieSecure: true, CookieSameSite: http.SameSiteNoneMode, DevSecret: []byte(testSecret),
-	}
-	if mutate != nil {
-		mutate(&cfg)
-	}
+	b := newBase(t, mutate)
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	redisURL, prefix := redistest.URL(t), fmt.Sprintf("test-streams-%d:", time.Now().UnixNano())
 	var envs []*env
@@ -386,10 +364,7 @@ func newProcesses(t *testing.T, n int, mutate func(*handlers.Config)) []*env {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { engine.Close() })
-		e, _ := handlers.New(cfg, db, verifier, engine, logger)
-		srv := httptest.NewServer(e)
-		t.Cleanup(srv.Close)
-		envs = append(envs, &env{t: t, srv: srv, db: db, owner: owner, config: cfg, engine: engine})
+		envs = append(envs, b.serve(t, engine))
 	}
 	return envs
 }
