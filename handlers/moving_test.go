@@ -70,7 +70,10 @@ func TestUserMovesAPI(t *testing.T) {
 	}
 
 	// A → B: the token now says org-b.
-	inB := sign(t, validClaims("t1", "김선영", "org-b"))
+	// (iat counts seconds, and only a token issued after the newest one moves the user.)
+	movedClaims := validClaims("t1", "김선영", "org-b")
+	movedClaims["iat"] = time.Now().Unix() + 1
+	inB := sign(t, movedClaims)
 	if status, body := api(inB, "GET", "/api/v1/me", ""); status != http.StatusOK {
 		t.Fatalf("GET /api/v1/me after moving: %d %s", status, body)
 	}
@@ -120,7 +123,7 @@ func TestUserMovesAPI(t *testing.T) {
 
 	// B → A again, with a token the portal issues now: nothing of before.
 	back := validClaims("t1", "김선영", "org-a")
-	back["iat"] = time.Now().Unix() + 1 // another token than inA, which the server remembers for a minute
+	back["iat"] = time.Now().Unix() + 2 // issued after inB
 	inA = sign(t, back)
 	if status, body := api(inA, "GET", "/api/v1/me", ""); status != http.StatusOK {
 		t.Fatalf("GET /api/v1/me after moving back: %d %s", status, body)

@@ -74,7 +74,7 @@ func TestUserMoves(t *testing.T) {
 	}
 
 	// A → B.
-	moved := storetest.MustSignIn(t, db, "t1", "김선영", "org-b", "zone-b", messenger.RoleTeacher)
+	moved := signInNow(t, db, "t1", "김선영", "org-b", "zone-b", messenger.RoleTeacher)
 	if moved.OrgID != newColleague.OrgID || moved.ZoneID != newColleague.ZoneID {
 		t.Fatalf("after the move the teacher is of org %d zone %d, want %d %d", moved.OrgID, moved.ZoneID, newColleague.OrgID, newColleague.ZoneID)
 	}
@@ -157,7 +157,7 @@ func TestUserMoves(t *testing.T) {
 	})
 
 	// B → A: back to the first school, afresh.
-	back := storetest.MustSignIn(t, db, "t1", "김선영", "org-a", "zone-a", messenger.RoleTeacher)
+	back := signInNow(t, db, "t1", "김선영", "org-a", "zone-a", messenger.RoleTeacher)
 	if back.OrgID != teacher.OrgID || back.ID == teacher.ID {
 		t.Fatalf("back in org %d as user %d, want org %d as a new user (not %d)", back.OrgID, back.ID, teacher.OrgID, teacher.ID)
 	}
@@ -187,6 +187,20 @@ func TestUserMoves(t *testing.T) {
 	if again := storetest.MustSignIn(t, db, "t1", "김선영", "org-a", "zone-a", messenger.RoleTeacher); again.ID != back.ID {
 		t.Errorf("signing in again made user %d, want %d", again.ID, back.ID)
 	}
+}
+
+// signInNow signs a user in with a token the portal issues now (it carries iat, as a
+// token that moves the user must).
+func signInNow(t *testing.T, db *store.DB, sub, name, org, zone, role string) messenger.User {
+	t.Helper()
+	u, err := db.SignIn(context.Background(), store.SignInParams{
+		Issuer: "dreamseed-portal", Sub: sub, OrgID: org, ZoneID: zone, Name: name, Role: role, Locale: "ko",
+		IssuedAt: time.Now(),
+	})
+	if err != nil {
+		t.Fatalf("sign in %s to %s: %v", sub, org, err)
+	}
+	return u
 }
 
 func countAdmins(c messenger.Conversation) int {
@@ -240,9 +254,19 @@ func TestMoveGuards(t *testing.T) {
 	}); err != nil {
 		t.Errorf("after the stale token the teacher lost the new school's group: %v", err)
 	}
-	// Tokens without iat cannot be judged: the newest claims win, as before.
+	// A token without iat signs the user in to their current school, but cannot move them:
+	// an old one, still within its lifetime, would move them back on any request.
 	if again, err := signIn("t1", "org-b", time.Time{}); err != nil || again.ID != moved.ID {
 		t.Errorf("a token without iat naming the current school: %v %v", again.ID, err)
+	}
+	if _, err := signIn("t1", "org-a", time.Time{}); messenger.ErrorCode(err) != messenger.EUNAUTHORIZED {
+		t.Errorf("a token without iat naming another school: %v, want unauthorized", err)
+	}
+	if err := db.InTx(ctx, moved.Identity(), func(tx *store.Tx) error {
+		_, err := tx.Conversation(ctx, group)
+		return err
+	}); err != nil {
+		t.Errorf("after the token without iat the teacher lost the new school's group: %v", err)
 	}
 
 	// The retired user of org A: no conversation, direct or group, takes them in again.
@@ -384,5 +408,162 @@ func TestSendDuringMove(t *testing.T) {
 	}
 	if v := w.value(`SELECT string_agg(coalesce(event->>'type', body), ',' ORDER BY seq) FROM messages WHERE conversation_id = $1`, group); v != "떠나기 전에,left" {
 		t.Errorf("the group holds %q, want the message and then the left notice", v)
+	}
+}
+
+// TestConcurrentMoves: two tokens naming two other schools race for one user (the portal
+// moved them to B, then soon after to C, and both apps sign in at once). Whichever request
+// commits first, the newer token decides: B first, C's request (retried after B's
+// commit) moves the user on to C; C first, B's older token is refused and moves nobody.
+func TestConcurrentMoves(t *testing.T) {
+	ctx := context.Background()
+	base := time.Now().Truncate(time.Second)
+	issuedB, issuedC := base.Add(-10*time.Second), base.Add(-5*time.Second) // whole seconds, as iat is
+	for _, order := range []struct {
+		name          string
+		first, second string // organizations, in commit order
+	}{
+		{"B then C", "org-b", "org-c"},
+		{"C then B", "org-c", "org-b"},
+	} {
+		t.Run(order.name, func(t *testing.T) {
+			db, d := storetest.NewDB(t)
+			w := newWall(t, d)
+			teacher, err := db.SignIn(ctx, store.SignInParams{
+				Issuer: "dreamseed-portal", Sub: "t1", OrgID: "org-a", ZoneID: "zone-a", Name: "김선영",
+				Role: messenger.RoleTeacher, Locale: "ko", IssuedAt: base.Add(-2 * time.Hour),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The teacher has been in school A for an hour.
+			w.value(`UPDATE users SET created_at = now() - interval '1 hour' WHERE id = $1 RETURNING id`, teacher.ID)
+			issued := map[string]time.Time{"org-b": issuedB, "org-c": issuedC}
+
+			// The first request's sign-in, left open with the user's row locked.
+			first, err := w.app.Begin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer first.Rollback()
+			if _, err := first.Exec(`SELECT * FROM app_sign_in('dreamseed-portal', 't1', $1, $1 || '-zone', '김선영', '', 'teacher', 'ko', $2)`,
+				order.first, issued[order.first]); err != nil {
+				t.Fatal(err)
+			}
+			// The second request, as the sign-in path makes it (retried when told to).
+			done := make(chan struct{})
+			var second messenger.User
+			var secondErr error
+			go func() {
+				defer close(done)
+				second, secondErr = db.SignIn(ctx, store.SignInParams{
+					Issuer: "dreamseed-portal", Sub: "t1", OrgID: order.second, ZoneID: order.second + "-zone", Name: "김선영",
+					Role: messenger.RoleTeacher, Locale: "ko", IssuedAt: issued[order.second],
+				})
+			}()
+			waitForLockOrDone(t, w, done)
+			if err := first.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			<-done
+
+			if order.second == "org-c" {
+				if secondErr != nil {
+					t.Fatalf("the newer token (org-c) after the older one moved the user: %v, want moved to org-c", secondErr)
+				}
+			} else if messenger.ErrorCode(secondErr) != messenger.EUNAUTHORIZED {
+				t.Fatalf("the older token (org-b) after the newer one moved the user: %v (user %d), want unauthorized", secondErr, second.ID)
+			}
+			if org := w.value(`SELECT o.portal_id FROM users u JOIN organizations o ON o.id = u.org_id WHERE u.sub = 't1' AND u.moved_at IS NULL`); org != "org-c" {
+				t.Errorf("the teacher is current in %q, want org-c (the newer token)", org)
+			}
+			// Each move retired one row: A's, and B's when C came second.
+			want := map[string]string{"B then C": "org-a,org-b", "C then B": "org-a"}[order.name]
+			if got := w.value(`SELECT string_agg(o.portal_id, ',' ORDER BY u.id) FROM users u JOIN organizations o ON o.id = u.org_id WHERE u.sub = 't1' AND u.moved_at IS NOT NULL`); got != want {
+				t.Errorf("retired rows of %q, want %q", got, want)
+			}
+			// The older token, later on, moves nobody back.
+			if _, err := db.SignIn(ctx, store.SignInParams{
+				Issuer: "dreamseed-portal", Sub: "t1", OrgID: "org-b", ZoneID: "org-b-zone", Name: "김선영",
+				Role: messenger.RoleTeacher, Locale: "ko", IssuedAt: issuedB,
+			}); messenger.ErrorCode(err) != messenger.EUNAUTHORIZED {
+				t.Errorf("the older token again: %v, want unauthorized", err)
+			}
+		})
+	}
+}
+
+// TestNewestTokenDecides: the user row remembers the newest token that signed it in, not
+// the first: after a newer token of the same school, a token for another school issued in
+// between is refused. A newer token of the same school changes nothing the user sees:
+// their unread notices stay unread.
+func TestNewestTokenDecides(t *testing.T) {
+	ctx := context.Background()
+	db, d := storetest.NewDB(t)
+	w := newWall(t, d)
+	base := time.Now().Truncate(time.Second)
+	signIn := func(sub, org string, issued time.Time) (messenger.User, error) {
+		return db.SignIn(ctx, store.SignInParams{
+			Issuer: "dreamseed-portal", Sub: sub, OrgID: org, ZoneID: org + "-zone", Name: sub,
+			Role: messenger.RoleTeacher, Locale: "ko", IssuedAt: issued,
+		})
+	}
+	teacher, err := signIn("t1", "org-a", base.Add(-3*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The teacher has been in school A for an hour, signed in by ever newer tokens.
+	w.value(`UPDATE users SET created_at = now() - interval '1 hour' WHERE id = $1 RETURNING id`, teacher.ID)
+	writer := storetest.MustSignIn(t, db, "a2", "이서연", "org-a", "org-a-zone", messenger.RoleTeacher)
+	if err := db.InTx(ctx, writer.Identity(), func(tx *store.Tx) error {
+		id, _, err := tx.ZoneAnnouncement(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = tx.InsertMessage(ctx, id, store.NewMessage{Kind: messenger.MessageText, Body: "공지", CanAnnounce: true})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	unread := func() int64 {
+		t.Helper()
+		var n int64
+		if err := db.InTx(ctx, teacher.Identity(), func(tx *store.Tx) error {
+			counts, err := tx.UnreadCounts(ctx)
+			for _, c := range counts {
+				n += c
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := unread(); n != 1 {
+		t.Fatalf("the teacher has %d unread, want the notice", n)
+	}
+
+	// A newer token of the same school.
+	if again, err := signIn("t1", "org-a", base.Add(-time.Minute)); err != nil || again.ID != teacher.ID {
+		t.Fatalf("a newer token of the same school: user %d, %v; want user %d", again.ID, err, teacher.ID)
+	}
+	if n := unread(); n != 1 {
+		t.Errorf("after a newer token the teacher has %d unread, want the notice still", n)
+	}
+	// A token for school B issued between the two is older than the newest: refused.
+	if _, err := signIn("t1", "org-b", base.Add(-2*time.Minute)); messenger.ErrorCode(err) != messenger.EUNAUTHORIZED {
+		t.Errorf("a token for another school older than the newest sign-in: %v, want unauthorized", err)
+	}
+	// So is one issued in the same second as the newest: which came first is unknown.
+	if _, err := signIn("t1", "org-b", base.Add(-time.Minute)); messenger.ErrorCode(err) != messenger.EUNAUTHORIZED {
+		t.Errorf("a token for another school issued with the newest sign-in: %v, want unauthorized", err)
+	}
+	if n := unread(); n != 1 {
+		t.Errorf("after the refused tokens the teacher has %d unread, want the notice still", n)
+	}
+	// A token issued after it moves the teacher.
+	moved, err := signIn("t1", "org-b", base)
+	if err != nil || moved.ID == teacher.ID {
+		t.Fatalf("a newer token for another school: user %d, %v; want a new user", moved.ID, err)
 	}
 }

@@ -17,8 +17,8 @@ import (
 // SignInParams is what a verified portal token says about a user.
 type SignInParams struct {
 	Issuer, Sub, OrgID, ZoneID, Name, Email, Role, Locale string
-	// IssuedAt is the token's iat (zero: none). A token older than the user's move to
-	// another organization cannot move them back.
+	// IssuedAt is the token's iat (zero: none). Only a token with iat, issued after the
+	// newest token that signed the user in, moves them to another organization.
 	IssuedAt time.Time
 }
 
@@ -65,6 +65,9 @@ func (db *DB) SignInWithMove(ctx context.Context, p SignInParams) (messenger.Use
 		).Scan(&id.UserID, &id.OrgID, &zone, &moved); err != nil {
 			var pqErr *pq.Error
 			if asPQ(err, &pqErr) && pqErr.Code == "28000" {
+				if pqErr.Hint == "no iat" {
+					return messenger.Errorf(messenger.EUNAUTHORIZED, "This token names another organization but has no iat; sign in again.")
+				}
 				return messenger.Errorf(messenger.EUNAUTHORIZED, "This token is older than the move to another organization; sign in again.")
 			}
 			return fmt.Errorf("sign in: %w", err)
