@@ -207,19 +207,68 @@ func hwpx(t testing.TB) []byte {
 	)
 }
 
-// cfb builds a compound file with the CFB header's signature, a directory entry at a
-// 128-byte boundary and a stream at a 64-byte boundary, as an HWP 5 file lays them out
-// (not a full CFB: see detectCFB).
-func cfb(dirName string, stream []byte) []byte {
-	f := make([]byte, 2048)
-	copy(f, cfbSignature)
-	f[0x1E] = 9 // 512-byte sectors
-	name := []byte{}
-	for _, c := range dirName {
-		name = append(name, byte(c), 0)
+// cfb builds a real compound file (CFB version 3, 512-byte sectors) with one stream,
+// stored in the mini stream as HWP stores its FileHeader: sector 0 the FAT, 1 the
+// directory, 2 the mini FAT, 3 the mini stream.
+func cfb(streamName string, stream []byte) []byte {
+	le := binary.LittleEndian
+	const end, free, fatSect, noStream = 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD, 0xFFFFFFFF
+	stream = append(stream, make([]byte, 256-len(stream))...) // 4 mini sectors
+	f := make([]byte, 512*5)
+	h := f[:512]
+	copy(h, cfbSignature)
+	le.PutUint16(h[0x18:], 0x3E)
+	le.PutUint16(h[0x1A:], 3)
+	le.PutUint16(h[0x1C:], 0xFFFE)
+	le.PutUint16(h[0x1E:], 9)
+	le.PutUint16(h[0x20:], 6)
+	le.PutUint32(h[0x2C:], 1)    // FAT sectors
+	le.PutUint32(h[0x30:], 1)    // first directory sector
+	le.PutUint32(h[0x38:], 4096) // mini stream cutoff
+	le.PutUint32(h[0x3C:], 2)    // first mini FAT sector
+	le.PutUint32(h[0x40:], 1)
+	le.PutUint32(h[0x44:], end) // no DIFAT sectors
+	le.PutUint32(h[0x4C:], 0)   // the FAT is sector 0
+	for i := 1; i < 109; i++ {
+		le.PutUint32(h[0x4C+4*i:], free)
 	}
-	copy(f[1024:], append(name, 0, 0))
-	copy(f[1536:], stream)
+	sector := func(n int) []byte { return f[512*(n+1) : 512*(n+2)] }
+	fat := sector(0)
+	for i, v := range []uint32{fatSect, end, end, end} {
+		le.PutUint32(fat[4*i:], v)
+	}
+	for i := 4; i < 128; i++ {
+		le.PutUint32(fat[4*i:], free)
+	}
+	miniFAT := sector(2)
+	for i, v := range []uint32{1, 2, 3, end} {
+		le.PutUint32(miniFAT[4*i:], v)
+	}
+	for i := 4; i < 128; i++ {
+		le.PutUint32(miniFAT[4*i:], free)
+	}
+	dir := sector(1)
+	entry := func(i int, name string, typ byte, child, start, size uint32) {
+		e := dir[128*i : 128*(i+1)]
+		for j, c := range name {
+			e[2*j] = byte(c)
+		}
+		if name != "" {
+			le.PutUint16(e[0x40:], uint16(2*len(name)+2))
+		}
+		e[0x42] = typ
+		e[0x43] = 1 // black
+		le.PutUint32(e[0x44:], noStream)
+		le.PutUint32(e[0x48:], noStream)
+		le.PutUint32(e[0x4C:], child)
+		le.PutUint32(e[0x74:], start)
+		le.PutUint32(e[0x78:], size)
+	}
+	entry(0, "Root Entry", 5, 1, 3, 256)
+	entry(1, streamName, 2, noStream, 0, 256)
+	entry(2, "", 0, noStream, 0, 0)
+	entry(3, "", 0, noStream, 0, 0)
+	copy(sector(3), stream)
 	return f
 }
 

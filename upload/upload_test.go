@@ -3,6 +3,7 @@ package upload
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/binary"
 	"image"
 	"image/gif"
 	"os"
@@ -78,6 +79,11 @@ func TestDetectRefuses(t *testing.T) {
 	for i := range 20 {
 		many = append(many, zipEntry{name: "word/media/" + strings.Repeat("x", i+1)})
 	}
+	loopingFAT := func(sector int) []byte {
+		f := cfb("FileHeader", []byte("HWP Document File"))
+		binary.LittleEndian.PutUint32(f[512+4*sector:], uint32(sector)) // the chain points at itself
+		return f
+	}
 	withTrailer := func(b []byte, tail string) []byte { return append(append([]byte{}, b...), tail...) }
 	tests := []struct {
 		name   string
@@ -101,6 +107,10 @@ func TestDetectRefuses(t *testing.T) {
 		{"docx with data after the archive", withTrailer(ooxml(t, "word/document.xml", docxMain), "<script>"), Limits{}, messenger.EUNSUPPORTED},
 		{"hwpx with a wrong mimetype", mustZip(t, zipEntry{name: "mimetype", data: []byte("application/zip")}, zipEntry{name: "Contents/content.hpf"}), Limits{}, messenger.EUNSUPPORTED},
 		{"old office file", cfb("WordDocument", []byte("Microsoft Word")), Limits{}, messenger.EUNSUPPORTED},
+		{"compound file whose FileHeader is not HWP's", cfb("FileHeader", []byte("Something Else")), Limits{}, messenger.EUNSUPPORTED},
+		{"hwp with a looping directory chain", loopingFAT(1), Limits{}, messenger.EUNSUPPORTED},
+		{"hwp with a looping mini stream chain", loopingFAT(3), Limits{}, messenger.EUNSUPPORTED},
+		{"hwp cut after its header", cfb("FileHeader", []byte("HWP Document File"))[:600], Limits{}, messenger.EUNSUPPORTED},
 		{"60-megapixel png", pngHeaderOnly(10000, 6000), Limits{}, messenger.ETOOLARGE},
 		{"png over a lowered limit", mustPNG(t, 20, 20), Limits{MaxPixels: 399}, messenger.ETOOLARGE},
 		{"truncated jpeg", jpg[:len(jpg)/2], Limits{}, messenger.EINVALID},
