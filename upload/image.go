@@ -159,6 +159,13 @@ func walkGIF(r io.Reader) (int64, error) {
 			if err := c.readFull(desc); err != nil {
 				return 0, err
 			}
+			// A frame outside the logical screen is what decoders refuse or allocate
+			// beyond the checked dimensions for.
+			le := binary.LittleEndian
+			if int(le.Uint16(desc[0:]))+int(le.Uint16(desc[4:])) > int(le.Uint16(hdr[6:])) ||
+				int(le.Uint16(desc[2:]))+int(le.Uint16(desc[6:])) > int(le.Uint16(hdr[8:])) {
+				return 0, errCorrupt
+			}
 			if desc[8]&0x80 != 0 {
 				if err := c.discard(3 << (desc[8]&7 + 1)); err != nil {
 					return 0, err

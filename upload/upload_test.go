@@ -65,6 +65,11 @@ func TestDetectRefuses(t *testing.T) {
 	gctEnd := 13 + 3<<(gifData[10]&7+1)
 	scriptGIF := append(append(append([]byte{}, gifData[:gctEnd]...),
 		append([]byte{0x21, 0xFE, 25}, "<script>alert(1)</script>\x00"...)...), gifData[gctEnd:]...)
+	if gifData[gctEnd] != 0x2C {
+		t.Fatalf("expected the image descriptor after the colour table, found %#x", gifData[gctEnd])
+	}
+	bigFrame := append([]byte{}, gifData...)
+	bigFrame[gctEnd+5] = 0xFF // the frame's width, inside a 10×10 screen
 	jpg := mustJPEG(t, 64, 48)
 	pngData := mustPNG(t, 10, 10)
 	peHeader := append([]byte("MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff"), "This program cannot be run in DOS mode."...)
@@ -117,6 +122,7 @@ func TestDetectRefuses(t *testing.T) {
 		{"jpeg without its end", jpg[:len(jpg)-2], Limits{}, messenger.EINVALID},
 		{"truncated png", pngData[:len(pngData)-20], Limits{}, messenger.EINVALID},
 		{"truncated gif", gifData[:len(gifData)-5], Limits{}, messenger.EINVALID},
+		{"gif frame wider than its screen", bigFrame, Limits{}, messenger.EINVALID},
 		{"polyglot gif/js: script after the trailer", withTrailer(gifData, "*/=alert(1);"), Limits{}, messenger.EUNSUPPORTED},
 		{"polyglot gif/js: script in a comment", scriptGIF, Limits{}, messenger.EUNSUPPORTED},
 		{"png with a zip appended", withTrailer(pngData, string(mustZip(t, zipEntry{name: "a", data: []byte("b")}))), Limits{}, messenger.EUNSUPPORTED},
