@@ -14,7 +14,8 @@ FUZZ_TARGETS := \
 	handlers:FuzzFrame handlers:FuzzStreamPosition handlers:FuzzPageParams \
 	chat:FuzzCursor \
 	realtime:FuzzEventID \
-	auth:FuzzClaims auth:FuzzVerifyPayload
+	auth:FuzzClaims auth:FuzzVerifyPayload \
+	upload:FuzzDetect upload:FuzzCleanFileName
 FUZZTIME ?= 1m
 
 ## run: the messenger on http://localhost:8001 with embedded PostgreSQL and the memory engine
