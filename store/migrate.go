@@ -24,7 +24,7 @@ const AppRole = "messenger_app"
 const migrateLockKey = 7405231
 
 // Migrate applies every migration not yet applied to the database at ownerDSN, each in its
-// own transaction. ownerDSN must name a role that may create tables and roles.
+// own transaction, then River's job-queue migrations (the jobs package's tables). ownerDSN must name a role that may create tables and roles.
 func Migrate(ctx context.Context, ownerDSN string, logger *slog.Logger) error {
 	db, err := sql.Open("postgres", ownerDSN)
 	if err != nil {
@@ -84,7 +84,7 @@ func Migrate(ctx context.Context, ownerDSN string, logger *slog.Logger) error {
 		}
 		logger.Info("migration applied", slog.String("migration", f.name))
 	}
-	return nil
+	return migrateRiver(ctx, db, conn, logger)
 }
 
 type migrationFile struct {

@@ -1,0 +1,195 @@
+// Package jobs runs the messenger's background work on River, a job queue kept in
+// PostgreSQL: a job is enqueued with InsertTx inside the same transaction as the row that
+// needs it, so a rolled-back transaction leaves no job and a committed one never loses it.
+// River polls (lib/pq has no LISTEN pool River can use), retries failed jobs with backoff and
+// picks up, after a restart, every job a stopped process left.
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// Defaults of Config.
+const (
+	DefaultWorkers      = 4
+	DefaultPollInterval = 200 * time.Millisecond
+	DefaultJobTimeout   = time.Minute
+	DefaultMaxAttempts  = 10
+	DefaultRetryBase    = time.Second
+	DefaultRetryMax     = time.Hour
+)
+
+// Config holds the runner's limits; a zero field takes its default, except Workers: 0 means
+// this process only enqueues and works no jobs (DefaultWorkers is the usual value).
+type Config struct {
+	Workers      int           // jobs worked at once by this process; 0: none (insert only)
+	PollInterval time.Duration // how often an idle runner looks for new jobs
+	JobTimeout   time.Duration // a job's context ends after this long, and the attempt fails
+	MaxAttempts  int           // attempts before a job is discarded
+	RetryBase    time.Duration // delay before the first retry; doubled after each attempt
+	RetryMax     time.Duration // the longest delay between two attempts
+}
+
+// withDefaults answers c with every unset limit at its default.
+func (c Config) withDefaults() Config {
+	c.Workers = max(c.Workers, 0)
+	if c.PollInterval <= 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.JobTimeout <= 0 {
+		c.JobTimeout = DefaultJobTimeout
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.RetryBase <= 0 {
+		c.RetryBase = DefaultRetryBase
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = DefaultRetryMax
+	}
+	return c
+}
+
+// Runner enqueues jobs and, unless configured with no workers, works them.
+type Runner struct {
+	client  *river.Client[*sql.Tx]
+	logger  *slog.Logger
+	metrics *metrics
+	working bool
+	events  <-chan *river.Event
+	unsub   func()
+	done    chan struct{}
+}
+
+// New builds a runner on db, which must connect as the application role, with the job kinds
+// that register adds to workers (river.AddWorker). Its metrics are registered on reg.
+func New(db *sql.DB, logger *slog.Logger, cfg Config, reg prometheus.Registerer, register func(*river.Workers)) (*Runner, error) {
+	cfg = cfg.withDefaults()
+	rc := &river.Config{
+		Logger:            logger.With(slog.String("component", "jobs")),
+		FetchPollInterval: cfg.PollInterval,
+		FetchCooldown:     min(cfg.PollInterval, 100*time.Millisecond),
+		JobTimeout:        cfg.JobTimeout,
+		MaxAttempts:       cfg.MaxAttempts,
+		RetryPolicy:       backoff{base: cfg.RetryBase, max: cfg.RetryMax},
+		PollOnly:          true,
+		// REINDEX needs the tables' owner; the application role is not, and should not be.
+		ReindexerSchedule: river.NeverSchedule(),
+	}
+	working := cfg.Workers > 0
+	if working {
+		workers := river.NewWorkers()
+		if register != nil {
+			register(workers)
+		}
+		rc.Workers = workers
+		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
+	}
+	client, err := river.NewClient(riverdatabasesql.New(db), rc)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	m := newMetrics(db)
+	if reg != nil {
+		if err := reg.Register(m); err != nil {
+			return nil, fmt.Errorf("jobs: metrics: %w", err)
+		}
+	}
+	return &Runner{client: client, logger: logger, metrics: m, working: working}, nil
+}
+
+// Start begins working jobs; it does nothing for a runner without workers. Cancelling ctx
+// does not stop the runner (Stop does, gracefully).
+func (r *Runner) Start(ctx context.Context) error {
+	if !r.working {
+		return nil
+	}
+	r.events, r.unsub = r.client.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed)
+	r.done = make(chan struct{})
+	go r.observe()
+	// River stops hard (cancelling running jobs) when Start's context ends; shutdown goes
+	// through Stop instead, which lets running jobs finish.
+	if err := r.client.Start(context.WithoutCancel(ctx)); err != nil {
+		r.unsub()
+		<-r.done
+		return fmt.Errorf("jobs: start: %w", err)
+	}
+	return nil
+}
+
+// Stop stops fetching jobs and waits for the running ones to finish; when ctx ends first,
+// it cancels them (River puts them back to be retried) and answers ctx's error.
+func (r *Runner) Stop(ctx context.Context) error {
+	if !r.working || r.done == nil {
+		return nil
+	}
+	err := r.client.Stop(ctx)
+	if err != nil && ctx.Err() != nil {
+		hard, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		err = errors.Join(err, r.client.StopAndCancel(hard))
+	}
+	r.unsub()
+	<-r.done
+	return err
+}
+
+// InsertTx enqueues a job in tx, the transaction that records what the job is for: the job
+// exists if and only if tx commits.
+func (r *Runner) InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs) error {
+	if _, err := r.client.InsertTx(ctx, tx, args, nil); err != nil {
+		return fmt.Errorf("jobs: insert %s: %w", args.Kind(), err)
+	}
+	return nil
+}
+
+// observe turns River's job events into metrics until the subscription ends.
+func (r *Runner) observe() {
+	defer close(r.done)
+	for ev := range r.events {
+		if ev.Job == nil || ev.JobStats == nil {
+			continue
+		}
+		outcome := "completed"
+		if ev.Kind == river.EventKindJobFailed {
+			outcome = "failed"
+			r.metrics.failures.WithLabelValues(ev.Job.Kind).Inc()
+			r.logger.Warn("job failed", slog.String("kind", ev.Job.Kind), slog.Int64("job", ev.Job.ID),
+				slog.Int("attempt", ev.Job.Attempt), slog.String("state", string(ev.Job.State)), slog.String("error", lastError(ev.Job)))
+		}
+		r.metrics.duration.WithLabelValues(ev.Job.Kind, outcome).Observe(ev.JobStats.RunDuration.Seconds())
+	}
+}
+
+func lastError(job *rivertype.JobRow) string {
+	if len(job.Errors) == 0 {
+		return ""
+	}
+	return job.Errors[len(job.Errors)-1].Error
+}
+
+// backoff retries after base, 2·base, 4·base … up to max: a scanner that is down for a
+// while gets waited for without the queue spinning on it.
+type backoff struct{ base, max time.Duration }
+
+// NextRetry answers when the job's next attempt is due.
+func (b backoff) NextRetry(job *rivertype.JobRow) time.Time {
+	n := max(len(job.Errors), 1) - 1
+	d := time.Duration(float64(b.base) * math.Pow(2, float64(min(n, 30))))
+	if d > b.max || d <= 0 {
+		d = b.max
+	}
+	return time.Now().Add(d)
+}

@@ -1,0 +1,360 @@
+package jobs_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/lib/pq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/riverqueue/river"
+
+	"github.com/dreamseed/messenger/jobs"
+	"github.com/dreamseed/messenger/store"
+	"github.com/dreamseed/messenger/store/storetest"
+)
+
+// recordArgs is a job that writes its name into job_runs, failing its first Fail attempts
+// and taking Hold to run.
+type recordArgs struct {
+	Name string        `json:"name"`
+	Fail int           `json:"fail"`
+	Hold time.Duration `json:"hold"`
+}
+
+func (recordArgs) Kind() string { return "test_record" }
+
+type recordWorker struct {
+	river.WorkerDefaults[recordArgs]
+	db *sql.DB
+}
+
+func (w *recordWorker) Work(ctx context.Context, job *river.Job[recordArgs]) error {
+	if job.Attempt <= job.Args.Fail {
+		return fmt.Errorf("attempt %d fails on purpose", job.Attempt)
+	}
+	select {
+	case <-time.After(job.Args.Hold):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	_, err := w.db.ExecContext(ctx, `INSERT INTO job_runs (name, attempt) VALUES ($1, $2)`, job.Args.Name, job.Attempt)
+	return err
+}
+
+type env struct {
+	app, owner *sql.DB
+}
+
+// newEnv makes a fresh migrated database, with a job_runs table the app role may write.
+func newEnv(t *testing.T) env {
+	t.Helper()
+	d := storetest.NewDatabase(t)
+	owner := open(t, d.OwnerDSN)
+	if _, err := owner.Exec(`CREATE TABLE job_runs (name text NOT NULL, attempt int NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());
+		GRANT SELECT, INSERT ON job_runs TO ` + store.AppRole); err != nil {
+		t.Fatal(err)
+	}
+	return env{app: open(t, d.AppDSN), owner: owner}
+}
+
+func open(t *testing.T, dsn string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("postgres", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+var quiet = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+func (e env) runner(t *testing.T, cfg jobs.Config, reg prometheus.Registerer) *jobs.Runner {
+	t.Helper()
+	r, err := jobs.New(e.app, quiet, cfg, reg, func(w *river.Workers) {
+		river.AddWorker(w, &recordWorker{db: e.app})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (e env) start(t *testing.T, cfg jobs.Config, reg prometheus.Registerer) *jobs.Runner {
+	t.Helper()
+	r := e.runner(t, cfg, reg)
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r.Stop(ctx)
+	})
+	return r
+}
+
+// insert enqueues args in a transaction of the app role that commits or rolls back.
+func (e env) insert(t *testing.T, r *jobs.Runner, args recordArgs, commit bool) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := e.app.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.InsertTx(ctx, tx, args); err != nil {
+		tx.Rollback()
+		t.Fatal(err)
+	}
+	if commit {
+		err = tx.Commit()
+	} else {
+		err = tx.Rollback()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runs answers how many times the job named name has run to completion.
+func (e env) runs(t *testing.T, name string) int {
+	t.Helper()
+	var n int
+	if err := e.owner.QueryRow(`SELECT count(*) FROM job_runs WHERE name = $1`, name).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// waitRuns waits until the job named name has run want times, within limit.
+func (e env) waitRuns(t *testing.T, name string, want int, limit time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		n := e.runs(t, name)
+		if n == want {
+			return time.Since(start)
+		}
+		if n > want || time.Since(start) > limit {
+			t.Fatalf("job %q ran %d times after %v, want %d", name, n, time.Since(start), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestCommittedJobRunsRolledBackNever(t *testing.T) {
+	e := newEnv(t)
+	r := e.start(t, jobs.Config{Workers: jobs.DefaultWorkers}, nil)
+	e.insert(t, r, recordArgs{Name: "rolled-back"}, false)
+	e.insert(t, r, recordArgs{Name: "committed"}, true)
+	took := e.waitRuns(t, "committed", 1, 2*time.Second)
+	t.Logf("committed job ran after %v", took)
+	// The rolled-back job was inserted first; the committed one has run, so a rolled-back
+	// job that existed would have run too. River's table has no trace of it.
+	time.Sleep(3 * jobs.DefaultPollInterval)
+	if n := e.runs(t, "rolled-back"); n != 0 {
+		t.Fatalf("rolled-back job ran %d times", n)
+	}
+	var n int
+	if err := e.owner.QueryRow(`SELECT count(*) FROM river_job WHERE args->>'name' = 'rolled-back'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d river_job rows for the rolled-back job", n)
+	}
+}
+
+func TestFailedJobRetriedWithBackoffAndCounted(t *testing.T) {
+	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	r := e.start(t, jobs.Config{Workers: jobs.DefaultWorkers, RetryBase: 300 * time.Millisecond}, reg)
+	e.insert(t, r, recordArgs{Name: "flaky", Fail: 2}, true)
+	e.waitRuns(t, "flaky", 1, 10*time.Second)
+
+	var attempt int
+	var started, finished time.Time
+	if err := e.owner.QueryRow(`SELECT r.attempt, j.created_at, r.at FROM job_runs r
+		JOIN river_job j ON j.args->>'name' = r.name WHERE r.name = 'flaky'`).Scan(&attempt, &started, &finished); err != nil {
+		t.Fatal(err)
+	}
+	if attempt != 3 {
+		t.Fatalf("succeeded at attempt %d, want 3", attempt)
+	}
+	// Two retries: 300 ms, then 600 ms.
+	if d := finished.Sub(started); d < 900*time.Millisecond {
+		t.Fatalf("three attempts took %v: retries did not back off", d)
+	}
+	waitMetric(t, func() float64 {
+		return testutil.ToFloat64(collectorOf(t, reg, "messenger_job_failures_total"))
+	}, 2)
+}
+
+func TestJobSurvivesRestart(t *testing.T) {
+	e := newEnv(t)
+	// The first process stops before it works the job: here it has no workers at all, as a
+	// process killed between the commit and the fetch.
+	first := e.runner(t, jobs.Config{Workers: 0}, nil)
+	if err := first.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.insert(t, first, recordArgs{Name: "survivor"}, true)
+	if err := first.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * jobs.DefaultPollInterval)
+	if n := e.runs(t, "survivor"); n != 0 {
+		t.Fatalf("job ran %d times without workers", n)
+	}
+
+	e.start(t, jobs.Config{Workers: jobs.DefaultWorkers}, nil)
+	e.waitRuns(t, "survivor", 1, 3*time.Second)
+	time.Sleep(5 * jobs.DefaultPollInterval)
+	if n := e.runs(t, "survivor"); n != 1 {
+		t.Fatalf("job ran %d times after the restart, want exactly 1", n)
+	}
+}
+
+func TestInterruptedJobRunsAgainAfterRestart(t *testing.T) {
+	e := newEnv(t)
+	first := e.runner(t, jobs.Config{Workers: jobs.DefaultWorkers, RetryBase: 100 * time.Millisecond}, nil)
+	if err := first.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.insert(t, first, recordArgs{Name: "interrupted", Hold: 3 * time.Second}, true)
+	waitState(t, e.owner, "interrupted", "running")
+	// Shutdown runs out of patience: the running job is cancelled, not lost.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := first.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Stop = %v, want the deadline", err)
+	}
+	if n := e.runs(t, "interrupted"); n != 0 {
+		t.Fatalf("cancelled job recorded %d runs", n)
+	}
+	e.start(t, jobs.Config{Workers: jobs.DefaultWorkers}, nil)
+	e.waitRuns(t, "interrupted", 1, 10*time.Second)
+}
+
+func TestStopWaitsForRunningJob(t *testing.T) {
+	e := newEnv(t)
+	r := e.runner(t, jobs.Config{Workers: jobs.DefaultWorkers}, nil)
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.insert(t, r, recordArgs{Name: "slow", Hold: time.Second}, true)
+	waitState(t, e.owner, "slow", "running")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.runs(t, "slow"); n != 1 {
+		t.Fatalf("after Stop the running job has run %d times, want 1", n)
+	}
+}
+
+func TestQueueDepthMetric(t *testing.T) {
+	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	r := e.runner(t, jobs.Config{Workers: 0}, reg)
+	e.insert(t, r, recordArgs{Name: "a"}, true)
+	e.insert(t, r, recordArgs{Name: "b"}, true)
+	want := `
+# HELP messenger_jobs Jobs waiting or running, by kind and state (available, running, retryable, scheduled).
+# TYPE messenger_jobs gauge
+messenger_jobs{kind="test_record",state="available"} 2
+# HELP messenger_jobs_scrape_error 1 when the queue depth could not be read at this scrape.
+# TYPE messenger_jobs_scrape_error gauge
+messenger_jobs_scrape_error 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "messenger_jobs", "messenger_jobs_scrape_error"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMigrationsIdempotentAndAppRoleLimited(t *testing.T) {
+	e := newEnv(t)
+	d := storetest.NewDatabase(t)
+	for range 2 {
+		if err := store.Migrate(context.Background(), d.OwnerDSN, quiet); err != nil {
+			t.Fatalf("migrate again: %v", err)
+		}
+	}
+	for _, stmt := range []string{
+		`DROP TABLE river_job`,
+		`TRUNCATE river_job`,
+		`ALTER TABLE river_job ADD COLUMN x int`,
+		`DELETE FROM river_migration`,
+		`REINDEX TABLE river_job`,
+	} {
+		if _, err := e.app.Exec(stmt); err == nil || !strings.Contains(err.Error(), "must be owner") && !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("app role: %s = %v, want refused", stmt, err)
+		}
+	}
+}
+
+func waitState(t *testing.T, db *sql.DB, name, state string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var got string
+		err := db.QueryRow(`SELECT state::text FROM river_job WHERE args->>'name' = $1`, name).Scan(&got)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			t.Fatal(err)
+		}
+		if got == state {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %q is %q, want %q", name, got, state)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func waitMetric(t *testing.T, value func() float64, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := value()
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metric = %v, want %v", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// collectorOf answers the registered metric family named name as a collector.
+func collectorOf(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+	t.Helper()
+	return gathered{reg, name}
+}
+
+type gathered struct {
+	reg  *prometheus.Registry
+	name string
+}
+
+func (g gathered) Describe(chan<- *prometheus.Desc) {}
+func (g gathered) Collect(ch chan<- prometheus.Metric) {
+	fams, _ := g.reg.Gather()
+	for _, f := range fams {
+		if f.GetName() != g.name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(g.name, "", nil, nil), prometheus.CounterValue, m.GetCounter().GetValue())
+		}
+	}
+}
