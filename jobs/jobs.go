@@ -39,6 +39,8 @@ type Config struct {
 	MaxAttempts  int           // attempts before a job is discarded
 	RetryBase    time.Duration // delay before the first retry; doubled after each attempt
 	RetryMax     time.Duration // the longest delay between two attempts
+	// ProbeInterval is how often the queue probe (ProbeArgs) is scheduled.
+	ProbeInterval time.Duration
 }
 
 // withDefaults answers c with every unset limit at its default.
@@ -58,6 +60,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryMax <= 0 {
 		c.RetryMax = DefaultRetryMax
+	}
+	if c.ProbeInterval <= 0 {
+		c.ProbeInterval = DefaultProbeInterval
 	}
 	return c
 }
@@ -88,14 +93,19 @@ func New(db *sql.DB, logger *slog.Logger, cfg Config, reg prometheus.Registerer,
 		// REINDEX needs the tables' owner; the application role is not, and should not be.
 		ReindexerSchedule: river.NeverSchedule(),
 	}
+	probe := newProbeWorker()
 	working := cfg.Workers > 0
 	if working {
 		workers := river.NewWorkers()
+		river.AddWorker(workers, probe)
 		if register != nil {
 			register(workers)
 		}
 		rc.Workers = workers
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
+		rc.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(cfg.ProbeInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return ProbeArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "queue_probe", RunOnStart: true})}
 	}
 	client, err := river.NewClient(riverdatabasesql.New(db), rc)
 	if err != nil {
@@ -103,8 +113,10 @@ func New(db *sql.DB, logger *slog.Logger, cfg Config, reg prometheus.Registerer,
 	}
 	m := newMetrics(db)
 	if reg != nil {
-		if err := reg.Register(m); err != nil {
-			return nil, fmt.Errorf("jobs: metrics: %w", err)
+		for _, c := range []prometheus.Collector{m, probe.lag, probe.lastRun} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("jobs: metrics: %w", err)
+			}
 		}
 	}
 	return &Runner{client: client, logger: logger, metrics: m, working: working}, nil

@@ -358,3 +358,34 @@ func (g gathered) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+func TestQueueProbeRuns(t *testing.T) {
+	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	e.start(t, jobs.Config{Workers: 1, ProbeInterval: 500 * time.Millisecond}, reg)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var completed int
+		if err := e.owner.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'queue_probe' AND state = 'completed'`).Scan(&completed); err != nil {
+			t.Fatal(err)
+		}
+		fams, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last float64
+		for _, f := range fams {
+			if f.GetName() == "messenger_jobs_probe_last_run_timestamp_seconds" {
+				last = f.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		// Run on start, then again after the interval: the schedule works, not only the start.
+		if completed >= 2 && time.Since(time.Unix(int64(last), 0)) < 5*time.Second {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d probes completed, last run metric %v", completed, last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -49,6 +49,9 @@ type config struct {
 	// their browser sessions (the oldest is revoked).
 	MaxStreamsPerUser  int
 	MaxSessionsPerUser int
+	// JobWorkers is how many background jobs this process works at once; 0: none, it only
+	// enqueues them (for a separate worker process).
+	JobWorkers int
 }
 
 // rateLimitVars names the variable of each rate limit.
@@ -211,6 +214,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.MaxStreamsPerUser, err1 = perUserCap(env("MESSENGER_MAX_STREAMS_PER_USER", "10"), "MESSENGER_MAX_STREAMS_PER_USER")
 	c.MaxSessionsPerUser, err2 = perUserCap(env("MESSENGER_MAX_SESSIONS_PER_USER", "20"), "MESSENGER_MAX_SESSIONS_PER_USER")
 	errs = append(errs, err1, err2)
+	if v := env("MESSENGER_JOB_WORKERS", "4"); v == "0" {
+		c.JobWorkers = 0
+	} else {
+		if c.JobWorkers, err1 = perUserCap(v, "MESSENGER_JOB_WORKERS"); err1 != nil {
+			errs = append(errs, fmt.Errorf("MESSENGER_JOB_WORKERS must be 0 (no workers) or a whole number from 1 to 1000, not %q", v))
+		}
+	}
 
 	if err := c.LogLevel.UnmarshalText([]byte(env("MESSENGER_LOG_LEVEL", "info"))); err != nil {
 		errs = append(errs, errors.New("MESSENGER_LOG_LEVEL must be debug, info, warn or error"))

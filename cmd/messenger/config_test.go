@@ -20,7 +20,7 @@ func TestLoadConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !c.Embedded() || !c.Dev || len(c.JWTSecret) == 0 || c.Addr != ":8001" || c.CookieSameSite != http.SameSiteLaxMode ||
-			c.MaxStreamsPerUser != 10 || c.MaxSessionsPerUser != 20 {
+			c.MaxStreamsPerUser != 10 || c.MaxSessionsPerUser != 20 || c.JobWorkers != 4 {
 			t.Errorf("config = %+v", c)
 		}
 	})
@@ -53,6 +53,18 @@ func TestLoadConfig(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), want) {
 					t.Errorf("%q: err = %v, want it to name %s", bad, err, want)
 				}
+			}
+		}
+	})
+	t.Run("job workers", func(t *testing.T) {
+		c, err := loadConfig(envOf(map[string]string{"MESSENGER_JOB_WORKERS": "0"}))
+		if err != nil || c.JobWorkers != 0 {
+			t.Errorf("config = %+v, %v", c, err)
+		}
+		for _, bad := range []string{"-1", "some", "1001"} {
+			_, err := loadConfig(envOf(map[string]string{"MESSENGER_JOB_WORKERS": bad}))
+			if err == nil || !strings.Contains(err.Error(), "MESSENGER_JOB_WORKERS") {
+				t.Errorf("%q: err = %v, want it to name MESSENGER_JOB_WORKERS", bad, err)
 			}
 		}
 	})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -16,10 +17,13 @@ import (
 	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/demo"
 	"github.com/dreamseed/messenger/handlers"
+	"github.com/dreamseed/messenger/jobs"
 	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/store"
 	"github.com/dreamseed/messenger/store/pgserver"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // run is the whole program: the end-to-end tests start it as a process with their own
@@ -64,7 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if cmd == "demo" {
 		return nil
 	}
-	return serve(ctx, cfg, db, logger)
+	return serve(ctx, cfg, db, appDSN, logger)
 }
 
 // prepareDatabase starts the embedded PostgreSQL when no DATABASE_URL is set, applies the
@@ -132,7 +136,14 @@ func secretFile(path string) (string, error) {
 }
 
 // serve runs the HTTP server until ctx ends, then drains it.
-func serve(ctx context.Context, cfg config, db *store.DB, logger *slog.Logger) error {
+func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger *slog.Logger) error {
+	jobsRegistry, stopJobs, err := startJobs(ctx, cfg, appDSN, logger)
+	if err != nil {
+		return err
+	}
+	// Deferred first, so it runs last: the runner stops after the HTTP server (whose
+	// requests may still enqueue) and before the database closes.
+	defer stopJobs()
 	var engine realtime.Engine
 	if cfg.RedisURL != "" {
 		r, err := realtime.NewRedisWithPrefix(ctx, cfg.RedisURL, 0, logger, cfg.RedisPrefix)
@@ -192,6 +203,9 @@ func serve(ctx context.Context, cfg config, db *store.DB, logger *slog.Logger) e
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", server.MetricsHandler())
+		// The job queue's metrics have a registry of their own until the server's takes
+		// other collectors; scrape both paths.
+		mux.Handle("GET /metrics/jobs", promhttp.HandlerFor(jobsRegistry, promhttp.HandlerOpts{}))
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 		logger.Info("metrics listening", slog.String("addr", metricsLn.Addr().String()))
 	}
@@ -225,6 +239,36 @@ func serve(ctx context.Context, cfg config, db *store.DB, logger *slog.Logger) e
 		return errors.Join(serveErr, fmt.Errorf("shutdown: %w", err))
 	}
 	return serveErr
+}
+
+// startJobs opens the job runner's own pool as the application role (River holds
+// connections while it polls, and must not starve requests) and starts its workers, unless
+// MESSENGER_JOB_WORKERS is 0. The stop function waits up to 10 s for running jobs (River
+// hands back any it must cut, to run again) and closes the pool.
+func startJobs(ctx context.Context, cfg config, appDSN string, logger *slog.Logger) (*prometheus.Registry, func(), error) {
+	jobsDB, err := sql.Open("postgres", appDSN)
+	if err != nil {
+		return nil, nil, fmt.Errorf("jobs: %w", err)
+	}
+	jobsDB.SetMaxOpenConns(cfg.JobWorkers + 4)
+	reg := prometheus.NewRegistry()
+	runner, err := jobs.New(jobsDB, logger, jobs.Config{Workers: cfg.JobWorkers}, reg, nil)
+	if err == nil {
+		err = runner.Start(ctx)
+	}
+	if err != nil {
+		jobsDB.Close()
+		return nil, nil, err
+	}
+	logger.Info("jobs started", slog.Int("workers", cfg.JobWorkers))
+	return reg, func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := runner.Stop(stopCtx); err != nil {
+			logger.Error("stop jobs", slog.String("error", err.Error()))
+		}
+		jobsDB.Close()
+	}, nil
 }
 
 // newLimiter answers the rate limiter's buckets: in Redis when it is configured, so that
