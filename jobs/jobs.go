@@ -39,6 +39,9 @@ type Config struct {
 	MaxAttempts  int           // attempts before a job is discarded
 	RetryBase    time.Duration // delay before the first retry; doubled after each attempt
 	RetryMax     time.Duration // the longest delay between two attempts
+	// RescueAfter is how long a job may stay running before it is taken for abandoned (its
+	// process was killed) and run again; more than JobTimeout, default JobTimeout + 1 min.
+	RescueAfter time.Duration
 	// ProbeInterval is how often the queue probe (ProbeArgs) is scheduled.
 	ProbeInterval time.Duration
 }
@@ -60,6 +63,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryMax <= 0 {
 		c.RetryMax = DefaultRetryMax
+	}
+	if c.RescueAfter <= c.JobTimeout {
+		c.RescueAfter = c.JobTimeout + time.Minute
 	}
 	if c.ProbeInterval <= 0 {
 		c.ProbeInterval = DefaultProbeInterval
@@ -90,6 +96,8 @@ func New(db *sql.DB, logger *slog.Logger, cfg Config, reg prometheus.Registerer,
 		MaxAttempts:       cfg.MaxAttempts,
 		RetryPolicy:       backoff{base: cfg.RetryBase, max: cfg.RetryMax},
 		PollOnly:          true,
+		// River's default is an hour: a scan cut by kill -9 would keep its file waiting that long.
+		RescueStuckJobsAfter: cfg.RescueAfter,
 		// REINDEX needs the tables' owner; the application role is not, and should not be.
 		ReindexerSchedule: river.NeverSchedule(),
 	}

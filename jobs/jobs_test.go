@@ -389,3 +389,16 @@ func TestQueueProbeRuns(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func TestJobOfKilledProcessIsRescued(t *testing.T) {
+	e := newEnv(t)
+	inserter := e.runner(t, jobs.Config{Workers: 0}, nil)
+	e.insert(t, inserter, recordArgs{Name: "orphan"}, true)
+	// What kill -9 leaves behind: the job running, attempted long ago by a process now gone.
+	if _, err := e.owner.Exec(`UPDATE river_job SET state = 'running', attempt = 1,
+		attempted_at = now() - interval '10 minutes', attempted_by = '{killed}' WHERE args->>'name' = 'orphan'`); err != nil {
+		t.Fatal(err)
+	}
+	e.start(t, jobs.Config{Workers: jobs.DefaultWorkers, JobTimeout: time.Second, RescueAfter: 2 * time.Second, RetryBase: 100 * time.Millisecond}, nil)
+	e.waitRuns(t, "orphan", 1, 15*time.Second)
+}

@@ -32,15 +32,12 @@ func migrateRiver(ctx context.Context, db *sql.DB, conn *sql.Conn, logger *slog.
 	if err != nil {
 		return fmt.Errorf("migrate river: %w", err)
 	}
-	res, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
-	if err != nil {
+	// River's migrator logs each migration it applies.
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("migrate river: %w", err)
 	}
 	if _, err := conn.ExecContext(ctx, riverGrants); err != nil {
 		return fmt.Errorf("migrate river: grants: %w", err)
-	}
-	for _, v := range res.Versions {
-		logger.Info("river migration applied", slog.Int("version", v.Version), slog.String("name", v.Name))
 	}
 	return nil
 }
