@@ -9,7 +9,8 @@ import (
 )
 
 // TestMetricsListener: /metrics is served on MESSENGER_METRICS_ADDR only, not on the
-// public address; the listener stops with the server, and "off" turns it off.
+// public address, with the job queue's beside the server's; the listener stops with the
+// server, and "off" turns it off.
 func TestMetricsListener(t *testing.T) {
 	s := startServer(t)
 	if status, _ := s.get("/metrics"); status != http.StatusNotFound {
@@ -27,7 +28,8 @@ func TestMetricsListener(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: status %d", s.MetricsURL, resp.StatusCode)
 	}
-	for _, want := range []string{`messenger_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"}`, "process_resident_memory_bytes"} {
+	for _, want := range []string{`messenger_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"}`, "process_resident_memory_bytes",
+		"messenger_jobs_scrape_error 0"} { // the job queue's metrics come on the same page
 		if !strings.Contains(string(body), want) {
 			t.Errorf("the metrics listener's page lacks %s", want)
 		}

@@ -77,10 +77,11 @@ func routeLabel(c *echo.Context) string {
 	return ri.Path
 }
 
-// MetricsHandler serves the Prometheus metrics. It is meant for a listener of its own
+// MetricsHandler serves the Prometheus metrics, the server's and those of the other parts
+// of the process (the job queue). It is meant for a listener of its own
 // (MESSENGER_METRICS_ADDR) that only operators reach, never the public address.
-func (s *Server) MetricsHandler() http.Handler {
-	return promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})
+func (s *Server) MetricsHandler(others ...prometheus.Gatherer) http.Handler {
+	return promhttp.HandlerFor(append(prometheus.Gatherers{s.metrics.Registry}, others...), promhttp.HandlerOpts{})
 }
 
 func (m *Metrics) streamOpened(userID int64) {

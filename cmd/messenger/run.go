@@ -23,7 +23,6 @@ import (
 	"github.com/dreamseed/messenger/store"
 	"github.com/dreamseed/messenger/store/pgserver"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // run is the whole program: the end-to-end tests start it as a process with their own
@@ -202,10 +201,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 			return fmt.Errorf("metrics listener (MESSENGER_METRICS_ADDR): %w", err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", server.MetricsHandler())
-		// The job queue's metrics have a registry of their own until the server's takes
-		// other collectors; scrape both paths.
-		mux.Handle("GET /metrics/jobs", promhttp.HandlerFor(jobsRegistry, promhttp.HandlerOpts{}))
+		mux.Handle("GET /metrics", server.MetricsHandler(jobsRegistry))
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 		logger.Info("metrics listening", slog.String("addr", metricsLn.Addr().String()))
 	}
