@@ -204,9 +204,10 @@ func lastError(job *rivertype.JobRow) string {
 // while gets waited for without the queue spinning on it.
 type backoff struct{ base, max time.Duration }
 
-// NextRetry answers when the job's next attempt is due.
+// NextRetry answers when the job's next attempt is due. It counts by the attempt that
+// just failed: River calls it before that attempt's error is in job.Errors.
 func (b backoff) NextRetry(job *rivertype.JobRow) time.Time {
-	n := max(len(job.Errors), 1) - 1
+	n := max(job.Attempt, 1) - 1
 	d := time.Duration(float64(b.base) * math.Pow(2, float64(min(n, 30))))
 	if d > b.max || d <= 0 {
 		d = b.max
