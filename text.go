@@ -60,7 +60,7 @@ func CleanTitle(title string) (string, error) {
 	switch {
 	case hasControl(title, ""), strings.ContainsAny(title, "\u2028\u2029"):
 		return "", Errorf(EINVALID, "The group name must be one line without control characters.")
-	case strings.IndexFunc(title, isBidiControl) >= 0:
+	case strings.IndexFunc(title, IsBidiControl) >= 0:
 		return "", Errorf(EINVALID, "The group name cannot contain text-direction controls.")
 	case combiningFlood(title):
 		return "", Errorf(EINVALID, "The group name stacks more than %d combining marks on one letter.", MaxCombiningRun)
@@ -85,7 +85,7 @@ func CleanName(name string) string {
 		switch {
 		case r == '\t' || r == '\n' || r == '\r' || r == '\u2028' || r == '\u2029':
 			r = ' '
-		case unicode.IsControl(r) || isBidiControl(r):
+		case unicode.IsControl(r) || IsBidiControl(r):
 			continue
 		}
 		if isCombining(r) {
@@ -109,7 +109,7 @@ func CleanName(name string) string {
 // text-direction controls.
 func ValidID(s string) bool {
 	return utf8.ValidString(s) && !hasControl(s, "") && !strings.ContainsAny(s, "\u2028\u2029") &&
-		strings.IndexFunc(s, isBidiControl) < 0
+		strings.IndexFunc(s, IsBidiControl) < 0
 }
 
 // IsBlank reports whether s shows nothing: it holds only spaces, format characters
@@ -141,10 +141,10 @@ func hasControl(s, allowed string) bool {
 	}) >= 0
 }
 
-// isBidiControl reports the explicit text-direction embeddings, overrides and isolates
+// IsBidiControl reports the explicit text-direction embeddings, overrides and isolates
 // (U+202A–U+202E, U+2066–U+2069), which reorder the text after them. The marks (LRM,
 // RLM, ALM) only give a direction to their place, and stay.
-func isBidiControl(r rune) bool {
+func IsBidiControl(r rune) bool {
 	return (r >= '\u202A' && r <= '\u202E') || (r >= '\u2066' && r <= '\u2069')
 }
 

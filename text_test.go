@@ -175,7 +175,7 @@ func FuzzCleanTitle(f *testing.F) {
 			return
 		}
 		checkClean(t, "CleanTitle", in, out, "")
-		if strings.IndexFunc(out, isBidiControl) >= 0 || utf8.RuneCountInString(out) > MaxTitleLength {
+		if strings.IndexFunc(out, IsBidiControl) >= 0 || utf8.RuneCountInString(out) > MaxTitleLength {
 			t.Fatalf("CleanTitle(%q) = %q", in, out)
 		}
 		if again, err := CleanTitle(out); err != nil || again != out {
@@ -193,7 +193,7 @@ func FuzzCleanName(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		out := CleanName(in)
 		checkClean(t, "CleanName", in, out, "")
-		if strings.IndexFunc(out, isBidiControl) >= 0 || strings.Contains(out, "  ") {
+		if strings.IndexFunc(out, IsBidiControl) >= 0 || strings.Contains(out, "  ") {
 			t.Fatalf("CleanName(%q) = %q", in, out)
 		}
 		if CleanName(out) != out {

@@ -212,13 +212,14 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// PresignGet signs a GET for the object, valid for ttl (at most 7 days, S3's limit), that
-// makes the browser save it as filename.
-func (s *S3) PresignGet(ctx context.Context, key string, ttl time.Duration, filename string) (*url.URL, error) {
+// PresignGet signs a GET for the object, valid for ttl (at most 7 days, S3's limit), whose
+// response carries the Content-Disposition value disposition (upload.ContentDisposition
+// makes it from a file name).
+func (s *S3) PresignGet(ctx context.Context, key string, ttl time.Duration, disposition string) (*url.URL, error) {
 	if err := ValidKey(key); err != nil {
 		return nil, err
 	}
-	params := url.Values{"response-content-disposition": {ContentDisposition(filename)}}
+	params := url.Values{"response-content-disposition": {disposition}}
 	u, err := s.client.PresignedGetObject(ctx, s.cfg.Bucket, key, ttl, params)
 	if err != nil {
 		return nil, fmt.Errorf("storage: presign %s: %w", key, err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dreamseed/messenger/storage"
 	"github.com/dreamseed/messenger/storage/s3test"
+	"github.com/dreamseed/messenger/upload"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -119,7 +120,8 @@ func TestS3(t *testing.T) {
 		key := storage.NewKey()
 		mustPut(t, s, key, []byte("가정통신문 내용"))
 		name := "가정통신문 3월.pdf"
-		u, err := s.PresignGet(ctx, key, 5*time.Minute, name)
+		disposition := upload.ContentDisposition(name)
+		u, err := s.PresignGet(ctx, key, 5*time.Minute, disposition)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,8 +134,8 @@ func TestS3(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || string(body) != "가정통신문 내용" {
 			t.Fatalf("GET presigned: %d %q", resp.StatusCode, body)
 		}
-		if got := resp.Header.Get("Content-Disposition"); got != storage.ContentDisposition(name) {
-			t.Errorf("Content-Disposition = %q, want %q", got, storage.ContentDisposition(name))
+		if got := resp.Header.Get("Content-Disposition"); got != disposition {
+			t.Errorf("Content-Disposition = %q, want %q", got, disposition)
 		}
 		// The bucket itself answers nobody without a signature.
 		resp, err = http.Get("http://" + srv.Endpoint + "/" + srv.Bucket + "/" + key)

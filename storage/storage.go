@@ -87,9 +87,9 @@ type Store interface {
 // client downloads an object directly (S3). Whoever uses it has checked authorization
 // first; the bucket itself is never public.
 type Presigner interface {
-	// PresignGet returns a URL valid for ttl that downloads the object at key as an
-	// attachment named filename.
-	PresignGet(ctx context.Context, key string, ttl time.Duration, filename string) (*url.URL, error)
+	// PresignGet returns a URL valid for ttl that downloads the object at key with the
+	// Content-Disposition value disposition.
+	PresignGet(ctx context.Context, key string, ttl time.Duration, disposition string) (*url.URL, error)
 }
 
 // Config is what Open needs; the zero value of each limit means its default.
@@ -177,51 +177,6 @@ func ValidKey(key string) error {
 		}
 	}
 	return nil
-}
-
-// ContentDisposition returns a Content-Disposition header value that makes a browser save
-// the response as filename: an ASCII fallback for old clients plus the exact UTF-8 name
-// (RFC 6266 / RFC 8187), so Korean names survive. Control characters are dropped, so a name
-// can never split a header.
-func ContentDisposition(filename string) string {
-	var ascii, ext strings.Builder
-	for _, r := range filename {
-		if r < 0x20 || r == 0x7f {
-			continue
-		}
-		switch {
-		case r == '"' || r == '\\' || r > 0x7e:
-			ascii.WriteByte('_')
-		default:
-			ascii.WriteRune(r)
-		}
-	}
-	clean := strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, filename)
-	for _, b := range []byte(clean) {
-		if isAttrChar(b) {
-			ext.WriteByte(b)
-		} else {
-			fmt.Fprintf(&ext, "%%%02X", b)
-		}
-	}
-	if ascii.Len() == 0 {
-		return "attachment"
-	}
-	return `attachment; filename="` + ascii.String() + `"; filename*=UTF-8''` + ext.String()
-}
-
-// isAttrChar is RFC 8187's attr-char: what may stand unescaped in filename*.
-func isAttrChar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$&+-.^_`|~", c) >= 0
 }
 
 // copyObject copies r into w through a SHA-256, reading at most limit bytes (the announced

@@ -43,7 +43,7 @@ func CleanFileName(name string, maxRunes int) (string, error) {
 		if unicode.IsControl(c) || c == '\u2028' || c == '\u2029' {
 			return "", messenger.Errorf(messenger.EINVALID, "The file name contains control characters.")
 		}
-		if isBidiControl(c) {
+		if messenger.IsBidiControl(c) {
 			return "", messenger.Errorf(messenger.EINVALID, "The file name contains text-direction controls.")
 		}
 	}
@@ -83,10 +83,6 @@ func shorten(name string, maxRunes int) string {
 		return DefaultFileName
 	}
 	return out
-}
-
-func isBidiControl(c rune) bool {
-	return (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069)
 }
 
 func isASCIILetter(b byte) bool { return (b|0x20) >= 'a' && (b|0x20) <= 'z' }

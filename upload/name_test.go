@@ -104,7 +104,7 @@ func FuzzCleanFileName(f *testing.F) {
 			t.Fatalf("CleanFileName(%q) = %q keeps a path or spaces", name, got)
 		}
 		for _, c := range got {
-			if unicode.IsControl(c) || isBidiControl(c) {
+			if unicode.IsControl(c) || messenger.IsBidiControl(c) {
 				t.Fatalf("CleanFileName(%q) = %q keeps %U", name, got, c)
 			}
 		}
