@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -19,6 +20,29 @@ import (
 
 // sseEvent is one event of a stream as a client reads it.
 type sseEvent struct{ typ, id, data string }
+
+// readEvents reads an event stream's body until it ends, sending each event to out.
+func readEvents(body io.ReadCloser, out chan<- sseEvent) {
+	defer body.Close()
+	sc := bufio.NewScanner(body)
+	var ev sseEvent
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if ev.typ != "" {
+				out <- ev
+			}
+			ev = sseEvent{}
+		case strings.HasPrefix(line, "event: "):
+			ev.typ = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "id: "):
+			ev.id = strings.TrimPrefix(line, "id: ")
+		case strings.HasPrefix(line, "data: "):
+			ev.data += strings.TrimPrefix(line, "data: ")
+		}
+	}
+}
 
 // openStream opens GET /api/v1/events with token (and lastID as Last-Event-ID) and answers
 // its events as they come; the stream closes with the test.
@@ -37,26 +61,8 @@ func (e *env) openStream(token, lastID string) <-chan sseEvent {
 	}
 	out := make(chan sseEvent, 100)
 	go func() {
-		defer resp.Body.Close()
 		defer close(out)
-		sc := bufio.NewScanner(resp.Body)
-		var ev sseEvent
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				if ev.typ != "" {
-					out <- ev
-				}
-				ev = sseEvent{}
-			case strings.HasPrefix(line, "event: "):
-				ev.typ = strings.TrimPrefix(line, "event: ")
-			case strings.HasPrefix(line, "id: "):
-				ev.id = strings.TrimPrefix(line, "id: ")
-			case strings.HasPrefix(line, "data: "):
-				ev.data += strings.TrimPrefix(line, "data: ")
-			}
-		}
+		readEvents(resp.Body, out)
 	}()
 	return out
 }

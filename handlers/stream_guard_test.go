@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -49,26 +48,8 @@ func (e *env) openSSE(client *http.Client, path string, header map[string]string
 	}
 	out, ended := make(chan sseEvent, 100), make(chan struct{})
 	go func() {
-		defer resp.Body.Close()
 		defer close(ended)
-		sc := bufio.NewScanner(resp.Body)
-		var ev sseEvent
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				if ev.typ != "" {
-					out <- ev
-				}
-				ev = sseEvent{}
-			case strings.HasPrefix(line, "event: "):
-				ev.typ = strings.TrimPrefix(line, "event: ")
-			case strings.HasPrefix(line, "id: "):
-				ev.id = strings.TrimPrefix(line, "id: ")
-			case strings.HasPrefix(line, "data: "):
-				ev.data += strings.TrimPrefix(line, "data: ")
-			}
-		}
+		readEvents(resp.Body, out)
 	}()
 	return sseStream{events: out, ended: ended}
 }
