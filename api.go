@@ -38,6 +38,9 @@ type APIMessage struct {
 	ReadCount      int64     `json:"read_count"`
 	// Event says what a system message reports, for clients that word it themselves.
 	Event *SystemEvent `json:"event,omitempty"`
+	// Files are a file message's attachments; Deleted marks a message its sender deleted.
+	Files   []APIFile `json:"files,omitempty"`
+	Deleted bool      `json:"deleted,omitempty"`
 }
 
 // APIConversation is a conversation as one user sees it.
@@ -59,11 +62,15 @@ func (u User) API() APIUser {
 
 // API answers the message's API shape.
 func (m Message) API() APIMessage {
-	return APIMessage{
+	out := APIMessage{
 		ID: m.ID, ConversationID: m.ConversationID, Seq: m.Seq, Sender: m.Sender.API(),
 		Kind: m.Kind, Body: m.Body, ClientMsgID: m.ClientMsgID, CreatedAt: m.CreatedAt.UTC(), ReadCount: m.ReadCount,
-		Event: m.Event,
+		Event: m.Event, Deleted: m.Deleted,
 	}
+	if len(m.Files) > 0 {
+		out.Files = apiFiles(m.Files)
+	}
+	return out
 }
 
 // API answers the conversation's API shape as viewer sees it.
@@ -94,6 +101,6 @@ func (a APIMessage) Message() Message {
 		ID: a.ID, ConversationID: a.ConversationID, Seq: a.Seq,
 		Sender: User{Sub: a.Sender.ID, Name: a.Sender.Name, Role: a.Sender.Role},
 		Kind:   a.Kind, Body: a.Body, ClientMsgID: a.ClientMsgID, CreatedAt: a.CreatedAt, ReadCount: a.ReadCount,
-		Event: a.Event,
+		Event: a.Event, Files: filesOf(a.Files), Deleted: a.Deleted,
 	}
 }

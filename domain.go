@@ -132,6 +132,8 @@ type Message struct {
 	CreatedAt      time.Time
 	ReadCount      int64
 	Event          *SystemEvent // what a system message says happened
+	Files          []File       // a file message's attachments, in the order sent
+	Deleted        bool         // its sender deleted it: a tombstone
 }
 
 // System events: what a system message reports.
