@@ -87,37 +87,52 @@ func Start(t testing.TB, cfg Config) *Server {
 		}
 		t.Skip(msg)
 	}
+	s, stop, err := Launch(cfg)
+	if err != nil {
+		t.Fatalf("clamdtest: cannot start clamd: %v", err)
+	}
+	t.Cleanup(stop)
+	return s
+}
+
+// Launch starts a private clamd as Start does, for a program rather than a test (a
+// benchmark): stop ends it and removes its directory. It fails when clamd is not installed.
+func Launch(cfg Config) (s *Server, stop func(), err error) {
+	bin := Binary()
+	if bin == "" {
+		return nil, nil, fmt.Errorf("clamd is not installed (apt-get install clamav-daemon clamav)")
+	}
 	if cfg.StreamMaxLength <= 0 {
 		cfg.StreamMaxLength = DefaultStreamMaxLength
 	}
 	// A short directory: a unix socket path must fit in 108 bytes, and t.TempDir's may not.
 	dir, err := os.MkdirTemp("", "clamd")
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	removeDir := func() { _ = os.RemoveAll(dir) }
 	if err := writeDatabase(filepath.Join(dir, "db")); err != nil {
-		t.Fatal(err)
+		removeDir()
+		return nil, nil, err
 	}
 	if err := os.Mkdir(filepath.Join(dir, "tmp"), 0o700); err != nil {
-		t.Fatal(err)
+		removeDir()
+		return nil, nil, err
 	}
-
-	var lastErr error
 	for range 5 { // a free port may be taken before clamd binds it
-		port, err := freePort()
-		if err != nil {
-			t.Fatal(err)
+		port, perr := freePort()
+		if perr != nil {
+			removeDir()
+			return nil, nil, perr
 		}
-		s, stop, err := run(bin, dir, port, cfg)
+		var stopClamd func()
+		s, stopClamd, err = run(bin, dir, port, cfg)
 		if err == nil {
-			t.Cleanup(stop)
-			return s
+			return s, func() { stopClamd(); removeDir() }, nil
 		}
-		lastErr = err
 	}
-	t.Fatalf("clamdtest: cannot start clamd: %v", lastErr)
-	return nil
+	removeDir()
+	return nil, nil, err
 }
 
 // writeDatabase writes the test's signatures: an .ndb body signature (hex of the EICAR
