@@ -4,6 +4,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/dreamseed/messenger/internal/sse"
 )
 
 func TestPlanConversations(t *testing.T) {
@@ -67,12 +69,12 @@ func TestSSEReader(t *testing.T) {
 		"id: 3\ndata: line one\ndata:line two\n\n" +
 		"retry: 1000\n\n" +
 		"event: partial\ndata: never dispatched"
-	rd := newSSEReader(strings.NewReader(stream))
+	rd := sse.NewReader(strings.NewReader(stream))
 	comments := 0
-	rd.onComment = func() { comments++ }
-	var got []sseEvent
+	rd.OnComment = func() { comments++ }
+	var got []sse.Event
 	for {
-		ev, err := rd.next()
+		ev, err := rd.Next()
 		if err == io.EOF {
 			break
 		}
@@ -81,7 +83,7 @@ func TestSSEReader(t *testing.T) {
 		}
 		got = append(got, ev)
 	}
-	want := []sseEvent{
+	want := []sse.Event{
 		{ID: "1", HasID: true, Type: "message.new", Data: `{"id":1}`},
 		{Type: "resync", Data: "{}"},
 		{ID: "3", HasID: true, Type: "message", Data: "line one\nline two"},

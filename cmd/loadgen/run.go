@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/dreamseed/messenger/internal/sse"
 )
 
 // streamIdle is how long a stream may stay silent before it is taken for dead and
@@ -649,15 +651,15 @@ func (b *bench) streamOnce(ctx context.Context, i int, connected func()) error {
 
 	watchdog := time.AfterFunc(streamIdle, cancel)
 	defer watchdog.Stop()
-	rd := newSSEReader(resp.Body)
-	rd.onLine = func() { watchdog.Reset(streamIdle) }
-	rd.onComment = func() {
+	rd := sse.NewReader(resp.Body)
+	rd.OnLine = func() { watchdog.Reset(streamIdle) }
+	rd.OnComment = func() {
 		u.mu.Lock()
 		u.heartbeats++
 		u.mu.Unlock()
 	}
 	for {
-		ev, err := rd.next()
+		ev, err := rd.Next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil

@@ -1,4 +1,5 @@
-package main
+// Package sse reads text/event-stream responses, for the benchmark programs.
+package sse
 
 import (
 	"bufio"
@@ -6,42 +7,43 @@ import (
 	"strings"
 )
 
-// sseEvent is one dispatched server-sent event.
-type sseEvent struct {
+// Event is one dispatched server-sent event.
+type Event struct {
 	ID    string
 	Type  string // "message" when the stream names none
 	Data  string
 	HasID bool
 }
 
-// sseReader parses a text/event-stream as the HTML standard describes it: fields
+// Reader parses a text/event-stream as the HTML standard describes it: fields
 // "event", "data" (several lines join with "\n"), "id"; lines starting with ":" are
 // comments (heartbeats); an empty line dispatches.
-type sseReader struct {
+type Reader struct {
 	sc        *bufio.Scanner
-	onComment func()
-	onLine    func() // any line at all: the stream is alive
+	OnComment func()
+	OnLine    func() // any line at all: the stream is alive
 }
 
-func newSSEReader(r io.Reader) *sseReader {
+// NewReader reads events from r; lines may be up to 4 MiB.
+func NewReader(r io.Reader) *Reader {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
-	return &sseReader{sc: sc}
+	return &Reader{sc: sc}
 }
 
-// next answers the next event; io.EOF (or the read error) when the stream ends.
-func (r *sseReader) next() (sseEvent, error) {
-	var ev sseEvent
+// Next answers the next event; io.EOF (or the read error) when the stream ends.
+func (r *Reader) Next() (Event, error) {
+	var ev Event
 	var data strings.Builder
 	hasData := false
 	for r.sc.Scan() {
 		line := r.sc.Text()
-		if r.onLine != nil {
-			r.onLine()
+		if r.OnLine != nil {
+			r.OnLine()
 		}
 		if line == "" {
 			if !hasData && ev.Type == "" {
-				ev = sseEvent{}
+				ev = Event{}
 				continue
 			}
 			ev.Data = data.String()
@@ -51,8 +53,8 @@ func (r *sseReader) next() (sseEvent, error) {
 			return ev, nil
 		}
 		if line[0] == ':' {
-			if r.onComment != nil {
-				r.onComment()
+			if r.OnComment != nil {
+				r.OnComment()
 			}
 			continue
 		}
@@ -74,7 +76,7 @@ func (r *sseReader) next() (sseEvent, error) {
 		}
 	}
 	if err := r.sc.Err(); err != nil {
-		return sseEvent{}, err
+		return Event{}, err
 	}
-	return sseEvent{}, io.EOF
+	return Event{}, io.EOF
 }
