@@ -5,7 +5,7 @@ BIN       := bin/messenger
 HTMX      := 4.0.1
 TAILWIND  := 3.4.19
 
-.PHONY: run build test fuzz generate css vendor lint check-generated bench clean
+.PHONY: run build test fuzz generate css vendor lint check-generated bench bench-files clean
 
 # Fuzz targets, package:target (docs/security.md says what each asserts).
 FUZZ_TARGETS := \
@@ -68,6 +68,10 @@ check-generated: generate
 ## bench: load generator against a running server (see docs/performance.md)
 bench:
 	bash bench/run.sh
+
+## bench-files: uploads end to end with a private clamd, and thumbnails per core (docs/performance.md)
+bench-files:
+	bash bench/files.sh
 
 clean:
 	rm -rf bin
