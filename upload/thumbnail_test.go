@@ -344,6 +344,20 @@ func BenchmarkThumbnails(b *testing.B) {
 	b.ReportMetric(float64(b.N*len(messenger.ThumbSizes))/b.Elapsed().Seconds(), "thumbs/s")
 }
 
+// BenchmarkDecodePhoto is BenchmarkThumbnails's ceiling: decoding the same photo alone,
+// which no thumbnail can avoid (make bench-files prints both).
+func BenchmarkDecodePhoto(b *testing.B) {
+	photo := withExif(photo12MP(b), 6)
+	b.SetBytes(int64(len(photo)))
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := jpeg.Decode(bytes.NewReader(photo)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "photos/s")
+}
+
 // A photo many times larger than its thumbnails is first shrunk by block averages, then
 // scaled: that gives the picture scaling it directly gives (colour and grey JPEGs, odd
 // sizes whose blocks do not divide evenly), and it comes out upright.
