@@ -11,8 +11,10 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -65,12 +67,17 @@ type fileEnv struct {
 	svc     *chat.Service
 	engine  *realtime.Memory
 	storage *storage.Disk
+	root    string // the disk store's directory
 	scanner *switchScanner
 	clamd   *clamdtest.Server
 	reg     *prometheus.Registry
 }
 
-func newFileEnv(t *testing.T) *fileEnv {
+func newFileEnv(t *testing.T) *fileEnv { return newFileEnvScanner(t, true) }
+
+// newFileEnvScanner is newFileEnv, without a scanner when withScanner is false (as in
+// development).
+func newFileEnvScanner(t *testing.T, withScanner bool) *fileEnv {
 	t.Helper()
 	clamd := clamdtest.Start(t, clamdtest.Config{})
 	db, d := storetest.NewDB(t)
@@ -83,7 +90,8 @@ func newFileEnv(t *testing.T) *fileEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { owner.Close(); app.Close() })
-	disk, err := storage.NewDisk(storage.DiskConfig{Root: t.TempDir()})
+	root := t.TempDir()
+	disk, err := storage.NewDisk(storage.DiskConfig{Root: root})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +107,11 @@ func newFileEnv(t *testing.T) *fileEnv {
 	}
 	sc := &switchScanner{}
 	sc.point(t, clamd.TCP)
-	svc.EnableFiles(chat.Files{Storage: disk, Scanner: sc, Jobs: runner})
+	files := chat.Files{Storage: disk, Jobs: runner}
+	if withScanner {
+		files.Scanner = sc
+	}
+	svc.EnableFiles(files)
 	if err := runner.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +120,7 @@ func newFileEnv(t *testing.T) *fileEnv {
 		defer cancel()
 		runner.Stop(ctx)
 	})
-	return &fileEnv{t: t, db: db, owner: owner, svc: svc, engine: engine, storage: disk, scanner: sc, clamd: clamd, reg: reg}
+	return &fileEnv{t: t, db: db, owner: owner, svc: svc, engine: engine, storage: disk, root: root, scanner: sc, clamd: clamd, reg: reg}
 }
 
 // group makes a group of admin with members and answers its id.
@@ -680,4 +692,168 @@ func jpegWithGPS(t *testing.T) []byte {
 	out = append(out, segment(0xE1, exif)...)
 	out = append(out, segment(0xE1, []byte("http://ns.adobe.com/xap/1.0/\x00<exif:GPSLatitude>37.5665</exif:GPSLatitude>"))...)
 	return append(out, plain[2:]...)
+}
+
+// stored answers the objects in the disk store.
+func (e *fileEnv) stored() []string {
+	e.t.Helper()
+	var out []string
+	err := filepath.WalkDir(e.root, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out = append(out, path)
+		}
+		return err
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// TestUploadRefusesBadInput: each bad file is refused with a clear message and nothing is
+// stored, not even the good files sent with it.
+func TestUploadRefusesBadInput(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnv(t)
+	u := e.users()
+	conv := e.group(u.a, u.b)
+	exe := append([]byte("MZ\x90\x00"), make([]byte, 200)...)
+	cases := []struct {
+		name  string
+		files []chat.UploadFile
+		code  string
+	}{
+		{"a renamed executable", []chat.UploadFile{file("안내문.pdf", exe)}, messenger.EUNSUPPORTED},
+		{"an SVG", []chat.UploadFile{file("a.svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>`))}, messenger.EUNSUPPORTED},
+		{"10 MB + 1 byte", []chat.UploadFile{file("big.txt", bytes.Repeat([]byte("a"), 10<<20+1))}, messenger.ETOOLARGE},
+		{"a NUL in the name", []chat.UploadFile{file("a\x00.pdf", pdfBytes)}, messenger.EINVALID},
+		{"an RTL override in the name", []chat.UploadFile{file("photo\u202Egnp.exe", pdfBytes)}, messenger.EINVALID},
+		{"a good file with a bad one", []chat.UploadFile{file("a.pdf", pdfBytes), file("b.pdf", exe)}, messenger.EUNSUPPORTED},
+		{"11 files", func() []chat.UploadFile {
+			var fs []chat.UploadFile
+			for range 11 {
+				fs = append(fs, file("a.pdf", pdfBytes))
+			}
+			return fs
+		}(), messenger.ETOOLARGE},
+		{"no file", nil, messenger.EINVALID},
+	}
+	for _, c := range cases {
+		_, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", c.files)
+		if messenger.ErrorCode(err) != c.code || messenger.ErrorMessage(err) == "" {
+			t.Errorf("%s: %v, want %s", c.name, err, c.code)
+		}
+	}
+	if _, _, err := e.svc.CreateUpload(ctx, u.a, conv, "not-a-uuid", "", []chat.UploadFile{file("a.pdf", pdfBytes)}); messenger.ErrorCode(err) != messenger.EINVALID {
+		t.Errorf("a client_msg_id that is not a UUID: %v", err)
+	}
+	if objs := e.stored(); len(objs) != 0 {
+		t.Errorf("stored %v", objs)
+	}
+	if n := e.value(`SELECT count(*) FROM uploads`); n != "0" {
+		t.Errorf("%s uploads", n)
+	}
+	// What an honest client sends is repaired: folders cut off, a long name shortened.
+	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", []chat.UploadFile{
+		file("../../etc/가정통신문.pdf", pdfBytes), file(strings.Repeat("가", 300)+".pdf", pdfBytes)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.Files[0].Name != "가정통신문.pdf" || !strings.HasSuffix(up.Files[1].Name, ".pdf") || len([]rune(up.Files[1].Name)) > 255 {
+		t.Errorf("names %q, %q", up.Files[0].Name, up.Files[1].Name)
+	}
+}
+
+// TestUploadSameClientMsgIDRace: two requests with one client_msg_id at once make one
+// upload; the loser's stored bytes are removed.
+func TestUploadSameClientMsgIDRace(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnv(t)
+	u := e.users()
+	conv := e.group(u.a, u.b)
+	e.scanner.point(t, "tcp://127.0.0.1:1") // no thumbnails or scans meanwhile
+	id := uuid.NewString()
+	type result struct {
+		up      messenger.Upload
+		created bool
+		err     error
+	}
+	results := make(chan result, 2)
+	for range 2 {
+		go func() {
+			up, created, err := e.svc.CreateUpload(ctx, u.a, conv, id, "", []chat.UploadFile{file("a.pdf", pdfBytes)})
+			results <- result{up, created, err}
+		}()
+	}
+	r1, r2 := <-results, <-results
+	if r1.err != nil || r2.err != nil || r1.up.ID != r2.up.ID || r1.created == r2.created {
+		t.Fatalf("%+v\n%+v", r1, r2)
+	}
+	if n := e.value(`SELECT count(*) FROM files`); n != "1" {
+		t.Errorf("%s files", n)
+	}
+	if objs := e.stored(); len(objs) != 1 {
+		t.Errorf("stored %v", objs)
+	}
+}
+
+// TestUploadWithoutScanner: in development without a scanner, files are stored unscanned
+// and marked so, and the message still goes out.
+func TestUploadWithoutScanner(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnvScanner(t, false)
+	u := e.users()
+	conv := e.group(u.a, u.b)
+	subB := e.listen(u.b)
+	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", []chat.UploadFile{file("a.pdf", pdfBytes)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.settled(u.a, up.ID); got.State != messenger.UploadClean {
+		t.Fatalf("upload %+v", got)
+	}
+	m := next[messenger.APIMessage](t, subB, chat.EventMessageNew)
+	if len(m.Files) != 1 || m.Files[0].Scanned || m.Files[0].State != messenger.FileClean {
+		t.Errorf("message %+v", m)
+	}
+	if v := e.value(`SELECT scanner || ' ' || verdict FROM file_scans`); v != "none skipped" {
+		t.Errorf("file_scans %q", v)
+	}
+}
+
+// TestUploadToAnnouncements: a teacher's photo in the zone's announcements goes out once
+// on the zone's channel; a student may not upload there.
+func TestUploadToAnnouncements(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnv(t)
+	u := e.users()
+	var conv int64
+	if err := e.db.InTx(ctx, u.a.Identity(), func(tx *store.Tx) (err error) {
+		conv, _, err = tx.ZoneAnnouncement(ctx)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	zone, err := e.engine.Subscribe(ctx, chat.ZoneChannel(u.a.ZoneID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zone.Close()
+	if _, _, err := e.svc.CreateUpload(ctx, u.c, conv, uuid.NewString(), "", []chat.UploadFile{file("a.pdf", pdfBytes)}); messenger.ErrorCode(err) != messenger.EFORBIDDEN {
+		t.Errorf("a student uploading to announcements: %v", err)
+	}
+	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "운동회 사진", []chat.UploadFile{file("운동회.png", pngBytes(t, 20, 20))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := next[messenger.APIMessage](t, zone, chat.EventMessageNew)
+	if m.Kind != messenger.MessageFile || len(m.Files) != 1 || m.Body != "운동회 사진" || m.ConversationID != conv {
+		t.Errorf("announcement %+v", m)
+	}
+	if got := e.settled(u.a, up.ID); got.MessageID != m.ID {
+		t.Errorf("upload %+v", got)
+	}
+	if f, err := e.svc.File(ctx, u.c, up.Files[0].ID); err != nil || len(f.Variants) != 3 {
+		t.Errorf("a student of the zone reads the photo: %+v, %v", f, err)
+	}
 }
