@@ -477,6 +477,14 @@ type ScanArgs struct {
 // Kind names the job.
 func (ScanArgs) Kind() string { return "file_scan" }
 
+// scanAttempts is how often a scan is tried: with backoff doubling up to the runner's
+// RetryMax (an hour by default) a scanner may be down for about half a day before the
+// job is given up (the upload then stays scanning: nothing unscanned ever passes).
+const scanAttempts = 25
+
+// InsertOpts gives the scan job its attempts.
+func (ScanArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: scanAttempts} }
+
 // ThumbnailArgs is the job that makes an upload's thumbnails and then its message.
 type ThumbnailArgs struct {
 	UploadID string `json:"upload_id"`

@@ -438,6 +438,9 @@ func TestScannerDown(t *testing.T) {
 	eventually(t, "the job retried", func() bool {
 		return e.value(`SELECT coalesce(max(attempt), 0) >= 2 FROM river_job WHERE kind = 'file_scan'`) == "true"
 	})
+	if n := e.value(`SELECT max_attempts FROM river_job WHERE kind = 'file_scan'`); n != "25" {
+		t.Errorf("the scan is tried %s times", n)
+	}
 	if got, _ := e.svc.Upload(ctx, u.a, up.ID); got.State != messenger.UploadScanning {
 		t.Errorf("upload %s while the scanner is down", got.State)
 	}
