@@ -673,8 +673,21 @@ func TestUploadStripsGPS(t *testing.T) {
 	if _, err := jpeg.Decode(bytes.NewReader(stored)); err != nil {
 		t.Errorf("the stored original does not decode: %v", err)
 	}
-	if f, _ := e.svc.File(ctx, u.b, up.Files[0].ID); f.Size != int64(len(stored)) {
+	f, _ := e.svc.File(ctx, u.b, up.Files[0].ID)
+	if f.Size != int64(len(stored)) {
 		t.Errorf("size %d, stored %d", f.Size, len(stored))
+	}
+	if f.Width != 24 || f.Height != 32 || len(f.Variants) != 3 {
+		t.Errorf("a sideways photo is shown %d×%d with %d thumbnails, want 24×32 and 3", f.Width, f.Height, len(f.Variants))
+	}
+	thumb, err := e.svc.OpenThumbnail(ctx, u.b, f.ID, messenger.ThumbLarge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webp, _ := io.ReadAll(thumb.Body)
+	thumb.Body.Close()
+	if bytes.Contains(webp, []byte("GPS")) || bytes.Contains(webp, []byte("EXIF")) || bytes.Contains(webp, []byte("Exif")) {
+		t.Error("the thumbnail carries metadata")
 	}
 }
 
@@ -690,7 +703,9 @@ func jpegWithGPS(t *testing.T) []byte {
 		n := len(payload) + 2
 		return append([]byte{0xFF, marker, byte(n >> 8), byte(n)}, payload...)
 	}
-	exif := []byte("Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x00GPSLatitude 37.5665 N")
+	// One IFD entry, Orientation = 6 (taken sideways: shown turned 90°), then the place.
+	exif := []byte("Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00" +
+		"\x00\x00\x00\x00GPSLatitude 37.5665 N")
 	out := append([]byte{}, plain[:2]...)
 	out = append(out, segment(0xE1, exif)...)
 	out = append(out, segment(0xE1, []byte("http://ns.adobe.com/xap/1.0/\x00<exif:GPSLatitude>37.5665</exif:GPSLatitude>"))...)
