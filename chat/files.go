@@ -595,10 +595,14 @@ func (s *Service) scanUpload(ctx context.Context, id string) error {
 			}
 			if serr != nil {
 				rec.Verdict, rec.Error = store.VerdictError, serr.Error()
-				if rerr := s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
-					_, _, err := tx.RecordScan(ctx, rec)
+				// Recorded even when the job's context ended (the scan was cut).
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				rerr := s.db.InTx(rctx, nobody, func(tx *store.Tx) error {
+					_, _, err := tx.RecordScan(rctx, rec)
 					return err
-				}); rerr != nil {
+				})
+				cancel()
+				if rerr != nil {
 					s.logger.Error("file scan: record the error", slog.String("error", rerr.Error()))
 				}
 				return s.scanFailed(ctx, up, file.ID, serr)

@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,6 +72,11 @@ type fileEnv struct {
 	scanner *switchScanner
 	clamd   *clamdtest.Server
 	reg     *prometheus.Registry
+
+	app         *sql.DB
+	logger      *slog.Logger
+	withScanner bool
+	runner      *jobs.Runner
 }
 
 func newFileEnv(t *testing.T) *fileEnv { return newFileEnvScanner(t, true) }
@@ -100,27 +106,36 @@ func newFileEnvScanner(t *testing.T, withScanner bool) *fileEnv {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	reg := prometheus.NewRegistry()
 	svc := chat.NewService(db, engine, logger, reg, nil)
-	runner, err := jobs.New(app, logger, jobs.Config{Workers: 2, PollInterval: 50 * time.Millisecond,
-		RetryBase: 200 * time.Millisecond, RetryMax: time.Second, JobTimeout: 30 * time.Second}, nil, svc.RegisterWorkers)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sc := &switchScanner{}
 	sc.point(t, clamd.TCP)
-	files := chat.Files{Storage: disk, Jobs: runner}
-	if withScanner {
-		files.Scanner = sc
+	e := &fileEnv{t: t, db: db, app: app, owner: owner, svc: svc, engine: engine, storage: disk, root: root,
+		scanner: sc, clamd: clamd, reg: reg, logger: logger, withScanner: withScanner}
+	e.runner = e.startRunner()
+	return e
+}
+
+// startRunner starts a River runner working the file jobs, as a process starting does.
+func (e *fileEnv) startRunner() *jobs.Runner {
+	e.t.Helper()
+	runner, err := jobs.New(e.app, e.logger, jobs.Config{Workers: 2, PollInterval: 50 * time.Millisecond,
+		RetryBase: 200 * time.Millisecond, RetryMax: time.Second, JobTimeout: 30 * time.Second}, nil, e.svc.RegisterWorkers)
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	svc.EnableFiles(files)
+	files := chat.Files{Storage: e.storage, Jobs: runner}
+	if e.withScanner {
+		files.Scanner = e.scanner
+	}
+	e.svc.EnableFiles(files)
 	if err := runner.Start(context.Background()); err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	t.Cleanup(func() {
+	e.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		runner.Stop(ctx)
 	})
-	return &fileEnv{t: t, db: db, owner: owner, svc: svc, engine: engine, storage: disk, root: root, scanner: sc, clamd: clamd, reg: reg}
+	return runner
 }
 
 // group makes a group of admin with members and answers its id.
@@ -873,5 +888,60 @@ func TestUploadToAnnouncements(t *testing.T) {
 	}
 	if f, err := e.svc.File(ctx, u.c, up.Files[0].ID); err != nil || len(f.Variants) != 3 {
 		t.Errorf("a student of the zone reads the photo: %+v, %v", f, err)
+	}
+}
+
+// TestScanSurvivesRestart: a process stopped in the middle of a scan (its running job cut)
+// leaves the file scanning; the next process scans it again, and the upload is exactly one
+// message.
+func TestScanSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnv(t)
+	u := e.users()
+	conv := e.group(u.a, u.b)
+	// A scanner that takes connections and never answers: the scan hangs.
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close()
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	e.scanner.point(t, "tcp://"+hung.Addr().String())
+	first := e.runner
+
+	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", []chat.UploadFile{file("a.pdf", pdfBytes)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-accepted:
+		defer c.Close()
+	case <-time.After(20 * time.Second):
+		t.Fatal("the scan never reached the scanner")
+	}
+	if s := e.value(`SELECT state FROM files WHERE upload_id = $1`, up.ID); s != messenger.FileScanning {
+		t.Fatalf("file %s mid-scan", s)
+	}
+	stop, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	first.Stop(stop) // the process goes: its running scan is cut
+
+	e.scanner.point(t, e.clamd.TCP)
+	e.startRunner()
+	if got := e.settled(u.a, up.ID); got.State != messenger.UploadClean {
+		t.Fatalf("upload %+v", got)
+	}
+	time.Sleep(300 * time.Millisecond) // any second delivery would be stored by now
+	if n := e.value(`SELECT count(*) FROM messages WHERE conversation_id = $1`, conv); n != "1" {
+		t.Errorf("%s messages", n)
 	}
 }
