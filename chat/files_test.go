@@ -77,6 +77,8 @@ type fileEnv struct {
 	logger      *slog.Logger
 	withScanner bool
 	runner      *jobs.Runner
+
+	scanAttempts int // Files.ScanAttempts of the next runner started
 }
 
 func newFileEnv(t *testing.T) *fileEnv { return newFileEnvScanner(t, true) }
@@ -122,7 +124,7 @@ func (e *fileEnv) startRunner() *jobs.Runner {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	files := chat.Files{Storage: e.storage, Jobs: runner}
+	files := chat.Files{Storage: e.storage, Jobs: runner, ScanAttempts: e.scanAttempts}
 	if e.withScanner {
 		files.Scanner = e.scanner
 	}
@@ -943,5 +945,39 @@ func TestScanSurvivesRestart(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // any second delivery would be stored by now
 	if n := e.value(`SELECT count(*) FROM messages WHERE conversation_id = $1`, conv); n != "1" {
 		t.Errorf("%s messages", n)
+	}
+}
+
+// TestScanGivesUp: a scanner down past the scan's last attempt fails the upload for good:
+// the uploader is told, the object goes, nothing was ever shown.
+func TestScanGivesUp(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnv(t)
+	u := e.users()
+	conv := e.group(u.a, u.b)
+	e.scanner.point(t, "tcp://127.0.0.1:1")
+	e.runner.Stop(ctx)
+	e.scanAttempts = 2
+	e.runner = e.startRunner()
+	subA := e.listen(u.a)
+	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", []chat.UploadFile{file("a.pdf", pdfBytes)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := e.value(`SELECT storage_key FROM files WHERE upload_id = $1`, up.ID)
+	if got := e.settled(u.a, up.ID); got.State != messenger.UploadFailed || got.Files[0].State != messenger.FileFailed {
+		t.Fatalf("upload %+v", got)
+	}
+	for {
+		if ev := next[messenger.APIUpload](t, subA, chat.EventUploadUpdated); ev.State == messenger.UploadFailed {
+			break
+		}
+	}
+	if n := e.value(`SELECT count(*) FROM file_scans WHERE verdict = 'error'`); n != "2" {
+		t.Errorf("%s failed scans recorded, want 2", n)
+	}
+	eventually(t, "the object is deleted", func() bool { return e.objectGone(key) })
+	if n := e.value(`SELECT last_seq FROM conversations WHERE id = $1`, conv); n != "0" {
+		t.Errorf("last_seq %s", n)
 	}
 }
