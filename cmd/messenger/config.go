@@ -16,6 +16,7 @@ import (
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/handlers"
+	"github.com/dreamseed/messenger/jobs"
 	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/scan"
 )
@@ -53,6 +54,10 @@ type config struct {
 	// JobWorkers is how many background jobs this process works at once; 0: none, it only
 	// enqueues them (for a separate worker process).
 	JobWorkers int
+	// JobTimeout ends a job's attempt; a job still running after JobRescueAfter (its
+	// process was killed) is run again.
+	JobTimeout     time.Duration
+	JobRescueAfter time.Duration
 	// Files. StorageURL "" keeps them on the local disk under DataDir/files.
 	StorageURL        string
 	MaxUploadBytes    int64 // one file
@@ -241,6 +246,15 @@ func loadConfig(getenv func(string) string) (config, error) {
 	} else {
 		if c.JobWorkers, err1 = perUserCap(v, "MESSENGER_JOB_WORKERS"); err1 != nil {
 			errs = append(errs, fmt.Errorf("MESSENGER_JOB_WORKERS must be 0 (no workers) or a whole number from 1 to 1000, not %q", v))
+		}
+	}
+	if c.JobTimeout, err1 = time.ParseDuration(env("MESSENGER_JOB_TIMEOUT", jobs.DefaultJobTimeout.String())); err1 != nil || c.JobTimeout < time.Second || c.JobTimeout > time.Hour {
+		errs = append(errs, fmt.Errorf("MESSENGER_JOB_TIMEOUT must be a duration from 1s to 1h, not %q", env("MESSENGER_JOB_TIMEOUT", "")))
+	}
+	rescue := env("MESSENGER_JOB_RESCUE_AFTER", "")
+	if rescue != "" {
+		if c.JobRescueAfter, err1 = time.ParseDuration(rescue); err1 != nil || c.JobRescueAfter <= c.JobTimeout || c.JobRescueAfter > 24*time.Hour {
+			errs = append(errs, fmt.Errorf("MESSENGER_JOB_RESCUE_AFTER must be a duration longer than MESSENGER_JOB_TIMEOUT (%s) and at most 24h, not %q", c.JobTimeout, rescue))
 		}
 	}
 

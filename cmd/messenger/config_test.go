@@ -69,6 +69,21 @@ func TestLoadConfig(t *testing.T) {
 			}
 		}
 	})
+	t.Run("job timeout and rescue", func(t *testing.T) {
+		c, err := loadConfig(envOf(map[string]string{"MESSENGER_JOB_TIMEOUT": "20s", "MESSENGER_JOB_RESCUE_AFTER": "30s"}))
+		if err != nil || c.JobTimeout != 20*time.Second || c.JobRescueAfter != 30*time.Second {
+			t.Errorf("config = %v %v, %v", c.JobTimeout, c.JobRescueAfter, err)
+		}
+		for _, bad := range []map[string]string{
+			{"MESSENGER_JOB_TIMEOUT": "0s"}, {"MESSENGER_JOB_TIMEOUT": "soon"}, {"MESSENGER_JOB_TIMEOUT": "2h"},
+			{"MESSENGER_JOB_RESCUE_AFTER": "30s"}, // not longer than the default timeout (1m)
+			{"MESSENGER_JOB_TIMEOUT": "20s", "MESSENGER_JOB_RESCUE_AFTER": "later"},
+		} {
+			if _, err := loadConfig(envOf(bad)); err == nil || !strings.Contains(err.Error(), "MESSENGER_JOB_") {
+				t.Errorf("%v: err = %v, want it to name the variable", bad, err)
+			}
+		}
+	})
 	t.Run("every bad value is named", func(t *testing.T) {
 		_, err := loadConfig(envOf(map[string]string{
 			"MESSENGER_DEV": "maybe", "MESSENGER_PORTAL_ORIGINS": "portal.example/path",

@@ -90,13 +90,14 @@ func startFiles(ctx context.Context, cfg config, appDSN string, svc *chat.Servic
 	}
 	jobsDB.SetMaxOpenConns(cfg.JobWorkers + 4)
 	reg := prometheus.NewRegistry()
-	runner, err := jobs.New(jobsDB, logger, jobs.Config{Workers: cfg.JobWorkers}, reg, svc.RegisterWorkers)
+	runner, err := jobs.New(jobsDB, logger, jobs.Config{Workers: cfg.JobWorkers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter}, reg, svc.RegisterWorkers)
 	if err != nil {
 		jobsDB.Close()
 		st.Close()
 		return nil, nil, err
 	}
-	files := chat.Files{Storage: st, Jobs: runner, Limits: upload.Limits{MaxBytes: cfg.MaxUploadBytes, MaxPixels: cfg.MaxImagePixels}}
+	files := chat.Files{Storage: st, Jobs: runner, MaxFiles: cfg.MaxFilesPerUpload,
+		Limits: upload.Limits{MaxBytes: cfg.MaxUploadBytes, MaxPixels: cfg.MaxImagePixels}}
 	if scanner != nil { // a nil *scan.Client in the interface would be a scanner that is not there
 		files.Scanner = scanner
 	}
