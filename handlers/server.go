@@ -51,12 +51,19 @@ type Config struct {
 	// MaxSessionsPerUser caps a user's browser sessions: one more revokes the oldest
 	// (DefaultMaxSessionsPerUser if 0).
 	MaxSessionsPerUser int
+	// MaxUploadBytes bounds one uploaded file (DefaultMaxUploadBytes if 0), and with
+	// MaxFilesPerUpload (DefaultMaxFilesPerUpload if 0) the body of an upload; the file
+	// use cases check each file again.
+	MaxUploadBytes    int64
+	MaxFilesPerUpload int
 }
 
 // Default caps per user, for a Config that leaves them 0.
 const (
 	DefaultMaxStreamsPerUser  = 10
 	DefaultMaxSessionsPerUser = 20
+	DefaultMaxUploadBytes     = 10 << 20
+	DefaultMaxFilesPerUpload  = 10
 )
 
 // Server holds the dependencies of the handlers.
@@ -90,6 +97,12 @@ func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engi
 	}
 	if cfg.MaxSessionsPerUser == 0 {
 		cfg.MaxSessionsPerUser = DefaultMaxSessionsPerUser
+	}
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	if cfg.MaxFilesPerUpload <= 0 {
+		cfg.MaxFilesPerUpload = DefaultMaxFilesPerUpload
 	}
 	s := &Server{
 		cfg:      cfg,
