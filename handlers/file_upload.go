@@ -48,7 +48,7 @@ func (s *Server) fileUpload(c *echo.Context) error {
 			setRetryAfter(c, err)
 			fallthrough
 		case code == messenger.EINVALID, code == messenger.ETOOLARGE, code == messenger.EUNSUPPORTED:
-			return s.renderThread(c, me, convID, 0, uploadCaption(c), views.UploadProblem(ctx, err))
+			return s.renderThread(c, me, convID, 0, uploadCaption(c), views.UploadProblem(ctx, err, s.cfg.MaxUploadBytes))
 		}
 		return err
 	}

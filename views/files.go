@@ -174,10 +174,10 @@ func uploadFailed(u messenger.Upload) bool {
 }
 
 // UploadProblem answers what a user reads about a refused upload, by the error's code.
-func UploadProblem(ctx context.Context, err error) string {
+func UploadProblem(ctx context.Context, err error, maxBytes int64) string {
 	switch messenger.ErrorCode(err) {
 	case messenger.ETOOLARGE:
-		return T(ctx, "upload.too_large")
+		return Tf(ctx, "upload.too_large", HumanSize(ctx, maxBytes))
 	case messenger.EUNSUPPORTED:
 		return T(ctx, "upload.unsupported")
 	case messenger.ERATELIMITED:
@@ -201,5 +201,6 @@ func uploadTexts(ctx context.Context, l UploadLimits) map[string]string {
 		out[k] = T(ctx, k)
 	}
 	out["max"] = HumanSize(ctx, l.MaxBytes)
+	out["upload.too_large"] = Tf(ctx, "upload.too_large", out["max"])
 	return out
 }
