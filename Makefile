@@ -15,7 +15,7 @@ FUZZ_TARGETS := \
 	chat:FuzzCursor \
 	realtime:FuzzEventID \
 	auth:FuzzClaims auth:FuzzVerifyPayload \
-	upload:FuzzDetect upload:FuzzCleanFileName
+	upload:FuzzDetect upload:FuzzCleanFileName upload:FuzzThumbnails
 FUZZTIME ?= 1m
 
 ## run: the messenger on http://localhost:8001 with embedded PostgreSQL and the memory engine

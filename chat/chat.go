@@ -32,6 +32,7 @@ type Service struct {
 	logger    *slog.Logger
 	metrics   *metrics
 	limits    *ratelimit.Limits
+	files     *Files // nil until EnableFiles
 	convLocks [conversationLocks]sync.Mutex
 }
 

@@ -80,6 +80,8 @@ type metrics struct {
 	messages     *prometheus.CounterVec
 	sendDuration prometheus.Histogram
 	errors       *prometheus.CounterVec
+	scans        *prometheus.CounterVec
+	scanFailures prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -97,7 +99,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "messenger_errors_total",
 			Help: "Errors by where they happened.",
 		}, []string{"where"}),
+		scans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "messenger_file_scans_total",
+			Help: "Files scanned, by verdict (clean, infected; skipped without a scanner).",
+		}, []string{"verdict"}),
+		scanFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "messenger_scan_failures_total",
+			Help: "Scans that gave no verdict (the scanner down or erring): the upload waits and its job retries.",
+		}),
 	}
-	reg.MustRegister(m.messages, m.sendDuration, m.errors)
+	reg.MustRegister(m.messages, m.sendDuration, m.errors, m.scans, m.scanFailures)
 	return m
 }

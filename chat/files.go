@@ -1,16 +1,24 @@
 package chat
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/riverqueue/river"
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/jobs"
+	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/scan"
 	"github.com/dreamseed/messenger/storage"
+	"github.com/dreamseed/messenger/store"
 	"github.com/dreamseed/messenger/upload"
 )
 
@@ -30,6 +38,9 @@ type Scanner interface {
 	Version(ctx context.Context) (string, error)
 }
 
+// DefaultMaxFiles is how many files one upload holds unless Files.MaxFiles says otherwise.
+const DefaultMaxFiles = 10
+
 // Files is what the file use cases need.
 type Files struct {
 	Storage storage.Store
@@ -38,6 +49,9 @@ type Files struct {
 	Scanner Scanner
 	Jobs    *jobs.Runner
 	Limits  upload.Limits
+	// MaxFiles bounds the files of one upload (DefaultMaxFiles when 0;
+	// MESSENGER_MAX_FILES_PER_UPLOAD).
+	MaxFiles int
 }
 
 // UploadFile is one file of an upload as a handler received it.
@@ -56,57 +70,781 @@ type FileContent struct {
 	ModTime     time.Time
 }
 
-var errFilesNotBuilt = messenger.Errorf(messenger.EUNSUPPORTED, "Files are not available yet.")
+var errFilesNotBuilt = messenger.Errorf(messenger.EUNSUPPORTED, "Files are not available.")
+
+// nobody is the identity of the jobs' own transactions: the gates they call refuse inside a
+// user's transaction.
+var nobody = messenger.Identity{}
 
 // EnableFiles gives the service its storage, scanner and job queue.
-func (s *Service) EnableFiles(f Files) {}
+func (s *Service) EnableFiles(f Files) {
+	if f.MaxFiles <= 0 {
+		f.MaxFiles = DefaultMaxFiles
+	}
+	s.files = &f
+}
 
-// RegisterWorkers adds the file jobs (scan, thumbnails and the message, delete) to w.
-func (s *Service) RegisterWorkers(w *river.Workers) {}
+// FilesEnabled reports whether EnableFiles was called.
+func (s *Service) FilesEnabled() bool { return s.files != nil }
 
 // CreateUpload checks and stores me's files for conversation convID, records the upload
 // (state scanning) and enqueues its scan in the same transaction, and tells me's streams
 // (upload.updated). The same clientMsgID again answers the same upload (or the one whose
 // message is stored) with created false and stores nothing.
 func (s *Service) CreateUpload(ctx context.Context, me messenger.User, convID int64, clientMsgID, caption string, files []UploadFile) (messenger.Upload, bool, error) {
-	return messenger.Upload{}, false, errFilesNotBuilt
+	if err := s.allow(ctx, ratelimit.Send, me); err != nil {
+		return messenger.Upload{}, false, err
+	}
+	f := s.files
+	if f == nil {
+		return messenger.Upload{}, false, errFilesNotBuilt
+	}
+	cid, err := uuid.Parse(clientMsgID)
+	if err != nil {
+		return messenger.Upload{}, false, messenger.Errorf(messenger.EINVALID, "client_msg_id must be a UUID.")
+	}
+	clientMsgID = cid.String()
+	if caption, err = cleanCaption(caption); err != nil {
+		return messenger.Upload{}, false, err
+	}
+	switch {
+	case len(files) == 0:
+		return messenger.Upload{}, false, messenger.Errorf(messenger.EINVALID, "Choose a file to send.")
+	case len(files) > f.MaxFiles:
+		return messenger.Upload{}, false, messenger.Errorf(messenger.ETOOLARGE, "At most %d files can be sent at once.", f.MaxFiles)
+	}
+
+	// The same client_msg_id answers what it made, before anything is stored.
+	existing, err := s.uploadBefore(ctx, me, convID, clientMsgID)
+	if err != nil || existing != nil {
+		return deref(existing), false, err
+	}
+	checked, err := f.check(files)
+	if err != nil {
+		return messenger.Upload{}, false, err
+	}
+	nu := store.NewUpload{ID: uuid.NewString(), ConversationID: convID, ClientMsgID: clientMsgID, Caption: caption}
+	for i, c := range checked {
+		nf, err := f.put(ctx, c, files[i])
+		if err != nil {
+			f.removeStored(context.WithoutCancel(ctx), nu.Files)
+			return messenger.Upload{}, false, err
+		}
+		nu.Files = append(nu.Files, nf)
+	}
+
+	var up messenger.Upload
+	err = s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+		if err := tx.InsertUpload(ctx, nu); err != nil {
+			return err
+		}
+		if err := tx.Enqueue(ctx, f.Jobs, ScanArgs{UploadID: nu.ID}); err != nil {
+			return err
+		}
+		var err error
+		up, err = tx.Upload(ctx, nu.ID)
+		return err
+	})
+	if err != nil {
+		f.removeStored(context.WithoutCancel(ctx), nu.Files)
+		if errors.Is(err, store.ErrUploadExists) { // a concurrent request with this id won
+			existing, err := s.uploadBefore(ctx, me, convID, clientMsgID)
+			return deref(existing), false, err
+		}
+		return messenger.Upload{}, false, err
+	}
+	s.publish(ctx, []int64{me.ID}, EventUploadUpdated, up.API())
+	return up, true, nil
+}
+
+func deref(u *messenger.Upload) messenger.Upload {
+	if u == nil {
+		return messenger.Upload{}
+	}
+	return *u
+}
+
+// cleanCaption answers the caption to keep: "" when it shows nothing, otherwise a message
+// body's rules.
+func cleanCaption(caption string) (string, error) {
+	if messenger.IsBlank(strings.TrimSpace(caption)) {
+		return "", nil
+	}
+	return messenger.CleanBody(caption)
+}
+
+// uploadBefore answers me's upload with clientMsgID (nil when there is none), after
+// checking that me may post in convID: not found when not a member, forbidden in
+// announcements for those who may not post there.
+func (s *Service) uploadBefore(ctx context.Context, me messenger.User, convID int64, clientMsgID string) (*messenger.Upload, error) {
+	var found *messenger.Upload
+	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+		up, err := tx.UploadByClientID(ctx, clientMsgID)
+		if err == nil {
+			if up.ConversationID != convID {
+				return messenger.Errorf(messenger.ECONFLICT, "This client_msg_id was used for another conversation.")
+			}
+			found = &up
+			return nil
+		}
+		if messenger.ErrorCode(err) != messenger.ENOTFOUND {
+			return err
+		}
+		conv, err := tx.Conversation(ctx, convID)
+		if err != nil {
+			return err
+		}
+		if conv.Kind == messenger.KindAnnouncement && !me.CanAnnounce() {
+			return messenger.Errorf(messenger.EFORBIDDEN, "Only teachers and administrators can post announcements.")
+		}
+		used, err := tx.ClientMsgIDUsed(ctx, clientMsgID)
+		if err == nil && used {
+			return messenger.Errorf(messenger.ECONFLICT, "This client_msg_id was used for a message.")
+		}
+		return err
+	})
+	return found, err
+}
+
+// checkedFile is an upload's file that passed the checks: its clean name and what it is.
+type checkedFile struct {
+	name string
+	info upload.Info
+}
+
+// check cleans every file's name and decides what each is by its content, before any is
+// stored: one bad file refuses the upload.
+func (f *Files) check(files []UploadFile) ([]checkedFile, error) {
+	out := make([]checkedFile, len(files))
+	for i, file := range files {
+		name, err := upload.CleanFileName(file.Name, f.Limits.MaxNameRunes)
+		if err != nil {
+			return nil, err
+		}
+		if file.Content == nil || file.Size < 0 {
+			return nil, messenger.Errorf(messenger.EINVALID, "The file %s is empty.", name)
+		}
+		info, err := upload.Detect(file.Content, file.Size, f.Limits)
+		if err != nil {
+			if messenger.ErrorCode(err) != "" {
+				return nil, messenger.Errorf(messenger.ErrorCode(err), "%s: %s", name, messenger.ErrorMessage(err))
+			}
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		out[i] = checkedFile{name: name, info: info}
+	}
+	return out, nil
+}
+
+// stripMetadata copies a picture without its metadata (GPS!), losslessly; nil for kinds
+// that carry none to strip.
+var stripMetadata = func(kind upload.Kind) func(io.Reader, io.Writer) error {
+	switch kind {
+	case upload.JPEG:
+		return upload.StripJPEGMetadata
+	case upload.PNG:
+		return upload.StripPNGMetadata
+	}
+	return nil
+}
+
+// put streams one checked file into storage under a new key, pictures through their
+// metadata stripper, and answers its record.
+func (f *Files) put(ctx context.Context, c checkedFile, file UploadFile) (store.NewFile, error) {
+	nf := store.NewFile{ID: uuid.NewString(), Key: storage.NewKey(), Name: c.name, ContentType: c.info.ContentType,
+		Width: c.info.Width, Height: c.info.Height}
+	src := io.NewSectionReader(file.Content, 0, file.Size)
+	strip := stripMetadata(c.info.Kind)
+	if strip == nil {
+		obj, err := f.Storage.Put(ctx, nf.Key, src, file.Size, nf.ContentType)
+		if err != nil {
+			return nf, fmt.Errorf("store %s: %w", c.name, err)
+		}
+		nf.Size, nf.SHA256 = obj.Size, obj.SHA256
+		return nf, nil
+	}
+	pr, pw := io.Pipe()
+	stripped := make(chan error, 1)
+	go func() {
+		err := strip(src, pw)
+		pw.CloseWithError(err)
+		stripped <- err
+	}()
+	obj, err := f.Storage.Put(ctx, nf.Key, pr, -1, nf.ContentType)
+	pr.CloseWithError(errors.New("storage stopped reading")) // unblocks a stripper Put left
+	if serr := <-stripped; serr != nil {
+		f.Storage.Delete(context.WithoutCancel(ctx), nf.Key)
+		return nf, messenger.Errorf(messenger.EINVALID, "%s: the picture could not be read.", c.name)
+	}
+	if err != nil {
+		return nf, fmt.Errorf("store %s: %w", c.name, err)
+	}
+	nf.Size, nf.SHA256 = obj.Size, obj.SHA256
+	return nf, nil
+}
+
+// removeStored deletes the objects of files stored for an upload that was not recorded.
+func (f *Files) removeStored(ctx context.Context, files []store.NewFile) {
+	for _, nf := range files {
+		f.Storage.Delete(ctx, nf.Key)
+	}
+}
+
+// validUUID answers id when it is a UUID, or a not-found error: an id that names nothing.
+func validUUID(id, what string) (string, error) {
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return "", messenger.Errorf(messenger.ENOTFOUND, "%s not found.", what)
+	}
+	return u.String(), nil
 }
 
 // Upload answers one of me's uploads.
 func (s *Service) Upload(ctx context.Context, me messenger.User, id string) (messenger.Upload, error) {
-	return messenger.Upload{}, errFilesNotBuilt
+	var up messenger.Upload
+	id, err := validUUID(id, "Upload")
+	if err != nil {
+		return up, err
+	}
+	err = s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+		var err error
+		up, err = tx.Upload(ctx, id)
+		return err
+	})
+	return up, err
 }
 
 // PendingUploads answers me's uploads to convID that are not a message (scanning, or
 // infected or failed and not dismissed), oldest first: the pending bubbles of a thread.
 func (s *Service) PendingUploads(ctx context.Context, me messenger.User, convID int64) ([]messenger.Upload, error) {
-	return nil, nil
+	if s.files == nil {
+		return nil, nil
+	}
+	var ups []messenger.Upload
+	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+		var err error
+		ups, err = tx.PendingUploads(ctx, convID)
+		return err
+	})
+	return ups, err
 }
 
 // DismissUpload hides one of me's infected or failed uploads from its thread.
 func (s *Service) DismissUpload(ctx context.Context, me messenger.User, id string) error {
-	return errFilesNotBuilt
+	id, err := validUUID(id, "Upload")
+	if err != nil {
+		return err
+	}
+	return s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error { return tx.DismissUpload(ctx, id) })
+}
+
+// file answers a stored file me may see.
+func (s *Service) file(ctx context.Context, me messenger.User, id string) (store.StoredFile, error) {
+	var f store.StoredFile
+	id, err := validUUID(id, "File")
+	if err != nil {
+		return f, err
+	}
+	err = s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+		var err error
+		f, err = tx.File(ctx, id)
+		return err
+	})
+	return f, err
 }
 
 // File answers a file me may see: a clean file of a conversation me is an active member
 // of, or one of me's own in any state.
 func (s *Service) File(ctx context.Context, me messenger.User, id string) (messenger.File, error) {
-	return messenger.File{}, errFilesNotBuilt
+	f, err := s.file(ctx, me, id)
+	return f.File, err
 }
 
 // OpenFile opens the original of a clean file me may see.
 func (s *Service) OpenFile(ctx context.Context, me messenger.User, id string) (FileContent, error) {
-	return FileContent{}, errFilesNotBuilt
+	if s.files == nil {
+		return FileContent{}, errFilesNotBuilt
+	}
+	f, err := s.file(ctx, me, id)
+	if err != nil {
+		return FileContent{}, err
+	}
+	if f.State != messenger.FileClean {
+		return FileContent{}, messenger.Errorf(messenger.ENOTFOUND, "File not found.")
+	}
+	return s.open(ctx, f, f.Key, f.ContentType, f.Size)
 }
 
 // OpenThumbnail opens a thumbnail (messenger.ThumbSmall, ThumbMedium, ThumbLarge) of a
 // clean image me may see.
 func (s *Service) OpenThumbnail(ctx context.Context, me messenger.User, id, size string) (FileContent, error) {
-	return FileContent{}, errFilesNotBuilt
+	if s.files == nil {
+		return FileContent{}, errFilesNotBuilt
+	}
+	if messenger.ThumbEdge(size) == 0 {
+		return FileContent{}, messenger.Errorf(messenger.ENOTFOUND, "Thumbnail not found.")
+	}
+	f, err := s.file(ctx, me, id)
+	if err != nil {
+		return FileContent{}, err
+	}
+	v, ok := f.Variant(size)
+	if f.State != messenger.FileClean || !ok {
+		return FileContent{}, messenger.Errorf(messenger.ENOTFOUND, "Thumbnail not found.")
+	}
+	return s.open(ctx, f, variantKey(f.Key, size), thumbContentType, v.Bytes)
+}
+
+// thumbContentType is the type of every thumbnail.
+const thumbContentType = "image/webp"
+
+// variantKey is where a thumbnail of the file stored at key lives.
+func variantKey(key, size string) string { return storage.VariantKey(key, size+".webp") }
+
+func (s *Service) open(ctx context.Context, f store.StoredFile, key, contentType string, size int64) (FileContent, error) {
+	body, obj, err := s.files.Storage.Get(ctx, key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return FileContent{}, messenger.Errorf(messenger.ENOTFOUND, "File not found.")
+	}
+	if err != nil {
+		return FileContent{}, fmt.Errorf("open file %s: %w", f.ID, err)
+	}
+	if obj.Size > 0 {
+		size = obj.Size
+	}
+	mod := obj.ModTime
+	if mod.IsZero() {
+		mod = f.CreatedAt
+	}
+	return FileContent{File: f.File, Body: body, Size: size, ContentType: contentType, ModTime: mod}, nil
 }
 
 // DeleteFile deletes one of me's sent files: its message becomes a tombstone for everyone
 // (message.updated), and a job removes the objects.
 func (s *Service) DeleteFile(ctx context.Context, me messenger.User, id string) (messenger.Message, error) {
-	return messenger.Message{}, errFilesNotBuilt
+	if s.files == nil {
+		return messenger.Message{}, errFilesNotBuilt
+	}
+	f, err := s.file(ctx, me, id)
+	if err != nil {
+		return messenger.Message{}, err
+	}
+	if f.OwnerID != me.ID || f.MessageID == 0 {
+		return messenger.Message{}, messenger.Errorf(messenger.EFORBIDDEN, "Only its sender can delete a file.")
+	}
+	var msg messenger.Message
+	var members []int64
+	var changed bool
+	err = s.inOrder(f.ConversationID, func() error {
+		err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+			// Me must still be in the conversation: its members are told.
+			if _, err := tx.Conversation(ctx, f.ConversationID); err != nil {
+				return err
+			}
+			d, err := tx.DeleteFile(ctx, f.ID)
+			if err != nil {
+				return err
+			}
+			changed = d.Deleted
+			if changed {
+				if err := tx.Enqueue(ctx, s.files.Jobs, DeleteArgs{FileID: f.ID}); err != nil {
+					return err
+				}
+				if err := audit(ctx, tx, f.ConversationID, store.AuditFileDeleted, nil,
+					map[string]any{"file_id": f.ID, "message_id": d.MessageID}); err != nil {
+					return err
+				}
+			}
+			if msg, err = tx.Message(ctx, d.MessageID); err != nil {
+				return err
+			}
+			members, err = tx.ParticipantIDs(ctx, f.ConversationID)
+			return err
+		})
+		if err != nil || !changed {
+			return err
+		}
+		s.publish(ctx, members, EventMessageUpdated, msg.API())
+		return nil
+	})
+	return msg, err
+}
+
+// The jobs.
+
+// ScanArgs is the scan job of an upload.
+type ScanArgs struct {
+	UploadID string `json:"upload_id"`
+}
+
+// Kind names the job.
+func (ScanArgs) Kind() string { return "file_scan" }
+
+// ThumbnailArgs is the job that makes an upload's thumbnails and then its message.
+type ThumbnailArgs struct {
+	UploadID string `json:"upload_id"`
+}
+
+// Kind names the job.
+func (ThumbnailArgs) Kind() string { return "file_thumbnails" }
+
+// DeleteArgs is the job that removes a file's objects (original and thumbnails) once the
+// database says they are to go (deleted, infected, failed).
+type DeleteArgs struct {
+	FileID string `json:"file_id"`
+}
+
+// Kind names the job.
+func (DeleteArgs) Kind() string { return "file_delete" }
+
+type scanWorker struct {
+	river.WorkerDefaults[ScanArgs]
+	s *Service
+}
+
+func (w *scanWorker) Work(ctx context.Context, job *river.Job[ScanArgs]) error {
+	return w.s.scanUpload(ctx, job.Args.UploadID)
+}
+
+type thumbnailWorker struct {
+	river.WorkerDefaults[ThumbnailArgs]
+	s *Service
+}
+
+func (w *thumbnailWorker) Work(ctx context.Context, job *river.Job[ThumbnailArgs]) error {
+	return w.s.finishUpload(ctx, job.Args.UploadID)
+}
+
+type deleteWorker struct {
+	river.WorkerDefaults[DeleteArgs]
+	s *Service
+}
+
+func (w *deleteWorker) Work(ctx context.Context, job *river.Job[DeleteArgs]) error {
+	return w.s.removeObjects(ctx, job.Args.FileID)
+}
+
+// RegisterWorkers adds the file jobs (scan, thumbnails and the message, delete) to w.
+func (s *Service) RegisterWorkers(w *river.Workers) {
+	river.AddWorker(w, &scanWorker{s: s})
+	river.AddWorker(w, &thumbnailWorker{s: s})
+	river.AddWorker(w, &deleteWorker{s: s})
+}
+
+// jobUpload loads an upload for a job; nil when there is none (its conversation went, or
+// the job's arguments name nothing).
+func (s *Service) jobUpload(ctx context.Context, id string, fn func(tx *store.Tx, up store.JobUpload) error) (*store.JobUpload, error) {
+	if s.files == nil {
+		return nil, errFilesNotBuilt // files not enabled in this process: try again later
+	}
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, nil
+	}
+	var up store.JobUpload
+	err := s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
+		var err error
+		if up, err = tx.JobUpload(ctx, id); err != nil || fn == nil {
+			return err
+		}
+		return fn(tx, up)
+	})
+	if messenger.ErrorCode(err) == messenger.ENOTFOUND {
+		s.logger.Warn("file job: no such upload", slog.String("upload_id", id))
+		return nil, nil
+	}
+	return &up, err
+}
+
+// scanUpload scans each file of an upload not scanned yet and records its verdict. A
+// scanner error is the job's error (River retries with backoff; nothing passes meanwhile);
+// an infected file ends the upload; the last clean verdict enqueues the thumbnail job.
+func (s *Service) scanUpload(ctx context.Context, id string) error {
+	up, err := s.jobUpload(ctx, id, func(tx *store.Tx, up store.JobUpload) error {
+		if up.State != messenger.UploadScanning {
+			return nil
+		}
+		return tx.MarkScanning(ctx, up.ID)
+	})
+	if err != nil || up == nil || up.State != messenger.UploadScanning {
+		return err
+	}
+	f := s.files
+	version := "none"
+	if f.Scanner != nil {
+		if version, err = f.Scanner.Version(ctx); err != nil {
+			version = "unknown"
+		}
+	}
+	for _, file := range up.Files {
+		if file.State != messenger.FileUploaded && file.State != messenger.FileScanning {
+			continue
+		}
+		rec := store.ScanRecord{FileID: file.ID, Scanner: version, Verdict: store.VerdictSkipped}
+		if f.Scanner != nil {
+			start := time.Now()
+			res, serr := s.scanObject(ctx, file.Key, err)
+			rec.DurationMS = int(time.Since(start).Milliseconds())
+			if errors.Is(serr, storage.ErrNotFound) {
+				s.logger.Error("file scan: the stored file is gone", slog.String("upload_id", up.ID), slog.String("file_id", file.ID))
+				return s.failUpload(ctx, up)
+			}
+			if serr != nil {
+				rec.Verdict, rec.Error = store.VerdictError, serr.Error()
+				if rerr := s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
+					_, _, err := tx.RecordScan(ctx, rec)
+					return err
+				}); rerr != nil {
+					s.logger.Error("file scan: record the error", slog.String("error", rerr.Error()))
+				}
+				return s.scanFailed(ctx, up, file.ID, serr)
+			}
+			rec.Verdict, rec.Signature = store.VerdictClean, res.Signature
+			if res.Infected() {
+				rec.Verdict = store.VerdictInfected
+			}
+		}
+		state, err := s.recordVerdict(ctx, up, rec)
+		if err != nil {
+			return err
+		}
+		s.metrics.scans.WithLabelValues(rec.Verdict).Inc()
+		if state == messenger.UploadInfected {
+			s.logger.Warn("file infected", slog.String("upload_id", up.ID), slog.String("file_id", file.ID),
+				slog.String("signature", rec.Signature))
+			s.publishUpload(ctx, up.Uploader, up.ID)
+			return nil
+		}
+	}
+	return nil
+}
+
+// scanObject streams a stored file to the scanner; a scanner that did not tell its
+// version (versionErr) is not asked to scan.
+func (s *Service) scanObject(ctx context.Context, key string, versionErr error) (scan.Result, error) {
+	if versionErr != nil {
+		return scan.Result{}, versionErr
+	}
+	body, _, err := s.files.Storage.Get(ctx, key)
+	if err != nil {
+		return scan.Result{}, err
+	}
+	defer body.Close()
+	return s.files.Scanner.Scan(ctx, body)
+}
+
+// scanFailed counts and logs a scan that gave no verdict, and answers err for River to
+// retry the job.
+func (s *Service) scanFailed(ctx context.Context, up *store.JobUpload, fileID string, err error) error {
+	s.metrics.scanFailures.Inc()
+	s.logger.Warn("file scan failed: the upload waits", slog.String("upload_id", up.ID), slog.String("file_id", fileID),
+		slog.String("error", err.Error()))
+	return fmt.Errorf("scan upload %s: %w", up.ID, err)
+}
+
+// recordVerdict records a file's verdict and, in the same transaction, what follows: the
+// thumbnail job once every file is clean, the delete jobs once the upload is infected.
+func (s *Service) recordVerdict(ctx context.Context, up *store.JobUpload, rec store.ScanRecord) (string, error) {
+	var state string
+	err := s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
+		var allClean bool
+		var err error
+		state, allClean, err = tx.RecordScan(ctx, rec)
+		switch {
+		case err != nil:
+			return err
+		case state == messenger.UploadInfected && rec.Verdict == store.VerdictInfected:
+			return s.enqueueDeletes(ctx, tx, up)
+		case allClean:
+			return tx.Enqueue(ctx, s.files.Jobs, ThumbnailArgs{UploadID: up.ID})
+		}
+		return nil
+	})
+	return state, err
+}
+
+func (s *Service) enqueueDeletes(ctx context.Context, tx *store.Tx, up *store.JobUpload) error {
+	for _, f := range up.Files {
+		if err := tx.Enqueue(ctx, s.files.Jobs, DeleteArgs{FileID: f.ID}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// failUpload ends an upload that cannot become a message, removes its objects (a job) and
+// tells the uploader.
+func (s *Service) failUpload(ctx context.Context, up *store.JobUpload) error {
+	err := s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
+		failed, err := tx.FailUpload(ctx, up.ID)
+		if err != nil || !failed {
+			return err
+		}
+		return s.enqueueDeletes(ctx, tx, up)
+	})
+	if err != nil {
+		return err
+	}
+	s.publishUpload(ctx, up.Uploader, up.ID)
+	return nil
+}
+
+// publishUpload tells the uploader's streams the upload's state (upload.updated).
+func (s *Service) publishUpload(ctx context.Context, uploader messenger.Identity, id string) {
+	var up messenger.Upload
+	err := s.db.InTx(ctx, uploader, func(tx *store.Tx) error {
+		var err error
+		up, err = tx.Upload(ctx, id)
+		return err
+	})
+	if err != nil {
+		s.logger.Error("load upload to announce", slog.String("upload_id", id), slog.String("error", err.Error()))
+		return
+	}
+	s.publish(ctx, []int64{uploader.UserID}, EventUploadUpdated, up.API())
+}
+
+// Thumbs are an image's thumbnails (upload.Thumbs): its display size and one WebP per
+// size, smallest first.
+type thumbs struct {
+	Width, Height int
+	Items         []thumb
+}
+
+type thumb struct {
+	Variant messenger.Variant
+	Data    []byte
+}
+
+// makeThumbnails decodes an image Detect answered info for and makes its thumbnails
+// (upload.Thumbnails); nil while no thumbnailer is built in, and images then go as
+// documents.
+var makeThumbnails func(r io.Reader, info upload.Info) (thumbs, error)
+
+// finishUpload makes the thumbnails of an upload's clean images, then stores its message
+// acting as the uploader and announces it.
+func (s *Service) finishUpload(ctx context.Context, id string) error {
+	up, err := s.jobUpload(ctx, id, nil)
+	if err != nil || up == nil || up.State != messenger.UploadScanning {
+		return err
+	}
+	for _, file := range up.Files {
+		if file.State != messenger.FileClean || len(file.Variants) > 0 || makeThumbnails == nil {
+			continue
+		}
+		kind, ok := imageKind(file.ContentType)
+		if !ok {
+			continue
+		}
+		if err := s.thumbnail(ctx, file, kind); err != nil {
+			return err
+		}
+	}
+	return s.storeFileMessage(ctx, up)
+}
+
+// imageKind answers the picture kind of a content type, if it is one.
+func imageKind(contentType string) (upload.Kind, bool) {
+	for _, k := range []upload.Kind{upload.JPEG, upload.PNG, upload.WebP, upload.GIF} {
+		if k.ContentType() == contentType {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// thumbnail makes and stores one image's thumbnails and records them. An image that
+// cannot be decoded goes without (shown as a document); a storage error is the job's.
+func (s *Service) thumbnail(ctx context.Context, file store.StoredFile, kind upload.Kind) error {
+	body, _, err := s.files.Storage.Get(ctx, file.Key)
+	if err != nil {
+		return fmt.Errorf("thumbnails of %s: %w", file.ID, err)
+	}
+	th, err := makeThumbnails(body, upload.Info{Kind: kind, ContentType: file.ContentType, Width: file.Width, Height: file.Height})
+	body.Close()
+	if err != nil {
+		if messenger.ErrorCode(err) == "" && ctx.Err() != nil {
+			return err
+		}
+		s.logger.Warn("thumbnails: the image goes without", slog.String("file_id", file.ID), slog.String("error", err.Error()))
+		return nil
+	}
+	variants := make([]messenger.Variant, 0, len(th.Items))
+	for _, t := range th.Items {
+		if _, err := s.files.Storage.Put(ctx, variantKey(file.Key, t.Variant.Size), bytes.NewReader(t.Data),
+			int64(len(t.Data)), thumbContentType); err != nil {
+			return fmt.Errorf("store thumbnail of %s: %w", file.ID, err)
+		}
+		variants = append(variants, t.Variant)
+	}
+	return s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
+		return tx.SetVariants(ctx, file.ID, variants, th.Width, th.Height)
+	})
+}
+
+// storeFileMessage stores the upload's message as its uploader and announces it as
+// SendMessage does (in the conversation's order), then tells the uploader's streams. An
+// uploader who may no longer post there gets no message: the upload fails and its objects
+// go.
+func (s *Service) storeFileMessage(ctx context.Context, up *store.JobUpload) error {
+	var fm store.FileMessage
+	err := s.inOrder(up.ConversationID, func() error {
+		err := s.db.InTx(ctx, up.Uploader, func(tx *store.Tx) error {
+			var err error
+			if fm, err = tx.StoreFileMessage(ctx, up.ID); err != nil {
+				return err
+			}
+			if fm.State == messenger.UploadFailed {
+				return s.enqueueDeletes(ctx, tx, up)
+			}
+			if fm.Created && fm.ZoneID != 0 {
+				return audit(ctx, tx, up.ConversationID, store.AuditAnnouncement, nil, map[string]any{"seq": fm.Message.Seq})
+			}
+			return nil
+		})
+		if err != nil || !fm.Created {
+			return err
+		}
+		if fm.ZoneID != 0 {
+			s.publishAnnouncement(ctx, fm.ZoneID, fm.Message)
+		} else {
+			s.publish(ctx, fm.Members, EventMessageNew, fm.Message.API())
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if fm.Created {
+		s.metrics.messages.WithLabelValues(messenger.MessageFile).Inc()
+	}
+	if fm.Created || fm.State == messenger.UploadFailed {
+		s.publishUpload(ctx, up.Uploader, up.ID)
+	}
+	return nil
+}
+
+// removeObjects deletes a file's objects, original and thumbnails, once the database says
+// the file is deleted, infected or failed: a job's arguments alone delete nothing.
+func (s *Service) removeObjects(ctx context.Context, fileID string) error {
+	if s.files == nil {
+		return errFilesNotBuilt
+	}
+	if _, err := uuid.Parse(fileID); err != nil {
+		return nil
+	}
+	var key string
+	err := s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
+		var err error
+		key, err = tx.FileObjects(ctx, fileID)
+		return err
+	})
+	if err != nil || key == "" {
+		return err
+	}
+	for _, size := range messenger.ThumbSizes {
+		if err := s.files.Storage.Delete(ctx, variantKey(key, size)); err != nil {
+			return err
+		}
+	}
+	return s.files.Storage.Delete(ctx, key)
 }

@@ -112,6 +112,8 @@ const (
 	AuditAnnouncement = "announcement.posted"
 	AuditZoneJoined   = "member.zone_joined" // a user of the zone joined its announcements (sign-in)
 	AuditZoneLeft     = "member.zone_left"   // they moved to another zone
+	AuditFileInfected = "file.infected"      // the scanner found something (written by the scan's gate)
+	AuditFileDeleted  = "file.deleted"       // a sender deleted a file they sent
 )
 
 // AuditEntry is one line of the audit log: who did what to whom, when, from which request.

@@ -16,10 +16,11 @@ const messageColumns = `m.id, m.conversation_id, m.seq, m.kind, m.body, m.client
 	(SELECT count(*) FROM read_receipts r
 	  WHERE r.conversation_id = m.conversation_id AND r.last_read_seq >= m.seq
 	    AND r.user_id IS DISTINCT FROM m.sender_id),
-	coalesce(u.id, 0), coalesce(u.sub, ''), coalesce(u.name, ''), coalesce(u.role, ''), m.event`
+	coalesce(u.id, 0), coalesce(u.sub, ''), coalesce(u.name, ''), coalesce(u.role, ''), m.event,
+	m.deleted_at IS NOT NULL`
 
 // queryMessages runs a message query whose FROM is "messages m LEFT JOIN users u" and whose
-// remaining clauses are where.
+// remaining clauses are where; file messages get their files (one more query).
 func (tx *Tx) queryMessages(ctx context.Context, where string, args ...any) ([]messenger.Message, error) {
 	rows, err := tx.tx.QueryContext(ctx,
 		`SELECT `+messageColumns+` FROM messages m LEFT JOIN users u ON u.id = m.sender_id `+where, args...)
@@ -33,7 +34,7 @@ func (tx *Tx) queryMessages(ctx context.Context, where string, args ...any) ([]m
 		var clientID sql.NullString
 		var event []byte
 		if err := rows.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.Kind, &m.Body, &clientID, &m.CreatedAt,
-			&m.ReadCount, &m.Sender.ID, &m.Sender.Sub, &m.Sender.Name, &m.Sender.Role, &event); err != nil {
+			&m.ReadCount, &m.Sender.ID, &m.Sender.Sub, &m.Sender.Name, &m.Sender.Role, &event, &m.Deleted); err != nil {
 			return nil, err
 		}
 		if event != nil {
@@ -48,7 +49,11 @@ func (tx *Tx) queryMessages(ctx context.Context, where string, args ...any) ([]m
 		}
 		msgs = append(msgs, m)
 	}
-	return msgs, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	return msgs, tx.fillFiles(ctx, msgs)
 }
 
 // MessagesBefore answers up to limit messages of a conversation with seq below beforeSeq

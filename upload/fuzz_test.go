@@ -3,7 +3,6 @@ package upload
 import (
 	"archive/zip"
 	"bytes"
-	"io"
 	"testing"
 
 	"github.com/dreamseed/messenger"
@@ -11,7 +10,8 @@ import (
 
 // FuzzDetect: Detect never panics, answers only domain errors for bytes in memory, and what
 // it accepts is consistent: a known kind, its content type, dimensions within the limit for
-// images and none for the rest; an accepted JPEG or PNG can be stripped.
+// images and none for the rest; an accepted image can be stripped, and the stripped copy is
+// accepted as the same kind and size.
 func FuzzDetect(f *testing.F) {
 	for _, seed := range [][]byte{
 		mustPNG(f, 4, 3), mustJPEG(f, 9, 7), mustGIF(f, 5, 5), webpLossless, webpLossy,
@@ -22,6 +22,10 @@ func FuzzDetect(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
+	webpPhoto, _ := photoWebP(f)
+	gifPhoto, _ := gifWithMetadata(f)
+	f.Add(webpPhoto)
+	f.Add(gifPhoto)
 	limits := Limits{MaxBytes: 1 << 20, MaxPixels: 1 << 20, MaxZipUncompressed: 8 << 20}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		info, err := Detect(bytes.NewReader(data), int64(len(data)), limits)
@@ -42,14 +46,50 @@ func FuzzDetect(f *testing.F) {
 		} else if info.Width != 0 || info.Height != 0 {
 			t.Fatalf("Detect = %+v", info)
 		}
-		switch info.Kind {
-		case JPEG:
-			if err := StripJPEGMetadata(bytes.NewReader(data), io.Discard); err != nil {
-				t.Fatalf("accepted JPEG cannot be stripped: %v", err)
+		if info.Kind.IsImage() {
+			var stripped bytes.Buffer
+			if err := StripMetadata(info.Kind, bytes.NewReader(data), &stripped); err != nil {
+				t.Fatalf("accepted %s cannot be stripped: %v", info.Kind, err)
 			}
-		case PNG:
-			if err := StripPNGMetadata(bytes.NewReader(data), io.Discard); err != nil {
-				t.Fatalf("accepted PNG cannot be stripped: %v", err)
+			again, err := Detect(bytes.NewReader(stripped.Bytes()), int64(stripped.Len()), limits)
+			if err != nil || again.Kind != info.Kind || again.Width != info.Width || again.Height != info.Height {
+				t.Fatalf("stripped %s is %+v, %v; was %+v", info.Kind, again, err, info)
+			}
+		}
+	})
+}
+
+// FuzzThumbnails: whatever Detect accepts as an image either gets its three thumbnails,
+// each fitting its box as messenger.FitBox says for the display size, or a domain error;
+// never a panic, never a thumbnail larger than its box.
+func FuzzThumbnails(f *testing.F) {
+	for _, seed := range [][]byte{
+		mustPNG(f, 4, 3), mustJPEG(f, 9, 7), mustGIF(f, 5, 5), webpLossless, webpLossy,
+		withExif(mustJPEG(f, 12, 5), 6), withExif(mustJPEG(f, 3, 8), 7),
+	} {
+		f.Add(seed)
+	}
+	limits := Limits{MaxBytes: 1 << 20, MaxPixels: 1 << 16}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		info, err := Detect(bytes.NewReader(data), int64(len(data)), limits)
+		if err != nil || !info.Kind.IsImage() {
+			return
+		}
+		th, err := Thumbnails(bytes.NewReader(data), info)
+		if err != nil {
+			switch messenger.ErrorCode(err) {
+			case messenger.EINVALID, messenger.EUNSUPPORTED:
+				return
+			}
+			t.Fatalf("Thumbnails: %v", err)
+		}
+		if th.Width*th.Height != info.Width*info.Height || len(th.Items) != len(messenger.ThumbSizes) {
+			t.Fatalf("Thumbnails = %dx%d, %d items, for %+v", th.Width, th.Height, len(th.Items), info)
+		}
+		for i, item := range th.Items {
+			w, h := messenger.FitBox(th.Width, th.Height, messenger.ThumbEdge(messenger.ThumbSizes[i]))
+			if item.Variant.Width != w || item.Variant.Height != h || len(item.Data) == 0 {
+				t.Fatalf("thumbnail %+v, want %dx%d", item.Variant, w, h)
 			}
 		}
 	})

@@ -1,0 +1,668 @@
+package chat_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	_ "github.com/lib/pq"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/chat"
+	"github.com/dreamseed/messenger/jobs"
+	"github.com/dreamseed/messenger/realtime"
+	"github.com/dreamseed/messenger/scan"
+	"github.com/dreamseed/messenger/scan/clamdtest"
+	"github.com/dreamseed/messenger/storage"
+	"github.com/dreamseed/messenger/store"
+	"github.com/dreamseed/messenger/store/storetest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+// switchScanner is a real clamd client that a test can point elsewhere: at an address
+// where nothing listens (the scanner is down), then at the real clamd again.
+type switchScanner struct{ c atomic.Pointer[scan.Client] }
+
+func (s *switchScanner) Scan(ctx context.Context, r io.Reader) (scan.Result, error) {
+	return s.c.Load().Scan(ctx, r)
+}
+
+func (s *switchScanner) Version(ctx context.Context) (string, error) {
+	return s.c.Load().Version(ctx)
+}
+
+func (s *switchScanner) point(t *testing.T, addr string) {
+	t.Helper()
+	c, err := scan.New(addr, scan.Options{DialTimeout: time.Second, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.c.Store(c)
+}
+
+// fileEnv is a messenger with files on: a fresh database, the memory engine, disk storage
+// in a temporary directory, a real clamd and the real River runner working the jobs.
+type fileEnv struct {
+	t       *testing.T
+	db      *store.DB
+	owner   *sql.DB
+	svc     *chat.Service
+	engine  *realtime.Memory
+	storage *storage.Disk
+	scanner *switchScanner
+	clamd   *clamdtest.Server
+	reg     *prometheus.Registry
+}
+
+func newFileEnv(t *testing.T) *fileEnv {
+	t.Helper()
+	clamd := clamdtest.Start(t, clamdtest.Config{})
+	db, d := storetest.NewDB(t)
+	owner, err := sql.Open("postgres", d.OwnerDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := sql.Open("postgres", d.AppDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { owner.Close(); app.Close() })
+	disk, err := storage.NewDisk(storage.DiskConfig{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine := realtime.NewMemory(256)
+	t.Cleanup(func() { engine.Close() })
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	reg := prometheus.NewRegistry()
+	svc := chat.NewService(db, engine, logger, reg, nil)
+	runner, err := jobs.New(app, logger, jobs.Config{Workers: 2, PollInterval: 50 * time.Millisecond,
+		RetryBase: 200 * time.Millisecond, RetryMax: time.Second, JobTimeout: 30 * time.Second}, nil, svc.RegisterWorkers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := &switchScanner{}
+	sc.point(t, clamd.TCP)
+	svc.EnableFiles(chat.Files{Storage: disk, Scanner: sc, Jobs: runner})
+	if err := runner.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		runner.Stop(ctx)
+	})
+	return &fileEnv{t: t, db: db, owner: owner, svc: svc, engine: engine, storage: disk, scanner: sc, clamd: clamd, reg: reg}
+}
+
+// group makes a group of admin with members and answers its id.
+func (e *fileEnv) group(admin messenger.User, members ...messenger.User) int64 {
+	e.t.Helper()
+	ids := make([]int64, len(members))
+	for i, m := range members {
+		ids[i] = m.ID
+	}
+	var id int64
+	err := e.db.InTx(context.Background(), admin.Identity(), func(tx *store.Tx) error {
+		var err error
+		id, err = tx.CreateGroup(context.Background(), "3학년 1반", ids)
+		return err
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}
+
+// listen subscribes to a user's channel.
+func (e *fileEnv) listen(u messenger.User) *realtime.Subscription {
+	e.t.Helper()
+	sub, err := e.engine.Subscribe(context.Background(), chat.UserChannel(u.ID))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(sub.Close)
+	return sub
+}
+
+// next answers the next event of type typ on sub (others are skipped).
+func next[T any](t *testing.T, sub *realtime.Subscription, typ string) T {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case d := <-sub.C():
+			if d.Event.Type != typ {
+				continue
+			}
+			var v T
+			if err := json.Unmarshal(d.Event.Data, &v); err != nil {
+				t.Fatal(err)
+			}
+			return v
+		case <-timeout:
+			var zero T
+			t.Fatalf("no %s event", typ)
+			return zero
+		}
+	}
+}
+
+// quiet checks that sub gets no event of type typ for a while.
+func quiet(t *testing.T, sub *realtime.Subscription, typ string, wait time.Duration) {
+	t.Helper()
+	timeout := time.After(wait)
+	for {
+		select {
+		case d := <-sub.C():
+			if d.Event.Type == typ {
+				t.Errorf("unexpected %s: %s", typ, d.Event.Data)
+			}
+		case <-timeout:
+			return
+		}
+	}
+}
+
+// settled waits until the upload is no longer scanning and answers it.
+func (e *fileEnv) settled(me messenger.User, id string) messenger.Upload {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		up, err := e.svc.Upload(context.Background(), me, id)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if up.State != messenger.UploadScanning {
+			return up
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("upload %s still scanning", id)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (e *fileEnv) value(query string, args ...any) string {
+	e.t.Helper()
+	var v sql.NullString
+	if err := e.owner.QueryRow(query, args...).Scan(&v); err != nil {
+		e.t.Fatalf("%s: %v", query, err)
+	}
+	return v.String
+}
+
+// eventually waits for cond.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// objectGone reports whether nothing is stored under key any more.
+func (e *fileEnv) objectGone(key string) bool {
+	_, err := e.storage.Stat(context.Background(), key)
+	return errors.Is(err, storage.ErrNotFound)
+}
+
+func file(name string, data []byte) chat.UploadFile {
+	return chat.UploadFile{Name: name, Size: int64(len(data)), Content: bytes.NewReader(data)}
+}
+
+func pngBytes(t *testing.T, w, h int) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			img.Set(x, y, color.RGBA{uint8(x), uint8(y), 90, 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+var pdfBytes = []byte("%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n")
+
+type users struct{ a, b, c, other messenger.User }
+
+func (e *fileEnv) users() users {
+	return users{
+		a:     storetest.MustSignIn(e.t, e.db, "f1", "김선생", "org-a", "zone-a", messenger.RoleTeacher),
+		b:     storetest.MustSignIn(e.t, e.db, "f2", "박학부모", "org-a", "zone-a", messenger.RoleParent),
+		c:     storetest.MustSignIn(e.t, e.db, "f3", "이학생", "org-a", "zone-a", messenger.RoleStudent),
+		other: storetest.MustSignIn(e.t, e.db, "g1", "최교사", "org-b", "zone-b", messenger.RoleTeacher),
+	}
+}
+
+// TestUploadBecomesMessage: a PNG and a PDF sent with a caption are the uploader's alone
+// while they are scanned; once clean they are exactly one file message with the next seq,
+// announced to every member, and each member can read and download them.
+func TestUploadBecomesMessage(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnv(t)
+	u := e.users()
+	conv := e.group(u.a, u.b)
+	if _, _, err := e.svc.SendMessage(ctx, u.a, conv, "사진 보냅니다", ""); err != nil {
+		t.Fatal(err)
+	}
+	subA, subB := e.listen(u.a), e.listen(u.b)
+	e.scanner.point(t, "tcp://127.0.0.1:1") // hold the scan until B has looked
+
+	picture := pngBytes(t, 40, 30)
+	up, created, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "  현장학습 안내  ",
+		[]chat.UploadFile{file("칠판.png", picture), file("안내문.pdf", pdfBytes)})
+	if err != nil || !created {
+		t.Fatalf("CreateUpload: %v, created %v", err, created)
+	}
+	if up.State != messenger.UploadScanning || len(up.Files) != 2 || up.Caption != "현장학습 안내" {
+		t.Fatalf("upload %+v", up)
+	}
+	if ev := next[messenger.APIUpload](t, subA, chat.EventUploadUpdated); ev.ID != up.ID || ev.State != messenger.UploadScanning {
+		t.Errorf("upload.updated %+v", ev)
+	}
+	if f, err := e.svc.File(ctx, u.a, up.Files[0].ID); err != nil || f.Name != "칠판.png" {
+		t.Errorf("the uploader's own file: %+v, %v", f, err)
+	}
+	if _, err := e.svc.File(ctx, u.b, up.Files[0].ID); messenger.ErrorCode(err) != messenger.ENOTFOUND {
+		t.Errorf("B sees a file before its scan: %v", err)
+	}
+	if pending, _ := e.svc.PendingUploads(ctx, u.a, conv); len(pending) != 1 || pending[0].ID != up.ID {
+		t.Errorf("pending uploads %+v", pending)
+	}
+	if pending, _ := e.svc.PendingUploads(ctx, u.b, conv); len(pending) != 0 {
+		t.Errorf("B has pending uploads %+v", pending)
+	}
+	e.scanner.point(t, e.clamd.TCP)
+
+	msgA := next[messenger.APIMessage](t, subA, chat.EventMessageNew)
+	msgB := next[messenger.APIMessage](t, subB, chat.EventMessageNew)
+	if msgB.Seq != 2 || msgB.Kind != messenger.MessageFile || msgB.Body != "현장학습 안내" || len(msgB.Files) != 2 ||
+		msgB.Sender.ID != "f1" || msgA.ID != msgB.ID {
+		t.Fatalf("message.new to B: %+v", msgB)
+	}
+	if msgB.Files[0].Name != "칠판.png" || msgB.Files[0].State != messenger.FileClean || !msgB.Files[0].Scanned ||
+		msgB.Files[1].ContentType != "application/pdf" {
+		t.Errorf("files %+v", msgB.Files)
+	}
+	ev := next[messenger.APIUpload](t, subA, chat.EventUploadUpdated)
+	if ev.State != messenger.UploadClean || ev.MessageID == nil || *ev.MessageID != msgB.ID {
+		t.Errorf("upload.updated %+v", ev)
+	}
+	quiet(t, subB, chat.EventUploadUpdated, 300*time.Millisecond)
+
+	msgs, _, err := e.svc.Messages(ctx, u.b, conv, chat.Page{})
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("B's messages: %d, %v", len(msgs), err)
+	}
+	if m := msgs[0]; m.Seq != 2 || len(m.Files) != 2 || m.Files[1].Name != "안내문.pdf" || m.Deleted {
+		t.Errorf("B's newest message %+v", m)
+	}
+	page, err := e.svc.Conversations(ctx, u.b, "", 10)
+	if err != nil || len(page.Conversations) == 0 || page.Conversations[0].LastMessage == nil ||
+		len(page.Conversations[0].LastMessage.Files) != 2 {
+		t.Errorf("the list's last message has no files: %+v, %v", page.Conversations, err)
+	}
+	content, err := e.svc.OpenFile(ctx, u.b, msgB.Files[1].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(content.Body)
+	content.Body.Close()
+	if !bytes.Equal(got, pdfBytes) || content.ContentType != "application/pdf" {
+		t.Errorf("downloaded %q as %s", got, content.ContentType)
+	}
+	if pending, _ := e.svc.PendingUploads(ctx, u.a, conv); len(pending) != 0 {
+		t.Errorf("still pending %+v", pending)
+	}
+	if n := e.value(`SELECT count(*) FROM file_scans WHERE verdict = 'clean'`); n != "2" {
+		t.Errorf("%s clean scans recorded", n)
+	}
+	if n := e.value(`SELECT count(*) FROM messages WHERE conversation_id = $1`, conv); n != "2" {
+		t.Errorf("%s messages", n)
+	}
+}
+
+// TestUploadInfected: EICAR is caught by the real scanner: no message, the objects are
+// gone, the verdict stays in file_scans, the audit log has it, the uploader is told.
+func TestUploadInfected(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnv(t)
+	u := e.users()
+	conv := e.group(u.a, u.b)
+	subA, subB := e.listen(u.a), e.listen(u.b)
+	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "",
+		[]chat.UploadFile{file("사진.png", pngBytes(t, 8, 8)), file("readme.txt", clamdtest.EICAR())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := strings.Fields(e.value(`SELECT string_agg(storage_key, ' ') FROM files WHERE upload_id = $1`, up.ID))
+	if len(keys) != 2 {
+		t.Fatalf("keys %v", keys)
+	}
+	got := e.settled(u.a, up.ID)
+	if got.State != messenger.UploadInfected || got.MessageID != 0 {
+		t.Fatalf("upload %+v", got)
+	}
+	for {
+		ev := next[messenger.APIUpload](t, subA, chat.EventUploadUpdated)
+		if ev.State == messenger.UploadInfected {
+			break
+		}
+	}
+	eventually(t, "the objects are deleted", func() bool { return e.objectGone(keys[0]) && e.objectGone(keys[1]) })
+	if v := e.value(`SELECT verdict || ' ' || signature FROM file_scans s JOIN files f ON f.id = s.file_id WHERE f.name = 'readme.txt'`); v != "infected "+clamdtest.EICARSignature {
+		t.Errorf("file_scans: %q", v)
+	}
+	if v := e.value(`SELECT action || ' ' || (details->>'signature') FROM audit_log WHERE conversation_id = $1 AND action LIKE 'file.%'`, conv); v != "file.infected "+clamdtest.EICARSignature {
+		t.Errorf("audit: %q", v)
+	}
+	if n := e.value(`SELECT last_seq FROM conversations WHERE id = $1`, conv); n != "0" {
+		t.Errorf("last_seq %s", n)
+	}
+	quiet(t, subB, chat.EventMessageNew, 300*time.Millisecond)
+	if pending, _ := e.svc.PendingUploads(ctx, u.a, conv); len(pending) != 1 || pending[0].State != messenger.UploadInfected {
+		t.Errorf("pending %+v", pending)
+	}
+	if err := e.svc.DismissUpload(ctx, u.a, up.ID); err != nil {
+		t.Fatal(err)
+	}
+	if pending, _ := e.svc.PendingUploads(ctx, u.a, conv); len(pending) != 0 {
+		t.Errorf("dismissed, still pending %+v", pending)
+	}
+}
+
+// TestScannerDown: while the scanner is down files wait (fail closed) and the job retries;
+// once it is back they are clean and the message goes out.
+func TestScannerDown(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnv(t)
+	u := e.users()
+	conv := e.group(u.a, u.b)
+	subB := e.listen(u.b)
+	e.scanner.point(t, "tcp://127.0.0.1:1")
+	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", []chat.UploadFile{file("a.pdf", pdfBytes)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the job retried", func() bool {
+		return e.value(`SELECT coalesce(max(attempt), 0) >= 2 FROM river_job WHERE kind = 'file_scan'`) == "true"
+	})
+	if got, _ := e.svc.Upload(ctx, u.a, up.ID); got.State != messenger.UploadScanning {
+		t.Errorf("upload %s while the scanner is down", got.State)
+	}
+	if _, err := e.svc.File(ctx, u.b, up.Files[0].ID); messenger.ErrorCode(err) != messenger.ENOTFOUND {
+		t.Errorf("B sees an unscanned file: %v", err)
+	}
+	if failures := counter(t, e.reg, "messenger_scan_failures_total"); failures < 1 {
+		t.Errorf("scan failures %v", failures)
+	}
+	quiet(t, subB, chat.EventMessageNew, 200*time.Millisecond)
+
+	e.scanner.point(t, e.clamd.TCP)
+	if got := e.settled(u.a, up.ID); got.State != messenger.UploadClean {
+		t.Fatalf("upload %+v", got)
+	}
+	if m := next[messenger.APIMessage](t, subB, chat.EventMessageNew); len(m.Files) != 1 || m.Seq != 1 {
+		t.Errorf("message %+v", m)
+	}
+	if v := e.value(`SELECT string_agg(DISTINCT verdict, ',' ORDER BY verdict) FROM file_scans`); v != "clean,error" {
+		t.Errorf("verdicts %q", v)
+	}
+}
+
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			var sum float64
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+			return sum
+		}
+	}
+	return 0
+}
+
+// TestUploadSameClientMsgID: the same client_msg_id twice is one upload and one message.
+func TestUploadSameClientMsgID(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnv(t)
+	u := e.users()
+	conv := e.group(u.a, u.b)
+	id := uuid.NewString()
+	first, created, err := e.svc.CreateUpload(ctx, u.a, conv, id, "", []chat.UploadFile{file("a.pdf", pdfBytes)})
+	if err != nil || !created {
+		t.Fatal(err, created)
+	}
+	again, created, err := e.svc.CreateUpload(ctx, u.a, conv, id, "", []chat.UploadFile{file("a.pdf", pdfBytes)})
+	if err != nil || created || again.ID != first.ID {
+		t.Fatalf("again: %+v, created %v, %v", again, created, err)
+	}
+	done := e.settled(u.a, first.ID)
+	later, created, err := e.svc.CreateUpload(ctx, u.a, conv, id, "", []chat.UploadFile{file("a.pdf", pdfBytes)})
+	if err != nil || created || later.MessageID != done.MessageID || done.MessageID == 0 {
+		t.Fatalf("after the message: %+v, created %v, %v", later, created, err)
+	}
+	if n := e.value(`SELECT count(*) FROM uploads`); n != "1" {
+		t.Errorf("%s uploads", n)
+	}
+	if n := e.value(`SELECT count(*) FROM files`); n != "1" {
+		t.Errorf("%s files", n)
+	}
+	if n := e.value(`SELECT count(*) FROM messages WHERE conversation_id = $1`, conv); n != "1" {
+		t.Errorf("%s messages", n)
+	}
+	if _, _, err := e.svc.CreateUpload(ctx, u.a, conv, id, "", nil); err == nil {
+		// nothing to check: an empty upload is refused before the id is looked up
+	}
+	other := e.group(u.a, u.c)
+	if _, _, err := e.svc.CreateUpload(ctx, u.a, other, id, "", []chat.UploadFile{file("a.pdf", pdfBytes)}); messenger.ErrorCode(err) != messenger.ECONFLICT {
+		t.Errorf("the id in another conversation: %v", err)
+	}
+}
+
+// TestUploaderLeftBeforeScan: an uploader who left before the scan finished gets no
+// message: the upload fails, its objects go.
+func TestUploaderLeftBeforeScan(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnv(t)
+	u := e.users()
+	conv := e.group(u.a, u.b, u.c)
+	subA, subB := e.listen(u.a), e.listen(u.b)
+	e.scanner.point(t, "tcp://127.0.0.1:1")
+	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", []chat.UploadFile{file("a.pdf", pdfBytes)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := e.value(`SELECT storage_key FROM files WHERE upload_id = $1`, up.ID)
+	if err := e.svc.LeaveConversation(ctx, u.a, conv); err != nil {
+		t.Fatal(err)
+	}
+	seq := e.value(`SELECT last_seq FROM conversations WHERE id = $1`, conv)
+	e.scanner.point(t, e.clamd.TCP)
+	if got := e.settled(u.a, up.ID); got.State != messenger.UploadFailed || got.MessageID != 0 {
+		t.Fatalf("upload %+v", got)
+	}
+	for {
+		if ev := next[messenger.APIUpload](t, subA, chat.EventUploadUpdated); ev.State == messenger.UploadFailed {
+			break
+		}
+	}
+	if now := e.value(`SELECT last_seq FROM conversations WHERE id = $1`, conv); now != seq {
+		t.Errorf("last_seq %s → %s", seq, now)
+	}
+	eventually(t, "the object is deleted", func() bool { return e.objectGone(key) })
+	for {
+		select {
+		case d := <-subB.C():
+			if d.Event.Type == chat.EventMessageNew && strings.Contains(string(d.Event.Data), `"kind":"file"`) {
+				t.Errorf("B got a file message: %s", d.Event.Data)
+			}
+			continue
+		case <-time.After(200 * time.Millisecond):
+		}
+		break
+	}
+}
+
+// TestDeleteFile: the sender deletes their file: a tombstone for everyone
+// (message.updated), the file unreadable, the objects removed by the job; nobody else can.
+func TestDeleteFile(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnv(t)
+	u := e.users()
+	conv := e.group(u.a, u.b)
+	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "가정통신문", []chat.UploadFile{file("a.pdf", pdfBytes)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.settled(u.a, up.ID)
+	key := e.value(`SELECT storage_key FROM files WHERE upload_id = $1`, up.ID)
+	fileID := up.Files[0].ID
+	if _, err := e.svc.DeleteFile(ctx, u.b, fileID); err == nil {
+		t.Fatal("B deleted A's file")
+	}
+	if _, err := e.svc.DeleteFile(ctx, u.other, fileID); messenger.ErrorCode(err) != messenger.ENOTFOUND {
+		t.Errorf("another organization deleting: %v", err)
+	}
+	subB := e.listen(u.b)
+	msg, err := e.svc.DeleteFile(ctx, u.a, fileID)
+	if err != nil || !msg.Deleted || len(msg.Files) != 0 || msg.Body != "" {
+		t.Fatalf("DeleteFile: %+v, %v", msg, err)
+	}
+	if ev := next[messenger.APIMessage](t, subB, chat.EventMessageUpdated); !ev.Deleted || ev.ID != msg.ID || len(ev.Files) != 0 {
+		t.Errorf("message.updated %+v", ev)
+	}
+	msgs, _, _ := e.svc.Messages(ctx, u.b, conv, chat.Page{})
+	if len(msgs) != 1 || !msgs[0].Deleted || len(msgs[0].Files) != 0 {
+		t.Errorf("B's messages %+v", msgs)
+	}
+	if _, err := e.svc.File(ctx, u.b, fileID); messenger.ErrorCode(err) != messenger.ENOTFOUND {
+		t.Errorf("B reads a deleted file: %v", err)
+	}
+	if _, err := e.svc.OpenFile(ctx, u.a, fileID); messenger.ErrorCode(err) != messenger.ENOTFOUND {
+		t.Errorf("A downloads a deleted file: %v", err)
+	}
+	eventually(t, "the object is deleted", func() bool { return e.objectGone(key) })
+}
+
+// TestFileAccess: another organization's file id, and a file of a conversation left, are
+// not found; a download reads exactly the stored bytes.
+func TestFileAccess(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnv(t)
+	u := e.users()
+	conv := e.group(u.a, u.b, u.c)
+	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", []chat.UploadFile{file("a.pdf", pdfBytes)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.settled(u.a, up.ID)
+	id := up.Files[0].ID
+	for _, f := range []func() error{
+		func() error { _, err := e.svc.File(ctx, u.other, id); return err },
+		func() error { _, err := e.svc.OpenFile(ctx, u.other, id); return err },
+		func() error { _, err := e.svc.OpenThumbnail(ctx, u.other, id, messenger.ThumbSmall); return err },
+		func() error { _, err := e.svc.Upload(ctx, u.other, up.ID); return err },
+		func() error { _, err := e.svc.File(ctx, u.b, "not-a-uuid"); return err },
+	} {
+		if err := f(); messenger.ErrorCode(err) != messenger.ENOTFOUND {
+			t.Errorf("another organization: %v", err)
+		}
+	}
+	if _, err := e.svc.File(ctx, u.c, id); err != nil {
+		t.Fatalf("a member: %v", err)
+	}
+	if err := e.svc.LeaveConversation(ctx, u.c, conv); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.OpenFile(ctx, u.c, id); messenger.ErrorCode(err) != messenger.ENOTFOUND {
+		t.Errorf("a member who left: %v", err)
+	}
+	if _, _, err := e.svc.CreateUpload(ctx, u.other, conv, uuid.NewString(), "", []chat.UploadFile{file("a.pdf", pdfBytes)}); messenger.ErrorCode(err) != messenger.ENOTFOUND {
+		t.Errorf("an upload to another organization's conversation: %v", err)
+	}
+	if _, _, err := e.svc.CreateUpload(ctx, u.c, conv, uuid.NewString(), "", []chat.UploadFile{file("a.pdf", pdfBytes)}); messenger.ErrorCode(err) != messenger.ENOTFOUND {
+		t.Errorf("an upload to a conversation left: %v", err)
+	}
+	if n := e.value(`SELECT count(*) FROM uploads`); n != "1" {
+		t.Errorf("%s uploads", n)
+	}
+}
+
+// TestUploadStripsGPS: the stored original of a phone photo has no GPS, and still decodes.
+func TestUploadStripsGPS(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnv(t)
+	u := e.users()
+	conv := e.group(u.a, u.b)
+	photo := jpegWithGPS(t)
+	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", []chat.UploadFile{file("IMG_0001.JPG", photo)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.settled(u.a, up.ID)
+	content, err := e.svc.OpenFile(ctx, u.b, up.Files[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := io.ReadAll(content.Body)
+	content.Body.Close()
+	if bytes.Contains(stored, []byte("GPS")) || bytes.Contains(stored, []byte("37.5665")) {
+		t.Error("the stored original still carries GPS")
+	}
+	if _, err := jpeg.Decode(bytes.NewReader(stored)); err != nil {
+		t.Errorf("the stored original does not decode: %v", err)
+	}
+	if f, _ := e.svc.File(ctx, u.b, up.Files[0].ID); f.Size != int64(len(stored)) {
+		t.Errorf("size %d, stored %d", f.Size, len(stored))
+	}
+}
+
+// jpegWithGPS is a JPEG with an EXIF block naming a place and an XMP packet with GPS.
+func jpegWithGPS(t *testing.T) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, image.NewRGBA(image.Rect(0, 0, 32, 24)), nil); err != nil {
+		t.Fatal(err)
+	}
+	plain := b.Bytes()
+	segment := func(marker byte, payload []byte) []byte {
+		n := len(payload) + 2
+		return append([]byte{0xFF, marker, byte(n >> 8), byte(n)}, payload...)
+	}
+	exif := []byte("Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x00GPSLatitude 37.5665 N")
+	out := append([]byte{}, plain[:2]...)
+	out = append(out, segment(0xE1, exif)...)
+	out = append(out, segment(0xE1, []byte("http://ns.adobe.com/xap/1.0/\x00<exif:GPSLatitude>37.5665</exif:GPSLatitude>"))...)
+	return append(out, plain[2:]...)
+}
