@@ -236,16 +236,13 @@ func (f *Files) check(files []UploadFile) ([]checkedFile, error) {
 	return out, nil
 }
 
-// stripMetadata copies a picture without its metadata (GPS!), losslessly; nil for kinds
-// that carry none to strip.
-var stripMetadata = func(kind upload.Kind) func(io.Reader, io.Writer) error {
-	switch kind {
-	case upload.JPEG:
-		return upload.StripJPEGMetadata
-	case upload.PNG:
-		return upload.StripPNGMetadata
+// stripMetadata answers the lossless metadata stripper (GPS!) of a picture, nil for a
+// document, which is stored as it came.
+func stripMetadata(kind upload.Kind) func(io.Reader, io.Writer) error {
+	if !kind.IsImage() {
+		return nil
 	}
-	return nil
+	return func(r io.Reader, w io.Writer) error { return upload.StripMetadata(kind, r, w) }
 }
 
 // put streams one checked file into storage under a new key, pictures through their
@@ -703,23 +700,6 @@ func (s *Service) publishUpload(ctx context.Context, uploader messenger.Identity
 	s.publish(ctx, []int64{uploader.UserID}, EventUploadUpdated, up.API())
 }
 
-// Thumbs are an image's thumbnails (upload.Thumbs): its display size and one WebP per
-// size, smallest first.
-type thumbs struct {
-	Width, Height int
-	Items         []thumb
-}
-
-type thumb struct {
-	Variant messenger.Variant
-	Data    []byte
-}
-
-// makeThumbnails decodes an image Detect answered info for and makes its thumbnails
-// (upload.Thumbnails); nil while no thumbnailer is built in, and images then go as
-// documents.
-var makeThumbnails func(r io.Reader, info upload.Info) (thumbs, error)
-
 // finishUpload makes the thumbnails of an upload's clean images, then stores its message
 // acting as the uploader and announces it.
 func (s *Service) finishUpload(ctx context.Context, id string) error {
@@ -728,7 +708,7 @@ func (s *Service) finishUpload(ctx context.Context, id string) error {
 		return err
 	}
 	for _, file := range up.Files {
-		if file.State != messenger.FileClean || len(file.Variants) > 0 || makeThumbnails == nil {
+		if file.State != messenger.FileClean || len(file.Variants) > 0 {
 			continue
 		}
 		kind, ok := imageKind(file.ContentType)
@@ -759,11 +739,12 @@ func (s *Service) thumbnail(ctx context.Context, file store.StoredFile, kind upl
 	if err != nil {
 		return fmt.Errorf("thumbnails of %s: %w", file.ID, err)
 	}
-	th, err := makeThumbnails(body, upload.Info{Kind: kind, ContentType: file.ContentType, Width: file.Width, Height: file.Height})
+	src := &readErr{r: body}
+	th, err := upload.Thumbnails(src, upload.Info{Kind: kind, ContentType: file.ContentType, Width: file.Width, Height: file.Height})
 	body.Close()
 	if err != nil {
-		if messenger.ErrorCode(err) == "" && ctx.Err() != nil {
-			return err
+		if src.err != nil || messenger.ErrorCode(err) == "" {
+			return fmt.Errorf("thumbnails of %s: %w", file.ID, errors.Join(src.err, err)) // storage: try again
 		}
 		s.logger.Warn("thumbnails: the image goes without", slog.String("file_id", file.ID), slog.String("error", err.Error()))
 		return nil
@@ -779,6 +760,21 @@ func (s *Service) thumbnail(ctx context.Context, file store.StoredFile, kind upl
 	return s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
 		return tx.SetVariants(ctx, file.ID, variants, th.Width, th.Height)
 	})
+}
+
+// readErr remembers the error of a read that was not the end, so that a storage failure
+// (worth a retry) is told from a damaged picture (which goes without thumbnails).
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
 }
 
 // storeFileMessage stores the upload's message as its uploader and announces it as

@@ -326,6 +326,21 @@ func TestUploadBecomesMessage(t *testing.T) {
 		len(page.Conversations[0].LastMessage.Files) != 2 {
 		t.Errorf("the list's last message has no files: %+v, %v", page.Conversations, err)
 	}
+	if f := msgB.Files[0]; f.Width != 40 || f.Height != 30 || len(f.Thumbnails) != 3 || len(msgB.Files[1].Thumbnails) != 0 {
+		t.Errorf("the picture %+v, the document %+v", f, msgB.Files[1])
+	}
+	thumb, err := e.svc.OpenThumbnail(ctx, u.b, msgB.Files[0].ID, messenger.ThumbMedium)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webp, _ := io.ReadAll(thumb.Body)
+	thumb.Body.Close()
+	if string(webp[:4]) != "RIFF" || string(webp[8:12]) != "WEBP" || thumb.ContentType != "image/webp" || thumb.Size != int64(len(webp)) {
+		t.Errorf("the thumbnail is %q… as %s, %d bytes", webp[:12], thumb.ContentType, thumb.Size)
+	}
+	if _, err := e.svc.OpenThumbnail(ctx, u.b, msgB.Files[1].ID, messenger.ThumbMedium); messenger.ErrorCode(err) != messenger.ENOTFOUND {
+		t.Errorf("a document's thumbnail: %v", err)
+	}
 	content, err := e.svc.OpenFile(ctx, u.b, msgB.Files[1].ID)
 	if err != nil {
 		t.Fatal(err)
