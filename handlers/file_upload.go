@@ -73,7 +73,7 @@ func (s *Server) receiveUpload(c *echo.Context, me messenger.User, convID int64)
 	case len(parts) == 0:
 		return messenger.Upload{}, false, messenger.Errorf(messenger.EINVALID, "Choose a file to send.")
 	case len(parts) > s.cfg.MaxFilesPerUpload:
-		return messenger.Upload{}, false, messenger.Errorf(messenger.EINVALID, "At most %d files can be sent at once.", s.cfg.MaxFilesPerUpload)
+		return messenger.Upload{}, false, messenger.Errorf(messenger.ETOOLARGE, "At most %d files can be sent at once.", s.cfg.MaxFilesPerUpload)
 	}
 	files := make([]chat.UploadFile, 0, len(parts))
 	for _, fh := range parts {

@@ -30,6 +30,7 @@ import (
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/chat"
+	"github.com/dreamseed/messenger/handlers"
 	"github.com/dreamseed/messenger/jobs"
 	"github.com/dreamseed/messenger/storage"
 	"github.com/dreamseed/messenger/upload"
@@ -68,7 +69,7 @@ func newFilesEnv(t *testing.T, work bool) *filesEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.server.EnableFilesForTest(chat.Files{Storage: disk, Jobs: runner, Limits: upload.DefaultLimits()})
+	e.server.EnableFilesForTest(chat.Files{Storage: disk, Jobs: runner, Limits: upload.DefaultLimits(), MaxFiles: handlers.DefaultMaxFilesPerUpload})
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := runner.Start(ctx); err != nil {
 		t.Fatal(err)
