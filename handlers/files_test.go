@@ -42,12 +42,17 @@ import (
 // "scanning", as while a scan takes its time).
 type filesEnv struct {
 	*env
-	dir string // the storage's root
+	dir    string // the storage's root
+	runner *jobs.Runner
 }
 
-func newFilesEnv(t *testing.T, work bool) *filesEnv {
+func newFilesEnv(t *testing.T, work bool, mutate ...func(*handlers.Config)) *filesEnv {
 	t.Helper()
-	e := newEnv(t, nil)
+	e := newEnv(t, func(c *handlers.Config) {
+		for _, m := range mutate {
+			m(c)
+		}
+	})
 	dir := t.TempDir()
 	disk, err := storage.NewDisk(storage.DiskConfig{Root: dir})
 	if err != nil {
@@ -80,7 +85,7 @@ func newFilesEnv(t *testing.T, work bool) *filesEnv {
 		runner.Stop(stop)
 		cancel()
 	})
-	return &filesEnv{env: e, dir: dir}
+	return &filesEnv{env: e, dir: dir, runner: runner}
 }
 
 // objects answers how many objects the storage holds.
@@ -322,7 +327,7 @@ func TestFileUploadRefused(t *testing.T) {
 func (e *filesEnv) with(t *testing.T) *filesEnv {
 	c := *e.env
 	c.t = t
-	return &filesEnv{env: &c, dir: e.dir}
+	return &filesEnv{env: &c, dir: e.dir, runner: e.runner}
 }
 
 // TestFileNamesRepaired: what an honest client may send is kept, repaired: a path is cut
