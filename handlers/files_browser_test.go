@@ -45,6 +45,7 @@ func TestFilePagesInBrowser(t *testing.T) {
 	teacher := mustUser(t, e.db, "demo-teacher", "김선영", "org-a")
 	parent := mustUser(t, e.db, "demo-parent", "최지훈", "org-a")
 	conv := directConversation(t, e.env, teacher, parent)
+	e.names["demo-teacher"], e.names["demo-parent"] = "김선영", "최지훈"
 
 	clean := func(sub, caption string, files ...filePart) messenger.APIUpload {
 		resp, up := e.apiUpload(sub, "org-a", conv, uuid.NewString(), caption, files...)
@@ -83,12 +84,18 @@ func TestFilePagesInBrowser(t *testing.T) {
 		for _, lang := range []string{"ko", "en"} {
 			ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 			defer cancel()
+			if err := chromedp.Do(ctx); err != nil { // opens the tab, without a deadline
+				t.Fatal(err)
+			}
 			do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 				t.Helper()
 				c, done := context.WithTimeout(ctx, 20*time.Second)
 				defer done()
 				if err := chromedp.Do(c, actions...); err != nil {
-					t.Fatalf("%s (%s, %s): %v", what, who.sub, lang, err)
+					c2, done2 := context.WithTimeout(ctx, 3*time.Second)
+					defer done2()
+					page, _ := chromedp.Run(c2, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText.slice(0, 500)`))
+					t.Fatalf("%s (%s, %s): %v\n%s", what, who.sub, lang, err, page)
 				}
 			}
 			wait := func(what, expr string, timeout time.Duration) {
@@ -131,8 +138,9 @@ func TestFilePagesInBrowser(t *testing.T) {
 				if size.mobile {
 					opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch)
 				}
-				do("open the thread", chromedp.EmulateViewport(size.w, size.h, opts...),
-					chromedp.Navigate(threadURL), chromedp.WaitVisible(chromedp.ID("composer")))
+				do("set the viewport", chromedp.EmulateViewport(size.w, size.h, opts...))
+				do("open the thread", chromedp.Navigate(threadURL))
+				do("see the composer", chromedp.WaitVisible(chromedp.ID("composer")))
 				wait("pictures load", `Array.from(document.querySelectorAll("#messages img")).every((i) => i.complete && i.naturalWidth > 0)`, 10*time.Second)
 				var wide float64
 				evalJS(`document.documentElement.scrollWidth - window.innerWidth`, &wide)

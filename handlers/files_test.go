@@ -44,6 +44,15 @@ type filesEnv struct {
 	*env
 	dir    string // the storage's root
 	runner *jobs.Runner
+	names  map[string]string // display names by sub, for the tokens of API calls
+}
+
+// name answers the display name the tokens of sub carry.
+func (e *filesEnv) name(sub string) string {
+	if n, ok := e.names[sub]; ok {
+		return n
+	}
+	return sub
 }
 
 func newFilesEnv(t *testing.T, work bool, mutate ...func(*handlers.Config)) *filesEnv {
@@ -85,7 +94,7 @@ func newFilesEnv(t *testing.T, work bool, mutate ...func(*handlers.Config)) *fil
 		runner.Stop(stop)
 		cancel()
 	})
-	return &filesEnv{env: e, dir: dir, runner: runner}
+	return &filesEnv{env: e, dir: dir, runner: runner, names: map[string]string{}}
 }
 
 // objects answers how many objects the storage holds.
@@ -138,7 +147,7 @@ func (e *filesEnv) apiUpload(sub, org string, convID int64, clientMsgID, caption
 	e.t.Helper()
 	body, ct := uploadBody(e.t, map[string]string{"client_msg_id": clientMsgID, "caption": caption}, files...)
 	resp := e.do(nil, http.MethodPost, fmt.Sprintf("/api/v1/conversations/%d/files", convID), body, map[string]string{
-		"Authorization": "Bearer " + sign(e.t, validClaims(sub, sub, org)), "Content-Type": ct,
+		"Authorization": "Bearer " + sign(e.t, validClaims(sub, e.name(sub), org)), "Content-Type": ct,
 	})
 	var up messenger.APIUpload
 	if resp.StatusCode < 300 {
@@ -152,7 +161,7 @@ func (e *filesEnv) apiUpload(sub, org string, convID int64, clientMsgID, caption
 // api does a bearer request as sub and answers the response.
 func (e *filesEnv) api(sub, org, method, path string) *http.Response {
 	e.t.Helper()
-	return e.do(nil, method, path, nil, map[string]string{"Authorization": "Bearer " + sign(e.t, validClaims(sub, sub, org))})
+	return e.do(nil, method, path, nil, map[string]string{"Authorization": "Bearer " + sign(e.t, validClaims(sub, e.name(sub), org))})
 }
 
 // waitUpload polls the upload until its state is want.
@@ -327,7 +336,7 @@ func TestFileUploadRefused(t *testing.T) {
 func (e *filesEnv) with(t *testing.T) *filesEnv {
 	c := *e.env
 	c.t = t
-	return &filesEnv{env: &c, dir: e.dir, runner: e.runner}
+	return &filesEnv{env: &c, dir: e.dir, runner: e.runner, names: e.names}
 }
 
 // TestFileNamesRepaired: what an honest client may send is kept, repaired: a path is cut

@@ -867,7 +867,7 @@
           thumb.append(docIcon(f.name));
         }
         var words = el("span", "min-w-0 flex-1");
-        var name = el("span", "block truncate text-[13px] font-medium text-slate-800", f.name);
+        var name = el("span", "line-clamp-2 [overflow-wrap:anywhere] text-[13px] font-medium leading-snug text-slate-800", f.name);
         name.dir = "auto";
         name.title = f.name;
         var track = el("span", "mt-1 block h-1.5 overflow-hidden rounded-full bg-slate-100");

@@ -204,3 +204,12 @@ func uploadTexts(ctx context.Context, l UploadLimits) map[string]string {
 	out["upload.too_large"] = Tf(ctx, "upload.too_large", out["max"])
 	return out
 }
+
+// rowWidth is how much of a phone's width a message takes: files a little more than text,
+// so a document's name has room.
+func rowWidth(m messenger.Message) string {
+	if m.Kind == messenger.MessageFile {
+		return "max-w-[88%]"
+	}
+	return "max-w-[80%]"
+}
