@@ -138,7 +138,7 @@ if [ "$SKIP_LOADGEN" != 1 ]; then
 		echo "bench: this load would meet the default rate limits; the server runs with ${rate_env[*]}" | tee "$OUT/rate-limits.txt"
 	fi
 	env -u MESSENGER_APP_DATABASE_URL -u MESSENGER_JWKS_URL -u MESSENGER_PORTAL_ORIGINS "${redis_env[@]}" ${rate_env[@]+"${rate_env[@]}"} \
-		DATABASE_URL="$OWNER_URL" MESSENGER_DEV=0 MESSENGER_LOG_LEVEL=warn MESSENGER_METRICS_ADDR=off \
+		DATABASE_URL="$OWNER_URL" MESSENGER_DEV=0 MESSENGER_SCAN=off MESSENGER_LOG_LEVEL=warn MESSENGER_METRICS_ADDR=off \
 		MESSENGER_ADDR="$BENCH_ADDR" MESSENGER_BASE_URL="http://$BENCH_ADDR" MESSENGER_DATA_DIR="$OUT/data" \
 		./bin/messenger serve >"$OUT/server.log" 2>&1 &
 	SERVER_PID=$!

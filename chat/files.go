@@ -3,6 +3,7 @@ package chat
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/jobs"
@@ -52,7 +54,14 @@ type Files struct {
 	// MaxFiles bounds the files of one upload (DefaultMaxFiles when 0;
 	// MESSENGER_MAX_FILES_PER_UPLOAD).
 	MaxFiles int
+	// ScanAttempts is how often a scan is tried before the upload fails (DefaultScanAttempts
+	// when 0): with backoff doubling up to the runner's RetryMax (an hour by default), 25
+	// attempts wait about half a day for a scanner that is down.
+	ScanAttempts int
 }
+
+// DefaultScanAttempts is Files.ScanAttempts unless set.
+const DefaultScanAttempts = 25
 
 // UploadFile is one file of an upload as a handler received it.
 type UploadFile struct {
@@ -80,6 +89,9 @@ var nobody = messenger.Identity{}
 func (s *Service) EnableFiles(f Files) {
 	if f.MaxFiles <= 0 {
 		f.MaxFiles = DefaultMaxFiles
+	}
+	if f.ScanAttempts <= 0 {
+		f.ScanAttempts = DefaultScanAttempts
 	}
 	s.files = &f
 }
@@ -138,7 +150,7 @@ func (s *Service) CreateUpload(ctx context.Context, me messenger.User, convID in
 		if err := tx.InsertUpload(ctx, nu); err != nil {
 			return err
 		}
-		if err := tx.Enqueue(ctx, f.Jobs, ScanArgs{UploadID: nu.ID}); err != nil {
+		if err := tx.Enqueue(ctx, f.Jobs, ScanArgs{UploadID: nu.ID, attempts: f.ScanAttempts}); err != nil {
 			return err
 		}
 		var err error
@@ -472,10 +484,14 @@ func (s *Service) DeleteFile(ctx context.Context, me messenger.User, id string) 
 // ScanArgs is the scan job of an upload.
 type ScanArgs struct {
 	UploadID string `json:"upload_id"`
+	attempts int    // Files.ScanAttempts, when it is enqueued
 }
 
 // Kind names the job.
 func (ScanArgs) Kind() string { return "file_scan" }
+
+// InsertOpts gives the scan job its attempts.
+func (a ScanArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: a.attempts} }
 
 // ThumbnailArgs is the job that makes an upload's thumbnails and then its message.
 type ThumbnailArgs struct {
@@ -500,7 +516,7 @@ type scanWorker struct {
 }
 
 func (w *scanWorker) Work(ctx context.Context, job *river.Job[ScanArgs]) error {
-	return w.s.scanUpload(ctx, job.Args.UploadID)
+	return w.s.lastAttempt(ctx, job.JobRow, w.s.scanUpload(ctx, job.Args.UploadID))
 }
 
 type thumbnailWorker struct {
@@ -509,7 +525,33 @@ type thumbnailWorker struct {
 }
 
 func (w *thumbnailWorker) Work(ctx context.Context, job *river.Job[ThumbnailArgs]) error {
-	return w.s.finishUpload(ctx, job.Args.UploadID)
+	return w.s.lastAttempt(ctx, job.JobRow, w.s.finishUpload(ctx, job.Args.UploadID))
+}
+
+// lastAttempt answers a file job's error, except on its last attempt: then the upload
+// fails for good (the uploader is told, its objects go) rather than wait forever, still
+// unscanned and unseen.
+func (s *Service) lastAttempt(ctx context.Context, job *rivertype.JobRow, err error) error {
+	if err == nil || job.Attempt < job.MaxAttempts {
+		return err
+	}
+	var args struct {
+		UploadID string `json:"upload_id"`
+	}
+	if jerr := json.Unmarshal(job.EncodedArgs, &args); jerr != nil {
+		return errors.Join(err, jerr)
+	}
+	ctx = context.WithoutCancel(ctx) // the attempt may have ended by its timeout
+	up, lerr := s.jobUpload(ctx, args.UploadID, nil)
+	if lerr == nil && up != nil {
+		lerr = s.failUpload(ctx, up)
+	}
+	if lerr != nil {
+		return errors.Join(err, lerr)
+	}
+	s.logger.Error("file job gave up: the upload failed", slog.String("kind", job.Kind),
+		slog.String("upload_id", args.UploadID), slog.Int("attempts", job.Attempt), slog.String("error", err.Error()))
+	return nil
 }
 
 type deleteWorker struct {
@@ -587,10 +629,14 @@ func (s *Service) scanUpload(ctx context.Context, id string) error {
 			}
 			if serr != nil {
 				rec.Verdict, rec.Error = store.VerdictError, serr.Error()
-				if rerr := s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
-					_, _, err := tx.RecordScan(ctx, rec)
+				// Recorded even when the job's context ended (the scan was cut).
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				rerr := s.db.InTx(rctx, nobody, func(tx *store.Tx) error {
+					_, _, err := tx.RecordScan(rctx, rec)
 					return err
-				}); rerr != nil {
+				})
+				cancel()
+				if rerr != nil {
 					s.logger.Error("file scan: record the error", slog.String("error", rerr.Error()))
 				}
 				return s.scanFailed(ctx, up, file.ID, serr)

@@ -11,8 +11,11 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"io/fs"
 	"log/slog"
+	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -65,12 +68,24 @@ type fileEnv struct {
 	svc     *chat.Service
 	engine  *realtime.Memory
 	storage *storage.Disk
+	root    string // the disk store's directory
 	scanner *switchScanner
 	clamd   *clamdtest.Server
 	reg     *prometheus.Registry
+
+	app         *sql.DB
+	logger      *slog.Logger
+	withScanner bool
+	runner      *jobs.Runner
+
+	scanAttempts int // Files.ScanAttempts of the next runner started
 }
 
-func newFileEnv(t *testing.T) *fileEnv {
+func newFileEnv(t *testing.T) *fileEnv { return newFileEnvScanner(t, true) }
+
+// newFileEnvScanner is newFileEnv, without a scanner when withScanner is false (as in
+// development).
+func newFileEnvScanner(t *testing.T, withScanner bool) *fileEnv {
 	t.Helper()
 	clamd := clamdtest.Start(t, clamdtest.Config{})
 	db, d := storetest.NewDB(t)
@@ -83,7 +98,8 @@ func newFileEnv(t *testing.T) *fileEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { owner.Close(); app.Close() })
-	disk, err := storage.NewDisk(storage.DiskConfig{Root: t.TempDir()})
+	root := t.TempDir()
+	disk, err := storage.NewDisk(storage.DiskConfig{Root: root})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,23 +108,36 @@ func newFileEnv(t *testing.T) *fileEnv {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	reg := prometheus.NewRegistry()
 	svc := chat.NewService(db, engine, logger, reg, nil)
-	runner, err := jobs.New(app, logger, jobs.Config{Workers: 2, PollInterval: 50 * time.Millisecond,
-		RetryBase: 200 * time.Millisecond, RetryMax: time.Second, JobTimeout: 30 * time.Second}, nil, svc.RegisterWorkers)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sc := &switchScanner{}
 	sc.point(t, clamd.TCP)
-	svc.EnableFiles(chat.Files{Storage: disk, Scanner: sc, Jobs: runner})
-	if err := runner.Start(context.Background()); err != nil {
-		t.Fatal(err)
+	e := &fileEnv{t: t, db: db, app: app, owner: owner, svc: svc, engine: engine, storage: disk, root: root,
+		scanner: sc, clamd: clamd, reg: reg, logger: logger, withScanner: withScanner}
+	e.runner = e.startRunner()
+	return e
+}
+
+// startRunner starts a River runner working the file jobs, as a process starting does.
+func (e *fileEnv) startRunner() *jobs.Runner {
+	e.t.Helper()
+	runner, err := jobs.New(e.app, e.logger, jobs.Config{Workers: 2, PollInterval: 50 * time.Millisecond,
+		RetryBase: 200 * time.Millisecond, RetryMax: time.Second, JobTimeout: 30 * time.Second}, nil, e.svc.RegisterWorkers)
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	t.Cleanup(func() {
+	files := chat.Files{Storage: e.storage, Jobs: runner, ScanAttempts: e.scanAttempts}
+	if e.withScanner {
+		files.Scanner = e.scanner
+	}
+	e.svc.EnableFiles(files)
+	if err := runner.Start(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		runner.Stop(ctx)
 	})
-	return &fileEnv{t: t, db: db, owner: owner, svc: svc, engine: engine, storage: disk, scanner: sc, clamd: clamd, reg: reg}
+	return runner
 }
 
 // group makes a group of admin with members and answers its id.
@@ -426,6 +455,9 @@ func TestScannerDown(t *testing.T) {
 	eventually(t, "the job retried", func() bool {
 		return e.value(`SELECT coalesce(max(attempt), 0) >= 2 FROM river_job WHERE kind = 'file_scan'`) == "true"
 	})
+	if n := e.value(`SELECT max_attempts FROM river_job WHERE kind = 'file_scan'`); n != "25" {
+		t.Errorf("the scan is tried %s times", n)
+	}
 	if got, _ := e.svc.Upload(ctx, u.a, up.ID); got.State != messenger.UploadScanning {
 		t.Errorf("upload %s while the scanner is down", got.State)
 	}
@@ -495,9 +527,6 @@ func TestUploadSameClientMsgID(t *testing.T) {
 	}
 	if n := e.value(`SELECT count(*) FROM messages WHERE conversation_id = $1`, conv); n != "1" {
 		t.Errorf("%s messages", n)
-	}
-	if _, _, err := e.svc.CreateUpload(ctx, u.a, conv, id, "", nil); err == nil {
-		// nothing to check: an empty upload is refused before the id is looked up
 	}
 	other := e.group(u.a, u.c)
 	if _, _, err := e.svc.CreateUpload(ctx, u.a, other, id, "", []chat.UploadFile{file("a.pdf", pdfBytes)}); messenger.ErrorCode(err) != messenger.ECONFLICT {
@@ -658,8 +687,21 @@ func TestUploadStripsGPS(t *testing.T) {
 	if _, err := jpeg.Decode(bytes.NewReader(stored)); err != nil {
 		t.Errorf("the stored original does not decode: %v", err)
 	}
-	if f, _ := e.svc.File(ctx, u.b, up.Files[0].ID); f.Size != int64(len(stored)) {
+	f, _ := e.svc.File(ctx, u.b, up.Files[0].ID)
+	if f.Size != int64(len(stored)) {
 		t.Errorf("size %d, stored %d", f.Size, len(stored))
+	}
+	if f.Width != 24 || f.Height != 32 || len(f.Variants) != 3 {
+		t.Errorf("a sideways photo is shown %d×%d with %d thumbnails, want 24×32 and 3", f.Width, f.Height, len(f.Variants))
+	}
+	thumb, err := e.svc.OpenThumbnail(ctx, u.b, f.ID, messenger.ThumbLarge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webp, _ := io.ReadAll(thumb.Body)
+	thumb.Body.Close()
+	if bytes.Contains(webp, []byte("GPS")) || bytes.Contains(webp, []byte("EXIF")) || bytes.Contains(webp, []byte("Exif")) {
+		t.Error("the thumbnail carries metadata")
 	}
 }
 
@@ -675,9 +717,264 @@ func jpegWithGPS(t *testing.T) []byte {
 		n := len(payload) + 2
 		return append([]byte{0xFF, marker, byte(n >> 8), byte(n)}, payload...)
 	}
-	exif := []byte("Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x00GPSLatitude 37.5665 N")
+	// One IFD entry, Orientation = 6 (taken sideways: shown turned 90°), then the place.
+	exif := []byte("Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00" +
+		"\x00\x00\x00\x00GPSLatitude 37.5665 N")
 	out := append([]byte{}, plain[:2]...)
 	out = append(out, segment(0xE1, exif)...)
 	out = append(out, segment(0xE1, []byte("http://ns.adobe.com/xap/1.0/\x00<exif:GPSLatitude>37.5665</exif:GPSLatitude>"))...)
 	return append(out, plain[2:]...)
+}
+
+// stored answers the objects in the disk store.
+func (e *fileEnv) stored() []string {
+	e.t.Helper()
+	var out []string
+	err := filepath.WalkDir(e.root, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out = append(out, path)
+		}
+		return err
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// TestUploadRefusesBadInput: each bad file is refused with a clear message and nothing is
+// stored, not even the good files sent with it.
+func TestUploadRefusesBadInput(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnv(t)
+	u := e.users()
+	conv := e.group(u.a, u.b)
+	exe := append([]byte("MZ\x90\x00"), make([]byte, 200)...)
+	cases := []struct {
+		name  string
+		files []chat.UploadFile
+		code  string
+	}{
+		{"a renamed executable", []chat.UploadFile{file("안내문.pdf", exe)}, messenger.EUNSUPPORTED},
+		{"an SVG", []chat.UploadFile{file("a.svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>`))}, messenger.EUNSUPPORTED},
+		{"10 MB + 1 byte", []chat.UploadFile{file("big.txt", bytes.Repeat([]byte("a"), 10<<20+1))}, messenger.ETOOLARGE},
+		{"a NUL in the name", []chat.UploadFile{file("a\x00.pdf", pdfBytes)}, messenger.EINVALID},
+		{"an RTL override in the name", []chat.UploadFile{file("photo\u202Egnp.exe", pdfBytes)}, messenger.EINVALID},
+		{"a good file with a bad one", []chat.UploadFile{file("a.pdf", pdfBytes), file("b.pdf", exe)}, messenger.EUNSUPPORTED},
+		{"11 files", func() []chat.UploadFile {
+			var fs []chat.UploadFile
+			for range 11 {
+				fs = append(fs, file("a.pdf", pdfBytes))
+			}
+			return fs
+		}(), messenger.ETOOLARGE},
+		{"no file", nil, messenger.EINVALID},
+	}
+	for _, c := range cases {
+		_, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", c.files)
+		if messenger.ErrorCode(err) != c.code || messenger.ErrorMessage(err) == "" {
+			t.Errorf("%s: %v, want %s", c.name, err, c.code)
+		}
+	}
+	if _, _, err := e.svc.CreateUpload(ctx, u.a, conv, "not-a-uuid", "", []chat.UploadFile{file("a.pdf", pdfBytes)}); messenger.ErrorCode(err) != messenger.EINVALID {
+		t.Errorf("a client_msg_id that is not a UUID: %v", err)
+	}
+	if objs := e.stored(); len(objs) != 0 {
+		t.Errorf("stored %v", objs)
+	}
+	if n := e.value(`SELECT count(*) FROM uploads`); n != "0" {
+		t.Errorf("%s uploads", n)
+	}
+	// What an honest client sends is repaired: folders cut off, a long name shortened.
+	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", []chat.UploadFile{
+		file("../../etc/가정통신문.pdf", pdfBytes), file(strings.Repeat("가", 300)+".pdf", pdfBytes)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.Files[0].Name != "가정통신문.pdf" || !strings.HasSuffix(up.Files[1].Name, ".pdf") || len([]rune(up.Files[1].Name)) > 255 {
+		t.Errorf("names %q, %q", up.Files[0].Name, up.Files[1].Name)
+	}
+}
+
+// TestUploadSameClientMsgIDRace: two requests with one client_msg_id at once make one
+// upload; the loser's stored bytes are removed.
+func TestUploadSameClientMsgIDRace(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnv(t)
+	u := e.users()
+	conv := e.group(u.a, u.b)
+	e.scanner.point(t, "tcp://127.0.0.1:1") // no thumbnails or scans meanwhile
+	id := uuid.NewString()
+	type result struct {
+		up      messenger.Upload
+		created bool
+		err     error
+	}
+	results := make(chan result, 2)
+	for range 2 {
+		go func() {
+			up, created, err := e.svc.CreateUpload(ctx, u.a, conv, id, "", []chat.UploadFile{file("a.pdf", pdfBytes)})
+			results <- result{up, created, err}
+		}()
+	}
+	r1, r2 := <-results, <-results
+	if r1.err != nil || r2.err != nil || r1.up.ID != r2.up.ID || r1.created == r2.created {
+		t.Fatalf("%+v\n%+v", r1, r2)
+	}
+	if n := e.value(`SELECT count(*) FROM files`); n != "1" {
+		t.Errorf("%s files", n)
+	}
+	if objs := e.stored(); len(objs) != 1 {
+		t.Errorf("stored %v", objs)
+	}
+}
+
+// TestUploadWithoutScanner: in development without a scanner, files are stored unscanned
+// and marked so, and the message still goes out.
+func TestUploadWithoutScanner(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnvScanner(t, false)
+	u := e.users()
+	conv := e.group(u.a, u.b)
+	subB := e.listen(u.b)
+	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", []chat.UploadFile{file("a.pdf", pdfBytes)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.settled(u.a, up.ID); got.State != messenger.UploadClean {
+		t.Fatalf("upload %+v", got)
+	}
+	m := next[messenger.APIMessage](t, subB, chat.EventMessageNew)
+	if len(m.Files) != 1 || m.Files[0].Scanned || m.Files[0].State != messenger.FileClean {
+		t.Errorf("message %+v", m)
+	}
+	if v := e.value(`SELECT scanner || ' ' || verdict FROM file_scans`); v != "none skipped" {
+		t.Errorf("file_scans %q", v)
+	}
+}
+
+// TestUploadToAnnouncements: a teacher's photo in the zone's announcements goes out once
+// on the zone's channel; a student may not upload there.
+func TestUploadToAnnouncements(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnv(t)
+	u := e.users()
+	var conv int64
+	if err := e.db.InTx(ctx, u.a.Identity(), func(tx *store.Tx) (err error) {
+		conv, _, err = tx.ZoneAnnouncement(ctx)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	zone, err := e.engine.Subscribe(ctx, chat.ZoneChannel(u.a.ZoneID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zone.Close()
+	if _, _, err := e.svc.CreateUpload(ctx, u.c, conv, uuid.NewString(), "", []chat.UploadFile{file("a.pdf", pdfBytes)}); messenger.ErrorCode(err) != messenger.EFORBIDDEN {
+		t.Errorf("a student uploading to announcements: %v", err)
+	}
+	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "운동회 사진", []chat.UploadFile{file("운동회.png", pngBytes(t, 20, 20))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := next[messenger.APIMessage](t, zone, chat.EventMessageNew)
+	if m.Kind != messenger.MessageFile || len(m.Files) != 1 || m.Body != "운동회 사진" || m.ConversationID != conv {
+		t.Errorf("announcement %+v", m)
+	}
+	if got := e.settled(u.a, up.ID); got.MessageID != m.ID {
+		t.Errorf("upload %+v", got)
+	}
+	if f, err := e.svc.File(ctx, u.c, up.Files[0].ID); err != nil || len(f.Variants) != 3 {
+		t.Errorf("a student of the zone reads the photo: %+v, %v", f, err)
+	}
+}
+
+// TestScanSurvivesRestart: a process stopped in the middle of a scan (its running job cut)
+// leaves the file scanning; the next process scans it again, and the upload is exactly one
+// message.
+func TestScanSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnv(t)
+	u := e.users()
+	conv := e.group(u.a, u.b)
+	// A scanner that takes connections and never answers: the scan hangs.
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close()
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	e.scanner.point(t, "tcp://"+hung.Addr().String())
+	first := e.runner
+
+	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", []chat.UploadFile{file("a.pdf", pdfBytes)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-accepted:
+		defer c.Close()
+	case <-time.After(20 * time.Second):
+		t.Fatal("the scan never reached the scanner")
+	}
+	if s := e.value(`SELECT state FROM files WHERE upload_id = $1`, up.ID); s != messenger.FileScanning {
+		t.Fatalf("file %s mid-scan", s)
+	}
+	stop, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	first.Stop(stop) // the process goes: its running scan is cut
+
+	e.scanner.point(t, e.clamd.TCP)
+	e.startRunner()
+	if got := e.settled(u.a, up.ID); got.State != messenger.UploadClean {
+		t.Fatalf("upload %+v", got)
+	}
+	time.Sleep(300 * time.Millisecond) // any second delivery would be stored by now
+	if n := e.value(`SELECT count(*) FROM messages WHERE conversation_id = $1`, conv); n != "1" {
+		t.Errorf("%s messages", n)
+	}
+}
+
+// TestScanGivesUp: a scanner down past the scan's last attempt fails the upload for good:
+// the uploader is told, the object goes, nothing was ever shown.
+func TestScanGivesUp(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnv(t)
+	u := e.users()
+	conv := e.group(u.a, u.b)
+	e.scanner.point(t, "tcp://127.0.0.1:1")
+	e.runner.Stop(ctx)
+	e.scanAttempts = 2
+	e.runner = e.startRunner()
+	subA := e.listen(u.a)
+	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", []chat.UploadFile{file("a.pdf", pdfBytes)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := e.value(`SELECT storage_key FROM files WHERE upload_id = $1`, up.ID)
+	if got := e.settled(u.a, up.ID); got.State != messenger.UploadFailed || got.Files[0].State != messenger.FileFailed {
+		t.Fatalf("upload %+v", got)
+	}
+	for {
+		if ev := next[messenger.APIUpload](t, subA, chat.EventUploadUpdated); ev.State == messenger.UploadFailed {
+			break
+		}
+	}
+	if n := e.value(`SELECT count(*) FROM file_scans WHERE verdict = 'error'`); n != "2" {
+		t.Errorf("%s failed scans recorded, want 2", n)
+	}
+	eventually(t, "the object is deleted", func() bool { return e.objectGone(key) })
+	if n := e.value(`SELECT last_seq FROM conversations WHERE id = $1`, conv); n != "0" {
+		t.Errorf("last_seq %s", n)
+	}
 }

@@ -46,8 +46,9 @@ CREATE TABLE files (
     org_id          bigint NOT NULL,
     owner_id        bigint NOT NULL,
     message_id      bigint REFERENCES messages (id) ON DELETE SET NULL,
-    storage_key     text NOT NULL UNIQUE CHECK (storage_key ~ '^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$'
-                                                 AND char_length(storage_key) <= 512),
+    -- An original's key as storage.NewKey makes it: never a thumbnail's, never another's.
+    storage_key     text NOT NULL UNIQUE
+                    CHECK (storage_key ~ '^[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/original$'),
     name            text NOT NULL CHECK (char_length(name) BETWEEN 1 AND 255),
     content_type    text NOT NULL CHECK (char_length(content_type) BETWEEN 1 AND 200),
     size            bigint NOT NULL CHECK (size >= 0),
@@ -262,7 +263,8 @@ BEGIN
         RETURN QUERY SELECT u.message_id, false, u.state;
         RETURN;
     END IF;
-    IF EXISTS (SELECT 1 FROM files f WHERE f.upload_id = p_upload AND f.state <> 'clean') THEN
+    IF EXISTS (SELECT 1 FROM files f WHERE f.upload_id = p_upload AND f.state <> 'clean')
+       OR NOT EXISTS (SELECT 1 FROM files f WHERE f.upload_id = p_upload) THEN
         RAISE EXCEPTION 'upload % is not clean', p_upload USING ERRCODE = '42501';
     END IF;
     -- The caller's membership is share-locked until the commit, as a send's is: a leave

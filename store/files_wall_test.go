@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/storage"
 	"github.com/dreamseed/messenger/store"
 	"github.com/dreamseed/messenger/store/storetest"
 )
@@ -30,7 +31,7 @@ func (w wall) count(u messenger.User, query string, args ...any) int {
 func newUpload(t *testing.T, db *store.DB, u messenger.User, convID int64) (uploadID, fileID string) {
 	t.Helper()
 	nu := store.NewUpload{ID: uuid.NewString(), ConversationID: convID, ClientMsgID: uuid.NewString(),
-		Files: []store.NewFile{{ID: uuid.NewString(), Key: "ab/cd/" + uuid.NewString() + "/original", Name: "알림장.pdf",
+		Files: []store.NewFile{{ID: uuid.NewString(), Key: storage.NewKey(), Name: "알림장.pdf",
 			ContentType: "application/pdf", Size: 10, SHA256: strings.Repeat("a", 64)}}}
 	if err := db.InTx(context.Background(), u.Identity(), func(tx *store.Tx) error { return tx.InsertUpload(context.Background(), nu) }); err != nil {
 		t.Fatal(err)
@@ -126,9 +127,28 @@ func TestFilesWall(t *testing.T) {
 		file := `INSERT INTO files (id, upload_id, position, conversation_id, org_id, owner_id, storage_key, name, content_type, size, sha256)
 			 VALUES ($1, $2, 3, $3, $4, $5, $6, 'x.pdf', 'application/pdf', 1, $7)`
 		w.refused("a file added to one's upload after it was recorded", member, file,
-			uuid.NewString(), pendingUpload, group, member.OrgID, member.ID, "ab/cd/"+uuid.NewString()+"/original", strings.Repeat("c", 64))
+			uuid.NewString(), pendingUpload, group, member.OrgID, member.ID, storage.NewKey(), strings.Repeat("c", 64))
 		w.refused("a file added to someone else's upload", member, file,
-			uuid.NewString(), sentUpload, group, member.OrgID, member.ID, "ab/cd/"+uuid.NewString()+"/original", strings.Repeat("c", 64))
+			uuid.NewString(), sentUpload, group, member.OrgID, member.ID, storage.NewKey(), strings.Repeat("c", 64))
+		err := w.tryTx(member, func(tx *sql.Tx) error {
+			id := uuid.NewString()
+			if _, err := tx.Exec(forge, id, group, member.OrgID, member.ID, uuid.NewString()); err != nil {
+				return err
+			}
+			_, err := tx.Exec(`SELECT * FROM app_store_file_message($1)`, id)
+			return err
+		})
+		refusedWith(t, "an upload without files made a message", err, "42501")
+		err = w.tryTx(member, func(tx *sql.Tx) error {
+			id := uuid.NewString()
+			if _, err := tx.Exec(forge, id, group, member.OrgID, member.ID, uuid.NewString()); err != nil {
+				return err
+			}
+			_, err := tx.Exec(file, uuid.NewString(), id, group, member.OrgID, member.ID,
+				strings.TrimSuffix(storage.NewKey(), "original")+"large.webp", strings.Repeat("c", 64))
+			return err
+		})
+		refusedWith(t, "a file whose key is a thumbnail's", err, "23514")
 		if v := w.value(`SELECT count(*) FROM uploads`); v != "2" {
 			t.Errorf("%s uploads, want 2", v)
 		}

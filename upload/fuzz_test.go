@@ -65,7 +65,7 @@ func FuzzDetect(f *testing.F) {
 func FuzzThumbnails(f *testing.F) {
 	for _, seed := range [][]byte{
 		mustPNG(f, 4, 3), mustJPEG(f, 9, 7), mustGIF(f, 5, 5), webpLossless, webpLossy,
-		withExif(mustJPEG(f, 12, 5), 6), withExif(mustJPEG(f, 3, 8), 7),
+		withExif(mustJPEG(f, 12, 5), 6), withExif(mustJPEG(f, 3, 8), 7), animatedWebP(f, 6, 4, red, blue),
 	} {
 		f.Add(seed)
 	}

@@ -34,8 +34,9 @@ var webpKept = map[string]bool{"VP8X": true, "VP8 ": true, "VP8L": true, "ALPH":
 
 // VP8X flags that announce the chunks StripWebPMetadata drops.
 const (
-	vp8xEXIF = 0x08
-	vp8xXMP  = 0x04
+	vp8xEXIF      = 0x08
+	vp8xXMP       = 0x04
+	vp8xAnimation = 0x02
 )
 
 type riffChunk struct {

@@ -122,7 +122,7 @@ func decodeChecked(r io.Reader, info Info) (image.Image, int, error) {
 	case GIF:
 		img, err = firstFrame(all, cfg)
 	case WebP:
-		img, err = xwebp.Decode(all)
+		img, err = decodeWebP(all)
 	}
 	if err != nil {
 		return nil, 0, damaged()
@@ -131,6 +131,24 @@ func decodeChecked(r io.Reader, info Info) (image.Image, int, error) {
 		return nil, 0, messenger.Errorf(messenger.EINVALID, "The image is larger than it was when it was checked.")
 	}
 	return img, orientation, nil
+}
+
+// maxWebPBytes bounds what decodeWebP reads into memory (uploads are far smaller).
+const maxWebPBytes = 1 << 30
+
+// decodeWebP decodes a still WebP in Go. An animated one, which golang.org/x/image/webp does
+// not read, is decoded by libwebp (its first frame) inside gen2brain/webp's WASM sandbox:
+// only then, so that the C decoder sees only what the Go one cannot read.
+func decodeWebP(r io.Reader) (image.Image, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxWebPBytes))
+	if err != nil {
+		return nil, err
+	}
+	img, err := xwebp.Decode(bytes.NewReader(data))
+	if err == nil || len(data) < 21 || string(data[12:16]) != "VP8X" || data[20]&vp8xAnimation == 0 {
+		return img, err
+	}
+	return webp.Decode(bytes.NewReader(data))
 }
 
 // firstFrame decodes a GIF's first frame onto its logical screen (a frame may be smaller

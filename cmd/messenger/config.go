@@ -17,6 +17,7 @@ import (
 	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/handlers"
 	"github.com/dreamseed/messenger/ratelimit"
+	"github.com/dreamseed/messenger/scan"
 )
 
 // config is the messenger's configuration, read from the environment (see CONTRACT.md).
@@ -52,7 +53,28 @@ type config struct {
 	// JobWorkers is how many background jobs this process works at once; 0: none, it only
 	// enqueues them (for a separate worker process).
 	JobWorkers int
+	// Files. StorageURL "" keeps them on the local disk under DataDir/files.
+	StorageURL        string
+	MaxUploadBytes    int64 // one file
+	MaxImagePixels    int64 // width×height, read from the header before any decoding
+	MaxFilesPerUpload int
+	// ClamdAddr is the virus scanner (tcp://host:port or unix:///path); "" with ScanOff
+	// (MESSENGER_SCAN=off) or in dev mode only: files are then stored unscanned.
+	ClamdAddr string
+	ScanOff   bool
 }
+
+// Defaults and bounds of the file limits.
+const (
+	defaultMaxUploadBytes = 10 << 20
+	maxMaxUploadBytes     = 1 << 30 // a file is streamed, never held, but clamd and the disk bound it too
+	defaultMaxImagePixels = 50_000_000
+	// A decoded image takes 4 bytes a pixel (8 for 16-bit PNG) while its thumbnails are
+	// made: 250 megapixels is a 1–2 GB job.
+	maxMaxImagePixels        = 250_000_000
+	defaultMaxFilesPerUpload = 10
+	maxMaxFilesPerUpload     = 100
+)
 
 // rateLimitVars names the variable of each rate limit.
 var rateLimitVars = map[ratelimit.Action]string{
@@ -222,11 +244,72 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 
+	errs = append(errs, c.loadFiles(env)...)
+
 	if err := c.LogLevel.UnmarshalText([]byte(env("MESSENGER_LOG_LEVEL", "info"))); err != nil {
 		errs = append(errs, errors.New("MESSENGER_LOG_LEVEL must be debug, info, warn or error"))
 	}
 	c.DataDir, _ = filepath.Abs(c.DataDir)
 	return c, errors.Join(errs...)
+}
+
+// loadFiles reads the files' storage, limits and scanner.
+func (c *config) loadFiles(env func(key, def string) string) []error {
+	var errs []error
+	c.StorageURL = env("MESSENGER_STORAGE_URL", "")
+	if c.StorageURL != "" && !strings.HasPrefix(c.StorageURL, "s3://") {
+		// Never echo the URL: it may carry a secret key.
+		errs = append(errs, errors.New("MESSENGER_STORAGE_URL must be empty (the local disk) or s3://ACCESS:SECRET@host:port/bucket?region=&secure="))
+	}
+	var err error
+	if c.MaxUploadBytes, err = boundedInt(env("MESSENGER_MAX_UPLOAD_BYTES", strconv.Itoa(defaultMaxUploadBytes)), 1, maxMaxUploadBytes); err != nil {
+		errs = append(errs, fmt.Errorf("MESSENGER_MAX_UPLOAD_BYTES must be a number of bytes from 1 to %d, not %q", maxMaxUploadBytes, env("MESSENGER_MAX_UPLOAD_BYTES", "")))
+	}
+	if c.MaxImagePixels, err = boundedInt(env("MESSENGER_MAX_IMAGE_PIXELS", strconv.Itoa(defaultMaxImagePixels)), 1, maxMaxImagePixels); err != nil {
+		errs = append(errs, fmt.Errorf("MESSENGER_MAX_IMAGE_PIXELS must be a number of pixels from 1 to %d, not %q", maxMaxImagePixels, env("MESSENGER_MAX_IMAGE_PIXELS", "")))
+	}
+	n, err := boundedInt(env("MESSENGER_MAX_FILES_PER_UPLOAD", strconv.Itoa(defaultMaxFilesPerUpload)), 1, maxMaxFilesPerUpload)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("MESSENGER_MAX_FILES_PER_UPLOAD must be a whole number from 1 to %d, not %q", maxMaxFilesPerUpload, env("MESSENGER_MAX_FILES_PER_UPLOAD", "")))
+	}
+	c.MaxFilesPerUpload = int(n)
+
+	c.ClamdAddr = env("MESSENGER_CLAMD_ADDR", "")
+	if c.ClamdAddr != "" {
+		if _, err := scan.New(c.ClamdAddr, scan.Options{}); err != nil {
+			errs = append(errs, fmt.Errorf("MESSENGER_CLAMD_ADDR: %q is not tcp://host:port or unix:///path/to/clamd.sock", c.ClamdAddr))
+		}
+	}
+	switch v := env("MESSENGER_SCAN", "on"); v {
+	case "on":
+	case "off":
+		c.ScanOff = true
+		if c.ClamdAddr != "" {
+			errs = append(errs, errors.New("MESSENGER_SCAN=off and MESSENGER_CLAMD_ADDR are both set: unset one"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("MESSENGER_SCAN must be on or off, not %q", v))
+	}
+	return errs
+}
+
+// requireScanner refuses a production configuration (not dev mode) that has no scanner and
+// does not say MESSENGER_SCAN=off: files are never stored unscanned by omission. Only the
+// processes that handle files (serve, worker) check it; migrate and demo do not.
+func (c config) requireScanner() error {
+	if !c.Dev && c.ClamdAddr == "" && !c.ScanOff {
+		return errors.New("files must be virus-scanned outside dev mode: set MESSENGER_CLAMD_ADDR (tcp://host:port or unix:///path to clamd), or MESSENGER_SCAN=off to store files unscanned")
+	}
+	return nil
+}
+
+// boundedInt reads a whole number from lo to hi.
+func boundedInt(v string, lo, hi int64) (int64, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%q is not a whole number from %d to %d", v, lo, hi)
+	}
+	return n, nil
 }
 
 // perUserCap reads a per-user cap: a whole number from 1 to 1000.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -147,6 +148,80 @@ func TestLoadConfig(t *testing.T) {
 			if rateLimitVars[a] == "" {
 				t.Errorf("action %s has no variable", a)
 			}
+		}
+	})
+}
+
+func TestLoadConfigFiles(t *testing.T) {
+	prod := map[string]string{"DATABASE_URL": "postgres://db/messenger", "MESSENGER_JWT_SECRET": strings.Repeat("s", 32)}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range prod {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	t.Run("defaults: the local disk, 10 MB, 50 megapixels, 10 files", func(t *testing.T) {
+		c, err := loadConfig(envOf(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.StorageURL != "" || c.MaxUploadBytes != 10485760 || c.MaxImagePixels != 50000000 || c.MaxFilesPerUpload != 10 || c.ClamdAddr != "" || c.ScanOff {
+			t.Errorf("config = %+v", c)
+		}
+		if err := c.requireScanner(); err != nil {
+			t.Errorf("dev mode without a scanner refused: %v", err)
+		}
+	})
+	t.Run("each set", func(t *testing.T) {
+		c, err := loadConfig(envOf(with("MESSENGER_STORAGE_URL", "s3://k:s@b2.example:443/files", "MESSENGER_MAX_UPLOAD_BYTES", "20971520",
+			"MESSENGER_MAX_IMAGE_PIXELS", "24000000", "MESSENGER_MAX_FILES_PER_UPLOAD", "3", "MESSENGER_CLAMD_ADDR", "unix:///run/clamav/clamd.ctl")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.StorageURL != "s3://k:s@b2.example:443/files" || c.MaxUploadBytes != 20<<20 || c.MaxImagePixels != 24000000 || c.MaxFilesPerUpload != 3 ||
+			c.ClamdAddr != "unix:///run/clamav/clamd.ctl" || c.requireScanner() != nil {
+			t.Errorf("config = %+v", c)
+		}
+	})
+	t.Run("production without a scanner refuses to start, naming the variables", func(t *testing.T) {
+		c, err := loadConfig(envOf(prod))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.requireScanner()
+		for _, want := range []string{"MESSENGER_CLAMD_ADDR", "MESSENGER_SCAN=off"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("err = %v, want it to name %s", err, want)
+			}
+		}
+		err = run(t.Context(), []string{"serve"}, envOf(prod), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "MESSENGER_CLAMD_ADDR") {
+			t.Errorf("serve: err = %v, want the refusal", err)
+		}
+		c, err = loadConfig(envOf(with("MESSENGER_SCAN", "off")))
+		if err != nil || !c.ScanOff || c.requireScanner() != nil {
+			t.Errorf("MESSENGER_SCAN=off: %+v, %v", c, err)
+		}
+	})
+	t.Run("every bad value is named, no secret echoed", func(t *testing.T) {
+		_, err := loadConfig(envOf(with("MESSENGER_STORAGE_URL", "https://key:supersecret@b2.example/files", "MESSENGER_MAX_UPLOAD_BYTES", "0",
+			"MESSENGER_MAX_IMAGE_PIXELS", "lots", "MESSENGER_MAX_FILES_PER_UPLOAD", "101", "MESSENGER_CLAMD_ADDR", "clamd:3310", "MESSENGER_SCAN", "maybe")))
+		for _, want := range []string{"MESSENGER_STORAGE_URL", "MESSENGER_MAX_UPLOAD_BYTES", "MESSENGER_MAX_IMAGE_PIXELS", "MESSENGER_MAX_FILES_PER_UPLOAD",
+			"MESSENGER_CLAMD_ADDR", "MESSENGER_SCAN"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("err = %v, want it to name %s", err, want)
+			}
+		}
+		if err != nil && strings.Contains(err.Error(), "supersecret") {
+			t.Errorf("err echoes the storage secret: %v", err)
+		}
+		_, err = loadConfig(envOf(with("MESSENGER_SCAN", "off", "MESSENGER_CLAMD_ADDR", "tcp://127.0.0.1:3310")))
+		if err == nil || !strings.Contains(err.Error(), "both set") {
+			t.Errorf("scan off with a scanner: err = %v", err)
 		}
 	})
 }

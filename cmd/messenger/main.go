@@ -1,6 +1,7 @@
 // Command messenger is the DreamSeed messenger server.
 //
 //	messenger [serve]   run the server (default)
+//	messenger worker    run only the background job workers (no HTTP), until SIGTERM
 //	messenger migrate   apply database migrations and exit
 //	messenger demo      load the demo organizations, users and conversations and exit
 package main

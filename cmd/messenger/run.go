@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -15,14 +14,15 @@ import (
 	"time"
 
 	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/demo"
 	"github.com/dreamseed/messenger/handlers"
-	"github.com/dreamseed/messenger/jobs"
 	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/store"
 	"github.com/dreamseed/messenger/store/pgserver"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // run is the whole program: the end-to-end tests start it as a process with their own
@@ -33,12 +33,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		cmd = args[0]
 	}
 	switch cmd {
-	case "serve", "migrate", "demo":
+	case "serve", "migrate", "demo", "worker":
 	default:
-		return fmt.Errorf("unknown command %q (want serve, migrate or demo)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, worker, migrate or demo)", cmd)
 	}
 
 	cfg, err := loadConfig(getenv)
+	if err == nil && (cmd == "serve" || cmd == "worker") {
+		err = cfg.requireScanner()
+	}
+	if err == nil && cmd == "worker" {
+		err = cfg.workerError()
+	}
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
@@ -58,14 +64,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("%w (the server connects as the %s role; see MESSENGER_APP_DATABASE_URL)", err, store.AppRole)
 	}
 	defer db.Close()
-	if cmd == "demo" || cfg.Dev {
+	if cmd == "demo" || (cfg.Dev && cmd == "serve") {
 		if err := demo.Load(ctx, db); err != nil {
 			return fmt.Errorf("load demo data: %w", err)
 		}
 		logger.Info("demo data loaded")
 	}
-	if cmd == "demo" {
+	switch cmd {
+	case "demo":
 		return nil
+	case "worker":
+		return work(ctx, cfg, db, appDSN, logger)
 	}
 	return serve(ctx, cfg, db, appDSN, logger)
 }
@@ -136,13 +145,6 @@ func secretFile(path string) (string, error) {
 
 // serve runs the HTTP server until ctx ends, then drains it.
 func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger *slog.Logger) error {
-	jobsRegistry, stopJobs, err := startJobs(ctx, cfg, appDSN, logger)
-	if err != nil {
-		return err
-	}
-	// Deferred first, so it runs last: the runner stops after the HTTP server (whose
-	// requests may still enqueue) and before the database closes.
-	defer stopJobs()
 	var engine realtime.Engine
 	if cfg.RedisURL != "" {
 		r, err := realtime.NewRedisWithPrefix(ctx, cfg.RedisURL, 0, logger, cfg.RedisPrefix)
@@ -177,7 +179,16 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 		MaxBodyBytes: cfg.MaxBodyBytes, BodyReadTimeout: cfg.BodyReadTimeout, Dev: cfg.Dev, DevSecret: cfg.JWTSecret,
 		Limits: ratelimit.New(limiter, cfg.RateLimits, logger), TrustedProxies: cfg.TrustedProxies,
 		MaxStreamsPerUser: cfg.MaxStreamsPerUser, MaxSessionsPerUser: cfg.MaxSessionsPerUser,
+		MaxUploadBytes: cfg.MaxUploadBytes, MaxFilesPerUpload: cfg.MaxFilesPerUpload,
 	}, db, verifier, engine, logger)
+
+	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, server.Chat(), logger)
+	if err != nil {
+		return err
+	}
+	// Deferred after the engine, so it runs before the engine closes (jobs publish) and,
+	// like every deferred call, after the HTTP server has drained (requests enqueue).
+	defer stopJobs()
 
 	// Streams end when their base context does, so shutdown need not wait for them.
 	streamsCtx, endStreams := context.WithCancel(context.WithoutCancel(ctx))
@@ -237,34 +248,66 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 	return serveErr
 }
 
-// startJobs opens the job runner's own pool as the application role (River holds
-// connections while it polls, and must not starve requests) and starts its workers, unless
-// MESSENGER_JOB_WORKERS is 0. The stop function waits up to 10 s for running jobs (River
-// hands back any it must cut, to run again) and closes the pool.
-func startJobs(ctx context.Context, cfg config, appDSN string, logger *slog.Logger) (*prometheus.Registry, func(), error) {
-	jobsDB, err := sql.Open("postgres", appDSN)
-	if err != nil {
-		return nil, nil, fmt.Errorf("jobs: %w", err)
+// workerError refuses a worker that could not do its work: one sharing the serve process's
+// embedded database or memory engine (both are inside that process), or one with no workers.
+func (c config) workerError() error {
+	var errs []error
+	if c.Embedded() {
+		errs = append(errs, errors.New("messenger worker needs DATABASE_URL: the embedded PostgreSQL belongs to the serve process"))
 	}
-	jobsDB.SetMaxOpenConns(cfg.JobWorkers + 4)
+	if c.RedisURL == "" {
+		errs = append(errs, errors.New("messenger worker needs REDIS_URL: its jobs tell users' streams through Redis (the memory engine reaches only its own process)"))
+	}
+	if c.JobWorkers == 0 {
+		errs = append(errs, errors.New("messenger worker with MESSENGER_JOB_WORKERS=0 would work no job"))
+	}
+	return errors.Join(errs...)
+}
+
+// work runs the job workers alone, without an HTTP listener (only /metrics, when
+// MESSENGER_METRICS_ADDR is on), until ctx ends (SIGINT, SIGTERM); then it lets running jobs
+// finish, up to 10 s.
+func work(ctx context.Context, cfg config, db *store.DB, appDSN string, logger *slog.Logger) error {
+	engine, err := realtime.NewRedisWithPrefix(ctx, cfg.RedisURL, 0, logger, cfg.RedisPrefix)
+	if err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	defer engine.Close()
 	reg := prometheus.NewRegistry()
-	runner, err := jobs.New(jobsDB, logger, jobs.Config{Workers: cfg.JobWorkers}, reg, nil)
-	if err == nil {
-		err = runner.Start(ctx)
-	}
+	svc := chat.NewService(db, engine, logger, reg, nil)
+	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, svc, logger)
 	if err != nil {
-		jobsDB.Close()
-		return nil, nil, err
+		return err
 	}
-	logger.Info("jobs started", slog.Int("workers", cfg.JobWorkers))
-	return reg, func() {
-		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := runner.Stop(stopCtx); err != nil {
-			logger.Error("stop jobs", slog.String("error", err.Error()))
+	defer stopJobs()
+
+	failed := make(chan error, 1)
+	var metricsSrv *http.Server
+	if cfg.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics listener (MESSENGER_METRICS_ADDR; a worker beside a server needs its own): %w", err)
 		}
-		jobsDB.Close()
-	}, nil
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.Gatherers{reg, jobsRegistry}, promhttp.HandlerOpts{}))
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		go func() { failed <- metricsSrv.Serve(ln) }()
+		logger.Info("metrics listening", slog.String("addr", ln.Addr().String()))
+	}
+	logger.Info("messenger worker running", slog.Int("workers", cfg.JobWorkers))
+	var runErr error
+	select {
+	case runErr = <-failed:
+		logger.Error("metrics listener failed", slog.String("error", runErr.Error()))
+	case <-ctx.Done():
+	}
+	logger.Info("worker stopping: letting running jobs finish")
+	if metricsSrv != nil {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		metricsSrv.Shutdown(shutdownCtx)
+	}
+	return runErr
 }
 
 // newLimiter answers the rate limiter's buckets: in Redis when it is configured, so that
