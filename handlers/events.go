@@ -42,6 +42,20 @@ func (s *Server) events(c *echo.Context) error {
 			}
 			err := views.LiveMessage(m.Message(), me.Sub).Render(ctx, buf)
 			return buf.String(), err
+		case chat.EventMessageUpdated:
+			var m messenger.APIMessage
+			if err := json.Unmarshal(ev.Data, &m); err != nil {
+				return "", err
+			}
+			err := views.LiveMessage(m.Message(), me.Sub).Render(ctx, buf)
+			return buf.String(), err
+		case chat.EventUploadUpdated:
+			var u messenger.APIUpload
+			if err := json.Unmarshal(ev.Data, &u); err != nil {
+				return "", err
+			}
+			err := views.LiveUpload(uploadOf(u)).Render(ctx, buf)
+			return buf.String(), err
 		case chat.EventConversationUpdated:
 			var u chat.ConversationUpdate
 			if err := json.Unmarshal(ev.Data, &u); err != nil {
@@ -455,4 +469,15 @@ func sseField(s string) string {
 		return s
 	}
 	return strings.NewReplacer("\r", "", "\n", "", "\x00", "").Replace(s)
+}
+
+// uploadOf answers the upload an upload.updated event describes, for rendering it as HTML.
+func uploadOf(a messenger.APIUpload) messenger.Upload {
+	u := messenger.Upload{ID: a.ID, ConversationID: a.ConversationID, ClientMsgID: a.ClientMsgID,
+		Caption: a.Caption, State: a.State, CreatedAt: a.CreatedAt,
+		Files: messenger.APIMessage{Files: a.Files}.Message().Files}
+	if a.MessageID != nil {
+		u.MessageID = *a.MessageID
+	}
+	return u
 }

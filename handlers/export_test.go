@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/dreamseed/messenger/chat"
 )
 
 // UploadRouteForTest adds POST path to e as an upload route of limit bytes, whose handler
@@ -55,3 +58,9 @@ func (s *Server) CountSessionChecksForTest(every time.Duration) *atomic.Int64 {
 	}
 	return n
 }
+
+// EnableFilesForTest gives the server's chat service its storage, scanner and job queue.
+func (s *Server) EnableFilesForTest(f chat.Files) { s.chat.EnableFiles(f) }
+
+// RegisterFileWorkersForTest adds the file jobs of the server's chat service to w.
+func (s *Server) RegisterFileWorkersForTest(w *river.Workers) { s.chat.RegisterWorkers(w) }

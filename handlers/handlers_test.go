@@ -42,6 +42,7 @@ type env struct {
 	t      *testing.T
 	srv    *httptest.Server
 	db     *store.DB
+	appDSN string
 	owner  *sql.DB // superuser view of the database, to check what was (not) written
 	config handlers.Config
 	engine realtime.Engine
@@ -79,6 +80,7 @@ func newEnv(t *testing.T, mutate func(*handlers.Config)) *env {
 // role, an owner connection for checks), the token verifier and the configuration.
 type base struct {
 	db       *store.DB
+	appDSN   string // the app role's connection, for a job runner
 	owner    *sql.DB
 	verifier *auth.Verifier
 	cfg      handlers.Config
@@ -105,7 +107,7 @@ func newBase(t *testing.T, mutate func(*handlers.Config)) base {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	return base{db: db, owner: owner, verifier: verifier, cfg: cfg}
+	return base{db: db, appDSN: d.AppDSN, owner: owner, verifier: verifier, cfg: cfg}
 }
 
 // serve starts a server of b on engine, as one process; several share b's database.
@@ -116,7 +118,7 @@ func (b base) serve(t *testing.T, engine realtime.Engine) *env {
 	e, server := handlers.New(b.cfg, b.db, b.verifier, engine, logger)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, db: b.db, owner: b.owner, config: b.cfg, engine: engine, server: server, echo: e, logs: logs}
+	return &env{t: t, srv: srv, db: b.db, appDSN: b.appDSN, owner: b.owner, config: b.cfg, engine: engine, server: server, echo: e, logs: logs}
 }
 
 type claims = jwt.MapClaims

@@ -196,6 +196,12 @@ func (s *Server) requireCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		want := auth.CSRFTokenFrom(c.Request().Context())
 		got := c.Request().Header.Get("X-CSRF-Token")
+		if got == "" && s.isUploadRoute(c) {
+			// A plain form's upload carries the token in its multipart body.
+			if err := parseUpload(c); err != nil {
+				return err
+			}
+		}
 		if got == "" {
 			got = postFormValue(c, "csrf_token")
 		}

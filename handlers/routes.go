@@ -49,6 +49,11 @@ func (s *Server) routes(e *echo.Echo) {
 	web.POST("/c/:id/participants/:sub/role", s.participantRole)
 	web.POST("/c/:id/rename", s.conversationRename)
 	web.Match(getOrHead, "/c/:id/audit", s.auditLog)
+	s.upload(web.POST("/c/:id/files", s.fileUpload), s.uploadBodyLimit())
+	web.Match(getOrHead, "/files/:id/content", s.fileContent)
+	web.Match(getOrHead, "/files/:id/thumbnail/:size", s.fileThumbnail)
+	web.POST("/files/:id/delete", s.fileDelete)
+	web.POST("/uploads/:id/dismiss", s.uploadDismiss)
 	web.GET("/events", s.events, s.sameSiteStream)
 	web.POST("/logout", s.logout)
 
@@ -68,10 +73,16 @@ func (s *Server) routes(e *echo.Echo) {
 	api.POST("/conversations/:id/messages", s.apiMessageCreate)
 	api.POST("/conversations/:id/read", s.apiConversationRead)
 	api.POST("/conversations/:id/typing", s.apiConversationTyping)
+	s.upload(api.POST("/conversations/:id/files", s.apiFileUpload), s.uploadBodyLimit())
+	api.Match(getOrHead, "/uploads/:id", s.apiUploadShow)
+	api.Match(getOrHead, "/files/:id", s.apiFileShow)
+	api.Match(getOrHead, "/files/:id/content", s.fileContent)
+	api.Match(getOrHead, "/files/:id/thumbnail/:size", s.fileThumbnail)
+	api.DELETE("/files/:id", s.apiFileDelete)
 	api.Match(getOrHead, "/unread", s.apiUnread)
 	api.GET("/events", s.apiEvents)
 
-	// Uploads (none yet) are the only routes that take multipart bodies, up to their own
-	// limit: s.upload(api.POST(path, handler), limit).
+	// Uploads (s.upload) are the only routes that take multipart bodies, up to their own
+	// limit: every file at its largest, and a MiB more.
 	// Unknown URLs go to s.notFound (the router's NotFoundHandler, see New).
 }

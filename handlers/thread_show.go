@@ -41,6 +41,10 @@ func (s *Server) renderThread(c *echo.Context, me messenger.User, convID, before
 	if err != nil {
 		return err
 	}
+	uploads, err := s.chat.PendingUploads(ctx, me, convID)
+	if err != nil {
+		return err
+	}
 	layout := s.layout(views.ConvTitle(ctx, thread.Conversation, me.ID))
 	layout.UnreadTotal = unread
 	status := http.StatusOK
@@ -58,6 +62,8 @@ func (s *Server) renderThread(c *echo.Context, me messenger.User, convID, before
 			Typing:      thread.Typing,
 			ClientMsgID: newClientMsgID(), Draft: draft, Error: problem,
 			MembersOpen: c.QueryParam("members") == "1",
+			Uploads:     uploads,
+			Limits:      views.UploadLimits{MaxBytes: s.cfg.MaxUploadBytes, MaxFiles: s.cfg.MaxFilesPerUpload},
 		},
 	}))
 }

@@ -186,6 +186,7 @@
           var stick = atBottom(), before = rows().length;
           placeRows(parseFragment(html));
           relayout();
+          sweepUploads();
           if (stick) scrollToBottom(); else if (rows().length > before) showPill();
           if (hasMore && shownThrough() > from) return more();
         });
@@ -367,6 +368,7 @@
       var stick = atBottom() || mine;
       placeRow(row.cloneNode(true));
       relayout();
+      if (mine && row.dataset.clientMsgId) settled(row.dataset.clientMsgId);
       var gap = shownThrough() < lastSeq();
       seen = !document.hidden && stick;
       if (stick) scrollToBottom(); else if (!mine) showPill();
@@ -567,6 +569,577 @@
     if (e.target.closest && e.target.closest("#stream-replaced [data-action=reconnect]")) window.location.reload();
   });
 
+  // ---------------------------------------------------------------- files
+
+  // The words of the attach flow, in the page's language (the composer's data-upload-text).
+  var TEXT = {};
+  function tt(key) {
+    var s = TEXT[key] || "", args = Array.prototype.slice.call(arguments, 1);
+    return s.replace(/%[sd]/g, function () { return args.length ? String(args.shift()) : ""; });
+  }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    return e;
+  }
+
+  function humanSize(n) {
+    var sep = document.documentElement.lang === "en" ? " " : "", units = ["B", "KB", "MB", "GB"], v = n, u = 0;
+    while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+    if (u === 0) return n + sep + "B";
+    return (v < 10 ? String(Math.round(v * 10) / 10) : String(Math.round(v))) + sep + units[u];
+  }
+
+  // What the server takes, by name and type: only for an early word to the user; the
+  // server decides by content.
+  var ALLOWED_EXT = /\.(png|jpe?g|webp|gif|pdf|docx|xlsx|pptx|hwpx?|txt)$/i;
+  var ALLOWED_TYPE = /^(image\/(png|jpeg|webp|gif)|application\/pdf|text\/plain)$/;
+  var HEIC = /\.(heic|heif)$|^image\/hei[cf]/i;
+  var DOC_LOOK = [
+    [/\.pdf$/i, "PDF", "bg-rose-600"], [/\.docx?$/i, "DOC", "bg-blue-600"], [/\.xlsx?$/i, "XLS", "bg-emerald-600"],
+    [/\.pptx?$/i, "PPT", "bg-orange-500"], [/\.hwpx?$/i, "HWP", "bg-sky-600"], [/\.txt$/i, "TXT", "bg-slate-500"],
+  ];
+
+  function isImageFile(f) { return /^image\/(png|jpeg|webp|gif)$/.test(f.type); }
+
+  function docIcon(name) {
+    var look = ["FILE", "bg-slate-500"];
+    for (var i = 0; i < DOC_LOOK.length; i++) if (DOC_LOOK[i][0].test(name)) { look = DOC_LOOK[i].slice(1); break; }
+    var icon = el("span", "relative inline-flex h-11 w-9 shrink-0 items-end justify-center rounded-md pb-1 text-[9px] font-bold tracking-wide text-white shadow-sm " + look[1], look[0]);
+    icon.setAttribute("aria-hidden", "true");
+    return icon;
+  }
+
+  // previews keeps the local pictures of my uploads (object URLs by client_msg_id), so a
+  // pending bubble the server renders again still shows them.
+  var previews = {};
+
+  function applyPreviews(li) {
+    var urls = previews[li.dataset.clientMsgId];
+    if (!urls) return;
+    $$(".upload-file", li).forEach(function (row) {
+      var url = urls[+row.dataset.index], thumb = $(".upload-thumb", row);
+      if (!url || !thumb || $("img", thumb)) return;
+      var img = el("img", "h-full w-full object-cover");
+      img.src = url;
+      img.alt = "";
+      thumb.replaceChildren(img);
+    });
+  }
+
+  function dropPreviews(clientMsgID) {
+    (previews[clientMsgID] || []).forEach(function (u) { if (u) URL.revokeObjectURL(u); });
+    delete previews[clientMsgID];
+  }
+
+  function uploadBubbles() { return $$("#uploads > li.upload"); }
+
+  function bubbleFor(clientMsgID) {
+    var all = uploadBubbles();
+    for (var i = 0; i < all.length; i++) if (all[i].dataset.clientMsgId === clientMsgID) return all[i];
+    return null;
+  }
+
+  function rowFor(clientMsgID) {
+    var all = rows();
+    for (var i = 0; i < all.length; i++) if (all[i].dataset.clientMsgId === clientMsgID) return all[i];
+    return null;
+  }
+
+  // settled: the upload is a message now (its row is shown): its bubble goes.
+  function settled(clientMsgID) {
+    var b = bubbleFor(clientMsgID);
+    if (b) b.remove();
+    dropPreviews(clientMsgID);
+  }
+
+  // putBubble shows the server's rendering of one of my uploads in place of whatever
+  // bubble of it is shown (my own sending one, or an older state).
+  function putBubble(li) {
+    var list = $("#uploads");
+    if (!list || !li) return;
+    var id = li.dataset.clientMsgId;
+    if (li.dataset.state === "clean" || rowFor(id)) {
+      settled(id);
+      if (!rowFor(id)) catchUp();
+      return;
+    }
+    applyPreviews(li);
+    var old = document.getElementById(li.id) || bubbleFor(id);
+    if (old && old.dataset.sending === "true") old.dataset.replaced = "true";
+    if (old) old.replaceWith(li); else list.append(li);
+  }
+
+  // sweepUploads removes the bubbles of uploads whose message is shown now.
+  function sweepUploads() {
+    uploadBubbles().forEach(function (b) { if (rowFor(b.dataset.clientMsgId)) settled(b.dataset.clientMsgId); });
+  }
+
+  function onUploadUpdated(evt) {
+    var tpl = $("template", parseFragment(evt.detail.data || ""));
+    var t = thread();
+    if (!tpl || !t || t.dataset.conversation !== tpl.dataset.conversation) return;
+    var stick = atBottom();
+    putBubble($("li.upload", tpl.content));
+    if (stick) scrollToBottom();
+  }
+
+  function onMessageUpdated(evt) {
+    var tpl = $("template", parseFragment(evt.detail.data || ""));
+    if (!tpl) return;
+    var row = $("li.msg", tpl.content), t = thread();
+    if (row && t && t.dataset.conversation === tpl.dataset.conversation && document.getElementById(row.id)) {
+      placeRow(row.cloneNode(true));
+      relayout();
+    }
+    refreshList();
+  }
+
+  document.addEventListener("upload.updated", onUploadUpdated);
+  document.addEventListener("message.updated", onMessageUpdated);
+
+  // ------------------------------------------------ attaching and sending files
+
+  function setupAttach(form, ui) {
+    var attach = $("#composer-attach"), input = $("#composer-files"), tray = $("#composer-tray");
+    if (!attach || !input || !tray || !window.XMLHttpRequest || !window.Blob) return null;
+    try { TEXT = JSON.parse(form.dataset.uploadText || "{}"); } catch (e) { TEXT = {}; }
+    var maxBytes = +form.dataset.maxBytes || 10485760, maxFiles = +form.dataset.maxFiles || 10;
+    var chosen = []; // {file, url}
+    var chosenID = null; // the client_msg_id of files brought back by a cancel
+
+    // With JavaScript, the attach button and the tray replace the plain file field.
+    var plain = $("#composer-nojs-files");
+    if (plain) plain.hidden = true;
+    attach.hidden = false;
+    attach.addEventListener("click", function () { input.click(); });
+    input.addEventListener("change", function () {
+      add(input.files);
+      input.value = "";
+    });
+
+    function problem(f) {
+      if (HEIC.test(f.name) || HEIC.test(f.type)) return tt("attach.heic", f.name);
+      if (!ALLOWED_EXT.test(f.name) && !ALLOWED_TYPE.test(f.type)) return tt("attach.type", f.name);
+      if (f.size > maxBytes) return tt("attach.too_large", f.name, TEXT.max);
+      if (f.size === 0) return tt("attach.empty", f.name);
+      return "";
+    }
+
+    function add(files) {
+      var problems = [];
+      Array.prototype.forEach.call(files || [], function (f) {
+        var p = problem(f);
+        if (p) { problems.push(p); return; }
+        if (chosen.length >= maxFiles) {
+          if (problems.indexOf(tt("attach.too_many", maxFiles)) < 0) problems.push(tt("attach.too_many", maxFiles));
+          return;
+        }
+        chosen.push({ file: f, url: isImageFile(f) ? URL.createObjectURL(f) : null });
+      });
+      if (problems.length) ui.showError(problems.join(" "), false); else ui.clearError();
+      render();
+      ui.textarea.focus();
+    }
+
+    function remove(i) {
+      var c = chosen.splice(i, 1)[0];
+      if (c && c.url) URL.revokeObjectURL(c.url);
+      if (!chosen.length) chosenID = null;
+      render();
+      ui.textarea.focus();
+    }
+
+    function render() {
+      tray.replaceChildren();
+      chosen.forEach(function (c, i) {
+        var li = el("li", "relative shrink-0");
+        if (c.url) {
+          var img = el("img", "h-16 w-16 rounded-xl border border-slate-200 object-cover");
+          img.src = c.url;
+          img.alt = c.file.name;
+          li.append(img);
+        } else {
+          var card = el("div", "flex h-16 w-44 items-center gap-2 rounded-xl border border-slate-200 bg-slate-50 px-2.5");
+          var words = el("div", "min-w-0 flex-1");
+          var name = el("p", "truncate text-xs font-medium text-slate-800", c.file.name);
+          name.dir = "auto";
+          name.title = c.file.name;
+          words.append(name, el("p", "text-[11px] text-slate-500", humanSize(c.file.size)));
+          card.append(docIcon(c.file.name), words);
+          li.append(card);
+        }
+        var x = el("button", "absolute -right-1.5 -top-1.5 inline-flex h-6 w-6 items-center justify-center rounded-full bg-slate-800 text-sm leading-none text-white shadow ring-2 ring-white hover:bg-rose-600", "×");
+        x.type = "button";
+        x.setAttribute("aria-label", tt("attach.remove", c.file.name));
+        x.addEventListener("click", function () { remove(i); });
+        li.append(x);
+        tray.append(li);
+      });
+      tray.hidden = chosen.length === 0;
+      ui.textarea.required = chosen.length === 0;
+    }
+
+    // A thread takes dropped files: the drop zone shows while files are over it.
+    var t = thread(), zone = $("#drop-zone"), depth = 0;
+    function hasFiles(e) {
+      var types = e.dataTransfer && e.dataTransfer.types;
+      return !!types && Array.prototype.indexOf.call(types, "Files") >= 0;
+    }
+    function showZone(on) { if (zone) zone.hidden = !on; }
+    if (t) {
+      t.addEventListener("dragenter", function (e) { if (!hasFiles(e)) return; e.preventDefault(); depth++; showZone(true); });
+      t.addEventListener("dragover", function (e) { if (!hasFiles(e)) return; e.preventDefault(); e.dataTransfer.dropEffect = "copy"; });
+      t.addEventListener("dragleave", function (e) { if (!hasFiles(e)) return; depth = Math.max(0, depth - 1); if (!depth) showZone(false); });
+      t.addEventListener("drop", function (e) {
+        if (!hasFiles(e)) return;
+        e.preventDefault();
+        depth = 0;
+        showZone(false);
+        add(e.dataTransfer.files);
+      });
+    }
+    // A file dropped beside the thread must not make the browser leave the page for it.
+    window.addEventListener("dragover", function (e) { if (hasFiles(e)) e.preventDefault(); });
+    window.addEventListener("drop", function (e) { if (hasFiles(e)) { e.preventDefault(); depth = 0; showZone(false); } });
+
+    // A picture pasted into the composer is attached (a screenshot, a copied photo).
+    ui.textarea.addEventListener("paste", function (e) {
+      var files = e.clipboardData && e.clipboardData.files;
+      if (!files || !files.length) return;
+      e.preventDefault();
+      add(files);
+    });
+
+    // send posts the chosen files with the text as their caption, as one upload.
+    function send() {
+      var caption = ui.textarea.value;
+      if (caption.length > 4000) { ui.showError(tt("composer.too_long"), false); return; }
+      var files = chosen.map(function (c) { return c.file; });
+      var id = chosenID || ui.idInput.value;
+      previews[id] = chosen.map(function (c) { return c.url; });
+      chosen = [];
+      chosenID = null;
+      render();
+      ui.idInput.value = uuid(); // the next message gets its own id; this upload keeps id
+      ui.sent(caption);
+      startUpload({ id: id, files: files, caption: caption });
+    }
+
+    // bringBack returns a cancelled upload's files to the tray, with its id: sent again,
+    // it is the same upload should the server have received it after all.
+    function bringBack(job) {
+      var urls = previews[job.id] || [];
+      delete previews[job.id];
+      chosen = job.files.map(function (f, i) { return { file: f, url: urls[i] || null }; });
+      chosenID = job.id;
+      if (!ui.textarea.value) ui.textarea.value = job.caption;
+      render();
+    }
+
+    function startUpload(job) {
+      job.bubble = sendingBubble(job);
+      $("#uploads").append(job.bubble);
+      scrollToBottom();
+      transmit(job);
+    }
+
+    function sendingBubble(job) {
+      var li = el("li", "upload mine mt-2 flex justify-end");
+      li.dataset.clientMsgId = job.id;
+      li.dataset.sending = "true";
+      var card = el("div", "w-[16rem] max-w-[85%] rounded-2xl rounded-tr-md border border-slate-200 bg-white p-2.5 text-sm shadow-sm");
+      var list = el("ul", "flex flex-col gap-1.5");
+      job.bars = [];
+      job.files.forEach(function (f, i) {
+        var row = el("li", "upload-file flex items-center gap-2.5");
+        row.dataset.index = String(i);
+        var thumb = el("span", "upload-thumb relative inline-flex h-11 w-11 shrink-0 items-center justify-center overflow-hidden rounded-lg bg-slate-100");
+        var url = (previews[job.id] || [])[i];
+        if (url) {
+          var img = el("img", "h-full w-full object-cover");
+          img.src = url;
+          img.alt = "";
+          thumb.append(img);
+        } else {
+          thumb.append(docIcon(f.name));
+        }
+        var words = el("span", "min-w-0 flex-1");
+        var name = el("span", "line-clamp-2 [overflow-wrap:anywhere] text-[13px] font-medium leading-snug text-slate-800", f.name);
+        name.dir = "auto";
+        name.title = f.name;
+        var track = el("span", "mt-1 block h-1.5 overflow-hidden rounded-full bg-slate-100");
+        var bar = el("span", "upload-bar block h-full w-0 rounded-full bg-teal-500 transition-[width] duration-150");
+        track.setAttribute("role", "progressbar");
+        track.setAttribute("aria-label", f.name);
+        track.setAttribute("aria-valuemin", "0");
+        track.setAttribute("aria-valuemax", "100");
+        track.setAttribute("aria-valuenow", "0");
+        track.append(bar);
+        words.append(name, track, el("span", "upload-size block text-[11px] text-slate-500", humanSize(f.size)));
+        row.append(thumb, words);
+        list.append(row);
+        job.bars.push({ track: track, bar: bar });
+      });
+      card.append(list);
+      if (job.caption) {
+        var cap = el("p", "mt-2 whitespace-pre-wrap break-words border-t border-slate-100 pt-2 text-[13px] text-slate-700 [overflow-wrap:anywhere]", job.caption);
+        cap.dir = "auto";
+        card.append(cap);
+      }
+      job.status = el("div", "upload-status mt-2 flex items-center gap-2 text-xs");
+      job.status.setAttribute("role", "status");
+      card.append(job.status);
+      li.append(card);
+      return li;
+    }
+
+    function setProgress(job, i, p) {
+      var b = job.bars[i];
+      if (!b) return;
+      var pct = Math.round(p * 100);
+      b.bar.style.width = pct + "%";
+      b.track.setAttribute("aria-valuenow", String(pct));
+    }
+
+    function button(text, cls, onClick) {
+      var b = el("button", "rounded-full px-3 py-1 text-xs font-semibold " + cls, text);
+      b.type = "button";
+      b.addEventListener("click", onClick);
+      return b;
+    }
+
+    function showSending(job) {
+      job.bubble.dataset.sending = "true";
+      job.bubble.firstChild.className = job.bubble.firstChild.className.replace("border-rose-200 bg-rose-50", "border-slate-200 bg-white");
+      job.status.replaceChildren(
+        el("span", "flex-1 text-slate-600", tt("upload.sending")),
+        button(tt("upload.cancel"), "bg-slate-100 text-slate-700 hover:bg-slate-200", function () {
+          job.cancelled = true;
+          if (job.xhr) job.xhr.abort();
+          job.bubble.remove();
+          bringBack(job);
+        }));
+    }
+
+    function showFailed(job, text, canRetry) {
+      job.bubble.dataset.sending = "false";
+      job.bubble.firstChild.className = job.bubble.firstChild.className.replace("border-slate-200 bg-white", "border-rose-200 bg-rose-50");
+      var parts = [el("span", "flex-1 font-medium text-rose-700", text)];
+      if (canRetry) {
+        parts.push(button(tt("upload.retry"), "bg-rose-600 text-white hover:bg-rose-700", function () { transmit(job); }));
+      }
+      parts.push(button(tt("upload.dismiss"), "bg-white text-rose-700 ring-1 ring-rose-200 hover:bg-rose-100", function () {
+        job.bubble.remove();
+        dropPreviews(job.id);
+      }));
+      job.status.replaceChildren.apply(job.status, parts);
+    }
+
+    function refusal(xhr) {
+      var code = "";
+      try { code = JSON.parse(xhr.responseText).error.code; } catch (e) { /* not JSON */ }
+      switch (code || { 413: "too_large", 415: "unsupported", 429: "rate_limited", 404: "not_found" }[xhr.status]) {
+        case "too_large": return tt("upload.too_large");
+        case "unsupported": return tt("upload.unsupported");
+        case "rate_limited": return tt("composer.rate_limited");
+        case "invalid": return tt("upload.invalid");
+        case "not_found": case "forbidden": return tt("upload.forbidden");
+      }
+      return tt("upload.failed");
+    }
+
+    // transmit posts the upload with XMLHttpRequest, whose upload progress is real. The
+    // body is built here, so each file's place in it is known and its own bar follows the
+    // bytes sent; the browser streams the files from disk.
+    function transmit(job) {
+      var boundary = "----DreamSeedUpload" + uuid().replace(/-/g, "");
+      var enc = new TextEncoder(), parts = [], offset = 0, ranges = [];
+      function text(s) { var b = enc.encode(s); parts.push(b); offset += b.length; }
+      function field(name, value) {
+        text("--" + boundary + '\r\nContent-Disposition: form-data; name="' + name + '"\r\n\r\n' + value + "\r\n");
+      }
+      field("client_msg_id", job.id);
+      field("caption", job.caption);
+      job.files.forEach(function (f) {
+        var quoted = f.name.replace(/"/g, "%22").replace(/\r/g, "%0D").replace(/\n/g, "%0A");
+        text("--" + boundary + '\r\nContent-Disposition: form-data; name="file"; filename="' + quoted +
+          '"\r\nContent-Type: application/octet-stream\r\n\r\n');
+        ranges.push([offset, f.size]);
+        parts.push(f);
+        offset += f.size;
+        text("\r\n");
+      });
+      text("--" + boundary + "--\r\n");
+
+      job.cancelled = false;
+      job.files.forEach(function (f, i) { setProgress(job, i, 0); });
+      showSending(job);
+      var xhr = job.xhr = new XMLHttpRequest();
+      xhr.open("POST", form.dataset.uploadUrl);
+      xhr.setRequestHeader("Content-Type", "multipart/form-data; boundary=" + boundary);
+      xhr.setRequestHeader("HX-Request", "true");
+      xhr.setRequestHeader("X-CSRF-Token", csrfToken());
+      xhr.setRequestHeader("Accept", "text/html, application/json");
+      xhr.upload.addEventListener("progress", function (e) {
+        ranges.forEach(function (r, i) {
+          setProgress(job, i, r[1] ? Math.max(0, Math.min(1, (e.loaded - r[0]) / r[1])) : (e.loaded >= r[0] ? 1 : 0));
+        });
+      });
+      xhr.addEventListener("load", function () {
+        if (job.cancelled) return;
+        if (xhr.status === 200 || xhr.status === 202) {
+          var li = $("li.upload", parseFragment(xhr.responseText));
+          var stick = atBottom();
+          if (job.bubble.isConnected && job.bubble.dataset.replaced !== "true") job.bubble.replaceWith(li || el("li"));
+          else job.bubble.remove();
+          if (li) putBubble(li);
+          if (stick) scrollToBottom();
+          return;
+        }
+        var retryable = xhr.status === 408 || xhr.status === 429 || xhr.status >= 500;
+        showFailed(job, refusal(xhr), retryable);
+      });
+      xhr.addEventListener("error", function () {
+        if (!job.cancelled) showFailed(job, tt("upload.failed"), true);
+      });
+      xhr.addEventListener("timeout", function () { showFailed(job, tt("upload.failed"), true); });
+      xhr.send(new Blob(parts));
+    }
+
+    return {
+      hasFiles: function () { return chosen.length > 0; },
+      send: send,
+    };
+  }
+
+  // ------------------------------------------------ the picture viewer
+
+  function setupViewer() {
+    var v = $("#viewer");
+    if (!v) return;
+    var img = $("#viewer-img", v), name = $("#viewer-name", v), count = $("#viewer-count", v);
+    var download = $("#viewer-download", v), prev = $("[data-viewer-prev]", v), next = $("[data-viewer-next]", v);
+    var list = [], index = 0, opener = null, pushed = false;
+
+    function show() {
+      var a = list[index];
+      if (!a) return;
+      img.removeAttribute("src");
+      if (+a.dataset.width) img.width = +a.dataset.width; else img.removeAttribute("width");
+      if (+a.dataset.height) img.height = +a.dataset.height; else img.removeAttribute("height");
+      img.src = a.dataset.large;
+      img.alt = a.dataset.name || "";
+      name.textContent = a.dataset.name || "";
+      count.textContent = list.length > 1 ? v.dataset.counter.replace("%d", index + 1).replace("%d", list.length) : "";
+      download.href = a.dataset.download;
+      download.setAttribute("download", a.dataset.name || "");
+      prev.disabled = index === 0;
+      next.disabled = index === list.length - 1;
+      prev.classList.toggle("opacity-30", prev.disabled);
+      next.classList.toggle("opacity-30", next.disabled);
+    }
+
+    function open(a) {
+      list = $$("#messages a[data-viewer]");
+      index = Math.max(0, list.indexOf(a));
+      opener = a;
+      show();
+      v.hidden = false;
+      document.documentElement.classList.add("overflow-hidden");
+      // The browser's back button closes the viewer instead of leaving the thread.
+      try { history.pushState({ viewer: true }, ""); pushed = true; } catch (e) { pushed = false; }
+      $("[data-viewer-close]", v).focus();
+    }
+
+    function close(fromHistory) {
+      if (v.hidden) return;
+      v.hidden = true;
+      img.removeAttribute("src");
+      document.documentElement.classList.remove("overflow-hidden");
+      if (pushed && !fromHistory) history.back();
+      pushed = false;
+      if (opener && opener.isConnected) opener.focus();
+    }
+
+    function step(d) {
+      var i = index + d;
+      if (i < 0 || i >= list.length) return;
+      index = i;
+      show();
+    }
+
+    document.addEventListener("click", function (e) {
+      var a = e.target.closest && e.target.closest("a[data-viewer]");
+      if (!a || e.ctrlKey || e.metaKey || e.shiftKey || e.button) return;
+      e.preventDefault();
+      open(a);
+    });
+    $("[data-viewer-close]", v).addEventListener("click", function () { close(false); });
+    prev.addEventListener("click", function () { step(-1); });
+    next.addEventListener("click", function () { step(1); });
+    window.addEventListener("popstate", function () { if (!v.hidden) close(true); });
+    v.addEventListener("keydown", function (e) {
+      if (e.key === "Escape") { e.preventDefault(); close(false); }
+      else if (e.key === "ArrowLeft") { e.preventDefault(); step(-1); }
+      else if (e.key === "ArrowRight") { e.preventDefault(); step(1); }
+      else if (e.key === "Tab") {
+        // Focus stays inside the dialog.
+        var f = $$("button:not([disabled]), a[href]", v).filter(function (x) { return x.offsetParent !== null; });
+        if (!f.length) return;
+        var first = f[0], last = f[f.length - 1];
+        if (e.shiftKey && document.activeElement === first) { e.preventDefault(); last.focus(); }
+        else if (!e.shiftKey && document.activeElement === last) { e.preventDefault(); first.focus(); }
+      }
+    });
+    // Swipe between pictures on a phone; a tap on the dark around the picture closes.
+    var stage = $("#viewer-stage", v), x0 = null, y0 = null;
+    stage.addEventListener("touchstart", function (e) {
+      if (e.touches.length === 1) { x0 = e.touches[0].clientX; y0 = e.touches[0].clientY; }
+    }, { passive: true });
+    stage.addEventListener("touchend", function (e) {
+      if (x0 === null) return;
+      var dx = e.changedTouches[0].clientX - x0, dy = e.changedTouches[0].clientY - y0;
+      x0 = null;
+      if (Math.abs(dx) > 50 && Math.abs(dx) > Math.abs(dy)) step(dx < 0 ? 1 : -1);
+    });
+    stage.addEventListener("click", function (e) { if (e.target === stage) close(false); });
+  }
+
+  // ------------------------------------------------ deleting, dismissing
+
+  function setupFileForms() {
+    document.addEventListener("submit", function (e) {
+      var f = e.target;
+      if (e.defaultPrevented || !f.matches) return;
+      if (f.matches("form[data-file-delete]")) {
+        e.preventDefault();
+        fetchHTML(f.action, { method: "POST", body: new URLSearchParams(new FormData(f)) })
+          .then(function (resp) {
+            if (!resp.ok) throw new Error("delete: " + resp.status);
+            return resp.text();
+          })
+          .then(function (html) {
+            var row = $("li.msg", parseFragment(html));
+            if (row && document.getElementById(row.id)) { placeRow(row); relayout(); }
+            refreshList();
+          })
+          .catch(function () { window.alert(TEXT["file.delete.failed"] || "Error"); });
+      } else if (f.matches("form[data-upload-dismiss]")) {
+        e.preventDefault();
+        var li = f.closest("li.upload");
+        fetchHTML(f.action, { method: "POST", body: new URLSearchParams(new FormData(f)) })
+          .then(function (resp) {
+            if (!resp.ok && resp.status !== 404) throw new Error("dismiss: " + resp.status);
+            if (li) { dropPreviews(li.dataset.clientMsgId); li.remove(); }
+          })
+          .catch(function () { /* it stays; the next try or a reload */ });
+      }
+    });
+  }
+
   // ---------------------------------------------------------------- the composer
 
   function setupComposer() {
@@ -659,8 +1232,10 @@
       }).finally(function () { sending(false); textarea.focus(); });
     }
 
+    var attach = null;
     form.addEventListener("submit", function (e) {
       e.preventDefault();
+      if (attach && attach.hasFiles()) { attach.send(); return; }
       if (button.disabled) return;
       var body = textarea.value;
       if (!body.trim()) { showError(form.dataset.msgEmpty, false); return; }
@@ -671,6 +1246,20 @@
 
     retry.addEventListener("click", function () {
       if (pending) send(pending.body, pending.id);
+    });
+
+    attach = setupAttach(form, {
+      textarea: textarea, idInput: idInput, showError: showError, clearError: clearError,
+      sent: function (caption) {
+        pending = null;
+        clearError();
+        if (textarea.value === caption) {
+          textarea.value = "";
+          try { sessionStorage.removeItem(draftKey); } catch (e) {}
+          grow();
+        }
+        textarea.focus();
+      },
     });
   }
 
@@ -698,11 +1287,13 @@
       observeOlder();
     }
     setupComposer();
+    setupViewer();
     // Forms that ask first (leave, remove a member), also in parts loaded later.
     document.addEventListener("submit", function (e) {
       var f = e.target;
       if (f.matches && f.matches("form[data-confirm]") && !window.confirm(f.dataset.confirm)) e.preventDefault();
     });
+    setupFileForms();
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

@@ -20,8 +20,11 @@ func ConvTitle(ctx context.Context, c messenger.Conversation, viewerID int64) st
 }
 
 // MessageText answers the text of a message as the viewer reads it: a system message is
-// worded in the page's language from what it records.
+// worded in the page's language from what it records, a file message by what it carries.
 func MessageText(ctx context.Context, m messenger.Message) string {
+	if m.Kind == messenger.MessageFile {
+		return FilePreview(ctx, m)
+	}
 	if m.Kind != messenger.MessageSystem || m.Event == nil {
 		return m.Body
 	}
