@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/jobs"
@@ -58,10 +59,23 @@ type Files struct {
 	// when 0): with backoff doubling up to the runner's RetryMax (an hour by default), 25
 	// attempts wait about half a day for a scanner that is down.
 	ScanAttempts int
+	// ThumbnailMaxPixels bounds the pixels of the images being decoded for thumbnails at
+	// once, across this process's jobs (DefaultThumbnailMaxPixels when 0;
+	// MESSENGER_THUMBNAIL_MAX_PIXELS): a decoded picture holds 4 to 8 bytes a pixel, so a
+	// 50-megapixel PNG is about half a gigabyte, and four workers decoding such pictures
+	// side by side would take two. A job waits until its picture fits; a picture larger than
+	// the whole budget waits until it has all of it.
+	ThumbnailMaxPixels int64
+
+	decoding *semaphore.Weighted // ThumbnailMaxPixels, set by EnableFiles
 }
 
 // DefaultScanAttempts is Files.ScanAttempts unless set.
 const DefaultScanAttempts = 25
+
+// DefaultThumbnailMaxPixels is Files.ThumbnailMaxPixels unless set: two pictures of the
+// largest default size (50 megapixels) at once.
+const DefaultThumbnailMaxPixels = 100_000_000
 
 // UploadFile is one file of an upload as a handler received it.
 type UploadFile struct {
@@ -93,6 +107,10 @@ func (s *Service) EnableFiles(f Files) {
 	if f.ScanAttempts <= 0 {
 		f.ScanAttempts = DefaultScanAttempts
 	}
+	if f.ThumbnailMaxPixels <= 0 {
+		f.ThumbnailMaxPixels = DefaultThumbnailMaxPixels
+	}
+	f.decoding = semaphore.NewWeighted(f.ThumbnailMaxPixels)
 	s.files = &f
 }
 
@@ -781,14 +799,11 @@ func imageKind(contentType string) (upload.Kind, bool) {
 // thumbnail makes and stores one image's thumbnails and records them. An image that
 // cannot be decoded goes without (shown as a document); a storage error is the job's.
 func (s *Service) thumbnail(ctx context.Context, file store.StoredFile, kind upload.Kind) error {
-	body, _, err := s.files.Storage.Get(ctx, file.Key)
+	th, src, err := s.decodeThumbnails(ctx, file, kind)
 	if err != nil {
-		return fmt.Errorf("thumbnails of %s: %w", file.ID, err)
-	}
-	src := &readErr{r: body}
-	th, err := upload.Thumbnails(src, upload.Info{Kind: kind, ContentType: file.ContentType, Width: file.Width, Height: file.Height})
-	body.Close()
-	if err != nil {
+		if src == nil {
+			return err
+		}
 		if src.err != nil || messenger.ErrorCode(err) == "" {
 			return fmt.Errorf("thumbnails of %s: %w", file.ID, errors.Join(src.err, err)) // storage: try again
 		}
@@ -806,6 +821,36 @@ func (s *Service) thumbnail(ctx context.Context, file store.StoredFile, kind upl
 	return s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
 		return tx.SetVariants(ctx, file.ID, variants, th.Width, th.Height)
 	})
+}
+
+// decodeThumbnails reads a stored picture and makes its thumbnails once its pixels fit in
+// the decoding budget (Files.ThumbnailMaxPixels), held until they are made. The reader
+// tells a storage error while decoding, worth a retry, from a damaged picture; it is nil
+// when the picture was not read (the wait ended, storage failed): a retry too.
+func (s *Service) decodeThumbnails(ctx context.Context, file store.StoredFile, kind upload.Kind) (upload.Thumbs, *readErr, error) {
+	release, err := s.files.decodePixels(ctx, int64(file.Width)*int64(file.Height))
+	if err != nil {
+		return upload.Thumbs{}, nil, fmt.Errorf("thumbnails of %s: wait for memory: %w", file.ID, err)
+	}
+	defer release()
+	body, _, err := s.files.Storage.Get(ctx, file.Key)
+	if err != nil {
+		return upload.Thumbs{}, nil, fmt.Errorf("thumbnails of %s: %w", file.ID, err)
+	}
+	defer body.Close()
+	src := &readErr{r: body}
+	th, err := upload.Thumbnails(src, upload.Info{Kind: kind, ContentType: file.ContentType, Width: file.Width, Height: file.Height})
+	return th, src, err
+}
+
+// decodePixels waits until pixels more may be decoded (all of the budget for a picture
+// larger than it) or ctx ends, and answers the function that gives them back.
+func (f *Files) decodePixels(ctx context.Context, pixels int64) (func(), error) {
+	n := min(max(pixels, 1), f.ThumbnailMaxPixels)
+	if err := f.decoding.Acquire(ctx, n); err != nil {
+		return nil, err
+	}
+	return func() { f.decoding.Release(n) }, nil
 }
 
 // readErr remembers the error of a read that was not the end, so that a storage failure

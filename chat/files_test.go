@@ -78,7 +78,8 @@ type fileEnv struct {
 	withScanner bool
 	runner      *jobs.Runner
 
-	scanAttempts int // Files.ScanAttempts of the next runner started
+	scanAttempts int   // Files.ScanAttempts of the next runner started
+	thumbPixels  int64 // Files.ThumbnailMaxPixels of the next runner started
 }
 
 func newFileEnv(t *testing.T) *fileEnv { return newFileEnvScanner(t, true) }
@@ -124,7 +125,7 @@ func (e *fileEnv) startRunner() *jobs.Runner {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	files := chat.Files{Storage: e.storage, Jobs: runner, ScanAttempts: e.scanAttempts}
+	files := chat.Files{Storage: e.storage, Jobs: runner, ScanAttempts: e.scanAttempts, ThumbnailMaxPixels: e.thumbPixels}
 	if e.withScanner {
 		files.Scanner = e.scanner
 	}
@@ -976,5 +977,49 @@ func TestScanGivesUp(t *testing.T) {
 	eventually(t, "the object is deleted", func() bool { return e.objectGone(key) })
 	if n := e.value(`SELECT last_seq FROM conversations WHERE id = $1`, conv); n != "0" {
 		t.Errorf("last_seq %s", n)
+	}
+}
+
+// TestThumbnailPixelBudget: pictures are decoded for thumbnails only while their pixels fit
+// in Files.ThumbnailMaxPixels (with the others being decoded): a clean picture waits, with
+// no message and no thumbnails, until the budget has room, and one larger than the whole
+// budget waits for all of it, then goes (it never waits forever).
+func TestThumbnailPixelBudget(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnvScanner(t, true)
+	e.thumbPixels = 1_000_000
+	e.runner = e.startRunner() // a second runner on the same queue, with the small budget
+	u := e.users()
+	conv := e.group(u.a, u.b)
+	subB := e.listen(u.b)
+
+	for _, c := range []struct {
+		name   string
+		w, h   int
+		others int64 // pixels being decoded meanwhile
+	}{
+		{"fits beside nothing but does not beside 600000 others", 800, 600, 600_000},
+		{"larger than the whole budget, beside a 1-pixel picture", 1250, 1000, 1},
+	} {
+		release, err := e.svc.HoldThumbnailPixels(ctx, c.others)
+		if err != nil {
+			t.Fatal(err)
+		}
+		up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", []chat.UploadFile{file("큰 사진.png", pngBytes(t, c.w, c.h))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, c.name+": the scan is clean", func() bool {
+			return e.value(`SELECT state FROM files WHERE upload_id = $1`, up.ID) == messenger.FileClean
+		})
+		quiet(t, subB, chat.EventMessageNew, 1500*time.Millisecond)
+		if v := e.value(`SELECT jsonb_array_length(variants) FROM files WHERE upload_id = $1`, up.ID); v != "0" {
+			t.Errorf("%s: %s thumbnails made while the budget had no room", c.name, v)
+		}
+		release()
+		m := next[messenger.APIMessage](t, subB, chat.EventMessageNew)
+		if len(m.Files) != 1 || len(m.Files[0].Thumbnails) != 3 || m.Files[0].Width != c.w {
+			t.Errorf("%s: the message once the budget had room: %+v", c.name, m.Files)
+		}
 	}
 }

@@ -59,10 +59,12 @@ type config struct {
 	JobTimeout     time.Duration
 	JobRescueAfter time.Duration
 	// Files. StorageURL "" keeps them on the local disk under DataDir/files.
-	StorageURL        string
-	MaxUploadBytes    int64 // one file
-	MaxImagePixels    int64 // width×height, read from the header before any decoding
-	MaxFilesPerUpload int
+	StorageURL     string
+	MaxUploadBytes int64 // one file
+	MaxImagePixels int64 // width×height, read from the header before any decoding
+	// ThumbnailMaxPixels bounds the pixels decoded for thumbnails at once in this process.
+	ThumbnailMaxPixels int64
+	MaxFilesPerUpload  int
 	// ClamdAddr is the virus scanner (tcp://host:port or unix:///path); "" with ScanOff
 	// (MESSENGER_SCAN=off) or in dev mode only: files are then stored unscanned.
 	ClamdAddr string
@@ -76,9 +78,12 @@ const (
 	defaultMaxImagePixels = 50_000_000
 	// A decoded image takes 4 bytes a pixel (8 for 16-bit PNG) while its thumbnails are
 	// made: 250 megapixels is a 1–2 GB job.
-	maxMaxImagePixels        = 250_000_000
-	defaultMaxFilesPerUpload = 10
-	maxMaxFilesPerUpload     = 100
+	maxMaxImagePixels = 250_000_000
+	// Two pictures of the default largest size decoded at once: about 1 GB at most.
+	defaultThumbnailMaxPixels = 100_000_000
+	maxThumbnailMaxPixels     = 10_000_000_000
+	defaultMaxFilesPerUpload  = 10
+	maxMaxFilesPerUpload      = 100
 )
 
 // rateLimitVars names the variable of each rate limit.
@@ -281,6 +286,9 @@ func (c *config) loadFiles(env func(key, def string) string) []error {
 	}
 	if c.MaxImagePixels, err = boundedInt(env("MESSENGER_MAX_IMAGE_PIXELS", strconv.Itoa(defaultMaxImagePixels)), 1, maxMaxImagePixels); err != nil {
 		errs = append(errs, fmt.Errorf("MESSENGER_MAX_IMAGE_PIXELS must be a number of pixels from 1 to %d, not %q", maxMaxImagePixels, env("MESSENGER_MAX_IMAGE_PIXELS", "")))
+	}
+	if c.ThumbnailMaxPixels, err = boundedInt(env("MESSENGER_THUMBNAIL_MAX_PIXELS", strconv.Itoa(defaultThumbnailMaxPixels)), 1, maxThumbnailMaxPixels); err != nil {
+		errs = append(errs, fmt.Errorf("MESSENGER_THUMBNAIL_MAX_PIXELS must be a number of pixels from 1 to %d, not %q", int64(maxThumbnailMaxPixels), env("MESSENGER_THUMBNAIL_MAX_PIXELS", "")))
 	}
 	n, err := boundedInt(env("MESSENGER_MAX_FILES_PER_UPLOAD", strconv.Itoa(defaultMaxFilesPerUpload)), 1, maxMaxFilesPerUpload)
 	if err != nil {

@@ -184,7 +184,8 @@ func TestLoadConfigFiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.StorageURL != "" || c.MaxUploadBytes != 10485760 || c.MaxImagePixels != 50000000 || c.MaxFilesPerUpload != 10 || c.ClamdAddr != "" || c.ScanOff {
+		if c.StorageURL != "" || c.MaxUploadBytes != 10485760 || c.MaxImagePixels != 50000000 || c.MaxFilesPerUpload != 10 || c.ClamdAddr != "" || c.ScanOff ||
+			c.ThumbnailMaxPixels != 100000000 {
 			t.Errorf("config = %+v", c)
 		}
 		if err := c.requireScanner(); err != nil {
@@ -193,11 +194,13 @@ func TestLoadConfigFiles(t *testing.T) {
 	})
 	t.Run("each set", func(t *testing.T) {
 		c, err := loadConfig(envOf(with("MESSENGER_STORAGE_URL", "s3://k:s@b2.example:443/files", "MESSENGER_MAX_UPLOAD_BYTES", "20971520",
-			"MESSENGER_MAX_IMAGE_PIXELS", "24000000", "MESSENGER_MAX_FILES_PER_UPLOAD", "3", "MESSENGER_CLAMD_ADDR", "unix:///run/clamav/clamd.ctl")))
+			"MESSENGER_MAX_IMAGE_PIXELS", "24000000", "MESSENGER_MAX_FILES_PER_UPLOAD", "3", "MESSENGER_CLAMD_ADDR", "unix:///run/clamav/clamd.ctl",
+			"MESSENGER_THUMBNAIL_MAX_PIXELS", "30000000")))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if c.StorageURL != "s3://k:s@b2.example:443/files" || c.MaxUploadBytes != 20<<20 || c.MaxImagePixels != 24000000 || c.MaxFilesPerUpload != 3 ||
+			c.ThumbnailMaxPixels != 30000000 ||
 			c.ClamdAddr != "unix:///run/clamav/clamd.ctl" || c.requireScanner() != nil {
 			t.Errorf("config = %+v", c)
 		}
@@ -224,9 +227,10 @@ func TestLoadConfigFiles(t *testing.T) {
 	})
 	t.Run("every bad value is named, no secret echoed", func(t *testing.T) {
 		_, err := loadConfig(envOf(with("MESSENGER_STORAGE_URL", "https://key:supersecret@b2.example/files", "MESSENGER_MAX_UPLOAD_BYTES", "0",
-			"MESSENGER_MAX_IMAGE_PIXELS", "lots", "MESSENGER_MAX_FILES_PER_UPLOAD", "101", "MESSENGER_CLAMD_ADDR", "clamd:3310", "MESSENGER_SCAN", "maybe")))
+			"MESSENGER_MAX_IMAGE_PIXELS", "lots", "MESSENGER_MAX_FILES_PER_UPLOAD", "101", "MESSENGER_CLAMD_ADDR", "clamd:3310", "MESSENGER_SCAN", "maybe",
+			"MESSENGER_THUMBNAIL_MAX_PIXELS", "0")))
 		for _, want := range []string{"MESSENGER_STORAGE_URL", "MESSENGER_MAX_UPLOAD_BYTES", "MESSENGER_MAX_IMAGE_PIXELS", "MESSENGER_MAX_FILES_PER_UPLOAD",
-			"MESSENGER_CLAMD_ADDR", "MESSENGER_SCAN"} {
+			"MESSENGER_CLAMD_ADDR", "MESSENGER_SCAN", "MESSENGER_THUMBNAIL_MAX_PIXELS"} {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("err = %v, want it to name %s", err, want)
 			}

@@ -96,7 +96,7 @@ func startFiles(ctx context.Context, cfg config, appDSN string, svc *chat.Servic
 		st.Close()
 		return nil, nil, err
 	}
-	files := chat.Files{Storage: st, Jobs: runner, MaxFiles: cfg.MaxFilesPerUpload,
+	files := chat.Files{Storage: st, Jobs: runner, MaxFiles: cfg.MaxFilesPerUpload, ThumbnailMaxPixels: cfg.ThumbnailMaxPixels,
 		Limits: upload.Limits{MaxBytes: cfg.MaxUploadBytes, MaxPixels: cfg.MaxImagePixels}}
 	if scanner != nil { // a nil *scan.Client in the interface would be a scanner that is not there
 		files.Scanner = scanner
