@@ -461,6 +461,7 @@ func (s *Service) DeleteFile(ctx context.Context, me messenger.User, id string) 
 	}
 	var msg messenger.Message
 	var members []int64
+	var zone int64
 	var changed bool
 	err = s.inOrder(f.ConversationID, func() error {
 		err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
@@ -485,13 +486,20 @@ func (s *Service) DeleteFile(ctx context.Context, me messenger.User, id string) 
 			if msg, err = tx.Message(ctx, d.MessageID); err != nil {
 				return err
 			}
+			if zone, err = tx.AnnouncementZone(ctx, f.ConversationID); err != nil || zone != 0 {
+				return err
+			}
 			members, err = tx.ParticipantIDs(ctx, f.ConversationID)
 			return err
 		})
 		if err != nil || !changed {
 			return err
 		}
-		s.publish(ctx, members, EventMessageUpdated, msg.API())
+		if zone != 0 {
+			s.publishAnnouncementUpdate(ctx, zone, msg)
+		} else {
+			s.publish(ctx, members, EventMessageUpdated, msg.API())
+		}
 		return nil
 	})
 	return msg, err

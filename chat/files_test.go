@@ -889,6 +889,20 @@ func TestUploadToAnnouncements(t *testing.T) {
 	if f, err := e.svc.File(ctx, u.c, up.Files[0].ID); err != nil || len(f.Variants) != 3 {
 		t.Errorf("a student of the zone reads the photo: %+v, %v", f, err)
 	}
+
+	// The teacher deletes it: the tombstone goes to the zone's channel, once, where every
+	// stream of the zone hears it (announcements are not told to each member).
+	subA, subC := e.listen(u.a), e.listen(u.c)
+	if _, err := e.svc.DeleteFile(ctx, u.a, up.Files[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	d := next[messenger.APIMessage](t, zone, chat.EventMessageUpdated)
+	if d.ID != m.ID || !d.Deleted || len(d.Files) != 0 {
+		t.Errorf("message.updated on the zone channel %+v", d)
+	}
+	quiet(t, zone, chat.EventMessageUpdated, 300*time.Millisecond)
+	quiet(t, subA, chat.EventMessageUpdated, 10*time.Millisecond)
+	quiet(t, subC, chat.EventMessageUpdated, 10*time.Millisecond)
 }
 
 // TestScanSurvivesRestart: a process stopped in the middle of a scan (its running job cut)

@@ -381,6 +381,24 @@ func (s *Service) publishAnnouncement(ctx context.Context, zoneID int64, m messe
 	}
 }
 
+// publishAnnouncementUpdate tells the zone's streams that a notice changed in place (a
+// tombstone): message.updated on the zone's channel, without an id, since a notice's id
+// is its seq and the streams take numbered events for new notices. It is live only: a
+// stream that was away when it went out does not get it on resuming (the zone's catch-up
+// reads notices after a seq, not changes to older ones); the thread shows it when it is
+// next read.
+func (s *Service) publishAnnouncementUpdate(ctx context.Context, zoneID int64, m messenger.Message) {
+	raw, err := json.Marshal(m.API())
+	if err == nil {
+		err = s.events.Publish(context.WithoutCancel(ctx), ZoneChannel(zoneID),
+			realtime.Event{Type: EventMessageUpdated, Data: raw})
+	}
+	if err != nil {
+		s.metrics.errors.WithLabelValues("publish").Inc()
+		s.logger.Error("publish announcement update", "zone", zoneID, "error", err.Error(), "request_id", messenger.RequestID(ctx))
+	}
+}
+
 // ZoneCatchUp answers the announcements of me's zone after seq afterSeq (at most limit,
 // oldest first) and the newest seq, for a stream resuming its zone position from the
 // database. Without a zone, or before the zone has announcements, it answers nothing.

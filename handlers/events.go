@@ -318,6 +318,13 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 				}
 				continue
 			}
+			if d.Channel == zoneChannel && d.Event.Type == chat.EventMessageUpdated {
+				// A notice changed in place (a tombstone): live only, it moves no position.
+				ev := d.Event
+				ev.ID = pos.String()
+				err = sendEvent(ev)
+				break
+			}
 			if d.Channel == zoneChannel {
 				seq, perr := strconv.ParseInt(d.Event.ID, 10, 64)
 				lost := d.Event.Type == chat.EventResync // the engine failed to publish notices

@@ -161,6 +161,23 @@ func TestZoneStreamOrder(t *testing.T) {
 	publish(notices[1])
 	noEvent(t, events, "a notice published late, sent already")
 
+	// A notice changed in place (its sender deleted its file: a tombstone) goes out live
+	// on the zone's channel, without an id of its own, and moves no position.
+	tomb := notices[0]
+	tomb.Sender, tomb.Deleted, tomb.Body = teacher, true, ""
+	raw, _ := json.Marshal(tomb.API())
+	if err := e.engine.Publish(ctx, chat.ZoneChannel(teacher.ZoneID), realtime.Event{Type: chat.EventMessageUpdated, Data: raw}); err != nil {
+		t.Fatal(err)
+	}
+	ev := nextEvent(t, events)
+	var got messenger.APIMessage
+	if ev.typ != chat.EventMessageUpdated || json.Unmarshal([]byte(ev.data), &got) != nil || got.Seq != 1 || !got.Deleted {
+		t.Errorf("the tombstone on the zone's channel reached the stream as %s %s", ev.typ, ev.data)
+	}
+	if ev.id != last.id {
+		t.Errorf("the tombstone's id %q, want the stream's position unchanged (%q)", ev.id, last.id)
+	}
+
 	// Resuming from the last id: nothing missed, nothing again.
 	resumed := e.openStream(token, last.id)
 	noEvent(t, resumed, "resuming at the newest notice")

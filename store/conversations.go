@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -298,6 +299,22 @@ func (tx *Tx) Leave(ctx context.Context, convID int64) error {
 		return messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
 	}
 	return nil
+}
+
+// AnnouncementZone answers the zone of conversation convID when it is a zone's
+// announcements, whose events go to the zone's channel rather than to each member; 0 for
+// any other conversation (or one the transaction's user cannot see).
+func (tx *Tx) AnnouncementZone(ctx context.Context, convID int64) (int64, error) {
+	var zone sql.NullInt64
+	err := tx.tx.QueryRowContext(ctx,
+		`SELECT zone_id FROM conversations WHERE id = $1 AND kind = 'announcement'`, convID).Scan(&zone)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("announcement zone: %w", err)
+	}
+	return zone.Int64, nil
 }
 
 // ZoneAnnouncement answers the announcement conversation of the transaction user's zone
