@@ -95,6 +95,8 @@ type Upload struct {
 	MessageID      int64 // its message once clean
 	Files          []File
 	CreatedAt      time.Time
+	// Dismissed: the uploader took its bubble (infected or failed) out of the thread.
+	Dismissed bool
 }
 
 // APIFile is a file in the API and in events.
@@ -120,6 +122,8 @@ type APIUpload struct {
 	MessageID      *int64    `json:"message_id,omitempty"`
 	Files          []APIFile `json:"files"`
 	CreatedAt      time.Time `json:"created_at"`
+	// Dismissed: the uploader took it out of the thread (an infected or failed upload).
+	Dismissed bool `json:"dismissed,omitempty"`
 }
 
 // API answers the file's API shape; thumbnail URLs are under the JSON API.
@@ -138,7 +142,7 @@ func (f File) API() APIFile {
 // API answers the upload's API shape.
 func (u Upload) API() APIUpload {
 	out := APIUpload{ID: u.ID, ConversationID: u.ConversationID, ClientMsgID: u.ClientMsgID,
-		Caption: u.Caption, State: u.State, Files: apiFiles(u.Files), CreatedAt: u.CreatedAt.UTC()}
+		Caption: u.Caption, State: u.State, Files: apiFiles(u.Files), CreatedAt: u.CreatedAt.UTC(), Dismissed: u.Dismissed}
 	if u.MessageID != 0 {
 		id := u.MessageID
 		out.MessageID = &id

@@ -28,7 +28,11 @@ import (
 // File events.
 const (
 	// EventUploadUpdated goes to the uploader's own streams: an APIUpload whose state
-	// changed (scanning, clean with its message id, infected, failed).
+	// changed (scanning, clean with its message id, infected, failed), or that the
+	// uploader dismissed (dismissed true). States only move on — scanning, then clean,
+	// infected or failed, then dismissed — but their events may come the other way round
+	// when a job of another process tells the result before the uploading process's
+	// "scanning" arrives: a client keeps the furthest state it was told.
 	EventUploadUpdated = "upload.updated"
 	// EventMessageUpdated goes to every member: an APIMessage that changed in place (a
 	// file message its sender deleted is now a tombstone).
@@ -163,16 +167,25 @@ func (s *Service) CreateUpload(ctx context.Context, me messenger.User, convID in
 		nu.Files = append(nu.Files, nf)
 	}
 
+	// In the conversation's order, as the jobs tell their results: in this process the
+	// result of a fast scan cannot overtake "scanning" (a job of another process can:
+	// clients keep the furthest state, see EventUploadUpdated).
 	var up messenger.Upload
-	err = s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-		if err := tx.InsertUpload(ctx, nu); err != nil {
+	err = s.inOrder(convID, func() error {
+		err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+			if err := tx.InsertUpload(ctx, nu); err != nil {
+				return err
+			}
+			if err := tx.Enqueue(ctx, f.Jobs, ScanArgs{UploadID: nu.ID, attempts: f.ScanAttempts}); err != nil {
+				return err
+			}
+			var err error
+			up, err = tx.Upload(ctx, nu.ID)
 			return err
+		})
+		if err == nil {
+			s.publish(ctx, []int64{me.ID}, EventUploadUpdated, up.API())
 		}
-		if err := tx.Enqueue(ctx, f.Jobs, ScanArgs{UploadID: nu.ID, attempts: f.ScanAttempts}); err != nil {
-			return err
-		}
-		var err error
-		up, err = tx.Upload(ctx, nu.ID)
 		return err
 	})
 	if err != nil {
@@ -183,7 +196,6 @@ func (s *Service) CreateUpload(ctx context.Context, me messenger.User, convID in
 		}
 		return messenger.Upload{}, false, err
 	}
-	s.publish(ctx, []int64{me.ID}, EventUploadUpdated, up.API())
 	return up, true, nil
 }
 
@@ -356,13 +368,18 @@ func (s *Service) PendingUploads(ctx context.Context, me messenger.User, convID 
 	return ups, err
 }
 
-// DismissUpload hides one of me's infected or failed uploads from its thread.
+// DismissUpload hides one of me's infected or failed uploads from its thread, and tells
+// me's streams (upload.updated with dismissed), so that other tabs drop its bubble too.
 func (s *Service) DismissUpload(ctx context.Context, me messenger.User, id string) error {
 	id, err := validUUID(id, "Upload")
 	if err != nil {
 		return err
 	}
-	return s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error { return tx.DismissUpload(ctx, id) })
+	if err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error { return tx.DismissUpload(ctx, id) }); err != nil {
+		return err
+	}
+	s.publishUpload(ctx, me.Identity(), id)
+	return nil
 }
 
 // file answers a stored file me may see.
@@ -757,7 +774,8 @@ func (s *Service) failUpload(ctx context.Context, up *store.JobUpload) error {
 	return nil
 }
 
-// publishUpload tells the uploader's streams the upload's state (upload.updated).
+// publishUpload tells the uploader's streams the upload's state (upload.updated), in the
+// conversation's order (see CreateUpload). The caller holds no conversation lock.
 func (s *Service) publishUpload(ctx context.Context, uploader messenger.Identity, id string) {
 	var up messenger.Upload
 	err := s.db.InTx(ctx, uploader, func(tx *store.Tx) error {
@@ -769,7 +787,10 @@ func (s *Service) publishUpload(ctx context.Context, uploader messenger.Identity
 		s.logger.Error("load upload to announce", slog.String("upload_id", id), slog.String("error", err.Error()))
 		return
 	}
-	s.publish(ctx, []int64{uploader.UserID}, EventUploadUpdated, up.API())
+	s.inOrder(up.ConversationID, func() error {
+		s.publish(ctx, []int64{uploader.UserID}, EventUploadUpdated, up.API())
+		return nil
+	})
 }
 
 // finishUpload makes the thumbnails of an upload's clean images, then stores its message

@@ -412,11 +412,12 @@ func TestUploadInfected(t *testing.T) {
 	if got.State != messenger.UploadInfected || got.MessageID != 0 {
 		t.Fatalf("upload %+v", got)
 	}
-	for {
-		ev := next[messenger.APIUpload](t, subA, chat.EventUploadUpdated)
-		if ev.State == messenger.UploadInfected {
-			break
-		}
+	// In one process the result never overtakes "scanning".
+	if ev := next[messenger.APIUpload](t, subA, chat.EventUploadUpdated); ev.State != messenger.UploadScanning {
+		t.Errorf("the first upload.updated is %s, want scanning", ev.State)
+	}
+	if ev := next[messenger.APIUpload](t, subA, chat.EventUploadUpdated); ev.State != messenger.UploadInfected || ev.Dismissed {
+		t.Errorf("the second upload.updated is %+v, want infected", ev)
 	}
 	eventually(t, "the objects are deleted", func() bool { return e.objectGone(keys[0]) && e.objectGone(keys[1]) })
 	if v := e.value(`SELECT verdict || ' ' || signature FROM file_scans s JOIN files f ON f.id = s.file_id WHERE f.name = 'readme.txt'`); v != "infected "+clamdtest.EICARSignature {
@@ -434,6 +435,14 @@ func TestUploadInfected(t *testing.T) {
 	}
 	if err := e.svc.DismissUpload(ctx, u.a, up.ID); err != nil {
 		t.Fatal(err)
+	}
+	// The uploader's other tabs are told, so that they drop the bubble too.
+	if ev := next[messenger.APIUpload](t, subA, chat.EventUploadUpdated); ev.ID != up.ID || ev.State != messenger.UploadInfected || !ev.Dismissed {
+		t.Errorf("upload.updated after dismissing %+v, want infected and dismissed", ev)
+	}
+	quiet(t, subB, chat.EventUploadUpdated, 100*time.Millisecond)
+	if got, err := e.svc.Upload(ctx, u.a, up.ID); err != nil || !got.Dismissed || got.API().Dismissed != true {
+		t.Errorf("the dismissed upload reads %+v, %v", got, err)
 	}
 	if pending, _ := e.svc.PendingUploads(ctx, u.a, conv); len(pending) != 0 {
 		t.Errorf("dismissed, still pending %+v", pending)

@@ -481,7 +481,7 @@ func sseField(s string) string {
 // uploadOf answers the upload an upload.updated event describes, for rendering it as HTML.
 func uploadOf(a messenger.APIUpload) messenger.Upload {
 	u := messenger.Upload{ID: a.ID, ConversationID: a.ConversationID, ClientMsgID: a.ClientMsgID,
-		Caption: a.Caption, State: a.State, CreatedAt: a.CreatedAt,
+		Caption: a.Caption, State: a.State, CreatedAt: a.CreatedAt, Dismissed: a.Dismissed,
 		Files: messenger.APIMessage{Files: a.Files}.Message().Files}
 	if a.MessageID != nil {
 		u.MessageID = *a.MessageID

@@ -655,12 +655,31 @@
     dropPreviews(clientMsgID);
   }
 
+  // An upload's states only move on: scanning, then clean, infected or failed, then
+  // dismissed. Their events can come the other way round (the process that took the upload
+  // tells "scanning", whichever process ran its job tells the result), so a state behind
+  // the one this page knows is dropped. endedUploads remembers the uploads that ended here
+  // (their bubble may be gone): by client_msg_id, which names one upload for good.
+  var uploadRank = { scanning: 0, clean: 1, infected: 1, failed: 1 };
+  var endedUploads = {};
+
+  function uploadBehind(id, state, dismissed) {
+    var rank = dismissed ? 2 : (uploadRank[state] || 0);
+    var known = endedUploads[id] || 0;
+    var shown = bubbleFor(id);
+    if (shown && shown.dataset.sending !== "true") known = Math.max(known, uploadRank[shown.dataset.state] || 0);
+    if (rank < known) return true;
+    if (rank > 0) endedUploads[id] = rank;
+    return false;
+  }
+
   // putBubble shows the server's rendering of one of my uploads in place of whatever
   // bubble of it is shown (my own sending one, or an older state).
   function putBubble(li) {
     var list = $("#uploads");
     if (!list || !li) return;
     var id = li.dataset.clientMsgId;
+    if (uploadBehind(id, li.dataset.state, false)) return;
     if (li.dataset.state === "clean" || rowFor(id)) {
       settled(id);
       if (!rowFor(id)) catchUp();
@@ -681,6 +700,11 @@
     var tpl = $("template", parseFragment(evt.detail.data || ""));
     var t = thread();
     if (!tpl || !t || t.dataset.conversation !== tpl.dataset.conversation) return;
+    if (tpl.hasAttribute("data-dismissed")) {
+      uploadBehind(tpl.dataset.clientMsgId, tpl.dataset.state, true);
+      settled(tpl.dataset.clientMsgId);
+      return;
+    }
     var stick = atBottom();
     putBubble($("li.upload", tpl.content));
     if (stick) scrollToBottom();
@@ -1133,7 +1157,7 @@
         fetchHTML(f.action, { method: "POST", body: new URLSearchParams(new FormData(f)) })
           .then(function (resp) {
             if (!resp.ok && resp.status !== 404) throw new Error("dismiss: " + resp.status);
-            if (li) { dropPreviews(li.dataset.clientMsgId); li.remove(); }
+            if (li) { endedUploads[li.dataset.clientMsgId] = 2; dropPreviews(li.dataset.clientMsgId); li.remove(); }
           })
           .catch(function () { /* it stays; the next try or a reload */ });
       }

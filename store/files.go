@@ -82,7 +82,7 @@ func (tx *Tx) InsertUpload(ctx context.Context, nu NewUpload) error {
 }
 
 const uploadColumns = `u.id, u.conversation_id, u.uploader_id, u.client_msg_id, u.caption, u.state,
-	coalesce(u.message_id, 0), u.created_at`
+	coalesce(u.message_id, 0), u.created_at, u.dismissed_at IS NOT NULL`
 
 // queryUploads answers the transaction user's uploads that where selects (after FROM
 // uploads u), with their files.
@@ -96,7 +96,7 @@ func (tx *Tx) queryUploads(ctx context.Context, where string, args ...any) ([]me
 	for rows.Next() {
 		var u messenger.Upload
 		if err := rows.Scan(&u.ID, &u.ConversationID, &u.UploaderID, &u.ClientMsgID, &u.Caption, &u.State,
-			&u.MessageID, &u.CreatedAt); err != nil {
+			&u.MessageID, &u.CreatedAt, &u.Dismissed); err != nil {
 			return nil, err
 		}
 		ups = append(ups, u)
