@@ -53,7 +53,7 @@ func TestUploadBubbleInEveryTab(t *testing.T) {
 	}
 
 	start := time.Now()
-	one.do(chromedp.Click(`#uploads > li.upload[data-upload="`+id+`"] form[data-upload-dismiss] button`))
+	one.do(chromedp.Click(`#uploads > li.upload[data-upload="` + id + `"] form[data-upload-dismiss] button`))
 	waitJS(one, "the dismissed bubble goes from the tab that dismissed it", `!`+bubble, 5*time.Second)
 	waitJS(two, "the dismissed bubble goes from the other tab", `!`+bubble, 5*time.Second)
 	t.Logf("the other tab dropped the bubble %s after the click", time.Since(start).Round(time.Millisecond))
