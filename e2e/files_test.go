@@ -326,7 +326,8 @@ func (c *liveAPI) waitUpload(t testing.TB, id, want string) {
 // px, in Korean and English ($SCREENSHOT_DIR).
 func TestFileScreenshots(t *testing.T) {
 	browser := newBrowser(t)
-	srv := startServer(t)
+	data := "MESSENGER_DATA_DIR=" + t.TempDir() // both processes keep the files there
+	srv := startServer(t, data)
 	shots := screenshotDir(t)
 	teacherAPI := newLiveAPI(t, srv, demoTeacher)
 	parentAPI := newLiveAPI(t, srv, demoParent)
@@ -346,7 +347,7 @@ func TestFileScreenshots(t *testing.T) {
 
 	// A pending bubble: the next upload is made while no process works the jobs.
 	srv.Stop()
-	srv2 := startServerOn(t, srv, "MESSENGER_JOB_WORKERS=0")
+	srv2 := startServerOn(t, srv, "MESSENGER_JOB_WORKERS=0", data)
 	teacherAPI.srv = srv2
 	teacherAPI.uploadFiles(t, direct, "알림장 사진", []string{"알림장.jpg"}, [][]byte{noisyJPEG(t, 800, 600)})
 
@@ -363,11 +364,12 @@ func TestFileScreenshots(t *testing.T) {
 			}
 			tb.do(chromedp.EmulateViewport(size.w, size.h, opts...))
 			openThread(tb, srv2.URL+"/c/"+strconv.FormatInt(direct, 10))
-			waitJS(tb, "the pictures load", `Array.from(document.querySelectorAll("#messages img")).every((i) => i.complete && i.naturalWidth > 0)`, 10*time.Second)
 			tb.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("thread-scroll").scrollTop = 1e9`))
+			waitJS(tb, "the pictures in view load", shownPicturesLoaded, 10*time.Second)
 			name := fmt.Sprintf("files-thread-%s-%d", lang, size.w)
 			screenshot(tb, shots, name, size.w, size.h, size.mobile)
-			tb.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("thread-scroll").scrollTop = document.querySelector("#messages a[data-viewer]").closest("li").offsetTop - 80`))
+			tb.do(chromedp.Evaluate[chromedp.Void](`document.querySelector("#messages a[data-viewer]").closest("li").scrollIntoView({block: "start"})`))
+			waitJS(tb, "the pictures in view load", shownPicturesLoaded, 10*time.Second)
 			screenshot(tb, shots, name+"-album", size.w, size.h, size.mobile)
 			tb.do(chromedp.Click(`#messages a[data-viewer]`))
 			waitJS(tb, "the viewer's picture loads", `document.getElementById("viewer-img").complete && document.getElementById("viewer-img").naturalWidth > 0`, 5*time.Second)
@@ -384,6 +386,11 @@ func TestFileScreenshots(t *testing.T) {
 		checkConsole(tb)
 	}
 }
+
+// shownPicturesLoaded is true once every picture in view has loaded (those below or
+// above it load lazily, when scrolled to).
+const shownPicturesLoaded = `Array.from(document.querySelectorAll("#messages img")).filter((i) => {
+  const r = i.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight }).every((i) => i.complete && i.naturalWidth > 0)`
 
 func jsonDecodeBody(resp *http.Response, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
