@@ -49,7 +49,9 @@ func TestFileAttachments(t *testing.T) {
 	signInDev(a, srv.URL, demoTeacher.Name)
 	b := newLiveTab(t, browser, "ko")
 	signInDev(b, srv.URL, demoParent.Name)
-	for _, tb := range []*tab{a, b} {
+	a2 := newLiveTab(t, browser, "ko") // the teacher's other device
+	signInDev(a2, srv.URL, demoTeacher.Name)
+	for _, tb := range []*tab{a, b, a2} {
 		phone(tb)
 		openThread(tb, threadURL)
 	}
@@ -83,6 +85,7 @@ func TestFileAttachments(t *testing.T) {
 		if v := run(a, chromedp.Value(chromedp.ID("composer"))); v != "" {
 			t.Errorf("the composer still holds %q after the send", v)
 		}
+		a2.do(chromedp.Evaluate[chromedp.Void](`window.__pending = []; new MutationObserver(() => document.querySelectorAll("#uploads > li.upload[data-state]").forEach((li) => window.__pending.push(li.dataset.state))).observe(document.getElementById("uploads"), {childList: true, subtree: true, attributes: true})`))
 		waitJS(a, "a progress bar part way", `window.__progress.some((v) => v > 0 && v < 100)`, 10*time.Second)
 		a.do(cdpDo(network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
 			MatchedNetworkConditions: []*network.Conditions{{DownloadThroughput: -1, UploadThroughput: -1}},
@@ -103,11 +106,18 @@ func TestFileAttachments(t *testing.T) {
 		if p := eval[string](b, fmt.Sprintf(`document.querySelector("#conv-%d [data-role=preview]").textContent.trim()`, direct)); p != "파일 3개" {
 			t.Errorf("B's list preview %q", p)
 		}
+		// The teacher's other device showed the pending bubble while it was scanned, and
+		// then the message in its place.
+		a2 := a2.with(t)
+		waitJS(a2, "the other device shows the message", `!!(`+row+`) && document.querySelectorAll("#uploads > li").length === 0`, 10*time.Second)
+		if states := eval[[]string](a2, `window.__pending`); len(states) == 0 || states[0] != "scanning" {
+			t.Errorf("the other device's pending bubble went through %q, want scanning first", states)
+		}
 	})
 
 	t.Run("viewer", func(t *testing.T) {
 		b := b.with(t)
-		b.do(chromedp.Click(`#messages a[data-viewer]:nth-last-child(2)`))
+		b.do(chromedp.Click(`#messages li.msg:last-of-type a[data-viewer]`))
 		waitJS(b, "the viewer opens", `document.getElementById("viewer").checkVisibility() && document.getElementById("viewer").contains(document.activeElement)`, 3*time.Second)
 		if c := eval[string](b, `document.getElementById("viewer-count").textContent`); !strings.HasPrefix(c, "1 / ") {
 			t.Errorf("viewer count %q", c)
@@ -127,6 +137,23 @@ func TestFileAttachments(t *testing.T) {
 		waitJS(b, "the back button closes the viewer", `!document.getElementById("viewer").checkVisibility()`, 2*time.Second)
 		if loc := b.location(); loc != threadURL {
 			t.Errorf("after back the tab is at %s, want the thread", loc)
+		}
+	})
+
+	t.Run("delete", func(t *testing.T) {
+		a, b := a.with(t), b.with(t)
+		caption := "오늘 현장학습 사진입니다 " + nonce
+		row := `Array.from(document.querySelectorAll("#messages > li.msg[data-kind=file]")).find((li) => li.innerText.includes(` + jsString(caption) + `))`
+		// The sender's menu asks first; the row becomes a tombstone for both, live.
+		a.do(chromedp.Evaluate[chromedp.Void](`window.confirm = () => true; (`+row+`).querySelector(".msg-menu summary").click()`))
+		waitJS(a, "the menu offers delete", `(`+row+`).querySelector(".msg-menu button").checkVisibility()`, 2*time.Second)
+		a.do(chromedp.Evaluate[chromedp.Void](`(`+row+`).querySelector(".msg-menu button").click()`))
+		tomb := `Array.from(document.querySelectorAll("#messages > li.msg[data-kind=file] .msg-tombstone")).length`
+		before := eval[int](b, tomb)
+		waitJS(a, "A's row is a tombstone", `!(`+row+`) && `+tomb+` === `+strconv.Itoa(before+1), 5*time.Second)
+		waitJS(b, "B's row turns into a tombstone live", `!(`+row+`) && `+tomb+` === `+strconv.Itoa(before+1), 5*time.Second)
+		if txt := eval[string](b, `Array.from(document.querySelectorAll(".msg-tombstone")).pop().innerText.trim()`); txt != "삭제된 파일입니다" {
+			t.Errorf("B's tombstone reads %q", txt)
 		}
 	})
 
