@@ -201,6 +201,60 @@ func TestFileAttachments(t *testing.T) {
 		}
 	})
 
+	t.Run("paste, drop, early refusals, cancel", func(t *testing.T) {
+		a := a.with(t)
+		tray := `document.querySelectorAll("#composer-tray > li").length`
+		// A picture pasted into the composer.
+		a.do(chromedp.Evaluate[chromedp.Void](`(() => {
+		  const c = document.createElement("canvas"); c.width = 40; c.height = 30;
+		  const dt = new DataTransfer();
+		  dt.items.add(new File([Uint8Array.from(atob(c.toDataURL("image/png").split(",")[1]), (ch) => ch.charCodeAt(0))], "image.png", {type: "image/png"}));
+		  document.getElementById("composer").dispatchEvent(new ClipboardEvent("paste", {clipboardData: dt, bubbles: true, cancelable: true}));
+		})()`))
+		waitJS(a, "the pasted picture is in the tray", tray+` === 1 && !!document.querySelector("#composer-tray img")`, 3*time.Second)
+		// Files dragged over the thread show the drop zone; dropped, they join the tray.
+		a.do(chromedp.Evaluate[chromedp.Void](`window.__dt = new DataTransfer(); __dt.items.add(new File(["hello"], "메모.txt", {type: "text/plain"}));
+		  document.getElementById("thread").dispatchEvent(new DragEvent("dragenter", {dataTransfer: __dt, bubbles: true, cancelable: true}))`))
+		waitJS(a, "the drop zone shows", `document.getElementById("drop-zone").checkVisibility()`, 2*time.Second)
+		a.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("thread").dispatchEvent(new DragEvent("drop", {dataTransfer: __dt, bubbles: true, cancelable: true}))`))
+		waitJS(a, "the dropped file is in the tray and the zone gone", tray+` === 2 && !document.getElementById("drop-zone").checkVisibility()`, 2*time.Second)
+		// What the server would refuse is refused at once, in Korean.
+		dir := t.TempDir()
+		heic := writeTestFile(t, dir, "아이사진.heic", []byte("\x00\x00\x00\x18ftypheic"))
+		exe := writeTestFile(t, dir, "setup.exe", []byte("MZ"))
+		big := writeTestFile(t, dir, "큰파일.pdf", bytes.Repeat([]byte("a"), 10<<20+1))
+		a.do(chromedp.SetUploadFiles("#composer-files", []string{heic, exe, big}))
+		waitJS(a, "the refusals show", `document.getElementById("composer-error").checkVisibility()`, 2*time.Second)
+		msg := eval[string](a, `document.getElementById("composer-error-text").textContent`)
+		for _, want := range []string{"아이사진.heic: HEIC", "setup.exe: 보낼 수 없는 형식", "큰파일.pdf: 파일이 너무 큽니다. 10MB까지"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("the composer says %q, want it to include %q", msg, want)
+			}
+		}
+		if n := eval[int](a, tray); n != 2 {
+			t.Errorf("the tray holds %d files after the refusals, want 2", n)
+		}
+		// Cancel while it uploads: the bubble goes, the files come back to the tray.
+		a.do(chromedp.SetUploadFiles("#composer-files", []string{photo}))
+		waitJS(a, "three in the tray", tray+` === 3`, 2*time.Second)
+		a.do(cdpDo(network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+			MatchedNetworkConditions: []*network.Conditions{{DownloadThroughput: -1, UploadThroughput: 50 << 10}},
+		}))
+		pressEnter(a)
+		waitJS(a, "the upload is under way", `document.querySelectorAll("#uploads li.upload [role=progressbar]").length === 3 && `+tray+` === 0`, 3*time.Second)
+		a.do(chromedp.Evaluate[chromedp.Void](`Array.from(document.querySelectorAll("#uploads button")).find((b) => b.textContent === "취소").click()`))
+		waitJS(a, "cancelled: the bubble goes and the files come back", `document.querySelectorAll("#uploads > li").length === 0 && `+tray+` === 3`, 3*time.Second)
+		a.do(cdpDo(network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+			MatchedNetworkConditions: []*network.Conditions{{DownloadThroughput: -1, UploadThroughput: -1}},
+		}))
+		for eval[int](a, tray) > 0 {
+			a.do(chromedp.Evaluate[chromedp.Void](`document.querySelector("#composer-tray > li button").click()`))
+		}
+		if eval[bool](a, `document.getElementById("composer-tray").checkVisibility()`) {
+			t.Error("the empty tray still shows")
+		}
+	})
+
 	t.Run("without JavaScript", func(t *testing.T) {
 		c := newLiveTab(t, browser, "ko")
 		signInDev(c, srv.URL, demoTeacher.Name)
