@@ -145,9 +145,9 @@ func TestFileAttachments(t *testing.T) {
 		caption := "오늘 현장학습 사진입니다 " + nonce
 		row := `Array.from(document.querySelectorAll("#messages > li.msg[data-kind=file]")).find((li) => li.innerText.includes(` + jsString(caption) + `))`
 		// The sender's menu asks first; the row becomes a tombstone for both, live.
-		a.do(chromedp.Evaluate[chromedp.Void](`window.confirm = () => true; (`+row+`).querySelector(".msg-menu summary").click()`))
+		a.do(chromedp.Evaluate[chromedp.Void](`window.confirm = () => true; (` + row + `).querySelector(".msg-menu summary").click()`))
 		waitJS(a, "the menu offers delete", `(`+row+`).querySelector(".msg-menu button").checkVisibility()`, 2*time.Second)
-		a.do(chromedp.Evaluate[chromedp.Void](`(`+row+`).querySelector(".msg-menu button").click()`))
+		a.do(chromedp.Evaluate[chromedp.Void](`(` + row + `).querySelector(".msg-menu button").click()`))
 		tomb := `Array.from(document.querySelectorAll("#messages > li.msg[data-kind=file] .msg-tombstone")).length`
 		before := eval[int](b, tomb)
 		waitJS(a, "A's row is a tombstone", `!(`+row+`) && `+tomb+` === `+strconv.Itoa(before+1), 5*time.Second)
