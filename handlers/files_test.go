@@ -335,6 +335,12 @@ func TestFileUploadRefused(t *testing.T) {
 	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "보낼 수 없는 형식") || !strings.Contains(page, "현장학습 안내") {
 		t.Errorf("page upload of an SVG: %d, want 422 with the reason and the caption kept:\n%.2000s", resp.StatusCode, page)
 	}
+	// The plain form's button with no file chosen: the browser sends an empty file part.
+	body, ct = uploadBody(t, map[string]string{"csrf_token": csrf, "client_msg_id": uuid.NewString(), "body": ""}, filePart{"", nil})
+	resp = e.do(browser, http.MethodPost, fmt.Sprintf("/c/%d/files", conv), body, map[string]string{"Content-Type": ct, "Origin": e.srv.URL})
+	if page := readBody(t, resp); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "보낼 파일을 고르세요") {
+		t.Errorf("page upload without a file: %d", resp.StatusCode)
+	}
 	if n := e.count("uploads"); n != 0 {
 		t.Errorf("%d uploads stored", n)
 	}
