@@ -49,7 +49,9 @@ func TestFileAttachments(t *testing.T) {
 	signInDev(a, srv.URL, demoTeacher.Name)
 	b := newLiveTab(t, browser, "ko")
 	signInDev(b, srv.URL, demoParent.Name)
-	for _, tb := range []*tab{a, b} {
+	a2 := newLiveTab(t, browser, "ko") // the teacher's other device
+	signInDev(a2, srv.URL, demoTeacher.Name)
+	for _, tb := range []*tab{a, b, a2} {
 		phone(tb)
 		openThread(tb, threadURL)
 	}
@@ -83,6 +85,7 @@ func TestFileAttachments(t *testing.T) {
 		if v := run(a, chromedp.Value(chromedp.ID("composer"))); v != "" {
 			t.Errorf("the composer still holds %q after the send", v)
 		}
+		a2.do(chromedp.Evaluate[chromedp.Void](`window.__pending = []; new MutationObserver(() => document.querySelectorAll("#uploads > li.upload[data-state]").forEach((li) => window.__pending.push(li.dataset.state))).observe(document.getElementById("uploads"), {childList: true, subtree: true, attributes: true})`))
 		waitJS(a, "a progress bar part way", `window.__progress.some((v) => v > 0 && v < 100)`, 10*time.Second)
 		a.do(cdpDo(network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
 			MatchedNetworkConditions: []*network.Conditions{{DownloadThroughput: -1, UploadThroughput: -1}},
@@ -103,11 +106,18 @@ func TestFileAttachments(t *testing.T) {
 		if p := eval[string](b, fmt.Sprintf(`document.querySelector("#conv-%d [data-role=preview]").textContent.trim()`, direct)); p != "파일 3개" {
 			t.Errorf("B's list preview %q", p)
 		}
+		// The teacher's other device showed the pending bubble while it was scanned, and
+		// then the message in its place.
+		a2 := a2.with(t)
+		waitJS(a2, "the other device shows the message", `!!(`+row+`) && document.querySelectorAll("#uploads > li").length === 0`, 10*time.Second)
+		if states := eval[[]string](a2, `window.__pending`); len(states) == 0 || states[0] != "scanning" {
+			t.Errorf("the other device's pending bubble went through %q, want scanning first", states)
+		}
 	})
 
 	t.Run("viewer", func(t *testing.T) {
 		b := b.with(t)
-		b.do(chromedp.Click(`#messages a[data-viewer]:nth-last-child(2)`))
+		b.do(chromedp.Click(`#messages li.msg:last-of-type a[data-viewer]`))
 		waitJS(b, "the viewer opens", `document.getElementById("viewer").checkVisibility() && document.getElementById("viewer").contains(document.activeElement)`, 3*time.Second)
 		if c := eval[string](b, `document.getElementById("viewer-count").textContent`); !strings.HasPrefix(c, "1 / ") {
 			t.Errorf("viewer count %q", c)
@@ -127,6 +137,23 @@ func TestFileAttachments(t *testing.T) {
 		waitJS(b, "the back button closes the viewer", `!document.getElementById("viewer").checkVisibility()`, 2*time.Second)
 		if loc := b.location(); loc != threadURL {
 			t.Errorf("after back the tab is at %s, want the thread", loc)
+		}
+	})
+
+	t.Run("delete", func(t *testing.T) {
+		a, b := a.with(t), b.with(t)
+		caption := "오늘 현장학습 사진입니다 " + nonce
+		row := `Array.from(document.querySelectorAll("#messages > li.msg[data-kind=file]")).find((li) => li.innerText.includes(` + jsString(caption) + `))`
+		// The sender's menu asks first; the row becomes a tombstone for both, live.
+		a.do(chromedp.Evaluate[chromedp.Void](`window.confirm = () => true; (` + row + `).querySelector(".msg-menu summary").click()`))
+		waitJS(a, "the menu offers delete", `(`+row+`).querySelector(".msg-menu button").checkVisibility()`, 2*time.Second)
+		a.do(chromedp.Evaluate[chromedp.Void](`(` + row + `).querySelector(".msg-menu button").click()`))
+		tomb := `Array.from(document.querySelectorAll("#messages > li.msg[data-kind=file] .msg-tombstone")).length`
+		before := eval[int](b, tomb)
+		waitJS(a, "A's row is a tombstone", `!(`+row+`) && `+tomb+` === `+strconv.Itoa(before+1), 5*time.Second)
+		waitJS(b, "B's row turns into a tombstone live", `!(`+row+`) && `+tomb+` === `+strconv.Itoa(before+1), 5*time.Second)
+		if txt := eval[string](b, `Array.from(document.querySelectorAll(".msg-tombstone")).pop().innerText.trim()`); txt != "삭제된 파일입니다" {
+			t.Errorf("B's tombstone reads %q", txt)
 		}
 	})
 
@@ -171,6 +198,60 @@ func TestFileAttachments(t *testing.T) {
 			if n := teacherAPI.countBody(t, direct, c); n != 1 {
 				t.Errorf("%d messages with %q, want exactly 1", n, c)
 			}
+		}
+	})
+
+	t.Run("paste, drop, early refusals, cancel", func(t *testing.T) {
+		a := a.with(t)
+		tray := `document.querySelectorAll("#composer-tray > li").length`
+		// A picture pasted into the composer.
+		a.do(chromedp.Evaluate[chromedp.Void](`(() => {
+		  const c = document.createElement("canvas"); c.width = 40; c.height = 30;
+		  const dt = new DataTransfer();
+		  dt.items.add(new File([Uint8Array.from(atob(c.toDataURL("image/png").split(",")[1]), (ch) => ch.charCodeAt(0))], "image.png", {type: "image/png"}));
+		  document.getElementById("composer").dispatchEvent(new ClipboardEvent("paste", {clipboardData: dt, bubbles: true, cancelable: true}));
+		})()`))
+		waitJS(a, "the pasted picture is in the tray", tray+` === 1 && !!document.querySelector("#composer-tray img")`, 3*time.Second)
+		// Files dragged over the thread show the drop zone; dropped, they join the tray.
+		a.do(chromedp.Evaluate[chromedp.Void](`window.__dt = new DataTransfer(); __dt.items.add(new File(["hello"], "메모.txt", {type: "text/plain"}));
+		  document.getElementById("thread").dispatchEvent(new DragEvent("dragenter", {dataTransfer: __dt, bubbles: true, cancelable: true}))`))
+		waitJS(a, "the drop zone shows", `document.getElementById("drop-zone").checkVisibility()`, 2*time.Second)
+		a.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("thread").dispatchEvent(new DragEvent("drop", {dataTransfer: __dt, bubbles: true, cancelable: true}))`))
+		waitJS(a, "the dropped file is in the tray and the zone gone", tray+` === 2 && !document.getElementById("drop-zone").checkVisibility()`, 2*time.Second)
+		// What the server would refuse is refused at once, in Korean.
+		dir := t.TempDir()
+		heic := writeTestFile(t, dir, "아이사진.heic", []byte("\x00\x00\x00\x18ftypheic"))
+		exe := writeTestFile(t, dir, "setup.exe", []byte("MZ"))
+		big := writeTestFile(t, dir, "큰파일.pdf", bytes.Repeat([]byte("a"), 10<<20+1))
+		a.do(chromedp.SetUploadFiles("#composer-files", []string{heic, exe, big}))
+		waitJS(a, "the refusals show", `document.getElementById("composer-error").checkVisibility()`, 2*time.Second)
+		msg := eval[string](a, `document.getElementById("composer-error-text").textContent`)
+		for _, want := range []string{"아이사진.heic: HEIC", "setup.exe: 보낼 수 없는 형식", "큰파일.pdf: 파일이 너무 큽니다. 10MB까지"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("the composer says %q, want it to include %q", msg, want)
+			}
+		}
+		if n := eval[int](a, tray); n != 2 {
+			t.Errorf("the tray holds %d files after the refusals, want 2", n)
+		}
+		// Cancel while it uploads: the bubble goes, the files come back to the tray.
+		a.do(chromedp.SetUploadFiles("#composer-files", []string{photo}))
+		waitJS(a, "three in the tray", tray+` === 3`, 2*time.Second)
+		a.do(cdpDo(network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+			MatchedNetworkConditions: []*network.Conditions{{DownloadThroughput: -1, UploadThroughput: 50 << 10}},
+		}))
+		pressEnter(a)
+		waitJS(a, "the upload is under way", `document.querySelectorAll("#uploads li.upload [role=progressbar]").length === 3 && `+tray+` === 0`, 3*time.Second)
+		a.do(chromedp.Evaluate[chromedp.Void](`Array.from(document.querySelectorAll("#uploads button")).find((b) => b.textContent === "취소").click()`))
+		waitJS(a, "cancelled: the bubble goes and the files come back", `document.querySelectorAll("#uploads > li").length === 0 && `+tray+` === 3`, 3*time.Second)
+		a.do(cdpDo(network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+			MatchedNetworkConditions: []*network.Conditions{{DownloadThroughput: -1, UploadThroughput: -1}},
+		}))
+		for eval[int](a, tray) > 0 {
+			a.do(chromedp.Evaluate[chromedp.Void](`document.querySelector("#composer-tray > li button").click()`))
+		}
+		if eval[bool](a, `document.getElementById("composer-tray").checkVisibility()`) {
+			t.Error("the empty tray still shows")
 		}
 	})
 
@@ -326,7 +407,8 @@ func (c *liveAPI) waitUpload(t testing.TB, id, want string) {
 // px, in Korean and English ($SCREENSHOT_DIR).
 func TestFileScreenshots(t *testing.T) {
 	browser := newBrowser(t)
-	srv := startServer(t)
+	data := "MESSENGER_DATA_DIR=" + t.TempDir() // both processes keep the files there
+	srv := startServer(t, data)
 	shots := screenshotDir(t)
 	teacherAPI := newLiveAPI(t, srv, demoTeacher)
 	parentAPI := newLiveAPI(t, srv, demoParent)
@@ -346,7 +428,7 @@ func TestFileScreenshots(t *testing.T) {
 
 	// A pending bubble: the next upload is made while no process works the jobs.
 	srv.Stop()
-	srv2 := startServerOn(t, srv, "MESSENGER_JOB_WORKERS=0")
+	srv2 := startServerOn(t, srv, "MESSENGER_JOB_WORKERS=0", data)
 	teacherAPI.srv = srv2
 	teacherAPI.uploadFiles(t, direct, "알림장 사진", []string{"알림장.jpg"}, [][]byte{noisyJPEG(t, 800, 600)})
 
@@ -363,11 +445,12 @@ func TestFileScreenshots(t *testing.T) {
 			}
 			tb.do(chromedp.EmulateViewport(size.w, size.h, opts...))
 			openThread(tb, srv2.URL+"/c/"+strconv.FormatInt(direct, 10))
-			waitJS(tb, "the pictures load", `Array.from(document.querySelectorAll("#messages img")).every((i) => i.complete && i.naturalWidth > 0)`, 10*time.Second)
 			tb.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("thread-scroll").scrollTop = 1e9`))
+			waitJS(tb, "the pictures in view load", shownPicturesLoaded, 10*time.Second)
 			name := fmt.Sprintf("files-thread-%s-%d", lang, size.w)
 			screenshot(tb, shots, name, size.w, size.h, size.mobile)
-			tb.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("thread-scroll").scrollTop = document.querySelector("#messages a[data-viewer]").closest("li").offsetTop - 80`))
+			tb.do(chromedp.Evaluate[chromedp.Void](`document.querySelector("#messages a[data-viewer]").closest("li").scrollIntoView({block: "start"})`))
+			waitJS(tb, "the pictures in view load", shownPicturesLoaded, 10*time.Second)
 			screenshot(tb, shots, name+"-album", size.w, size.h, size.mobile)
 			tb.do(chromedp.Click(`#messages a[data-viewer]`))
 			waitJS(tb, "the viewer's picture loads", `document.getElementById("viewer-img").complete && document.getElementById("viewer-img").naturalWidth > 0`, 5*time.Second)
@@ -384,6 +467,11 @@ func TestFileScreenshots(t *testing.T) {
 		checkConsole(tb)
 	}
 }
+
+// shownPicturesLoaded is true once every picture in view has loaded (those below or
+// above it load lazily, when scrolled to).
+const shownPicturesLoaded = `Array.from(document.querySelectorAll("#messages img")).filter((i) => {
+  const r = i.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight }).every((i) => i.complete && i.naturalWidth > 0)`
 
 func jsonDecodeBody(resp *http.Response, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)

@@ -47,6 +47,8 @@ func (s *Server) fileUpload(c *echo.Context) error {
 		case code == messenger.ERATELIMITED:
 			setRetryAfter(c, err)
 			fallthrough
+		case err == errNoFiles:
+			return s.renderThread(c, me, convID, 0, uploadCaption(c), views.T(ctx, "upload.choose"))
 		case code == messenger.EINVALID, code == messenger.ETOOLARGE, code == messenger.EUNSUPPORTED:
 			return s.renderThread(c, me, convID, 0, uploadCaption(c), views.UploadProblem(ctx, err, s.cfg.MaxUploadBytes))
 		}
@@ -71,7 +73,7 @@ func (s *Server) receiveUpload(c *echo.Context, me messenger.User, convID int64)
 	parts := chosenFiles(form.File["file"])
 	switch {
 	case len(parts) == 0:
-		return messenger.Upload{}, false, messenger.Errorf(messenger.EINVALID, "Choose a file to send.")
+		return messenger.Upload{}, false, errNoFiles
 	case len(parts) > s.cfg.MaxFilesPerUpload:
 		return messenger.Upload{}, false, messenger.Errorf(messenger.ETOOLARGE, "At most %d files can be sent at once.", s.cfg.MaxFilesPerUpload)
 	}
@@ -89,6 +91,9 @@ func (s *Server) receiveUpload(c *echo.Context, me messenger.User, convID int64)
 	}
 	return s.chat.CreateUpload(c.Request().Context(), me, convID, firstValue(form, "client_msg_id"), uploadCaption(c), files)
 }
+
+// errNoFiles is an upload without a file (the plain form's button pressed with none chosen).
+var errNoFiles = messenger.Errorf(messenger.EINVALID, "Choose a file to send.")
 
 // chosenFiles drops the empty part a browser sends for a file input left empty.
 func chosenFiles(parts []*multipart.FileHeader) []*multipart.FileHeader {

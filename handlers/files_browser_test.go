@@ -24,7 +24,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/handlers"
+	"github.com/dreamseed/messenger/scan"
+	"github.com/dreamseed/messenger/scan/clamdtest"
 )
 
 // TestFilePagesInBrowser renders a thread with files in Chromium, as a teacher and a
@@ -41,7 +44,17 @@ func TestFilePagesInBrowser(t *testing.T) {
 	if _, err := exec.LookPath(chromium); err != nil {
 		t.Skipf("no Chromium (%s): %v", chromium, err)
 	}
-	e := newFilesEnv(t, true, func(c *handlers.Config) { c.CookieSecure, c.CookieSameSite = false, http.SameSiteLaxMode })
+	// With clamd at hand the files are scanned (and one is infected), as in production.
+	var scanner chat.Scanner
+	if clamdtest.Binary() != "" {
+		clamd := clamdtest.Start(t, clamdtest.Config{})
+		sc, err := scan.New(clamd.TCP, scan.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scanner = sc
+	}
+	e := newScannedFilesEnv(t, true, scanner, func(c *handlers.Config) { c.CookieSecure, c.CookieSameSite = false, http.SameSiteLaxMode })
 	teacher := mustUser(t, e.db, "demo-teacher", "김선영", "org-a")
 	parent := mustUser(t, e.db, "demo-parent", "최지훈", "org-a")
 	conv := directConversation(t, e.env, teacher, parent)
@@ -64,6 +77,13 @@ func TestFilePagesInBrowser(t *testing.T) {
 	clean("demo-parent", "아이 결석계입니다. 확인 부탁드립니다.", filePart{"결석계.txt", []byte("결석 사유: 감기\n")})
 	if resp := e.api("demo-parent", "org-a", http.MethodDelete, "/api/v1/files/"+gone.Files[0].ID); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("delete: %d", resp.StatusCode)
+	}
+	if scanner != nil {
+		resp, up := e.apiUpload("demo-teacher", "org-a", conv, uuid.NewString(), "", filePart{"숙제 안내.txt", clamdtest.EICAR()})
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("upload: %d", resp.StatusCode)
+		}
+		e.waitUpload("demo-teacher", "org-a", up.ID, messenger.UploadInfected)
 	}
 	// A pending bubble: no job runs the scan of the last upload.
 	stop, cancel := context.WithTimeout(context.Background(), 10*time.Second)

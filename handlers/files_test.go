@@ -32,6 +32,8 @@ import (
 	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/handlers"
 	"github.com/dreamseed/messenger/jobs"
+	"github.com/dreamseed/messenger/scan"
+	"github.com/dreamseed/messenger/scan/clamdtest"
 	"github.com/dreamseed/messenger/storage"
 	"github.com/dreamseed/messenger/upload"
 )
@@ -56,6 +58,12 @@ func (e *filesEnv) name(sub string) string {
 }
 
 func newFilesEnv(t *testing.T, work bool, mutate ...func(*handlers.Config)) *filesEnv {
+	t.Helper()
+	return newScannedFilesEnv(t, work, nil, mutate...)
+}
+
+// newScannedFilesEnv is newFilesEnv with a scanner (nil: none, as in development).
+func newScannedFilesEnv(t *testing.T, work bool, scanner chat.Scanner, mutate ...func(*handlers.Config)) *filesEnv {
 	t.Helper()
 	e := newEnv(t, func(c *handlers.Config) {
 		for _, m := range mutate {
@@ -83,7 +91,7 @@ func newFilesEnv(t *testing.T, work bool, mutate ...func(*handlers.Config)) *fil
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.server.EnableFilesForTest(chat.Files{Storage: disk, Jobs: runner, Limits: upload.DefaultLimits(), MaxFiles: handlers.DefaultMaxFilesPerUpload})
+	e.server.EnableFilesForTest(chat.Files{Storage: disk, Scanner: scanner, Jobs: runner, Limits: upload.DefaultLimits(), MaxFiles: handlers.DefaultMaxFilesPerUpload})
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := runner.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -327,6 +335,12 @@ func TestFileUploadRefused(t *testing.T) {
 	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "보낼 수 없는 형식") || !strings.Contains(page, "현장학습 안내") {
 		t.Errorf("page upload of an SVG: %d, want 422 with the reason and the caption kept:\n%.2000s", resp.StatusCode, page)
 	}
+	// The plain form's button with no file chosen: the browser sends an empty file part.
+	body, ct = uploadBody(t, map[string]string{"csrf_token": csrf, "client_msg_id": uuid.NewString(), "body": ""}, filePart{"", nil})
+	resp = e.do(browser, http.MethodPost, fmt.Sprintf("/c/%d/files", conv), body, map[string]string{"Content-Type": ct, "Origin": e.srv.URL})
+	if page := readBody(t, resp); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "보낼 파일을 고르세요") {
+		t.Errorf("page upload without a file: %d", resp.StatusCode)
+	}
 	if n := e.count("uploads"); n != 0 {
 		t.Errorf("%d uploads stored", n)
 	}
@@ -523,4 +537,51 @@ func between(s, start, end string) string {
 	}
 	v, _, _ := strings.Cut(rest, end)
 	return v
+}
+
+// TestInfectedUpload: a file the scanner (a real clamd) finds infected never becomes a
+// message: the sender's thread shows the bubble saying it was deleted as unsafe, with a
+// dismiss button that works without JavaScript; the recipient sees nothing.
+func TestInfectedUpload(t *testing.T) {
+	clamd := clamdtest.Start(t, clamdtest.Config{})
+	scanner, err := scan.New(clamd.TCP, scan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newScannedFilesEnv(t, true, scanner)
+	me := mustUser(t, e.db, "v1", "v1", "org-a")
+	friend := mustUser(t, e.db, "v2", "v2", "org-a")
+	conv := directConversation(t, e.env, me, friend)
+	resp, up := e.apiUpload("v1", "org-a", conv, uuid.NewString(), "숙제", filePart{"숙제.txt", clamdtest.EICAR()})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("upload: %d %s", resp.StatusCode, readBody(t, resp))
+	}
+	e.waitUpload("v1", "org-a", up.ID, messenger.UploadInfected)
+
+	browser := e.signInBrowser("v1", "v1", "org-a")
+	page := readBody(t, e.do(browser, http.MethodGet, fmt.Sprintf("/c/%d", conv), nil, nil))
+	for _, want := range []string{`data-state="infected"`, "안전하지 않은 파일이 있어 보내지 않고 삭제했습니다", `action="/uploads/` + up.ID + `/dismiss"`, "닫기"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the sender's thread lacks %q", want)
+		}
+	}
+	theirs := readBody(t, e.do(e.signInBrowser("v2", "v2", "org-a"), http.MethodGet, fmt.Sprintf("/c/%d", conv), nil, nil))
+	if strings.Contains(theirs, up.ID) || strings.Contains(theirs, "숙제") {
+		t.Error("the recipient sees the infected upload")
+	}
+
+	csrf := e.csrfToken(browser)
+	dismiss := e.do(browser, http.MethodPost, "/uploads/"+up.ID+"/dismiss", strings.NewReader("csrf_token="+csrf), map[string]string{
+		"Content-Type": "application/x-www-form-urlencoded", "Origin": e.srv.URL,
+	})
+	if loc := dismiss.Header.Get("Location"); dismiss.StatusCode != http.StatusSeeOther || loc != fmt.Sprintf("/c/%d", conv) {
+		t.Fatalf("dismiss: %d to %q", dismiss.StatusCode, loc)
+	}
+	page = readBody(t, e.do(browser, http.MethodGet, fmt.Sprintf("/c/%d", conv), nil, nil))
+	if strings.Contains(page, up.ID) {
+		t.Error("the dismissed bubble is still shown")
+	}
+	if n := e.objects(); n != 0 {
+		t.Errorf("%d objects left after the infected upload", n)
+	}
 }

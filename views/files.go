@@ -213,3 +213,8 @@ func rowWidth(m messenger.Message) string {
 	}
 	return "max-w-[80%]"
 }
+
+// isPicture reports whether a content type is one of the pictures shown inline.
+func isPicture(contentType string) bool {
+	return DocKindOf(contentType).Label == "IMG"
+}
