@@ -79,7 +79,8 @@ const (
 	// A decoded image takes 4 bytes a pixel (8 for 16-bit PNG) while its thumbnails are
 	// made: 250 megapixels is a 1–2 GB job.
 	maxMaxImagePixels = 250_000_000
-	// Two pictures of the default largest size decoded at once: about 1 GB at most.
+	// Two pictures of the default largest size decoded at once: about 0.75 GB (7.5 bytes a
+	// pixel measured for an 8-bit PNG, docs/performance.md).
 	defaultThumbnailMaxPixels = 100_000_000
 	maxThumbnailMaxPixels     = 10_000_000_000
 	defaultMaxFilesPerUpload  = 10
