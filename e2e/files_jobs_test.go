@@ -282,8 +282,14 @@ func TestFileSurvivesKill9(t *testing.T) {
 	if eicarKey == "" || !storedObject(dataDir, pictureKey) {
 		t.Errorf("the picture's object %q should be stored (and EICAR's key %q known)", pictureKey, eicarKey)
 	}
-	var scans int64
+	var scans, rescued int64
 	db.QueryRow(`SELECT count(*) FROM file_scans s JOIN files f ON f.id = s.file_id WHERE f.upload_id = ANY($1)`, ids).Scan(&scans)
+	// Each scan job the killed process held ran again (its second attempt) and completed.
+	db.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'file_scan' AND args->>'upload_id' = ANY($1)
+	  AND attempt >= 2 AND state = 'completed'`, ids).Scan(&rescued)
+	if rescued != 2 {
+		t.Errorf("%d of the 2 scan jobs ran again after the kill and completed", rescued)
+	}
 	t.Logf("%d scan records for the two files", scans)
 
 	// The uploader heard how each went; EICAR never as clean.
