@@ -65,10 +65,10 @@ type Files struct {
 	ScanAttempts int
 	// ThumbnailMaxPixels bounds the pixels of the images being decoded for thumbnails at
 	// once, across this process's jobs (DefaultThumbnailMaxPixels when 0;
-	// MESSENGER_THUMBNAIL_MAX_PIXELS): a decoded picture holds 4 to 8 bytes a pixel, so a
-	// 50-megapixel PNG is about half a gigabyte, and four workers decoding such pictures
-	// side by side would take two. A job waits until its picture fits; a picture larger than
-	// the whole budget waits until it has all of it.
+	// MESSENGER_THUMBNAIL_MAX_PIXELS): decoding takes about 7.5 bytes a pixel at its peak
+	// (an 8-bit PNG of 50 megapixels: 370 MB), so four workers decoding such pictures side by
+	// side would take 1.5 GB. A job waits until its picture fits; a picture larger than the
+	// whole budget waits until it has all of it.
 	ThumbnailMaxPixels int64
 
 	decoding *semaphore.Weighted // ThumbnailMaxPixels, set by EnableFiles
