@@ -82,6 +82,7 @@ type metrics struct {
 	errors       *prometheus.CounterVec
 	scans        *prometheus.CounterVec
 	scanFailures prometheus.Counter
+	thumbWait    prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -107,7 +108,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "messenger_scan_failures_total",
 			Help: "Scans that gave no verdict (the scanner down or erring): the upload waits and its job retries.",
 		}),
+		thumbWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "messenger_thumbnail_wait_seconds",
+			Help:    "Time a picture waited for room in the thumbnail decoding budget (MESSENGER_THUMBNAIL_MAX_PIXELS).",
+			Buckets: []float64{.001, .01, .1, .5, 1, 2.5, 5, 10, 30, 60},
+		}),
 	}
-	reg.MustRegister(m.messages, m.sendDuration, m.errors, m.scans, m.scanFailures)
+	reg.MustRegister(m.messages, m.sendDuration, m.errors, m.scans, m.scanFailures, m.thumbWait)
 	return m
 }

@@ -857,7 +857,9 @@ func (s *Service) thumbnail(ctx context.Context, file store.StoredFile, kind upl
 // tells a storage error while decoding, worth a retry, from a damaged picture; it is nil
 // when the picture was not read (the wait ended, storage failed): a retry too.
 func (s *Service) decodeThumbnails(ctx context.Context, file store.StoredFile, kind upload.Kind) (upload.Thumbs, *readErr, error) {
+	start := time.Now()
 	release, err := s.files.decodePixels(ctx, int64(file.Width)*int64(file.Height))
+	s.metrics.thumbWait.Observe(time.Since(start).Seconds())
 	if err != nil {
 		return upload.Thumbs{}, nil, fmt.Errorf("thumbnails of %s: wait for memory: %w", file.ID, err)
 	}

@@ -1045,4 +1045,19 @@ func TestThumbnailPixelBudget(t *testing.T) {
 			t.Errorf("%s: the message once the budget had room: %+v", c.name, m.Files)
 		}
 	}
+	// The waits show on /metrics: two pictures that waited at least 1.5 s each.
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "messenger_thumbnail_wait_seconds" {
+			h := mf.GetMetric()[0].GetHistogram()
+			if h.GetSampleCount() < 2 || h.GetSampleSum() < 3 {
+				t.Errorf("messenger_thumbnail_wait_seconds: %d samples, %.2f s in all; want the two waits of 1.5 s or more", h.GetSampleCount(), h.GetSampleSum())
+			}
+			return
+		}
+	}
+	t.Error("no messenger_thumbnail_wait_seconds")
 }
