@@ -436,3 +436,88 @@ func TestWorkerProcess(t *testing.T) {
 	}
 	w.Stop()
 }
+
+// TestAnnouncementFileDeleted: a teacher's photo in the zone's announcements, deleted by
+// the teacher through the other process, becomes a tombstone live for every user of the
+// zone (each once), the teacher's own streams included, and for nobody of another zone.
+func TestAnnouncementFileDeleted(t *testing.T) {
+	clamd := clamdtest.Start(t, clamdtest.Config{})
+	redisURL := redistest.URL(t)
+	common := []string{"REDIS_URL=" + redisURL, "MESSENGER_CLAMD_ADDR=" + clamd.TCP, "MESSENGER_DATA_DIR=" + t.TempDir()}
+	a := startServer(t, common...)
+	b := startServerOn(t, a, common...)
+	org := "org-zone-file-" + deliveryNonce()
+	teacher := newZoneUser(t, "zf-teacher", "김선영", org, "grade5", "teacher")
+	student := newZoneUser(t, "zf-student", "이민준", org, "grade5", "student")
+	elsewhere := newZoneUser(t, "zf-other", "오세훈", org, "grade6", "student")
+	var list struct {
+		Conversations []apiConversation `json:"conversations"`
+	}
+	a.api(teacher).mustJSON(http.MethodGet, "/api/v1/conversations", nil, http.StatusOK, &list)
+	var notices int64
+	for _, c := range list.Conversations {
+		if c.Kind == "announcement" {
+			notices = c.ID
+		}
+	}
+	if notices == 0 {
+		t.Fatal("no announcement conversation")
+	}
+	streams := []*sseClient{b.newSSEClient(student), a.newSSEClient(teacher), b.newSSEClient(elsewhere)}
+	for _, c := range streams {
+		c.StartAndWait(10 * time.Second)
+	}
+	onStudent, onTeacher, onOther := streams[0], streams[1], streams[2]
+
+	up := a.api(teacher).upload(notices, "운동회 사진", "운동회.png", boardPNG(t, 400, 300))
+	for _, c := range []*sseClient{onStudent, onTeacher} {
+		if !c.waitUntil(30*time.Second, func() bool {
+			for _, ev := range c.events {
+				if ev.Type == "message.new" && strings.Contains(ev.Data, up.Files[0].ID) {
+					return true
+				}
+			}
+			return false
+		}) {
+			t.Fatalf("%s did not get the photo's notice", c.user.Sub)
+		}
+	}
+
+	status, body := b.api(teacher).do(http.MethodDelete, "/api/v1/files/"+up.Files[0].ID, nil)
+	if status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", status, body)
+	}
+	tombstones := func(c *sseClient) []apiMessage {
+		var out []apiMessage
+		for _, ev := range c.Events() {
+			if ev.Type != "message.updated" {
+				continue
+			}
+			var m struct {
+				apiMessage
+				Deleted bool `json:"deleted"`
+			}
+			if json.Unmarshal([]byte(ev.Data), &m) == nil && m.ConversationID == notices && m.Deleted {
+				out = append(out, m.apiMessage)
+			}
+		}
+		return out
+	}
+	for _, c := range []*sseClient{onStudent, onTeacher} {
+		deadline := time.Now().Add(5 * time.Second)
+		for len(tombstones(c)) == 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, c := range []*sseClient{onStudent, onTeacher} {
+		if n := len(tombstones(c)); n != 1 {
+			t.Errorf("%s got %d tombstones of the notice, want 1", c.user.Sub, n)
+		}
+	}
+	for _, ev := range onOther.Events() {
+		if strings.Contains(ev.Data, fmt.Sprintf(`"conversation_id":%d`, notices)) {
+			t.Errorf("a user of another zone got %s: %s", ev.Type, ev.Data)
+		}
+	}
+}
