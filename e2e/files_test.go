@@ -98,7 +98,7 @@ func TestFileAttachments(t *testing.T) {
 			got := eval[map[string]any](tb, `(() => { const li = `+row+`; return {
 			  images: li.querySelectorAll("img[loading=lazy][width][height][srcset]").length,
 			  doc: (li.querySelector(".msg-doc [data-role=file-name]") || {}).textContent || "",
-			  download: (li.querySelector(".msg-doc a[download]") || {}).href || ""} })()`)
+			  download: (li.querySelector("a.msg-doc[download]") || {}).href || ""} })()`)
 			if got["images"] != float64(2) || got["doc"] != "현장학습 안내문.pdf" || !strings.Contains(got["download"].(string), "/content") {
 				t.Errorf("the file message shows %v", got)
 			}
