@@ -2,6 +2,7 @@ package views
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/dreamseed/messenger"
@@ -75,6 +76,36 @@ func TestFileWordsTranslated(t *testing.T) {
 	for k, v := range texts {
 		if v == k || v == "" {
 			t.Errorf("upload text %s is not translated", k)
+		}
+	}
+}
+
+// A pending bubble says what became of the upload, in the reader's language, and one
+// that ended without a message can be dismissed.
+func TestPendingUploadStates(t *testing.T) {
+	for _, tc := range []struct {
+		state, lang, says string
+		dismiss           bool
+	}{
+		{messenger.UploadScanning, "ko", "안전한 파일인지 검사 중…", false},
+		{messenger.UploadScanning, "en", "Scanning for viruses…", false},
+		{messenger.UploadInfected, "ko", "안전하지 않은 파일이 있어 보내지 않고 삭제했습니다.", true},
+		{messenger.UploadInfected, "en", "A file looked unsafe, so it was deleted and not sent.", true},
+		{messenger.UploadFailed, "ko", "파일을 보내지 못했습니다. 다시 첨부해 주세요.", true},
+		{messenger.UploadFailed, "en", "The files could not be sent. Please attach them again.", true},
+	} {
+		u := messenger.Upload{ID: "0b8f5c2e-8a4e-4c1e-9d7b-2f0c3a1e5d6f", ClientMsgID: "c", State: tc.state,
+			Files: []messenger.File{{Name: "가정통신문.pdf", ContentType: "application/pdf", Size: 2048}}}
+		var b strings.Builder
+		if err := PendingUpload(u).Render(WithLocale(context.Background(), tc.lang), &b); err != nil {
+			t.Fatal(err)
+		}
+		html := b.String()
+		if !strings.Contains(html, tc.says) || !strings.Contains(html, "가정통신문.pdf") {
+			t.Errorf("%s (%s) bubble lacks %q:\n%s", tc.state, tc.lang, tc.says, html)
+		}
+		if got := strings.Contains(html, `action="/uploads/`+u.ID+`/dismiss"`); got != tc.dismiss {
+			t.Errorf("%s bubble: dismiss form %v, want %v", tc.state, got, tc.dismiss)
 		}
 	}
 }
