@@ -667,6 +667,8 @@
       return;
     }
     applyPreviews(li);
+    var empty = $("#thread-empty");
+    if (empty) empty.remove();
     var old = document.getElementById(li.id) || bubbleFor(id);
     if (old && old.dataset.sending === "true") old.dataset.replaced = "true";
     if (old) old.replaceWith(li); else list.append(li);
@@ -844,6 +846,8 @@
     function startUpload(job) {
       job.bubble = sendingBubble(job);
       $("#uploads").append(job.bubble);
+      var empty = $("#thread-empty");
+      if (empty) empty.remove();
       scrollToBottom();
       transmit(job);
     }
