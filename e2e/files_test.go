@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -98,7 +99,7 @@ func TestFileAttachments(t *testing.T) {
 			got := eval[map[string]any](tb, `(() => { const li = `+row+`; return {
 			  images: li.querySelectorAll("img[loading=lazy][width][height][srcset]").length,
 			  doc: (li.querySelector(".msg-doc [data-role=file-name]") || {}).textContent || "",
-			  download: (li.querySelector(".msg-doc a[download]") || {}).href || ""} })()`)
+			  download: (li.querySelector("a.msg-doc[download]") || {}).href || ""} })()`)
 			if got["images"] != float64(2) || got["doc"] != "현장학습 안내문.pdf" || !strings.Contains(got["download"].(string), "/content") {
 				t.Errorf("the file message shows %v", got)
 			}
@@ -125,6 +126,17 @@ func TestFileAttachments(t *testing.T) {
 		b.do(chromedp.KeyEvent(kb.ArrowRight))
 		waitJS(b, "the arrow shows the next picture", `document.getElementById("viewer-count").textContent.startsWith("2 / ")`, 2*time.Second)
 		waitJS(b, "the large picture loads", `document.getElementById("viewer-img").complete && document.getElementById("viewer-img").naturalWidth > 300`, 5*time.Second)
+		// A swipe to the right goes back to the first picture.
+		touch := func(typ input.DispatchTouchEventType, x float64) chromedp.Action[chromedp.Void] {
+			var points []*input.TouchPoint
+			if typ != input.DispatchTouchEventTypeTouchEnd {
+				points = []*input.TouchPoint{{X: x, Y: 400}}
+			}
+			return cdpDo(input.DispatchTouchEvent, input.DispatchTouchEventParams{Type: typ, TouchPoints: points})
+		}
+		b.do(touch(input.DispatchTouchEventTypeTouchStart, 80), touch(input.DispatchTouchEventTypeTouchMove, 200), touch(input.DispatchTouchEventTypeTouchMove, 320), touch(input.DispatchTouchEventTypeTouchEnd, 0))
+		waitJS(b, "the swipe shows the previous picture", `document.getElementById("viewer-count").textContent.startsWith("1 / ")`, 2*time.Second)
+		b.do(chromedp.KeyEvent(kb.ArrowRight))
 		b.do(chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Tab))
 		if !eval[bool](b, `document.getElementById("viewer").contains(document.activeElement)`) {
 			t.Error("focus left the viewer")

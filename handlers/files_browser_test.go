@@ -74,6 +74,7 @@ func TestFilePagesInBrowser(t *testing.T) {
 		filePart{"2026학년도 2학기 현장체험학습 안내 및 참가 동의서 (5학년 2반 학부모님께 드리는 가정통신문).pdf", pdfFile},
 		filePart{"준비물 목록.txt", []byte("도시락, 물, 모자\n")})
 	gone := clean("demo-parent", "", filePart{"잘못 보낸 사진.jpg", sceneJPEG(t, 800, 600, 3)})
+	clean("demo-parent", "", filePart{"스크린샷.png", pngFile(t, 600, 2400)})
 	clean("demo-parent", "아이 결석계입니다. 확인 부탁드립니다.", filePart{"결석계.txt", []byte("결석 사유: 감기\n")})
 	if resp := e.api("demo-parent", "org-a", http.MethodDelete, "/api/v1/files/"+gone.Files[0].ID); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("delete: %d", resp.StatusCode)

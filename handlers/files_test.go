@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"hash/crc32"
 	"image"
@@ -583,5 +584,97 @@ func TestInfectedUpload(t *testing.T) {
 	}
 	if n := e.objects(); n != 0 {
 		t.Errorf("%d objects left after the infected upload", n)
+	}
+}
+
+// pageStream opens the page stream GET /events of a signed-in browser client.
+func (e *filesEnv) pageStream(client *http.Client) <-chan sseEvent {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	e.t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/events", nil)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp, err := client.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("open the page stream: %v %v", err, resp)
+	}
+	out := make(chan sseEvent, 100)
+	go func() {
+		defer close(out)
+		readEvents(resp.Body, out)
+	}()
+	return out
+}
+
+// eventOf waits for the next event of type typ on events, skipping others (presence).
+func eventOf(t *testing.T, events <-chan sseEvent, typ string) sseEvent {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatalf("the stream ended before %s", typ)
+			}
+			if ev.typ == typ {
+				return ev
+			}
+		case <-deadline:
+			t.Fatalf("no %s within 20 s", typ)
+		}
+	}
+}
+
+// TestFileEvents: the page stream renders the file events for each viewer: my pending
+// bubble (upload.updated) to my other tabs, the file message to everyone (message.new)
+// with its picture's size known, my bubble's end (upload.updated clean), and a deleted
+// file's tombstone (message.updated); the API stream carries the same events as JSON.
+func TestFileEvents(t *testing.T) {
+	e := newFilesEnv(t, true)
+	me := mustUser(t, e.db, "s1", "s1", "org-a")
+	friend := mustUser(t, e.db, "s2", "s2", "org-a")
+	conv := directConversation(t, e.env, me, friend)
+	mine := e.pageStream(e.signInBrowser("s1", "s1", "org-a"))
+	theirs := e.pageStream(e.signInBrowser("s2", "s2", "org-a"))
+	api := e.openStream(sign(t, validClaims("s1", "s1", "org-a")), "")
+	time.Sleep(200 * time.Millisecond) // the streams subscribe
+
+	resp, up := e.apiUpload("s1", "org-a", conv, uuid.NewString(), "칠판", filePart{"칠판.png", pngFile(t, 900, 600)})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("upload: %d", resp.StatusCode)
+	}
+	ev := eventOf(t, mine, "upload.updated")
+	for _, want := range []string{`data-upload="` + up.ID + `"`, `data-state="scanning"`, `id="upload-` + up.ID + `"`, "검사 중", "칠판.png"} {
+		if !strings.Contains(ev.data, want) {
+			t.Errorf("my upload.updated lacks %q: %s", want, ev.data)
+		}
+	}
+	msg := eventOf(t, theirs, "message.new")
+	for _, want := range []string{`data-kind="file"`, `width="300" height="200"`, `srcset="/files/`, `loading="lazy"`, "칠판"} {
+		if !strings.Contains(msg.data, want) {
+			t.Errorf("their message.new lacks %q: %s", want, msg.data)
+		}
+	}
+	if m := eventOf(t, mine, "message.new"); !strings.Contains(m.data, `data-client-msg-id="`+up.ClientMsgID+`"`) {
+		t.Errorf("my message.new row lacks its client_msg_id (the bubble's key): %s", m.data)
+	}
+	if ev := eventOf(t, mine, "upload.updated"); !strings.Contains(ev.data, `data-state="clean"`) {
+		t.Errorf("the last upload.updated is not clean: %s", ev.data)
+	}
+	var apiUp messenger.APIUpload
+	if ev := eventOf(t, api, "upload.updated"); json.Unmarshal([]byte(ev.data), &apiUp) != nil || apiUp.ID != up.ID {
+		t.Errorf("the API stream's upload.updated: %s", ev.data)
+	}
+
+	if resp := e.api("s1", "org-a", http.MethodDelete, "/api/v1/files/"+up.Files[0].ID); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("delete: %d", resp.StatusCode)
+	}
+	upd := eventOf(t, theirs, "message.updated")
+	if !strings.Contains(upd.data, "삭제된 파일입니다") || strings.Contains(upd.data, "/files/") {
+		t.Errorf("their message.updated is not the tombstone: %s", upd.data)
+	}
+	var apiMsg messenger.APIMessage
+	if ev := eventOf(t, api, "message.updated"); json.Unmarshal([]byte(ev.data), &apiMsg) != nil || !apiMsg.Deleted {
+		t.Errorf("the API stream's message.updated: %s", ev.data)
 	}
 }

@@ -686,6 +686,8 @@
       return;
     }
     applyPreviews(li);
+    var empty = $("#thread-empty");
+    if (empty) empty.remove();
     var old = document.getElementById(li.id) || bubbleFor(id);
     if (old && old.dataset.sending === "true") old.dataset.replaced = "true";
     if (old) old.replaceWith(li); else list.append(li);
@@ -754,6 +756,7 @@
 
     function add(files) {
       var problems = [];
+      chosenID = null; // other files: another upload
       Array.prototype.forEach.call(files || [], function (f) {
         var p = problem(f);
         if (p) { problems.push(p); return; }
@@ -771,7 +774,7 @@
     function remove(i) {
       var c = chosen.splice(i, 1)[0];
       if (c && c.url) URL.revokeObjectURL(c.url);
-      if (!chosen.length) chosenID = null;
+      chosenID = null;
       render();
       ui.textarea.focus();
     }
@@ -830,9 +833,10 @@
     window.addEventListener("drop", function (e) { if (hasFiles(e)) { e.preventDefault(); depth = 0; showZone(false); } });
 
     // A picture pasted into the composer is attached (a screenshot, a copied photo).
+    // Cells copied from a spreadsheet come as text and as a picture of them: the text wins.
     ui.textarea.addEventListener("paste", function (e) {
       var files = e.clipboardData && e.clipboardData.files;
-      if (!files || !files.length) return;
+      if (!files || !files.length || e.clipboardData.getData("text/plain")) return;
       e.preventDefault();
       add(files);
     });
@@ -866,6 +870,8 @@
     function startUpload(job) {
       job.bubble = sendingBubble(job);
       $("#uploads").append(job.bubble);
+      var empty = $("#thread-empty");
+      if (empty) empty.remove();
       scrollToBottom();
       transmit(job);
     }
@@ -1105,7 +1111,12 @@
     prev.addEventListener("click", function () { step(-1); });
     next.addEventListener("click", function () { step(1); });
     window.addEventListener("popstate", function () { if (!v.hidden) close(true); });
-    v.addEventListener("keydown", function (e) {
+    // Focus stays in the dialog (a click on the picture would otherwise leave it).
+    document.addEventListener("focusin", function (e) {
+      if (!v.hidden && !v.contains(e.target)) $("[data-viewer-close]", v).focus();
+    });
+    document.addEventListener("keydown", function (e) {
+      if (v.hidden) return;
       if (e.key === "Escape") { e.preventDefault(); close(false); }
       else if (e.key === "ArrowLeft") { e.preventDefault(); step(-1); }
       else if (e.key === "ArrowRight") { e.preventDefault(); step(1); }
