@@ -1,7 +1,8 @@
 // Command filebench measures file uploads end to end on a messenger it starts itself, with
 // a private clamd, and the ceilings of the same work measured in the same run: a bare Go
-// server that only receives the multipart body and writes it to disk, and clamd scanning
-// the same bytes directly. See docs/performance.md.
+// server that only receives the multipart body and writes it to disk, clamd scanning the
+// same bytes directly, and the thumbnails of the photo made in this process. See
+// docs/performance.md.
 //
 //	filebench -messenger bin/messenger -database-url postgres://…/messenger_bench_files
 //
@@ -10,9 +11,10 @@
 //     when it is due, whatever is in flight; latency counts from then): accepted (the 202
 //     that shows the sender's pending bubble) and delivered (the recipient's message.new,
 //     after the scan, the thumbnails and the message);
-//  2. the same schedule against the bare server, and clamd scanning the photo alone;
-//  3. memory: CONCURRENT uploads of BIG_MB at once; the server's peak RSS above its
-//     resting RSS, against the bytes in flight (a server that buffered whole files would
+//  2. the same schedule against the bare server, clamd scanning the photo alone, and the
+//     photo's thumbnails alone;
+//  3. memory: CONCURRENT uploads of BIG_MB at once; the server's peak RSS above its RSS
+//     once started, against the bytes in flight (a server that buffered whole files would
 //     grow by at least that much).
 package main
 
