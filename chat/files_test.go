@@ -1045,7 +1045,8 @@ func TestThumbnailPixelBudget(t *testing.T) {
 			t.Errorf("%s: the message once the budget had room: %+v", c.name, m.Files)
 		}
 	}
-	// The waits show on /metrics: two pictures that waited at least 1.5 s each.
+	// The waits show on /metrics: two pictures that waited most of the 1.5 s each (a wait
+	// starts when the thumbnail job is picked up, a poll after the clean verdict).
 	mfs, err := e.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -1053,8 +1054,8 @@ func TestThumbnailPixelBudget(t *testing.T) {
 	for _, mf := range mfs {
 		if mf.GetName() == "messenger_thumbnail_wait_seconds" {
 			h := mf.GetMetric()[0].GetHistogram()
-			if h.GetSampleCount() < 2 || h.GetSampleSum() < 3 {
-				t.Errorf("messenger_thumbnail_wait_seconds: %d samples, %.2f s in all; want the two waits of 1.5 s or more", h.GetSampleCount(), h.GetSampleSum())
+			if h.GetSampleCount() < 2 || h.GetSampleSum() < 2 {
+				t.Errorf("messenger_thumbnail_wait_seconds: %d samples, %.2f s in all; want two waits of about 1.5 s", h.GetSampleCount(), h.GetSampleSum())
 			}
 			return
 		}
