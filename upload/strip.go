@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 )
 
@@ -150,9 +151,20 @@ func dropJPEGSegment(m byte, payload []byte) bool {
 	return false
 }
 
+// MaxJPEGScans is how many scans a JPEG may have. A progressive photo has about ten (libjpeg's
+// default progression 10, mozjpeg's a few more); each scan costs a decoder a walk over every
+// block of the picture, and an empty one costs the file only a few bytes, so without a bound
+// a 3 MB upload of 200,000 scans keeps the thumbnail job's decoder busy for minutes, beyond
+// its timeout (image/jpeg cannot be cancelled). A fixed sanity rule, ten times what real
+// encoders write, like the cap on combining marks.
+const MaxJPEGScans = 100
+
+// errTooManyScans is a JPEG with more than MaxJPEGScans scans.
+var errTooManyScans = errors.New("upload: JPEG has too many scans")
+
 // copyJPEG follows a JPEG from SOI to EOI, writing it to w (without metadata when strip)
 // and copying every scan's entropy-coded data as it is. It fails on a file that ends
-// before its EOI.
+// before its EOI, and on one with more than MaxJPEGScans scans.
 func copyJPEG(r io.Reader, w io.Writer, strip bool) error {
 	c := newCounter(r)
 	bw := bufio.NewWriter(w)
@@ -166,6 +178,7 @@ func copyJPEG(r io.Reader, w io.Writer, strip bool) error {
 	bw.Write(soi)
 	var pending byte  // a marker found at the end of a scan
 	oriented := false // the first EXIF block decided the orientation
+	scans := 0
 	for {
 		m := pending
 		pending = 0
@@ -203,6 +216,9 @@ func copyJPEG(r io.Reader, w io.Writer, strip bool) error {
 		}
 		if m != 0xDA {
 			continue
+		}
+		if scans++; scans > MaxJPEGScans {
+			return errTooManyScans
 		}
 		// Entropy-coded data: copied as it is up to the next marker that is not a stuffed
 		// zero or a restart.
