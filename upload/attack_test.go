@@ -137,3 +137,40 @@ func TestThumbnailsRefuseProgressiveScanBomb(t *testing.T) {
 		t.Errorf("Thumbnails of a JPEG with %d scans: %v", MaxJPEGScans, err)
 	}
 }
+
+// TestStripPNGMetadataDropsEveryMetadataChunk: a PNG's EXIF (GPS) is not only in eXIf:
+// software written before that chunk was registered stores it in exIf or zxIf, C2PA content
+// credentials (caBX) may carry the place a photo was taken, and any private chunk can hold
+// anything. The stored original keeps only the chunks that draw the picture.
+func TestStripPNGMetadataDropsEveryMetadataChunk(t *testing.T) {
+	plain := mustPNG(t, 20, 10)
+	gps := exifWithGPS()[6:]
+	for _, chunk := range [][]byte{
+		pngChunk("exIf", gps),
+		pngChunk("zxIf", gps),
+		pngChunk("caBX", append([]byte("jumb c2pa stds.exif "), gps...)),
+		pngChunk("gpsL", []byte("37.5665 N 126.9780 E")),
+		pngChunk("vpAg", []byte{0, 0, 0, 20, 0, 0, 0, 10, 0}),
+	} {
+		var out bytes.Buffer
+		if err := StripPNGMetadata(bytes.NewReader(insertPNGChunks(plain, chunk)), &out); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out.Bytes(), plain) {
+			t.Errorf("the %s chunk survives the stripping", chunk[4:8])
+		}
+	}
+	// What draws the picture stays, byte for byte.
+	kept := insertPNGChunks(plain,
+		pngChunk("gAMA", []byte{0, 0, 0xB1, 0x8F}),
+		pngChunk("sRGB", []byte{0}),
+		pngChunk("pHYs", []byte{0, 0, 0x0B, 0x13, 0, 0, 0x0B, 0x13, 1}),
+	)
+	var out bytes.Buffer
+	if err := StripPNGMetadata(bytes.NewReader(kept), &out); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), kept) {
+		t.Error("the stripping dropped a chunk that draws the picture")
+	}
+}

@@ -20,10 +20,11 @@ func StripJPEGMetadata(r io.Reader, w io.Writer) error {
 	return copyJPEG(r, w, true)
 }
 
-// StripPNGMetadata copies the PNG read from r to w without its text chunks (tEXt, iTXt,
-// zTXt: XMP and free text), its EXIF (eXIf) and its time stamp (tIME), and without anything
-// after IEND; every other chunk is copied byte for byte. On error, w holds a partial copy
-// that must not be used.
+// StripPNGMetadata copies the PNG read from r to w with only the chunks that draw the
+// picture (pngKept), each byte for byte, and nothing after IEND: text (tEXt, iTXt, zTXt:
+// XMP), EXIF under any of its names (eXIf, and exIf or zxIf from before it was
+// registered), time stamps, content credentials (caBX) and every private or unknown chunk
+// are left out. On error, w holds a partial copy that must not be used.
 func StripPNGMetadata(r io.Reader, w io.Writer) error {
 	_, err := copyPNG(r, w, true)
 	return err
@@ -267,8 +268,17 @@ func orientationOnlyExif(o int) []byte {
 	return le.AppendUint32(b, 0)
 }
 
-// pngDropped are the chunks StripPNGMetadata leaves out.
-var pngDropped = map[string]bool{"tEXt": true, "iTXt": true, "zTXt": true, "eXIf": true, "tIME": true}
+// pngKept are the chunks StripPNGMetadata copies: the critical ones, transparency, colour
+// (gamma, chromaticities, ICC profile, sRGB, coding-independent code points, HDR mastering
+// and light levels), significant bits, background, histogram, pixel size, suggested
+// palettes and APNG's animation chunks. A list of what to keep, not of what to drop:
+// metadata has too many names.
+var pngKept = map[string]bool{
+	"IHDR": true, "PLTE": true, "IDAT": true, "IEND": true,
+	"tRNS": true, "gAMA": true, "cHRM": true, "iCCP": true, "sRGB": true, "cICP": true, "mDCV": true,
+	"mDCv": true, "cLLI": true, "cLLi": true, "sBIT": true, "bKGD": true, "hIST": true, "pHYs": true,
+	"sPLT": true, "acTL": true, "fcTL": true, "fdAT": true,
+}
 
 // copyPNG follows a PNG's chunks to IEND, writing them to w (without metadata when strip),
 // and answers the offset just after IEND.
@@ -293,7 +303,7 @@ func copyPNG(r io.Reader, w io.Writer, strip bool) (int64, error) {
 			return 0, errCorrupt
 		}
 		typ := string(hdr[4:8])
-		if strip && pngDropped[typ] {
+		if strip && !pngKept[typ] {
 			if err := c.discard(int(n) + 4); err != nil {
 				return 0, err
 			}
