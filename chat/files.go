@@ -496,10 +496,16 @@ func (a ScanArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAtt
 // ThumbnailArgs is the job that makes an upload's thumbnails and then its message.
 type ThumbnailArgs struct {
 	UploadID string `json:"upload_id"`
+	attempts int    // Files.ScanAttempts, when it is enqueued
 }
 
 // Kind names the job.
 func (ThumbnailArgs) Kind() string { return "file_thumbnails" }
+
+// InsertOpts gives the thumbnail job its attempts.
+func (a ThumbnailArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: a.attempts}
+}
 
 // DeleteArgs is the job that removes a file's objects (original and thumbnails) once the
 // database says they are to go (deleted, infected, failed).
@@ -530,9 +536,11 @@ func (w *thumbnailWorker) Work(ctx context.Context, job *river.Job[ThumbnailArgs
 
 // lastAttempt answers a file job's error, except on its last attempt: then the upload
 // fails for good (the uploader is told, its objects go) rather than wait forever, still
-// unscanned and unseen.
+// unscanned and unseen. The last attempt is the service's Files.ScanAttempts, never the
+// job row's max_attempts: anyone with the app role can insert a job of one attempt for
+// someone else's upload, which River then discards without failing the upload.
 func (s *Service) lastAttempt(ctx context.Context, job *rivertype.JobRow, err error) error {
-	if err == nil || job.Attempt < job.MaxAttempts {
+	if err == nil || s.files == nil || job.Attempt < s.files.ScanAttempts {
 		return err
 	}
 	var args struct {
@@ -698,7 +706,7 @@ func (s *Service) recordVerdict(ctx context.Context, up *store.JobUpload, rec st
 		case state == messenger.UploadInfected && rec.Verdict == store.VerdictInfected:
 			return s.enqueueDeletes(ctx, tx, up)
 		case allClean:
-			return tx.Enqueue(ctx, s.files.Jobs, ThumbnailArgs{UploadID: up.ID})
+			return tx.Enqueue(ctx, s.files.Jobs, ThumbnailArgs{UploadID: up.ID, attempts: s.files.ScanAttempts})
 		}
 		return nil
 	})
@@ -754,7 +762,14 @@ func (s *Service) finishUpload(ctx context.Context, id string) error {
 		return err
 	}
 	for _, file := range up.Files {
-		if file.State != messenger.FileClean || len(file.Variants) > 0 {
+		if file.State != messenger.FileClean {
+			// Not due: the scan's last clean verdict enqueues this job (this one was not).
+			s.logger.Warn("file thumbnails: the upload is not clean yet", slog.String("upload_id", id))
+			return nil
+		}
+	}
+	for _, file := range up.Files {
+		if len(file.Variants) > 0 {
 			continue
 		}
 		kind, ok := imageKind(file.ContentType)
