@@ -58,10 +58,19 @@ type Files struct {
 	// when 0): with backoff doubling up to the runner's RetryMax (an hour by default), 25
 	// attempts wait about half a day for a scanner that is down.
 	ScanAttempts int
+	// DeleteAttempts is how often the job removing a deleted, infected or failed file's
+	// bytes is tried (DefaultDeleteAttempts when 0): it must outlast a storage outage, since
+	// nothing else removes them once it gives up.
+	DeleteAttempts int
 }
 
 // DefaultScanAttempts is Files.ScanAttempts unless set.
 const DefaultScanAttempts = 25
+
+// DefaultDeleteAttempts is Files.DeleteAttempts unless set: with backoff doubling up to the
+// runner's RetryMax (an hour by default), 200 attempts keep trying for about a week, where
+// the runner's default 10 gave up after some eight minutes.
+const DefaultDeleteAttempts = 200
 
 // UploadFile is one file of an upload as a handler received it.
 type UploadFile struct {
@@ -92,6 +101,9 @@ func (s *Service) EnableFiles(f Files) {
 	}
 	if f.ScanAttempts <= 0 {
 		f.ScanAttempts = DefaultScanAttempts
+	}
+	if f.DeleteAttempts <= 0 {
+		f.DeleteAttempts = DefaultDeleteAttempts
 	}
 	s.files = &f
 }
@@ -456,7 +468,7 @@ func (s *Service) DeleteFile(ctx context.Context, me messenger.User, id string) 
 			}
 			changed = d.Deleted
 			if changed {
-				if err := tx.Enqueue(ctx, s.files.Jobs, DeleteArgs{FileID: f.ID}); err != nil {
+				if err := tx.Enqueue(ctx, s.files.Jobs, DeleteArgs{FileID: f.ID, attempts: s.files.DeleteAttempts}); err != nil {
 					return err
 				}
 				if err := audit(ctx, tx, f.ConversationID, store.AuditFileDeleted, nil,
@@ -510,11 +522,15 @@ func (a ThumbnailArgs) InsertOpts() river.InsertOpts {
 // DeleteArgs is the job that removes a file's objects (original and thumbnails) once the
 // database says they are to go (deleted, infected, failed).
 type DeleteArgs struct {
-	FileID string `json:"file_id"`
+	FileID   string `json:"file_id"`
+	attempts int    // Files.DeleteAttempts, when it is enqueued
 }
 
 // Kind names the job.
 func (DeleteArgs) Kind() string { return "file_delete" }
+
+// InsertOpts gives the delete job its attempts.
+func (a DeleteArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: a.attempts} }
 
 type scanWorker struct {
 	river.WorkerDefaults[ScanArgs]
@@ -715,7 +731,7 @@ func (s *Service) recordVerdict(ctx context.Context, up *store.JobUpload, rec st
 
 func (s *Service) enqueueDeletes(ctx context.Context, tx *store.Tx, up *store.JobUpload) error {
 	for _, f := range up.Files {
-		if err := tx.Enqueue(ctx, s.files.Jobs, DeleteArgs{FileID: f.ID}); err != nil {
+		if err := tx.Enqueue(ctx, s.files.Jobs, DeleteArgs{FileID: f.ID, attempts: s.files.DeleteAttempts}); err != nil {
 			return err
 		}
 	}

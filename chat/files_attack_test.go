@@ -2,13 +2,16 @@ package chat_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/chat"
+	"github.com/dreamseed/messenger/storage"
 )
 
 // forgeJob inserts a job as the application's role acting as u, as a bug or an injection in
@@ -74,5 +77,58 @@ func TestForgedJobsCannotFailAnUpload(t *testing.T) {
 	}
 	if n := e.value(`SELECT count(*) FROM messages WHERE conversation_id = $1 AND kind = 'file'`, conv); n != "1" {
 		t.Errorf("%s file messages", n)
+	}
+}
+
+// deleteOutage is the disk store with deletions failing while down is set: object storage
+// that is unreachable for a while.
+type deleteOutage struct {
+	storage.Store
+	down atomic.Bool
+}
+
+func (d *deleteOutage) Delete(ctx context.Context, key string) error {
+	if d.down.Load() {
+		return errors.New("storage unreachable")
+	}
+	return d.Store.Delete(ctx, key)
+}
+
+// TestDeletedFileGoesAfterAStorageOutage: a file deleted while the storage cannot delete
+// still has its bytes removed once the storage is back. The delete job must not give up
+// after the runner's few default attempts (about eight minutes of outage with the
+// production backoff, a few seconds with the test's), leaving a deleted photo stored for
+// good with nothing left to remove it.
+func TestDeletedFileGoesAfterAStorageOutage(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnv(t)
+	u := e.users()
+	conv := e.group(u.a, u.b)
+	outage := &deleteOutage{Store: e.storage}
+	e.runner.Stop(ctx)
+	e.files = outage
+	e.runner = e.startRunner()
+	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", []chat.UploadFile{file("a.png", pngBytes(t, 40, 30))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.settled(u.a, up.ID); got.State != messenger.UploadClean {
+		t.Fatalf("upload %+v", got)
+	}
+	key := e.value(`SELECT storage_key FROM files WHERE upload_id = $1`, up.ID)
+	outage.down.Store(true)
+	if _, err := e.svc.DeleteFile(ctx, u.a, up.Files[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	// The test runner's backoff is capped at a second: ten attempts are over in seconds.
+	eventually(t, "the delete job tried twelve times", func() bool {
+		return e.value(`SELECT coalesce(max(attempt), 0) >= 12 OR bool_or(finalized_at IS NOT NULL) FROM river_job WHERE kind = 'file_delete'`) == "true"
+	})
+	outage.down.Store(false)
+	eventually(t, "the deleted file's object is removed", func() bool { return e.objectGone(key) })
+	for _, size := range messenger.ThumbSizes {
+		if !e.objectGone(storage.VariantKey(key, size+".webp")) {
+			t.Errorf("the %s thumbnail is still stored", size)
+		}
 	}
 }
