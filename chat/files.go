@@ -70,6 +70,10 @@ type Files struct {
 	// side would take 1.5 GB. A job waits until its picture fits; a picture larger than the
 	// whole budget waits until it has all of it.
 	ThumbnailMaxPixels int64
+	// DeleteAttempts is how often the job removing a deleted, infected or failed file's
+	// bytes is tried (DefaultDeleteAttempts when 0): it must outlast a storage outage, since
+	// nothing else removes them once it gives up.
+	DeleteAttempts int
 
 	decoding *semaphore.Weighted // ThumbnailMaxPixels, set by EnableFiles
 }
@@ -80,6 +84,11 @@ const DefaultScanAttempts = 25
 // DefaultThumbnailMaxPixels is Files.ThumbnailMaxPixels unless set: two pictures of the
 // largest default size (50 megapixels) at once.
 const DefaultThumbnailMaxPixels = 100_000_000
+
+// DefaultDeleteAttempts is Files.DeleteAttempts unless set: with backoff doubling up to the
+// runner's RetryMax (an hour by default), 200 attempts keep trying for about a week, where
+// the runner's default 10 gave up after some eight minutes.
+const DefaultDeleteAttempts = 200
 
 // UploadFile is one file of an upload as a handler received it.
 type UploadFile struct {
@@ -115,6 +124,9 @@ func (s *Service) EnableFiles(f Files) {
 		f.ThumbnailMaxPixels = DefaultThumbnailMaxPixels
 	}
 	f.decoding = semaphore.NewWeighted(f.ThumbnailMaxPixels)
+	if f.DeleteAttempts <= 0 {
+		f.DeleteAttempts = DefaultDeleteAttempts
+	}
 	s.files = &f
 }
 
@@ -492,7 +504,7 @@ func (s *Service) DeleteFile(ctx context.Context, me messenger.User, id string) 
 			}
 			changed = d.Deleted
 			if changed {
-				if err := tx.Enqueue(ctx, s.files.Jobs, DeleteArgs{FileID: f.ID}); err != nil {
+				if err := tx.Enqueue(ctx, s.files.Jobs, DeleteArgs{FileID: f.ID, attempts: s.files.DeleteAttempts}); err != nil {
 					return err
 				}
 				if err := audit(ctx, tx, f.ConversationID, store.AuditFileDeleted, nil,
@@ -539,19 +551,29 @@ func (a ScanArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAtt
 // ThumbnailArgs is the job that makes an upload's thumbnails and then its message.
 type ThumbnailArgs struct {
 	UploadID string `json:"upload_id"`
+	attempts int    // Files.ScanAttempts, when it is enqueued
 }
 
 // Kind names the job.
 func (ThumbnailArgs) Kind() string { return "file_thumbnails" }
 
+// InsertOpts gives the thumbnail job its attempts.
+func (a ThumbnailArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: a.attempts}
+}
+
 // DeleteArgs is the job that removes a file's objects (original and thumbnails) once the
 // database says they are to go (deleted, infected, failed).
 type DeleteArgs struct {
-	FileID string `json:"file_id"`
+	FileID   string `json:"file_id"`
+	attempts int    // Files.DeleteAttempts, when it is enqueued
 }
 
 // Kind names the job.
 func (DeleteArgs) Kind() string { return "file_delete" }
+
+// InsertOpts gives the delete job its attempts.
+func (a DeleteArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: a.attempts} }
 
 type scanWorker struct {
 	river.WorkerDefaults[ScanArgs]
@@ -573,9 +595,11 @@ func (w *thumbnailWorker) Work(ctx context.Context, job *river.Job[ThumbnailArgs
 
 // lastAttempt answers a file job's error, except on its last attempt: then the upload
 // fails for good (the uploader is told, its objects go) rather than wait forever, still
-// unscanned and unseen.
+// unscanned and unseen. The last attempt is the service's Files.ScanAttempts, never the
+// job row's max_attempts: anyone with the app role can insert a job of one attempt for
+// someone else's upload, which River then discards without failing the upload.
 func (s *Service) lastAttempt(ctx context.Context, job *rivertype.JobRow, err error) error {
-	if err == nil || job.Attempt < job.MaxAttempts {
+	if err == nil || s.files == nil || job.Attempt < s.files.ScanAttempts {
 		return err
 	}
 	var args struct {
@@ -741,7 +765,7 @@ func (s *Service) recordVerdict(ctx context.Context, up *store.JobUpload, rec st
 		case state == messenger.UploadInfected && rec.Verdict == store.VerdictInfected:
 			return s.enqueueDeletes(ctx, tx, up)
 		case allClean:
-			return tx.Enqueue(ctx, s.files.Jobs, ThumbnailArgs{UploadID: up.ID})
+			return tx.Enqueue(ctx, s.files.Jobs, ThumbnailArgs{UploadID: up.ID, attempts: s.files.ScanAttempts})
 		}
 		return nil
 	})
@@ -750,7 +774,7 @@ func (s *Service) recordVerdict(ctx context.Context, up *store.JobUpload, rec st
 
 func (s *Service) enqueueDeletes(ctx context.Context, tx *store.Tx, up *store.JobUpload) error {
 	for _, f := range up.Files {
-		if err := tx.Enqueue(ctx, s.files.Jobs, DeleteArgs{FileID: f.ID}); err != nil {
+		if err := tx.Enqueue(ctx, s.files.Jobs, DeleteArgs{FileID: f.ID, attempts: s.files.DeleteAttempts}); err != nil {
 			return err
 		}
 	}
@@ -801,7 +825,14 @@ func (s *Service) finishUpload(ctx context.Context, id string) error {
 		return err
 	}
 	for _, file := range up.Files {
-		if file.State != messenger.FileClean || len(file.Variants) > 0 {
+		if file.State != messenger.FileClean {
+			// Not due: the scan's last clean verdict enqueues this job (this one was not).
+			s.logger.Warn("file thumbnails: the upload is not clean yet", slog.String("upload_id", id))
+			return nil
+		}
+	}
+	for _, file := range up.Files {
+		if len(file.Variants) > 0 {
 			continue
 		}
 		kind, ok := imageKind(file.ContentType)

@@ -78,8 +78,9 @@ type fileEnv struct {
 	withScanner bool
 	runner      *jobs.Runner
 
-	scanAttempts int   // Files.ScanAttempts of the next runner started
-	thumbPixels  int64 // Files.ThumbnailMaxPixels of the next runner started
+	scanAttempts int           // Files.ScanAttempts of the next runner started
+	thumbPixels  int64         // Files.ThumbnailMaxPixels of the next runner started
+	files        storage.Store // Files.Storage of the next runner started, when not the disk store
 }
 
 func newFileEnv(t *testing.T) *fileEnv { return newFileEnvScanner(t, true) }
@@ -125,7 +126,11 @@ func (e *fileEnv) startRunner() *jobs.Runner {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	files := chat.Files{Storage: e.storage, Jobs: runner, ScanAttempts: e.scanAttempts, ThumbnailMaxPixels: e.thumbPixels}
+	var st storage.Store = e.storage
+	if e.files != nil {
+		st = e.files
+	}
+	files := chat.Files{Storage: st, Jobs: runner, ScanAttempts: e.scanAttempts, ThumbnailMaxPixels: e.thumbPixels}
 	if e.withScanner {
 		files.Scanner = e.scanner
 	}

@@ -15,12 +15,31 @@ import (
 // a leader, records queues and writes its notification outbox; it only reads
 // river_migration (the client checks the schema's version). River's tables hold job
 // arguments, never user data, and the client works across every organization, so they carry
-// no row-level security. The app role gets no DDL: River's reindexer is switched off in jobs,
+// no organization's row-level security. The app role gets no DDL: River's reindexer is switched off in jobs,
 // and migrations run as the owner.
+//
+// Jobs, though, are enqueued inside users' transactions (an upload, a deletion), where a bug
+// or an injection must not change other people's jobs: delete the job that removes a
+// deleted photo's bytes, stall a scan, or rewrite a job's arguments or attempts. So
+// river_job has row-level security for the app role: outside a user's transaction (River's
+// client and the workers set no app.user_id or app.org_id) every row, every command; inside
+// one, inserting a new available job and reading (River's insert answers the row; a job's
+// arguments are ids, never trusted by the workers). The policies are made again on every
+// migration, after River's own.
 const riverGrants = `
 GRANT SELECT, INSERT, UPDATE, DELETE ON river_job, river_leader, river_queue, river_notification TO ` + AppRole + `;
 GRANT SELECT ON river_migration TO ` + AppRole + `;
 GRANT USAGE, SELECT ON SEQUENCE river_job_id_seq, river_notification_id_seq TO ` + AppRole + `;
+ALTER TABLE river_job ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS app_jobs ON river_job;
+CREATE POLICY app_jobs ON river_job TO ` + AppRole + `
+    USING (coalesce(current_setting('app.user_id', true), '') = '' AND coalesce(current_setting('app.org_id', true), '') = '')
+    WITH CHECK (coalesce(current_setting('app.user_id', true), '') = '' AND coalesce(current_setting('app.org_id', true), '') = '');
+DROP POLICY IF EXISTS app_enqueue ON river_job;
+CREATE POLICY app_enqueue ON river_job FOR INSERT TO ` + AppRole + `
+    WITH CHECK (state = 'available' AND attempt = 0 AND attempted_at IS NULL AND finalized_at IS NULL);
+DROP POLICY IF EXISTS app_read ON river_job;
+CREATE POLICY app_read ON river_job FOR SELECT TO ` + AppRole + ` USING (true);
 `
 
 // migrateRiver applies River's own migrations after the project's, while conn holds the

@@ -77,6 +77,9 @@ func detectImage(r io.ReaderAt, size int64, head []byte, kind Kind, limits Limit
 		err = copyJPEG(io.NewSectionReader(r, 0, size), io.Discard, false)
 		end = size
 	}
+	if errors.Is(err, errTooManyScans) {
+		return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "The picture is made of more than %d scans and cannot be sent.", MaxJPEGScans)
+	}
 	if err != nil {
 		return Info{}, damaged()
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 )
 
@@ -19,10 +20,11 @@ func StripJPEGMetadata(r io.Reader, w io.Writer) error {
 	return copyJPEG(r, w, true)
 }
 
-// StripPNGMetadata copies the PNG read from r to w without its text chunks (tEXt, iTXt,
-// zTXt: XMP and free text), its EXIF (eXIf) and its time stamp (tIME), and without anything
-// after IEND; every other chunk is copied byte for byte. On error, w holds a partial copy
-// that must not be used.
+// StripPNGMetadata copies the PNG read from r to w with only the chunks that draw the
+// picture (pngKept), each byte for byte, and nothing after IEND: text (tEXt, iTXt, zTXt:
+// XMP), EXIF under any of its names (eXIf, and exIf or zxIf from before it was
+// registered), time stamps, content credentials (caBX) and every private or unknown chunk
+// are left out. On error, w holds a partial copy that must not be used.
 func StripPNGMetadata(r io.Reader, w io.Writer) error {
 	_, err := copyPNG(r, w, true)
 	return err
@@ -150,9 +152,20 @@ func dropJPEGSegment(m byte, payload []byte) bool {
 	return false
 }
 
+// MaxJPEGScans is how many scans a JPEG may have. A progressive photo has about ten (libjpeg's
+// default progression 10, mozjpeg's a few more); each scan costs a decoder a walk over every
+// block of the picture, and an empty one costs the file only a few bytes, so without a bound
+// a 3 MB upload of 200,000 scans keeps the thumbnail job's decoder busy for minutes, beyond
+// its timeout (image/jpeg cannot be cancelled). A fixed sanity rule, ten times what real
+// encoders write, like the cap on combining marks.
+const MaxJPEGScans = 100
+
+// errTooManyScans is a JPEG with more than MaxJPEGScans scans.
+var errTooManyScans = errors.New("upload: JPEG has too many scans")
+
 // copyJPEG follows a JPEG from SOI to EOI, writing it to w (without metadata when strip)
 // and copying every scan's entropy-coded data as it is. It fails on a file that ends
-// before its EOI.
+// before its EOI, and on one with more than MaxJPEGScans scans.
 func copyJPEG(r io.Reader, w io.Writer, strip bool) error {
 	c := newCounter(r)
 	bw := bufio.NewWriter(w)
@@ -166,6 +179,7 @@ func copyJPEG(r io.Reader, w io.Writer, strip bool) error {
 	bw.Write(soi)
 	var pending byte  // a marker found at the end of a scan
 	oriented := false // the first EXIF block decided the orientation
+	scans := 0
 	for {
 		m := pending
 		pending = 0
@@ -203,6 +217,9 @@ func copyJPEG(r io.Reader, w io.Writer, strip bool) error {
 		}
 		if m != 0xDA {
 			continue
+		}
+		if scans++; scans > MaxJPEGScans {
+			return errTooManyScans
 		}
 		// Entropy-coded data: copied as it is up to the next marker that is not a stuffed
 		// zero or a restart.
@@ -251,8 +268,17 @@ func orientationOnlyExif(o int) []byte {
 	return le.AppendUint32(b, 0)
 }
 
-// pngDropped are the chunks StripPNGMetadata leaves out.
-var pngDropped = map[string]bool{"tEXt": true, "iTXt": true, "zTXt": true, "eXIf": true, "tIME": true}
+// pngKept are the chunks StripPNGMetadata copies: the critical ones, transparency, colour
+// (gamma, chromaticities, ICC profile, sRGB, coding-independent code points, HDR mastering
+// and light levels), significant bits, background, histogram, pixel size, suggested
+// palettes and APNG's animation chunks. A list of what to keep, not of what to drop:
+// metadata has too many names.
+var pngKept = map[string]bool{
+	"IHDR": true, "PLTE": true, "IDAT": true, "IEND": true,
+	"tRNS": true, "gAMA": true, "cHRM": true, "iCCP": true, "sRGB": true, "cICP": true, "mDCV": true,
+	"mDCv": true, "cLLI": true, "cLLi": true, "sBIT": true, "bKGD": true, "hIST": true, "pHYs": true,
+	"sPLT": true, "acTL": true, "fcTL": true, "fdAT": true,
+}
 
 // copyPNG follows a PNG's chunks to IEND, writing them to w (without metadata when strip),
 // and answers the offset just after IEND.
@@ -277,7 +303,7 @@ func copyPNG(r io.Reader, w io.Writer, strip bool) (int64, error) {
 			return 0, errCorrupt
 		}
 		typ := string(hdr[4:8])
-		if strip && pngDropped[typ] {
+		if strip && !pngKept[typ] {
 			if err := c.discard(int(n) + 4); err != nil {
 				return 0, err
 			}

@@ -116,7 +116,7 @@ func decodeChecked(r io.Reader, info Info) (image.Image, int, error) {
 	var img image.Image
 	switch info.Kind {
 	case JPEG:
-		img, err = jpeg.Decode(all)
+		img, err = jpeg.Decode(&scanLimiter{r: all})
 	case PNG:
 		img, err = png.Decode(all)
 	case GIF:
@@ -131,6 +131,29 @@ func decodeChecked(r io.Reader, info Info) (image.Image, int, error) {
 		return nil, 0, messenger.Errorf(messenger.EINVALID, "The image is larger than it was when it was checked.")
 	}
 	return img, orientation, nil
+}
+
+// scanLimiter passes a JPEG through and fails once it has seen more than MaxJPEGScans
+// start-of-scan markers (0xFF 0xDA, which entropy-coded data never holds: a 0xFF there is
+// followed by 0x00 or a restart), so a decoder handed a stored file Detect never saw still
+// cannot be kept busy by a scan bomb.
+type scanLimiter struct {
+	r      io.Reader
+	scans  int
+	lastFF bool
+}
+
+func (s *scanLimiter) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	for _, b := range p[:n] {
+		if s.lastFF && b == 0xDA {
+			if s.scans++; s.scans > MaxJPEGScans {
+				return 0, errTooManyScans
+			}
+		}
+		s.lastFF = b == 0xFF
+	}
+	return n, err
 }
 
 // maxWebPBytes bounds what decodeWebP reads into memory (uploads are far smaller).
