@@ -69,9 +69,12 @@ func detectImage(r io.ReaderAt, size int64, head []byte, kind Kind, limits Limit
 	case GIF:
 		end, err = walkGIF(io.NewSectionReader(r, 0, size))
 	case WebP:
+		// Its chunks must tile the RIFF chunk exactly, as the metadata stripper reads them.
 		end = int64(binary.LittleEndian.Uint32(head[4:8])) + 8
 		if end > size {
 			err = errTruncated
+		} else {
+			_, err = riffChunks(io.NewSectionReader(r, 0, size))
 		}
 	case JPEG:
 		err = copyJPEG(io.NewSectionReader(r, 0, size), io.Discard, false)
