@@ -19,6 +19,14 @@ var (
 	errInvalidForm = messenger.Errorf(messenger.EINVALID, "The form is not valid.")
 )
 
+// DefaultUploadReadTimeout is how long an upload's body may take to arrive: 10 MB × the
+// files of an upload over a slow phone connection, not forever.
+const DefaultUploadReadTimeout = 10 * time.Minute
+
+// errSlowBody is an upload body that did not arrive within UploadReadTimeout: limitBody
+// answers it with 408 and closes the connection.
+var errSlowBody = errors.New("the body did not arrive in time")
+
 // DefaultBodyReadTimeout is how long a form or JSON body may take to arrive: a client
 // that trickles one ties up a connection and a goroutine no longer than this.
 const DefaultBodyReadTimeout = 30 * time.Second
@@ -51,6 +59,22 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 			w = resp.ResponseWriter // so that net/http closes the connection after a 413
 		}
 		req.Body = http.MaxBytesReader(w, req.Body, limit)
+		// Only bodies get a read deadline (an expired one would end a live stream), and it
+		// is lifted when the handler is done, before the connection's next request. An
+		// upload has its own, longer one: ten megabytes from a phone take a while.
+		rc := http.NewResponseController(w)
+		slow := false
+		timeout := s.cfg.BodyReadTimeout
+		if upload {
+			timeout = s.cfg.UploadReadTimeout
+		}
+		if err := rc.SetReadDeadline(time.Now().Add(timeout)); err == nil {
+			defer func() {
+				if !slow {
+					rc.SetReadDeadline(time.Time{})
+				}
+			}()
+		}
 		if upload {
 			// Handlers replace the request (WithContext) and net/http removes only the
 			// temporary files of the request it handed in: the last one's are removed here.
@@ -59,18 +83,13 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 					f.RemoveAll()
 				}
 			}()
-			return next(c)
-		}
-		// Only bodies get a read deadline (an expired one would end a live stream), and it
-		// is lifted when the handler is done, before the connection's next request.
-		rc := http.NewResponseController(w)
-		slow := false
-		if err := rc.SetReadDeadline(time.Now().Add(s.cfg.BodyReadTimeout)); err == nil {
-			defer func() {
-				if !slow {
-					rc.SetReadDeadline(time.Time{})
-				}
-			}()
+			err := next(c)
+			if errors.Is(err, errSlowBody) {
+				slow = true
+				c.Response().Header().Set("Connection", "close")
+				return c.NoContent(http.StatusRequestTimeout)
+			}
+			return err
 		}
 		if mediaType == "application/x-www-form-urlencoded" {
 			if err := req.ParseForm(); err != nil {

@@ -1,10 +1,12 @@
 package handlers
 
 import (
+	"errors"
 	"fmt"
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"os"
 
 	"github.com/labstack/echo/v5"
 
@@ -140,6 +142,9 @@ func parseUpload(c *echo.Context) error {
 	if err := req.ParseMultipartForm(uploadMemory); err != nil {
 		if tooLarge(err) {
 			return errTooLarge
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return errSlowBody
 		}
 		return errInvalidForm
 	}

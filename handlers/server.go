@@ -37,8 +37,11 @@ type Config struct {
 	// BodyReadTimeout bounds the time a form or JSON body takes to arrive; 0 ->
 	// DefaultBodyReadTimeout.
 	BodyReadTimeout time.Duration
-	Dev             bool   // dev login and demo users
-	DevSecret       []byte // signs dev login tokens; the verifier must accept it
+	// UploadReadTimeout bounds the time an upload's body takes to arrive; 0 ->
+	// DefaultUploadReadTimeout.
+	UploadReadTimeout time.Duration
+	Dev               bool   // dev login and demo users
+	DevSecret         []byte // signs dev login tokens; the verifier must accept it
 	// Limits are the per-user rate limits (nil: none), applied by the use cases and by
 	// sign-in.
 	Limits *ratelimit.Limits
@@ -125,6 +128,9 @@ func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engi
 	}
 	if s.cfg.BodyReadTimeout <= 0 {
 		s.cfg.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if s.cfg.UploadReadTimeout <= 0 {
+		s.cfg.UploadReadTimeout = DefaultUploadReadTimeout
 	}
 	if cfg.Limits != nil {
 		metrics.Registry.MustRegister(cfg.Limits)

@@ -45,3 +45,31 @@ func TestSlowBodyLetGo(t *testing.T) {
 	default:
 	}
 }
+
+// TestSlowUploadLetGo: an upload's body has its own deadline (UploadReadTimeout), longer
+// than a form's but not forever: a client that announces ten megabytes and trickles them
+// is answered 408 and its connection closed.
+func TestSlowUploadLetGo(t *testing.T) {
+	e := newEnv(t, func(c *handlers.Config) { c.UploadReadTimeout = time.Second })
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	conn.Write([]byte("POST /api/v1/conversations/1/files HTTP/1.1\r\nHost: x\r\n" +
+		"Authorization: Bearer " + sign(t, validClaims("slow-uploader", "한도윤", "org-a")) + "\r\n" +
+		"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 10000000\r\n\r\n" +
+		"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n\r\n%PDF-1.7\n"))
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("no answer to a trickled upload after %s: %v", took.Round(time.Millisecond), err)
+	}
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusRequestTimeout || took > 5*time.Second || !resp.Close {
+		t.Errorf("trickled upload: status %d (close %v) after %s, want 408 and close within about a second: %.300s",
+			resp.StatusCode, resp.Close, took.Round(time.Millisecond), body)
+	}
+}

@@ -41,12 +41,14 @@ type config struct {
 	CookieSameSite  http.SameSite
 	HTTPS           bool // the base URL is https: HSTS and the __Host- session cookie
 	LogLevel        slog.Level
-	MetricsAddr     string          // the /metrics listener; "" when off
-	MaxBodyBytes    int64           // every request body but an upload's
-	JWTMaxLifetime  time.Duration   // the longest a portal token may live
-	BodyReadTimeout time.Duration   // how long a form or JSON body may take to arrive
-	RateLimits      ratelimit.Rates // per user (or address, or portal subject) and action
-	TrustedProxies  []*net.IPNet    // reverse proxies whose X-Forwarded-For names the client
+	MetricsAddr     string        // the /metrics listener; "" when off
+	MaxBodyBytes    int64         // every request body but an upload's
+	JWTMaxLifetime  time.Duration // the longest a portal token may live
+	BodyReadTimeout time.Duration // how long a form or JSON body may take to arrive
+	// UploadReadTimeout is how long an upload's body may take to arrive.
+	UploadReadTimeout time.Duration
+	RateLimits        ratelimit.Rates // per user (or address, or portal subject) and action
+	TrustedProxies    []*net.IPNet    // reverse proxies whose X-Forwarded-For names the client
 	// MaxStreamsPerUser caps a user's live streams (the oldest closes), MaxSessionsPerUser
 	// their browser sessions (the oldest is revoked).
 	MaxStreamsPerUser  int
@@ -209,6 +211,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, errors.New("MESSENGER_BODY_READ_TIMEOUT must be a duration from 1s to 10m, like 30s"))
 	} else {
 		c.BodyReadTimeout = d
+	}
+	if d, err := time.ParseDuration(env("MESSENGER_UPLOAD_READ_TIMEOUT", handlers.DefaultUploadReadTimeout.String())); err != nil || d < time.Second || d > time.Hour {
+		errs = append(errs, errors.New("MESSENGER_UPLOAD_READ_TIMEOUT must be a duration from 1s to 1h, like 10m"))
+	} else {
+		c.UploadReadTimeout = d
 	}
 
 	for _, p := range strings.Split(env("MESSENGER_TRUSTED_PROXIES", ""), ",") {

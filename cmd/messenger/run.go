@@ -176,7 +176,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 	handler, server := handlers.New(handlers.Config{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, PortalOrigins: cfg.PortalOrigins,
 		CookieSecure: cfg.CookieSecure, CookieSameSite: cfg.CookieSameSite, HTTPS: cfg.HTTPS,
-		MaxBodyBytes: cfg.MaxBodyBytes, BodyReadTimeout: cfg.BodyReadTimeout, Dev: cfg.Dev, DevSecret: cfg.JWTSecret,
+		MaxBodyBytes: cfg.MaxBodyBytes, BodyReadTimeout: cfg.BodyReadTimeout, UploadReadTimeout: cfg.UploadReadTimeout, Dev: cfg.Dev, DevSecret: cfg.JWTSecret,
 		Limits: ratelimit.New(limiter, cfg.RateLimits, logger), TrustedProxies: cfg.TrustedProxies,
 		MaxStreamsPerUser: cfg.MaxStreamsPerUser, MaxSessionsPerUser: cfg.MaxSessionsPerUser,
 		MaxUploadBytes: cfg.MaxUploadBytes, MaxFilesPerUpload: cfg.MaxFilesPerUpload,
