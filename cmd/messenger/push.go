@@ -1,14 +1,22 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/chat"
+	"github.com/dreamseed/messenger/jobs"
 	"github.com/dreamseed/messenger/push"
+	"github.com/dreamseed/messenger/views"
 )
 
 // Push configuration.
@@ -118,4 +126,31 @@ func (c config) pushKeys() (push.Keys, error) {
 		return c.Push.Keys, nil
 	}
 	return push.LoadOrCreateKeys(c.DataDir)
+}
+
+// enablePush gives svc web push when it is on: the sender (its metrics on reg) and the job.
+func enablePush(cfg config, svc *chat.Service, runner *jobs.Runner, reg prometheus.Registerer, logger *slog.Logger) error {
+	if !cfg.PushOn() {
+		logger.Info("web push off: no MESSENGER_VAPID_PUBLIC_KEY/PRIVATE_KEY")
+		return nil
+	}
+	keys, err := cfg.pushKeys()
+	if err != nil {
+		return err
+	}
+	sender, err := push.NewSender(push.Config{Keys: keys, Subject: cfg.Push.Subject, AllowPrivate: cfg.Push.AllowPrivate,
+		Timeout: cfg.Push.Timeout}, reg)
+	if err != nil {
+		return err
+	}
+	if cfg.Push.AllowPrivate {
+		logger.Warn("MESSENGER_PUSH_ALLOW_PRIVATE=1: pushes may reach loopback and private addresses")
+	}
+	return svc.EnablePush(chat.Push{Sender: sender, Jobs: runner, Delay: cfg.Push.Delay, ConversationURL: cfg.conversationURL(),
+		Concurrency: cfg.Push.Concurrency, Preview: PushPreview}, reg)
+}
+
+// PushPreview words a file message for a push in the recipient's language.
+func PushPreview(locale string, m messenger.Message) string {
+	return views.FilePreview(views.WithLocale(context.Background(), locale), m)
 }
