@@ -442,7 +442,7 @@ func TestForgedPushJob(t *testing.T) {
 	e.svcP.Wait(t, parent, 1, 20*time.Second) // the real push
 	e.settled()
 	for _, args := range []map[string]any{
-		{"conversation_id": theirs, "message_id": m.ID, "sender_id": u.teacher.ID},                       // the message in another conversation
+		{"conversation_id": theirs, "message_id": m.ID, "sender_id": u.teacher.ID},                         // the message in another conversation
 		{"conversation_id": secret, "message_id": m.ID, "sender_id": u.teacher.ID, "user_id": intruder.ID}, // to a non-member
 		{"conversation_id": secret, "message_id": m.ID, "sender_id": u.teacher.ID, "user_id": u.other.ID},  // to another school
 		{"conversation_id": secret, "message_id": m.ID, "sender_id": u.parent.ID},                          // as another sender

@@ -37,8 +37,8 @@ type NotifyMember struct {
 	Role        string
 	Locale      string
 	LastReadSeq int64
-	Muted       bool // muted_until is ahead ('infinity': until they turn it back on)
-	Keywords    []string   // NFC, lowercased
+	Muted       bool     // muted_until is ahead ('infinity': until they turn it back on)
+	Keywords    []string // NFC, lowercased
 	Push        bool
 	QuietCustom bool   // false: the role's default quiet hours apply
 	QuietFrom   string // "HH:MM:SS", "" for none
