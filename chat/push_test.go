@@ -29,7 +29,7 @@ import (
 // pushEnv is a messenger with web push on: a fresh database, the memory engine, the real
 // River runner working the push job, and pushtest as every browser's push service.
 type pushEnv struct {
-	t      *testing.T
+	t      testing.TB
 	db     *store.DB
 	owner  *sql.DB
 	app    *sql.DB
@@ -43,9 +43,10 @@ type pushOpts struct {
 	delay   time.Duration
 	timeout time.Duration
 	quiet   map[string]chat.QuietHours
+	off     bool // push not enabled (a benchmark's baseline)
 }
 
-func newPushEnv(t *testing.T, o pushOpts) *pushEnv {
+func newPushEnv(t testing.TB, o pushOpts) *pushEnv {
 	t.Helper()
 	db, d := storetest.NewDB(t)
 	owner, err := sql.Open("postgres", d.OwnerDSN)
@@ -75,11 +76,15 @@ func newPushEnv(t *testing.T, o pushOpts) *pushEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = svc.EnablePush(chat.Push{Sender: sender, Jobs: runner, Delay: o.delay, ConversationURL: "https://messenger.example/c/{id}",
-		RetryBase: 200 * time.Millisecond, RoleQuietHours: o.quiet,
-		Preview: func(locale string, m messenger.Message) string {
-			return views.FilePreview(views.WithLocale(context.Background(), locale), m)
-		}}, reg)
+	if o.off {
+		err = nil
+	} else {
+		err = svc.EnablePush(chat.Push{Sender: sender, Jobs: runner, Delay: o.delay, ConversationURL: "https://messenger.example/c/{id}",
+			RetryBase: 200 * time.Millisecond, RoleQuietHours: o.quiet,
+			Preview: func(locale string, m messenger.Message) string {
+				return views.FilePreview(views.WithLocale(context.Background(), locale), m)
+			}}, reg)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +128,7 @@ func (e *pushEnv) count(q string, args ...any) int {
 // settled waits until no push job is due or running: every decision has been taken.
 func (e *pushEnv) settled() {
 	e.t.Helper()
-	eventually(e.t, "push jobs done", func() bool {
+	eventuallyTB(e.t, "push jobs done", func() bool {
 		return e.count(`SELECT count(*) FROM river_job WHERE kind = 'push_message'
 		                   AND (state IN ('available', 'running', 'retryable') OR (state = 'scheduled' AND scheduled_at < now() + interval '1 minute'))`) == 0
 	})
@@ -459,5 +464,17 @@ func TestForgedPushJob(t *testing.T) {
 	}
 	if n := len(e.svcP.Pushes(parent)); n != 1 {
 		t.Fatalf("the forged jobs pushed %d times to the member", n-1)
+	}
+}
+
+// eventuallyTB waits for cond (in a test or a benchmark).
+func eventuallyTB(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
