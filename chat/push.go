@@ -145,7 +145,7 @@ func (s *Service) enqueuePush(ctx context.Context, tx *store.Tx, msg messenger.M
 // pushRecipient is a member who gets a push, with their subscriptions.
 type pushRecipient struct {
 	member   store.NotifyMember
-	identity messenger.Identity
+	unread   int64 // across their conversations: the app badge
 	subs     []store.PushSubscription
 	payload  []byte
 	short    []byte // the payload shrunk, after a 413
@@ -186,12 +186,7 @@ func (s *Service) pushMessage(ctx context.Context, a PushArgs) error {
 	if err != nil || len(recipients) == 0 {
 		return err
 	}
-	for _, r := range recipients {
-		if err := s.pushPayload(ctx, r, msg, conv); err != nil {
-			return err
-		}
-	}
-	return s.pushSend(ctx, a, recipients)
+	return s.pushSend(ctx, a, recipients, msg, conv)
 }
 
 // pushLoad loads the message as the sender the job names, the conversation and its
@@ -368,6 +363,7 @@ func (s *Service) pushRecipients(ctx context.Context, a PushArgs, chosen []store
 		if err != nil {
 			return err
 		}
+		var users []int64
 		for _, sub := range subs {
 			if a.SubscriptionID != "" && sub.ID != a.SubscriptionID {
 				continue
@@ -375,13 +371,20 @@ func (s *Service) pushRecipients(ctx context.Context, a PushArgs, chosen []store
 			r := byUser[sub.UserID]
 			if len(r.subs) == 0 {
 				out = append(out, r)
+				users = append(users, sub.UserID)
 			}
 			r.subs = append(r.subs, sub)
 		}
-		for _, r := range out {
-			if r.identity, _, err = tx.PushIdentity(ctx, r.member.UserID); err != nil {
+		for len(users) > 0 {
+			n := min(len(users), 1000)
+			unread, err := tx.PushUnreadTotals(ctx, users[:n])
+			if err != nil {
 				return err
 			}
+			for _, id := range users[:n] {
+				byUser[id].unread = unread[id]
+			}
+			users = users[n:]
 		}
 		return nil
 	})
@@ -399,25 +402,9 @@ type pushData struct {
 	Unread         int64  `json:"unread"`
 }
 
-// pushPayload builds the recipient's payload, acting as them: the message must be one they
-// may read (their own transaction's row-level security), and the badge is their unread total.
-func (s *Service) pushPayload(ctx context.Context, r *pushRecipient, msg *messenger.Message, conv *messenger.Conversation) error {
-	var unread int64
-	err := s.db.InTx(ctx, r.identity, func(tx *store.Tx) error {
-		if _, err := tx.Message(ctx, msg.ID); err != nil {
-			return err
-		}
-		var err error
-		unread, err = tx.UnreadTotal(ctx)
-		return err
-	})
-	if messenger.ErrorCode(err) == messenger.ENOTFOUND {
-		r.subs = nil // they may not read it: nothing goes to them
-		return nil
-	}
-	if err != nil {
-		return err
-	}
+// pushPayload builds the recipient's payload in their language. Recipients are the
+// conversation's active members (app_notify_members), exactly who may read its messages.
+func (s *Service) pushPayload(r *pushRecipient, msg *messenger.Message, conv *messenger.Conversation) {
 	body := msg.Body
 	if msg.Kind == messenger.MessageFile && s.push.Preview != nil {
 		body = s.push.Preview(r.member.Locale, *msg)
@@ -426,7 +413,7 @@ func (s *Service) pushPayload(ctx context.Context, r *pushRecipient, msg *messen
 		Title:          conv.DisplayTitle(r.member.UserID),
 		Body:           truncate(msg.Sender.Name+": "+strings.Join(strings.Fields(body), " "), PushPreviewLength),
 		URL:            strings.ReplaceAll(s.push.ConversationURL, "{id}", strconv.FormatInt(conv.ID, 10)),
-		ConversationID: conv.ID, Seq: msg.Seq, Tag: "c" + strconv.FormatInt(conv.ID, 10), Unread: unread,
+		ConversationID: conv.ID, Seq: msg.Seq, Tag: "c" + strconv.FormatInt(conv.ID, 10), Unread: r.unread,
 	}
 	if d.Title == "" {
 		d.Title = msg.Sender.Name
@@ -436,7 +423,6 @@ func (s *Service) pushPayload(ctx context.Context, r *pushRecipient, msg *messen
 	// After a 413: the title and body cut short, the rest kept.
 	d.Title, d.Body = truncate(d.Title, 20), truncate(d.Body, 20)
 	r.short, _ = json.Marshal(d)
-	return nil
 }
 
 // truncate cuts s to n characters, with an ellipsis when it was longer.
@@ -454,32 +440,36 @@ type pushOutcome struct {
 	result push.Result
 }
 
-// pushSend sends every recipient's pushes, at most Concurrency at once, and then records
-// what happened: used, gone, or a retry job later.
-func (s *Service) pushSend(ctx context.Context, a PushArgs, recipients []*pushRecipient) error {
+// pushSend builds each recipient's payload and sends their pushes, at most Concurrency
+// recipients at once, and then records what happened: used, gone, or a retry job later.
+func (s *Service) pushSend(ctx context.Context, a PushArgs, recipients []*pushRecipient, msg *messenger.Message, conv *messenger.Conversation) error {
 	sem := semaphore.NewWeighted(int64(s.push.Concurrency))
 	var mu sync.Mutex
 	var outcomes []pushOutcome
+	var errs []error
 	var wg sync.WaitGroup
 	for _, r := range recipients {
-		for _, sub := range r.subs {
-			if err := sem.Acquire(ctx, 1); err != nil {
-				wg.Wait()
-				return err
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer sem.Release(1)
+		if err := sem.Acquire(ctx, 1); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer sem.Release(1)
+			s.pushPayload(r, msg, conv)
+			for _, sub := range r.subs {
 				res := s.pushOne(ctx, r, sub)
 				mu.Lock()
 				outcomes = append(outcomes, pushOutcome{sub: sub, result: res})
 				mu.Unlock()
-			}()
-		}
+			}
+		}()
 	}
 	wg.Wait()
-	return s.pushRecord(context.WithoutCancel(ctx), a, outcomes)
+	// What was sent is recorded even when some recipient failed (the job then runs again).
+	err := s.pushRecord(context.WithoutCancel(ctx), a, outcomes)
+	return errors.Join(append(errs, err)...)
 }
 
 // pushOne sends one push; a 413 is logged and tried once more with the shorter payload.
