@@ -144,13 +144,13 @@ func (s *Service) enqueuePush(ctx context.Context, tx *store.Tx, msg messenger.M
 
 // pushRecipient is a member who gets a push, with their subscriptions.
 type pushRecipient struct {
-	member   store.NotifyMember
-	unread   int64 // across their conversations: the app badge
-	subs     []store.PushSubscription
-	payload  []byte
-	short    []byte // the payload shrunk, after a 413
-	topic    string // one per conversation: a newer push replaces an undelivered one
-	direct   bool   // 1:1 pushes are urgent
+	member  store.NotifyMember
+	unread  int64 // across their conversations: the app badge
+	subs    []store.PushSubscription
+	payload []byte
+	short   []byte // the payload shrunk, after a 413
+	topic   string // one per conversation: a newer push replaces an undelivered one
+	direct  bool   // 1:1 pushes are urgent
 }
 
 // pushMessage runs a message's push job.
