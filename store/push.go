@@ -31,44 +31,6 @@ func (tx *Tx) PushIdentity(ctx context.Context, userID int64) (messenger.Identit
 	return id, locale, nil
 }
 
-// NotifyMember is an active member of a conversation as deciding a push sees them.
-type NotifyMember struct {
-	UserID      int64
-	Role        string
-	Locale      string
-	LastReadSeq int64
-	Muted       bool     // muted_until is ahead ('infinity': until they turn it back on)
-	Keywords    []string // NFC, lowercased
-	Push        bool
-	QuietCustom bool   // false: the role's default quiet hours apply
-	QuietFrom   string // "HH:MM:SS", "" for none
-	QuietTo     string
-	TimeZone    string
-}
-
-// NotifyMembers answers each active member of a conversation with their read watermark,
-// mute, keywords and settings (app_notify_members).
-func (tx *Tx) NotifyMembers(ctx context.Context, convID int64) ([]NotifyMember, error) {
-	rows, err := tx.tx.QueryContext(ctx,
-		`SELECT user_id, role, locale, last_read_seq, coalesce(muted_until > now(), false), keywords, push, quiet_custom,
-		        coalesce(quiet_from::text, ''), coalesce(quiet_to::text, ''), time_zone
-		   FROM app_notify_members($1)`, convID)
-	if err != nil {
-		return nil, fmt.Errorf("notify members: %w", err)
-	}
-	defer rows.Close()
-	var out []NotifyMember
-	for rows.Next() {
-		var m NotifyMember
-		if err := rows.Scan(&m.UserID, &m.Role, &m.Locale, &m.LastReadSeq, &m.Muted, pq.Array(&m.Keywords),
-			&m.Push, &m.QuietCustom, &m.QuietFrom, &m.QuietTo, &m.TimeZone); err != nil {
-			return nil, fmt.Errorf("notify members: %w", err)
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
-}
-
 // PushSubscription is a stored subscription of a user.
 type PushSubscription struct {
 	ID       string
