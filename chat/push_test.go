@@ -457,3 +457,57 @@ func eventuallyTB(t testing.TB, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestPushFileMessage: a file message pushes from its own transaction (the thumbnail job's),
+// worded in each recipient's language: "사진" / "Photo", "파일: name" / "File: name".
+func TestPushFileMessage(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnvScanner(t, false)
+	u := e.users()
+	conv := e.group(u.a, u.b, u.c)
+	if _, err := e.owner.Exec(`UPDATE users SET locale = 'en' WHERE id = $1`, u.c.ID); err != nil {
+		t.Fatal(err)
+	}
+	ps := pushtest.New(t)
+	keys, _ := push.GenerateKeys()
+	sender, err := push.NewSender(push.Config{Keys: keys, Subject: "mailto:admin@school.example", AllowPrivate: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc.SetNotifyConfig(chat.NotifyConfig{MaxKeywords: 50, MaxKeywordChars: 50})
+	if err := e.svc.EnablePush(chat.Push{Sender: sender, Jobs: e.runner, ConversationURL: "https://messenger.example/c/{id}",
+		Preview: func(locale string, m messenger.Message) string {
+			return views.FilePreview(views.WithLocale(context.Background(), locale), m)
+		}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	subs := map[int64]*pushtest.Subscription{}
+	for _, r := range []messenger.User{u.b, u.c} {
+		s := ps.Subscribe()
+		subs[r.ID] = s
+		if _, err := e.owner.Exec(`INSERT INTO push_subscriptions (id, user_id, org_id, endpoint, p256dh, auth) VALUES ($1, $2, $3, $4, $5, $6)`,
+			uuid.NewString(), r.ID, r.OrgID, s.Endpoint, s.P256dh, s.Auth); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, c := range []struct {
+		file   chat.UploadFile
+		ko, en string
+	}{
+		{file("칠판.png", pngBytes(t, 40, 30)), "김선생: 사진", "김선생: Photo"},
+		{file("안내문.pdf", pdfBytes), "김선생: 파일: 안내문.pdf", "김선생: File: 안내문.pdf"},
+	} {
+		up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", []chat.UploadFile{c.file})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := e.settled(u.a, up.ID); st.State != messenger.UploadClean {
+			t.Fatalf("upload %+v", st)
+		}
+		ko := decode(t, ps.Wait(t, subs[u.b.ID], i+1, 20*time.Second)[i])
+		en := decode(t, ps.Wait(t, subs[u.c.ID], i+1, 20*time.Second)[i])
+		if ko.Body != c.ko || en.Body != c.en || ko.Title != "3학년 1반" {
+			t.Fatalf("file pushes: %q / %q (title %q)", ko.Body, en.Body, ko.Title)
+		}
+	}
+}
