@@ -37,6 +37,7 @@ type pushEnv struct {
 	engine *realtime.Memory
 	svcP   *pushtest.Server
 	subs   map[int64]*pushtest.Subscription
+	reg    *prometheus.Registry
 }
 
 type pushOpts struct {
@@ -99,7 +100,7 @@ func newPushEnv(t testing.TB, o pushOpts) *pushEnv {
 		defer cancel()
 		runner.Stop(ctx)
 	})
-	return &pushEnv{t: t, db: db, owner: owner, app: app, svc: svc, engine: engine, svcP: ps, subs: map[int64]*pushtest.Subscription{}}
+	return &pushEnv{t: t, db: db, owner: owner, app: app, svc: svc, engine: engine, svcP: ps, subs: map[int64]*pushtest.Subscription{}, reg: reg}
 }
 
 // subscribe stores a new browser subscription of u (as the subscribe route would).
@@ -233,6 +234,9 @@ func TestPushGoesToAwayMembers(t *testing.T) {
 	}
 	if e.count(`SELECT count(*) FROM push_subscriptions WHERE user_id = $1 AND last_used_at IS NOT NULL`, u.parent.ID) != 1 {
 		t.Fatal("last_used_at not recorded")
+	}
+	if n := gauge(t, e.reg, "messenger_push_subscriptions"); n != 3 {
+		t.Fatalf("messenger_push_subscriptions %v, want 3", n)
 	}
 
 	// A 1:1: urgent, titled with the sender, in English for an English reader of a photo.
@@ -398,6 +402,18 @@ func TestPushFailures(t *testing.T) {
 		t.Fatalf("%d requests to the gone subscription", n)
 	}
 
+	// 413: sent once more, shrunk.
+	big := e.subscribe(u.parent)
+	e.svcP.Answer(big, pushtest.Answer{Status: 413})
+	e.send(u.teacher, g, "아주 긴 공지: "+strings.Repeat("현장학습 준비물 안내 ", 8))
+	shrunk := e.svcP.Wait(t, big, 2, 20*time.Second)
+	if first, second := decode(t, shrunk[0]), decode(t, shrunk[1]); shrunk[1].Status != 201 ||
+		len([]rune(second.Body)) != 20 || len(second.Body) >= len(first.Body) || second.ConversationID != g {
+		t.Fatalf("after 413: %q (%d), then %q", first.Body, shrunk[0].Status, second.Body)
+	}
+	e.settled()
+	e.exec(`DELETE FROM push_subscriptions WHERE user_id = $1`, u.parent.ID)
+
 	// A push service that always fails: tried Retries+1 times, then given up.
 	always := e.subscribe(u.parent)
 	for range 10 {
@@ -510,4 +526,18 @@ func TestPushFileMessage(t *testing.T) {
 			t.Fatalf("file pushes: %q / %q (title %q)", ko.Body, en.Body, ko.Title)
 		}
 	}
+}
+
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
 }
