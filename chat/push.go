@@ -384,11 +384,18 @@ func (s *Service) pushSend(ctx context.Context, a PushArgs, recipients []*pushRe
 	sem := semaphore.NewWeighted(int64(s.push.Concurrency))
 	var mu sync.Mutex
 	var outcomes []pushOutcome
-	var errs []error
 	var wg sync.WaitGroup
-	for _, r := range recipients {
+	for i, r := range recipients {
 		if err := sem.Acquire(ctx, 1); err != nil {
-			errs = append(errs, err)
+			// The job's time is up (push services that hang): the rest get a retry job
+			// each, rather than the whole job running again and repeating what was sent.
+			for _, r := range recipients[i:] {
+				for _, sub := range r.subs {
+					mu.Lock()
+					outcomes = append(outcomes, pushOutcome{sub: sub, result: push.Result{Outcome: push.Retry, Reason: "canceled", Err: err}})
+					mu.Unlock()
+				}
+			}
 			break
 		}
 		wg.Add(1)
@@ -405,9 +412,8 @@ func (s *Service) pushSend(ctx context.Context, a PushArgs, recipients []*pushRe
 		}()
 	}
 	wg.Wait()
-	// What was sent is recorded even when some recipient failed (the job then runs again).
-	err := s.pushRecord(context.WithoutCancel(ctx), a, outcomes)
-	return errors.Join(append(errs, err)...)
+	// Recorded even when the job's context ended: what was sent is not sent again.
+	return s.pushRecord(context.WithoutCancel(ctx), a, outcomes)
 }
 
 // pushOne sends one push; a 413 is logged and tried once more with the shorter payload.
