@@ -420,7 +420,7 @@ func TestPushFailures(t *testing.T) {
 		e.svcP.Answer(always, pushtest.Answer{Status: 503})
 	}
 	e.send(u.teacher, g, "또 공지")
-	eventually(t, "retries given up", func() bool {
+	eventuallyTB(t, "retries given up", func() bool {
 		return len(e.svcP.Pushes(always)) == chat.DefaultPushRetries+1 &&
 			e.count(`SELECT count(*) FROM river_job WHERE kind = 'push_message' AND state NOT IN ('completed', 'discarded', 'cancelled')`) == 0
 	})
