@@ -34,6 +34,7 @@ type Service struct {
 	limits    *ratelimit.Limits
 	files     *Files        // nil until EnableFiles
 	notify    *NotifyConfig // nil: DefaultNotifyConfig
+	push      *Push         // nil until EnablePush
 	convLocks [conversationLocks]sync.Mutex
 }
 

@@ -72,6 +72,8 @@ type config struct {
 	// (MESSENGER_SCAN=off) or in dev mode only: files are then stored unscanned.
 	ClamdAddr string
 	ScanOff   bool
+	// Push is web push (VAPID keys, delay, the notification's link).
+	Push pushConfig
 	// Notify: role default quiet hours (MESSENGER_QUIET_HOURS_<ROLE>) and keyword caps.
 	Notify chat.NotifyConfig
 }
@@ -275,6 +277,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 
 	errs = append(errs, c.loadFiles(env)...)
+	errs = append(errs, c.loadPush(env)...)
 	errs = append(errs, c.loadNotify(env)...)
 
 	if err := c.LogLevel.UnmarshalText([]byte(env("MESSENGER_LOG_LEVEL", "info"))); err != nil {

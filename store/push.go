@@ -1,0 +1,106 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/lib/pq"
+
+	"github.com/dreamseed/messenger"
+)
+
+// The push job's side: it runs as nobody (DB.InTx with a zero Identity) through gates that
+// refuse inside a user's transaction, and acts as each recipient for what only they may
+// see (the message, their unread total).
+
+// PushIdentity answers who a user is for a job acting as them, and their locale; not found
+// for a user who moved away or does not exist (app_identity_of).
+func (tx *Tx) PushIdentity(ctx context.Context, userID int64) (messenger.Identity, string, error) {
+	id := messenger.Identity{UserID: userID}
+	var locale string
+	err := tx.tx.QueryRowContext(ctx, `SELECT org_id, zone_id, locale FROM app_identity_of($1)`, userID).
+		Scan(&id.OrgID, &id.ZoneID, &locale)
+	if errors.Is(err, sql.ErrNoRows) {
+		return id, "", messenger.Errorf(messenger.ENOTFOUND, "User not found.")
+	}
+	if err != nil {
+		return id, "", fmt.Errorf("push identity: %w", err)
+	}
+	return id, locale, nil
+}
+
+// PushSubscription is a stored subscription of a user.
+type PushSubscription struct {
+	ID       string
+	UserID   int64
+	Endpoint string
+	P256dh   string
+	Auth     string
+}
+
+// PushSubscriptionsOf answers the subscriptions of the users (at most 1000 at once).
+func (tx *Tx) PushSubscriptionsOf(ctx context.Context, userIDs []int64) ([]PushSubscription, error) {
+	var out []PushSubscription
+	for len(userIDs) > 0 {
+		n := min(len(userIDs), 1000)
+		rows, err := tx.tx.QueryContext(ctx, `SELECT id, user_id, endpoint, p256dh, auth FROM app_push_subscriptions_of($1)`,
+			pq.Array(userIDs[:n]))
+		if err != nil {
+			return nil, fmt.Errorf("push subscriptions: %w", err)
+		}
+		for rows.Next() {
+			var s PushSubscription
+			if err := rows.Scan(&s.ID, &s.UserID, &s.Endpoint, &s.P256dh, &s.Auth); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("push subscriptions: %w", err)
+			}
+			out = append(out, s)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		userIDs = userIDs[n:]
+	}
+	return out, nil
+}
+
+// PushSubscriptionUsed records a subscription's last accepted push.
+func (tx *Tx) PushSubscriptionUsed(ctx context.Context, id string) error {
+	_, err := tx.tx.ExecContext(ctx, `SELECT app_push_subscription_used($1)`, id)
+	return err
+}
+
+// PushSubscriptionGone deletes a subscription the push service said is gone.
+func (tx *Tx) PushSubscriptionGone(ctx context.Context, id string) error {
+	_, err := tx.tx.ExecContext(ctx, `SELECT app_push_subscription_gone($1)`, id)
+	return err
+}
+
+// PushUnreadTotals answers each user's unread messages across their conversations (the
+// app badge), at most 1000 users at once; a user with none is missing from the map.
+func (tx *Tx) PushUnreadTotals(ctx context.Context, userIDs []int64) (map[int64]int64, error) {
+	rows, err := tx.tx.QueryContext(ctx, `SELECT user_id, unread FROM app_push_unread_totals($1)`, pq.Array(userIDs))
+	if err != nil {
+		return nil, fmt.Errorf("unread totals: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[int64]int64, len(userIDs))
+	for rows.Next() {
+		var id, n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, err
+		}
+		out[id] = n
+	}
+	return out, rows.Err()
+}
+
+// PushSubscriptionCount answers how many subscriptions are stored, across organizations.
+func (tx *Tx) PushSubscriptionCount(ctx context.Context) (int64, error) {
+	var n int64
+	err := tx.tx.QueryRowContext(ctx, `SELECT app_push_subscription_count()`).Scan(&n)
+	return n, err
+}
