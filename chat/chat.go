@@ -32,7 +32,8 @@ type Service struct {
 	logger    *slog.Logger
 	metrics   *metrics
 	limits    *ratelimit.Limits
-	files     *Files // nil until EnableFiles
+	files     *Files        // nil until EnableFiles
+	notify    *NotifyConfig // nil: DefaultNotifyConfig
 	convLocks [conversationLocks]sync.Mutex
 }
 
