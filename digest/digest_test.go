@@ -459,11 +459,11 @@ func TestUnsubscribeLink(t *testing.T) {
 	if code := oneClick(string(forged)); code != http.StatusBadRequest {
 		t.Errorf("forged token: %d", code)
 	}
-	expired := digest.SignToken(secret, parent.ID, time.Now().Add(-time.Minute))
+	expired := digest.SignUnsubscribeToken(secret, parent.ID, time.Now().Add(-time.Minute))
 	if code := oneClick(expired); code != http.StatusBadRequest {
 		t.Errorf("expired token: %d", code)
 	}
-	other := digest.SignToken([]byte("another secret of at least 32 bytes!!"), parent.ID, time.Now().Add(time.Hour))
+	other := digest.SignUnsubscribeToken([]byte("another secret of at least 32 bytes!!"), parent.ID, time.Now().Add(time.Hour))
 	if code := oneClick(other); code != http.StatusBadRequest {
 		t.Errorf("token of another key: %d", code)
 	}

@@ -1,11 +1,5 @@
 package digest
 
-import "time"
-
-// SignToken signs an unsubscribe token (tests make expired ones).
-func SignToken(secret []byte, userID int64, expires time.Time) string {
-	return signToken(secret, userID, expires)
-}
 
 // SendWithoutRecording runs the first half of Send: records the digest as sending and
 // hands it to SMTP, then stops as a crash would before marking it sent.

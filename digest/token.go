@@ -38,6 +38,12 @@ func macOf(secret, body []byte) []byte {
 	return m.Sum(nil)[:tokenMAC]
 }
 
+// SignUnsubscribeToken answers the token of an unsubscribe link for userID, valid until
+// expires (the digest signs one per email; tests sign their own).
+func SignUnsubscribeToken(secret []byte, userID int64, expires time.Time) string {
+	return signToken(secret, userID, expires)
+}
+
 // signToken answers a token for userID valid until expires.
 func signToken(secret []byte, userID int64, expires time.Time) string {
 	b := make([]byte, tokenBody, tokenBody+tokenMAC)

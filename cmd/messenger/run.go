@@ -182,7 +182,12 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 		MaxUploadBytes: cfg.MaxUploadBytes, MaxFilesPerUpload: cfg.MaxFilesPerUpload,
 	}, db, verifier, engine, logger)
 
-	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, server.Chat(), logger)
+	dg, unsub, err := openDigest(cfg, db, engine, logger)
+	if err != nil {
+		return err
+	}
+	server.SetUnsubscribe(unsub)
+	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, server.Chat(), dg, logger)
 	if err != nil {
 		return err
 	}
@@ -275,7 +280,11 @@ func work(ctx context.Context, cfg config, db *store.DB, appDSN string, logger *
 	defer engine.Close()
 	reg := prometheus.NewRegistry()
 	svc := chat.NewService(db, engine, logger, reg, nil)
-	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, svc, logger)
+	dg, _, err := openDigest(cfg, db, engine, logger)
+	if err != nil {
+		return err
+	}
+	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, svc, dg, logger)
 	if err != nil {
 		return err
 	}
