@@ -1,6 +1,5 @@
 package digest
 
-
 // SendWithoutRecording runs the first half of Send: records the digest as sending and
 // hands it to SMTP, then stops as a crash would before marking it sent.
 func (s *Service) SendWithoutRecording(userID int64) error {

@@ -7,7 +7,6 @@ import (
 	"github.com/labstack/echo/v5"
 )
 
-
 type unsubscribeHolder struct{ h atomic.Pointer[http.Handler] }
 
 // SetUnsubscribe mounts h (digest.NewUnsubscriber) at /unsubscribe; nil leaves it 404.
