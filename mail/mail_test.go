@@ -2,8 +2,17 @@ package mail_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"net"
 	"net/mail"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -116,5 +125,60 @@ func TestRenderRefusesHeaderInjection(t *testing.T) {
 	_, err := s.Render(dsmail.Message{To: mail.Address{Address: "x@example.com"}, Subject: "hi\r\nBcc: evil@example.com"})
 	if err == nil {
 		t.Fatal("a subject with a line break was rendered")
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key, PEM, into dir.
+func selfSigned(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	return certFile, keyFile
+}
+
+// TestSTARTTLS: a server that offers STARTTLS (and requires it) gets the message over TLS;
+// its self-signed certificate is refused unless the URL says tls=insecure.
+func TestSTARTTLS(t *testing.T) {
+	cert, key := selfSigned(t)
+	mp := mailpittest.StartWith(t, mailpittest.Options{TLSCert: cert, TLSKey: key, RequireSTARTTLS: true})
+	msg := dsmail.Message{To: mail.Address{Address: "tls@example.com"}, Subject: "tls", Text: "over tls", HTML: "<p>over tls</p>"}
+
+	verified, err := dsmail.New(mp.URL, "no-reply@school.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := verified.Send(context.Background(), msg); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("a self-signed certificate was accepted with verification on: %v", err)
+	}
+	insecure, err := dsmail.New(mp.URL+"?tls=insecure", "no-reply@school.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := insecure.Send(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	got := mp.WaitFor(t, "tls@example.com", 1, 5*time.Second)
+	if len(got) != 1 || !strings.Contains(got[0].Text, "over tls") {
+		t.Errorf("got %+v", got)
 	}
 }

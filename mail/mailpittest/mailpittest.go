@@ -30,8 +30,17 @@ type Server struct {
 	t    testing.TB
 	bin  string
 	db   string
+	opts Options
 	mu   sync.Mutex
 	stop func()
+}
+
+// Options change how mailpit runs.
+type Options struct {
+	// TLSCert and TLSKey (PEM files) make it offer STARTTLS; with RequireSTARTTLS it refuses
+	// mail from a client that does not start TLS.
+	TLSCert, TLSKey string
+	RequireSTARTTLS bool
 }
 
 // Binary finds mailpit on PATH or in $(go env GOPATH)/bin.
@@ -62,6 +71,12 @@ func Binary() (string, error) {
 // except under CI=true, where a missing server must not pass as green.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, opts Options) *Server {
+	t.Helper()
 	bin, err := Binary()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -69,7 +84,7 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skipf("mailpittest: %v", err)
 	}
-	s := &Server{t: t, bin: bin, db: filepath.Join(t.TempDir(), "mailpit.db")}
+	s := &Server{t: t, bin: bin, db: filepath.Join(t.TempDir(), "mailpit.db"), opts: opts}
 	var lastErr error
 	for range 5 { // a free port found now may be taken before mailpit binds it
 		smtpPort, err1 := freePort()
@@ -107,9 +122,18 @@ func (s *Server) Restart() error {
 		return nil
 	}
 	listen := strings.TrimPrefix(s.API, "http://")
-	cmd := exec.Command(s.bin, "--disable-version-check", "--quiet",
+	args := []string{"--disable-version-check", "--quiet",
 		"--smtp", s.SMTPAddr, "--listen", listen, "--database", s.db,
-		"--smtp-auth-accept-any", "--smtp-auth-allow-insecure", "--smtp-disable-rdns")
+		"--smtp-auth-accept-any", "--smtp-disable-rdns"}
+	if s.opts.TLSCert == "" {
+		args = append(args, "--smtp-auth-allow-insecure") // AUTH over plain text, on loopback
+	} else {
+		args = append(args, "--smtp-tls-cert", s.opts.TLSCert, "--smtp-tls-key", s.opts.TLSKey)
+		if s.opts.RequireSTARTTLS {
+			args = append(args, "--smtp-require-starttls")
+		}
+	}
+	cmd := exec.Command(s.bin, args...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
