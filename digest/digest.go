@@ -200,17 +200,22 @@ func (s *Service) Send(ctx context.Context, userID int64) error {
 	} else if online[userID] {
 		return nil // back: they see it themselves; a pending digest waits for the next time
 	}
-	msg, ok, err := s.prepare(ctx, rec)
-	if err != nil || !ok {
-		return err
-	}
-	if err := s.sender.Send(ctx, msg); err != nil {
-		return err
-	}
-	return s.db.InTx(ctx, rec.Identity, func(tx *store.Tx) error {
-		_, err := tx.DigestSent(ctx, msg.MessageID)
-		return err
+	// One digest of a user at a time, across processes: a second job finds the lock held
+	// and leaves the digest to the first (whose failure River retries).
+	_, err = s.db.WithDigestLock(ctx, userID, func() error {
+		msg, ok, err := s.prepare(ctx, rec)
+		if err != nil || !ok {
+			return err
+		}
+		if err := s.sender.Send(ctx, msg); err != nil {
+			return err
+		}
+		return s.db.InTx(ctx, rec.Identity, func(tx *store.Tx) error {
+			_, err := tx.DigestSent(ctx, msg.MessageID)
+			return err
+		})
 	})
+	return err
 }
 
 // prepare reads, as the user, what the digest would say now and records it as sending;
@@ -248,8 +253,12 @@ func (s *Service) prepare(ctx context.Context, rec store.DigestRecipient) (msg d
 		if err != nil {
 			return err
 		}
+		// Another attempt may have recorded its digest since PendingDigest: send with its id.
+		if msg.MessageID, err = tx.RecordDigestSending(ctx, msg.MessageID, marks); err != nil {
+			return err
+		}
 		ok = true
-		return tx.RecordDigestSending(ctx, msg.MessageID, marks)
+		return nil
 	})
 	return msg, ok, err
 }

@@ -493,3 +493,36 @@ func TestUnsubscribeLink(t *testing.T) {
 		t.Errorf("%d digests after unsubscribing, want 1", n)
 	}
 }
+
+// TestConcurrentSendsShareOneMessageID: send jobs of one user running at once (two periods
+// overlapping, two processes) send one digest.
+func TestConcurrentSendsShareOneMessageID(t *testing.T) {
+	e := newEnv(t)
+	parent := e.user("p", "김학부모", "parent@example.com", "ko")
+	teacher := e.user("t", "박선생", "teacher@example.com", "ko")
+	e.away(parent)
+	e.send(teacher, parent, bodies(5, "x")...)
+	svc2 := e.service()
+	var wg sync.WaitGroup
+	for _, s := range []*digest.Service{e.svc, svc2, e.svc, svc2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Send(context.Background(), parent.ID); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	got := e.mp.WaitFor(t, "parent@example.com", 1, 10*time.Second)
+	time.Sleep(200 * time.Millisecond)
+	got = e.mp.To(t, "parent@example.com")
+	if len(got) != 1 {
+		t.Errorf("%d digests from concurrent jobs, want 1", len(got))
+	}
+	var pending int
+	e.owner.QueryRow(`SELECT count(*) FROM digest_outbox`).Scan(&pending)
+	if pending != 0 {
+		t.Errorf("%d digests left pending", pending)
+	}
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -167,26 +168,29 @@ func (tx *Tx) PendingDigest(ctx context.Context) (*DigestOutbox, error) {
 }
 
 // RecordDigestSending records, before the SMTP send, the digest about to go: messageID and
-// the seq covered per conversation. A row already there (an earlier attempt) takes the new
-// marks and keeps counting attempts.
-func (tx *Tx) RecordDigestSending(ctx context.Context, messageID string, marks map[int64]int64) error {
+// the seq covered per conversation. A row already there (an earlier attempt, or one running
+// at the same time) keeps its Message-ID, takes the new marks and counts the attempt; the
+// answer is the Message-ID to send with.
+func (tx *Tx) RecordDigestSending(ctx context.Context, messageID string, marks map[int64]int64) (string, error) {
 	m := make(map[string]int64, len(marks))
 	for id, seq := range marks {
 		m[strconv.FormatInt(id, 10)] = seq
 	}
 	raw, err := json.Marshal(m)
 	if err != nil {
-		return err
+		return "", err
 	}
-	_, err = tx.tx.ExecContext(ctx,
+	var stored string
+	err = tx.tx.QueryRowContext(ctx,
 		`INSERT INTO digest_outbox (user_id, org_id, message_id, marks) VALUES ($1, $2, $3, $4)
-		 ON CONFLICT (user_id) DO UPDATE SET message_id = EXCLUDED.message_id, marks = EXCLUDED.marks,
-		        attempts = least(digest_outbox.attempts + 1, 1000)`,
-		tx.id.UserID, tx.id.OrgID, messageID, raw)
+		 ON CONFLICT (user_id) DO UPDATE SET marks = EXCLUDED.marks,
+		        attempts = least(digest_outbox.attempts + 1, 1000)
+		 RETURNING message_id`,
+		tx.id.UserID, tx.id.OrgID, messageID, raw).Scan(&stored)
 	if err != nil {
-		return fmt.Errorf("record digest: %w", err)
+		return "", fmt.Errorf("record digest: %w", err)
 	}
-	return nil
+	return stored, nil
 }
 
 // DropPendingDigest forgets a digest that will not be sent (everything was read meanwhile).
@@ -234,4 +238,29 @@ func decodeMarks(raw []byte) (map[int64]int64, error) {
 		out[id] = v
 	}
 	return out, nil
+}
+
+// WithDigestLock runs fn while holding userID's digest lock: a session advisory lock on a
+// connection of its own, so it spans fn's transactions and the SMTP send between them, and
+// PostgreSQL releases it if the process dies. ok is false (fn not run) when another job
+// holds it: two digests of one user never run at once.
+func (db *DB) WithDigestLock(ctx context.Context, userID int64, fn func() error) (ok bool, err error) {
+	conn, err := db.db.Conn(ctx)
+	if err != nil {
+		return false, fmt.Errorf("digest lock: %w", err)
+	}
+	defer conn.Close()
+	const key = `hashtextextended('messenger digest ' || $1::text, 0)`
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(`+key+`)`, userID).Scan(&ok); err != nil || !ok {
+		return false, err
+	}
+	defer func() {
+		// A cancelled ctx must not leave the lock held on a pooled connection.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, uerr := conn.ExecContext(uctx, `SELECT pg_advisory_unlock(`+key+`)`, userID); uerr != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn }) // drop the connection, and the lock with it
+		}
+	}()
+	return true, fn()
 }

@@ -21,7 +21,7 @@ func TestDigestOutboxWall(t *testing.T) {
 	me := storetest.MustSignIn(t, db, "d1", "김민준", "org-a", "zone-a", messenger.RoleParent)
 	peer := storetest.MustSignIn(t, db, "d2", "박지호", "org-a", "zone-a", messenger.RoleTeacher)
 	if err := db.InTx(ctx, peer.Identity(), func(tx *store.Tx) error {
-		if err := tx.RecordDigestSending(ctx, "<abc@school.example>", map[int64]int64{}); err != nil {
+		if _, err := tx.RecordDigestSending(ctx, "<abc@school.example>", map[int64]int64{}); err != nil {
 			return err
 		}
 		h := sha256.Sum256([]byte("peer nonce"))
