@@ -28,12 +28,14 @@ func NewUnsubscriber(db *store.DB, secret []byte, logger *slog.Logger) *Unsubscr
 	return &Unsubscriber{db: db, secret: secret, logger: logger, now: time.Now}
 }
 
+// unsubPage uses only classes static/app.css already has (Tailwind does not scan this
+// package).
 var unsubPage = htmltemplate.Must(htmltemplate.New("unsub").Parse(`<!DOCTYPE html>
 <html lang="{{.Locale}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer"><title>{{.Title}}</title><link rel="stylesheet" href="/static/app.css"></head>
 <body class="bg-slate-50 text-slate-900"><main class="mx-auto max-w-md p-6">
-<h1 class="text-lg font-semibold mb-4">{{.Title}}</h1>
-<p class="mb-4" id="unsubscribe-message">{{.Text}}</p>
+<h1 class="text-lg font-semibold mb-3">{{.Title}}</h1>
+<p class="mb-3" id="unsubscribe-message">{{.Text}}</p>
 {{if .Token}}<form method="post" action="/unsubscribe"><input type="hidden" name="t" value="{{.Token}}">
 <button type="submit" class="rounded-lg bg-blue-600 px-4 py-2 text-white">{{.Button}}</button></form>{{end}}
 </main></body></html>
