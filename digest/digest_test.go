@@ -526,3 +526,21 @@ func TestConcurrentSendsShareOneMessageID(t *testing.T) {
 		t.Errorf("%d digests left pending", pending)
 	}
 }
+
+// TestBadAddressIsNotRetried: an address the portal gave that is not one ends the job at
+// once (nothing sent, nothing left pending), rather than failing it 30 times.
+func TestBadAddressIsNotRetried(t *testing.T) {
+	e := newEnv(t)
+	bad := e.user("bad", "주소오류", "not an address\r\nBcc: x@example.com", "ko")
+	teacher := e.user("t", "박선생", "teacher@example.com", "ko")
+	e.away(bad)
+	e.send(teacher, bad, bodies(6, "x")...)
+	if err := e.svc.Send(context.Background(), bad.ID); err != nil {
+		t.Errorf("Send: %v, want nil (nothing to retry)", err)
+	}
+	var pending int
+	e.owner.QueryRow(`SELECT count(*) FROM digest_outbox`).Scan(&pending)
+	if n := len(e.mp.Messages(t)); n != 0 || pending != 0 {
+		t.Errorf("%d messages sent, %d pending", n, pending)
+	}
+}
