@@ -80,7 +80,8 @@ func DefaultNotifyConfig() NotifyConfig {
 // SetNotifyConfig sets the school's notification rules; before it, the defaults hold.
 func (s *Service) SetNotifyConfig(c NotifyConfig) { s.notify = &c }
 
-func (s *Service) notifyConfig() NotifyConfig {
+// NotifyConfig answers the school's notification rules in force.
+func (s *Service) NotifyConfig() NotifyConfig {
 	if s.notify == nil {
 		return DefaultNotifyConfig()
 	}
@@ -96,12 +97,13 @@ type Settings struct {
 	// (the user never chose); QuietChosen: the user chose (Quiet nil: they turned it off).
 	Quiet        *QuietHours
 	QuietDefault bool
+	QuietChosen  bool
 	TimeZone     string
 }
 
 // Effective answers the settings that apply to a user of role with stored settings us.
 func (c NotifyConfig) Effective(role string, us store.UserSettings) Settings {
-	out := Settings{Push: us.Push, Email: us.Email, TimeZone: us.TimeZone}
+	out := Settings{Push: us.Push, Email: us.Email, TimeZone: us.TimeZone, QuietChosen: us.QuietCustom}
 	if out.TimeZone == "" {
 		out.TimeZone = store.DefaultTimeZone
 	}
@@ -295,7 +297,7 @@ func (s *Service) MySettings(ctx context.Context, me messenger.User) (Settings, 
 		us, err = tx.MySettings(ctx)
 		return err
 	})
-	return s.notifyConfig().Effective(me.Role, us), err
+	return s.NotifyConfig().Effective(me.Role, us), err
 }
 
 // SettingsInput is a change of my settings. QuietMode: "default" (the school's role
@@ -338,7 +340,7 @@ func (s *Service) SaveMySettings(ctx context.Context, me messenger.User, in Sett
 	if err != nil {
 		return Settings{}, err
 	}
-	return s.notifyConfig().Effective(me.Role, us), nil
+	return s.NotifyConfig().Effective(me.Role, us), nil
 }
 
 // ConversationSettings answers my mute and keywords in a conversation I am in.
@@ -354,7 +356,7 @@ func (s *Service) ConversationSettings(ctx context.Context, me messenger.User, c
 // SaveConversationSettings stores my mute and keywords (cleaned: CleanKeywords) in a
 // conversation I am in, and answers them as stored. A mute that has ended is none.
 func (s *Service) SaveConversationSettings(ctx context.Context, me messenger.User, convID int64, ms store.MemberSettings) (store.MemberSettings, error) {
-	kw, err := CleanKeywords(ms.Keywords, s.notifyConfig())
+	kw, err := CleanKeywords(ms.Keywords, s.NotifyConfig())
 	if err != nil {
 		return ms, err
 	}
@@ -399,7 +401,7 @@ func (s *Service) PartnerQuiet(ctx context.Context, me messenger.User, convID in
 	if err != nil || !ok {
 		return PartnerNotice{}, err
 	}
-	quiet, until := InQuietHours(s.notifyConfig().Effective(p.Role, p.Settings), now)
+	quiet, until := InQuietHours(s.NotifyConfig().Effective(p.Role, p.Settings), now)
 	return PartnerNotice{Quiet: quiet, Until: until, Role: p.Role}, nil
 }
 
@@ -427,7 +429,7 @@ func (s *Service) NotifyMembers(ctx context.Context, convID int64) ([]MemberView
 	if err != nil {
 		return nil, err
 	}
-	c := s.notifyConfig()
+	c := s.NotifyConfig()
 	out := make([]MemberView, len(rows))
 	for i, r := range rows {
 		out[i] = MemberView{MemberNotify: r, Settings: c.Effective(r.Role, r.Settings)}

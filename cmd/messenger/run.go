@@ -179,7 +179,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 		MaxBodyBytes: cfg.MaxBodyBytes, BodyReadTimeout: cfg.BodyReadTimeout, Dev: cfg.Dev, DevSecret: cfg.JWTSecret,
 		Limits: ratelimit.New(limiter, cfg.RateLimits, logger), TrustedProxies: cfg.TrustedProxies,
 		MaxStreamsPerUser: cfg.MaxStreamsPerUser, MaxSessionsPerUser: cfg.MaxSessionsPerUser,
-		MaxUploadBytes: cfg.MaxUploadBytes, MaxFilesPerUpload: cfg.MaxFilesPerUpload,
+		MaxUploadBytes: cfg.MaxUploadBytes, MaxFilesPerUpload: cfg.MaxFilesPerUpload, Notify: &cfg.Notify,
 	}, db, verifier, engine, logger)
 
 	dg, unsub, err := openDigest(cfg, db, engine, logger)
@@ -280,6 +280,7 @@ func work(ctx context.Context, cfg config, db *store.DB, appDSN string, logger *
 	defer engine.Close()
 	reg := prometheus.NewRegistry()
 	svc := chat.NewService(db, engine, logger, reg, nil)
+	svc.SetNotifyConfig(cfg.Notify)
 	dg, _, err := openDigest(cfg, db, engine, logger)
 	if err != nil {
 		return err
