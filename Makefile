@@ -23,9 +23,22 @@ FUZZTIME ?= 1m
 FUZZ_SLOW := FuzzDetect FuzzThumbnails
 FUZZSLOWTIME ?= $(FUZZTIME)
 
-## run: the messenger on http://localhost:8001 with embedded PostgreSQL and the memory engine
+## run: the messenger on http://localhost:8001 with embedded PostgreSQL and the memory engine.
+## When mailpit is installed (go install github.com/axllent/mailpit@v1.33.1) and no
+## MESSENGER_SMTP_URL is set, it also runs mailpit (SMTP 127.0.0.1:1025, mail readable at
+## http://127.0.0.1:8025, kept in the data dir) and sends the email digest there.
 run: build
-	./$(BIN)
+	@set -e; data="$${MESSENGER_DATA_DIR:-data}"; \
+	mp=$$(command -v mailpit || ls "$$($(GO) env GOPATH)/bin/mailpit" 2>/dev/null || true); \
+	if [ -z "$$MESSENGER_SMTP_URL" ] && [ -n "$$mp" ]; then \
+		mkdir -p "$$data"; \
+		"$$mp" --disable-version-check --quiet --smtp 127.0.0.1:1025 --listen 127.0.0.1:8025 --database "$$data/mailpit.db" & mp_pid=$$!; \
+		trap 'kill $$mp_pid 2>/dev/null || true' EXIT INT TERM; \
+		echo "mailpit: the messenger's email is at http://127.0.0.1:8025"; \
+		MESSENGER_SMTP_URL=smtp://127.0.0.1:1025 MESSENGER_MAIL_FROM="DreamSeed <no-reply@localhost>" ./$(BIN); \
+	else \
+		./$(BIN); \
+	fi
 
 build:
 	$(GO) build -o $(BIN) ./cmd/messenger

@@ -28,6 +28,10 @@ func (s *Server) routes(e *echo.Echo) {
 		e.POST("/dev/login", s.devLogin, s.sameOriginOnly)
 	}
 
+	// The email digest's unsubscribe link: its signed token is the authority.
+	e.Match(getOrHead, "/unsubscribe", s.unsubscribe)
+	e.POST("/unsubscribe", s.unsubscribe)
+
 	// Pages and fragments, for a browser with a session cookie.
 	web := e.Group("", s.requireSession, s.sameOriginOnly, s.requireCSRF)
 	web.Match(getOrHead, "/", s.conversationList)

@@ -87,6 +87,7 @@ type Server struct {
 	uploads  map[string]int64 // "METHOD /path" of upload routes -> their body limit
 	limits   *ratelimit.Limits
 	sessions *sessionChecker // of the open page streams
+	unsub    unsubscribeHolder
 }
 
 // DefaultMaxBodyBytes is the body limit of forms and JSON: a message of

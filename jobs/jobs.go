@@ -44,6 +44,8 @@ type Config struct {
 	RescueAfter time.Duration
 	// ProbeInterval is how often the queue probe (ProbeArgs) is scheduled.
 	ProbeInterval time.Duration
+	// Periodic are more periodic jobs (the email digest's scan), run by a working runner.
+	Periodic []*river.PeriodicJob
 }
 
 // withDefaults answers c with every unset limit at its default.
@@ -114,6 +116,7 @@ func New(db *sql.DB, logger *slog.Logger, cfg Config, reg prometheus.Registerer,
 		rc.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(cfg.ProbeInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return ProbeArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "queue_probe", RunOnStart: true})}
+		rc.PeriodicJobs = append(rc.PeriodicJobs, cfg.Periodic...)
 	}
 	client, err := river.NewClient(riverdatabasesql.New(db), rc)
 	if err != nil {
@@ -174,6 +177,10 @@ func (r *Runner) InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs) e
 	}
 	return nil
 }
+
+// Client answers the River client, for a job that enqueues others outside a transaction
+// of the project's (the digest's scan).
+func (r *Runner) Client() *river.Client[*sql.Tx] { return r.client }
 
 // observe turns River's job events into metrics until the subscription ends.
 func (r *Runner) observe() {

@@ -19,6 +19,7 @@ var userDataTables = []string{
 	"organizations", "zones", "users", "conversations", "conversation_participants",
 	"messages", "read_receipts", "audit_log", "sessions", "uploads", "files",
 	"user_settings", "push_subscriptions", "push_tickets", "digest_state", "digest_marks",
+	"digest_outbox", "digest_unsubscribes",
 }
 
 // TestRowLevelSecurity checks the database's own wall: the application role, acting as a

@@ -74,6 +74,8 @@ type config struct {
 	ScanOff   bool
 	// Push is web push (VAPID keys, delay, the notification's link).
 	Push pushConfig
+	// Mail is the SMTP server and the email digest (cmd/messenger/mail.go).
+	Mail mailConfig
 	// Notify: role default quiet hours (MESSENGER_QUIET_HOURS_<ROLE>) and keyword caps.
 	Notify chat.NotifyConfig
 }
@@ -278,6 +280,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 
 	errs = append(errs, c.loadFiles(env)...)
 	errs = append(errs, c.loadPush(env)...)
+	errs = append(errs, c.loadMail(env)...)
 	errs = append(errs, c.loadNotify(env)...)
 
 	if err := c.LogLevel.UnmarshalText([]byte(env("MESSENGER_LOG_LEVEL", "info"))); err != nil {

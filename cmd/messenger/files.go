@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/dreamseed/messenger/chat"
+	"github.com/dreamseed/messenger/digest"
 	"github.com/dreamseed/messenger/jobs"
 	"github.com/dreamseed/messenger/scan"
 	"github.com/dreamseed/messenger/storage"
@@ -74,7 +75,9 @@ func openScanner(ctx context.Context, cfg config, logger *slog.Logger) (*scan.Cl
 // (River holds connections while it polls, and must not starve requests). The stop function
 // waits up to 10 s for running jobs (River hands back any it must cut, to run again), then
 // closes the pool and the store.
-func startFiles(ctx context.Context, cfg config, appDSN string, svc *chat.Service, logger *slog.Logger) (*prometheus.Registry, func(), error) {
+//
+// dg, when email is on, adds the digest's jobs and its periodic scan.
+func startFiles(ctx context.Context, cfg config, appDSN string, svc *chat.Service, dg *digest.Service, logger *slog.Logger) (*prometheus.Registry, func(), error) {
 	st, err := openStorage(ctx, cfg, logger)
 	if err != nil {
 		return nil, nil, err
@@ -91,11 +94,18 @@ func startFiles(ctx context.Context, cfg config, appDSN string, svc *chat.Servic
 	}
 	jobsDB.SetMaxOpenConns(cfg.JobWorkers + 4)
 	reg := prometheus.NewRegistry()
-	runner, err := jobs.New(jobsDB, logger, jobs.Config{Workers: cfg.JobWorkers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter}, reg,
-		func(w *river.Workers) {
-			svc.RegisterWorkers(w)
-			svc.RegisterPushWorker(w)
-		})
+	jc := jobs.Config{Workers: cfg.JobWorkers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter}
+	register := func(w *river.Workers) {
+		svc.RegisterWorkers(w)
+		svc.RegisterPushWorker(w)
+		if dg != nil {
+			dg.Register(w)
+		}
+	}
+	if dg != nil {
+		jc.Periodic = append(jc.Periodic, dg.PeriodicJob())
+	}
+	runner, err := jobs.New(jobsDB, logger, jc, reg, register)
 	if err != nil {
 		jobsDB.Close()
 		st.Close()

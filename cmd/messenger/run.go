@@ -184,7 +184,12 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 		MaxUploadBytes: cfg.MaxUploadBytes, MaxFilesPerUpload: cfg.MaxFilesPerUpload, Notify: &cfg.Notify,
 	}, db, verifier, engine, logger)
 
-	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, server.Chat(), logger)
+	dg, unsub, err := openDigest(cfg, db, engine, logger)
+	if err != nil {
+		return err
+	}
+	server.SetUnsubscribe(unsub)
+	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, server.Chat(), dg, logger)
 	if err != nil {
 		return err
 	}
@@ -278,7 +283,11 @@ func work(ctx context.Context, cfg config, db *store.DB, appDSN string, logger *
 	reg := prometheus.NewRegistry()
 	svc := chat.NewService(db, engine, logger, reg, nil)
 	svc.SetNotifyConfig(cfg.Notify)
-	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, svc, logger)
+	dg, _, err := openDigest(cfg, db, engine, logger)
+	if err != nil {
+		return err
+	}
+	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, svc, dg, logger)
 	if err != nil {
 		return err
 	}
