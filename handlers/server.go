@@ -56,6 +56,18 @@ type Config struct {
 	// use cases check each file again.
 	MaxUploadBytes    int64
 	MaxFilesPerUpload int
+	// PushKeys answers the VAPID public key browsers subscribe with (nil: push is off: no
+	// key, no subscriptions).
+	PushKeys PushKeys
+	// PushAllowPrivate lets subscriptions with http or loopback/private endpoints in, for
+	// tests and development (MESSENGER_PUSH_ALLOW_PRIVATE; refused in production config).
+	PushAllowPrivate bool
+}
+
+// PushKeys is where the VAPID public key comes from (package push's key configuration).
+type PushKeys interface {
+	// PublicKey answers the uncompressed P-256 public key, base64url without padding.
+	PublicKey() string
 }
 
 // Default caps per user, for a Config that leaves them 0.
