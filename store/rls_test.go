@@ -17,7 +17,8 @@ func TestMain(m *testing.M) { storetest.Main(m) }
 
 var userDataTables = []string{
 	"organizations", "zones", "users", "conversations", "conversation_participants",
-	"messages", "read_receipts", "audit_log", "sessions",
+	"messages", "read_receipts", "audit_log", "sessions", "uploads", "files",
+	"user_settings", "push_subscriptions", "push_tickets", "digest_state", "digest_marks",
 }
 
 // TestRowLevelSecurity checks the database's own wall: the application role, acting as a
