@@ -45,7 +45,7 @@ func (s *Service) IssuePushTicket(ctx context.Context, me messenger.User, ttl ti
 	rand.Read(raw[:])
 	ticket := base64.RawURLEncoding.EncodeToString(raw[:])
 	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-		return tx.CreatePushTicket(ctx, auth.HashToken(ticket), time.Now().Add(ttl))
+		return tx.CreatePushTicket(ctx, auth.HashToken(ticket), ttl)
 	})
 	return ticket, err
 }

@@ -21,11 +21,12 @@ type PushDevice struct {
 }
 
 // CreatePushTicket stores a one-time ticket of the transaction's user under the SHA-256 of
-// its token, live until expiresAt (the database refuses more than 5 minutes).
-func (tx *Tx) CreatePushTicket(ctx context.Context, tokenHash []byte, expiresAt time.Time) error {
+// its token, live for ttl from the database's clock (which refuses more than 5 minutes).
+func (tx *Tx) CreatePushTicket(ctx context.Context, tokenHash []byte, ttl time.Duration) error {
 	_, err := tx.tx.ExecContext(ctx,
-		`INSERT INTO push_tickets (token_hash, user_id, org_id, expires_at) VALUES ($1, $2, $3, $4)`,
-		tokenHash, tx.id.UserID, tx.id.OrgID, expiresAt)
+		`INSERT INTO push_tickets (token_hash, user_id, org_id, expires_at)
+		 VALUES ($1, $2, $3, now() + make_interval(secs => $4))`,
+		tokenHash, tx.id.UserID, tx.id.OrgID, ttl.Seconds())
 	if err != nil {
 		return fmt.Errorf("create push ticket: %w", err)
 	}
