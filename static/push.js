@@ -19,6 +19,9 @@
   function say(root, word) {
     const el = root.querySelector("#push-state");
     if (el) el.textContent = word ? root.dataset["word" + word] || "" : "";
+    // Once on, the button has nothing left to do here.
+    const button = root.querySelector("#push-enable");
+    if (button && word === "Enabled") button.hidden = true;
   }
 
   function fail(word) {
@@ -170,6 +173,7 @@
     const button = root.querySelector("#push-enable");
     if (isIOS() && (!standalone() || !supported())) {
       root.querySelector("#push-ios").hidden = false;
+      root.querySelector("#push-intro").hidden = true;
       button.hidden = true;
       return;
     }
