@@ -33,6 +33,7 @@ type Service struct {
 	metrics   *metrics
 	limits    *ratelimit.Limits
 	files     *Files // nil until EnableFiles
+	push      *Push  // nil until EnablePush
 	convLocks [conversationLocks]sync.Mutex
 }
 

@@ -7,3 +7,6 @@ import "context"
 func (s *Service) HoldThumbnailPixels(ctx context.Context, n int64) (release func(), err error) {
 	return s.files.decodePixels(ctx, n)
 }
+
+// RunPushJob runs a message's push job now, as its worker does.
+func (s *Service) RunPushJob(ctx context.Context, a PushArgs) error { return s.pushMessage(ctx, a) }

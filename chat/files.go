@@ -946,7 +946,12 @@ func (s *Service) storeFileMessage(ctx context.Context, up *store.JobUpload) err
 				return s.enqueueDeletes(ctx, tx, up)
 			}
 			if fm.Created && fm.ZoneID != 0 {
-				return audit(ctx, tx, up.ConversationID, store.AuditAnnouncement, nil, map[string]any{"seq": fm.Message.Seq})
+				if err := audit(ctx, tx, up.ConversationID, store.AuditAnnouncement, nil, map[string]any{"seq": fm.Message.Seq}); err != nil {
+					return err
+				}
+			}
+			if fm.Created {
+				return s.enqueuePush(ctx, tx, fm.Message, up.Uploader.UserID)
 			}
 			return nil
 		})

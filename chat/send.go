@@ -46,6 +46,10 @@ func (s *Service) SendMessage(ctx context.Context, me messenger.User, convID int
 			if err == nil && sent.Created && sent.ZoneID != 0 {
 				err = audit(ctx, tx, convID, store.AuditAnnouncement, nil, map[string]any{"seq": sent.Message.Seq})
 			}
+			if err == nil && sent.Created {
+				// One job for the message, whoever is away: it decides when it runs.
+				err = s.enqueuePush(ctx, tx, sent.Message, me.ID)
+			}
 			return err
 		})
 		msg, created = sent.Message, sent.Created

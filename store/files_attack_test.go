@@ -40,4 +40,11 @@ func TestRiverJobsWall(t *testing.T) {
 	if _, err := w.try(member, `INSERT INTO river_job (kind, args, max_attempts, queue, state) VALUES ('file_scan', '{}', 25, 'default', 'available') RETURNING id`); err != nil {
 		t.Errorf("a user enqueueing a job: %v", err)
 	}
+	// A message's push job waits a few seconds: scheduled, inserted in the send's transaction.
+	if _, err := w.try(member, `INSERT INTO river_job (kind, args, max_attempts, queue, state, scheduled_at) VALUES ('push_message', '{}', 3, 'default', 'scheduled', now() + interval '5 seconds') RETURNING id`); err != nil {
+		t.Errorf("a user enqueueing a scheduled job: %v", err)
+	}
+	w.refused("a user counting everyone's push subscriptions", member, `SELECT app_push_subscription_count()`)
+	w.refused("a user inserting a running job", member,
+		`INSERT INTO river_job (kind, args, max_attempts, queue, state, attempt, attempted_at) VALUES ('push_message', '{}', 3, 'default', 'running', 1, now())`)
 }

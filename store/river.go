@@ -23,7 +23,7 @@ import (
 // deleted photo's bytes, stall a scan, or rewrite a job's arguments or attempts. So
 // river_job has row-level security for the app role: outside a user's transaction (River's
 // client and the workers set no app.user_id or app.org_id) every row, every command; inside
-// one, inserting a new available job and reading (River's insert answers the row; a job's
+// one, inserting a new job, available or scheduled (a push waits a few seconds), and reading (River's insert answers the row; a job's
 // arguments are ids, never trusted by the workers). The policies are made again on every
 // migration, after River's own.
 const riverGrants = `
@@ -37,7 +37,7 @@ CREATE POLICY app_jobs ON river_job TO ` + AppRole + `
     WITH CHECK (coalesce(current_setting('app.user_id', true), '') = '' AND coalesce(current_setting('app.org_id', true), '') = '');
 DROP POLICY IF EXISTS app_enqueue ON river_job;
 CREATE POLICY app_enqueue ON river_job FOR INSERT TO ` + AppRole + `
-    WITH CHECK (state = 'available' AND attempt = 0 AND attempted_at IS NULL AND finalized_at IS NULL);
+    WITH CHECK (state IN ('available', 'scheduled') AND attempt = 0 AND attempted_at IS NULL AND finalized_at IS NULL);
 DROP POLICY IF EXISTS app_read ON river_job;
 CREATE POLICY app_read ON river_job FOR SELECT TO ` + AppRole + ` USING (true);
 `

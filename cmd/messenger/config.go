@@ -69,6 +69,8 @@ type config struct {
 	// (MESSENGER_SCAN=off) or in dev mode only: files are then stored unscanned.
 	ClamdAddr string
 	ScanOff   bool
+	// Push is web push (VAPID keys, delay, the notification's link).
+	Push pushConfig
 }
 
 // Defaults and bounds of the file limits.
@@ -265,6 +267,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 
 	errs = append(errs, c.loadFiles(env)...)
+	errs = append(errs, c.loadPush(env)...)
 
 	if err := c.LogLevel.UnmarshalText([]byte(env("MESSENGER_LOG_LEVEL", "info"))); err != nil {
 		errs = append(errs, errors.New("MESSENGER_LOG_LEVEL must be debug, info, warn or error"))

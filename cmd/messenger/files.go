@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
 
 	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/jobs"
@@ -90,8 +91,17 @@ func startFiles(ctx context.Context, cfg config, appDSN string, svc *chat.Servic
 	}
 	jobsDB.SetMaxOpenConns(cfg.JobWorkers + 4)
 	reg := prometheus.NewRegistry()
-	runner, err := jobs.New(jobsDB, logger, jobs.Config{Workers: cfg.JobWorkers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter}, reg, svc.RegisterWorkers)
+	runner, err := jobs.New(jobsDB, logger, jobs.Config{Workers: cfg.JobWorkers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter}, reg,
+		func(w *river.Workers) {
+			svc.RegisterWorkers(w)
+			svc.RegisterPushWorker(w)
+		})
 	if err != nil {
+		jobsDB.Close()
+		st.Close()
+		return nil, nil, err
+	}
+	if err := enablePush(cfg, svc, runner, reg, logger); err != nil {
 		jobsDB.Close()
 		st.Close()
 		return nil, nil, err

@@ -4,6 +4,7 @@
 //	messenger worker    run only the background job workers (no HTTP), until SIGTERM
 //	messenger migrate   apply database migrations and exit
 //	messenger demo      load the demo organizations, users and conversations and exit
+//	messenger vapid-keys print a new VAPID key pair for web push (environment lines)
 package main
 
 import (

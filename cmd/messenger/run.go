@@ -34,8 +34,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	switch cmd {
 	case "serve", "migrate", "demo", "worker":
+	case "vapid-keys":
+		return vapidKeys(stdout)
 	default:
-		return fmt.Errorf("unknown command %q (want serve, worker, migrate or demo)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, worker, migrate, demo or vapid-keys)", cmd)
 	}
 
 	cfg, err := loadConfig(getenv)

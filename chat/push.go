@@ -1,0 +1,536 @@
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"golang.org/x/sync/semaphore"
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/jobs"
+	"github.com/dreamseed/messenger/push"
+	"github.com/dreamseed/messenger/store"
+)
+
+// Push is what web push needs: one job per message, enqueued in the message's transaction
+// and run Delay later, decides at run time who gets a push and sends it.
+type Push struct {
+	Sender *push.Sender
+	Jobs   *jobs.Runner
+	// Delay is from the message's commit to its job (MESSENGER_PUSH_DELAY): a message read
+	// at once over a live stream never pushes.
+	Delay time.Duration
+	// ConversationURL is the notification's link, {id} replaced by the conversation's id.
+	ConversationURL string
+	// Concurrency bounds the requests of one job at once (DefaultPushConcurrency when 0).
+	Concurrency int
+	// Retries is how often a push that met 429, 5xx or a timeout is tried again, each by a
+	// job of its own for that subscription (DefaultPushRetries when 0).
+	Retries int
+	// RetryBase is the first retry's delay, doubled each time (unless Retry-After is longer).
+	RetryBase time.Duration
+	// RoleQuietHours are the school's default quiet hours by portal role, for users who did
+	// not set their own.
+	RoleQuietHours map[string]QuietHours
+	// Preview words a file message's body in a locale ("사진", "파일: name"): the
+	// translation table lives in views.
+	Preview func(locale string, m messenger.Message) string
+}
+
+// QuietHours is a daily window in minutes after midnight; To before From wraps midnight.
+type QuietHours struct{ From, To int }
+
+// Defaults of Push.
+const (
+	DefaultPushConcurrency = 8
+	DefaultPushRetries     = 5
+	DefaultPushRetryBase   = 30 * time.Second
+	// PushPreviewLength is the notification body's length in characters.
+	PushPreviewLength = 100
+	pushAttempts      = 3 // of the message's job (a database error): each recipient is decided again
+)
+
+// EnablePush gives the service web push; reg takes its subscriptions gauge (nil: none).
+func (s *Service) EnablePush(p Push, reg prometheus.Registerer) error {
+	if p.Concurrency <= 0 {
+		p.Concurrency = DefaultPushConcurrency
+	}
+	if p.Retries <= 0 {
+		p.Retries = DefaultPushRetries
+	}
+	if p.RetryBase <= 0 {
+		p.RetryBase = DefaultPushRetryBase
+	}
+	s.push = &p
+	if reg != nil {
+		return reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "messenger_push_subscriptions", Help: "Push subscriptions stored.",
+		}, s.pushSubscriptionCount))
+	}
+	return nil
+}
+
+func (s *Service) pushSubscriptionCount() float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var n int64
+	err := s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
+		var err error
+		n, err = tx.PushSubscriptionCount(ctx)
+		return err
+	})
+	if err != nil {
+		return math.NaN()
+	}
+	return float64(n)
+}
+
+// PushArgs is the push job of a message. Its arguments are never trusted (anyone with the
+// app role can insert a job): the message is loaded as the sender it names and must be
+// theirs, in the conversation named; recipients are the conversation's active members, each
+// loading the message as themselves.
+type PushArgs struct {
+	ConversationID int64 `json:"conversation_id"`
+	MessageID      int64 `json:"message_id"`
+	SenderID       int64 `json:"sender_id"`
+	// UserID, when set, limits the job to one recipient (their quiet hours ended, a retry).
+	UserID int64 `json:"user_id,omitempty"`
+	// SubscriptionID, when set, limits it to one of their subscriptions (a retry).
+	SubscriptionID string `json:"subscription_id,omitempty"`
+	Retry          int    `json:"retry,omitempty"`
+	at             time.Time
+}
+
+// Kind names the job.
+func (PushArgs) Kind() string { return "push_message" }
+
+// InsertOpts schedules the job.
+func (a PushArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: pushAttempts, ScheduledAt: a.at}
+}
+
+type pushWorker struct {
+	river.WorkerDefaults[PushArgs]
+	s *Service
+}
+
+func (w *pushWorker) Work(ctx context.Context, job *river.Job[PushArgs]) error {
+	return w.s.pushMessage(ctx, job.Args)
+}
+
+// RegisterPushWorker adds the push job to w.
+func (s *Service) RegisterPushWorker(w *river.Workers) { river.AddWorker(w, &pushWorker{s: s}) }
+
+// enqueuePush puts a message's push job in tx, the message's own transaction.
+func (s *Service) enqueuePush(ctx context.Context, tx *store.Tx, msg messenger.Message, senderID int64) error {
+	if s.push == nil || s.push.Jobs == nil {
+		return nil
+	}
+	return tx.Enqueue(ctx, s.push.Jobs, PushArgs{ConversationID: msg.ConversationID, MessageID: msg.ID,
+		SenderID: senderID, at: time.Now().Add(s.push.Delay)})
+}
+
+// pushRecipient is a member who gets a push, with their subscriptions.
+type pushRecipient struct {
+	member   store.NotifyMember
+	identity messenger.Identity
+	subs     []store.PushSubscription
+	payload  []byte
+	short    []byte // the payload shrunk, after a 413
+	topic    string // one per conversation: a newer push replaces an undelivered one
+	direct   bool   // 1:1 pushes are urgent
+}
+
+// pushMessage runs a message's push job.
+func (s *Service) pushMessage(ctx context.Context, a PushArgs) error {
+	if s.push == nil {
+		return errors.New("push is not enabled in this process")
+	}
+	msg, conv, members, err := s.pushLoad(ctx, a)
+	if err != nil || msg == nil {
+		return err
+	}
+	now := time.Now()
+	var later []PushArgs
+	var chosen []store.NotifyMember
+	for _, m := range members {
+		if a.UserID != 0 && m.UserID != a.UserID {
+			continue
+		}
+		if !wantsPush(m, msg) {
+			continue
+		}
+		if end, quiet := s.quietUntil(m, now); quiet {
+			later = append(later, PushArgs{ConversationID: a.ConversationID, MessageID: a.MessageID, SenderID: a.SenderID,
+				UserID: m.UserID, at: end})
+			continue
+		}
+		chosen = append(chosen, m)
+	}
+	if err := s.enqueueLater(ctx, later); err != nil {
+		return err
+	}
+	recipients, err := s.pushRecipients(ctx, a, chosen)
+	if err != nil || len(recipients) == 0 {
+		return err
+	}
+	for _, r := range recipients {
+		if err := s.pushPayload(ctx, r, msg, conv); err != nil {
+			return err
+		}
+	}
+	return s.pushSend(ctx, a, recipients)
+}
+
+// pushLoad loads the message as the sender the job names, the conversation and its
+// members; nil when the job names nothing that sender sent (a forged job).
+func (s *Service) pushLoad(ctx context.Context, a PushArgs) (*messenger.Message, *messenger.Conversation, []store.NotifyMember, error) {
+	var sender messenger.Identity
+	var members []store.NotifyMember
+	err := s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
+		var err error
+		if sender, _, err = tx.PushIdentity(ctx, a.SenderID); err != nil {
+			return err
+		}
+		members, err = tx.NotifyMembers(ctx, a.ConversationID)
+		return err
+	})
+	if messenger.ErrorCode(err) == messenger.ENOTFOUND {
+		return nil, nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var msg messenger.Message
+	var conv messenger.Conversation
+	err = s.db.InTx(ctx, sender, func(tx *store.Tx) error {
+		var err error
+		if msg, err = tx.Message(ctx, a.MessageID); err != nil {
+			return err
+		}
+		conv, err = tx.Conversation(ctx, a.ConversationID)
+		return err
+	})
+	if messenger.ErrorCode(err) == messenger.ENOTFOUND {
+		return nil, nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if msg.ConversationID != a.ConversationID || msg.Sender.ID != a.SenderID || msg.Deleted ||
+		(msg.Kind != messenger.MessageText && msg.Kind != messenger.MessageFile) {
+		s.logger.Warn("push job: not a message of that sender", slog.Int64("message_id", a.MessageID),
+			slog.Int64("conversation_id", a.ConversationID), slog.Int64("sender_id", a.SenderID))
+		return nil, nil, nil, nil
+	}
+	return &msg, &conv, members, nil
+}
+
+// wantsPush decides what the member's own settings say: not the sender, push on, not read
+// up to the message, not muted, and the message holds one of their keywords if they set any.
+func wantsPush(m store.NotifyMember, msg *messenger.Message) bool {
+	if m.UserID == msg.Sender.ID || !m.Push || m.LastReadSeq >= msg.Seq || m.Muted {
+		return false
+	}
+	return len(m.Keywords) == 0 || matchesKeyword(msg, m.Keywords)
+}
+
+// matchesKeyword reports whether the message's text or a file's name contains one of the
+// words, after NFC normalisation and lower-casing (Korean has no case; Latin is folded).
+func matchesKeyword(msg *messenger.Message, words []string) bool {
+	var b strings.Builder
+	b.WriteString(msg.Body)
+	for _, f := range msg.Files {
+		b.WriteString("\n")
+		b.WriteString(f.Name)
+	}
+	text := strings.ToLower(norm.NFC.String(b.String()))
+	for _, w := range words {
+		if w = strings.ToLower(norm.NFC.String(w)); w != "" && strings.Contains(text, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// quietUntil answers whether now is in the member's quiet hours (their own, or their role's
+// default) and when they end.
+func (s *Service) quietUntil(m store.NotifyMember, now time.Time) (time.Time, bool) {
+	q, ok := s.push.RoleQuietHours[m.Role]
+	if m.QuietCustom {
+		from, err1 := clockMinutes(m.QuietFrom)
+		to, err2 := clockMinutes(m.QuietTo)
+		q, ok = QuietHours{From: from, To: to}, err1 == nil && err2 == nil && m.QuietFrom != ""
+	}
+	if !ok || q.From == q.To {
+		return time.Time{}, false
+	}
+	loc, err := time.LoadLocation(m.TimeZone)
+	if err != nil {
+		loc = seoul
+	}
+	return QuietEnd(q, now.In(loc))
+}
+
+var seoul = func() *time.Location {
+	loc, err := time.LoadLocation("Asia/Seoul")
+	if err != nil {
+		return time.FixedZone("KST", 9*3600)
+	}
+	return loc
+}()
+
+// QuietEnd answers whether local (a time in the user's zone) is inside q, and when q ends.
+func QuietEnd(q QuietHours, local time.Time) (time.Time, bool) {
+	m := local.Hour()*60 + local.Minute()
+	var in bool
+	if q.From < q.To {
+		in = m >= q.From && m < q.To
+	} else {
+		in = m >= q.From || m < q.To
+	}
+	if !in {
+		return time.Time{}, false
+	}
+	y, mo, d := local.Date()
+	end := time.Date(y, mo, d, q.To/60, q.To%60, 0, 0, local.Location())
+	if !end.After(local) {
+		end = time.Date(y, mo, d+1, q.To/60, q.To%60, 0, 0, local.Location())
+	}
+	return end, true
+}
+
+// clockMinutes reads "HH:MM" or "HH:MM:SS" as minutes after midnight.
+func clockMinutes(v string) (int, error) {
+	t, err := time.Parse("15:04:05", v)
+	if err != nil {
+		if t, err = time.Parse("15:04", v); err != nil {
+			return 0, err
+		}
+	}
+	return t.Hour()*60 + t.Minute(), nil
+}
+
+// enqueueLater enqueues the jobs of members in quiet hours, for when they end.
+func (s *Service) enqueueLater(ctx context.Context, later []PushArgs) error {
+	if len(later) == 0 {
+		return nil
+	}
+	return s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
+		for _, a := range later {
+			if err := tx.Enqueue(ctx, s.push.Jobs, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// pushRecipients keeps the members without a live stream now who have a subscription.
+func (s *Service) pushRecipients(ctx context.Context, a PushArgs, chosen []store.NotifyMember) ([]*pushRecipient, error) {
+	if len(chosen) == 0 {
+		return nil, nil
+	}
+	ids := make([]int64, len(chosen))
+	for i, m := range chosen {
+		ids[i] = m.UserID
+	}
+	online, err := s.events.Online(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("push: presence: %w", err)
+	}
+	away := ids[:0]
+	byUser := map[int64]*pushRecipient{}
+	for _, m := range chosen {
+		if !online[m.UserID] {
+			away = append(away, m.UserID)
+			byUser[m.UserID] = &pushRecipient{member: m}
+		}
+	}
+	if len(away) == 0 {
+		return nil, nil
+	}
+	var out []*pushRecipient
+	err = s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
+		subs, err := tx.PushSubscriptionsOf(ctx, away)
+		if err != nil {
+			return err
+		}
+		for _, sub := range subs {
+			if a.SubscriptionID != "" && sub.ID != a.SubscriptionID {
+				continue
+			}
+			r := byUser[sub.UserID]
+			if len(r.subs) == 0 {
+				out = append(out, r)
+			}
+			r.subs = append(r.subs, sub)
+		}
+		for _, r := range out {
+			if r.identity, _, err = tx.PushIdentity(ctx, r.member.UserID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// pushData is the push's JSON, what the service worker shows.
+type pushData struct {
+	Title          string `json:"title"`
+	Body           string `json:"body"`
+	URL            string `json:"url"`
+	ConversationID int64  `json:"conversation_id"`
+	Seq            int64  `json:"seq"`
+	Tag            string `json:"tag"`
+	Unread         int64  `json:"unread"`
+}
+
+// pushPayload builds the recipient's payload, acting as them: the message must be one they
+// may read (their own transaction's row-level security), and the badge is their unread total.
+func (s *Service) pushPayload(ctx context.Context, r *pushRecipient, msg *messenger.Message, conv *messenger.Conversation) error {
+	var unread int64
+	err := s.db.InTx(ctx, r.identity, func(tx *store.Tx) error {
+		if _, err := tx.Message(ctx, msg.ID); err != nil {
+			return err
+		}
+		var err error
+		unread, err = tx.UnreadTotal(ctx)
+		return err
+	})
+	if messenger.ErrorCode(err) == messenger.ENOTFOUND {
+		r.subs = nil // they may not read it: nothing goes to them
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	body := msg.Body
+	if msg.Kind == messenger.MessageFile && s.push.Preview != nil {
+		body = s.push.Preview(r.member.Locale, *msg)
+	}
+	d := pushData{
+		Title:          conv.DisplayTitle(r.member.UserID),
+		Body:           truncate(msg.Sender.Name+": "+strings.Join(strings.Fields(body), " "), PushPreviewLength),
+		URL:            strings.ReplaceAll(s.push.ConversationURL, "{id}", strconv.FormatInt(conv.ID, 10)),
+		ConversationID: conv.ID, Seq: msg.Seq, Tag: "c" + strconv.FormatInt(conv.ID, 10), Unread: unread,
+	}
+	if d.Title == "" {
+		d.Title = msg.Sender.Name
+	}
+	r.topic, r.direct = d.Tag, conv.Kind == messenger.KindDirect
+	r.payload, _ = json.Marshal(d)
+	// After a 413: the title and body cut short, the rest kept.
+	d.Title, d.Body = truncate(d.Title, 20), truncate(d.Body, 20)
+	r.short, _ = json.Marshal(d)
+	return nil
+}
+
+// truncate cuts s to n characters, with an ellipsis when it was longer.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+// pushOutcome is what one subscription's push came to.
+type pushOutcome struct {
+	sub    store.PushSubscription
+	result push.Result
+}
+
+// pushSend sends every recipient's pushes, at most Concurrency at once, and then records
+// what happened: used, gone, or a retry job later.
+func (s *Service) pushSend(ctx context.Context, a PushArgs, recipients []*pushRecipient) error {
+	sem := semaphore.NewWeighted(int64(s.push.Concurrency))
+	var mu sync.Mutex
+	var outcomes []pushOutcome
+	var wg sync.WaitGroup
+	for _, r := range recipients {
+		for _, sub := range r.subs {
+			if err := sem.Acquire(ctx, 1); err != nil {
+				wg.Wait()
+				return err
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer sem.Release(1)
+				res := s.pushOne(ctx, r, sub)
+				mu.Lock()
+				outcomes = append(outcomes, pushOutcome{sub: sub, result: res})
+				mu.Unlock()
+			}()
+		}
+	}
+	wg.Wait()
+	return s.pushRecord(context.WithoutCancel(ctx), a, outcomes)
+}
+
+// pushOne sends one push; a 413 is logged and tried once more with the shorter payload.
+func (s *Service) pushOne(ctx context.Context, r *pushRecipient, sub store.PushSubscription) push.Result {
+	ps := push.Subscription{ID: sub.ID, Endpoint: sub.Endpoint, P256dh: sub.P256dh, Auth: sub.Auth}
+	n := push.Notification{Payload: r.payload, Topic: r.topic, Urgent: r.direct}
+	res := s.push.Sender.Send(ctx, ps, n)
+	if res.Outcome == push.TooLarge {
+		s.logger.Warn("push too large: shrunk", slog.String("subscription", sub.ID), slog.Int("bytes", len(r.payload)))
+		n.Payload = r.short
+		res = s.push.Sender.Send(ctx, ps, n)
+	}
+	return res
+}
+
+// pushRecord records the outcomes: a subscription's last use, a dead one deleted, a retry
+// job for a push that may go later (Retry-After or the backoff, whichever is longer) until
+// Retries is spent.
+func (s *Service) pushRecord(ctx context.Context, a PushArgs, outcomes []pushOutcome) error {
+	return s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
+		for _, o := range outcomes {
+			var err error
+			switch o.result.Outcome {
+			case push.Sent:
+				err = tx.PushSubscriptionUsed(ctx, o.sub.ID)
+			case push.Gone:
+				s.logger.Info("push subscription gone", slog.String("subscription", o.sub.ID), slog.Int("status", o.result.Status))
+				err = tx.PushSubscriptionGone(ctx, o.sub.ID)
+			case push.Retry:
+				err = s.pushRetry(ctx, tx, a, o)
+			default:
+				s.logger.Warn("push failed", slog.String("subscription", o.sub.ID), slog.String("reason", o.result.Reason),
+					slog.Any("error", o.result.Err))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Service) pushRetry(ctx context.Context, tx *store.Tx, a PushArgs, o pushOutcome) error {
+	next := a.Retry + 1
+	if next > s.push.Retries {
+		s.logger.Warn("push gave up", slog.String("subscription", o.sub.ID), slog.String("reason", o.result.Reason),
+			slog.Int("retries", a.Retry), slog.Any("error", o.result.Err))
+		return nil
+	}
+	wait := s.push.RetryBase << min(a.Retry, 20)
+	wait = max(wait, o.result.RetryAfter)
+	return tx.Enqueue(ctx, s.push.Jobs, PushArgs{ConversationID: a.ConversationID, MessageID: a.MessageID,
+		SenderID: a.SenderID, UserID: o.sub.UserID, SubscriptionID: o.sub.ID, Retry: next, at: time.Now().Add(wait)})
+}

@@ -1,0 +1,98 @@
+package chat_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/chat"
+	"github.com/dreamseed/messenger/store/storetest"
+)
+
+// bigGroup makes a group of 500: the sender, 100 members with a live stream open and 399
+// away members, each away one with a subscription at pushtest.
+func bigGroup(tb testing.TB, e *pushEnv) (messenger.User, int64) {
+	tb.Helper()
+	sender := storetest.MustSignIn(tb, e.db, "big-0", "김선생", "org-a", "zone-a", messenger.RoleTeacher)
+	var members []messenger.User
+	for i := 1; i < 500; i++ {
+		u := storetest.MustSignIn(tb, e.db, fmt.Sprintf("big-%d", i), fmt.Sprintf("학부모%d", i), "org-a", "zone-a", messenger.RoleParent)
+		members = append(members, u)
+		if i <= 100 {
+			if _, err := e.engine.Connect(context.Background(), u.ID, "tab"); err != nil {
+				tb.Fatal(err)
+			}
+		} else {
+			e.subscribe(u)
+		}
+	}
+	return sender, e.group(sender, "전교 학부모", members...)
+}
+
+// TestBigGroupOneJob: a message to 500 members with 399 away enqueues one job, in the send's
+// transaction, which pushes to each away member once and to nobody watching.
+func TestBigGroupOneJob(t *testing.T) {
+	if testing.Short() {
+		t.Skip("500 members")
+	}
+	e := newPushEnv(t, pushOpts{delay: time.Hour})
+	sender, g := bigGroup(t, e)
+	m := e.send(sender, g, "내일은 재량휴업일입니다")
+	if n := e.count(`SELECT count(*) FROM river_job WHERE kind = 'push_message'`); n != 1 {
+		t.Fatalf("%d jobs for one message", n)
+	}
+	start := time.Now()
+	if err := e.svc.RunPushJob(context.Background(), chat.PushArgs{ConversationID: g, MessageID: m.ID, SenderID: sender.ID}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("one job, 399 pushes: %v", time.Since(start))
+	if n := len(e.svcP.Pushes(nil)); n != 399 {
+		t.Fatalf("%d pushes, want 399", n)
+	}
+	seen := map[string]bool{}
+	for _, p := range e.svcP.Pushes(nil) {
+		if seen[p.Subscription] {
+			t.Fatalf("two pushes to %s", p.Subscription)
+		}
+		seen[p.Subscription] = true
+	}
+}
+
+// BenchmarkPushJob runs the push job of a message to a 500-member group (399 away with a
+// subscription each, 100 watching) against pushtest: one op is one job, 399 encrypted,
+// VAPID-signed pushes, each decrypted by pushtest. Run with -cpu 1 for a figure per core
+// (pushtest and PostgreSQL share the machine: the figure is a floor).
+func BenchmarkPushJob(b *testing.B) {
+	e := newPushEnv(b, pushOpts{delay: time.Hour})
+	sender, g := bigGroup(b, e)
+	m := e.send(sender, g, "내일은 재량휴업일입니다")
+	a := chat.PushArgs{ConversationID: g, MessageID: m.ID, SenderID: sender.ID}
+	b.ResetTimer()
+	for b.Loop() {
+		if err := e.svc.RunPushJob(context.Background(), a); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)*399/b.Elapsed().Seconds(), "pushes/s")
+}
+
+// BenchmarkSend500 measures SendMessage to the 500-member group, push on (its job enqueued
+// in the transaction) against push off: the send path's cost of push.
+func BenchmarkSend500(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("push=%v", on), func(b *testing.B) {
+			e := newPushEnv(b, pushOpts{delay: time.Hour, off: !on})
+			sender, g := bigGroup(b, e)
+			b.ResetTimer()
+			for b.Loop() {
+				if _, _, err := e.svc.SendMessage(context.Background(), sender, g, "알림장 확인 부탁드립니다", uuid.NewString()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,480 @@
+package chat_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/chat"
+	"github.com/dreamseed/messenger/jobs"
+	"github.com/dreamseed/messenger/push"
+	"github.com/dreamseed/messenger/push/pushtest"
+	"github.com/dreamseed/messenger/realtime"
+	"github.com/dreamseed/messenger/store"
+	"github.com/dreamseed/messenger/store/storetest"
+	"github.com/dreamseed/messenger/views"
+)
+
+// pushEnv is a messenger with web push on: a fresh database, the memory engine, the real
+// River runner working the push job, and pushtest as every browser's push service.
+type pushEnv struct {
+	t      testing.TB
+	db     *store.DB
+	owner  *sql.DB
+	app    *sql.DB
+	svc    *chat.Service
+	engine *realtime.Memory
+	svcP   *pushtest.Server
+	subs   map[int64]*pushtest.Subscription
+}
+
+type pushOpts struct {
+	delay   time.Duration
+	timeout time.Duration
+	quiet   map[string]chat.QuietHours
+	off     bool // push not enabled (a benchmark's baseline)
+}
+
+func newPushEnv(t testing.TB, o pushOpts) *pushEnv {
+	t.Helper()
+	db, d := storetest.NewDB(t)
+	owner, err := sql.Open("postgres", d.OwnerDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := sql.Open("postgres", d.AppDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { owner.Close(); app.Close() })
+	engine := realtime.NewMemory(256)
+	t.Cleanup(func() { engine.Close() })
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	reg := prometheus.NewRegistry()
+	svc := chat.NewService(db, engine, logger, reg, nil)
+	runner, err := jobs.New(app, logger, jobs.Config{Workers: 2, PollInterval: 50 * time.Millisecond,
+		RetryBase: 200 * time.Millisecond, RetryMax: time.Second, JobTimeout: 30 * time.Second}, nil, svc.RegisterPushWorker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := push.GenerateKeys()
+	ps := pushtest.New(t)
+	ps.VAPIDKey = keys.Public
+	sender, err := push.NewSender(push.Config{Keys: keys, Subject: "mailto:admin@school.example", AllowPrivate: true,
+		Timeout: max(o.timeout, 5*time.Second)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.off {
+		err = nil
+	} else {
+		err = svc.EnablePush(chat.Push{Sender: sender, Jobs: runner, Delay: o.delay, ConversationURL: "https://messenger.example/c/{id}",
+			RetryBase: 200 * time.Millisecond, RoleQuietHours: o.quiet,
+			Preview: func(locale string, m messenger.Message) string {
+				return views.FilePreview(views.WithLocale(context.Background(), locale), m)
+			}}, reg)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runner.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		runner.Stop(ctx)
+	})
+	return &pushEnv{t: t, db: db, owner: owner, app: app, svc: svc, engine: engine, svcP: ps, subs: map[int64]*pushtest.Subscription{}}
+}
+
+// subscribe stores a new browser subscription of u (as the subscribe route would).
+func (e *pushEnv) subscribe(u messenger.User) *pushtest.Subscription {
+	e.t.Helper()
+	s := e.svcP.Subscribe()
+	e.exec(`INSERT INTO push_subscriptions (id, user_id, org_id, endpoint, p256dh, auth, browser)
+	        VALUES ($1, $2, $3, $4, $5, $6, 'Chrome')`, uuid.NewString(), u.ID, u.OrgID, s.Endpoint, s.P256dh, s.Auth)
+	e.subs[u.ID] = s
+	return s
+}
+
+func (e *pushEnv) exec(q string, args ...any) {
+	e.t.Helper()
+	if _, err := e.owner.Exec(q, args...); err != nil {
+		e.t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func (e *pushEnv) count(q string, args ...any) int {
+	e.t.Helper()
+	var n int
+	if err := e.owner.QueryRow(q, args...).Scan(&n); err != nil {
+		e.t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// settled waits until no push job is due or running: every decision has been taken.
+func (e *pushEnv) settled() {
+	e.t.Helper()
+	eventuallyTB(e.t, "push jobs done", func() bool {
+		return e.count(`SELECT count(*) FROM river_job WHERE kind = 'push_message'
+		                   AND (state IN ('available', 'running', 'retryable') OR (state = 'scheduled' AND scheduled_at < now() + interval '1 minute'))`) == 0
+	})
+}
+
+func (e *pushEnv) group(admin messenger.User, title string, members ...messenger.User) int64 {
+	e.t.Helper()
+	ids := make([]int64, len(members))
+	for i, m := range members {
+		ids[i] = m.ID
+	}
+	var id int64
+	err := e.db.InTx(context.Background(), admin.Identity(), func(tx *store.Tx) error {
+		var err error
+		id, err = tx.CreateGroup(context.Background(), title, ids)
+		return err
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}
+
+func (e *pushEnv) send(me messenger.User, convID int64, body string) messenger.Message {
+	e.t.Helper()
+	m, _, err := e.svc.SendMessage(context.Background(), me, convID, body, uuid.NewString())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return m
+}
+
+type pushJSON struct {
+	Title          string `json:"title"`
+	Body           string `json:"body"`
+	URL            string `json:"url"`
+	ConversationID int64  `json:"conversation_id"`
+	Seq            int64  `json:"seq"`
+	Tag            string `json:"tag"`
+	Unread         int64  `json:"unread"`
+}
+
+func decode(t *testing.T, p pushtest.Push) pushJSON {
+	t.Helper()
+	var v pushJSON
+	if err := json.Unmarshal(p.Payload, &v); err != nil {
+		t.Fatalf("payload %q: %v", p.Payload, err)
+	}
+	return v
+}
+
+type pushUsers struct{ teacher, parent, student, other messenger.User }
+
+func (e *pushEnv) users() pushUsers {
+	return pushUsers{
+		teacher: storetest.MustSignIn(e.t, e.db, "p1", "김선생", "org-a", "zone-a", messenger.RoleTeacher),
+		parent:  storetest.MustSignIn(e.t, e.db, "p2", "박학부모", "org-a", "zone-a", messenger.RoleParent),
+		student: storetest.MustSignIn(e.t, e.db, "p3", "이학생", "org-a", "zone-a", messenger.RoleStudent),
+		other:   storetest.MustSignIn(e.t, e.db, "q1", "최교사", "org-b", "zone-b", messenger.RoleTeacher),
+	}
+}
+
+// TestPushGoesToAwayMembers: a group message reaches, decrypted, the member who is away;
+// not the sender, not a member with a live stream open when the job runs; the payload has
+// the group's title, "sender: preview", the link, the tag and the unread total; a 1:1 is
+// urgent and titled with the sender.
+func TestPushGoesToAwayMembers(t *testing.T) {
+	e := newPushEnv(t, pushOpts{})
+	u := e.users()
+	teacher, parent, student := e.subscribe(u.teacher), e.subscribe(u.parent), e.subscribe(u.student)
+	if _, err := e.engine.Connect(context.Background(), u.student.ID, "tab-1"); err != nil {
+		t.Fatal(err)
+	}
+	g := e.group(u.teacher, "3학년 1반", u.parent, u.student)
+	e.send(u.teacher, g, "안녕하세요")
+	long := "내일 준비물은 색연필과 스케치북입니다. " + strings.Repeat("잊지 말고 꼭 챙겨 주세요. ", 10)
+	m := e.send(u.teacher, g, long)
+	got := e.svcP.Wait(t, parent, 2, 20*time.Second)
+	e.settled()
+	if decode(t, got[1]).Seq != m.Seq { // the two jobs ran side by side
+		got[0], got[1] = got[1], got[0]
+	}
+	p := decode(t, got[1])
+	want := pushJSON{Title: "3학년 1반", URL: "https://messenger.example/c/" + strconv.FormatInt(g, 10), ConversationID: g,
+		Seq: m.Seq, Tag: "c" + strconv.FormatInt(g, 10), Unread: 2}
+	body := p.Body
+	p.Body = ""
+	if p != want {
+		t.Fatalf("payload %+v, want %+v", p, want)
+	}
+	if !strings.HasPrefix(body, "김선생: 내일 준비물은") || len([]rune(body)) != chat.PushPreviewLength || !strings.HasSuffix(body, "…") {
+		t.Fatalf("body %q (%d characters)", body, len([]rune(body)))
+	}
+	if got[1].Topic != want.Tag || got[1].Urgency != "normal" || got[1].TTL != "86400" {
+		t.Fatalf("headers %+v", got[1])
+	}
+	if n := len(e.svcP.Pushes(teacher)) + len(e.svcP.Pushes(student)); n != 0 {
+		t.Fatalf("%d pushes to the sender or the member watching", n)
+	}
+	if e.count(`SELECT count(*) FROM push_subscriptions WHERE user_id = $1 AND last_used_at IS NOT NULL`, u.parent.ID) != 1 {
+		t.Fatal("last_used_at not recorded")
+	}
+
+	// A 1:1: urgent, titled with the sender, in English for an English reader of a photo.
+	var direct int64
+	err := e.db.InTx(context.Background(), u.parent.Identity(), func(tx *store.Tx) error {
+		var err error
+		direct, _, err = tx.DirectConversation(context.Background(), u.teacher.ID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.send(u.parent, direct, "선생님 감사합니다")
+	tp := e.svcP.Wait(t, teacher, 1, 20*time.Second)[0]
+	if d := decode(t, tp); d.Title != "박학부모" || d.Body != "박학부모: 선생님 감사합니다" || tp.Urgency != "high" || d.Unread != 1 {
+		t.Fatalf("direct push %+v, urgency %q", d, tp.Urgency)
+	}
+	if errs := e.svcP.Errors(); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+}
+
+// TestNoPushWhenReadOrWatching: what counts is the moment the job runs: a message read
+// before it, or a member who opened a stream before it, gets no push.
+func TestNoPushWhenReadOrWatching(t *testing.T) {
+	e := newPushEnv(t, pushOpts{delay: 1500 * time.Millisecond})
+	u := e.users()
+	parent, student := e.subscribe(u.parent), e.subscribe(u.student)
+	g := e.group(u.teacher, "3학년 1반", u.parent, u.student)
+	m := e.send(u.teacher, g, "읽으셨나요?")
+	// Queued while both were away; the parent reads, the student opens a tab, then the job runs.
+	if err := e.svc.MarkRead(context.Background(), u.parent, g, m.Seq); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.engine.Connect(context.Background(), u.student.ID, "tab-1"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	e.settled()
+	if n := len(e.svcP.Pushes(parent)) + len(e.svcP.Pushes(student)); n != 0 {
+		t.Fatalf("%d pushes after read / while watching", n)
+	}
+	// The student closes the tab: the next message pushes to them.
+	if _, err := e.engine.Disconnect(context.Background(), u.student.ID, "tab-1"); err != nil {
+		t.Fatal(err)
+	}
+	e.send(u.teacher, g, "두 번째")
+	e.svcP.Wait(t, student, 1, 20*time.Second)
+}
+
+// TestPushMuteKeywords: a muted member gets nothing; a member with keywords only a message
+// containing one (NFC, Latin case-insensitive); one with push off nothing.
+func TestPushMuteKeywords(t *testing.T) {
+	e := newPushEnv(t, pushOpts{})
+	u := e.users()
+	more := storetest.MustSignIn(t, e.db, "p4", "정학부모", "org-a", "zone-a", messenger.RoleParent)
+	parent, student, off := e.subscribe(u.parent), e.subscribe(u.student), e.subscribe(more)
+	g := e.group(u.teacher, "3학년 1반", u.parent, u.student, more)
+	e.exec(`UPDATE conversation_participants SET muted_until = 'infinity' WHERE conversation_id = $1 AND user_id = $2`, g, u.parent.ID)
+	// "소풍" decomposed (NFD) in the stored keyword, composed in the message; "Field Trip" cased.
+	e.exec(`UPDATE conversation_participants SET keywords = $3 WHERE conversation_id = $1 AND user_id = $2`,
+		g, u.student.ID, "{\"\u1109\u1169\u1111\u116e\u11bc\",\"field trip\"}")
+	e.exec(`INSERT INTO user_settings (user_id, org_id, push) VALUES ($1, $2, false)`, more.ID, more.OrgID)
+	e.send(u.teacher, g, "오늘 급식 메뉴입니다")
+	e.send(u.teacher, g, "내일 소풍 안내")
+	e.send(u.teacher, g, "The FIELD TRIP starts at 9")
+	e.settled()
+	if n := len(e.svcP.Pushes(parent)) + len(e.svcP.Pushes(off)); n != 0 {
+		t.Fatalf("%d pushes to a muted member or one with push off", n)
+	}
+	got := e.svcP.Pushes(student)
+	if len(got) != 2 || !strings.Contains(decode(t, got[0]).Body, "소풍") || !strings.Contains(decode(t, got[1]).Body, "FIELD TRIP") {
+		t.Fatalf("keyword pushes: %d", len(got))
+	}
+	// Mute lapsed: pushes again.
+	e.exec(`UPDATE conversation_participants SET muted_until = now() - interval '1 minute' WHERE conversation_id = $1 AND user_id = $2`, g, u.parent.ID)
+	e.send(u.teacher, g, "다시 알림")
+	e.svcP.Wait(t, parent, 1, 20*time.Second)
+}
+
+// TestPushQuietHours: a member in quiet hours gets one job for them at the window's end;
+// when it runs (moved to now here) the push arrives. The role default applies to those who
+// set nothing; a window that wraps midnight works.
+func TestPushQuietHours(t *testing.T) {
+	seoul, _ := time.LoadLocation("Asia/Seoul")
+	now := time.Now().In(seoul)
+	min := now.Hour()*60 + now.Minute()
+	// Windows around now: the parent's own, wrapping midnight; the teachers' default.
+	from, to := (min+23*60)%1440, (min+90)%1440
+	clock := func(m int) string { return fmt.Sprintf("%02d:%02d", m/60, m%60) }
+	e := newPushEnv(t, pushOpts{quiet: map[string]chat.QuietHours{messenger.RoleTeacher: {From: (min + 1380) % 1440, To: (min + 60) % 1440}}})
+	u := e.users()
+	parent, teacher, student := e.subscribe(u.parent), e.subscribe(u.teacher), e.subscribe(u.student)
+	e.exec(`INSERT INTO user_settings (user_id, org_id, quiet_custom, quiet_from, quiet_to) VALUES ($1, $2, true, $3, $4)`,
+		u.parent.ID, u.parent.OrgID, clock(from), clock(to))
+	g := e.group(u.student, "모둠", u.parent, u.teacher)
+	late := e.send(u.student, g, "늦은 밤 메시지")
+	e.settled()
+	if n := len(e.svcP.Pushes(parent)) + len(e.svcP.Pushes(teacher)) + len(e.svcP.Pushes(student)); n != 0 {
+		t.Fatalf("%d pushes in quiet hours", n)
+	}
+	for _, c := range []struct {
+		user messenger.User
+		end  int
+	}{{u.parent, to}, {u.teacher, (min + 60) % 1440}} {
+		var at time.Time
+		err := e.owner.QueryRow(`SELECT scheduled_at FROM river_job WHERE kind = 'push_message' AND state = 'scheduled'
+		                           AND (args->>'user_id')::bigint = $1`, c.user.ID).Scan(&at)
+		if err != nil {
+			t.Fatalf("no later job for %s: %v", c.user.Name, err)
+		}
+		if l := at.In(seoul); l.Hour()*60+l.Minute() != c.end || at.Before(time.Now()) || at.Sub(time.Now()) > 2*time.Hour {
+			t.Fatalf("%s's push waits until %v, want %s", c.user.Name, l, clock(c.end))
+		}
+	}
+	// The window ends (here: the parent's hours move an hour back, and the job is due):
+	// the parent's push goes; the teacher's job finds the message read.
+	e.exec(`UPDATE user_settings SET quiet_from = $2, quiet_to = $3 WHERE user_id = $1`, u.parent.ID, clock((min+1320)%1440), clock((min+1380)%1440))
+	e.exec(`UPDATE river_job SET scheduled_at = now() WHERE kind = 'push_message' AND (args->>'user_id')::bigint = $1`, u.parent.ID)
+	got := e.svcP.Wait(t, parent, 1, 20*time.Second)
+	if d := decode(t, got[0]); d.Body != "이학생: 늦은 밤 메시지" {
+		t.Fatalf("after quiet hours: %+v", d)
+	}
+	if err := e.svc.MarkRead(context.Background(), u.teacher, g, late.Seq); err != nil {
+		t.Fatal(err)
+	}
+	e.exec(`UPDATE river_job SET scheduled_at = now() WHERE kind = 'push_message' AND (args->>'user_id')::bigint = $1`, u.teacher.ID)
+	e.settled()
+	if n := len(e.svcP.Pushes(teacher)); n != 0 {
+		t.Fatal("a push for a message read during quiet hours")
+	}
+}
+
+func TestQuietEnd(t *testing.T) {
+	seoul, _ := time.LoadLocation("Asia/Seoul")
+	at := func(h, m int) time.Time { return time.Date(2026, 3, 2, h, m, 0, 0, seoul) }
+	night := chat.QuietHours{From: 21 * 60, To: 8 * 60}
+	for _, c := range []struct {
+		now   time.Time
+		q     chat.QuietHours
+		quiet bool
+		end   time.Time
+	}{
+		{at(22, 30), night, true, at(8, 0).AddDate(0, 0, 1)},
+		{at(3, 0), night, true, at(8, 0)},
+		{at(8, 0), night, false, time.Time{}},
+		{at(20, 59), night, false, time.Time{}},
+		{at(12, 30), chat.QuietHours{From: 12 * 60, To: 13 * 60}, true, at(13, 0)},
+		{at(13, 0), chat.QuietHours{From: 12 * 60, To: 13 * 60}, false, time.Time{}},
+	} {
+		end, quiet := chat.QuietEnd(c.q, c.now)
+		if quiet != c.quiet || !end.Equal(c.end) {
+			t.Errorf("%v in %+v: %v %v, want %v %v", c.now, c.q, quiet, end, c.quiet, c.end)
+		}
+	}
+}
+
+// TestPushFailures: 410 deletes the subscription; 429 is tried again after Retry-After;
+// a push service that hangs times out and is tried again; nothing is tried for ever.
+func TestPushFailures(t *testing.T) {
+	e := newPushEnv(t, pushOpts{timeout: 500 * time.Millisecond})
+	u := e.users()
+	gone, limited := e.subscribe(u.parent), e.subscribe(u.student)
+	more := storetest.MustSignIn(t, e.db, "p5", "한학부모", "org-a", "zone-a", messenger.RoleParent)
+	hanging := e.subscribe(more)
+	g := e.group(u.teacher, "3학년 1반", u.parent, u.student, more)
+	e.svcP.Answer(gone, pushtest.Answer{Status: 410})
+	e.svcP.Answer(limited, pushtest.Answer{Status: 429, RetryAfter: "1"})
+	e.svcP.Answer(hanging, pushtest.Answer{Hang: true})
+	start := time.Now()
+	e.send(u.teacher, g, "공지")
+	eventually(t, "the gone subscription deleted", func() bool {
+		return e.count(`SELECT count(*) FROM push_subscriptions WHERE user_id = $1`, u.parent.ID) == 0
+	})
+	got := e.svcP.Wait(t, limited, 2, 20*time.Second)
+	if got[0].Status != 429 || got[1].Status != 201 || got[1].At.Sub(start) < time.Second {
+		t.Fatalf("429 then %d after %v", got[1].Status, got[1].At.Sub(start))
+	}
+	if string(got[0].Payload) != string(got[1].Payload) {
+		t.Fatal("the retry's payload changed")
+	}
+	if p := e.svcP.Wait(t, hanging, 1, 20*time.Second); p[0].Status != 201 {
+		t.Fatalf("after the hang: %+v", p[0])
+	}
+	e.settled()
+	if n := len(e.svcP.Pushes(gone)); n != 1 {
+		t.Fatalf("%d requests to the gone subscription", n)
+	}
+
+	// A push service that always fails: tried Retries+1 times, then given up.
+	always := e.subscribe(u.parent)
+	for range 10 {
+		e.svcP.Answer(always, pushtest.Answer{Status: 503})
+	}
+	e.send(u.teacher, g, "또 공지")
+	eventually(t, "retries given up", func() bool {
+		return len(e.svcP.Pushes(always)) == chat.DefaultPushRetries+1 &&
+			e.count(`SELECT count(*) FROM river_job WHERE kind = 'push_message' AND state NOT IN ('completed', 'discarded', 'cancelled')`) == 0
+	})
+}
+
+// TestForgedPushJob: anyone with the app role can insert a River job; a forged push job
+// cannot make someone else's message reach anyone who may not read it, nor pass as another
+// sender's.
+func TestForgedPushJob(t *testing.T) {
+	e := newPushEnv(t, pushOpts{})
+	u := e.users()
+	intruder := storetest.MustSignIn(t, e.db, "p9", "엿보는사람", "org-a", "zone-a", messenger.RoleParent)
+	mine := e.subscribe(intruder)
+	foreign := e.subscribe(u.other)
+	parent := e.subscribe(u.parent)
+	secret := e.group(u.teacher, "상담", u.parent)
+	theirs := e.group(intruder, "내 그룹", u.teacher)
+	m := e.send(u.teacher, secret, "비밀 상담 내용")
+	e.svcP.Wait(t, parent, 1, 20*time.Second) // the real push
+	e.settled()
+	for _, args := range []map[string]any{
+		{"conversation_id": theirs, "message_id": m.ID, "sender_id": u.teacher.ID},                         // the message in another conversation
+		{"conversation_id": secret, "message_id": m.ID, "sender_id": u.teacher.ID, "user_id": intruder.ID}, // to a non-member
+		{"conversation_id": secret, "message_id": m.ID, "sender_id": u.teacher.ID, "user_id": u.other.ID},  // to another school
+		{"conversation_id": secret, "message_id": m.ID, "sender_id": u.parent.ID},                          // as another sender
+		{"conversation_id": secret, "message_id": m.ID + 1000, "sender_id": u.teacher.ID},                  // nothing
+	} {
+		data, _ := json.Marshal(args)
+		if _, err := e.app.Exec(`INSERT INTO river_job (kind, args, max_attempts, queue, state) VALUES ('push_message', $1, 1, 'default', 'available')`, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.settled()
+	if n := len(e.svcP.Pushes(mine)) + len(e.svcP.Pushes(foreign)); n != 0 {
+		t.Fatalf("%d forged pushes reached a non-member", n)
+	}
+	if n := len(e.svcP.Pushes(parent)); n != 1 {
+		t.Fatalf("the forged jobs pushed %d times to the member", n-1)
+	}
+}
+
+// eventuallyTB waits for cond (in a test or a benchmark).
+func eventuallyTB(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
