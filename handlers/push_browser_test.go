@@ -237,13 +237,13 @@ func TestPushInBrowser(t *testing.T) {
 				}
 			}
 			push(map[string]any{"title": "3학년 2반 학부모", "body": "김선영: 내일 준비물은 도시락입니다", "url": e.srv.URL + "/c/7",
-				"conversation_id": 7, "tag": "conversation-7", "unread_total": 1, "lang": lang})
+				"conversation_id": 7, "tag": "c7", "unread": 1, "lang": lang})
 			got := waitShown("the first push", func(s []shown) bool { return len(s) == 1 })
-			if got[0].Title != "3학년 2반 학부모" || got[0].Body != "김선영: 내일 준비물은 도시락입니다" || got[0].Tag != "conversation-7" || got[0].URL != e.srv.URL+"/c/7" {
+			if got[0].Title != "3학년 2반 학부모" || got[0].Body != "김선영: 내일 준비물은 도시락입니다" || got[0].Tag != "c7" || got[0].URL != e.srv.URL+"/c/7" {
 				t.Fatalf("notification %+v", got[0])
 			}
 			push(map[string]any{"title": "3학년 2반 학부모", "body": "김선영: 물도 챙겨 주세요", "url": e.srv.URL + "/c/7",
-				"conversation_id": 7, "tag": "conversation-7", "unread_total": 2, "lang": lang})
+				"conversation_id": 7, "tag": "c7", "unread": 2}) // no lang: the browser's language
 			several := map[string]string{"ko": "새 메시지 2개", "en": "2 new messages"}[lang]
 			got = waitShown("the second push of the conversation", func(s []shown) bool { return len(s) == 1 && strings.HasPrefix(s[0].Body, several) })
 			if !strings.HasSuffix(got[0].Body, "물도 챙겨 주세요") {
@@ -252,13 +252,13 @@ func TestPushInBrowser(t *testing.T) {
 			// Another conversation's push; conversation 7 is read since (the payload's
 			// unread list leaves it out): its notification goes.
 			push(map[string]any{"title": "김선영", "body": "김선영: 사진", "url": "javascript:alert(1)",
-				"conversation_id": 9, "tag": "conversation-9", "unread_total": 1, "unread_conversations": []int{9}, "lang": lang})
-			got = waitShown("conversation 7 read", func(s []shown) bool { return len(s) == 1 && s[0].Tag == "conversation-9" })
+				"conversation_id": 9, "tag": "c9", "unread": 1, "unread_conversations": []int{9}, "lang": lang})
+			got = waitShown("conversation 7 read", func(s []shown) bool { return len(s) == 1 && s[0].Tag == "c9" })
 			if got[0].URL != e.srv.URL+"/" {
 				t.Errorf("a javascript: link was kept: %+v", got[0])
 			}
 			// A page that shows conversation 9 read tells the worker.
-			do(tab, "the page's read news", chromedp.Evaluate[chromedp.Void](`navigator.serviceWorker.getRegistration("/").then((r) => r.active.postMessage({type: "read", conversations: [9], unread_total: 0}))`, chromedp.EvalAwaitPromise))
+			do(tab, "the page's read news", chromedp.Evaluate[chromedp.Void](`navigator.serviceWorker.getRegistration("/").then((r) => r.active.postMessage({type: "read", conversations: [9], unread: 0}))`, chromedp.EvalAwaitPromise))
 			waitShown("conversation 9 read on the page", func(s []shown) bool { return len(s) == 0 })
 
 			// iPhone: the settings explain the Home Screen instead of the button.

@@ -219,7 +219,7 @@
     if (thread && thread.dataset.conversation) read.add(Number(thread.dataset.conversation));
     const totalEl = document.querySelector("[data-unread-total]");
     const msg = { type: "read", conversations: [...read] };
-    if (totalEl) msg.unread_total = Number(totalEl.dataset.unreadTotal) || 0;
+    if (totalEl) msg.unread = Number(totalEl.dataset.unreadTotal) || 0;
     reg.active.postMessage(msg);
   }
 

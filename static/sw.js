@@ -2,9 +2,10 @@
 // The server puts `const WORDS = {ko: {...}, en: {...}}` before this file, from the one
 // translation table (views/i18n.go).
 //
-// A push's payload (JSON): title, body, url, conversation_id, tag, unread_total (the app
-// badge), lang ("ko"|"en"), and optionally unread_conversations (ids still unread: the
-// notifications of the others are closed, they were read since).
+// A push's payload (JSON): title, body, url, conversation_id, tag, unread (the unread total,
+// for the app badge), and optionally lang ("ko"|"en"; else the browser's language) and
+// unread_conversations (the ids still unread: the notifications of the others are closed,
+// they were read since).
 "use strict";
 
 self.addEventListener("install", () => self.skipWaiting());
@@ -15,11 +16,12 @@ self.addEventListener("notificationclick", (event) => event.waitUntil(onClick(ev
 self.addEventListener("message", (event) => {
   if (event.origin && event.origin !== self.location.origin) return;
   const d = event.data || {};
-  if (d.type === "read") event.waitUntil(closeRead(d.conversations || [], d.unread_total));
+  if (d.type === "read") event.waitUntil(closeRead(d.conversations || [], d.unread));
 });
 
 function words(lang) {
-  return WORDS[lang] || WORDS.ko;
+  if (!WORDS[lang]) lang = /^en\b/i.test(self.navigator.language || "") ? "en" : "ko";
+  return WORDS[lang];
 }
 
 function parse(event) {
@@ -51,14 +53,14 @@ async function onPush(event) {
   const preview = str(d.body, 300);
   const body = count > 1 ? w.several.replace("{n}", count) + (preview ? "\n" + preview : "") : preview;
   const url = safeURL(d.url) || self.location.origin + "/";
-  await setBadge(d.unread_total);
+  await setBadge(typeof d.unread === "number" ? d.unread : d.unread_total);
   await self.registration.showNotification(title, {
     body,
     tag,
     renotify: count > 1,
     icon: "/static/icon-192.png",
     badge: "/static/icon-192.png",
-    lang: d.lang === "en" ? "en" : "ko",
+    lang: w === WORDS.en ? "en" : "ko",
     timestamp: Date.now(),
     data: { conversation_id: conv, url, count },
   });
