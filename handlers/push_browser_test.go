@@ -261,6 +261,24 @@ func TestPushInBrowser(t *testing.T) {
 			do(tab, "the page's read news", chromedp.Evaluate[chromedp.Void](`navigator.serviceWorker.getRegistration("/").then((r) => r.active.postMessage({type: "read", conversations: [9], unread: 0}))`, chromedp.EvalAwaitPromise))
 			waitShown("conversation 9 read on the page", func(s []shown) bool { return len(s) == 0 })
 
+			// Not framed: the same opt-in in place, with the session (a first-party one).
+			do(tab, "sign in at the top level", chromedp.Evaluate[chromedp.Void](`fetch("/auth/portal", {method: "POST", body: new URLSearchParams({token: `+fmt.Sprintf("%q", sign(t, claims))+`}), redirect: "manual"}).then(() => true)`, chromedp.EvalAwaitPromise))
+			do(tab, "phone size", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch))
+			do(tab, "open the settings", chromedp.Navigate(e.srv.URL+"/push/devices"))
+			wait(tab, "the button", `!document.getElementById("push-enable").hidden`)
+			do(tab, "inject the subscription", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => {
+				let sub = null;
+				PushManager.prototype.getSubscription = async function () { return sub; };
+				PushManager.prototype.subscribe = async function (opts) {
+					sub = {endpoint: %q, options: opts, unsubscribe: async () => true,
+						toJSON() { return {endpoint: this.endpoint, expirationTime: null, keys: {p256dh: %q, auth: %q}}; }};
+					return sub;
+				};
+			})()`, e.srv.URL+"/receiver/top-"+lang, p256dh, authKey)))
+			do(tab, "tap", chromedp.Click(chromedp.ID("push-enable")))
+			wait(tab, "this device is on", fmt.Sprintf(`document.getElementById("push-state").textContent === %q && !document.querySelector('[data-endpoint$="/receiver/top-%s"] .device-this').hidden && document.getElementById("push-enable").hidden`, want, lang))
+			shot(t, tab, shots, "push-top-enabled-"+lang+"-390")
+
 			// iPhone: the settings explain the Home Screen instead of the button.
 			do(ctx, "an iPhone", cdpCall(emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{Platform: "iPhone", UserAgent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", AcceptLanguage: accept}))
 			do(ctx, "open the settings", chromedp.Navigate(e.srv.URL+"/push/enable"))

@@ -1,14 +1,33 @@
 package handlers
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v5"
 
+	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/views"
 )
+
+// pushDevicesSection is the settings page's device section (the opt-in and the device
+// list); nil — the page's own placeholder — when push is off or the list cannot be read
+// (logged: the rest of the settings still show).
+func (s *Server) pushDevicesSection(ctx context.Context, me messenger.User) templ.Component {
+	if s.publicKey() == "" {
+		return nil
+	}
+	devices, err := s.chat.PushDevices(ctx, me)
+	if err != nil {
+		s.logger.WarnContext(ctx, "push devices", slog.String("error", err.Error()))
+		return nil
+	}
+	return views.PushDevices(devices, time.Now())
+}
 
 // pushDevices is this device's notifications and the devices that get pushes: a page of
 // its own, or the section alone for push.js (HX-Request) after a device was added.
