@@ -183,6 +183,24 @@ func TestPushInBrowser(t *testing.T) {
 			}
 			shot(t, ctx, shots, "push-iframe-enabled-"+lang+"-390")
 
+			// The portal's hand-over: it subscribed in its own app and posts the subscription
+			// to the iframe, which stores it with its session and answers.
+			handOver := fmt.Sprintf(`new Promise((resolve) => {
+				addEventListener("message", (e) => { if (e.data && e.data.type === "dreamseed-push-subscribed") resolve(JSON.stringify(e.data)); });
+				document.getElementById("m").contentWindow.postMessage({type: "dreamseed-push-subscription",
+					subscription: {endpoint: %q, expirationTime: null, keys: {p256dh: %q, auth: %q}}}, %q);
+			})`, e.srv.URL+"/receiver/portal-"+lang, p256dh, authKey, e.srv.URL)
+			var answer struct {
+				OK bool
+				ID string
+			}
+			json.Unmarshal([]byte(eval(ctx, "hand-over", handOver).(string)), &answer)
+			var owner string
+			e.owner.QueryRow(`SELECT u.sub FROM push_subscriptions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.endpoint LIKE '%/receiver/portal-' || $2`, answer.ID, lang).Scan(&owner)
+			if !answer.OK || owner != "demo-parent" {
+				t.Fatalf("hand-over: %+v, stored for %q", answer, owner)
+			}
+
 			// The service worker the window registered (top level, the messenger's origin).
 			regs := make(chan serviceworker.RegistrationID, 8)
 			tab := newTab(t, ctx, e.srv.URL+"/healthz")

@@ -203,6 +203,32 @@
     });
   }
 
+  // The portal's hand-over: a portal that subscribed in its own installed app (with the
+  // messenger's key) posts the subscription to this iframe, which stores it with its
+  // session. Only the parent may: the page's frame-ancestors allows only portal origins to
+  // frame it. The answer goes back to that origin alone.
+  function acceptHandOver() {
+    if (!framed) return;
+    addEventListener("message", async (e) => {
+      if (e.source !== window.parent || !e.data || e.data.type !== "dreamseed-push-subscription") return;
+      const reply = (ok, id) => window.parent.postMessage({ type: "dreamseed-push-subscribed", ok, id }, e.origin);
+      const sub = e.data.subscription;
+      if (!sub || typeof sub.endpoint !== "string" || !sub.keys) return reply(false);
+      try {
+        const r = await fetch("/api/v1/push/subscriptions", {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+          body: JSON.stringify({ endpoint: sub.endpoint, keys: { p256dh: String(sub.keys.p256dh || ""), auth: String(sub.keys.auth || "") } }),
+        });
+        reply(r.ok, r.ok ? (await r.json()).id : undefined);
+        if (r.ok && document.getElementById("push-devices")) refresh("Enabled");
+      } catch (err) {
+        reply(false);
+      }
+    });
+  }
+
   // tellRead gives the service worker the conversations this page shows as read, so it
   // closes their notifications, and the unread total for the badge. Not inside the iframe:
   // its service worker is another, partitioned one.
@@ -228,6 +254,7 @@
     if (settings) initSettings(settings);
     const page = document.getElementById("push-enable-page");
     if (page) initEnablePage(page);
+    acceptHandOver();
     tellRead().catch(() => {});
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") tellRead().catch(() => {});
