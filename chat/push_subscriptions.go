@@ -15,6 +15,7 @@ import (
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/store"
 )
 
@@ -38,6 +39,9 @@ type PushSubscription struct {
 // PushTicketTTL): it lets a top-level window that has no session cookie (the iframe's is
 // partitioned) subscribe this browser for me. Only its SHA-256 is stored.
 func (s *Service) IssuePushTicket(ctx context.Context, me messenger.User, ttl time.Duration) (string, error) {
+	if err := s.allow(ctx, ratelimit.PushTicket, me); err != nil {
+		return "", err
+	}
 	if ttl <= 0 || ttl > PushTicketTTL {
 		ttl = PushTicketTTL
 	}

@@ -8,11 +8,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"image/png"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/dreamseed/messenger/handlers"
+	"github.com/dreamseed/messenger/ratelimit"
 )
 
 // testPushKeys is a VAPID public key of the test's own.
@@ -323,5 +326,23 @@ func TestPushAssets(t *testing.T) {
 	}
 	if resp := e.do(nil, "GET", "/push/enable", nil, nil); resp.StatusCode != 200 || resp.Header.Get("Cross-Origin-Opener-Policy") != "unsafe-none" {
 		t.Fatalf("enable page: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+// TestPushTicketRate: a page (or a script with its session) takes tickets at a bounded rate.
+func TestPushTicketRate(t *testing.T) {
+	e := newPushEnv(t, func(c *handlers.Config) {
+		c.Limits = ratelimit.New(ratelimit.NewMemory(), ratelimit.Rates{ratelimit.PushTicket: {PerSecond: 0.01, Burst: 2}},
+			slog.New(slog.NewTextHandler(io.Discard, nil)))
+	})
+	parent := e.signInBrowser("p1", "최지훈", "org-a")
+	e.ticket(parent)
+	e.ticket(parent)
+	resp := e.do(parent, "POST", "/push/tickets", nil, map[string]string{"X-CSRF-Token": e.csrfToken(parent), "Sec-Fetch-Site": "same-origin"})
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("third ticket: %d", resp.StatusCode)
+	}
+	if n := e.count("push_tickets"); n != 2 {
+		t.Fatalf("%d tickets stored", n)
 	}
 }

@@ -98,6 +98,7 @@ var rateLimitVars = map[ratelimit.Action]string{
 	ratelimit.Invite:        "MESSENGER_RATE_INVITE",
 	ratelimit.SignInAddress: "MESSENGER_RATE_SIGNIN_IP",
 	ratelimit.SignInSubject: "MESSENGER_RATE_SIGNIN_SUBJECT",
+	ratelimit.PushTicket:    "MESSENGER_RATE_PUSH_TICKET",
 }
 
 // minBodyBytes is the smallest body limit allowed: the longest message escaped as heavily
