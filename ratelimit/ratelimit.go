@@ -78,8 +78,8 @@ const (
 	Read          Action = "read"
 	Create        Action = "create"
 	Invite        Action = "invite"
-	SignInAddress Action = "signin_ip"  // refused sign-ins per client address
-	SignInSubject Action = "signin_sub" // sign-ins per portal user (iss and sub)
+	SignInAddress Action = "signin_ip"   // refused sign-ins per client address
+	SignInSubject Action = "signin_sub"  // sign-ins per portal user (iss and sub)
 	PushTicket    Action = "push_ticket" // one-time tickets of the push opt-in window
 )
 
