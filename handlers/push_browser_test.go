@@ -74,7 +74,14 @@ func TestPushInBrowser(t *testing.T) {
 		c.PortalOrigins = []string{portalOrigin}
 		c.PushAllowPrivate = true
 	})
-	mustUser(t, e.db, "demo-parent", "최지훈", "org-a")
+	parent := mustUser(t, e.db, "demo-parent", "최지훈", "org-a")
+	teacher := mustUser(t, e.db, "demo-teacher", "김선영", "org-a")
+	conv := directConversation(t, e, parent, teacher)
+	resp := e.do(nil, "POST", fmt.Sprintf("/api/v1/conversations/%d/messages", conv), strings.NewReader(`{"body": "네 알겠습니다", "client_msg_id": "5f0c7a4e-8d7b-4d39-9a55-1b2c3d4e5f60"}`),
+		map[string]string{"Authorization": "Bearer " + sign(t, validClaims("demo-parent", "최지훈", "org-a")), "Content-Type": "application/json"})
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		t.Fatalf("send: %d %s", resp.StatusCode, readBody(t, resp))
+	}
 	portalPage.messenger = e.srv.URL
 
 	// Keys the injected subscription carries: real P-256 keys, as a browser's.
@@ -296,6 +303,14 @@ func TestPushInBrowser(t *testing.T) {
 			do(tab, "tap", chromedp.Click(chromedp.ID("push-enable")))
 			wait(tab, "this device is on", fmt.Sprintf(`document.getElementById("push-state").textContent === %q && !document.querySelector('[data-endpoint$="/receiver/top-%s"] .device-this').hidden && document.getElementById("push-enable").hidden`, want, lang))
 			shot(t, tab, shots, "push-top-enabled-"+lang+"-390")
+
+			// A page of the messenger that shows the conversation read closes its notification
+			// as it loads.
+			push(map[string]any{"title": "김선영", "body": "김선영: 확인했습니다", "url": fmt.Sprintf("%s/c/%d", e.srv.URL, conv),
+				"conversation_id": conv, "tag": fmt.Sprintf("c%d", conv), "unread": 1})
+			waitShown("a push of the real conversation", func(s []shown) bool { return len(s) == 1 })
+			do(tab, "open the list", chromedp.Navigate(e.srv.URL+"/"))
+			waitShown("the list shows it read", func(s []shown) bool { return len(s) == 0 })
 
 			// iPhone: the settings explain the Home Screen instead of the button.
 			do(ctx, "an iPhone", cdpCall(emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{Platform: "iPhone", UserAgent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", AcceptLanguage: accept}))
