@@ -52,6 +52,7 @@ type APIConversation struct {
 	LastSeq      int64            `json:"last_seq"`
 	LastMessage  *APIMessage      `json:"last_message"`
 	UnreadCount  int64            `json:"unread_count"`
+	Muted        bool             `json:"muted"`
 	UpdatedAt    time.Time        `json:"updated_at"`
 }
 
@@ -77,7 +78,7 @@ func (m Message) API() APIMessage {
 func (c Conversation) API(viewerID int64) APIConversation {
 	out := APIConversation{
 		ID: c.ID, Kind: c.Kind, Title: c.DisplayTitle(viewerID), LastSeq: c.LastSeq,
-		UnreadCount: c.UnreadCount, UpdatedAt: c.UpdatedAt.UTC(), Participants: []APIParticipant{},
+		UnreadCount: c.UnreadCount, Muted: c.Muted, UpdatedAt: c.UpdatedAt.UTC(), Participants: []APIParticipant{},
 	}
 	if c.LastMessageAt != nil {
 		out.UpdatedAt = c.LastMessageAt.UTC()

@@ -86,6 +86,8 @@ type Conversation struct {
 	Participants  []Participant
 	LastMessage   *Message
 	UnreadCount   int64
+	// Muted: the viewer muted the conversation (still counted unread, no push, no red badge).
+	Muted bool
 }
 
 // DisplayTitle answers what to call the conversation for viewer: the title of a group, the

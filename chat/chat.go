@@ -32,8 +32,9 @@ type Service struct {
 	logger    *slog.Logger
 	metrics   *metrics
 	limits    *ratelimit.Limits
-	files     *Files // nil until EnableFiles
-	push      *Push  // nil until EnablePush
+	files     *Files        // nil until EnableFiles
+	notify    *NotifyConfig // nil: DefaultNotifyConfig
+	push      *Push         // nil until EnablePush
 	convLocks [conversationLocks]sync.Mutex
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/google/uuid"
 	_ "github.com/lib/pq"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/chat"
@@ -122,7 +123,11 @@ func newFileEnvScanner(t *testing.T, withScanner bool) *fileEnv {
 func (e *fileEnv) startRunner() *jobs.Runner {
 	e.t.Helper()
 	runner, err := jobs.New(e.app, e.logger, jobs.Config{Workers: 2, PollInterval: 50 * time.Millisecond,
-		RetryBase: 200 * time.Millisecond, RetryMax: time.Second, JobTimeout: 30 * time.Second}, nil, e.svc.RegisterWorkers)
+		RetryBase: 200 * time.Millisecond, RetryMax: time.Second, JobTimeout: 30 * time.Second}, nil,
+		func(w *river.Workers) {
+			e.svc.RegisterWorkers(w)
+			e.svc.RegisterPushWorker(w) // for the tests that enable push
+		})
 	if err != nil {
 		e.t.Fatal(err)
 	}

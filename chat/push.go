@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"golang.org/x/sync/semaphore"
-	"golang.org/x/text/unicode/norm"
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/jobs"
@@ -41,16 +40,10 @@ type Push struct {
 	Retries int
 	// RetryBase is the first retry's delay, doubled each time (unless Retry-After is longer).
 	RetryBase time.Duration
-	// RoleQuietHours are the school's default quiet hours by portal role, for users who did
-	// not set their own.
-	RoleQuietHours map[string]QuietHours
 	// Preview words a file message's body in a locale ("사진", "파일: name"): the
 	// translation table lives in views.
 	Preview func(locale string, m messenger.Message) string
 }
-
-// QuietHours is a daily window in minutes after midnight; To before From wraps midnight.
-type QuietHours struct{ From, To int }
 
 // Defaults of Push.
 const (
@@ -144,13 +137,13 @@ func (s *Service) enqueuePush(ctx context.Context, tx *store.Tx, msg messenger.M
 
 // pushRecipient is a member who gets a push, with their subscriptions.
 type pushRecipient struct {
-	member   store.NotifyMember
-	identity messenger.Identity
-	subs     []store.PushSubscription
-	payload  []byte
-	short    []byte // the payload shrunk, after a 413
-	topic    string // one per conversation: a newer push replaces an undelivered one
-	direct   bool   // 1:1 pushes are urgent
+	member  store.MemberNotify
+	unread  int64 // across their conversations: the app badge
+	subs    []store.PushSubscription
+	payload []byte
+	short   []byte // the payload shrunk, after a 413
+	topic   string // one per conversation: a newer push replaces an undelivered one
+	direct  bool   // 1:1 pushes are urgent
 }
 
 // pushMessage runs a message's push job.
@@ -163,16 +156,18 @@ func (s *Service) pushMessage(ctx context.Context, a PushArgs) error {
 		return err
 	}
 	now := time.Now()
+	text := pushText(msg)
+	rules := s.NotifyConfig()
 	var later []PushArgs
-	var chosen []store.NotifyMember
+	var chosen []store.MemberNotify
 	for _, m := range members {
 		if a.UserID != 0 && m.UserID != a.UserID {
 			continue
 		}
-		if !wantsPush(m, msg) {
+		if !wantsPush(m, msg, text, now) {
 			continue
 		}
-		if end, quiet := s.quietUntil(m, now); quiet {
+		if quiet, end := InQuietHours(rules.Effective(m.Role, m.Settings), now); quiet {
 			later = append(later, PushArgs{ConversationID: a.ConversationID, MessageID: a.MessageID, SenderID: a.SenderID,
 				UserID: m.UserID, at: end})
 			continue
@@ -186,19 +181,14 @@ func (s *Service) pushMessage(ctx context.Context, a PushArgs) error {
 	if err != nil || len(recipients) == 0 {
 		return err
 	}
-	for _, r := range recipients {
-		if err := s.pushPayload(ctx, r, msg, conv); err != nil {
-			return err
-		}
-	}
-	return s.pushSend(ctx, a, recipients)
+	return s.pushSend(ctx, a, recipients, msg, conv)
 }
 
 // pushLoad loads the message as the sender the job names, the conversation and its
 // members; nil when the job names nothing that sender sent (a forged job).
-func (s *Service) pushLoad(ctx context.Context, a PushArgs) (*messenger.Message, *messenger.Conversation, []store.NotifyMember, error) {
+func (s *Service) pushLoad(ctx context.Context, a PushArgs) (*messenger.Message, *messenger.Conversation, []store.MemberNotify, error) {
 	var sender messenger.Identity
-	var members []store.NotifyMember
+	var members []store.MemberNotify
 	err := s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
 		var err error
 		if sender, _, err = tx.PushIdentity(ctx, a.SenderID); err != nil {
@@ -239,88 +229,31 @@ func (s *Service) pushLoad(ctx context.Context, a PushArgs) (*messenger.Message,
 }
 
 // wantsPush decides what the member's own settings say: not the sender, push on, not read
-// up to the message, not muted, and the message holds one of their keywords if they set any.
-func wantsPush(m store.NotifyMember, msg *messenger.Message) bool {
-	if m.UserID == msg.Sender.ID || !m.Push || m.LastReadSeq >= msg.Seq || m.Muted {
+// up to the message, not muted, and the message holds one of their keywords if they set any
+// (normalised again here: NFC, lower case).
+func wantsPush(m store.MemberNotify, msg *messenger.Message, text string, now time.Time) bool {
+	if m.UserID == msg.Sender.ID || !m.Settings.Push || m.LastReadSeq >= msg.Seq || m.Mute.Active(now) {
 		return false
 	}
-	return len(m.Keywords) == 0 || matchesKeyword(msg, m.Keywords)
+	if len(m.Keywords) == 0 {
+		return true
+	}
+	words := make([]string, len(m.Keywords))
+	for i, w := range m.Keywords {
+		words[i] = NormalizeText(w)
+	}
+	return MatchKeywords(words, text)
 }
 
-// matchesKeyword reports whether the message's text or a file's name contains one of the
-// words, after NFC normalisation and lower-casing (Korean has no case; Latin is folded).
-func matchesKeyword(msg *messenger.Message, words []string) bool {
+// pushText is what keywords are looked for in: the text and the files' names.
+func pushText(msg *messenger.Message) string {
 	var b strings.Builder
 	b.WriteString(msg.Body)
 	for _, f := range msg.Files {
 		b.WriteString("\n")
 		b.WriteString(f.Name)
 	}
-	text := strings.ToLower(norm.NFC.String(b.String()))
-	for _, w := range words {
-		if w = strings.ToLower(norm.NFC.String(w)); w != "" && strings.Contains(text, w) {
-			return true
-		}
-	}
-	return false
-}
-
-// quietUntil answers whether now is in the member's quiet hours (their own, or their role's
-// default) and when they end.
-func (s *Service) quietUntil(m store.NotifyMember, now time.Time) (time.Time, bool) {
-	q, ok := s.push.RoleQuietHours[m.Role]
-	if m.QuietCustom {
-		from, err1 := clockMinutes(m.QuietFrom)
-		to, err2 := clockMinutes(m.QuietTo)
-		q, ok = QuietHours{From: from, To: to}, err1 == nil && err2 == nil && m.QuietFrom != ""
-	}
-	if !ok || q.From == q.To {
-		return time.Time{}, false
-	}
-	loc, err := time.LoadLocation(m.TimeZone)
-	if err != nil {
-		loc = seoul
-	}
-	return QuietEnd(q, now.In(loc))
-}
-
-var seoul = func() *time.Location {
-	loc, err := time.LoadLocation("Asia/Seoul")
-	if err != nil {
-		return time.FixedZone("KST", 9*3600)
-	}
-	return loc
-}()
-
-// QuietEnd answers whether local (a time in the user's zone) is inside q, and when q ends.
-func QuietEnd(q QuietHours, local time.Time) (time.Time, bool) {
-	m := local.Hour()*60 + local.Minute()
-	var in bool
-	if q.From < q.To {
-		in = m >= q.From && m < q.To
-	} else {
-		in = m >= q.From || m < q.To
-	}
-	if !in {
-		return time.Time{}, false
-	}
-	y, mo, d := local.Date()
-	end := time.Date(y, mo, d, q.To/60, q.To%60, 0, 0, local.Location())
-	if !end.After(local) {
-		end = time.Date(y, mo, d+1, q.To/60, q.To%60, 0, 0, local.Location())
-	}
-	return end, true
-}
-
-// clockMinutes reads "HH:MM" or "HH:MM:SS" as minutes after midnight.
-func clockMinutes(v string) (int, error) {
-	t, err := time.Parse("15:04:05", v)
-	if err != nil {
-		if t, err = time.Parse("15:04", v); err != nil {
-			return 0, err
-		}
-	}
-	return t.Hour()*60 + t.Minute(), nil
+	return b.String()
 }
 
 // enqueueLater enqueues the jobs of members in quiet hours, for when they end.
@@ -339,7 +272,7 @@ func (s *Service) enqueueLater(ctx context.Context, later []PushArgs) error {
 }
 
 // pushRecipients keeps the members without a live stream now who have a subscription.
-func (s *Service) pushRecipients(ctx context.Context, a PushArgs, chosen []store.NotifyMember) ([]*pushRecipient, error) {
+func (s *Service) pushRecipients(ctx context.Context, a PushArgs, chosen []store.MemberNotify) ([]*pushRecipient, error) {
 	if len(chosen) == 0 {
 		return nil, nil
 	}
@@ -368,6 +301,7 @@ func (s *Service) pushRecipients(ctx context.Context, a PushArgs, chosen []store
 		if err != nil {
 			return err
 		}
+		var users []int64
 		for _, sub := range subs {
 			if a.SubscriptionID != "" && sub.ID != a.SubscriptionID {
 				continue
@@ -375,13 +309,20 @@ func (s *Service) pushRecipients(ctx context.Context, a PushArgs, chosen []store
 			r := byUser[sub.UserID]
 			if len(r.subs) == 0 {
 				out = append(out, r)
+				users = append(users, sub.UserID)
 			}
 			r.subs = append(r.subs, sub)
 		}
-		for _, r := range out {
-			if r.identity, _, err = tx.PushIdentity(ctx, r.member.UserID); err != nil {
+		for len(users) > 0 {
+			n := min(len(users), 1000)
+			unread, err := tx.PushUnreadTotals(ctx, users[:n])
+			if err != nil {
 				return err
 			}
+			for _, id := range users[:n] {
+				byUser[id].unread = unread[id]
+			}
+			users = users[n:]
 		}
 		return nil
 	})
@@ -399,25 +340,9 @@ type pushData struct {
 	Unread         int64  `json:"unread"`
 }
 
-// pushPayload builds the recipient's payload, acting as them: the message must be one they
-// may read (their own transaction's row-level security), and the badge is their unread total.
-func (s *Service) pushPayload(ctx context.Context, r *pushRecipient, msg *messenger.Message, conv *messenger.Conversation) error {
-	var unread int64
-	err := s.db.InTx(ctx, r.identity, func(tx *store.Tx) error {
-		if _, err := tx.Message(ctx, msg.ID); err != nil {
-			return err
-		}
-		var err error
-		unread, err = tx.UnreadTotal(ctx)
-		return err
-	})
-	if messenger.ErrorCode(err) == messenger.ENOTFOUND {
-		r.subs = nil // they may not read it: nothing goes to them
-		return nil
-	}
-	if err != nil {
-		return err
-	}
+// pushPayload builds the recipient's payload in their language. Recipients are the
+// conversation's active members (app_notify_members), exactly who may read its messages.
+func (s *Service) pushPayload(r *pushRecipient, msg *messenger.Message, conv *messenger.Conversation) {
 	body := msg.Body
 	if msg.Kind == messenger.MessageFile && s.push.Preview != nil {
 		body = s.push.Preview(r.member.Locale, *msg)
@@ -426,7 +351,7 @@ func (s *Service) pushPayload(ctx context.Context, r *pushRecipient, msg *messen
 		Title:          conv.DisplayTitle(r.member.UserID),
 		Body:           truncate(msg.Sender.Name+": "+strings.Join(strings.Fields(body), " "), PushPreviewLength),
 		URL:            strings.ReplaceAll(s.push.ConversationURL, "{id}", strconv.FormatInt(conv.ID, 10)),
-		ConversationID: conv.ID, Seq: msg.Seq, Tag: "c" + strconv.FormatInt(conv.ID, 10), Unread: unread,
+		ConversationID: conv.ID, Seq: msg.Seq, Tag: "c" + strconv.FormatInt(conv.ID, 10), Unread: r.unread,
 	}
 	if d.Title == "" {
 		d.Title = msg.Sender.Name
@@ -436,7 +361,6 @@ func (s *Service) pushPayload(ctx context.Context, r *pushRecipient, msg *messen
 	// After a 413: the title and body cut short, the rest kept.
 	d.Title, d.Body = truncate(d.Title, 20), truncate(d.Body, 20)
 	r.short, _ = json.Marshal(d)
-	return nil
 }
 
 // truncate cuts s to n characters, with an ellipsis when it was longer.
@@ -454,32 +378,36 @@ type pushOutcome struct {
 	result push.Result
 }
 
-// pushSend sends every recipient's pushes, at most Concurrency at once, and then records
-// what happened: used, gone, or a retry job later.
-func (s *Service) pushSend(ctx context.Context, a PushArgs, recipients []*pushRecipient) error {
+// pushSend builds each recipient's payload and sends their pushes, at most Concurrency
+// recipients at once, and then records what happened: used, gone, or a retry job later.
+func (s *Service) pushSend(ctx context.Context, a PushArgs, recipients []*pushRecipient, msg *messenger.Message, conv *messenger.Conversation) error {
 	sem := semaphore.NewWeighted(int64(s.push.Concurrency))
 	var mu sync.Mutex
 	var outcomes []pushOutcome
+	var errs []error
 	var wg sync.WaitGroup
 	for _, r := range recipients {
-		for _, sub := range r.subs {
-			if err := sem.Acquire(ctx, 1); err != nil {
-				wg.Wait()
-				return err
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer sem.Release(1)
+		if err := sem.Acquire(ctx, 1); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer sem.Release(1)
+			s.pushPayload(r, msg, conv)
+			for _, sub := range r.subs {
 				res := s.pushOne(ctx, r, sub)
 				mu.Lock()
 				outcomes = append(outcomes, pushOutcome{sub: sub, result: res})
 				mu.Unlock()
-			}()
-		}
+			}
+		}()
 	}
 	wg.Wait()
-	return s.pushRecord(context.WithoutCancel(ctx), a, outcomes)
+	// What was sent is recorded even when some recipient failed (the job then runs again).
+	err := s.pushRecord(context.WithoutCancel(ctx), a, outcomes)
+	return errors.Join(append(errs, err)...)
 }
 
 // pushOne sends one push; a 413 is logged and tried once more with the shorter payload.

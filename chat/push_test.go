@@ -37,6 +37,7 @@ type pushEnv struct {
 	engine *realtime.Memory
 	svcP   *pushtest.Server
 	subs   map[int64]*pushtest.Subscription
+	reg    *prometheus.Registry
 }
 
 type pushOpts struct {
@@ -68,6 +69,9 @@ func newPushEnv(t testing.TB, o pushOpts) *pushEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The school's role defaults: none unless the test sets them (teachers' 21:00-08:00 would
+	// hold back pushes at night).
+	svc.SetNotifyConfig(chat.NotifyConfig{QuietDefaults: o.quiet, MaxKeywords: 50, MaxKeywordChars: 50})
 	keys, _ := push.GenerateKeys()
 	ps := pushtest.New(t)
 	ps.VAPIDKey = keys.Public
@@ -80,7 +84,7 @@ func newPushEnv(t testing.TB, o pushOpts) *pushEnv {
 		err = nil
 	} else {
 		err = svc.EnablePush(chat.Push{Sender: sender, Jobs: runner, Delay: o.delay, ConversationURL: "https://messenger.example/c/{id}",
-			RetryBase: 200 * time.Millisecond, RoleQuietHours: o.quiet,
+			RetryBase: 200 * time.Millisecond,
 			Preview: func(locale string, m messenger.Message) string {
 				return views.FilePreview(views.WithLocale(context.Background(), locale), m)
 			}}, reg)
@@ -96,7 +100,7 @@ func newPushEnv(t testing.TB, o pushOpts) *pushEnv {
 		defer cancel()
 		runner.Stop(ctx)
 	})
-	return &pushEnv{t: t, db: db, owner: owner, app: app, svc: svc, engine: engine, svcP: ps, subs: map[int64]*pushtest.Subscription{}}
+	return &pushEnv{t: t, db: db, owner: owner, app: app, svc: svc, engine: engine, svcP: ps, subs: map[int64]*pushtest.Subscription{}, reg: reg}
 }
 
 // subscribe stores a new browser subscription of u (as the subscribe route would).
@@ -231,6 +235,9 @@ func TestPushGoesToAwayMembers(t *testing.T) {
 	if e.count(`SELECT count(*) FROM push_subscriptions WHERE user_id = $1 AND last_used_at IS NOT NULL`, u.parent.ID) != 1 {
 		t.Fatal("last_used_at not recorded")
 	}
+	if n := gauge(t, e.reg, "messenger_push_subscriptions"); n != 3 {
+		t.Fatalf("messenger_push_subscriptions %v, want 3", n)
+	}
 
 	// A 1:1: urgent, titled with the sender, in English for an English reader of a photo.
 	var direct int64
@@ -363,30 +370,6 @@ func TestPushQuietHours(t *testing.T) {
 	}
 }
 
-func TestQuietEnd(t *testing.T) {
-	seoul, _ := time.LoadLocation("Asia/Seoul")
-	at := func(h, m int) time.Time { return time.Date(2026, 3, 2, h, m, 0, 0, seoul) }
-	night := chat.QuietHours{From: 21 * 60, To: 8 * 60}
-	for _, c := range []struct {
-		now   time.Time
-		q     chat.QuietHours
-		quiet bool
-		end   time.Time
-	}{
-		{at(22, 30), night, true, at(8, 0).AddDate(0, 0, 1)},
-		{at(3, 0), night, true, at(8, 0)},
-		{at(8, 0), night, false, time.Time{}},
-		{at(20, 59), night, false, time.Time{}},
-		{at(12, 30), chat.QuietHours{From: 12 * 60, To: 13 * 60}, true, at(13, 0)},
-		{at(13, 0), chat.QuietHours{From: 12 * 60, To: 13 * 60}, false, time.Time{}},
-	} {
-		end, quiet := chat.QuietEnd(c.q, c.now)
-		if quiet != c.quiet || !end.Equal(c.end) {
-			t.Errorf("%v in %+v: %v %v, want %v %v", c.now, c.q, quiet, end, c.quiet, c.end)
-		}
-	}
-}
-
 // TestPushFailures: 410 deletes the subscription; 429 is tried again after Retry-After;
 // a push service that hangs times out and is tried again; nothing is tried for ever.
 func TestPushFailures(t *testing.T) {
@@ -418,6 +401,18 @@ func TestPushFailures(t *testing.T) {
 	if n := len(e.svcP.Pushes(gone)); n != 1 {
 		t.Fatalf("%d requests to the gone subscription", n)
 	}
+
+	// 413: sent once more, shrunk.
+	big := e.subscribe(u.parent)
+	e.svcP.Answer(big, pushtest.Answer{Status: 413})
+	e.send(u.teacher, g, "아주 긴 공지: "+strings.Repeat("현장학습 준비물 안내 ", 8))
+	shrunk := e.svcP.Wait(t, big, 2, 20*time.Second)
+	if first, second := decode(t, shrunk[0]), decode(t, shrunk[1]); shrunk[1].Status != 201 ||
+		len([]rune(second.Body)) != 20 || len(second.Body) >= len(first.Body) || second.ConversationID != g {
+		t.Fatalf("after 413: %q (%d), then %q", first.Body, shrunk[0].Status, second.Body)
+	}
+	e.settled()
+	e.exec(`DELETE FROM push_subscriptions WHERE user_id = $1`, u.parent.ID)
 
 	// A push service that always fails: tried Retries+1 times, then given up.
 	always := e.subscribe(u.parent)
@@ -477,4 +472,72 @@ func eventuallyTB(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestPushFileMessage: a file message pushes from its own transaction (the thumbnail job's),
+// worded in each recipient's language: "사진" / "Photo", "파일: name" / "File: name".
+func TestPushFileMessage(t *testing.T) {
+	ctx := context.Background()
+	e := newFileEnvScanner(t, false)
+	u := e.users()
+	conv := e.group(u.a, u.b, u.c)
+	if _, err := e.owner.Exec(`UPDATE users SET locale = 'en' WHERE id = $1`, u.c.ID); err != nil {
+		t.Fatal(err)
+	}
+	ps := pushtest.New(t)
+	keys, _ := push.GenerateKeys()
+	sender, err := push.NewSender(push.Config{Keys: keys, Subject: "mailto:admin@school.example", AllowPrivate: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc.SetNotifyConfig(chat.NotifyConfig{MaxKeywords: 50, MaxKeywordChars: 50})
+	if err := e.svc.EnablePush(chat.Push{Sender: sender, Jobs: e.runner, ConversationURL: "https://messenger.example/c/{id}",
+		Preview: func(locale string, m messenger.Message) string {
+			return views.FilePreview(views.WithLocale(context.Background(), locale), m)
+		}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	subs := map[int64]*pushtest.Subscription{}
+	for _, r := range []messenger.User{u.b, u.c} {
+		s := ps.Subscribe()
+		subs[r.ID] = s
+		if _, err := e.owner.Exec(`INSERT INTO push_subscriptions (id, user_id, org_id, endpoint, p256dh, auth) VALUES ($1, $2, $3, $4, $5, $6)`,
+			uuid.NewString(), r.ID, r.OrgID, s.Endpoint, s.P256dh, s.Auth); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, c := range []struct {
+		file   chat.UploadFile
+		ko, en string
+	}{
+		{file("칠판.png", pngBytes(t, 40, 30)), "김선생: 사진", "김선생: Photo"},
+		{file("안내문.pdf", pdfBytes), "김선생: 파일: 안내문.pdf", "김선생: File: 안내문.pdf"},
+	} {
+		up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", []chat.UploadFile{c.file})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := e.settled(u.a, up.ID); st.State != messenger.UploadClean {
+			t.Fatalf("upload %+v", st)
+		}
+		ko := decode(t, ps.Wait(t, subs[u.b.ID], i+1, 20*time.Second)[i])
+		en := decode(t, ps.Wait(t, subs[u.c.ID], i+1, 20*time.Second)[i])
+		if ko.Body != c.ko || en.Body != c.en || ko.Title != "3학년 1반" {
+			t.Fatalf("file pushes: %q / %q (title %q)", ko.Body, en.Body, ko.Title)
+		}
+	}
+}
+
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
 }

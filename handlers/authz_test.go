@@ -96,6 +96,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			{apiRead, groupWant(204, 204)},
 			{apiTyping, groupWant(204, 204)},
 			{apiAudit, groupWant(200, 403)},
+			{apiSettings, groupWant(200, 200)},
+			{apiMute, groupWant(200, 200)},
 			// Pages and fragments.
 			{webThread, groupWant(200, 200)},
 			{webMessages, groupWant(200, 200)},
@@ -113,6 +115,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			{webRole, groupWant(303, 403)},
 			{webRename, groupWant(303, 403)},
 			{webAudit, groupWant(200, 403)},
+			{webMute, groupWant(303, 303)},
 		},
 	})
 
@@ -161,6 +164,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 			{apiRemove, zoneWant(403, 403)},
 			{apiRole, zoneWant(403, 403)},
 			{apiAudit, zoneWant(403, 403)},
+			{apiSettings, zoneWant(200, 200)},
+			{apiMute, zoneWant(200, 200)},
+			{webMute, zoneWant(303, 303)},
 			{webThread, zoneWant(200, 200)},
 			{webMessages, zoneWant(200, 200)},
 			{webHeader, zoneWant(200, 200)},
@@ -192,6 +198,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		fixture: func(*testing.T) target { return target{conv: direct.ID, peer: member.sub, invitee: invitee.sub} },
 		rows: []row{
 			{apiShow, directWant(200)},
+			{apiSettings, directWant(200)},
+			{apiMute, directWant(200)},
+			{webMute, directWant(303)},
 			{apiInvite, directWant(400)},
 			{apiRename, directWant(400)},
 			{webInvite, directWant(400)},
@@ -459,6 +468,7 @@ type snapshot struct {
 	Members     []string // "sub role active|left", by sub
 	Receipts    []string // "sub last_read_seq", by sub
 	Audit       int
+	Mutes       []string // "sub forever|until|- keywords" of members who muted or set keywords, by sub
 	// The whole database.
 	AllConversations, AllMessages, AllActiveMembers, AllAudit int
 }
@@ -496,6 +506,11 @@ func (x *authz) snapshot(t *testing.T, conv int64) snapshot {
 	s.Members = strs(`SELECT u.sub || ' ' || p.role || ' ' || CASE WHEN p.left_at IS NULL THEN 'active' ELSE 'left' END
 	                    FROM conversation_participants p JOIN users u ON u.id = p.user_id
 	                   WHERE p.conversation_id = $1 ORDER BY u.sub`)
+	s.Mutes = strs(`SELECT u.sub || ' ' || CASE WHEN p.muted_until = 'infinity' THEN 'forever'
+	                                            WHEN p.muted_until IS NOT NULL THEN 'until' ELSE '-' END
+	                         || ' ' || p.keywords::text
+	                    FROM conversation_participants p JOIN users u ON u.id = p.user_id
+	                   WHERE p.conversation_id = $1 AND (p.muted_until IS NOT NULL OR p.keywords <> '{}') ORDER BY u.sub`)
 	s.Receipts = strs(`SELECT u.sub || ' ' || r.last_read_seq
 	                     FROM read_receipts r JOIN users u ON u.id = r.user_id
 	                    WHERE r.conversation_id = $1 ORDER BY u.sub`)
@@ -570,6 +585,31 @@ func readTo1(_ target, s *subject, _, after snapshot) string {
 	return fmt.Sprintf("%s's watermark did not reach 1", s.sub)
 }
 
+// mutedByCaller: the caller's own membership is muted forever with the keyword 숙제, and
+// nobody else's changed.
+func mutedByCaller(_ target, s *subject, before, after snapshot) string {
+	var others []string
+	for _, m := range before.Mutes {
+		if !strings.HasPrefix(m, s.sub+" ") {
+			others = append(others, m)
+		}
+	}
+	var got []string
+	mine := ""
+	for _, m := range after.Mutes {
+		if strings.HasPrefix(m, s.sub+" ") {
+			mine = m
+		} else {
+			got = append(got, m)
+		}
+	}
+	if mine != s.sub+" forever {숙제}" || !reflect.DeepEqual(others, got) {
+		return fmt.Sprintf("mutes %v → %v", before.Mutes, after.Mutes)
+	}
+	before.Mutes, after.Mutes = nil, nil
+	return unchanged(target{}, s, before, after)
+}
+
 // The routes of one conversation.
 var (
 	apiShow     = route{method: "GET", path: "/api/v1/conversations/{id}", effect: unchanged}
@@ -583,6 +623,8 @@ var (
 	apiRead     = route{method: "POST", path: "/api/v1/conversations/{id}/read", body: `{"seq":1}`, effect: readTo1}
 	apiTyping   = route{method: "POST", path: "/api/v1/conversations/{id}/typing", body: `{"typing":true}`, effect: unchanged}
 	apiAudit    = route{method: "GET", path: "/api/v1/conversations/{id}/audit", effect: unchanged}
+	apiSettings = route{method: "GET", path: "/api/v1/conversations/{id}/settings", effect: unchanged}
+	apiMute     = route{method: "PUT", path: "/api/v1/conversations/{id}/settings", body: `{"muted_until":"forever","keywords":["숙제"]}`, effect: mutedByCaller}
 
 	webThread       = route{method: "GET", path: "/c/{id}", effect: unchanged}
 	webMessages     = route{method: "GET", path: "/c/{id}/messages", effect: unchanged}
@@ -599,6 +641,7 @@ var (
 	webRole         = route{method: "POST", path: "/c/{id}/participants/{peer}/role", body: "role=admin", effect: memberIs(peerOf, "admin active")}
 	webRename       = route{method: "POST", path: "/c/{id}/rename", body: "title=" + url.QueryEscape("웹 새 이름"), effect: renamedTo("웹 새 이름")}
 	webAudit        = route{method: "GET", path: "/c/{id}/audit", effect: unchanged}
+	webMute         = route{method: "POST", path: "/c/{id}/settings", body: "mute=forever&keywords=" + url.QueryEscape("숙제"), effect: mutedByCaller}
 )
 
 // Inviting a user of another organization: refused as invalid input, nothing written.

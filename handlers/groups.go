@@ -35,8 +35,12 @@ func (s *Server) threadHeader(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	notify, err := s.conversationNotify(ctx, me, conv)
+	if err != nil {
+		return err
+	}
 	return render(c, http.StatusOK, views.ThreadHeader(views.ThreadProps{
-		Me: me, Conversation: conv, Now: time.Now(), MembersOpen: c.QueryParam("members") == "1",
+		Me: me, Conversation: conv, Now: time.Now(), MembersOpen: c.QueryParam("members") == "1", Notify: notify,
 	}))
 }
 

@@ -42,6 +42,8 @@ type Config struct {
 	// Limits are the per-user rate limits (nil: none), applied by the use cases and by
 	// sign-in.
 	Limits *ratelimit.Limits
+	// Notify is the school's notification rules (nil: chat.DefaultNotifyConfig).
+	Notify *chat.NotifyConfig
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client (for
 	// the sign-in limit per address); none: the connection's address is the client's.
 	TrustedProxies []*net.IPNet
@@ -131,6 +133,9 @@ func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engi
 		sessions: newSessionChecker(heartbeatEvery, db.LiveSessions, logger),
 		uploads:  make(map[string]int64),
 		limits:   cfg.Limits,
+	}
+	if cfg.Notify != nil {
+		s.chat.SetNotifyConfig(*cfg.Notify)
 	}
 	if s.cfg.MaxBodyBytes <= 0 {
 		s.cfg.MaxBodyBytes = DefaultMaxBodyBytes

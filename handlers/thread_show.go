@@ -8,6 +8,7 @@ import (
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/views"
 )
 
@@ -28,10 +29,32 @@ func (s *Server) threadShow(c *echo.Context) error {
 // renderThread renders the page of a thread; draft and problem carry a failed
 // no-JavaScript send back to the composer.
 func (s *Server) renderThread(c *echo.Context, me messenger.User, convID, beforeSeq int64, draft, problem string) error {
+	return s.renderThreadPage(c, me, convID, beforeSeq, draft, problem, nil)
+}
+
+// renderThreadNotify renders the thread with its notification menu open on a refused
+// keyword list (typed as it was sent).
+func (s *Server) renderThreadNotify(c *echo.Context, me messenger.User, convID int64, problem, typed string) error {
+	return s.renderThreadPage(c, me, convID, 0, "", "", func(n *views.ConversationNotify) {
+		n.Error, n.Keywords = problem, chat.SplitKeywords(typed)
+	})
+}
+
+func (s *Server) renderThreadPage(c *echo.Context, me messenger.User, convID, beforeSeq int64, draft, problem string,
+	notifyProblem func(*views.ConversationNotify)) error {
 	ctx := c.Request().Context()
 	thread, err := s.chat.OpenThread(ctx, me, convID, beforeSeq)
 	if err != nil {
 		return err
+	}
+	notify, err := s.conversationNotify(ctx, me, thread.Conversation)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if notifyProblem != nil {
+		notifyProblem(&notify)
+		status = http.StatusUnprocessableEntity
 	}
 	page, err := s.chat.Conversations(ctx, me, "", 0)
 	if err != nil {
@@ -47,7 +70,6 @@ func (s *Server) renderThread(c *echo.Context, me messenger.User, convID, before
 	}
 	layout := s.layout(views.ConvTitle(ctx, thread.Conversation, me.ID))
 	layout.UnreadTotal = unread
-	status := http.StatusOK
 	if problem != "" {
 		status = http.StatusUnprocessableEntity
 	}
@@ -64,6 +86,7 @@ func (s *Server) renderThread(c *echo.Context, me messenger.User, convID, before
 			MembersOpen: c.QueryParam("members") == "1",
 			Uploads:     uploads,
 			Limits:      views.UploadLimits{MaxBytes: s.cfg.MaxUploadBytes, MaxFiles: s.cfg.MaxFilesPerUpload},
+			Notify:      notify,
 		},
 	}))
 }

@@ -29,7 +29,7 @@ func (tx *Tx) Conversations(ctx context.Context, after *ConversationCursor, limi
 	}
 	rows, err := tx.tx.QueryContext(ctx,
 		`SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at,
-		        c.last_seq - coalesce(r.last_read_seq, 0)
+		        c.last_seq - coalesce(r.last_read_seq, 0), coalesce(p.muted_until > now(), false)
 		   FROM conversation_participants p
 		   JOIN conversations c ON c.id = p.conversation_id
 		   LEFT JOIN read_receipts r ON r.conversation_id = p.conversation_id AND r.user_id = p.user_id
@@ -45,7 +45,7 @@ func (tx *Tx) Conversations(ctx context.Context, after *ConversationCursor, limi
 	for rows.Next() {
 		var c messenger.Conversation
 		var lastAt time.Time
-		if err := rows.Scan(&c.ID, &c.Kind, &c.Title, &c.LastSeq, &lastAt, &c.UpdatedAt, &c.UnreadCount); err != nil {
+		if err := rows.Scan(&c.ID, &c.Kind, &c.Title, &c.LastSeq, &lastAt, &c.UpdatedAt, &c.UnreadCount, &c.Muted); err != nil {
 			return nil, err
 		}
 		c.LastMessageAt = &lastAt
@@ -64,12 +64,12 @@ func (tx *Tx) Conversation(ctx context.Context, id int64) (messenger.Conversatio
 	var lastAt time.Time
 	err := tx.tx.QueryRowContext(ctx,
 		`SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at,
-		        c.last_seq - coalesce(r.last_read_seq, 0)
+		        c.last_seq - coalesce(r.last_read_seq, 0), coalesce(p.muted_until > now(), false)
 		   FROM conversation_participants p
 		   JOIN conversations c ON c.id = p.conversation_id
 		   LEFT JOIN read_receipts r ON r.conversation_id = p.conversation_id AND r.user_id = p.user_id
 		  WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.left_at IS NULL`, id, tx.id.UserID,
-	).Scan(&c.ID, &c.Kind, &c.Title, &c.LastSeq, &lastAt, &c.UpdatedAt, &c.UnreadCount)
+	).Scan(&c.ID, &c.Kind, &c.Title, &c.LastSeq, &lastAt, &c.UpdatedAt, &c.UnreadCount, &c.Muted)
 	if err != nil {
 		return c, notFound(err, "Conversation")
 	}

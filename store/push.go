@@ -31,44 +31,6 @@ func (tx *Tx) PushIdentity(ctx context.Context, userID int64) (messenger.Identit
 	return id, locale, nil
 }
 
-// NotifyMember is an active member of a conversation as deciding a push sees them.
-type NotifyMember struct {
-	UserID      int64
-	Role        string
-	Locale      string
-	LastReadSeq int64
-	Muted       bool     // muted_until is ahead ('infinity': until they turn it back on)
-	Keywords    []string // NFC, lowercased
-	Push        bool
-	QuietCustom bool   // false: the role's default quiet hours apply
-	QuietFrom   string // "HH:MM:SS", "" for none
-	QuietTo     string
-	TimeZone    string
-}
-
-// NotifyMembers answers each active member of a conversation with their read watermark,
-// mute, keywords and settings (app_notify_members).
-func (tx *Tx) NotifyMembers(ctx context.Context, convID int64) ([]NotifyMember, error) {
-	rows, err := tx.tx.QueryContext(ctx,
-		`SELECT user_id, role, locale, last_read_seq, coalesce(muted_until > now(), false), keywords, push, quiet_custom,
-		        coalesce(quiet_from::text, ''), coalesce(quiet_to::text, ''), time_zone
-		   FROM app_notify_members($1)`, convID)
-	if err != nil {
-		return nil, fmt.Errorf("notify members: %w", err)
-	}
-	defer rows.Close()
-	var out []NotifyMember
-	for rows.Next() {
-		var m NotifyMember
-		if err := rows.Scan(&m.UserID, &m.Role, &m.Locale, &m.LastReadSeq, &m.Muted, pq.Array(&m.Keywords),
-			&m.Push, &m.QuietCustom, &m.QuietFrom, &m.QuietTo, &m.TimeZone); err != nil {
-			return nil, fmt.Errorf("notify members: %w", err)
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
-}
-
 // PushSubscription is a stored subscription of a user.
 type PushSubscription struct {
 	ID       string
@@ -117,20 +79,23 @@ func (tx *Tx) PushSubscriptionGone(ctx context.Context, id string) error {
 	return err
 }
 
-// UnreadTotal answers the transaction's user's unread messages across their conversations
-// (the app badge).
-func (tx *Tx) UnreadTotal(ctx context.Context) (int64, error) {
-	var n int64
-	err := tx.tx.QueryRowContext(ctx,
-		`SELECT coalesce(sum(c.last_seq - coalesce(r.last_read_seq, 0)), 0)::bigint
-		   FROM conversation_participants p
-		   JOIN conversations c ON c.id = p.conversation_id
-		   LEFT JOIN read_receipts r ON r.conversation_id = p.conversation_id AND r.user_id = p.user_id
-		  WHERE p.user_id = $1 AND p.left_at IS NULL AND c.last_seq > coalesce(r.last_read_seq, 0)`, tx.id.UserID).Scan(&n)
+// PushUnreadTotals answers each user's unread messages across their conversations (the
+// app badge), at most 1000 users at once; a user with none is missing from the map.
+func (tx *Tx) PushUnreadTotals(ctx context.Context, userIDs []int64) (map[int64]int64, error) {
+	rows, err := tx.tx.QueryContext(ctx, `SELECT user_id, unread FROM app_push_unread_totals($1)`, pq.Array(userIDs))
 	if err != nil {
-		return 0, fmt.Errorf("unread total: %w", err)
+		return nil, fmt.Errorf("unread totals: %w", err)
 	}
-	return n, nil
+	defer rows.Close()
+	out := make(map[int64]int64, len(userIDs))
+	for rows.Next() {
+		var id, n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, err
+		}
+		out[id] = n
+	}
+	return out, rows.Err()
 }
 
 // PushSubscriptionCount answers how many subscriptions are stored, across organizations.

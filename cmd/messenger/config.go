@@ -15,6 +15,7 @@ import (
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/handlers"
 	"github.com/dreamseed/messenger/jobs"
 	"github.com/dreamseed/messenger/ratelimit"
@@ -71,6 +72,8 @@ type config struct {
 	ScanOff   bool
 	// Push is web push (VAPID keys, delay, the notification's link).
 	Push pushConfig
+	// Notify: role default quiet hours (MESSENGER_QUIET_HOURS_<ROLE>) and keyword caps.
+	Notify chat.NotifyConfig
 }
 
 // Defaults and bounds of the file limits.
@@ -269,6 +272,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 
 	errs = append(errs, c.loadFiles(env)...)
 	errs = append(errs, c.loadPush(env)...)
+	errs = append(errs, c.loadNotify(env)...)
 
 	if err := c.LogLevel.UnmarshalText([]byte(env("MESSENGER_LOG_LEVEL", "info"))); err != nil {
 		errs = append(errs, errors.New("MESSENGER_LOG_LEVEL must be debug, info, warn or error"))

@@ -57,6 +57,26 @@ func TestLoadConfig(t *testing.T) {
 			}
 		}
 	})
+	t.Run("notifications", func(t *testing.T) {
+		c, err := loadConfig(envOf(map[string]string{"MESSENGER_QUIET_HOURS_TEACHER": "off",
+			"MESSENGER_QUIET_HOURS_PARENT": "22:00-07:00", "MESSENGER_MAX_KEYWORDS": "20"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := c.Notify.QuietDefaults["teacher"]; ok || c.Notify.QuietDefaults["parent"].String() != "22:00-07:00" ||
+			c.Notify.MaxKeywords != 20 || c.Notify.MaxKeywordChars != 50 {
+			t.Errorf("notify = %+v", c.Notify)
+		}
+		if c, _ := loadConfig(envOf(nil)); c.Notify.QuietDefaults["teacher"].String() != "21:00-08:00" {
+			t.Errorf("teachers' default = %v", c.Notify.QuietDefaults)
+		}
+		for name, bad := range map[string]string{"MESSENGER_QUIET_HOURS_STAFF": "9-5", "MESSENGER_MAX_KEYWORDS": "101",
+			"MESSENGER_MAX_KEYWORD_CHARS": "0", "MESSENGER_QUIET_HOURS_STUDENT": "08:00-08:00"} {
+			if _, err := loadConfig(envOf(map[string]string{name: bad})); err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s=%q: err = %v", name, bad, err)
+			}
+		}
+	})
 	t.Run("job workers", func(t *testing.T) {
 		c, err := loadConfig(envOf(map[string]string{"MESSENGER_JOB_WORKERS": "0"}))
 		if err != nil || c.JobWorkers != 0 {

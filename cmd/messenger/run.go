@@ -189,7 +189,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 		MaxBodyBytes: cfg.MaxBodyBytes, BodyReadTimeout: cfg.BodyReadTimeout, Dev: cfg.Dev, DevSecret: cfg.JWTSecret,
 		Limits: ratelimit.New(limiter, cfg.RateLimits, logger), TrustedProxies: cfg.TrustedProxies,
 		MaxStreamsPerUser: cfg.MaxStreamsPerUser, MaxSessionsPerUser: cfg.MaxSessionsPerUser,
-		MaxUploadBytes: cfg.MaxUploadBytes, MaxFilesPerUpload: cfg.MaxFilesPerUpload,
+		MaxUploadBytes: cfg.MaxUploadBytes, MaxFilesPerUpload: cfg.MaxFilesPerUpload, Notify: &cfg.Notify,
 		PushKeys: pushKey, PushAllowPrivate: cfg.Push.AllowPrivate,
 	}, db, verifier, engine, logger)
 
@@ -286,6 +286,7 @@ func work(ctx context.Context, cfg config, db *store.DB, appDSN string, logger *
 	defer engine.Close()
 	reg := prometheus.NewRegistry()
 	svc := chat.NewService(db, engine, logger, reg, nil)
+	svc.SetNotifyConfig(cfg.Notify)
 	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, svc, logger)
 	if err != nil {
 		return err

@@ -1,0 +1,206 @@
+package handlers_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/handlers"
+	"github.com/dreamseed/messenger/store"
+	"github.com/dreamseed/messenger/store/storetest"
+)
+
+// TestSettingsInBrowser: a parent on a phone (390 px, Korean and English) mutes a group
+// from its header's bell, sees it in the list with the bell-off icon and a grey badge
+// that still counts, saves quiet hours on the settings page, and, writing to a teacher
+// in quiet hours, reads the composer's notice. Screenshots go to $SCREENSHOT_DIR.
+func TestSettingsInBrowser(t *testing.T) {
+	chromium := os.Getenv("CHROMIUM_PATH")
+	if chromium == "" {
+		chromium = "chromium"
+	}
+	if _, err := exec.LookPath(chromium); err != nil {
+		t.Skipf("no Chromium (%s): %v", chromium, err)
+	}
+	e := newEnv(t, func(c *handlers.Config) { c.CookieSecure, c.CookieSameSite = false, http.SameSiteLaxMode })
+	ctx := context.Background()
+	teacher := mustUser(t, e.db, "demo-teacher", "김선영", "org-a")
+	others := []messenger.User{
+		mustUser(t, e.db, "demo-t2", "박지호", "org-a"), mustUser(t, e.db, "demo-t3", "이서연", "org-a"),
+	}
+	shots := os.Getenv("SCREENSHOT_DIR")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	os.MkdirAll(shots, 0o755)
+	browser := startChromium(t, chromium)
+
+	// The teacher is in quiet hours now (an hour either side, Seoul time).
+	seoul, _ := time.LoadLocation("Asia/Seoul")
+	now := time.Now().In(seoul)
+	to := now.Add(time.Hour).Format("15:04")
+	if err := e.db.InTx(ctx, teacher.Identity(), func(tx *store.Tx) error {
+		return tx.SaveMySettings(ctx, store.UserSettings{Push: true, Email: true, QuietCustom: true,
+			QuietFrom: now.Add(-time.Hour).Format("15:04"), QuietTo: to, TimeZone: "Asia/Seoul"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	for i, lang := range []string{"ko", "en"} {
+		parentSub := fmt.Sprintf("demo-parent-%s", lang)
+		claims := validClaims(parentSub, "최지훈", "org-a")
+		claims["role"] = messenger.RoleParent
+		token := sign(t, claims)
+		parent := storetest.MustSignIn(t, e.db, parentSub, "최지훈", "org-a", "org-a-zone", messenger.RoleParent)
+		direct := directConversation(t, e, parent, teacher)
+		var group, club int64
+		if err := e.db.InTx(ctx, teacher.Identity(), func(tx *store.Tx) (err error) {
+			if group, err = tx.CreateGroup(ctx, fmt.Sprintf("5학년 2반 학부모 %d", i), []int64{parent.ID, others[0].ID}); err != nil {
+				return err
+			}
+			club, err = tx.CreateGroup(ctx, fmt.Sprintf("독서 동아리 %d", i), []int64{parent.ID, others[1].ID})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range []struct {
+			who  messenger.User
+			conv int64
+			body string
+		}{
+			{teacher, direct, "내일 준비물 챙겨 주세요."},
+			{others[1], club, "이번 주 책은 어린 왕자입니다"},
+			{teacher, group, "현장학습 동의서 회신 부탁드립니다."},
+			{others[0], group, "네 알겠습니다!"},
+			{others[0], group, "혹시 도시락도 필요한가요?"},
+		} {
+			if err := e.db.InTx(ctx, m.who.Identity(), func(tx *store.Tx) error {
+				_, err := tx.InsertMessage(ctx, m.conv, store.NewMessage{Kind: messenger.MessageText, Body: m.body})
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		tab, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+		defer cancel()
+		if err := chromedp.Do(tab); err != nil {
+			t.Fatal(err)
+		}
+		do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+			t.Helper()
+			c, done := context.WithTimeout(tab, 20*time.Second)
+			defer done()
+			if err := chromedp.Do(c, actions...); err != nil {
+				c2, done2 := context.WithTimeout(tab, 3*time.Second)
+				defer done2()
+				page, _ := chromedp.Run(c2, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText.slice(0, 600)`))
+				t.Fatalf("%s (%s): %v\n%s", what, lang, err, page)
+			}
+		}
+		text := func(expr string) string {
+			t.Helper()
+			c, done := context.WithTimeout(tab, 10*time.Second)
+			defer done()
+			v, err := chromedp.Run(c, chromedp.Evaluate[string](expr))
+			if err != nil {
+				t.Fatalf("eval %s: %v", expr, err)
+			}
+			return v
+		}
+		// wait polls expr across the navigation a plain form's post makes (an evaluation
+		// that the navigation interrupts is tried again).
+		wait := func(what, expr string) {
+			t.Helper()
+			deadline := time.Now().Add(10 * time.Second)
+			for time.Now().Before(deadline) {
+				c, done := context.WithTimeout(tab, 2*time.Second)
+				ok, err := chromedp.Run(c, chromedp.Evaluate[bool](expr))
+				done()
+				if err == nil && ok {
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			t.Fatalf("%s (%s): not within 10 s", what, lang)
+		}
+		narrow := func(where string) {
+			t.Helper()
+			if w := text(`String(document.documentElement.scrollWidth - window.innerWidth)`); w != "0" {
+				t.Errorf("%s (%s): the page is %s px wider than the phone", where, lang, w)
+			}
+		}
+		accept := map[string]string{"ko": "ko-KR,ko;q=0.9", "en": "en-US,en;q=0.9"}[lang]
+		do("sign in",
+			cdpCall(network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": accept}}),
+			chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch),
+			chromedp.Navigate(e.srv.URL+"/healthz"),
+			chromedp.Evaluate[chromedp.Void](`fetch("/auth/portal", {method: "POST", body: new URLSearchParams({token: `+fmt.Sprintf("%q", token)+`}), redirect: "manual"}).then(() => true)`, chromedp.EvalAwaitPromise),
+		)
+
+		// Mute the group for 8 hours from its header's bell.
+		do("open the group", chromedp.Navigate(fmt.Sprintf("%s/c/%d", e.srv.URL, group)), chromedp.WaitVisible(chromedp.ID("composer")))
+		do("open the bell", chromedp.Click(`#conv-settings summary`), chromedp.WaitVisible(`#conv-settings button[value="8h"]`))
+		do("type keywords", chromedp.SendKeys(`#keywords`, "동의서"))
+		shot(t, tab, shots, "settings-mute-menu-"+lang+"-390")
+		do("mute for 8 hours", chromedp.Click(`#conv-settings button[value="8h"]`))
+		wait("the header says muted", `!!document.getElementById("mute-state") && document.readyState === "complete"`)
+		do("save the keyword", chromedp.Click(`#conv-settings summary`), chromedp.WaitVisible(`#keywords`),
+			chromedp.SendKeys(`#keywords`, "동의서"), chromedp.Click(`#conv-settings form:last-of-type button`))
+		wait("the keyword saved", `document.getElementById("keywords").value === "동의서" && !document.getElementById("conv-settings").open`)
+		var kw string
+		if err := e.db.InTx(ctx, parent.Identity(), func(tx *store.Tx) error {
+			ms, err := tx.MemberSettings(ctx, group)
+			kw = strings.Join(ms.Keywords, ",") + fmt.Sprintf(" muted=%v", ms.Mute.Active(time.Now()))
+			return err
+		}); err != nil || kw != "동의서 muted=true" {
+			t.Errorf("%s: stored %q, %v", lang, kw, err)
+		}
+
+		// The list: the muted group has the bell-off and a grey badge with its 3 unread.
+		do("open the list", chromedp.Navigate(e.srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("conversation-rows")))
+		row := fmt.Sprintf(`document.getElementById("conv-%d")`, group)
+		got := text(`(() => { const r = ` + row + `; const b = r.querySelector("[data-role=badge]");
+			return [r.querySelector("[data-role=muted]") ? "bell-off" : "bell", b.dataset.unread, getComputedStyle(b).backgroundColor].join(" "); })()`)
+		if !strings.HasPrefix(got, "bell-off 3 ") || strings.Contains(got, "rgb(244, 63, 94)") {
+			t.Errorf("%s: the muted row shows %q", lang, got)
+		}
+		if got := text(fmt.Sprintf(`getComputedStyle(document.querySelector("#conv-%d [data-role=badge]")).backgroundColor`, club)); got != "rgb(244, 63, 94)" {
+			t.Errorf("%s: an unmuted row's badge is %s, want red", lang, got)
+		}
+		narrow("the list")
+		shot(t, tab, shots, "settings-list-muted-"+lang+"-390")
+
+		// The settings page, from the account menu: quiet hours of my own.
+		do("open the menu", chromedp.Click(`summary[aria-label]`), chromedp.WaitVisible(chromedp.ID("settings-link")))
+		do("open settings", chromedp.Click(chromedp.ID("settings-link")), chromedp.WaitVisible(chromedp.ID("settings-form")))
+		narrow("the settings page")
+		shot(t, tab, shots, "settings-page-"+lang+"-390")
+		do("choose custom quiet hours",
+			chromedp.Click(`input[name=quiet_mode][value=custom]`),
+			chromedp.SetValue(`#quiet_from`, "22:00"), chromedp.SetValue(`#quiet_to`, "07:00"),
+			chromedp.Click(`#settings-form button[type=submit]`), chromedp.WaitVisible(chromedp.ID("settings-saved")))
+		if got := text(`document.getElementById("quiet_from").value + "-" + document.getElementById("quiet_to").value`); got != "22:00-07:00" {
+			t.Errorf("%s: saved quiet hours read %s", lang, got)
+		}
+		shot(t, tab, shots, "settings-page-saved-"+lang+"-390")
+
+		// Writing to the teacher, who is in quiet hours.
+		do("open the 1:1", chromedp.Navigate(fmt.Sprintf("%s/c/%d", e.srv.URL, direct)), chromedp.WaitVisible(chromedp.ID("composer-quiet")))
+		want := map[string]string{"ko": "선생님은 알림 꺼짐 시간입니다 (" + to + "에 알림)", "en": "The teacher is in quiet hours (notified at " + to + ")"}[lang]
+		if got := text(`document.getElementById("composer-quiet").innerText.trim()`); got != want {
+			t.Errorf("%s: the composer says %q, want %q", lang, got, want)
+		}
+		narrow("the thread")
+		shot(t, tab, shots, "settings-quiet-notice-"+lang+"-390")
+	}
+}
