@@ -63,7 +63,7 @@ func TestPushInBrowser(t *testing.T) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<!doctype html><html><head><meta name="viewport" content="width=device-width, initial-scale=1"><title>DreamSeed</title></head>
 <body style="margin:0;font-family:sans-serif"><header style="height:44px;background:#1e293b;color:#fff;display:flex;align-items:center;padding:0 12px">DreamSeed 포털</header>
-<form id="f" method="post" action="%s/auth/portal" target="m"><input type="hidden" name="token" value="%s"><input type="hidden" name="next" value="/push/devices"></form>
+<form id="f" method="post" action="%s/auth/portal" target="m"><input type="hidden" name="token" value="%s"><input type="hidden" name="next" value="/settings"></form>
 <iframe name="m" id="m" style="border:0;display:block;width:100%%;height:calc(100vh - 44px)"></iframe>
 <script>document.getElementById("f").submit()</script></body></html>`, portalPage.messenger, portalPage.token)
 	}))
@@ -134,7 +134,7 @@ func TestPushInBrowser(t *testing.T) {
 			do(ctx, "open the portal", chromedp.Navigate(portalOrigin+"/"))
 
 			frame := attach(t, ctx, func(info *cdptarget.Info) bool {
-				return info.Type == "iframe" && strings.HasPrefix(info.URL, e.srv.URL+"/push/devices")
+				return info.Type == "iframe" && strings.HasPrefix(info.URL, e.srv.URL+"/settings")
 			})
 			wait(frame, "the settings in the iframe", `!!document.querySelector("#push-enable") && !document.querySelector("#push-enable").hidden`)
 			if got := eval(frame, "framed", `window.top !== window`); got != true {
