@@ -105,7 +105,7 @@ var messages = map[string]text{
 	"mute.invalid":               {"알림 끄기는 1시간, 8시간, 다시 켤 때까지 중에서 고르세요.", "Mute for 1 hour, 8 hours or until you turn it back on."},
 	"keywords.title":             {"키워드 알림", "Keyword alerts"},
 	"keywords.sub":               {"적으면 이 단어가 들어간 메시지만 알려 드립니다. 한 줄에 하나, 최대 %d개, 각 %d자까지.", "If set, only messages with one of these words notify you. One a line, at most %d, each up to %d characters."},
-	"keywords.placeholder":       {"예: 숙제", "e.g. homework"},
+	"keywords.placeholder":       {"예: 현장학습", "e.g. field trip"},
 	"keywords.save":              {"키워드 저장", "Save keywords"},
 	"keywords.too_many":          {"키워드는 최대 %d개까지 저장할 수 있습니다.", "At most %d keywords."},
 	"keywords.too_long":          {"키워드 하나는 최대 %d자입니다.", "A keyword has at most %d characters."},
