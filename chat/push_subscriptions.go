@@ -67,7 +67,9 @@ func (s *Service) RedeemPushTicket(ctx context.Context, ticket string) (messenge
 // answers its id. The endpoint must be an https URL on the default port of a public host:
 // the push sender will make requests to it. allowPrivate (tests, development) lets http and
 // loopback or private addresses through; the sender checks the resolved address again.
-func (s *Service) SubscribePush(ctx context.Context, id messenger.Identity, sub PushSubscription, browser string, allowPrivate bool) (string, error) {
+// The user keeps their newest maxDevices subscriptions: one more drops the oldest, so one
+// account cannot make every push fan out to endless endpoints.
+func (s *Service) SubscribePush(ctx context.Context, id messenger.Identity, sub PushSubscription, browser string, allowPrivate bool, maxDevices int) (string, error) {
 	if err := ValidPushEndpoint(sub.Endpoint, allowPrivate); err != nil {
 		return "", err
 	}
@@ -86,7 +88,10 @@ func (s *Service) SubscribePush(ctx context.Context, id messenger.Identity, sub 
 		var err error
 		saved, err = tx.SavePushSubscription(ctx, uuid.NewString(), sub.Endpoint,
 			strings.TrimRight(sub.Keys.P256DH, "="), strings.TrimRight(sub.Keys.Auth, "="), browser)
-		return err
+		if err != nil {
+			return err
+		}
+		return tx.KeepNewestPushDevices(ctx, maxDevices)
 	})
 	return saved, err
 }

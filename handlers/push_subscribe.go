@@ -64,7 +64,7 @@ func (s *Server) pushSubscribe(c *echo.Context) error {
 		}
 		id = holder
 	}
-	saved, err := s.chat.SubscribePush(req.Context(), id, body.PushSubscription, chat.BrowserName(req.Header.Get("User-Agent")), s.cfg.PushAllowPrivate)
+	saved, err := s.chat.SubscribePush(req.Context(), id, body.PushSubscription, chat.BrowserName(req.Header.Get("User-Agent")), s.cfg.PushAllowPrivate, s.cfg.MaxPushDevices)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"io"
 	"log/slog"
@@ -344,5 +345,31 @@ func TestPushTicketRate(t *testing.T) {
 	}
 	if n := e.count("push_tickets"); n != 2 {
 		t.Fatalf("%d tickets stored", n)
+	}
+}
+
+// TestPushDevicesCapped: one more subscription than the cap drops the oldest.
+func TestPushDevicesCapped(t *testing.T) {
+	e := newPushEnv(t, func(c *handlers.Config) { c.MaxPushDevices = 3 })
+	bearer := map[string]string{"Authorization": "Bearer " + sign(t, validClaims("p1", "최지훈", "org-a"))}
+	for i := range 5 {
+		resp := e.postSubscription(nil, subscription(t, fmt.Sprintf("https://fcm.googleapis.com/fcm/send/%d", i), nil), bearer)
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("subscribe %d: %d %s", i, resp.StatusCode, readBody(t, resp))
+		}
+	}
+	rows, err := e.owner.Query(`SELECT endpoint FROM push_subscriptions ORDER BY endpoint`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var kept []string
+	for rows.Next() {
+		var s string
+		rows.Scan(&s)
+		kept = append(kept, s[len(s)-1:])
+	}
+	if strings.Join(kept, "") != "234" {
+		t.Fatalf("kept %v, want the newest three", kept)
 	}
 }

@@ -64,6 +64,9 @@ type Config struct {
 	// PushAllowPrivate lets subscriptions with http or loopback/private endpoints in, for
 	// tests and development (MESSENGER_PUSH_ALLOW_PRIVATE; refused in production config).
 	PushAllowPrivate bool
+	// MaxPushDevices caps a user's push subscriptions: one more drops the oldest
+	// (DefaultMaxPushDevices if 0).
+	MaxPushDevices int
 }
 
 // PushKeys is where the VAPID public key comes from (package push's key configuration).
@@ -78,6 +81,7 @@ const (
 	DefaultMaxSessionsPerUser = 20
 	DefaultMaxUploadBytes     = 10 << 20
 	DefaultMaxFilesPerUpload  = 10
+	DefaultMaxPushDevices     = 20
 )
 
 // Server holds the dependencies of the handlers.
@@ -114,6 +118,9 @@ func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engi
 	}
 	if cfg.MaxUploadBytes <= 0 {
 		cfg.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	if cfg.MaxPushDevices <= 0 {
+		cfg.MaxPushDevices = DefaultMaxPushDevices
 	}
 	if cfg.MaxFilesPerUpload <= 0 {
 		cfg.MaxFilesPerUpload = DefaultMaxFilesPerUpload

@@ -66,6 +66,18 @@ func (tx *Tx) SavePushSubscription(ctx context.Context, id, endpoint, p256dh, au
 	return saved, nil
 }
 
+// KeepNewestPushDevices deletes the transaction's user's subscriptions but the newest n.
+func (tx *Tx) KeepNewestPushDevices(ctx context.Context, n int) error {
+	_, err := tx.tx.ExecContext(ctx,
+		`DELETE FROM push_subscriptions WHERE user_id = $1 AND id NOT IN
+		   (SELECT id FROM push_subscriptions WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT $2)`,
+		tx.id.UserID, n)
+	if err != nil {
+		return fmt.Errorf("keep newest push devices: %w", err)
+	}
+	return nil
+}
+
 // PushDevices answers the transaction's user's subscriptions, the newest first.
 func (tx *Tx) PushDevices(ctx context.Context) ([]PushDevice, error) {
 	rows, err := tx.tx.QueryContext(ctx,

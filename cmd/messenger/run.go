@@ -190,7 +190,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 		Limits: ratelimit.New(limiter, cfg.RateLimits, logger), TrustedProxies: cfg.TrustedProxies,
 		MaxStreamsPerUser: cfg.MaxStreamsPerUser, MaxSessionsPerUser: cfg.MaxSessionsPerUser,
 		MaxUploadBytes: cfg.MaxUploadBytes, MaxFilesPerUpload: cfg.MaxFilesPerUpload, Notify: &cfg.Notify,
-		PushKeys: pushKey, PushAllowPrivate: cfg.Push.AllowPrivate,
+		PushKeys: pushKey, PushAllowPrivate: cfg.Push.AllowPrivate, MaxPushDevices: cfg.MaxPushDevices,
 	}, db, verifier, engine, logger)
 
 	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, server.Chat(), logger)
