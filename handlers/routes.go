@@ -19,6 +19,8 @@ func (s *Server) routes(e *echo.Echo) {
 	e.Match(getOrHead, "/healthz", s.healthz)
 	e.Match(getOrHead, "/readyz", s.readyz)
 	e.Match(getOrHead, "/static/*", s.staticFiles())
+	e.Match(getOrHead, "/sw.js", s.serviceWorker())
+	e.Match(getOrHead, "/manifest.webmanifest", s.webManifest())
 
 	// Signing in.
 	e.POST("/auth/portal", s.portalSignIn, s.portalOriginOnly)
@@ -63,6 +65,15 @@ func (s *Server) routes(e *echo.Echo) {
 	web.POST("/settings", s.settingsSave)
 	web.GET("/events", s.events, s.sameSiteStream)
 	web.POST("/logout", s.logout)
+	web.POST("/push/tickets", s.pushTicket)
+	web.Match(getOrHead, "/push/devices", s.pushDevices)
+	web.POST("/push/devices/:id/delete", s.pushDeviceRemove)
+
+	// Web Push: the key and the opt-in window need no session; a subscription is posted
+	// with a session, a portal token or a one-time ticket (pushSubscribe decides).
+	e.Match(getOrHead, "/api/v1/push/key", s.pushKey)
+	e.Match(getOrHead, "/push/enable", s.pushEnable)
+	e.POST("/api/v1/push/subscriptions", s.pushSubscribe)
 
 	// JSON API, for the portal and other clients with a portal token.
 	api := e.Group("/api/v1", s.requireBearer)
@@ -92,6 +103,7 @@ func (s *Server) routes(e *echo.Echo) {
 	api.DELETE("/files/:id", s.apiFileDelete)
 	api.Match(getOrHead, "/unread", s.apiUnread)
 	api.GET("/events", s.apiEvents)
+	api.DELETE("/push/subscriptions/:id", s.apiPushUnsubscribe)
 
 	// Uploads (s.upload) are the only routes that take multipart bodies, up to their own
 	// limit: every file at its largest, and a MiB more.

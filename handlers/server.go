@@ -61,6 +61,21 @@ type Config struct {
 	// use cases check each file again.
 	MaxUploadBytes    int64
 	MaxFilesPerUpload int
+	// PushKeys answers the VAPID public key browsers subscribe with (nil: push is off: no
+	// key, no subscriptions).
+	PushKeys PushKeys
+	// PushAllowPrivate lets subscriptions with http or loopback/private endpoints in, for
+	// tests and development (MESSENGER_PUSH_ALLOW_PRIVATE; refused in production config).
+	PushAllowPrivate bool
+	// MaxPushDevices caps a user's push subscriptions: one more drops the oldest
+	// (DefaultMaxPushDevices if 0).
+	MaxPushDevices int
+}
+
+// PushKeys is where the VAPID public key comes from (package push's key configuration).
+type PushKeys interface {
+	// PublicKey answers the uncompressed P-256 public key, base64url without padding.
+	PublicKey() string
 }
 
 // Default caps per user, for a Config that leaves them 0.
@@ -69,6 +84,7 @@ const (
 	DefaultMaxSessionsPerUser = 20
 	DefaultMaxUploadBytes     = 10 << 20
 	DefaultMaxFilesPerUpload  = 10
+	DefaultMaxPushDevices     = 20
 )
 
 // Server holds the dependencies of the handlers.
@@ -106,6 +122,9 @@ func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engi
 	}
 	if cfg.MaxUploadBytes <= 0 {
 		cfg.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	if cfg.MaxPushDevices <= 0 {
+		cfg.MaxPushDevices = DefaultMaxPushDevices
 	}
 	if cfg.MaxFilesPerUpload <= 0 {
 		cfg.MaxFilesPerUpload = DefaultMaxFilesPerUpload

@@ -41,6 +41,7 @@ func (s *Server) renderSettings(c *echo.Context, me messenger.User, status int, 
 	}
 	layout := s.layout(views.T(ctx, "settings.title"))
 	layout.UnreadTotal = unread
+	p.Devices = s.pushDevicesSection(ctx, me)
 	return render(c, status, views.AppPage(views.AppProps{
 		Layout:   layout,
 		List:     views.ListProps{Me: me, Conversations: page.Conversations, NextCursor: page.NextCursor, Now: time.Now()},

@@ -78,12 +78,13 @@ const (
 	Read          Action = "read"
 	Create        Action = "create"
 	Invite        Action = "invite"
-	SignInAddress Action = "signin_ip"  // refused sign-ins per client address
-	SignInSubject Action = "signin_sub" // sign-ins per portal user (iss and sub)
+	SignInAddress Action = "signin_ip"   // refused sign-ins per client address
+	SignInSubject Action = "signin_sub"  // sign-ins per portal user (iss and sub)
+	PushTicket    Action = "push_ticket" // one-time tickets of the push opt-in window
 )
 
 // Actions lists every action, in the order the README lists their variables.
-var Actions = []Action{Send, Typing, Read, Create, Invite, SignInAddress, SignInSubject}
+var Actions = []Action{Send, Typing, Read, Create, Invite, SignInAddress, SignInSubject, PushTicket}
 
 // Rates is the bucket size of each action; an action without one is not limited.
 type Rates map[Action]Rate
@@ -98,6 +99,7 @@ func DefaultRates() Rates {
 		Invite:        {PerSecond: 1, Burst: 20},
 		SignInAddress: {PerSecond: 20, Burst: 300},
 		SignInSubject: {PerSecond: 1, Burst: 10},
+		PushTicket:    {PerSecond: 1, Burst: 10},
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 
 // FS holds the assets served under /static/.
 //
-//go:embed *.js *.css *.svg
+//go:embed *.js *.css *.svg *.png
 var FS embed.FS
 
 // Version answers a short hash of all assets, used as a cache-busting query so that the

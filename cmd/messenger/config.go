@@ -54,6 +54,8 @@ type config struct {
 	// their browser sessions (the oldest is revoked).
 	MaxStreamsPerUser  int
 	MaxSessionsPerUser int
+	// MaxPushDevices caps a user's push subscriptions: one more drops the oldest.
+	MaxPushDevices int
 	// JobWorkers is how many background jobs this process works at once; 0: none, it only
 	// enqueues them (for a separate worker process).
 	JobWorkers int
@@ -105,6 +107,7 @@ var rateLimitVars = map[ratelimit.Action]string{
 	ratelimit.Invite:        "MESSENGER_RATE_INVITE",
 	ratelimit.SignInAddress: "MESSENGER_RATE_SIGNIN_IP",
 	ratelimit.SignInSubject: "MESSENGER_RATE_SIGNIN_SUBJECT",
+	ratelimit.PushTicket:    "MESSENGER_RATE_PUSH_TICKET",
 }
 
 // minBodyBytes is the smallest body limit allowed: the longest message escaped as heavily
@@ -261,6 +264,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.MaxStreamsPerUser, err1 = perUserCap(env("MESSENGER_MAX_STREAMS_PER_USER", "10"), "MESSENGER_MAX_STREAMS_PER_USER")
 	c.MaxSessionsPerUser, err2 = perUserCap(env("MESSENGER_MAX_SESSIONS_PER_USER", "20"), "MESSENGER_MAX_SESSIONS_PER_USER")
 	errs = append(errs, err1, err2)
+	c.MaxPushDevices, err1 = perUserCap(env("MESSENGER_MAX_PUSH_DEVICES", "20"), "MESSENGER_MAX_PUSH_DEVICES")
+	errs = append(errs, err1)
 	if v := env("MESSENGER_JOB_WORKERS", "4"); v == "0" {
 		c.JobWorkers = 0
 	} else {

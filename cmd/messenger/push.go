@@ -154,3 +154,10 @@ func enablePush(cfg config, svc *chat.Service, runner *jobs.Runner, reg promethe
 func PushPreview(locale string, m messenger.Message) string {
 	return views.FilePreview(views.WithLocale(context.Background(), locale), m)
 }
+
+// publicKey is the VAPID public key as the handlers take it (GET /api/v1/push/key, the
+// pages' subscriptions).
+type publicKey string
+
+// PublicKey answers the key, base64url without padding.
+func (k publicKey) PublicKey() string { return string(k) }

@@ -175,6 +175,14 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 		return err
 	}
 
+	var pushKey handlers.PushKeys
+	if cfg.PushOn() {
+		keys, err := cfg.pushKeys()
+		if err != nil {
+			return err
+		}
+		pushKey = publicKey(keys.Public)
+	}
 	handler, server := handlers.New(handlers.Config{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, PortalOrigins: cfg.PortalOrigins,
 		CookieSecure: cfg.CookieSecure, CookieSameSite: cfg.CookieSameSite, HTTPS: cfg.HTTPS,
@@ -182,6 +190,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 		Limits: ratelimit.New(limiter, cfg.RateLimits, logger), TrustedProxies: cfg.TrustedProxies,
 		MaxStreamsPerUser: cfg.MaxStreamsPerUser, MaxSessionsPerUser: cfg.MaxSessionsPerUser,
 		MaxUploadBytes: cfg.MaxUploadBytes, MaxFilesPerUpload: cfg.MaxFilesPerUpload, Notify: &cfg.Notify,
+		PushKeys: pushKey, PushAllowPrivate: cfg.Push.AllowPrivate, MaxPushDevices: cfg.MaxPushDevices,
 	}, db, verifier, engine, logger)
 
 	dg, unsub, err := openDigest(cfg, db, engine, logger)
