@@ -138,7 +138,7 @@ func (s *Service) enqueuePush(ctx context.Context, tx *store.Tx, msg messenger.M
 // pushRecipient is a member who gets a push, with their subscriptions.
 type pushRecipient struct {
 	member  store.MemberNotify
-	unread  int64 // across their conversations: the app badge
+	unread  store.PushUnread // across their conversations: the app badge, and which hold it
 	subs    []store.PushSubscription
 	payload []byte
 	short   []byte // the payload shrunk, after a 413
@@ -338,6 +338,10 @@ type pushData struct {
 	Seq            int64  `json:"seq"`
 	Tag            string `json:"tag"`
 	Unread         int64  `json:"unread"`
+	// UnreadConversations are the recipient's conversations still unread: the service
+	// worker closes the notifications of the others (read on another device meanwhile).
+	UnreadConversations []int64 `json:"unread_conversations"`
+	Lang                string  `json:"lang"` // the recipient's language, for the worker's own words
 }
 
 // pushPayload builds the recipient's payload in their language. Recipients are the
@@ -351,7 +355,14 @@ func (s *Service) pushPayload(r *pushRecipient, msg *messenger.Message, conv *me
 		Title:          conv.DisplayTitle(r.member.UserID),
 		Body:           truncate(msg.Sender.Name+": "+strings.Join(strings.Fields(body), " "), PushPreviewLength),
 		URL:            strings.ReplaceAll(s.push.ConversationURL, "{id}", strconv.FormatInt(conv.ID, 10)),
-		ConversationID: conv.ID, Seq: msg.Seq, Tag: "c" + strconv.FormatInt(conv.ID, 10), Unread: r.unread,
+		ConversationID: conv.ID, Seq: msg.Seq, Tag: "c" + strconv.FormatInt(conv.ID, 10),
+		Unread: r.unread.Total, UnreadConversations: r.unread.Conversations, Lang: r.member.Locale,
+	}
+	if d.UnreadConversations == nil {
+		d.UnreadConversations = []int64{}
+	}
+	if d.Lang != "en" {
+		d.Lang = "ko"
 	}
 	if d.Title == "" {
 		d.Title = msg.Sender.Name

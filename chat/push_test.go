@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -166,13 +167,15 @@ func (e *pushEnv) send(me messenger.User, convID int64, body string) messenger.M
 }
 
 type pushJSON struct {
-	Title          string `json:"title"`
-	Body           string `json:"body"`
-	URL            string `json:"url"`
-	ConversationID int64  `json:"conversation_id"`
-	Seq            int64  `json:"seq"`
-	Tag            string `json:"tag"`
-	Unread         int64  `json:"unread"`
+	Title          string  `json:"title"`
+	Body           string  `json:"body"`
+	URL            string  `json:"url"`
+	ConversationID int64   `json:"conversation_id"`
+	Seq            int64   `json:"seq"`
+	Tag            string  `json:"tag"`
+	Unread         int64   `json:"unread"`
+	UnreadConvs    []int64 `json:"unread_conversations"`
+	Lang           string  `json:"lang"`
 }
 
 func decode(t *testing.T, p pushtest.Push) pushJSON {
@@ -217,10 +220,10 @@ func TestPushGoesToAwayMembers(t *testing.T) {
 	}
 	p := decode(t, got[1])
 	want := pushJSON{Title: "3학년 1반", URL: "https://messenger.example/c/" + strconv.FormatInt(g, 10), ConversationID: g,
-		Seq: m.Seq, Tag: "c" + strconv.FormatInt(g, 10), Unread: 2}
+		Seq: m.Seq, Tag: "c" + strconv.FormatInt(g, 10), Unread: 2, UnreadConvs: []int64{g}, Lang: "ko"}
 	body := p.Body
 	p.Body = ""
-	if p != want {
+	if !reflect.DeepEqual(p, want) {
 		t.Fatalf("payload %+v, want %+v", p, want)
 	}
 	if !strings.HasPrefix(body, "김선생: 내일 준비물은") || len([]rune(body)) != chat.PushPreviewLength || !strings.HasSuffix(body, "…") {
@@ -251,7 +254,10 @@ func TestPushGoesToAwayMembers(t *testing.T) {
 	}
 	e.send(u.parent, direct, "선생님 감사합니다")
 	tp := e.svcP.Wait(t, teacher, 1, 20*time.Second)[0]
-	if d := decode(t, tp); d.Title != "박학부모" || d.Body != "박학부모: 선생님 감사합니다" || tp.Urgency != "high" || d.Unread != 1 {
+	// The worker learns which conversations are still unread (it closes the others'
+	// notifications) and the recipient's language.
+	if d := decode(t, tp); d.Title != "박학부모" || d.Body != "박학부모: 선생님 감사합니다" || tp.Urgency != "high" || d.Unread != 1 ||
+		len(d.UnreadConvs) != 1 || d.UnreadConvs[0] != direct || d.Lang == "" {
 		t.Fatalf("direct push %+v, urgency %q", d, tp.Urgency)
 	}
 	if errs := e.svcP.Errors(); len(errs) > 0 {

@@ -13,9 +13,11 @@ REVOKE ALL ON FUNCTION app_push_subscription_count() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION app_push_subscription_count() TO messenger_app;
 
 -- app_push_unread_totals answers each given user's unread messages across their
--- conversations (a push's app badge; at most 1000 users): jobs only.
+-- conversations (a push's app badge) and the conversations that have them, most recent
+-- first, at most 50 (the service worker closes the notifications of the others); at most
+-- 1000 users: jobs only.
 CREATE FUNCTION app_push_unread_totals(p_users bigint[])
-RETURNS TABLE (user_id bigint, unread bigint)
+RETURNS TABLE (user_id bigint, unread bigint, conversations bigint[])
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
     PERFORM app_refuse_inside_user();
@@ -23,7 +25,8 @@ BEGIN
         RAISE EXCEPTION 'at most 1000 users' USING ERRCODE = '22023';
     END IF;
     RETURN QUERY
-    SELECT p.user_id, sum(c.last_seq - coalesce(r.last_read_seq, 0))::bigint
+    SELECT p.user_id, sum(c.last_seq - coalesce(r.last_read_seq, 0))::bigint,
+           (array_agg(p.conversation_id ORDER BY c.last_message_at DESC NULLS LAST, p.conversation_id DESC))[1:50]
       FROM conversation_participants p
       JOIN conversations c ON c.id = p.conversation_id
       LEFT JOIN read_receipts r ON r.conversation_id = p.conversation_id AND r.user_id = p.user_id

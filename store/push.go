@@ -79,21 +79,30 @@ func (tx *Tx) PushSubscriptionGone(ctx context.Context, id string) error {
 	return err
 }
 
+// PushUnread is what a push's recipient has unread: the total (the app badge) and the
+// conversations that hold it, most recent first, at most 50.
+type PushUnread struct {
+	Total         int64
+	Conversations []int64
+}
+
 // PushUnreadTotals answers each user's unread messages across their conversations (the
-// app badge), at most 1000 users at once; a user with none is missing from the map.
-func (tx *Tx) PushUnreadTotals(ctx context.Context, userIDs []int64) (map[int64]int64, error) {
-	rows, err := tx.tx.QueryContext(ctx, `SELECT user_id, unread FROM app_push_unread_totals($1)`, pq.Array(userIDs))
+// app badge of a push) at most 1000 users at a time; a user with nothing unread is absent.
+// Jobs only (app_push_unread_totals refuses inside a user's transaction).
+func (tx *Tx) PushUnreadTotals(ctx context.Context, userIDs []int64) (map[int64]PushUnread, error) {
+	rows, err := tx.tx.QueryContext(ctx, `SELECT user_id, unread, conversations FROM app_push_unread_totals($1)`, pq.Array(userIDs))
 	if err != nil {
 		return nil, fmt.Errorf("unread totals: %w", err)
 	}
 	defer rows.Close()
-	out := make(map[int64]int64, len(userIDs))
+	out := make(map[int64]PushUnread, len(userIDs))
 	for rows.Next() {
-		var id, n int64
-		if err := rows.Scan(&id, &n); err != nil {
+		var id int64
+		var u PushUnread
+		if err := rows.Scan(&id, &u.Total, (*pq.Int64Array)(&u.Conversations)); err != nil {
 			return nil, err
 		}
-		out[id] = n
+		out[id] = u
 	}
 	return out, rows.Err()
 }
