@@ -19,6 +19,8 @@
 # five times a second, and prints the most common waits)
 # BENCH_WAIT_QUIET (0: seconds to wait for the machine to be quiet, below 20 % of a core,
 # before each measurement; a busy machine measures its neighbours too)
+# BENCH_PUSH (0: 1 gives the server VAPID keys, so every send also enqueues its push job,
+# as production with web push does; the load generator's users are online, so few pushes go)
 # The server keeps the default rate limits unless this load would meet them (a user
 # sending more than 10/s on average, more than 250 users signing in from this address):
 # then it gets larger ones, printed and kept in bench/out/<time>/rate-limits.txt.
@@ -41,6 +43,7 @@ PGBENCH_SIGNIN=${PGBENCH_SIGNIN:-0}
 SKIP_LOADGEN=${SKIP_LOADGEN:-0}
 BENCH_WAIT_QUIET=${BENCH_WAIT_QUIET:-0}
 BENCH_WAITS=${BENCH_WAITS:-0}
+BENCH_PUSH=${BENCH_PUSH:-0}
 PGH=${BENCH_PGHOST:-127.0.0.1}
 PGP=${BENCH_PGPORT:-5432}
 PGU=${BENCH_PGUSER:-postgres}
@@ -136,6 +139,11 @@ if [ "$SKIP_LOADGEN" != 1 ]; then
 	fi
 	if [ ${#rate_env[@]} -gt 0 ]; then
 		echo "bench: this load would meet the default rate limits; the server runs with ${rate_env[*]}" | tee "$OUT/rate-limits.txt"
+	fi
+	if [ "$BENCH_PUSH" = 1 ]; then
+		# shellcheck disable=SC2207
+		rate_env+=($(./bin/messenger vapid-keys) MESSENGER_VAPID_SUBJECT=mailto:bench@localhost.localdomain)
+		echo "bench: web push on (VAPID keys for this run): every send enqueues its push job"
 	fi
 	env -u MESSENGER_APP_DATABASE_URL -u MESSENGER_JWKS_URL -u MESSENGER_PORTAL_ORIGINS "${redis_env[@]}" ${rate_env[@]+"${rate_env[@]}"} \
 		DATABASE_URL="$OWNER_URL" MESSENGER_DEV=0 MESSENGER_SCAN=off MESSENGER_LOG_LEVEL=warn MESSENGER_METRICS_ADDR=off \
