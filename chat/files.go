@@ -951,7 +951,7 @@ func (s *Service) storeFileMessage(ctx context.Context, up *store.JobUpload) err
 				}
 			}
 			if fm.Created {
-				return s.enqueuePush(ctx, tx, fm.Message, up.Uploader.UserID)
+				return s.enqueuePush(ctx, tx, fm.Message)
 			}
 			return nil
 		})

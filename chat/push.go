@@ -23,13 +23,15 @@ import (
 	"github.com/dreamseed/messenger/store"
 )
 
-// Push is what web push needs: one job per message, enqueued in the message's transaction
-// and run Delay later, decides at run time who gets a push and sends it.
+// Push is what web push needs: one job per conversation and Delay window, enqueued (unique)
+// in the transaction of each message of the window and run after it, decides at run time
+// who gets a push and sends each the conversation's newest message they have not read.
 type Push struct {
 	Sender *push.Sender
 	Jobs   *jobs.Runner
-	// Delay is from the message's commit to its job (MESSENGER_PUSH_DELAY): a message read
-	// at once over a live stream never pushes.
+	// Delay is the window of the conversation's job (MESSENGER_PUSH_DELAY): the messages of
+	// one window share a job, run between Delay and twice Delay after each of them (at least
+	// a second), so a message read at once over a live stream never pushes.
 	Delay time.Duration
 	// ConversationURL is the notification's link, {id} replaced by the conversation's id.
 	ConversationURL string
@@ -52,7 +54,9 @@ const (
 	DefaultPushRetryBase   = 30 * time.Second
 	// PushPreviewLength is the notification body's length in characters.
 	PushPreviewLength = 100
-	pushAttempts      = 3 // of the message's job (a database error): each recipient is decided again
+	pushAttempts      = 3 // of the conversation's job (a database error): each recipient is decided again
+	// PushScan bounds the unread messages a job reads (the newest of them) for keywords.
+	PushScan = 100
 )
 
 // EnablePush gives the service web push; reg takes its subscriptions gauge (nil: none).
@@ -90,28 +94,34 @@ func (s *Service) pushSubscriptionCount() float64 {
 	return float64(n)
 }
 
-// PushArgs is the push job of a message. Its arguments are never trusted (anyone with the
-// app role can insert a job): the message is loaded as the sender it names and must be
-// theirs, in the conversation named; recipients are the conversation's active members, each
-// loading the message as themselves.
+// PushArgs is the push job of a conversation. Its arguments are only ids and never trusted
+// (anyone with the app role can insert a job): recipients are the conversation's active
+// members, and what a member is pushed is their own newest unread message of it, read as
+// a member; a message already pushed to a member is not pushed again (push_marks).
 type PushArgs struct {
-	ConversationID int64 `json:"conversation_id"`
-	MessageID      int64 `json:"message_id"`
-	SenderID       int64 `json:"sender_id"`
+	// ConversationID is the job's unique argument: one job per conversation and window.
+	ConversationID int64 `json:"conversation_id" river:"unique"`
 	// UserID, when set, limits the job to one recipient (their quiet hours ended, a retry).
 	UserID int64 `json:"user_id,omitempty"`
-	// SubscriptionID, when set, limits it to one of their subscriptions (a retry).
+	// SubscriptionID, when set, limits it to one of their subscriptions (a retry: pushed
+	// even though the member's mark says the message went, since to this one it did not).
 	SubscriptionID string `json:"subscription_id,omitempty"`
 	Retry          int    `json:"retry,omitempty"`
 	at             time.Time
+	window         time.Duration // the conversation's job: unique by conversation and window
 }
 
 // Kind names the job.
 func (PushArgs) Kind() string { return "push_message" }
 
-// InsertOpts schedules the job.
+// InsertOpts schedules the job; the conversation's job is unique by its id and window
+// (River's unique insert: a second message of the window finds the job there and adds none).
 func (a PushArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: pushAttempts, ScheduledAt: a.at}
+	o := river.InsertOpts{MaxAttempts: pushAttempts, ScheduledAt: a.at}
+	if a.window > 0 {
+		o.UniqueOpts = river.UniqueOpts{ByArgs: true, ByPeriod: a.window}
+	}
+	return o
 }
 
 type pushWorker struct {
@@ -126,19 +136,24 @@ func (w *pushWorker) Work(ctx context.Context, job *river.Job[PushArgs]) error {
 // RegisterPushWorker adds the push job to w.
 func (s *Service) RegisterPushWorker(w *river.Workers) { river.AddWorker(w, &pushWorker{s: s}) }
 
-// enqueuePush puts a message's push job in tx, the message's own transaction.
-func (s *Service) enqueuePush(ctx context.Context, tx *store.Tx, msg messenger.Message, senderID int64) error {
+// enqueuePush puts the conversation's push job of the window in tx, the message's own
+// transaction, unless the window has it already. All messages of a window get the same
+// scheduled time, the window's end plus Delay, which is also what River's period is taken of.
+func (s *Service) enqueuePush(ctx context.Context, tx *store.Tx, msg messenger.Message) error {
 	if s.push == nil || s.push.Jobs == nil {
 		return nil
 	}
-	return tx.Enqueue(ctx, s.push.Jobs, PushArgs{ConversationID: msg.ConversationID, MessageID: msg.ID,
-		SenderID: senderID, at: time.Now().Add(s.push.Delay)})
+	window := max(s.push.Delay, time.Second)
+	at := time.Now().Truncate(window).Add(window + s.push.Delay)
+	return tx.Enqueue(ctx, s.push.Jobs, PushArgs{ConversationID: msg.ConversationID, at: at, window: window})
 }
 
 // pushRecipient is a member who gets a push, with their subscriptions.
 type pushRecipient struct {
 	member  store.MemberNotify
-	unread  store.PushUnread // across their conversations: the app badge, and which hold it
+	msg     *messenger.Message // their newest unread message of the conversation
+	count   int64              // their unread messages in the conversation
+	unread  store.PushUnread   // across their conversations: the app badge, and which hold it
 	subs    []store.PushSubscription
 	payload []byte
 	short   []byte // the payload shrunk, after a 413
@@ -146,33 +161,29 @@ type pushRecipient struct {
 	direct  bool   // 1:1 pushes are urgent
 }
 
-// pushMessage runs a message's push job.
+// pushMessage runs a conversation's push job.
 func (s *Service) pushMessage(ctx context.Context, a PushArgs) error {
 	if s.push == nil {
 		return errors.New("push is not enabled in this process")
 	}
-	msg, conv, members, err := s.pushLoad(ctx, a)
-	if err != nil || msg == nil {
+	l, err := s.pushLoad(ctx, a)
+	if err != nil || l == nil {
 		return err
 	}
 	now := time.Now()
-	text := pushText(msg)
 	rules := s.NotifyConfig()
 	var later []PushArgs
-	var chosen []store.MemberNotify
-	for _, m := range members {
-		if a.UserID != 0 && m.UserID != a.UserID {
-			continue
-		}
-		if !wantsPush(m, msg, text, now) {
+	var chosen []*pushRecipient
+	for _, m := range l.members {
+		msg, count := l.newestFor(m, a.SubscriptionID != "")
+		if msg == nil || !wantsPush(m, l.textFor(m), now) {
 			continue
 		}
 		if quiet, end := InQuietHours(rules.Effective(m.Role, m.Settings), now); quiet {
-			later = append(later, PushArgs{ConversationID: a.ConversationID, MessageID: a.MessageID, SenderID: a.SenderID,
-				UserID: m.UserID, at: end})
+			later = append(later, PushArgs{ConversationID: a.ConversationID, UserID: m.UserID, at: end})
 			continue
 		}
-		chosen = append(chosen, m)
+		chosen = append(chosen, &pushRecipient{member: m, msg: msg, count: count})
 	}
 	if err := s.enqueueLater(ctx, later); err != nil {
 		return err
@@ -181,60 +192,120 @@ func (s *Service) pushMessage(ctx context.Context, a PushArgs) error {
 	if err != nil || len(recipients) == 0 {
 		return err
 	}
-	return s.pushSend(ctx, a, recipients, msg, conv)
+	return s.pushSend(ctx, a, recipients, l.conv)
 }
 
-// pushLoad loads the message as the sender the job names, the conversation and its
-// members; nil when the job names nothing that sender sent (a forged job).
-func (s *Service) pushLoad(ctx context.Context, a PushArgs) (*messenger.Message, *messenger.Conversation, []store.MemberNotify, error) {
-	var sender messenger.Identity
+// pushLoaded is what a conversation's job decides from: the members who may get a push,
+// the conversation and its newest messages (up to PushScan) after the least read of them.
+type pushLoaded struct {
+	members []store.MemberNotify
+	marks   map[int64]int64 // the seq last pushed to each member
+	conv    *messenger.Conversation
+	msgs    []messenger.Message // oldest first
+}
+
+// pushLoad loads the conversation's members as nobody, then the conversation and its
+// unread messages as the member (of those the job may push) who read least: every active
+// member may read every message of it. Nil when there is nobody to push.
+func (s *Service) pushLoad(ctx context.Context, a PushArgs) (*pushLoaded, error) {
+	l := &pushLoaded{}
 	var members []store.MemberNotify
 	err := s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
 		var err error
-		if sender, _, err = tx.PushIdentity(ctx, a.SenderID); err != nil {
+		if members, err = tx.NotifyMembers(ctx, a.ConversationID); err != nil {
 			return err
 		}
-		members, err = tx.NotifyMembers(ctx, a.ConversationID)
+		l.marks, err = tx.PushMarks(ctx, a.ConversationID)
 		return err
 	})
-	if messenger.ErrorCode(err) == messenger.ENOTFOUND {
-		return nil, nil, nil, nil
-	}
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	var msg messenger.Message
-	var conv messenger.Conversation
-	err = s.db.InTx(ctx, sender, func(tx *store.Tx) error {
+	now := time.Now()
+	var reader int64
+	least := int64(math.MaxInt64)
+	for _, m := range members {
+		if (a.UserID != 0 && m.UserID != a.UserID) || !m.Settings.Push || m.Mute.Active(now) {
+			continue
+		}
+		l.members = append(l.members, m)
+		if m.LastReadSeq < least {
+			reader, least = m.UserID, m.LastReadSeq
+		}
+	}
+	if len(l.members) == 0 {
+		return nil, nil
+	}
+	var as messenger.Identity
+	err = s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
 		var err error
-		if msg, err = tx.Message(ctx, a.MessageID); err != nil {
-			return err
-		}
-		conv, err = tx.Conversation(ctx, a.ConversationID)
+		as, _, err = tx.PushIdentity(ctx, reader)
 		return err
 	})
 	if messenger.ErrorCode(err) == messenger.ENOTFOUND {
-		return nil, nil, nil, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	if msg.ConversationID != a.ConversationID || msg.Sender.ID != a.SenderID || msg.Deleted ||
-		(msg.Kind != messenger.MessageText && msg.Kind != messenger.MessageFile) {
-		s.logger.Warn("push job: not a message of that sender", slog.Int64("message_id", a.MessageID),
-			slog.Int64("conversation_id", a.ConversationID), slog.Int64("sender_id", a.SenderID))
-		return nil, nil, nil, nil
+	err = s.db.InTx(ctx, as, func(tx *store.Tx) error {
+		conv, err := tx.Conversation(ctx, a.ConversationID)
+		if err != nil {
+			return err
+		}
+		l.conv = &conv
+		l.msgs, err = tx.MessagesAfter(ctx, a.ConversationID, max(least, conv.LastSeq-PushScan), PushScan)
+		return err
+	})
+	if messenger.ErrorCode(err) == messenger.ENOTFOUND {
+		return nil, nil
 	}
-	return &msg, &conv, members, nil
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
-// wantsPush decides what the member's own settings say: not the sender, push on, not read
-// up to the message, not muted, and the message holds one of their keywords if they set any
-// (normalised again here: NFC, lower case).
-func wantsPush(m store.MemberNotify, msg *messenger.Message, text string, now time.Time) bool {
-	if m.UserID == msg.Sender.ID || !m.Settings.Push || m.LastReadSeq >= msg.Seq || m.Mute.Active(now) {
-		return false
+// pushable: a message a push may show (text or files, not deleted).
+func pushable(m *messenger.Message) bool {
+	return !m.Deleted && (m.Kind == messenger.MessageText || m.Kind == messenger.MessageFile)
+}
+
+// newestFor answers the member's newest unread message and how many they have unread in
+// the conversation; none when they read up to it, when it is their own (they wrote last),
+// or when it was pushed to them already (unless again is set: a retry to one subscription).
+func (l *pushLoaded) newestFor(m store.MemberNotify, again bool) (*messenger.Message, int64) {
+	for i := len(l.msgs) - 1; i >= 0 && l.msgs[i].Seq > m.LastReadSeq; i-- {
+		msg := &l.msgs[i]
+		if !pushable(msg) {
+			continue
+		}
+		if msg.Sender.ID == m.UserID || (!again && l.marks[m.UserID] >= msg.Seq) {
+			return nil, 0
+		}
+		return msg, l.conv.LastSeq - m.LastReadSeq
 	}
+	return nil, 0
+}
+
+// textFor is what keywords are looked for in: the member's unread messages of others, their
+// text and files' names.
+func (l *pushLoaded) textFor(m store.MemberNotify) string {
+	var b strings.Builder
+	for i := range l.msgs {
+		msg := &l.msgs[i]
+		if msg.Seq > m.LastReadSeq && pushable(msg) && msg.Sender.ID != m.UserID {
+			b.WriteString(pushText(msg))
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+// wantsPush decides what the member's keywords say (push on and not muted were decided
+// when loading): the unread text holds one of them if they set any (normalised again here:
+// NFC, lower case).
+func wantsPush(m store.MemberNotify, text string, now time.Time) bool {
 	if len(m.Keywords) == 0 {
 		return true
 	}
@@ -245,7 +316,7 @@ func wantsPush(m store.MemberNotify, msg *messenger.Message, text string, now ti
 	return MatchKeywords(words, text)
 }
 
-// pushText is what keywords are looked for in: the text and the files' names.
+// pushText is a message's text and its files' names.
 func pushText(msg *messenger.Message) string {
 	var b strings.Builder
 	b.WriteString(msg.Body)
@@ -272,13 +343,13 @@ func (s *Service) enqueueLater(ctx context.Context, later []PushArgs) error {
 }
 
 // pushRecipients keeps the members without a live stream now who have a subscription.
-func (s *Service) pushRecipients(ctx context.Context, a PushArgs, chosen []store.MemberNotify) ([]*pushRecipient, error) {
+func (s *Service) pushRecipients(ctx context.Context, a PushArgs, chosen []*pushRecipient) ([]*pushRecipient, error) {
 	if len(chosen) == 0 {
 		return nil, nil
 	}
 	ids := make([]int64, len(chosen))
-	for i, m := range chosen {
-		ids[i] = m.UserID
+	for i, r := range chosen {
+		ids[i] = r.member.UserID
 	}
 	online, err := s.events.Online(ctx, ids)
 	if err != nil {
@@ -286,10 +357,10 @@ func (s *Service) pushRecipients(ctx context.Context, a PushArgs, chosen []store
 	}
 	away := ids[:0]
 	byUser := map[int64]*pushRecipient{}
-	for _, m := range chosen {
-		if !online[m.UserID] {
-			away = append(away, m.UserID)
-			byUser[m.UserID] = &pushRecipient{member: m}
+	for _, r := range chosen {
+		if !online[r.member.UserID] {
+			away = append(away, r.member.UserID)
+			byUser[r.member.UserID] = r
 		}
 	}
 	if len(away) == 0 {
@@ -337,7 +408,9 @@ type pushData struct {
 	ConversationID int64  `json:"conversation_id"`
 	Seq            int64  `json:"seq"`
 	Tag            string `json:"tag"`
-	Unread         int64  `json:"unread"`
+	// Count is the recipient's unread messages in the conversation ("새 메시지 N개").
+	Count  int64 `json:"count"`
+	Unread int64 `json:"unread"`
 	// UnreadConversations are the recipient's conversations still unread: the service
 	// worker closes the notifications of the others (read on another device meanwhile).
 	UnreadConversations []int64 `json:"unread_conversations"`
@@ -346,7 +419,8 @@ type pushData struct {
 
 // pushPayload builds the recipient's payload in their language. Recipients are the
 // conversation's active members (app_notify_members), exactly who may read its messages.
-func (s *Service) pushPayload(r *pushRecipient, msg *messenger.Message, conv *messenger.Conversation) {
+func (s *Service) pushPayload(r *pushRecipient, conv *messenger.Conversation) {
+	msg := r.msg
 	body := msg.Body
 	if msg.Kind == messenger.MessageFile && s.push.Preview != nil {
 		body = s.push.Preview(r.member.Locale, *msg)
@@ -355,7 +429,7 @@ func (s *Service) pushPayload(r *pushRecipient, msg *messenger.Message, conv *me
 		Title:          conv.DisplayTitle(r.member.UserID),
 		Body:           truncate(msg.Sender.Name+": "+strings.Join(strings.Fields(body), " "), PushPreviewLength),
 		URL:            strings.ReplaceAll(s.push.ConversationURL, "{id}", strconv.FormatInt(conv.ID, 10)),
-		ConversationID: conv.ID, Seq: msg.Seq, Tag: "c" + strconv.FormatInt(conv.ID, 10),
+		ConversationID: conv.ID, Seq: msg.Seq, Tag: "c" + strconv.FormatInt(conv.ID, 10), Count: max(r.count, 1),
 		Unread: r.unread.Total, UnreadConversations: r.unread.Conversations, Lang: r.member.Locale,
 	}
 	if d.UnreadConversations == nil {
@@ -386,12 +460,13 @@ func truncate(s string, n int) string {
 // pushOutcome is what one subscription's push came to.
 type pushOutcome struct {
 	sub    store.PushSubscription
+	seq    int64 // the message pushed
 	result push.Result
 }
 
 // pushSend builds each recipient's payload and sends their pushes, at most Concurrency
 // recipients at once, and then records what happened: used, gone, or a retry job later.
-func (s *Service) pushSend(ctx context.Context, a PushArgs, recipients []*pushRecipient, msg *messenger.Message, conv *messenger.Conversation) error {
+func (s *Service) pushSend(ctx context.Context, a PushArgs, recipients []*pushRecipient, conv *messenger.Conversation) error {
 	sem := semaphore.NewWeighted(int64(s.push.Concurrency))
 	var mu sync.Mutex
 	var outcomes []pushOutcome
@@ -403,7 +478,7 @@ func (s *Service) pushSend(ctx context.Context, a PushArgs, recipients []*pushRe
 			for _, r := range recipients[i:] {
 				for _, sub := range r.subs {
 					mu.Lock()
-					outcomes = append(outcomes, pushOutcome{sub: sub, result: push.Result{Outcome: push.Retry, Reason: "canceled", Err: err}})
+					outcomes = append(outcomes, pushOutcome{sub: sub, seq: r.msg.Seq, result: push.Result{Outcome: push.Retry, Reason: "canceled", Err: err}})
 					mu.Unlock()
 				}
 			}
@@ -413,11 +488,11 @@ func (s *Service) pushSend(ctx context.Context, a PushArgs, recipients []*pushRe
 		go func() {
 			defer wg.Done()
 			defer sem.Release(1)
-			s.pushPayload(r, msg, conv)
+			s.pushPayload(r, conv)
 			for _, sub := range r.subs {
 				res := s.pushOne(ctx, r, sub)
 				mu.Lock()
-				outcomes = append(outcomes, pushOutcome{sub: sub, result: res})
+				outcomes = append(outcomes, pushOutcome{sub: sub, seq: r.msg.Seq, result: res})
 				mu.Unlock()
 			}
 		}()
@@ -440,11 +515,23 @@ func (s *Service) pushOne(ctx context.Context, r *pushRecipient, sub store.PushS
 	return res
 }
 
-// pushRecord records the outcomes: a subscription's last use, a dead one deleted, a retry
-// job for a push that may go later (Retry-After or the backoff, whichever is longer) until
-// Retries is spent.
+// pushRecord records the outcomes: each member's mark (the message was pushed to them,
+// whatever came of each subscription: a retry job carries on for the one that failed), a
+// subscription's last use, a dead one deleted, a retry job for a push that may go later
+// (Retry-After or the backoff, whichever is longer) until Retries is spent.
 func (s *Service) pushRecord(ctx context.Context, a PushArgs, outcomes []pushOutcome) error {
+	marked := map[int64]bool{}
+	var users, seqs []int64
+	for _, o := range outcomes {
+		if !marked[o.sub.UserID] {
+			marked[o.sub.UserID] = true
+			users, seqs = append(users, o.sub.UserID), append(seqs, o.seq)
+		}
+	}
 	return s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
+		if err := tx.PushMarked(ctx, a.ConversationID, users, seqs); err != nil {
+			return err
+		}
 		for _, o := range outcomes {
 			var err error
 			switch o.result.Outcome {
@@ -476,6 +563,6 @@ func (s *Service) pushRetry(ctx context.Context, tx *store.Tx, a PushArgs, o pus
 	}
 	wait := s.push.RetryBase << min(a.Retry, 20)
 	wait = max(wait, o.result.RetryAfter)
-	return tx.Enqueue(ctx, s.push.Jobs, PushArgs{ConversationID: a.ConversationID, MessageID: a.MessageID,
-		SenderID: a.SenderID, UserID: o.sub.UserID, SubscriptionID: o.sub.ID, Retry: next, at: time.Now().Add(wait)})
+	return tx.Enqueue(ctx, s.push.Jobs, PushArgs{ConversationID: a.ConversationID, UserID: o.sub.UserID,
+		SubscriptionID: o.sub.ID, Retry: next, at: time.Now().Add(wait)})
 }

@@ -48,7 +48,7 @@ func (s *Service) SendMessage(ctx context.Context, me messenger.User, convID int
 			}
 			if err == nil && sent.Created {
 				// One job for the message, whoever is away: it decides when it runs.
-				err = s.enqueuePush(ctx, tx, sent.Message, me.ID)
+				err = s.enqueuePush(ctx, tx, sent.Message)
 			}
 			return err
 		})

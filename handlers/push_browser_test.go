@@ -274,6 +274,13 @@ func TestPushInBrowser(t *testing.T) {
 			if !strings.HasSuffix(got[0].Body, "물도 챙겨 주세요") {
 				t.Errorf("second notification %+v", got[0])
 			}
+			// A coalesced push counts the conversation's unread itself: "count" wins over adding.
+			push(map[string]any{"title": "3학년 2반 학부모", "body": "김선영: 우산도요", "url": e.srv.URL + "/c/7",
+				"conversation_id": 7, "tag": "c7", "count": 5, "unread": 5, "lang": lang})
+			five := map[string]string{"ko": "새 메시지 5개", "en": "5 new messages"}[lang]
+			waitShown("a push counting five", func(s []shown) bool {
+				return len(s) == 1 && strings.HasPrefix(s[0].Body, five) && strings.HasSuffix(s[0].Body, "우산도요")
+			})
 			// Another conversation's push; conversation 7 is read since (the payload's
 			// unread list leaves it out): its notification goes.
 			push(map[string]any{"title": "김선영", "body": "김선영: 사진", "url": "javascript:alert(1)",

@@ -2,8 +2,8 @@
 // The server puts `const WORDS = {ko: {...}, en: {...}}` before this file, from the one
 // translation table (views/i18n.go).
 //
-// A push's payload (JSON): title, body, url, conversation_id, tag, unread (the unread total,
-// for the app badge), and optionally lang ("ko"|"en"; else the browser's language) and
+// A push's payload (JSON): title, body, url, conversation_id, tag, count (the unread
+// messages of the conversation: "N new messages"), unread (the unread total, for the app badge), and optionally lang ("ko"|"en"; else the browser's language) and
 // unread_conversations (the ids still unread: the notifications of the others are closed,
 // they were read since).
 "use strict";
@@ -45,10 +45,15 @@ async function onPush(event) {
   if (Array.isArray(d.unread_conversations)) {
     await closeExcept(d.unread_conversations.map(Number));
   }
-  // One notification per conversation: a second push replaces it and counts.
-  const shown = await self.registration.getNotifications({ tag });
-  let count = 1;
-  for (const n of shown) count += (n.data && n.data.count) || 1;
+  // One notification per conversation: a second push replaces it. The server counts the
+  // conversation's unread messages (count: one push stands for a window's messages); a
+  // payload without it adds one to what is shown.
+  let count = Number.isSafeInteger(d.count) && d.count > 0 ? Math.min(d.count, 99999) : 0;
+  if (!count) {
+    const shown = await self.registration.getNotifications({ tag });
+    count = 1;
+    for (const n of shown) count += (n.data && n.data.count) || 1;
+  }
   const title = str(d.title, 200) || w.app;
   const preview = str(d.body, 300);
   const body = count > 1 ? w.several.replace("{n}", count) + (preview ? "\n" + preview : "") : preview;

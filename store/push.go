@@ -113,3 +113,36 @@ func (tx *Tx) PushSubscriptionCount(ctx context.Context) (int64, error) {
 	err := tx.tx.QueryRowContext(ctx, `SELECT app_push_subscription_count()`).Scan(&n)
 	return n, err
 }
+
+// PushMarks answers the newest seq already pushed to each member of a conversation who
+// has had a push there (app_push_marks): jobs only.
+func (tx *Tx) PushMarks(ctx context.Context, convID int64) (map[int64]int64, error) {
+	rows, err := tx.tx.QueryContext(ctx, `SELECT user_id, seq FROM app_push_marks($1)`, convID)
+	if err != nil {
+		return nil, fmt.Errorf("push marks: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]int64{}
+	for rows.Next() {
+		var id, seq int64
+		if err := rows.Scan(&id, &seq); err != nil {
+			return nil, err
+		}
+		out[id] = seq
+	}
+	return out, rows.Err()
+}
+
+// PushMarked records that each user was pushed the conversation's message of that seq
+// (app_push_marked, at most 1000 users at once): jobs only.
+func (tx *Tx) PushMarked(ctx context.Context, convID int64, userIDs, seqs []int64) error {
+	for len(userIDs) > 0 {
+		n := min(len(userIDs), 1000)
+		if _, err := tx.tx.ExecContext(ctx, `SELECT app_push_marked($1, $2, $3)`, convID,
+			pq.Array(userIDs[:n]), pq.Array(seqs[:n])); err != nil {
+			return fmt.Errorf("push marked: %w", err)
+		}
+		userIDs, seqs = userIDs[n:], seqs[n:]
+	}
+	return nil
+}

@@ -24,7 +24,11 @@ import (
 // river_job has row-level security for the app role: outside a user's transaction (River's
 // client and the workers set no app.user_id or app.org_id) every row, every command; inside
 // one, inserting a new job, available or scheduled (a push waits a few seconds), and reading (River's insert answers the row; a job's
-// arguments are ids, never trusted by the workers). The policies are made again on every
+// arguments are ids, never trusted by the workers). A unique insert that meets its twin
+// (the push job of a conversation and window) updates the existing row to itself (River's
+// ON CONFLICT DO UPDATE SET kind = kind, to return it): app_unique lets a user's
+// transaction do that to a unique job, and the trigger refuses any such update that
+// changes anything. The policies are made again on every
 // migration, after River's own.
 const riverGrants = `
 GRANT SELECT, INSERT, UPDATE, DELETE ON river_job, river_leader, river_queue, river_notification TO ` + AppRole + `;
@@ -40,6 +44,20 @@ CREATE POLICY app_enqueue ON river_job FOR INSERT TO ` + AppRole + `
     WITH CHECK (state IN ('available', 'scheduled') AND attempt = 0 AND attempted_at IS NULL AND finalized_at IS NULL);
 DROP POLICY IF EXISTS app_read ON river_job;
 CREATE POLICY app_read ON river_job FOR SELECT TO ` + AppRole + ` USING (true);
+DROP POLICY IF EXISTS app_unique ON river_job;
+CREATE POLICY app_unique ON river_job FOR UPDATE TO ` + AppRole + `
+    USING (unique_key IS NOT NULL) WITH CHECK (unique_key IS NOT NULL);
+CREATE OR REPLACE FUNCTION app_river_job_unchanged() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $f$
+BEGIN
+    IF coalesce(current_setting('app.user_id', true), '') <> '' OR coalesce(current_setting('app.org_id', true), '') <> '' THEN
+        RAISE EXCEPTION 'a job is not changed inside a user''s transaction' USING ERRCODE = '42501';
+    END IF;
+    RETURN NEW;
+END $f$;
+DROP TRIGGER IF EXISTS app_river_job_unchanged ON river_job;
+CREATE TRIGGER app_river_job_unchanged BEFORE UPDATE ON river_job
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION app_river_job_unchanged();
 `
 
 // migrateRiver applies River's own migrations after the project's, while conn holds the
