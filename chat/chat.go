@@ -27,15 +27,16 @@ const PageSize = 50
 // Service runs the use cases against the database and announces their effects on the
 // realtime engine.
 type Service struct {
-	db        *store.DB
-	events    realtime.Engine
-	logger    *slog.Logger
-	metrics   *metrics
-	limits    *ratelimit.Limits
-	files     *Files        // nil until EnableFiles
-	notify    *NotifyConfig // nil: DefaultNotifyConfig
-	push      *Push         // nil until EnablePush
-	convLocks [conversationLocks]sync.Mutex
+	pushWindows pushWindows // the push jobs this process committed (chat/push.go)
+	db          *store.DB
+	events      realtime.Engine
+	logger      *slog.Logger
+	metrics     *metrics
+	limits      *ratelimit.Limits
+	files       *Files        // nil until EnableFiles
+	notify      *NotifyConfig // nil: DefaultNotifyConfig
+	push        *Push         // nil until EnablePush
+	convLocks   [conversationLocks]sync.Mutex
 }
 
 // NewService answers a Service on db that publishes to events, registers its metrics

@@ -9,4 +9,12 @@ func (s *Service) HoldThumbnailPixels(ctx context.Context, n int64) (release fun
 }
 
 // RunPushJob runs a message's push job now, as its worker does.
+// ForgetPushWindows forgets the windows whose job this process committed, as another
+// process would not know them.
+func (s *Service) ForgetPushWindows() {
+	s.pushWindows.mu.Lock()
+	s.pushWindows.m = nil
+	s.pushWindows.mu.Unlock()
+}
+
 func (s *Service) RunPushJob(ctx context.Context, a PushArgs) error { return s.pushMessage(ctx, a) }

@@ -951,7 +951,8 @@ func (s *Service) storeFileMessage(ctx context.Context, up *store.JobUpload) err
 				}
 			}
 			if fm.Created {
-				return s.enqueuePush(ctx, tx, fm.Message)
+				_, err := s.enqueuePush(ctx, tx, fm.Message) // not recorded: a file message is rare
+				return err
 			}
 			return nil
 		})

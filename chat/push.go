@@ -139,13 +139,68 @@ func (s *Service) RegisterPushWorker(w *river.Workers) { river.AddWorker(w, &pus
 // enqueuePush puts the conversation's push job of the window in tx, the message's own
 // transaction, unless the window has it already. All messages of a window get the same
 // scheduled time, the window's end plus Delay, which is also what River's period is taken of.
-func (s *Service) enqueuePush(ctx context.Context, tx *store.Tx, msg messenger.Message) error {
+// It answers the window to record with pushEnqueued once tx committed; nothing is inserted
+// when this process committed the window's job already (pushWindows).
+func (s *Service) enqueuePush(ctx context.Context, tx *store.Tx, msg messenger.Message) (pushWindow, error) {
 	if s.push == nil || s.push.Jobs == nil {
-		return nil
+		return pushWindow{}, nil
 	}
 	window := max(s.push.Delay, time.Second)
-	at := time.Now().Truncate(window).Add(window + s.push.Delay)
-	return tx.Enqueue(ctx, s.push.Jobs, PushArgs{ConversationID: msg.ConversationID, at: at, window: window})
+	w := pushWindow{conv: msg.ConversationID, at: time.Now().Truncate(window).Add(window + s.push.Delay)}
+	if s.pushWindows.has(w) {
+		return pushWindow{}, nil
+	}
+	return w, tx.Enqueue(ctx, s.push.Jobs, PushArgs{ConversationID: w.conv, at: w.at, window: window})
+}
+
+// pushEnqueued records, after the transaction's commit, that the window's job is there.
+func (s *Service) pushEnqueued(w pushWindow) {
+	if w.conv != 0 {
+		s.pushWindows.add(w)
+	}
+}
+
+// pushWindow is a conversation's push job: its conversation and scheduled time.
+type pushWindow struct {
+	conv int64
+	at   time.Time
+}
+
+// pushWindows are the windows whose job this process committed, so that the window's later
+// messages skip River's unique insert (which would meet the job's row and update it to
+// itself, a row version each): the conversation's latest only, forgotten once past.
+type pushWindows struct {
+	mu sync.Mutex
+	m  map[int64]time.Time
+}
+
+// pushWindowsMax bounds the map: past that, the windows already past are forgotten.
+const pushWindowsMax = 100_000
+
+func (p *pushWindows) has(w pushWindow) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	at, ok := p.m[w.conv]
+	return ok && at.Equal(w.at)
+}
+
+func (p *pushWindows) add(w pushWindow) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[int64]time.Time{}
+	}
+	if len(p.m) >= pushWindowsMax {
+		now := time.Now()
+		for id, at := range p.m {
+			if at.Before(now) {
+				delete(p.m, id)
+			}
+		}
+	}
+	if len(p.m) < pushWindowsMax {
+		p.m[w.conv] = w.at
+	}
 }
 
 // pushRecipient is a member who gets a push, with their subscriptions.

@@ -38,6 +38,7 @@ func (s *Service) SendMessage(ctx context.Context, me messenger.User, convID int
 	var created bool
 	err = s.inOrder(convID, func() error {
 		var sent store.Sent
+		var window pushWindow
 		err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
 			var err error
 			sent, err = tx.InsertMessage(ctx, convID, store.NewMessage{
@@ -47,8 +48,8 @@ func (s *Service) SendMessage(ctx context.Context, me messenger.User, convID int
 				err = audit(ctx, tx, convID, store.AuditAnnouncement, nil, map[string]any{"seq": sent.Message.Seq})
 			}
 			if err == nil && sent.Created {
-				// One job for the message, whoever is away: it decides when it runs.
-				err = s.enqueuePush(ctx, tx, sent.Message)
+				// The conversation's job of the window, whoever is away: it decides when it runs.
+				window, err = s.enqueuePush(ctx, tx, sent.Message)
 			}
 			return err
 		})
@@ -56,6 +57,7 @@ func (s *Service) SendMessage(ctx context.Context, me messenger.User, convID int
 		if err != nil || !created {
 			return err
 		}
+		s.pushEnqueued(window)
 		msg.Sender = me
 		if sent.ZoneID != 0 {
 			s.publishAnnouncement(ctx, sent.ZoneID, msg)
