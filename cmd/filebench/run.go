@@ -24,6 +24,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/internal/proc"
 	"github.com/dreamseed/messenger/internal/sse"
 	"github.com/dreamseed/messenger/scan"
 	"github.com/dreamseed/messenger/scan/clamdtest"
@@ -93,7 +94,7 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	defer b.close()
-	started, err := procRSS(srv.pid)
+	started, err := proc.RSS(srv.pid)
 	if err != nil {
 		return err
 	}
@@ -400,7 +401,7 @@ func (b *bench) upload(ctx context.Context, clientMsgID, name string, data []byt
 // is delivered: its resting RSS before, and the peak.
 func (b *bench) memoryRun(ctx context.Context, pid, n int, data []byte) (rest, peak int64, lat []time.Duration, err error) {
 	time.Sleep(2 * time.Second) // let the latency run's work settle
-	if rest, err = procRSS(pid); err != nil {
+	if rest, err = proc.RSS(pid); err != nil {
 		return 0, 0, nil, err
 	}
 	peak = rest
@@ -415,7 +416,7 @@ func (b *bench) memoryRun(ctx context.Context, pid, n int, data []byte) (rest, p
 			case <-stop:
 				return
 			case <-t.C:
-				if rss, err := procRSS(pid); err == nil && rss > peak {
+				if rss, err := proc.RSS(pid); err == nil && rss > peak {
 					peak = rss
 				}
 			}
@@ -622,21 +623,4 @@ func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return b
-}
-
-// procRSS reads VmRSS of a process.
-func procRSS(pid int) (int64, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			if f := strings.Fields(rest); len(f) >= 1 {
-				kb, err := strconv.ParseInt(f[0], 10, 64)
-				return kb * 1024, err
-			}
-		}
-	}
-	return 0, errors.New("no VmRSS line")
 }

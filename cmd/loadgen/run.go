@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dreamseed/messenger/internal/proc"
 	"github.com/dreamseed/messenger/internal/sse"
 )
 
@@ -794,7 +794,7 @@ func (b *bench) sampleRSS(ctx context.Context) rssStats {
 	switch {
 	case b.cfg.PID > 0:
 		st.Source = fmt.Sprintf("/proc/%d/status", b.cfg.PID)
-		sample = func() (int64, error) { return procRSS(b.cfg.PID) }
+		sample = func() (int64, error) { return proc.RSS(b.cfg.PID) }
 	case b.cfg.RSSFromMetrics:
 		st.Source = b.cfg.MetricsURL
 		client := &http.Client{Timeout: 2 * time.Second}
@@ -818,24 +818,6 @@ func (b *bench) sampleRSS(ctx context.Context) rssStats {
 		case <-t.C:
 		}
 	}
-}
-
-// procRSS reads VmRSS of a process.
-func procRSS(pid int) (int64, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest)
-			if len(f) >= 1 {
-				kb, err := strconv.ParseInt(f[0], 10, 64)
-				return kb * 1024, err
-			}
-		}
-	}
-	return 0, errors.New("no VmRSS line")
 }
 
 // metricsRSS reads process_resident_memory_bytes from a Prometheus text page.

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dreamseed/messenger/internal/gobin"
 )
 
 // Server is a running mailpit.
@@ -45,26 +47,7 @@ type Options struct {
 
 // Binary finds mailpit on PATH or in $(go env GOPATH)/bin.
 func Binary() (string, error) {
-	if p, err := exec.LookPath("mailpit"); err == nil {
-		return p, nil
-	}
-	var dirs []string
-	if gp := os.Getenv("GOPATH"); gp != "" {
-		dirs = append(dirs, filepath.SplitList(gp)...)
-	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		dirs = append(dirs, filepath.SplitList(strings.TrimSpace(string(out)))...)
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, "go"))
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, "bin", "mailpit")
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("mailpit is not on PATH nor in GOPATH/bin: go install github.com/axllent/mailpit@v1.33.1")
+	return gobin.Find("mailpit", "go install github.com/axllent/mailpit@v1.33.1")
 }
 
 // Start runs mailpit on free ports and stops it when t ends. Without mailpit it skips t,

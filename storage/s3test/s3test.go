@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/dreamseed/messenger/internal/gobin"
 )
 
 // Server is a running versitygw.
@@ -39,26 +40,7 @@ type Server struct {
 // Binary finds versitygw on PATH or in $(go env GOPATH)/bin, where
 // `go install github.com/versity/versitygw/cmd/versitygw@v1.8.0` puts it.
 func Binary() (string, error) {
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p, nil
-	}
-	var dirs []string
-	if gp := os.Getenv("GOPATH"); gp != "" {
-		dirs = append(dirs, filepath.SplitList(gp)...)
-	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		dirs = append(dirs, filepath.SplitList(strings.TrimSpace(string(out)))...)
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, "go"))
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, "bin", "versitygw")
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("versitygw is not on PATH nor in GOPATH/bin: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
+	return gobin.Find("versitygw", "go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
 }
 
 // Start runs versitygw on a free port over a fresh directory, makes a bucket and stops the
