@@ -97,7 +97,7 @@ var htmlTmpl = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html>
 <h2 style="font-size:16px;margin:0 0 4px">{{.Title}}</h2>
 <p style="font-size:13px;color:#dc2626;margin:0 0 8px">{{.Unread}}</p>
 {{range .Lines}}<p style="font-size:14px;margin:0 0 6px"><span style="color:#6b7280">{{.Time}}</span> <strong>{{.Sender}}</strong>: {{.Preview}}</p>
-{{end}}<p style="margin:12px 0 0"><a href="{{.URL}}" style="display:inline-block;background:#2563eb;color:#ffffff;text-decoration:none;padding:8px 16px;border-radius:8px;font-size:14px">{{.Open}}</a></p>
+{{end}}<p style="margin:12px 0 0"><a href="{{.URL}}" style="display:inline-block;background:#0f766e;color:#ffffff;text-decoration:none;padding:8px 16px;border-radius:8px;font-size:14px">{{.Open}}</a></p>
 </div>
 {{end}}{{if .More}}<p style="font-size:14px">{{.More}}</p>{{end}}
 <p style="font-size:12px;color:#6b7280;margin-top:24px">{{.Why}}<br><a href="{{.UnsubURL}}" style="color:#6b7280">{{.Unsubscribe}}</a></p>

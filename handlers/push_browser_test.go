@@ -99,7 +99,8 @@ func TestPushInBrowser(t *testing.T) {
 			portalPage.Lock()
 			portalPage.token = sign(t, claims)
 			portalPage.Unlock()
-			accept := map[string]string{"ko": "ko-KR,ko", "en": "en-US,en"}[lang]
+			// The browser prefers the other language: the pages follow the user's own.
+			accept := map[string]string{"ko": "en-US,en", "en": "ko-KR,ko"}[lang]
 			ctx := startChromiumWith(t, chromium, chromedp.Flag("accept-lang", accept))
 			do := func(ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 				t.Helper()
@@ -158,6 +159,10 @@ func TestPushInBrowser(t *testing.T) {
 			wait(popup, "the window has its ticket", `location.hash === "" && document.readyState === "complete" && !!document.getElementById("push-enable-page")`)
 			if eval(popup, "top level", `window.top === window && !!window.opener`) != true {
 				t.Fatal("the window is not top-level with an opener")
+			}
+			// It has no session, yet speaks the user's language, named by its opener.
+			if got := eval(popup, "language", `document.documentElement.lang`); got != lang {
+				t.Errorf("the window speaks %v, want %s", got, lang)
 			}
 			// No push service in headless Chromium: the window's PushManager answers a
 			// subscription with real keys and a local endpoint.
@@ -269,7 +274,7 @@ func TestPushInBrowser(t *testing.T) {
 			}
 			push(map[string]any{"title": "3학년 2반 학부모", "body": "김선영: 물도 챙겨 주세요", "url": e.srv.URL + "/c/7",
 				"conversation_id": 7, "tag": "c7", "unread": 2}) // no lang: the browser's language
-			several := map[string]string{"ko": "새 메시지 2개", "en": "2 new messages"}[lang]
+			several := map[string]string{"ko": "2 new messages", "en": "새 메시지 2개"}[lang] // the browser's, the other one
 			got = waitShown("the second push of the conversation", func(s []shown) bool { return len(s) == 1 && strings.HasPrefix(s[0].Body, several) })
 			if !strings.HasSuffix(got[0].Body, "물도 챙겨 주세요") {
 				t.Errorf("second notification %+v", got[0])

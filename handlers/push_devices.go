@@ -50,7 +50,9 @@ func (s *Server) pushDevices(c *echo.Context) error {
 // browser: it needs no session (it carries a ticket in its fragment). It keeps its opener
 // (the iframe, on this origin), which the page's default opener policy would cut off.
 func (s *Server) pushEnable(c *echo.Context) error {
-	ctx := withLocale(c)
+	// The window has no session: the opener names the user's language in the query.
+	ctx := views.WithLocale(c.Request().Context(), views.NegotiateLocale(c.QueryParam("lang"), c.Request().Header.Get("Accept-Language")))
+	c.SetRequest(c.Request().WithContext(ctx))
 	c.Response().Header().Set("Cross-Origin-Opener-Policy", "unsafe-none")
 	return render(c, http.StatusOK, views.PushEnablePage(views.PushEnableProps{
 		Layout: s.layout(views.T(ctx, "push.enable_page.title")), PublicKey: s.publicKey(),

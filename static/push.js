@@ -113,7 +113,9 @@
   // viaWindow opens the small window inside the click (a pop-up blocker lets it through),
   // then gives it the ticket in its fragment, which never reaches a server or a log.
   function viaWindow(root, button) {
-    const w = window.open("/push/enable", "dreamseed-push", "popup,width=440,height=640");
+    // The window has no session: it speaks the language this page speaks.
+    const page = "/push/enable?lang=" + encodeURIComponent(document.documentElement.lang);
+    const w = window.open(page, "dreamseed-push", "popup,width=440,height=640");
     if (!w) {
       say(root, "Blocked");
       return;
@@ -134,7 +136,7 @@
     addEventListener("message", onMessage);
     fetch("/push/tickets", { method: "POST", headers: { "X-CSRF-Token": csrf() }, credentials: "same-origin" })
       .then((r) => (r.ok ? r.json() : Promise.reject(r)))
-      .then(({ ticket }) => w.location.replace("/push/enable#ticket=" + encodeURIComponent(ticket)))
+      .then(({ ticket }) => w.location.replace(page + "#ticket=" + encodeURIComponent(ticket)))
       .catch(() => {
         w.close();
         done("Failed");
