@@ -46,6 +46,7 @@ type config struct {
 	Grace          time.Duration
 	Conns          int    // most API connections at once; sends beyond wait for one
 	Convs          string // "all" or "groups": the conversations sends go to
+	MaxInFlight    int    // 0: none; else sends due while this many are in flight are shed, counted
 	ConnectTimeout time.Duration
 	PID            int
 	PGPID          int
@@ -90,6 +91,7 @@ func main() {
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "timeout of one API request")
 	fs.DurationVar(&cfg.Grace, "grace", cfg.Grace, "how long after the last send to wait for deliveries before counting what is lost")
 	fs.IntVar(&cfg.Conns, "conns", cfg.Conns, "most API connections open at once (a browser opens up to 6 per user); a send due while all are busy waits for one, and the wait counts in its latency")
+	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", 0, "0: no bound (every due send goes). For saturation runs only: a send due while this many are in flight is not sent and is counted as shed, so that a server far past its capacity keeps -conns requests busy without the generator's backlog outliving -timeout")
 	fs.StringVar(&cfg.Convs, "convs", cfg.Convs, "where sends go: all (each user's direct and group conversations) or groups (only the group conversations: the hot ones a saturation run shares with its pgbench ceilings)")
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "how long all streams may take to open")
 	fs.IntVar(&cfg.PID, "pid", 0, "server process id: sample its RSS from /proc (same machine)")

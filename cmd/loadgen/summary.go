@@ -35,6 +35,7 @@ type summary struct {
 		PerSecond         float64 `json:"per_second"`
 		CompletedInWindow int64   `json:"completed_in_window"`
 		MaxInFlight       int64   `json:"max_in_flight"`    // most sends started and not yet answered
+		Shed              int64   `json:"shed"`             // due while -max-in-flight were in flight: not sent
 		InFlightAtEnd     int64   `json:"in_flight_at_end"` // sends still waiting when the window ended: the backlog
 		DrainS            float64 `json:"drain_s"`          // from the window's end to the last measured 201
 	} `json:"sends"`
@@ -102,6 +103,9 @@ func printTable(w io.Writer, s *summary) {
 	fmt.Fprintf(tw, "send errors\t%s\n", errs)
 	fmt.Fprintf(tw, "offered sends/s\t%.1f\n", s.Sends.OfferedPerSecond)
 	fmt.Fprintf(tw, "ACHIEVED durable sends/s\t%.1f  (%d answered 201 in the %.1fs window)\n", s.Sends.PerSecond, s.Sends.CompletedInWindow, s.Sends.WindowS)
+	if s.Sends.Shed > 0 {
+		fmt.Fprintf(tw, "SHED by the generator (-max-in-flight)\t%d  (not sent: a saturation run's bound)\n", s.Sends.Shed)
+	}
 	fmt.Fprintf(tw, "in flight: max / at the window's end\t%d / %d  (the last measured 201 came %.1fs after the window)\n", s.Sends.MaxInFlight, s.Sends.InFlightAtEnd, s.Sends.DrainS)
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "latency (ms)\tp50\tp95\tp99\tmax\tcount")
