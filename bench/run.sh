@@ -268,7 +268,7 @@ say "results ($OUT)"
 			  "  send→delivered ms         p50 \(r(.delivery_latency.p50_ms))  p95 \(r(.delivery_latency.p95_ms))  p99 \(r(.delivery_latency.p99_ms))  max \(r(.delivery_latency.max_ms))",
 			  "  lost / duplicated         \(.delivery.lost) / \(.delivery.duplicated)   (\(.delivery.live) live + \(.delivery.recovered) caught up of \(.delivery.expected); resyncs \(.streams.resyncs); not stored \(.delivery.not_stored // "?"))",
 			  "  server RSS max            \(r(.rss.max_bytes / 1048576)) MiB",
-			  "  CPU (% of a core)         server \((.cpu.server_pct // 0) | round)  postgres \(.cpu.postgres_pct | round)  loadgen \(.cpu.loadgen_pct | round)  other \(.cpu.other_pct | round) \(.cpu.other_top // [] | join(", "))",
+			  "  CPU (% of a core)         server \((.cpu.server_pct // 0) | round)  postgres \(.cpu.postgres_pct | round) (ended backends \((.cpu.postgres_ended_pct // 0) | round))  loadgen \(.cpu.loadgen_pct | round)  other \(.cpu.other_pct | round) \(.cpu.other_top // [] | join(", "))",
 			  (if .profile then "  CPU profile               \(.profile) (top: \(.profile | sub("\\.pprof$"; ".top.txt")))" else empty end)
 			' "$f"
 		else

@@ -141,8 +141,12 @@ func printTable(w io.Writer, s *summary) {
 		if c.Server > 0 {
 			server = fmt.Sprintf("server %.0f%%, ", c.Server)
 		}
-		fmt.Fprintf(tw, "CPU, measured window (%% of a core)\tmachine %.0f%% of %d00%%: %spostgres %.0f%%, loadgen %.0f%%, other %.0f%%\n",
-			c.Machine, c.Cores, server, c.Postgres, c.Loadgen, c.Other)
+		ended := ""
+		if c.PostgresEnded >= 1 {
+			ended = fmt.Sprintf(" (%.0f%% in backends that ended)", c.PostgresEnded)
+		}
+		fmt.Fprintf(tw, "CPU, measured window (%% of a core)\tmachine %.0f%% of %d00%%: %spostgres %.0f%%%s, loadgen %.0f%%, other %.0f%%\n",
+			c.Machine, c.Cores, server, c.Postgres, ended, c.Loadgen, c.Other)
 		if len(c.OtherTop) > 0 {
 			fmt.Fprintf(tw, "  the others\t%s\n", strings.Join(c.OtherTop, ", "))
 		}
