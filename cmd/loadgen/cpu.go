@@ -22,8 +22,11 @@ type cpuUsage struct {
 	Machine  float64 `json:"machine_pct"`
 	Server   float64 `json:"server_pct,omitempty"` // with -pid
 	Postgres float64 `json:"postgres_pct"`         // the cluster of -pg-pid, else every process named postgres
-	Loadgen  float64 `json:"loadgen_pct"`
-	Other    float64 `json:"other_pct"` // machine − server − postgres − loadgen
+	// PostgresEnded is the part of Postgres spent by backends that ended in the window
+	// (connections closed and opened again).
+	PostgresEnded float64 `json:"postgres_ended_pct"`
+	Loadgen       float64 `json:"loadgen_pct"`
+	Other         float64 `json:"other_pct"` // machine − server − postgres − loadgen
 	// OtherTop names the busiest other processes ("chromium 35%"), so that a run on a
 	// shared machine shows what it shared it with; what no live process accounts for
 	// (the kernel, processes that ended) is "unattributed".
@@ -36,6 +39,7 @@ type cpuSnap struct {
 	server   uint64
 	self     uint64
 	postgres map[int]uint64
+	pgReaped uint64           // the postmaster's reaped children (ended backends): cutime+cstime
 	procs    map[int]procTime // every process, for naming the others
 
 	serverPID, selfPID int
@@ -69,6 +73,9 @@ func takeCPUSnap(serverPID, pgPID int) cpuSnap {
 		s.server, _, _ = procStat(serverPID)
 	}
 	s.self, _, _ = procStat(os.Getpid())
+	if pgPID > 0 {
+		s.pgReaped = reapedTicks(pgPID)
+	}
 	if dir, err := os.ReadDir("/proc"); err == nil {
 		for _, e := range dir {
 			pid, err := strconv.Atoi(e.Name())
@@ -111,8 +118,26 @@ func procStat(pid int) (ticks uint64, ppid int, err error) {
 	return ut + st, ppid, nil
 }
 
-// cpuBetween answers the usage from a to b. PostgreSQL backends that ended in between are
-// not counted (the server's pool keeps its connections, so that is little).
+// reapedTicks answers the CPU time of pid's children that ended and were waited for
+// (cutime+cstime): for the postmaster, its backends that closed.
+func reapedTicks(pid int) uint64 {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 15 {
+		return 0
+	}
+	cu, _ := strconv.ParseUint(f[13], 10, 64)
+	cs, _ := strconv.ParseUint(f[14], 10, 64)
+	return cu + cs
+}
+
+// cpuBetween answers the usage from a to b. PostgreSQL's includes, with -pg-pid, the
+// backends that ended in between (the postmaster's reaped children): a server whose pool
+// churns connections pays for each new backend.
 func cpuBetween(a, b cpuSnap) cpuUsage {
 	secs := b.at.Sub(a.at).Seconds()
 	u := cpuUsage{Cores: runtime.NumCPU(), WindowS: secs}
@@ -133,11 +158,14 @@ func cpuBetween(a, b cpuSnap) cpuUsage {
 	for pid, t := range b.postgres {
 		pg += sub(t, a.postgres[pid])
 	}
+	reaped := sub(b.pgReaped, a.pgReaped)
+	pg += reaped
 	u.Postgres = pct(pg)
+	u.PostgresEnded = pct(reaped)
 	u.Other = max(0, u.Machine-u.Server-u.Loadgen-u.Postgres)
 
 	byName := map[string]uint64{}
-	var attributed uint64
+	attributed := reaped
 	for pid, p := range b.procs {
 		d := sub(p.ticks, a.procs[pid].ticks)
 		if a.procs[pid].comm != "" && a.procs[pid].comm != p.comm {
