@@ -1,0 +1,69 @@
+package handlers
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v5"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/views"
+)
+
+// cacheable reports whether a page request may be answered from the page cache: a plain
+// GET of the page itself (no query: no older page, no open panel) by a client that takes
+// gzip, which every browser does; anything else is rendered afresh.
+func (s *Server) cacheable(c *echo.Context) bool {
+	req := c.Request()
+	return req.Method == http.MethodGet && req.URL.RawQuery == "" && acceptsGzip(c)
+}
+
+// servePage answers the page of conversation conv (0: the list) for me's session from
+// the page cache, or renders it with fill — whose clientMsgID is the cache's hole, which
+// each answer fills with a new id for the composer — and keeps it. fill also says
+// whether the page shows someone typing, which lapses without an event: such a page
+// serves only briefly.
+func (s *Server) servePage(c *echo.Context, me messenger.User, conv int64,
+	fill func(clientMsgID string) (templ.Component, bool, error)) error {
+	ctx := c.Request().Context()
+	var key pageKey
+	copy(key.session[:], auth.HashToken(auth.SessionTokenFrom(ctx)))
+	key.conv, key.locale = conv, views.Locale(ctx)
+	now := time.Now()
+	body, ok := s.pages.page(key, now)
+	if !ok {
+		stamp := s.pages.pageStamp(me)
+		page, typing, err := fill(string(s.hole))
+		if err != nil {
+			return err
+		}
+		buf := templ.GetBuffer()
+		defer templ.ReleaseBuffer(buf)
+		if err := page.Render(ctx, buf); err != nil {
+			return err
+		}
+		if body, err = newGzipParts(buf.Bytes(), s.hole); err != nil {
+			return err
+		}
+		var until time.Time
+		if typing {
+			until = now.Add(typingPageTTL)
+		}
+		s.pages.putPage(key, me, body, stamp, now, until)
+	}
+	var id []byte
+	if len(body.parts) > 1 {
+		id = []byte(newClientMsgID())
+	}
+	h := c.Response().Header()
+	h.Set("Content-Type", "text/html; charset=UTF-8")
+	h.Set("Cache-Control", "no-store")
+	h.Add("Vary", "Accept-Encoding")
+	h.Set("Content-Encoding", "gzip")
+	h.Set("Content-Length", strconv.Itoa(body.size(len(id))))
+	c.Response().WriteHeader(http.StatusOK)
+	return body.writeTo(c.Response(), id)
+}
