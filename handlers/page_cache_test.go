@@ -151,7 +151,7 @@ func TestEventsNeverCompressed(t *testing.T) {
 	}
 }
 
-var readLabel = regexp.MustCompile(`data-role="read">([^<]+)<`)
+var readLabel = regexp.MustCompile(`class="msg-read">([^<]+)<`)
 
 // TestPageCacheSeesEveryChange: with the thread and the list cached, the very next
 // request after each change shows it: a new message, a read mark, a rename, a member
