@@ -90,6 +90,19 @@ type gzipParts struct {
 	shift [][32]uint32 // shift[i]: the CRC operator of len(part i) zero bytes (i >= 1)
 	plain int          // length of the text without its holes
 	wire  int          // compressed bytes without the holes
+	raw   bool         // parts are the text itself, for a client without gzip (newRawParts)
+}
+
+// newRawParts keeps page split at each occurrence of hole, uncompressed, for a client that
+// does not take gzip.
+func newRawParts(page, hole []byte) *gzipParts {
+	g := &gzipParts{raw: true}
+	for _, t := range bytes.Split(page, hole) {
+		g.parts = append(g.parts, bytes.Clone(t))
+		g.plain += len(t)
+	}
+	g.wire = g.plain
+	return g
 }
 
 // newGzipParts compresses page split at each occurrence of hole.
@@ -134,12 +147,28 @@ var finalBlock = []byte{0x01, 0x00, 0x00, 0xff, 0xff}
 // bytes.
 func (g *gzipParts) size(n int) int {
 	holes := len(g.parts) - 1
+	if g.raw {
+		return g.wire + holes*n
+	}
 	return len(gzipHeader) + g.wire + holes*(5+n) + len(finalBlock) + 8
 }
 
 // writeTo writes the gzip member with every hole filled with value (at most 65535
 // bytes).
 func (g *gzipParts) writeTo(w io.Writer, value []byte) error {
+	if g.raw {
+		for i, p := range g.parts {
+			if i > 0 {
+				if _, err := w.Write(value); err != nil {
+					return err
+				}
+			}
+			if _, err := w.Write(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	var stored [5]byte
 	binary.LittleEndian.PutUint16(stored[1:], uint16(len(value)))
 	binary.LittleEndian.PutUint16(stored[3:], ^uint16(len(value)))

@@ -74,11 +74,12 @@ type cachedSession struct {
 }
 
 // pageKey names one cached page: a session (the page carries its CSRF token), the page
-// (conversation 0: the list), the language it is in.
+// (conversation 0: the list), the language it is in, and whether it is gzipped.
 type pageKey struct {
 	session [32]byte
 	conv    int64
 	locale  string
+	gzip    bool
 }
 
 type cachedPage struct {

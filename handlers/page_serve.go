@@ -14,15 +14,15 @@ import (
 )
 
 // cacheable reports whether a page request may be answered from the page cache: a plain
-// GET of the page itself (no query: no older page, no open panel) by a client that takes
-// gzip, which every browser does; anything else is rendered afresh.
+// GET of the page itself (no query: no older page, no open panel); anything else is
+// rendered afresh.
 func (s *Server) cacheable(c *echo.Context) bool {
 	req := c.Request()
-	return req.Method == http.MethodGet && req.URL.RawQuery == "" && acceptsGzip(c)
+	return req.Method == http.MethodGet && req.URL.RawQuery == ""
 }
 
 // servePage answers the page of conversation conv (0: the list) for me's session from
-// the page cache, or renders it with fill — whose clientMsgID is the cache's hole, which
+// the page cache (gzipped for a client that takes it, which every browser does), or renders it with fill — whose clientMsgID is the cache's hole, which
 // each answer fills with a new id for the composer — and keeps it. fill also says
 // whether the page shows someone typing, which lapses without an event: such a page
 // serves only briefly.
@@ -31,7 +31,7 @@ func (s *Server) servePage(c *echo.Context, me messenger.User, conv int64,
 	ctx := c.Request().Context()
 	var key pageKey
 	copy(key.session[:], auth.HashToken(auth.SessionTokenFrom(ctx)))
-	key.conv, key.locale = conv, views.Locale(ctx)
+	key.conv, key.locale, key.gzip = conv, views.Locale(ctx), acceptsGzip(c)
 	now := time.Now()
 	body, ok := s.pages.page(key, now)
 	if !ok {
@@ -45,7 +45,9 @@ func (s *Server) servePage(c *echo.Context, me messenger.User, conv int64,
 		if err := page.Render(ctx, buf); err != nil {
 			return err
 		}
-		if body, err = newGzipParts(buf.Bytes(), s.hole); err != nil {
+		if !key.gzip {
+			body = newRawParts(buf.Bytes(), s.hole)
+		} else if body, err = newGzipParts(buf.Bytes(), s.hole); err != nil {
 			return err
 		}
 		var until time.Time
@@ -62,7 +64,9 @@ func (s *Server) servePage(c *echo.Context, me messenger.User, conv int64,
 	h.Set("Content-Type", "text/html; charset=UTF-8")
 	h.Set("Cache-Control", "no-store")
 	h.Add("Vary", "Accept-Encoding")
-	h.Set("Content-Encoding", "gzip")
+	if key.gzip {
+		h.Set("Content-Encoding", "gzip")
+	}
 	h.Set("Content-Length", strconv.Itoa(body.size(len(id))))
 	c.Response().WriteHeader(http.StatusOK)
 	return body.writeTo(c.Response(), id)
