@@ -9,6 +9,7 @@ import (
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/views"
 )
 
@@ -32,11 +33,14 @@ func (s *Server) conversationList(c *echo.Context) error {
 // listPage reads the list page of me's conversations (after the request's cursor).
 func (s *Server) listPage(c *echo.Context, me messenger.User) (templ.Component, error) {
 	ctx := c.Request().Context()
-	page, err := s.chat.Conversations(ctx, me, c.QueryParam("cursor"), 0)
-	if err != nil {
-		return nil, err
+	var page chat.ConversationPage
+	var unread int64
+	var err error
+	if cursor := c.QueryParam("cursor"); cursor == "" {
+		page, unread, err = s.chat.ListPage(ctx, me)
+	} else if page, err = s.chat.Conversations(ctx, me, cursor, 0); err == nil {
+		unread, err = s.chat.UnreadTotal(ctx, me)
 	}
-	unread, err := s.chat.UnreadTotal(ctx, me)
 	if err != nil {
 		return nil, err
 	}

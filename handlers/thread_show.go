@@ -61,30 +61,17 @@ func (s *Server) renderThreadPage(c *echo.Context, me messenger.User, convID, be
 func (s *Server) threadPage(c *echo.Context, me messenger.User, convID, beforeSeq int64, draft, problem string,
 	notifyProblem func(*views.ConversationNotify), clientMsgID string) (int, templ.Component, bool, error) {
 	ctx := c.Request().Context()
-	thread, err := s.chat.OpenThread(ctx, me, convID, beforeSeq)
+	now := time.Now()
+	p, err := s.chat.OpenThreadPage(ctx, me, convID, beforeSeq, now)
 	if err != nil {
 		return 0, nil, false, err
 	}
-	notify, err := s.conversationNotify(ctx, me, thread.Conversation)
-	if err != nil {
-		return 0, nil, false, err
-	}
+	thread, page, unread, uploads := p.Thread, p.List, p.Unread, p.Uploads
+	notify := s.notifyView(me, thread.Conversation, p.Settings, p.Partner, now)
 	status := http.StatusOK
 	if notifyProblem != nil {
 		notifyProblem(&notify)
 		status = http.StatusUnprocessableEntity
-	}
-	page, err := s.chat.Conversations(ctx, me, "", 0)
-	if err != nil {
-		return 0, nil, false, err
-	}
-	unread, err := s.chat.UnreadTotal(ctx, me)
-	if err != nil {
-		return 0, nil, false, err
-	}
-	uploads, err := s.chat.PendingUploads(ctx, me, convID)
-	if err != nil {
-		return 0, nil, false, err
 	}
 	layout := s.layout(views.ConvTitle(ctx, thread.Conversation, me.ID))
 	layout.UnreadTotal = unread
@@ -94,11 +81,11 @@ func (s *Server) threadPage(c *echo.Context, me messenger.User, convID, beforeSe
 	return status, views.AppPage(views.AppProps{
 		Layout: layout,
 		List: views.ListProps{Me: me, Conversations: page.Conversations, NextCursor: page.NextCursor,
-			ActiveID: convID, Now: time.Now()},
+			ActiveID: convID, Now: now},
 		Thread: &views.ThreadProps{
 			Me: me, Conversation: thread.Conversation, Messages: thread.Messages, HasOlder: thread.HasOlder,
 			Read:        views.ReadState{Kind: thread.Conversation.Kind, Marks: thread.Watermarks, Members: thread.Members},
-			Now:         time.Now(),
+			Now:         now,
 			Typing:      thread.Typing,
 			ClientMsgID: clientMsgID, Draft: draft, Error: problem,
 			MembersOpen: c.QueryParam("members") == "1",
