@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
 	"time"
@@ -68,6 +69,14 @@ func (s *Server) servePage(c *echo.Context, me messenger.User, conv int64,
 		h.Set("Content-Encoding", "gzip")
 	}
 	h.Set("Content-Length", strconv.Itoa(body.size(len(id))))
+	// One write: the body goes to the connection in one system call, not one per part.
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer bodyBuffers.Put(buf)
+	buf.Reset()
+	if err := body.writeTo(buf, id); err != nil {
+		return err
+	}
 	c.Response().WriteHeader(http.StatusOK)
-	return body.writeTo(c.Response(), id)
+	_, err := c.Response().Write(buf.Bytes())
+	return err
 }
