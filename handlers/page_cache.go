@@ -257,7 +257,7 @@ func (pc *pageCache) sessionStamp(userID int64) pageStamp {
 func (pc *pageCache) putSession(hash [32]byte, e cachedSession, stamp pageStamp, now time.Time) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	if stamp.epoch != pc.epoch || stamp.gen != pc.sessGens[e.userID] {
+	if stamp.epoch != pc.epoch || stamp.gen != pc.sessGens[e.userID] || !pc.watched[streamsChannel(e.userID)] {
 		return
 	}
 	if len(pc.sessions) >= 4*pageCacheWatched {
@@ -304,8 +304,9 @@ func (pc *pageCache) pageStamp(me messenger.User) pageStamp {
 func (pc *pageCache) putPage(key pageKey, me messenger.User, body *gzipParts, stamp pageStamp, now, until time.Time) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	if stamp.epoch != pc.epoch || stamp.gen != pc.users[me.ID] || stamp.zoneGen != pc.zones[me.ZoneID] {
-		return
+	if stamp.epoch != pc.epoch || stamp.gen != pc.users[me.ID] || stamp.zoneGen != pc.zones[me.ZoneID] ||
+		!pc.watched[chat.UserChannel(me.ID)] || (me.ZoneID > 0 && !pc.watched[chat.ZoneChannel(me.ZoneID)]) {
+		return // not, or no longer, hearing of this user's changes
 	}
 	if old, ok := pc.pages[key]; ok {
 		pc.bytes -= old.body.wire
