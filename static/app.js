@@ -207,6 +207,8 @@
         catchUpAgain = false;
         catchUp();
       }
+    }).catch(function () {
+      // Offline or refused: the stream's reconnect (or the next gap) catches up again.
     });
     return catchingUp;
   }
