@@ -120,44 +120,137 @@ type Thread struct {
 // beforeSeq (0: the newest). A conversation me is not in is not found.
 func (s *Service) OpenThread(ctx context.Context, me messenger.User, convID, beforeSeq int64) (Thread, error) {
 	var t Thread
-	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-		var err error
-		if t.Conversation, err = tx.Conversation(ctx, convID); err != nil {
-			return err
-		}
-		msgs, err := tx.MessagesBefore(ctx, convID, beforeSeq, PageSize+1)
-		if err != nil {
-			return err
-		}
-		if len(msgs) > PageSize {
-			msgs, t.HasOlder = msgs[:PageSize], true
-		}
-		// Newest first from the store; the page shows oldest first.
-		for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
-			msgs[i], msgs[j] = msgs[j], msgs[i]
-		}
-		t.Messages = msgs
-		if t.Conversation.Kind == messenger.KindAnnouncement {
-			var mine int64
-			t.Members, mine, err = tx.ReadSummary(ctx, convID)
-			t.Watermarks = map[string]int64{me.Sub: mine}
-			return err
-		}
-		t.Watermarks, err = tx.Watermarks(ctx, convID)
-		return err
-	})
+	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error { return openThread(ctx, tx, me, convID, beforeSeq, &t) })
 	if err != nil {
 		return t, err
 	}
+	s.liveThread(ctx, me, &t)
+	return t, nil
+}
+
+// openThread reads conversation convID and its page of messages before beforeSeq into t.
+func openThread(ctx context.Context, tx *store.Tx, me messenger.User, convID, beforeSeq int64, t *Thread) error {
+	*t = Thread{}
+	var err error
+	if t.Conversation, err = tx.Conversation(ctx, convID); err != nil {
+		return err
+	}
+	msgs, err := tx.MessagesBefore(ctx, convID, beforeSeq, PageSize+1)
+	if err != nil {
+		return err
+	}
+	if len(msgs) > PageSize {
+		msgs, t.HasOlder = msgs[:PageSize], true
+	}
+	// Newest first from the store; the page shows oldest first.
+	for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
+		msgs[i], msgs[j] = msgs[j], msgs[i]
+	}
+	t.Messages = msgs
+	if t.Conversation.Kind == messenger.KindAnnouncement {
+		var mine int64
+		t.Members, mine, err = tx.ReadSummary(ctx, convID)
+		t.Watermarks = map[string]int64{me.Sub: mine}
+		return err
+	}
+	t.Watermarks, err = tx.Watermarks(ctx, convID)
+	return err
+}
+
+// liveThread fills in what the engine knows of an open thread: who is online, who types.
+func (s *Service) liveThread(ctx context.Context, me messenger.User, t *Thread) {
 	s.markConversationsOnline(ctx, []messenger.Conversation{t.Conversation})
-	if typing, err := s.events.Typing(ctx, convID); err == nil {
+	if typing, err := s.events.Typing(ctx, t.Conversation.ID); err == nil {
 		for _, p := range t.Conversation.Participants {
 			if p.ID != me.ID && slices.Contains(typing, p.ID) {
 				t.Typing = append(t.Typing, p.Name)
 			}
 		}
 	}
-	return t, nil
+}
+
+// ThreadPage is everything the page of an open thread shows, read in one transaction.
+type ThreadPage struct {
+	Thread
+	List     ConversationPage // the first page of the list beside it
+	Unread   int64            // unread messages in all of me's conversations
+	Uploads  []messenger.Upload
+	Settings store.MemberSettings // me's mute and keywords here
+	Partner  PartnerNotice        // a direct conversation's other member's quiet hours
+}
+
+// OpenThreadPage answers the page of conversation convID that a browser opens (the
+// messages before beforeSeq, 0: the newest), with the list, the unread total, my pending
+// uploads and notification settings there: one transaction, not one per part.
+func (s *Service) OpenThreadPage(ctx context.Context, me messenger.User, convID, beforeSeq int64, now time.Time) (ThreadPage, error) {
+	var p ThreadPage
+	var partner store.PartnerQuiet
+	var hasPartner bool
+	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+		p, partner, hasPartner = ThreadPage{}, store.PartnerQuiet{}, false
+		if err := openThread(ctx, tx, me, convID, beforeSeq, &p.Thread); err != nil {
+			return err
+		}
+		var err error
+		if p.Settings, err = tx.MemberSettings(ctx, convID); err != nil {
+			return err
+		}
+		if p.Conversation.Kind == messenger.KindDirect {
+			if partner, hasPartner, err = tx.PartnerQuietHours(ctx, convID); err != nil {
+				return err
+			}
+		}
+		if s.files != nil {
+			if p.Uploads, err = tx.PendingUploads(ctx, convID); err != nil {
+				return err
+			}
+		}
+		return listPage(ctx, tx, &p.List, &p.Unread)
+	})
+	if err != nil {
+		return p, err
+	}
+	if hasPartner {
+		quiet, until := InQuietHours(s.NotifyConfig().Effective(partner.Role, partner.Settings), now)
+		p.Partner = PartnerNotice{Quiet: quiet, Until: until, Role: partner.Role}
+	}
+	s.liveThread(ctx, me, &p.Thread)
+	s.markConversationsOnline(ctx, p.List.Conversations)
+	return p, nil
+}
+
+// ListPage answers the first page of me's conversations and their unread total, in one
+// transaction.
+func (s *Service) ListPage(ctx context.Context, me messenger.User) (ConversationPage, int64, error) {
+	var page ConversationPage
+	var unread int64
+	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+		page, unread = ConversationPage{}, 0
+		return listPage(ctx, tx, &page, &unread)
+	})
+	if err == nil {
+		s.markConversationsOnline(ctx, page.Conversations)
+	}
+	return page, unread, err
+}
+
+// listPage reads the first page of the list and the unread total.
+func listPage(ctx context.Context, tx *store.Tx, page *ConversationPage, unread *int64) error {
+	convs, err := tx.Conversations(ctx, nil, PageSize+1)
+	if err != nil {
+		return err
+	}
+	if len(convs) > PageSize {
+		convs = convs[:PageSize]
+		last := convs[PageSize-1]
+		page.NextCursor = encodeCursor(store.ConversationCursor{At: *last.LastMessageAt, ID: last.ID})
+	}
+	page.Conversations = convs
+	counts, err := tx.UnreadCounts(ctx)
+	for _, n := range counts {
+		*unread += n
+	}
+	return err
 }
 
 // cursors are opaque to clients: base64 of "unix-micro.id".

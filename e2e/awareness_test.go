@@ -321,7 +321,7 @@ type rowMarks struct {
 
 func rowMarksJS(msgID int64) string {
 	return fmt.Sprintf(`(() => { const li = document.getElementById("msg-%d"); if (!li) return {found: false, read: "", unread: ""};
-	  const r = li.querySelector("[data-role=read]"), u = li.querySelector("[data-role=unread]");
+	  const r = li.querySelector(".msg-read"), u = li.querySelector(".msg-unread");
 	  return {found: true, read: r ? r.textContent.trim() : "<none>", unread: u ? u.textContent.trim() : "<none>"} })()`, msgID)
 }
 

@@ -432,12 +432,12 @@ func TestLiveChat(t *testing.T) {
 			const s = document.getElementById("thread-scroll");
 			s.scrollTop = 0;
 			const first = document.querySelector("#messages > li.msg");
-			const bubble = first.querySelector(".whitespace-pre-wrap") || first;
+			const bubble = first.querySelector(".bubble-me, .bubble-them, .whitespace-pre-wrap") || first;
 			return {id: first.id, top: bubble.getBoundingClientRect().top};
 		})()`)
 		waitJS(b, "the previous 50 load", `document.querySelectorAll("#messages > li.msg").length >= 100`, 5*time.Second)
 		b.do(chromedp.Evaluate[chromedp.Void](`new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))`, chromedp.EvalAwaitPromise))
-		after := eval[float64](b, fmt.Sprintf(`(() => { const li = document.getElementById(%q); return (li.querySelector(".whitespace-pre-wrap") || li).getBoundingClientRect().top })()`, anchor.ID))
+		after := eval[float64](b, fmt.Sprintf(`(() => { const li = document.getElementById(%q); return (li.querySelector(".bubble-me, .bubble-them, .whitespace-pre-wrap") || li).getBoundingClientRect().top })()`, anchor.ID))
 		if d := after - anchor.Top; math.Abs(d) > 4 {
 			t.Errorf("loading older messages moved the message the user was looking at by %.0f px (%s: %.0f → %.0f)", d, anchor.ID, anchor.Top, after)
 		} else {
@@ -924,7 +924,7 @@ func mapEach(ss []string, f func(string) string) []string {
 }
 
 // bubbleTextJS is the text of a message row's bubble as the user reads it.
-const bubbleTextJS = `((li) => (li.querySelector(".whitespace-pre-wrap") || li).innerText.trim())`
+const bubbleTextJS = `((li) => (li.querySelector(".bubble-me, .bubble-them, .whitespace-pre-wrap") || li).innerText.trim())`
 
 // countTextJS counts the thread's message rows whose text is text.
 func countTextJS(text string) string {
@@ -933,7 +933,7 @@ func countTextJS(text string) string {
 
 // lineCountJS answers how many lines high the bubble with text is.
 func lineCountJS(text string) string {
-	return fmt.Sprintf(`(() => { const li = Array.from(document.querySelectorAll("#messages > li.msg")).find(li => %s(li) === %s); const b = li.querySelector(".whitespace-pre-wrap"); const cs = getComputedStyle(b); return (b.clientHeight - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom)) / parseFloat(cs.lineHeight) })()`, bubbleTextJS, jsString(text))
+	return fmt.Sprintf(`(() => { const li = Array.from(document.querySelectorAll("#messages > li.msg")).find(li => %s(li) === %s); const b = li.querySelector(".bubble-me, .bubble-them, .whitespace-pre-wrap"); const cs = getComputedStyle(b); return (b.clientHeight - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom)) / parseFloat(cs.lineHeight) })()`, bubbleTextJS, jsString(text))
 }
 
 // atBottomJS is how many pixels the thread is scrolled above its bottom.
@@ -953,7 +953,7 @@ const threadRowsJS = `(() => {
   if (!list) return [];
   const box = list.getBoundingClientRect(), middle = box.left + box.width / 2;
   return Array.from(list.querySelectorAll(":scope > li.msg")).map(li => {
-    const b = li.querySelector(".whitespace-pre-wrap") || li;
+    const b = li.querySelector(".bubble-me, .bubble-them, .whitespace-pre-wrap") || li;
     const r = b.getBoundingClientRect();
     return {id: li.id, seq: +li.dataset.seq, sender: li.dataset.sender || "", mine: li.classList.contains("mine"),
       right: r.left > middle && r.right > box.right - 40, text: ` + bubbleTextJS + `(li)};

@@ -56,6 +56,7 @@ func (s *Server) apiMySettings(c *echo.Context) error {
 func (s *Server) apiMySettingsSave(c *echo.Context) error {
 	ctx := c.Request().Context()
 	me, _ := auth.UserFrom(ctx)
+	defer s.settingsChanged(ctx, me.ID)
 	var raw struct {
 		Push       *bool           `json:"push"`
 		Email      *bool           `json:"email"`
@@ -133,6 +134,7 @@ func (s *Server) apiConversationSettings(c *echo.Context) error {
 func (s *Server) apiConversationSettingsSave(c *echo.Context) error {
 	ctx := c.Request().Context()
 	me, _ := auth.UserFrom(ctx)
+	defer s.settingsChanged(ctx, me.ID)
 	convID, err := pathID(c, "id")
 	if err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 func (s *Server) conversationSettings(c *echo.Context) error {
 	ctx := c.Request().Context()
 	me, _ := auth.UserFrom(ctx)
+	defer s.settingsChanged(ctx, me.ID)
 	convID, err := pathID(c, "id")
 	if err != nil {
 		return err

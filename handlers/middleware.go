@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -148,37 +149,76 @@ func (s *Server) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 			return errSignIn
 		}
 		ctx := c.Request().Context()
-		hash := auth.HashToken(cookie.Value)
-		sess, err := s.db.SessionByToken(ctx, hash)
-		if err != nil {
-			if messenger.ErrorCode(err) == messenger.EUNAUTHORIZED {
-				return errSignIn
-			}
-			return err
-		}
-		var me messenger.User
-		err = s.db.InTx(ctx, sess.Identity, func(tx *store.Tx) error {
-			if me, err = tx.User(ctx, sess.Identity.UserID); err != nil {
-				return err
-			}
-			// Last use is kept to the minute: no write on every request.
-			if time.Since(sess.LastUsedAt) > time.Minute {
-				return tx.TouchSession(ctx, hash)
-			}
-			return nil
-		})
+		sess, err := s.session(ctx, cookie.Value)
 		if err != nil {
 			return err
 		}
+		me := sess.user
 		ctx = auth.WithUser(ctx, me)
-		ctx = auth.WithCSRFToken(ctx, sess.CSRFToken)
+		ctx = auth.WithCSRFToken(ctx, sess.csrf)
 		ctx = auth.WithSessionToken(ctx, cookie.Value)
-		ctx = auth.WithExpiry(ctx, sess.ExpiresAt)
+		ctx = auth.WithExpiry(ctx, sess.expires)
 		ctx = views.WithLocale(ctx, views.NegotiateLocale(me.Locale, c.Request().Header.Get("Accept-Language")))
 		c.SetRequest(c.Request().WithContext(ctx))
 		c.SetLogger(c.Logger().With(slog.Int64("user_id", me.ID)))
 		return next(c)
 	}
+}
+
+// session answers the live session of a cookie's token and its user: from the page
+// cache when it holds it, else from the database (and then kept). Its last use is stored
+// to the minute: no write on every request.
+func (s *Server) session(ctx context.Context, token string) (cachedSession, error) {
+	hash := auth.HashToken(token)
+	var key [32]byte
+	copy(key[:], hash)
+	now := time.Now()
+	if e, ok := s.pages.session(key, now); ok {
+		if now.Sub(e.lastUsed) > time.Minute {
+			id := e.user.Identity()
+			if err := s.db.InTx(ctx, id, func(tx *store.Tx) error { return tx.TouchSession(ctx, hash) }); err != nil {
+				return e, err
+			}
+			s.pages.touched(key, now)
+		}
+		return e, nil
+	}
+	var e cachedSession
+	sess, err := s.db.SessionByToken(ctx, hash)
+	if err == nil {
+		// The cache hears of the user's sign-outs from now on; one that came before the
+		// subscription is seen by reading the session again.
+		fresh, watchErr := s.pages.watch(ctx, sess.Identity.UserID, sess.Identity.ZoneID)
+		if watchErr != nil {
+			s.logger.Warn("page cache: watch", slog.String("error", watchErr.Error()))
+		}
+		stamp := s.pages.sessionStamp(sess.Identity.UserID)
+		if fresh {
+			sess, err = s.db.SessionByToken(ctx, hash)
+		}
+		if err == nil {
+			err = s.db.InTx(ctx, sess.Identity, func(tx *store.Tx) error {
+				if e.user, err = tx.User(ctx, sess.Identity.UserID); err != nil {
+					return err
+				}
+				if now.Sub(sess.LastUsedAt) > time.Minute {
+					sess.LastUsedAt = now
+					return tx.TouchSession(ctx, hash)
+				}
+				return nil
+			})
+		}
+		if err == nil {
+			e.csrf, e.expires, e.lastUsed, e.userID = sess.CSRFToken, sess.ExpiresAt, sess.LastUsedAt, e.user.ID
+			if watchErr == nil {
+				s.pages.putSession(key, e, stamp, now)
+			}
+		}
+	}
+	if messenger.ErrorCode(err) == messenger.EUNAUTHORIZED {
+		return e, errSignIn
+	}
+	return e, err
 }
 
 // errSignIn marks a page request that needs a session it does not have.

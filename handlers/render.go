@@ -18,7 +18,7 @@ func render(c *echo.Context, status int, component templ.Component) error {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.HTML(status, buf.String())
+	return writeHTML(c, status, buf.Bytes())
 }
 
 // layout answers the layout props of a page titled title.

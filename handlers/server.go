@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v5"
 
 	"github.com/dreamseed/messenger/auth"
@@ -104,6 +105,8 @@ type Server struct {
 	limits   *ratelimit.Limits
 	sessions *sessionChecker // of the open page streams
 	unsub    unsubscribeHolder
+	pages    *pageCache
+	hole     []byte // stands in a cached page for the value each request fills in
 }
 
 // DefaultMaxBodyBytes is the body limit of forms and JSON: a message of
@@ -129,7 +132,11 @@ func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engi
 	if cfg.MaxFilesPerUpload <= 0 {
 		cfg.MaxFilesPerUpload = DefaultMaxFilesPerUpload
 	}
+	pages := newPageCache(engine, logger)
+	engine = announcingEngine{Engine: engine, pages: pages}
 	s := &Server{
+		pages:    pages,
+		hole:     []byte(uuid.NewString()),
 		cfg:      cfg,
 		db:       db,
 		chat:     chat.NewService(db, engine, logger, metrics.Registry, cfg.Limits),

@@ -11,6 +11,7 @@ import (
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/chat"
+	"github.com/dreamseed/messenger/store"
 	"github.com/dreamseed/messenger/views"
 )
 
@@ -89,19 +90,26 @@ func settingsProblem(ctx context.Context, cfg chat.NotifyConfig, err error) (str
 // conversationNotify answers my notification view of a conversation for its header and
 // composer: my mute and keywords, and whether a 1:1 partner is in quiet hours now.
 func (s *Server) conversationNotify(ctx context.Context, me messenger.User, conv messenger.Conversation) (views.ConversationNotify, error) {
-	cfg := s.chat.NotifyConfig()
-	n := views.ConversationNotify{MaxKeywords: cfg.MaxKeywords, MaxKeywordChars: cfg.MaxKeywordChars}
 	ms, err := s.chat.ConversationSettings(ctx, me, conv.ID)
 	if err != nil {
-		return n, err
+		return views.ConversationNotify{}, err
 	}
-	now := time.Now()
+	var pq chat.PartnerNotice
+	if conv.Kind == messenger.KindDirect {
+		if pq, err = s.chat.PartnerQuiet(ctx, me, conv.ID, time.Now()); err != nil {
+			return views.ConversationNotify{}, err
+		}
+	}
+	return s.notifyView(me, conv, ms, pq, time.Now()), nil
+}
+
+// notifyView is the notification menu of a conversation from my settings there and, in a
+// direct conversation, the other member's quiet hours.
+func (s *Server) notifyView(me messenger.User, conv messenger.Conversation, ms store.MemberSettings, pq chat.PartnerNotice, now time.Time) views.ConversationNotify {
+	cfg := s.chat.NotifyConfig()
+	n := views.ConversationNotify{MaxKeywords: cfg.MaxKeywords, MaxKeywordChars: cfg.MaxKeywordChars}
 	n.Muted, n.Forever, n.MutedUntil, n.Keywords = ms.Mute.Active(now), ms.Mute.Forever, ms.Mute.Until, ms.Keywords
 	if conv.Kind == messenger.KindDirect {
-		pq, err := s.chat.PartnerQuiet(ctx, me, conv.ID, now)
-		if err != nil {
-			return n, err
-		}
 		n.PartnerQuiet, n.PartnerUntil, n.PartnerRole = pq.Quiet, pq.Until, pq.Role
 		for _, p := range conv.Participants {
 			if p.ID != me.ID {
@@ -109,5 +117,5 @@ func (s *Server) conversationNotify(ctx context.Context, me messenger.User, conv
 			}
 		}
 	}
-	return n, nil
+	return n
 }

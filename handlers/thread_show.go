@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v5"
 
 	"github.com/dreamseed/messenger"
@@ -22,6 +23,12 @@ func (s *Server) threadShow(c *echo.Context) error {
 	beforeSeq, err := queryInt(c, "before_seq")
 	if err != nil {
 		return err
+	}
+	if beforeSeq == 0 && s.cacheable(c) {
+		return s.servePage(c, me, convID, func(clientMsgID string) (templ.Component, bool, error) {
+			_, page, typing, err := s.threadPage(c, me, convID, 0, "", "", nil, clientMsgID)
+			return page, typing, err
+		})
 	}
 	return s.renderThread(c, me, convID, beforeSeq, "", "")
 }
@@ -42,53 +49,51 @@ func (s *Server) renderThreadNotify(c *echo.Context, me messenger.User, convID i
 
 func (s *Server) renderThreadPage(c *echo.Context, me messenger.User, convID, beforeSeq int64, draft, problem string,
 	notifyProblem func(*views.ConversationNotify)) error {
+	status, page, _, err := s.threadPage(c, me, convID, beforeSeq, draft, problem, notifyProblem, newClientMsgID())
+	if err != nil {
+		return err
+	}
+	return render(c, status, page)
+}
+
+// threadPage reads what the page of a thread shows and answers it with its status, and
+// whether it shows someone typing.
+func (s *Server) threadPage(c *echo.Context, me messenger.User, convID, beforeSeq int64, draft, problem string,
+	notifyProblem func(*views.ConversationNotify), clientMsgID string) (int, templ.Component, bool, error) {
 	ctx := c.Request().Context()
-	thread, err := s.chat.OpenThread(ctx, me, convID, beforeSeq)
+	now := time.Now()
+	p, err := s.chat.OpenThreadPage(ctx, me, convID, beforeSeq, now)
 	if err != nil {
-		return err
+		return 0, nil, false, err
 	}
-	notify, err := s.conversationNotify(ctx, me, thread.Conversation)
-	if err != nil {
-		return err
-	}
+	thread, page, unread, uploads := p.Thread, p.List, p.Unread, p.Uploads
+	notify := s.notifyView(me, thread.Conversation, p.Settings, p.Partner, now)
 	status := http.StatusOK
 	if notifyProblem != nil {
 		notifyProblem(&notify)
 		status = http.StatusUnprocessableEntity
-	}
-	page, err := s.chat.Conversations(ctx, me, "", 0)
-	if err != nil {
-		return err
-	}
-	unread, err := s.chat.UnreadTotal(ctx, me)
-	if err != nil {
-		return err
-	}
-	uploads, err := s.chat.PendingUploads(ctx, me, convID)
-	if err != nil {
-		return err
 	}
 	layout := s.layout(views.ConvTitle(ctx, thread.Conversation, me.ID))
 	layout.UnreadTotal = unread
 	if problem != "" {
 		status = http.StatusUnprocessableEntity
 	}
-	return render(c, status, views.AppPage(views.AppProps{
+	return status, views.AppPage(views.AppProps{
 		Layout: layout,
 		List: views.ListProps{Me: me, Conversations: page.Conversations, NextCursor: page.NextCursor,
-			ActiveID: convID, Now: time.Now()},
+			ActiveID: convID, Now: now},
 		Thread: &views.ThreadProps{
 			Me: me, Conversation: thread.Conversation, Messages: thread.Messages, HasOlder: thread.HasOlder,
 			Read:        views.ReadState{Kind: thread.Conversation.Kind, Marks: thread.Watermarks, Members: thread.Members},
-			Now:         time.Now(),
+			Now:         now,
 			Typing:      thread.Typing,
-			ClientMsgID: newClientMsgID(), Draft: draft, Error: problem,
+			ClientMsgID: clientMsgID, Draft: draft, Error: problem,
 			MembersOpen: c.QueryParam("members") == "1",
 			Uploads:     uploads,
 			Limits:      views.UploadLimits{MaxBytes: s.cfg.MaxUploadBytes, MaxFiles: s.cfg.MaxFilesPerUpload},
 			Notify:      notify,
 		},
-	}))
+	}), len(thread.Typing) > 0, nil
 }
 
 // notFoundID is what a malformed id answers: the same as an id that is not ours.

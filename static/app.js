@@ -100,7 +100,7 @@
       +b.dataset.ts - +a.dataset.ts < RUN_WINDOW_MS;
   }
 
-  function daySeparator(row) {
+  function daySeparator(row, label) {
     var li = document.createElement("li");
     li.className = "day-sep my-3 flex items-center gap-3 text-xs text-slate-500";
     li.setAttribute("role", "separator");
@@ -108,7 +108,7 @@
     var line1 = document.createElement("span"), line2 = document.createElement("span"), time = document.createElement("time");
     line1.className = line2.className = "h-px flex-1 bg-slate-200";
     time.setAttribute("datetime", row.dataset.day);
-    time.textContent = row.dataset.dayLabel || row.dataset.day;
+    time.textContent = label || row.dataset.day;
     li.append(line1, time, line2);
     return li;
   }
@@ -119,12 +119,22 @@
   function relayout() {
     var list = messageList();
     if (!list) return;
-    $$(":scope > li.day-sep", list).forEach(function (sep) { sep.remove(); });
+    // A day's label is on its separator and on the first row of the day as each answer
+    // rendered it (every live row has one): kept here before the separators go.
+    var labels = {};
+    $$(":scope > li.day-sep", list).forEach(function (sep) {
+      var time = $("time", sep);
+      if (time) labels[sep.dataset.day] = time.textContent;
+      sep.remove();
+    });
     var all = rows(), prev = null;
+    all.forEach(function (row) {
+      if (row.dataset.dayLabel) labels[row.dataset.day] = row.dataset.dayLabel;
+    });
     for (var i = 0; i < all.length; i++) {
       var row = all[i];
       var newDay = !prev || prev.dataset.day !== row.dataset.day;
-      if (newDay) list.insertBefore(daySeparator(row), row);
+      if (newDay) list.insertBefore(daySeparator(row, labels[row.dataset.day]), row);
       var joined = !newDay && sameRun(prev, row);
       row.classList.toggle("run-start", !joined);
       if (prev) prev.classList.toggle("run-end", !joined);
@@ -197,6 +207,8 @@
         catchUpAgain = false;
         catchUp();
       }
+    }).catch(function () {
+      // Offline or refused: the stream's reconnect (or the next gap) catches up again.
     });
     return catchingUp;
   }

@@ -52,7 +52,7 @@
     var m = marks(), me = t.dataset.me, direct = t.dataset.kind === "direct";
     var subs = Object.keys(m), label = t.dataset.readLabel || "%d";
     $$("#messages > li.msg").forEach(function (row) {
-      var readEl = $("[data-role=read]", row), unreadEl = $("[data-role=unread]", row);
+      var readEl = $(".msg-read", row), unreadEl = $(".msg-unread", row);
       if (!readEl || !unreadEl) return;
       var seq = +row.dataset.seq, sender = row.dataset.sender, read = 0, unread = 0;
       if (row.dataset.kind === "system") return;

@@ -38,7 +38,7 @@ func Avatar(sub string, name string, size string) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			var templ_7745c5c3_Var2 = []any{"inline-flex shrink-0 items-center justify-center rounded-full font-semibold text-white select-none", size, AvatarColor(sub)}
+			var templ_7745c5c3_Var2 = []any{"avatar", size, AvatarColor(sub)}
 			templ_7745c5c3_Err = templ.RenderCSSItems(ctx, templ_7745c5c3_ElementWriter, templ_7745c5c3_Var2...)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err

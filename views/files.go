@@ -209,9 +209,9 @@ func uploadTexts(ctx context.Context, l UploadLimits) map[string]string {
 // so a document's name has room.
 func rowWidth(m messenger.Message) string {
 	if m.Kind == messenger.MessageFile {
-		return "max-w-[88%]"
+		return "w-file"
 	}
-	return "max-w-[80%]"
+	return "w-msg"
 }
 
 // isPicture reports whether a content type is one of the pictures shown inline.

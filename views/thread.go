@@ -20,6 +20,9 @@ type ThreadItem struct {
 	Mine     bool
 	RunStart bool // first of consecutive messages by one sender: show name and avatar
 	RunEnd   bool // last of them: show the time
+	// Live marks a row sent on its own (an event, a send's answer): it carries what the
+	// list's row needs (sender's name, preview, time), which a thread page leaves out.
+	Live bool
 }
 
 // ThreadItems lays out messages (oldest first) as rows: day separators, and runs of
@@ -40,7 +43,7 @@ func ThreadItems(msgs []messenger.Message, viewerSub string, read ReadState) []T
 // LiveItem lays out one message on its own, as it arrives live: the browser joins it to
 // its neighbours.
 func LiveItem(m messenger.Message, viewerSub string) ThreadItem {
-	return ThreadItem{Msg: m, Mine: IsMine(m, viewerSub), DayStart: true, RunStart: true, RunEnd: true}
+	return ThreadItem{Msg: m, Mine: IsMine(m, viewerSub), DayStart: true, RunStart: true, RunEnd: true, Live: true}
 }
 
 // IsMine reports whether viewer sent m (system notices belong to nobody).

@@ -1,0 +1,286 @@
+package handlers_test
+
+import (
+	"compress/gzip"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// gzPage GETs path as a browser does (asking for gzip, which the page cache serves) and
+// answers the status and the decoded page.
+func (e *env) gzPage(c *http.Client, path string) (int, string) {
+	e.t.Helper()
+	resp := e.do(c, "GET", path, nil, map[string]string{"Accept-Encoding": "gzip, deflate, br"})
+	if resp.StatusCode != http.StatusOK {
+		return resp.StatusCode, readBody(e.t, resp)
+	}
+	if got := resp.Header.Get("Content-Encoding"); got != "gzip" {
+		e.t.Fatalf("GET %s: Content-Encoding %q, want gzip", path, got)
+	}
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		e.t.Fatalf("GET %s: %v", path, err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		e.t.Fatalf("GET %s: the gzip body does not decode: %v", path, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// mustPage is gzPage that requires a 200.
+func (e *env) mustPage(c *http.Client, path string) string {
+	e.t.Helper()
+	status, body := e.gzPage(c, path)
+	if status != http.StatusOK {
+		e.t.Fatalf("GET %s: status %d", path, status)
+	}
+	return body
+}
+
+// apiDo sends a JSON API request with token and requires a 2xx.
+func (e *env) apiDo(token, method, path, body string) string {
+	e.t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	resp := e.do(nil, method, path, r, map[string]string{"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+	out := readBody(e.t, resp)
+	if resp.StatusCode/100 != 2 {
+		e.t.Fatalf("%s %s: status %d: %s", method, path, resp.StatusCode, out)
+	}
+	return out
+}
+
+func (e *env) apiGroup(token, title string, members ...string) int64 {
+	e.t.Helper()
+	out := e.apiDo(token, "POST", "/api/v1/conversations",
+		fmt.Sprintf(`{"kind":"group","title":%q,"participant_ids":["%s"]}`, title, strings.Join(members, `","`)))
+	var id int64
+	if _, err := fmt.Sscanf(out[strings.Index(out, `"id":`)+5:], "%d", &id); err != nil {
+		e.t.Fatalf("create group: %s", out)
+	}
+	return id
+}
+
+var composerID = regexp.MustCompile(`name="client_msg_id" value="([0-9a-f-]{36})"`)
+
+// TestPagesCompressed: pages and fragments go gzip-encoded to a client that asks, and are
+// the same page as without; each answer of a cached thread carries its own client_msg_id.
+func TestPagesCompressed(t *testing.T) {
+	e := newEnv(t, nil)
+	tT, tP := sign(t, validClaims("pc-t", "김선생", "org-pc")), sign(t, validClaims("pc-p", "박학부모", "org-pc"))
+	e.apiDo(tP, "GET", "/api/v1/me", "")
+	conv := e.apiGroup(tT, "압축반", "pc-p")
+	for i := range 30 {
+		e.apiSend(tP, conv, fmt.Sprintf("압축 시험 메시지 %d: 내일 준비물은 도시락입니다.", i))
+	}
+	browser := e.signInBrowser("pc-t", "김선생", "org-pc")
+	path := fmt.Sprintf("/c/%d", conv)
+
+	first, second := e.mustPage(browser, path), e.mustPage(browser, path)
+	plainResp := e.do(browser, "GET", path, nil, map[string]string{"Accept-Encoding": "identity"})
+	if got := plainResp.Header.Get("Content-Encoding"); got != "" {
+		t.Fatalf("identity asked, Content-Encoding %q", got)
+	}
+	plain := readBody(t, plainResp)
+	ids := []string{}
+	for _, page := range []string{first, second, plain} {
+		m := composerID.FindStringSubmatch(page)
+		if m == nil {
+			t.Fatal("no client_msg_id on the thread page")
+		}
+		ids = append(ids, m[1])
+	}
+	if ids[0] == ids[1] || ids[1] == ids[2] || ids[0] == ids[2] {
+		t.Errorf("client_msg_id repeats across answers: %v", ids)
+	}
+	norm := func(s string) string { return composerID.ReplaceAllString(s, "ID") }
+	if norm(first) != norm(plain) || norm(second) != norm(plain) {
+		t.Errorf("the gzip page differs from the plain one")
+	}
+	if !strings.Contains(first, "압축 시험 메시지 29") {
+		t.Error("the thread page lacks the newest message")
+	}
+	if list := e.mustPage(browser, "/"); !strings.Contains(list, "압축반") {
+		t.Error("the list page lacks the conversation")
+	}
+	// A fragment (htmx's catch-up) is compressed too.
+	resp := e.do(browser, "GET", path+"/messages?after_seq=0", nil, map[string]string{"Accept-Encoding": "gzip", "HX-Request": "true"})
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Errorf("fragment: status %d, Content-Encoding %q", resp.StatusCode, resp.Header.Get("Content-Encoding"))
+	}
+	if !strings.Contains(resp.Header.Get("Vary"), "Accept-Encoding") {
+		t.Errorf("fragment: Vary %q", resp.Header.Get("Vary"))
+	}
+}
+
+// TestEventsNeverCompressed: the event stream is never gzip-encoded, however the client
+// asks, and each frame arrives at once.
+func TestEventsNeverCompressed(t *testing.T) {
+	e := newEnv(t, nil)
+	tT, tP := sign(t, validClaims("ev-t", "김선생", "org-ev")), sign(t, validClaims("ev-p", "박학부모", "org-ev"))
+	e.apiDo(tP, "GET", "/api/v1/me", "")
+	conv := e.apiGroup(tT, "스트림반", "ev-p")
+	browser := e.signInBrowser("ev-t", "김선생", "org-ev")
+	stream := e.openSSE(browser, "/events", map[string]string{"Accept-Encoding": "gzip, br"})
+	e.apiSend(tP, conv, "바로 도착해야 하는 메시지")
+	deadline := time.After(3 * time.Second)
+	for {
+		select {
+		case ev, ok := <-stream.events:
+			if !ok {
+				t.Fatal("the stream ended")
+			}
+			if ev.typ == "message.new" {
+				if !strings.Contains(ev.data, "바로 도착해야 하는 메시지") {
+					t.Fatalf("message.new frame not readable as text: %q", ev.data)
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("message.new did not arrive within 3 s on a stream that asked for gzip")
+		}
+	}
+}
+
+var readLabel = regexp.MustCompile(`class="msg-read">([^<]+)<`)
+
+// TestPageCacheSeesEveryChange: with the thread and the list cached, the very next
+// request after each change shows it: a new message, a read mark, a rename, a member
+// added and removed (for the member too), a mute, and a sign-out.
+func TestPageCacheSeesEveryChange(t *testing.T) {
+	e := newEnv(t, nil)
+	tT := sign(t, validClaims("ch-t", "김선생", "org-ch"))
+	tP := sign(t, validClaims("ch-p", "박학부모", "org-ch"))
+	tQ := sign(t, validClaims("ch-q", "한도윤", "org-ch"))
+	e.apiDo(tP, "GET", "/api/v1/me", "")
+	e.apiDo(tQ, "GET", "/api/v1/me", "")
+	conv := e.apiGroup(tT, "변화반", "ch-p")
+	thread := fmt.Sprintf("/c/%d", conv)
+	teacher := e.signInBrowser("ch-t", "김선생", "org-ch")
+	guest := e.signInBrowser("ch-q", "한도윤", "org-ch")
+	warm := func() {
+		e.mustPage(teacher, thread)
+		e.mustPage(teacher, "/")
+		e.mustPage(guest, "/")
+	}
+
+	warm()
+	e.apiSend(tP, conv, "새 소식 하나")
+	if !strings.Contains(e.mustPage(teacher, thread), "새 소식 하나") {
+		t.Error("new message: not on the thread page")
+	}
+	if !strings.Contains(e.mustPage(teacher, "/"), "새 소식 하나") {
+		t.Error("new message: not in the list's preview")
+	}
+
+	e.apiSend(tT, conv, "선생님 안내")
+	if m := readLabel.FindAllStringSubmatch(e.mustPage(teacher, thread), -1); len(m) != 0 {
+		t.Fatalf("read label before anyone read: %v", m)
+	}
+	warm()
+	e.apiDo(tP, "POST", fmt.Sprintf("/api/v1/conversations/%d/read", conv), `{"seq":3}`)
+	if m := readLabel.FindAllStringSubmatch(e.mustPage(teacher, thread), -1); len(m) == 0 {
+		t.Error("read mark: the teacher's message shows no reader")
+	}
+
+	warm()
+	e.apiDo(tT, "PUT", fmt.Sprintf("/api/v1/conversations/%d", conv), `{"title":"바뀐 이름반"}`)
+	if !strings.Contains(e.mustPage(teacher, thread), "바뀐 이름반") || !strings.Contains(e.mustPage(teacher, "/"), "바뀐 이름반") {
+		t.Error("rename: the new title is not shown")
+	}
+
+	warm()
+	if strings.Contains(e.mustPage(guest, "/"), "바뀐 이름반") {
+		t.Fatal("the guest lists the group before being invited")
+	}
+	e.apiDo(tT, "POST", fmt.Sprintf("/api/v1/conversations/%d/participants", conv), `{"user_ids":["ch-q"]}`)
+	if !strings.Contains(e.mustPage(guest, "/"), "바뀐 이름반") {
+		t.Error("invite: the new member's list lacks the group")
+	}
+	if !strings.Contains(e.mustPage(teacher, thread), "한도윤") {
+		t.Error("invite: the thread does not name the new member")
+	}
+	e.mustPage(guest, thread)
+	warm()
+	e.apiDo(tT, "DELETE", fmt.Sprintf("/api/v1/conversations/%d/participants/ch-q", conv), "")
+	if strings.Contains(e.mustPage(guest, "/"), "바뀐 이름반") {
+		t.Error("remove: the removed member still lists the group")
+	}
+	if status, _ := e.gzPage(guest, thread); status != http.StatusNotFound {
+		t.Errorf("remove: the removed member opens the thread: status %d", status)
+	}
+
+	warm()
+	before := e.mustPage(teacher, "/")
+	e.apiDo(tT, "PUT", fmt.Sprintf("/api/v1/conversations/%d/settings", conv), `{"muted_until":"forever"}`)
+	if after := e.mustPage(teacher, "/"); after == before {
+		t.Error("mute: the list did not change")
+	}
+
+	// Sign-out: the session's cached pages and the session itself are gone at once.
+	stale := e.signedOut(teacher)
+	if status, body := e.gzPage(stale, "/"); status == http.StatusOK || strings.Contains(body, "바뀐 이름반") {
+		t.Errorf("after sign-out the list still answers: status %d", status)
+	}
+}
+
+// TestPageCacheAcrossProcesses: two processes on the Redis engine each cache the same
+// browser's pages; a change made through one process shows on the other's next request
+// (the event reaches its cache), and so does a sign-out.
+func TestPageCacheAcrossProcesses(t *testing.T) {
+	procs := newProcesses(t, 2, nil)
+	a, b := procs[0], procs[1]
+	tT := sign(t, validClaims("xc-t", "김선생", "org-xc"))
+	tP := sign(t, validClaims("xc-p", "박학부모", "org-xc"))
+	a.apiDo(tP, "GET", "/api/v1/me", "")
+	conv := a.apiGroup(tT, "두 프로세스반", "xc-p")
+	thread := fmt.Sprintf("/c/%d", conv)
+	teacher := a.signInBrowser("xc-t", "김선생", "org-xc")
+
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not seen by the other process within 2 s", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	b.mustPage(teacher, thread)
+	b.mustPage(teacher, "/")
+	a.apiSend(tP, conv, "다른 프로세스에서 보낸 글")
+	eventually("new message", func() bool {
+		return strings.Contains(b.mustPage(teacher, thread), "다른 프로세스에서 보낸 글")
+	})
+	eventually("list preview", func() bool { return strings.Contains(b.mustPage(teacher, "/"), "다른 프로세스에서 보낸 글") })
+
+	a.apiDo(tT, "PUT", fmt.Sprintf("/api/v1/conversations/%d", conv), `{"title":"새 이름 두 프로세스반"}`)
+	eventually("rename", func() bool { return strings.Contains(b.mustPage(teacher, "/"), "새 이름 두 프로세스반") })
+
+	stale := a.signedOut(teacher)
+	eventually("sign-out", func() bool { status, _ := b.gzPage(stale, "/"); return status != http.StatusOK })
+}
+
+// signedOut signs browser out through e and answers a client that still sends the
+// session's old cookie, as a copied cookie or a stale tab would.
+func (e *env) signedOut(browser *http.Client) *http.Client {
+	e.t.Helper()
+	u, _ := url.Parse(e.srv.URL)
+	stale := e.client()
+	stale.Jar.SetCookies(u, browser.Jar.Cookies(u))
+	csrf := e.csrfToken(browser)
+	if resp := e.do(browser, "POST", "/logout", nil, map[string]string{"X-CSRF-Token": csrf}); resp.StatusCode != http.StatusSeeOther {
+		e.t.Fatalf("logout: status %d", resp.StatusCode)
+	}
+	return stale
+}
