@@ -5,7 +5,7 @@ BIN       := bin/messenger
 HTMX      := 4.0.1
 TAILWIND  := 3.4.19
 
-.PHONY: run build test fuzz generate css vendor lint check-generated bench bench-files clean
+.PHONY: run build test fuzz generate css vendor lint check-generated bench bench-pages bench-files clean
 
 # Fuzz targets, package:target (docs/security.md says what each asserts).
 FUZZ_TARGETS := \
@@ -86,9 +86,15 @@ lint: check-generated
 check-generated: generate
 	@git diff --exit-code --stat -- '*_templ.go' || (echo "templ output is stale: run make generate and commit"; exit 1)
 
-## bench: load generator against a running server (see docs/performance.md)
+## bench: the send path under the portal's load, open loop, against its pgbench ceilings
+## measured in the same run (docs/performance.md). BENCH_MODE=saturation, BENCH_ENGINES="memory redis".
 bench:
 	bash bench/run.sh
+
+## bench-pages: a thread and the conversation list, signed in: wrk's most req/s, 1,000 req/s
+## open loop, bytes on the wire, against pgbench's select-only ceiling (docs/performance.md)
+bench-pages:
+	bash bench/pages.sh
 
 ## bench-files: uploads end to end with a private clamd, and thumbnails per core (docs/performance.md)
 bench-files:

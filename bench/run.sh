@@ -1,42 +1,65 @@
 #!/usr/bin/env bash
-# make bench: the messenger under the portal's load, and PostgreSQL's own ceiling for the
-# same send transaction. See docs/performance.md.
+# make bench: the messenger under the portal's load, open loop, and in the same run the
+# ceilings it is measured against. See docs/performance.md ("Running the bench").
 #
 #   1. builds bin/messenger and bin/loadgen;
-#   2. makes a fresh database messenger_bench on the local PostgreSQL (DROP/CREATE);
-#   3. starts the server on it (MESSENGER_DEV=0, a bench JWT secret, the memory engine or,
-#      with BENCH_REDIS=1, Redis) on 127.0.0.1:8101 and waits for /readyz;
-#   4. runs bin/loadgen: USERS users with one SSE stream each, RATE messages/s for DURATION;
-#   5. stops the server, then runs pgbench with bench/send.sql (the send transaction, as
-#      messenger_app, over the conversations the load generator made) for PGBENCH_TIME s;
-#   6. prints both: durable sends/s against the pgbench ceiling.
+#   2. for each engine (BENCH_ENGINES): a fresh database messenger_bench on the local
+#      PostgreSQL (DROP/CREATE), the server on it (MESSENGER_DEV=0, a bench JWT secret, the
+#      memory engine or Redis, Go's profiler on a loopback listener of its own), then
+#      bin/loadgen: USERS users with one SSE stream each, RATE messages/s offered open loop
+#      for DURATION; the server's CPU profile over the measured window (BENCH_PROFILE);
+#   3. stops the server, then runs the ceilings with pgbench, 16 clients, on the run's hot
+#      conversations (the USERS/10 groups): bench/minimal.sql, the minimal durable send
+#      (number, insert, commit), and bench/send.sql, the server's own send transaction;
+#   4. prints everything as ratios to the minimal ceiling.
 #
-# Environment (defaults): USERS (100) RATE (1000) DURATION (60s) WARMUP (5s) SENDERS (64)
-# LOADGEN_GROUPS (auto) BENCH_REDIS (0) BENCH_ADDR (127.0.0.1:8101) PGBENCH_CLIENTS (16)
-# PGBENCH_TIME (30) PGBENCH_SIGNIN (0: also measure the per-request sign-in transaction)
+# Modes (BENCH_MODE):
+#   portal      (default) the portal's workload: RATE 1000, each send to a random user's
+#               direct or group conversation;
+#   saturation  RATE 8000 (far above what two cores take), every send to one of the
+#               group conversations, the same hot conversations the ceilings use: the
+#               durable sends/s the server holds ÷ the minimal ceiling.
+#
+# Environment (defaults): USERS (100) RATE (by mode) DURATION (60s) WARMUP (5s) CONNS (256)
+# LOADGEN_GROUPS (auto) LOADGEN_CONVS (by mode: all | groups) LOADGEN_TIMEOUT (10s)
+# BENCH_ENGINES (memory; "memory redis" runs the load on both, one after the other; the
+# older BENCH_REDIS=1 means redis) BENCH_ADDR (127.0.0.1:8101) BENCH_PPROF_ADDR
+# (127.0.0.1:8102) BENCH_PROFILE (1: the server's CPU profile for PROFILE_SECONDS, 20,
+# from the start of the measured window, saved as cpu-<engine>.pprof, its top printed)
+# PGBENCH_CLIENTS (16) PGBENCH_TIME (30) PGBENCH_SIGNIN (0: also the sign-in transaction)
 # SKIP_LOADGEN (0: 1 seeds the conversations with bench/seed.sql and runs pgbench only)
-# BENCH_WAITS (0: 1 samples what the server's PostgreSQL backends wait on during the load,
-# five times a second, and prints the most common waits)
+# BENCH_WAITS (0: 1 samples what the server's PostgreSQL backends wait on during the load)
 # BENCH_WAIT_QUIET (0: seconds to wait for the machine to be quiet, below 20 % of a core,
 # before each measurement; a busy machine measures its neighbours too)
-# BENCH_PUSH (0: 1 gives the server VAPID keys, so every send also enqueues its push job,
-# as production with web push does; the load generator's users are online, so few pushes go)
-# The server keeps the default rate limits unless this load would meet them (a user
-# sending more than 10/s on average, more than 250 users signing in from this address):
-# then it gets larger ones, printed and kept in bench/out/<time>/rate-limits.txt.
+# BENCH_PUSH (0: 1 gives the server VAPID keys, so every send also enqueues its push job)
+# BENCH_STATEMENTS (0: 1 also measures what each of the send's statements costs, on a
+# private PostgreSQL with pg_stat_statements: bench/statements.sh)
 # BENCH_PGHOST (127.0.0.1) BENCH_PGPORT (5432) BENCH_PGUSER (postgres) BENCH_DB
-# (messenger_bench). Results go to bench/out/<time>/.
+# (messenger_bench). The server keeps the default rate limits unless this load would meet
+# them; then it gets larger ones, printed. Results go to bench/out/<time>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+BENCH_MODE=${BENCH_MODE:-portal}
+case "$BENCH_MODE" in
+portal) RATE=${RATE:-1000} LOADGEN_CONVS=${LOADGEN_CONVS:-all} ;;
+saturation) RATE=${RATE:-8000} LOADGEN_CONVS=${LOADGEN_CONVS:-groups} ;;
+*) echo "bench: BENCH_MODE=$BENCH_MODE: want portal or saturation" >&2; exit 2 ;;
+esac
 USERS=${USERS:-100}
-RATE=${RATE:-1000}
 DURATION=${DURATION:-60s}
 WARMUP=${WARMUP:-5s}
-SENDERS=${SENDERS:-64}
+CONNS=${CONNS:-256}
 LOADGEN_GROUPS=${LOADGEN_GROUPS:-auto}
-BENCH_REDIS=${BENCH_REDIS:-0}
+LOADGEN_TIMEOUT=${LOADGEN_TIMEOUT:-10s}
+if [ -z "${BENCH_ENGINES:-}" ]; then
+	BENCH_ENGINES=memory
+	[ "${BENCH_REDIS:-0}" = 1 ] && BENCH_ENGINES=redis
+fi
 BENCH_ADDR=${BENCH_ADDR:-127.0.0.1:8101}
+BENCH_PPROF_ADDR=${BENCH_PPROF_ADDR:-127.0.0.1:8102}
+BENCH_PROFILE=${BENCH_PROFILE:-1}
+PROFILE_SECONDS=${PROFILE_SECONDS:-20}
 PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-16}
 PGBENCH_TIME=${PGBENCH_TIME:-30}
 PGBENCH_SIGNIN=${PGBENCH_SIGNIN:-0}
@@ -44,6 +67,7 @@ SKIP_LOADGEN=${SKIP_LOADGEN:-0}
 BENCH_WAIT_QUIET=${BENCH_WAIT_QUIET:-0}
 BENCH_WAITS=${BENCH_WAITS:-0}
 BENCH_PUSH=${BENCH_PUSH:-0}
+BENCH_STATEMENTS=${BENCH_STATEMENTS:-0}
 PGH=${BENCH_PGHOST:-127.0.0.1}
 PGP=${BENCH_PGPORT:-5432}
 PGU=${BENCH_PGUSER:-postgres}
@@ -55,220 +79,191 @@ mkdir -p "$OUT"
 say() { printf '\n== %s\n' "$*"; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 psql_admin() { psql -X -q -v ON_ERROR_STOP=1 -h "$PGH" -p "$PGP" -U "$PGU" "$@"; }
-
-# busy_pct: the machine's CPU use over 2 s, in percent of one core.
-busy_pct() {
-	local a b
-	read -r -a a </proc/stat
-	sleep 2
-	read -r -a b </proc/stat
-	echo $(((b[1] + b[2] + b[3] + b[6] + b[7] + b[8] - a[1] - a[2] - a[3] - a[6] - a[7] - a[8]) / 2))
-}
-# quiet WHAT: report how busy the machine is before a measurement; with BENCH_WAIT_QUIET,
-# wait for it to calm down first.
-quiet() {
-	local busy waited=0
-	busy=$(busy_pct)
-	while [ "$busy" -gt 20 ] && [ "$waited" -lt "$BENCH_WAIT_QUIET" ]; do
-		sleep 8
-		waited=$((waited + 10))
-		busy=$(busy_pct)
-	done
-	if [ "$busy" -gt 20 ]; then
-		echo "bench: WARNING: before $1 the machine was already busy ($busy % of a core): other work skews the numbers" >&2
-	else
-		echo "machine quiet before $1 ($busy % of a core busy)"
-	fi
-	echo "$1: $busy" >>"$OUT/background-cpu.txt"
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 for tool in go psql pgbench curl jq; do
 	command -v "$tool" >/dev/null || die "$tool is needed (apt-get install postgresql-client curl jq)"
 done
 pg_isready -q -h "$PGH" -p "$PGP" || die "no PostgreSQL at $PGH:$PGP"
-if [ "$BENCH_REDIS" = 1 ]; then
-	redis-cli -u "$REDIS" ping >/dev/null 2>&1 || die "BENCH_REDIS=1 but no Redis at $REDIS"
-fi
+case " $BENCH_ENGINES " in
+*" redis "*) redis-cli -u "$REDIS" ping >/dev/null 2>&1 || die "the redis engine needs a Redis at $REDIS" ;;
+esac
+for e in $BENCH_ENGINES; do
+	[ "$e" = memory ] || [ "$e" = redis ] || die "BENCH_ENGINES: $e is not memory or redis"
+done
 
 say "build"
 go build -o bin/messenger ./cmd/messenger
 go build -o bin/loadgen ./cmd/loadgen
 
-say "fresh database $DB on $PGH:$PGP"
-psql_admin -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 OWNER_URL="postgres://$PGU@$PGH:$PGP/$DB?sslmode=disable"
+fresh_db() {
+	say "fresh database $DB on $PGH:$PGP"
+	psql_admin -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+}
 
 # A secret for this run only: the server verifies, the load generator mints.
 MESSENGER_JWT_SECRET=$(head -c 32 /dev/urandom | base64 | tr -d '\n=+/')
 export MESSENGER_JWT_SECRET
-
-SERVER_PID=
-stop_server() {
-	[ -n "$SERVER_PID" ] || return 0
-	if kill -0 "$SERVER_PID" 2>/dev/null; then
-		kill -TERM "$SERVER_PID" 2>/dev/null || true
-		for _ in $(seq 1 150); do
-			kill -0 "$SERVER_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$SERVER_PID" 2>/dev/null; then
-			echo "bench: the server did not stop within 15 s of SIGTERM; killing it" >&2
-			kill -KILL "$SERVER_PID" 2>/dev/null || true
-		fi
-	fi
-	wait "$SERVER_PID" 2>/dev/null || true
-	SERVER_PID=
-}
 trap stop_server EXIT
 
-LOADGEN_RC=0
-if [ "$SKIP_LOADGEN" != 1 ]; then
-	say "server on $BENCH_ADDR (engine: $([ "$BENCH_REDIS" = 1 ] && echo redis || echo memory))"
-	redis_env=(-u REDIS_URL)
-	[ "$BENCH_REDIS" = 1 ] && redis_env=(REDIS_URL="$REDIS")
-	# Rate limits (README): the defaults hold the default load, 100 users at 1,000 msg/s
-	# (10/s a user against 30/s with a burst of 60; 100 sign-ins from this one address
-	# against a burst of 300). A load that would meet them gets larger ones, and says so.
-	rate_env=()
-	per_user=$(awk -v r="$RATE" -v u="$USERS" 'BEGIN { x = 3 * r / u; printf "%d", (x == int(x)) ? x : int(x) + 1 }')
-	if [ "$per_user" -gt 30 ]; then
-		rate_env+=(MESSENGER_RATE_SEND="$per_user:$((per_user * 2))")
-	fi
-	if [ "$USERS" -gt 250 ]; then
-		rate_env+=(MESSENGER_RATE_SIGNIN_IP="$(((USERS + 9) / 10)):$((USERS * 2))")
-	fi
-	if [ ${#rate_env[@]} -gt 0 ]; then
-		echo "bench: this load would meet the default rate limits; the server runs with ${rate_env[*]}" | tee "$OUT/rate-limits.txt"
-	fi
-	if [ "$BENCH_PUSH" = 1 ]; then
-		# shellcheck disable=SC2207
-		rate_env+=($(./bin/messenger vapid-keys) MESSENGER_VAPID_SUBJECT=mailto:bench@localhost.localdomain)
-		echo "bench: web push on (VAPID keys for this run): every send enqueues its push job"
-	fi
-	env -u MESSENGER_APP_DATABASE_URL -u MESSENGER_JWKS_URL -u MESSENGER_PORTAL_ORIGINS "${redis_env[@]}" ${rate_env[@]+"${rate_env[@]}"} \
-		DATABASE_URL="$OWNER_URL" MESSENGER_DEV=0 MESSENGER_SCAN=off MESSENGER_LOG_LEVEL=warn MESSENGER_METRICS_ADDR=off \
-		MESSENGER_ADDR="$BENCH_ADDR" MESSENGER_BASE_URL="http://$BENCH_ADDR" MESSENGER_DATA_DIR="$OUT/data" \
-		./bin/messenger serve >"$OUT/server.log" 2>&1 &
-	SERVER_PID=$!
-	ready=
-	for _ in $(seq 1 300); do
-		kill -0 "$SERVER_PID" 2>/dev/null || { tail -20 "$OUT/server.log" >&2; die "the server exited while starting"; }
-		if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$BENCH_ADDR/readyz")" = 200 ]; then
-			ready=1
-			break
-		fi
-		sleep 0.1
-	done
-	[ -n "$ready" ] || { tail -20 "$OUT/server.log" >&2; die "the server was not ready within 30 s"; }
-	echo "server pid $SERVER_PID ready"
-
-	say "loadgen: $USERS users, $RATE msg/s for $DURATION (+$WARMUP warm-up)"
-	# The bench cluster's postmaster, when it runs on this machine: loadgen counts its CPU
-	# (and its backends') apart from any other PostgreSQL here.
-	PG_PID=$(head -1 "$(psql_admin -d "$DB" -Atc 'SHOW data_directory')/postmaster.pid" 2>/dev/null || echo 0)
-	quiet loadgen
-	WAITS_PID=
-	if [ "$BENCH_WAITS" = 1 ]; then
-		(
-			sleep 10 # past the streams, the conversations and most of the warm-up
-			while kill -0 "$SERVER_PID" 2>/dev/null; do
-				psql -X -h "$PGH" -p "$PGP" -U "$PGU" -d "$DB" -Atc "
-					SELECT coalesce(wait_event_type, 'CPU') || ':' || coalesce(wait_event, '-') || '  ' ||
-					       left(regexp_replace(query, '\s+', ' ', 'g'), 50)
-					  FROM pg_stat_activity
-					 WHERE state = 'active' AND usename = 'messenger_app' AND pid <> pg_backend_pid()" 2>/dev/null
-				sleep 0.2
-			done >"$OUT/pg-waits.txt"
-		) &
-		WAITS_PID=$!
-	fi
-	set +e
-	./bin/loadgen -url "http://$BENCH_ADDR" -users "$USERS" -rate "$RATE" -duration "$DURATION" \
-		-warmup "$WARMUP" -senders "$SENDERS" -groups "$LOADGEN_GROUPS" -pid "$SERVER_PID" -pg-pid "${PG_PID:-0}" -json \
-		>"$OUT/loadgen.json" 2> >(tee "$OUT/loadgen.txt" >&2)
-	LOADGEN_RC=$?
-	set -e
-	[ "$LOADGEN_RC" = 0 ] || echo "bench: loadgen failed (exit $LOADGEN_RC); see $OUT/loadgen.txt" >&2
-	if [ -n "$WAITS_PID" ]; then
-		kill "$WAITS_PID" 2>/dev/null || true
-		wait "$WAITS_PID" 2>/dev/null || true
-		say "what the server's backends waited on (samples, wait, statement)"
-		sort "$OUT/pg-waits.txt" | uniq -c | sort -rn | head -12
-	fi
-	say "stop the server"
-	stop_server
-	if grep -q '"level":"ERROR"' "$OUT/server.log"; then
-		echo "server logged $(grep -c '"level":"ERROR"' "$OUT/server.log") errors; the first ones:"
-		grep '"level":"ERROR"' "$OUT/server.log" | head -5
-	fi
+# Rate limits (README): the defaults hold the portal load, 100 users at 1,000 msg/s (10/s a
+# user against 30/s with a burst of 60; 100 sign-ins from this one address against a burst
+# of 300). A load that would meet them gets larger ones, and says so.
+rate_env=()
+per_user=$(awk -v r="$RATE" -v u="$USERS" 'BEGIN { x = 3 * r / u; printf "%d", (x == int(x)) ? x : int(x) + 1 }')
+if [ "$per_user" -gt 30 ]; then
+	rate_env+=(MESSENGER_RATE_SEND="$per_user:$((per_user * 2))")
+fi
+if [ "$USERS" -gt 250 ]; then
+	rate_env+=(MESSENGER_RATE_SIGNIN_IP="$(((USERS + 9) / 10)):$((USERS * 2))")
+fi
+if [ ${#rate_env[@]} -gt 0 ]; then
+	echo "bench: this load would meet the default rate limits; the server runs with ${rate_env[*]}" | tee "$OUT/rate-limits.txt"
+fi
+if [ "$BENCH_PUSH" = 1 ]; then
+	# shellcheck disable=SC2207
+	rate_env+=($(./bin/messenger vapid-keys) MESSENGER_VAPID_SUBJECT=mailto:bench@localhost.localdomain)
+	echo "bench: web push on (VAPID keys for this run): every send enqueues its push job"
 fi
 
-# pgbench runs on the conversations the load generator made; without them (no loadgen, or
-# it stopped before making them) it needs the schema and bench/seed.sql's.
+LOADGEN_RC=0
+RAN_ENGINES=()
+if [ "$SKIP_LOADGEN" != 1 ]; then
+	for engine in $BENCH_ENGINES; do
+		fresh_db
+		start_server "$engine" "$OUT/server-$engine.log" "$DB"
+		say "loadgen ($engine engine, $BENCH_MODE): $USERS users, $RATE msg/s offered open loop to $LOADGEN_CONVS conversations for $DURATION (+$WARMUP warm-up)"
+		# The bench cluster's postmaster, when it runs on this machine: loadgen counts its CPU
+		# (and its backends') apart from any other PostgreSQL here.
+		PG_PID=$(head -1 "$(psql_admin -d "$DB" -Atc 'SHOW data_directory')/postmaster.pid" 2>/dev/null || echo 0)
+		quiet "loadgen-$engine"
+		WAITS_PID=
+		if [ "$BENCH_WAITS" = 1 ]; then
+			(
+				sleep 10 # past the streams, the conversations and most of the warm-up
+				while kill -0 "$SERVER_PID" 2>/dev/null; do
+					psql -X -h "$PGH" -p "$PGP" -U "$PGU" -d "$DB" -Atc "
+						SELECT coalesce(wait_event_type, 'CPU') || ':' || coalesce(wait_event, '-') || '  ' ||
+						       left(regexp_replace(query, '\s+', ' ', 'g'), 50)
+						  FROM pg_stat_activity
+						 WHERE state = 'active' AND usename = 'messenger_app' AND pid <> pg_backend_pid()" 2>/dev/null
+					sleep 0.2
+				done >"$OUT/pg-waits-$engine.txt"
+			) &
+			WAITS_PID=$!
+		fi
+		profile_args=()
+		if [ "$BENCH_PROFILE" = 1 ]; then
+			profile_args=(-profile-url "http://$BENCH_PPROF_ADDR/debug/pprof/profile" -profile-for "${PROFILE_SECONDS}s" -profile-out "$OUT/cpu-$engine.pprof")
+		fi
+		set +e
+		./bin/loadgen -url "http://$BENCH_ADDR" -users "$USERS" -rate "$RATE" -duration "$DURATION" \
+			-warmup "$WARMUP" -conns "$CONNS" -convs "$LOADGEN_CONVS" -timeout "$LOADGEN_TIMEOUT" \
+			-groups "$LOADGEN_GROUPS" -pid "$SERVER_PID" -pg-pid "${PG_PID:-0}" ${profile_args[@]+"${profile_args[@]}"} -json \
+			>"$OUT/loadgen-$engine.json" 2> >(tee "$OUT/loadgen-$engine.txt" >&2)
+		rc=$?
+		set -e
+		[ "$rc" = 0 ] || { echo "bench: loadgen failed (exit $rc); see $OUT/loadgen-$engine.txt" >&2; LOADGEN_RC=$rc; }
+		if [ -n "$WAITS_PID" ]; then
+			kill "$WAITS_PID" 2>/dev/null || true
+			wait "$WAITS_PID" 2>/dev/null || true
+			say "what the server's backends waited on (samples, wait, statement)"
+			sort "$OUT/pg-waits-$engine.txt" | uniq -c | sort -rn | head -12
+		fi
+		say "stop the server"
+		stop_server
+		if grep -q '"level":"ERROR"' "$OUT/server-$engine.log"; then
+			echo "server logged $(grep -c '"level":"ERROR"' "$OUT/server-$engine.log") errors; the first ones:"
+			grep '"level":"ERROR"' "$OUT/server-$engine.log" | head -5
+		fi
+		if [ -s "$OUT/cpu-$engine.pprof" ]; then
+			say "where the server's CPU went ($engine engine, ${PROFILE_SECONDS}s of the measured window)"
+			go tool pprof -top -nodecount=30 bin/messenger "$OUT/cpu-$engine.pprof" 2>/dev/null | tee "$OUT/cpu-$engine.top.txt" | head -40
+			go tool pprof -top -cum -nodecount=40 bin/messenger "$OUT/cpu-$engine.pprof" >"$OUT/cpu-$engine.cum.txt" 2>/dev/null || true
+		fi
+		RAN_ENGINES+=("$engine")
+	done
+else
+	fresh_db
+fi
+
+# The ceilings run on the conversations the (last) load made; without them (no loadgen, or
+# it stopped before making them) they need the schema and bench/seed.sql's.
 if [ "$(psql_admin -d "$DB" -Atc "SELECT to_regclass('public.conversations') IS NOT NULL")" != t ]; then
 	say "migrate $DB (the server did not)"
 	env -u MESSENGER_APP_DATABASE_URL DATABASE_URL="$OWNER_URL" MESSENGER_DEV=0 MESSENGER_LOG_LEVEL=warn MESSENGER_METRICS_ADDR=off \
-		MESSENGER_DATA_DIR="$OUT/data" ./bin/messenger migrate >>"$OUT/server.log" 2>&1
+		MESSENGER_DATA_DIR="$OUT/data" ./bin/messenger migrate >>"$OUT/server-migrate.log" 2>&1
 fi
 SEEDED=0
-if [ "$(psql_admin -d "$DB" -Atc "SELECT count(*) FROM conversations")" = 0 ]; then
+if [ "$(psql_admin -d "$DB" -Atc "SELECT count(*) FROM conversations c JOIN users u ON u.id = c.created_by WHERE c.kind = 'group' AND u.sub LIKE 'bench-user-%'")" = 0 ]; then
 	say "seed $USERS users and their conversations with bench/seed.sql"
 	psql_admin -d "$DB" -v users="$USERS" -v group_size=10 -f bench/seed.sql
 	SEEDED=1
 fi
-psql_admin -d "$DB" <<'SQL'
-DROP TABLE IF EXISTS bench_pairs;
-CREATE TABLE bench_pairs AS
-SELECT row_number() OVER (ORDER BY p.conversation_id, p.user_id) AS n,
-       p.conversation_id, p.user_id, p.org_id, u.zone_id, u.sub, u.name, u.role
-  FROM conversation_participants p
-  JOIN users u ON u.id = p.user_id
-  JOIN conversations c ON c.id = p.conversation_id
- WHERE p.left_at IS NULL AND u.sub LIKE 'bench-user-%'
-   AND c.kind <> 'announcement'; -- where only teachers post, and the database says so
-ALTER TABLE bench_pairs ADD PRIMARY KEY (n);
-GRANT SELECT ON bench_pairs TO messenger_app;
-ANALYZE;
-SQL
+prepare_ceilings "$DB"
 NPAIRS=$(psql_admin -d "$DB" -Atc "SELECT count(*) FROM bench_pairs")
-[ "$NPAIRS" -gt 0 ] || die "no bench conversations to run pgbench on"
-quiet pgbench
+NHOT=$(psql_admin -d "$DB" -Atc "SELECT count(*) FROM bench_hot")
+[ "$NHOT" -gt 0 ] || die "no hot conversations to run pgbench on"
 
-say "pgbench: the send transaction as messenger_app, $PGBENCH_CLIENTS clients, ${PGBENCH_TIME}s, $NPAIRS (conversation, member) pairs"
+quiet pgbench-minimal
+say "pgbench: the minimal durable send (bench/minimal.sql), $PGBENCH_CLIENTS clients, ${PGBENCH_TIME}s, $NHOT hot conversations"
+pgbench -n -M prepared -h "$PGH" -p "$PGP" -U "$PGU" -c "$PGBENCH_CLIENTS" -j 2 -T "$PGBENCH_TIME" \
+	-D nhot="$NHOT" -f bench/minimal.sql "$DB" 2>&1 | tee "$OUT/pgbench-minimal.txt"
+MIN_TPS=$(pgbench_tps "$OUT/pgbench-minimal.txt")
+
+quiet pgbench-send
+say "pgbench: the server's send transaction (bench/send.sql) as messenger_app, $PGBENCH_CLIENTS clients, ${PGBENCH_TIME}s, $NPAIRS (member, hot conversation) pairs"
 pgbench -n -M prepared -h "$PGH" -p "$PGP" -U messenger_app -c "$PGBENCH_CLIENTS" -j 2 -T "$PGBENCH_TIME" \
-	-D npairs="$NPAIRS" -f bench/send.sql "$DB" 2>&1 | tee "$OUT/pgbench.txt"
-PG_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$OUT/pgbench.txt")
-PG_LAT=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$OUT/pgbench.txt")
+	-D npairs="$NPAIRS" -f bench/send.sql "$DB" 2>&1 | tee "$OUT/pgbench-send.txt"
+SEND_TPS=$(pgbench_tps "$OUT/pgbench-send.txt")
 
 SIGNIN_TPS=
 if [ "$PGBENCH_SIGNIN" = 1 ]; then
 	say "pgbench: the per-request sign-in transaction, $PGBENCH_CLIENTS clients, ${PGBENCH_TIME}s"
 	pgbench -n -M extended -h "$PGH" -p "$PGP" -U messenger_app -c "$PGBENCH_CLIENTS" -j 2 -T "$PGBENCH_TIME" \
 		-D npairs="$NPAIRS" -f bench/signin.sql "$DB" 2>&1 | tee "$OUT/pgbench-signin.txt"
-	SIGNIN_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$OUT/pgbench-signin.txt")
+	SIGNIN_TPS=$(pgbench_tps "$OUT/pgbench-signin.txt")
+fi
+
+STATEMENTS_RC=0
+if [ "$BENCH_STATEMENTS" = 1 ]; then
+	set +e
+	OUT="$OUT" bash bench/statements.sh
+	STATEMENTS_RC=$?
+	set -e
 fi
 
 say "results ($OUT)"
 {
-	echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free -g | awk '/^Mem:/ {print $2}') GiB"
-	echo "PostgreSQL: $(psql_admin -d "$DB" -Atc 'SHOW server_version'), engine: $([ "$BENCH_REDIS" = 1 ] && echo redis || echo memory)"
-	if [ "$SKIP_LOADGEN" != 1 ] && [ -s "$OUT/loadgen.json" ]; then
-		jq -r --arg tps "${PG_TPS:-0}" '
-		  def r(x): (x * 100 | round) / 100;
-		  "loadgen: \(.users) users, target \(.rate_target) msg/s for \(.duration_s)s",
-		  "  durable sends/s        \(r(.sends.per_second))  (ok \(.sends.ok), errors \(.sends.errors), skipped \(.sends.skipped))",
-		  "  send latency ms        p50 \(r(.send_latency.p50_ms))  p95 \(r(.send_latency.p95_ms))  p99 \(r(.send_latency.p99_ms))  max \(r(.send_latency.max_ms))",
-		  "  delivery latency ms    p50 \(r(.delivery_latency.p50_ms))  p95 \(r(.delivery_latency.p95_ms))  p99 \(r(.delivery_latency.p99_ms))  max \(r(.delivery_latency.max_ms))",
-		  "  deliveries             \(.delivery.live) live + \(.delivery.recovered) caught up of \(.delivery.expected)",
-		  "  lost / duplicated      \(.delivery.lost) / \(.delivery.duplicated)   resyncs \(.streams.resyncs)",
-		  "  server RSS max         \(r(.rss.max_bytes / 1048576)) MiB",
-		  "  CPU (% of a core)      server \((.cpu.server_pct // 0) | round)  postgres \(.cpu.postgres_pct | round)  loadgen \(.cpu.loadgen_pct | round)  other \(.cpu.other_pct | round) \(.cpu.other_top // [] | join(", "))",
-		  (if ($tps | tonumber) > 0 then "  vs pgbench ceiling     \(r(100 * .sends.per_second / ($tps | tonumber)))%" else empty end)
-		' "$OUT/loadgen.json"
-	elif [ "$SKIP_LOADGEN" != 1 ]; then
-		echo "loadgen: failed (exit $LOADGEN_RC), see $OUT/loadgen.txt"
-	fi
-	echo "pgbench send.sql: ${PG_TPS:-?} tps at $PGBENCH_CLIENTS clients (latency avg ${PG_LAT:-?} ms)$([ "$SEEDED" = 1 ] && echo ', on seeded conversations')"
-	[ -z "$SIGNIN_TPS" ] || echo "pgbench signin.sql: $SIGNIN_TPS tps"
+	echo "when: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+changes')"
+	echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free -g | awk '/^Mem:/ {print $2}') GiB; PostgreSQL $(psql_admin -d "$DB" -Atc 'SHOW server_version') (synchronous_commit $(psql_admin -d "$DB" -Atc 'SHOW synchronous_commit'))"
+	echo "busy before each step (% of a core): $(paste -sd' ' "$OUT/background-cpu.txt" | sed 's/: /=/g')"
+	echo "ceilings ($PGBENCH_CLIENTS clients, ${PGBENCH_TIME}s, prepared, $NHOT hot conversations$([ "$SEEDED" = 1 ] && echo ', seeded'))"
+	echo "  minimal durable send (bench/minimal.sql)   ${MIN_TPS:-?} tps  = 1.00"
+	echo "  the server's send    (bench/send.sql)      ${SEND_TPS:-?} tps  = $(ratio "${SEND_TPS:-0}" "${MIN_TPS:-0}")x minimal"
+	[ -z "$SIGNIN_TPS" ] || echo "  the sign-in          (bench/signin.sql)    $SIGNIN_TPS tps"
+	for engine in ${RAN_ENGINES[@]+"${RAN_ENGINES[@]}"}; do
+		f="$OUT/loadgen-$engine.json"
+		if [ -s "$f" ]; then
+			jq -r --arg min "${MIN_TPS:-0}" --arg send "${SEND_TPS:-0}" --arg engine "$engine" --arg mode "$BENCH_MODE" '
+			  def r(x): (x * 100 | round) / 100;
+			  def ratio(a; b): if (b | tonumber) > 0 then "\(r(a / (b | tonumber)))x" else "?" end;
+			  "\($mode), \($engine) engine: \(.users) users, \(.rate_target) msg/s offered open loop to \(.convs) conversations for \(.duration_s)s",
+			  "  ACHIEVED durable sends/s  \(r(.sends.per_second)) of \(r(.sends.offered_per_second)) offered = \(ratio(.sends.per_second; $min)) the minimal ceiling, \(ratio(.sends.per_second; $send)) the send.sql ceiling",
+			  "  errors                    \(.sends.errors) \(.sends.error_kinds | to_entries | map("\(.key)×\(.value)") | join(", "))   in flight max \(.sends.max_in_flight), at the end \(.sends.in_flight_at_end)",
+			  "  send ms (from due)        p50 \(r(.send_latency.p50_ms))  p95 \(r(.send_latency.p95_ms))  p99 \(r(.send_latency.p99_ms))  max \(r(.send_latency.max_ms))",
+			  "  send→delivered ms         p50 \(r(.delivery_latency.p50_ms))  p95 \(r(.delivery_latency.p95_ms))  p99 \(r(.delivery_latency.p99_ms))  max \(r(.delivery_latency.max_ms))",
+			  "  lost / duplicated         \(.delivery.lost) / \(.delivery.duplicated)   (\(.delivery.live) live + \(.delivery.recovered) caught up of \(.delivery.expected); resyncs \(.streams.resyncs); not stored \(.delivery.not_stored // "?"))",
+			  "  server RSS max            \(r(.rss.max_bytes / 1048576)) MiB",
+			  "  CPU (% of a core)         server \((.cpu.server_pct // 0) | round)  postgres \(.cpu.postgres_pct | round)  loadgen \(.cpu.loadgen_pct | round)  other \(.cpu.other_pct | round) \(.cpu.other_top // [] | join(", "))",
+			  (if .profile then "  CPU profile               \(.profile) (top: \(.profile | sub("\\.pprof$"; ".top.txt")))" else empty end)
+			' "$f"
+		else
+			echo "$BENCH_MODE, $engine engine: loadgen failed, see $OUT/loadgen-$engine.txt"
+		fi
+	done
+	[ "$BENCH_STATEMENTS" != 1 ] || echo "statements: $OUT/statements.txt$([ "$STATEMENTS_RC" = 0 ] || echo " (failed, exit $STATEMENTS_RC)")"
 } | tee "$OUT/summary.txt"
 exit "$LOADGEN_RC"

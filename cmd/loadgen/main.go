@@ -7,8 +7,9 @@
 //
 // It signs N users in with portal tokens it mints itself (HS256 with the server's secret),
 // opens one SSE stream per user, creates direct conversations (users paired up) and groups
-// of 10, then sends at a fixed aggregate rate, open loop, from a pool of sender goroutines:
-// each send picks a random user and one of their conversations. Every message.new on every
+// of 10, then sends at a fixed aggregate rate, open loop: each send starts in a goroutine
+// of its own when it is due, whatever is in flight, and its latency counts from the due
+// time; each picks a random user and one of their conversations. Every message.new on every
 // stream is matched to its send by client_msg_id; a resync makes that user's client catch
 // up with after_seq, as a real client would. After the sends and a grace period it counts
 // what each member never received (lost) and what a stream received twice (duplicated).
@@ -43,7 +44,8 @@ type config struct {
 	Warmup         time.Duration
 	Timeout        time.Duration
 	Grace          time.Duration
-	Senders        int
+	Conns          int    // most API connections at once; sends beyond wait for one
+	Convs          string // "all" or "groups": the conversations sends go to
 	ConnectTimeout time.Duration
 	PID            int
 	PGPID          int
@@ -53,6 +55,12 @@ type config struct {
 	JSON           bool
 	Seed           uint64
 	Progress       time.Duration
+	// ProfileURL is the server's /debug/pprof/profile (MESSENGER_PPROF_ADDR); with it, the
+	// load generator takes a CPU profile of ProfileFor from the start of the measured
+	// window and writes it to ProfileOut.
+	ProfileURL string
+	ProfileFor time.Duration
+	ProfileOut string
 }
 
 func defaultConfig() config {
@@ -60,7 +68,7 @@ func defaultConfig() config {
 		URL: "http://localhost:8001", Secret: envOr("MESSENGER_JWT_SECRET", auth.DevSecret), Issuer: "dreamseed-portal", Audience: "messenger",
 		Org: "bench-org", Zone: "bench-zone", Users: 100, Groups: "auto", GroupSize: 10, Rate: 1000,
 		Duration: 60 * time.Second, Warmup: 5 * time.Second, Timeout: 10 * time.Second, Grace: 5 * time.Second,
-		Senders: 64, ConnectTimeout: 30 * time.Second, RSSFromMetrics: true, MetricsURL: "http://127.0.0.1:9101/metrics", Verify: true, Progress: 5 * time.Second,
+		Conns: 256, Convs: "all", ConnectTimeout: 30 * time.Second, RSSFromMetrics: true, MetricsURL: "http://127.0.0.1:9101/metrics", Verify: true, Progress: 5 * time.Second,
 	}
 }
 
@@ -81,7 +89,8 @@ func main() {
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "sending time before the measurement (its messages still count for lost and duplicated)")
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "timeout of one API request")
 	fs.DurationVar(&cfg.Grace, "grace", cfg.Grace, "how long after the last send to wait for deliveries before counting what is lost")
-	fs.IntVar(&cfg.Senders, "senders", cfg.Senders, "sender goroutines (most sends in flight at once; a slot with all of them busy is skipped and counted)")
+	fs.IntVar(&cfg.Conns, "conns", cfg.Conns, "most API connections open at once (a browser opens up to 6 per user); a send due while all are busy waits for one, and the wait counts in its latency")
+	fs.StringVar(&cfg.Convs, "convs", cfg.Convs, "where sends go: all (each user's direct and group conversations) or groups (only the group conversations: the hot ones a saturation run shares with its pgbench ceilings)")
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "how long all streams may take to open")
 	fs.IntVar(&cfg.PID, "pid", 0, "server process id: sample its RSS from /proc (same machine)")
 	fs.IntVar(&cfg.PGPID, "pg-pid", 0, "PostgreSQL postmaster process id: its CPU use (and its backends') is reported apart from other processes")
@@ -91,6 +100,9 @@ func main() {
 	fs.BoolVar(&cfg.JSON, "json", false, "print a JSON summary on stdout (the table goes to stderr)")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "random seed (0: from the clock)")
 	fs.DurationVar(&cfg.Progress, "progress", cfg.Progress, "progress line interval on stderr (0: none)")
+	fs.StringVar(&cfg.ProfileURL, "profile-url", "", "the server's /debug/pprof/profile (MESSENGER_PPROF_ADDR): take a CPU profile from the start of the measured window")
+	fs.DurationVar(&cfg.ProfileFor, "profile-for", 20*time.Second, "length of the CPU profile (at most -duration)")
+	fs.StringVar(&cfg.ProfileOut, "profile-out", "cpu.pprof", "where to write the CPU profile")
 	fs.Parse(os.Args[1:])
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

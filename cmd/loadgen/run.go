@@ -56,24 +56,17 @@ type bench struct {
 	catchMu       sync.Mutex
 	catching      map[int]bool // user -> a catch-up is running
 	pending       map[int]bool // user -> another resync came while it ran
-}
 
-// sendResult is one sender goroutine's share of the results.
-type sendResult struct {
-	sent       []sentMsg
-	sendLat    []int64 // µs, measured sends that succeeded
-	queueDelay []int64 // µs between the slot's time and the request's start, measured slots
-	attempted  int64
-	ok         int64
-	measuredOK int64
-	lastDone   time.Time
-	errKinds   map[string]int64
-	errSample  []string
+	backlog     int64      // sends in flight when the measured window ended
+	profileDone chan error // the CPU profile's outcome, when one was asked for
 }
 
 func run(ctx context.Context, cfg config, log io.Writer) (*summary, error) {
-	if cfg.Rate <= 0 || cfg.Duration <= 0 || cfg.Senders <= 0 {
-		return nil, errors.New("-rate, -duration and -senders must be positive")
+	if cfg.Rate <= 0 || cfg.Duration <= 0 || cfg.Conns <= 0 || cfg.Timeout <= 0 {
+		return nil, errors.New("-rate, -duration, -conns and -timeout must be positive")
+	}
+	if cfg.Convs != "all" && cfg.Convs != "groups" {
+		return nil, fmt.Errorf("-convs %q: want all or groups", cfg.Convs)
 	}
 	plan, err := planConversations(cfg.Users, cfg.Groups, cfg.GroupSize)
 	if err != nil {
@@ -94,8 +87,8 @@ func run(ctx context.Context, cfg config, log io.Writer) (*summary, error) {
 	}
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	b.api = &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{
-		DialContext: dialer.DialContext, MaxIdleConns: 0, MaxIdleConnsPerHost: cfg.Senders + 64,
-		MaxConnsPerHost: cfg.Senders + 256, IdleConnTimeout: 90 * time.Second, DisableCompression: true,
+		DialContext: dialer.DialContext, MaxIdleConns: 0, MaxIdleConnsPerHost: cfg.Conns,
+		MaxConnsPerHost: cfg.Conns, IdleConnTimeout: 90 * time.Second, DisableCompression: true,
 	}}
 	b.stream = &http.Client{Transport: &http.Transport{
 		DialContext: dialer.DialContext, MaxIdleConnsPerHost: cfg.Users, MaxConnsPerHost: 0,
@@ -106,7 +99,7 @@ func run(ctx context.Context, cfg config, log io.Writer) (*summary, error) {
 
 	sum := &summary{
 		URL: cfg.URL, Users: cfg.Users, RateTarget: cfg.Rate, DurationS: cfg.Duration.Seconds(),
-		WarmupS: cfg.Warmup.Seconds(), Senders: cfg.Senders, StartedAt: time.Now().UTC().Format(time.RFC3339),
+		WarmupS: cfg.Warmup.Seconds(), Conns: cfg.Conns, Convs: cfg.Convs, StartedAt: time.Now().UTC().Format(time.RFC3339),
 	}
 
 	// Server memory, sampled every second from now to the end.
@@ -156,45 +149,40 @@ func run(ctx context.Context, cfg config, log io.Writer) (*summary, error) {
 	}
 
 	// 3. Send, open loop.
-	fmt.Fprintf(log, "loadgen: sending %.0f msg/s for %s (+%s warm-up) from %d senders\n", cfg.Rate, cfg.Duration, cfg.Warmup, cfg.Senders)
-	results, skipped, measuredStart, cpuStart := b.send(ctx)
+	fmt.Fprintf(log, "loadgen: sending %.0f msg/s open loop for %s (+%s warm-up) to %s conversations over up to %d connections\n", cfg.Rate, cfg.Duration, cfg.Warmup, cfg.Convs, cfg.Conns)
+	st, measuredStart, cpuStart, cpuEnd := b.send(ctx)
 	sendEnd := time.Now()
-	sum.CPU = cpuBetween(cpuStart, takeCPUSnap(cfg.PID, cfg.PGPID))
+	sum.CPU = cpuBetween(cpuStart, cpuEnd)
 
-	var sent []sentMsg
-	var sendLat, queueDelay []int64
-	errKinds := map[string]int64{}
-	var lastDone time.Time
-	for _, r := range results {
-		sent = append(sent, r.sent...)
-		sendLat = append(sendLat, r.sendLat...)
-		queueDelay = append(queueDelay, r.queueDelay...)
-		sum.Sends.Attempted += r.attempted
-		sum.Sends.OK += r.ok
-		sum.Sends.MeasuredOK += r.measuredOK
-		for k, v := range r.errKinds {
-			errKinds[k] += v
-			sum.Sends.Errors += v
-		}
-		for _, s := range r.errSample {
-			if len(sum.Notes) < 5 {
-				sum.Notes = append(sum.Notes, "send error: "+s)
-			}
-		}
-		if r.lastDone.After(lastDone) {
-			lastDone = r.lastDone
+	sent := st.sent
+	sum.Sends.Attempted = st.attempted.Load()
+	sum.Sends.OK = st.ok
+	sum.Sends.MeasuredOK = st.measuredOK
+	for _, v := range st.errKinds {
+		sum.Sends.Errors += v
+	}
+	for _, e := range st.errSample {
+		sum.Notes = append(sum.Notes, "send error: "+e)
+	}
+	sum.Sends.ErrorKinds = st.errKinds
+	sum.Sends.MaxInFlight = st.maxFlight.Load()
+	sum.Sends.InFlightAtEnd = b.backlog
+	sum.Sends.WindowS = cfg.Duration.Seconds()
+	sum.Sends.CompletedInWindow = st.inWindow
+	sum.Sends.OfferedPerSecond = float64(int64(cfg.Rate*(cfg.Warmup+cfg.Duration).Seconds())-int64(cfg.Rate*cfg.Warmup.Seconds())) / cfg.Duration.Seconds()
+	sum.Sends.PerSecond = float64(st.inWindow) / cfg.Duration.Seconds()
+	if !st.lastDone.IsZero() {
+		sum.Sends.DrainS = max(0, st.lastDone.Sub(measuredStart.Add(cfg.Duration)).Seconds())
+	}
+	if b.profileDone != nil {
+		if err := <-b.profileDone; err != nil {
+			sum.Notes = append(sum.Notes, "CPU profile: "+err.Error())
+		} else {
+			sum.Profile = cfg.ProfileOut
 		}
 	}
-	sum.Sends.Skipped = skipped
-	sum.Sends.ErrorKinds = errKinds
-	window := cfg.Duration
-	if w := lastDone.Sub(measuredStart); w > window {
-		window = w
-	}
-	sum.Sends.WindowS = window.Seconds()
-	sum.Sends.PerSecond = float64(sum.Sends.MeasuredOK) / window.Seconds()
-	sum.SendLatency = summarize(sendLat)
-	sum.QueueDelay = summarize(queueDelay)
+	sum.SendLatency = summarize(st.sendLat)
+	sum.QueueDelay = summarize(st.lag)
 
 	// 4. Grace: wait for the last deliveries and catch-ups.
 	graceEnd := sendEnd.Add(cfg.Grace)
@@ -406,84 +394,124 @@ func (b *bench) createConversations(ctx context.Context, plan []convPlan) error 
 	return nil
 }
 
-type job struct {
-	slot     int64
-	at       time.Time
-	measured bool
+// sendStats is what the sends found; every send's goroutine adds to it under mu.
+type sendStats struct {
+	mu         sync.Mutex
+	sent       []sentMsg
+	sendLat    []int64 // µs from the due time to the 201, measured sends that succeeded
+	lag        []int64 // µs from the due time to the send's goroutine running (the generator's own lag)
+	ok         int64
+	measuredOK int64
+	inWindow   int64 // 201s that arrived inside the measured window, whenever they were due
+	lastDone   time.Time
+	errKinds   map[string]int64
+	errSample  []string
+
+	attempted atomic.Int64
+	okNow     atomic.Int64 // for the progress line
+	inFlight  atomic.Int64
+	maxFlight atomic.Int64
 }
 
-// send runs the open-loop schedule: slot k is due at start + k/rate; a due slot goes to
-// an idle sender, and when every sender is busy it is skipped and counted, so a slow
-// server shows as a lower achieved rate rather than as a queue growing without end.
-func (b *bench) send(ctx context.Context) (results []*sendResult, skipped int64, measuredStart time.Time, cpuStart cpuSnap) {
+// sendSlot is one due send: its slot, when it is due, and who sends where.
+type sendSlot struct {
+	k        int64
+	at       time.Time
+	measured bool
+	user     int
+	conv     int // index into b.convs
+}
+
+// senders answers the users who send and, for each, the conversations they send to:
+// every conversation, or with -convs groups only the group conversations (the hot ones a
+// saturation run and its pgbench ceilings share).
+func (b *bench) senders() (active []int, convsOf [][]int) {
+	convsOf = make([][]int, len(b.userConvs))
+	for u, cs := range b.userConvs {
+		for _, ci := range cs {
+			if b.cfg.Convs == "groups" && b.convs[ci].Kind != "group" {
+				continue
+			}
+			convsOf[u] = append(convsOf[u], ci)
+		}
+		if len(convsOf[u]) > 0 {
+			active = append(active, u)
+		}
+	}
+	return active, convsOf
+}
+
+// send runs the open-loop schedule: slot k is due at start + k/rate, and each send starts
+// in a goroutine of its own when it is due, whatever is still in flight. Nothing is
+// skipped: a server that cannot keep up shows as sends waiting (for a connection, then
+// for the answer) and as latency, which counts from the due time, not from when a request
+// got going (no coordinated omission). Every send's deadline is its due time + -timeout.
+func (b *bench) send(ctx context.Context) (st *sendStats, measuredStart time.Time, cpuStart, cpuEnd cpuSnap) {
 	cfg := b.cfg
 	total := int64(cfg.Rate * (cfg.Warmup + cfg.Duration).Seconds())
 	firstMeasured := int64(cfg.Rate * cfg.Warmup.Seconds())
 	start := time.Now().Add(20 * time.Millisecond)
 	measuredStart = start.Add(cfg.Warmup)
+	measuredEnd := measuredStart.Add(cfg.Duration)
 	slotAt := func(k int64) time.Time {
 		return start.Add(time.Duration(float64(k) / cfg.Rate * float64(time.Second)))
 	}
-
-	var active []int // users who have a conversation to send to
-	for u, cs := range b.userConvs {
-		if len(cs) > 0 {
-			active = append(active, u)
-		}
-	}
-
-	jobs := make(chan job) // unbuffered: a slot goes only to a sender that is idle now
-	var wg sync.WaitGroup
+	st = &sendStats{errKinds: map[string]int64{}}
+	active, convsOf := b.senders()
 	seed := cfg.Seed
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
-	results = make([]*sendResult, cfg.Senders)
-	for w := range cfg.Senders {
-		r := &sendResult{errKinds: map[string]int64{}}
-		results[w] = r
-		rng := rand.New(rand.NewPCG(seed, uint64(w)))
-		wg.Go(func() { b.sender(ctx, rng, active, jobs, r) })
-	}
+	rng := rand.New(rand.NewPCG(seed, 0))
 
 	var progressStop chan struct{}
 	if cfg.Progress > 0 {
 		progressStop = make(chan struct{})
-		go b.progress(results, start, progressStop)
+		go b.progress(st, start, progressStop)
 	}
 
+	var wg sync.WaitGroup
 	var k int64
 	for k < total && ctx.Err() == nil {
 		now := time.Now()
 		if cpuStart.at.IsZero() && k >= firstMeasured {
 			cpuStart = takeCPUSnap(cfg.PID, cfg.PGPID)
+			if cfg.ProfileURL != "" {
+				b.profileDone = make(chan error, 1)
+				go func() {
+					b.profileDone <- takeProfile(ctx, cfg.ProfileURL, min(cfg.ProfileFor, cfg.Duration), cfg.ProfileOut)
+				}()
+			}
 		}
 		for k < total && !slotAt(k).After(now) {
-			select {
-			case jobs <- job{slot: k, at: slotAt(k), measured: k >= firstMeasured}:
-			default:
-				skipped++
-			}
+			u := active[rng.IntN(len(active))]
+			s := sendSlot{k: k, at: slotAt(k), measured: k >= firstMeasured, user: u, conv: convsOf[u][rng.IntN(len(convsOf[u]))]}
+			wg.Go(func() { b.sendOne(ctx, s, measuredStart, measuredEnd, st) })
 			k++
 		}
 		if k < total {
 			// At least a millisecond: at thousands of slots a second, waking for each one
-			// would cost the machine the server shares more than the sends do.
+			// would cost the machine the server shares more than the sends do. The slots
+			// due meanwhile start together when it wakes, each with its own due time.
 			time.Sleep(max(time.Until(slotAt(k)), time.Millisecond))
 		}
-	}
-	close(jobs)
-	wg.Wait()
-	if progressStop != nil {
-		close(progressStop)
 	}
 	if cpuStart.at.IsZero() {
 		cpuStart = takeCPUSnap(cfg.PID, cfg.PGPID)
 	}
-	return results, skipped, measuredStart, cpuStart
+	// The measured window ends with the schedule; what is still in flight then drains
+	// (each send within its deadline) outside the CPU window and the achieved rate.
+	time.Sleep(time.Until(measuredEnd))
+	cpuEnd = takeCPUSnap(cfg.PID, cfg.PGPID)
+	b.backlog = st.inFlight.Load()
+	wg.Wait()
+	if progressStop != nil {
+		close(progressStop)
+	}
+	return st, measuredStart, cpuStart, cpuEnd
 }
 
-func (b *bench) progress(results []*sendResult, start time.Time, stop <-chan struct{}) {
+func (b *bench) progress(st *sendStats, start time.Time, stop <-chan struct{}) {
 	t := time.NewTicker(b.cfg.Progress)
 	defer t.Stop()
 	for {
@@ -497,60 +525,71 @@ func (b *bench) progress(results []*sendResult, start time.Time, stop <-chan str
 				delivered += u.deliveries
 				u.mu.Unlock()
 			}
-			// The senders' counters are read racily on purpose: this is only a progress line.
-			var att, ok int64
-			for _, r := range results {
-				att += atomic.LoadInt64(&r.attempted)
-				ok += atomic.LoadInt64(&r.ok)
-			}
-			fmt.Fprintf(b.log, "loadgen: %5.0fs  attempted %d  ok %d  deliveries %d\n",
-				time.Since(start).Seconds(), att, ok, delivered)
+			fmt.Fprintf(b.log, "loadgen: %5.0fs  attempted %d  ok %d  in flight %d  deliveries %d\n",
+				time.Since(start).Seconds(), st.attempted.Load(), st.okNow.Load(), st.inFlight.Load(), delivered)
 		}
 	}
 }
 
-func (b *bench) sender(ctx context.Context, rng *rand.Rand, active []int, jobs <-chan job, r *sendResult) {
-	for j := range jobs {
-		if ctx.Err() != nil {
-			continue
+// sendOne sends slot s: a random user's message to one of their conversations, with a
+// fresh client_msg_id and a body with a unique token.
+func (b *bench) sendOne(ctx context.Context, s sendSlot, measuredStart, measuredEnd time.Time, st *sendStats) {
+	began := time.Now()
+	n := st.inFlight.Add(1)
+	defer st.inFlight.Add(-1)
+	for {
+		m := st.maxFlight.Load()
+		if n <= m || st.maxFlight.CompareAndSwap(m, n) {
+			break
 		}
-		u := active[rng.IntN(len(active))]
-		ci := b.userConvs[u][rng.IntN(len(b.userConvs[u]))]
-		conv := b.convs[ci]
-		cmid := uuid.NewString()
-		body := fmt.Sprintf("부하 시험 메시지 #%d %s from %s", j.slot, cmid[:8], b.users[u].Sub)
-		rec := &sendRec{start: time.Now(), conv: conv.ID, sender: int32(u), measured: j.measured}
-		b.reg.put(cmid, rec)
-		atomic.AddInt64(&r.attempted, 1)
-		if j.measured {
-			r.queueDelay = append(r.queueDelay, rec.start.Sub(j.at).Microseconds())
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithDeadline(ctx, s.at.Add(b.cfg.Timeout))
+	defer cancel()
+	u := s.user
+	conv := b.convs[s.conv]
+	cmid := uuid.NewString()
+	body := fmt.Sprintf("부하 시험 메시지 #%d %s from %s", s.k, cmid[:8], b.users[u].Sub)
+	rec := &sendRec{start: s.at, conv: conv.ID, sender: int32(u), measured: s.measured}
+	b.reg.put(cmid, rec)
+	st.attempted.Add(1)
+	var m wireMessage
+	status, err := b.do(ctx, u, http.MethodPost, "/api/v1/conversations/"+strconv.FormatInt(conv.ID, 10)+"/messages",
+		map[string]string{"body": body, "client_msg_id": cmid}, &m)
+	done := time.Now()
+	if err == nil && status != http.StatusCreated {
+		err = fmt.Errorf("HTTP %d, want 201 for a new client_msg_id", status)
+	}
+	if err == nil && (m.ID == 0 || m.Seq == 0 || m.ConversationID != conv.ID || !strings.EqualFold(m.ClientMsgID, cmid)) {
+		err = fmt.Errorf("answer is not the message sent: id %d seq %d conversation %d client_msg_id %q", m.ID, m.Seq, m.ConversationID, m.ClientMsgID)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if s.measured {
+		st.lag = append(st.lag, began.Sub(s.at).Microseconds())
+	}
+	if err != nil {
+		st.errKinds[errorKind(err)]++
+		if len(st.errSample) < 5 {
+			st.errSample = append(st.errSample, err.Error())
 		}
-		var m wireMessage
-		status, err := b.do(ctx, u, http.MethodPost, "/api/v1/conversations/"+strconv.FormatInt(conv.ID, 10)+"/messages",
-			map[string]string{"body": body, "client_msg_id": cmid}, &m)
-		done := time.Now()
-		if err == nil && status != http.StatusCreated {
-			err = fmt.Errorf("HTTP %d, want 201 for a new client_msg_id", status)
-		}
-		if err == nil && (m.ID == 0 || m.Seq == 0 || m.ConversationID != conv.ID || !strings.EqualFold(m.ClientMsgID, cmid)) {
-			err = fmt.Errorf("answer is not the message sent: id %d seq %d conversation %d client_msg_id %q", m.ID, m.Seq, m.ConversationID, m.ClientMsgID)
-		}
-		if err != nil {
-			kind := errorKind(err)
-			r.errKinds[kind]++
-			if len(r.errSample) < 2 {
-				r.errSample = append(r.errSample, err.Error())
-			}
-			continue
-		}
-		rec.id.Store(m.ID)
-		rec.seq.Store(m.Seq)
-		atomic.AddInt64(&r.ok, 1)
-		r.sent = append(r.sent, sentMsg{conv: conv.ID, id: m.ID, seq: m.Seq, members: conv.Members})
-		if j.measured {
-			r.measuredOK++
-			r.sendLat = append(r.sendLat, done.Sub(rec.start).Microseconds())
-			r.lastDone = done
+		return
+	}
+	rec.id.Store(m.ID)
+	rec.seq.Store(m.Seq)
+	st.okNow.Add(1)
+	st.ok++
+	st.sent = append(st.sent, sentMsg{conv: conv.ID, id: m.ID, seq: m.Seq, members: conv.Members})
+	if !done.Before(measuredStart) && done.Before(measuredEnd) {
+		st.inWindow++
+	}
+	if s.measured {
+		st.measuredOK++
+		st.sendLat = append(st.sendLat, done.Sub(s.at).Microseconds())
+		if done.After(st.lastDone) {
+			st.lastDone = done
 		}
 	}
 }

@@ -43,6 +43,7 @@ type config struct {
 	HTTPS           bool // the base URL is https: HSTS and the __Host- session cookie
 	LogLevel        slog.Level
 	MetricsAddr     string        // the /metrics listener; "" when off
+	PprofAddr       string        // the Go profiler's listener, loopback only; "" when off
 	MaxBodyBytes    int64         // every request body but an upload's
 	JWTMaxLifetime  time.Duration // the longest a portal token may live
 	BodyReadTimeout time.Duration // how long a form or JSON body may take to arrive
@@ -205,6 +206,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 			errs = append(errs, fmt.Errorf("MESSENGER_METRICS_ADDR: %q is not host:port (or off)", addr))
 		}
 		c.MetricsAddr = addr
+	}
+	// The Go profiler, for benchmarks: off unless asked for, and never on a public address
+	// (a profile shows the process's code paths and its request data in flight).
+	if addr := env("MESSENGER_PPROF_ADDR", "off"); addr != "off" {
+		if err := loopbackAddr(addr); err != nil {
+			errs = append(errs, fmt.Errorf("MESSENGER_PPROF_ADDR: %w", err))
+		}
+		c.PprofAddr = addr
 	}
 
 	if n, err := strconv.ParseInt(env("MESSENGER_MAX_BODY_BYTES", strconv.Itoa(handlers.DefaultMaxBodyBytes)), 10, 64); err != nil || n < minBodyBytes || n > 64<<20 {

@@ -150,6 +150,22 @@ func TestLoadConfig(t *testing.T) {
 			}
 		}
 	})
+	t.Run("the profiler listener: off unless asked for, loopback only", func(t *testing.T) {
+		c, err := loadConfig(envOf(nil))
+		if err != nil || c.PprofAddr != "" {
+			t.Fatalf("default: pprof %q, err %v; want off", c.PprofAddr, err)
+		}
+		for _, ok := range []string{"127.0.0.1:9102", "[::1]:9102", "localhost:9102"} {
+			if c, err := loadConfig(envOf(map[string]string{"MESSENGER_PPROF_ADDR": ok})); err != nil || c.PprofAddr != ok {
+				t.Errorf("%s: pprof %q, err %v", ok, c.PprofAddr, err)
+			}
+		}
+		for _, bad := range []string{"0.0.0.0:9102", ":9102", "10.1.2.3:9102", "example.com:9102", "9102"} {
+			if _, err := loadConfig(envOf(map[string]string{"MESSENGER_PPROF_ADDR": bad})); err == nil || !strings.Contains(err.Error(), "MESSENGER_PPROF_ADDR") {
+				t.Errorf("%s: err = %v, want it refused", bad, err)
+			}
+		}
+	})
 	t.Run("trusted proxies: addresses and ranges", func(t *testing.T) {
 		c, err := loadConfig(envOf(map[string]string{"MESSENGER_TRUSTED_PROXIES": "10.0.0.1, 172.16.0.0/12,::1"}))
 		if err != nil {

@@ -232,6 +232,19 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 		logger.Info("metrics listening", slog.String("addr", metricsLn.Addr().String()))
 	}
+	var pprofSrv *http.Server
+	var pprofLn net.Listener
+	if cfg.PprofAddr != "" {
+		if pprofLn, err = net.Listen("tcp", cfg.PprofAddr); err != nil {
+			ln.Close()
+			if metricsLn != nil {
+				metricsLn.Close()
+			}
+			return fmt.Errorf("profiler listener (MESSENGER_PPROF_ADDR): %w", err)
+		}
+		pprofSrv = pprofServer()
+		logger.Info("profiler listening", slog.String("addr", pprofLn.Addr().String()))
+	}
 	logger.Info("messenger listening", slog.String("addr", ln.Addr().String()),
 		slog.String("url", cfg.BaseURL), slog.Bool("dev", cfg.Dev))
 	if cfg.Dev {
@@ -239,10 +252,13 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 	}
 
 	go server.Watch(streamsCtx)
-	served := make(chan error, 2)
+	served := make(chan error, 3)
 	go func() { served <- srv.Serve(ln) }()
 	if metricsSrv != nil {
 		go func() { served <- metricsSrv.Serve(metricsLn) }()
+	}
+	if pprofSrv != nil {
+		go func() { served <- pprofSrv.Serve(pprofLn) }()
 	}
 	var serveErr error
 	select {
@@ -257,6 +273,9 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 	err = srv.Shutdown(shutdownCtx)
 	if metricsSrv != nil {
 		err = errors.Join(err, metricsSrv.Shutdown(shutdownCtx))
+	}
+	if pprofSrv != nil {
+		pprofSrv.Close() // a profile in progress has nothing to finish
 	}
 	if err != nil {
 		return errors.Join(serveErr, fmt.Errorf("shutdown: %w", err))
