@@ -157,6 +157,12 @@ func (s *Service) sendBatch(convID int64, batch []*sendRequest) {
 		twins map[*sendRequest]int // a later request → the index of its first in sends
 	)
 	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			// Its client gave up waiting (nothing acknowledged): under overload the batch is
+			// for those still waiting, as a single send's transaction was never begun for it.
+			r.answer(messenger.Message{}, false, err)
+			continue
+		}
 		if r.clientID != nil {
 			if i := slices.IndexFunc(reqs, func(o *sendRequest) bool {
 				return o.me.ID == r.me.ID && o.clientID != nil && *o.clientID == *r.clientID
@@ -172,6 +178,9 @@ func (s *Service) sendBatch(convID int64, batch []*sendRequest) {
 		sends = append(sends, store.BatchSend{Sender: r.me.Identity(), Body: r.body, ClientMsgID: r.clientID, CanAnnounce: r.me.CanAnnounce()})
 	}
 
+	if len(sends) == 0 {
+		return
+	}
 	results, tries, err := s.storeBatch(ctx, convID, sends, store.MaxAttempts)
 	if err != nil && len(sends) > 1 && !store.IsTransient(err) {
 		results = make([]store.BatchSent, len(sends))
