@@ -34,8 +34,6 @@ DECLARE
     v_id       bigint[] := array_fill(NULL::bigint, ARRAY[n]);
     v_seq      bigint[] := array_fill(NULL::bigint, ARRAY[n]);
     v_at       timestamptz[] := array_fill(NULL::timestamptz, ARRAY[n]);
-    v_kind     text;
-    v_zone     bigint;
     v_conv     text;   -- the conversation's kind, once a sender found it
     v_conv_zone bigint;
     v_member   boolean;
@@ -54,22 +52,22 @@ BEGIN
     FOR i IN SELECT u.o FROM unnest(p_users) WITH ORDINALITY AS u (id, o) ORDER BY u.id, u.o LOOP
         PERFORM set_config('app.user_id', p_users[i]::text, true), set_config('app.org_id', p_orgs[i]::text, true),
                 set_config('app.zone_id', coalesce(p_zones[i]::text, ''), true);
-        SELECT c.kind, coalesce(c.zone_id, 0),
-               EXISTS (SELECT 1 FROM conversation_participants p
+        SELECT EXISTS (SELECT 1 FROM conversation_participants p
                         WHERE p.conversation_id = p_conv AND p.user_id = p_users[i] AND p.left_at IS NULL FOR SHARE),
                (SELECT m.id FROM messages m WHERE m.sender_id = p_users[i] AND m.client_msg_id = p_clients[i])
-          INTO v_kind, v_zone, v_member, v_existing
-          FROM conversations c WHERE c.id = p_conv;
-        IF FOUND THEN
-            v_conv := v_kind;
-            v_conv_zone := v_zone;
+          INTO v_member, v_existing;
+        -- An active member sees the conversation: its kind and zone are read once, by the
+        -- first member checked (each read under row-level security costs a visibility probe).
+        IF v_member AND v_conv IS NULL THEN
+            SELECT c.kind, coalesce(c.zone_id, 0) INTO v_conv, v_conv_zone FROM conversations c WHERE c.id = p_conv;
+            v_member := FOUND;
         END IF;
-        IF NOT FOUND OR NOT v_member THEN
+        IF NOT v_member THEN
             v_out[i] := 'not_found';
         ELSIF v_existing IS NOT NULL THEN
             v_out[i] := 'duplicate';
             v_id[i] := v_existing;
-        ELSIF v_kind = 'announcement' AND NOT p_announce[i] THEN
+        ELSIF v_conv = 'announcement' AND NOT p_announce[i] THEN
             v_out[i] := 'forbidden';
         ELSE
             v_out[i] := 'new';
