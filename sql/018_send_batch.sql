@@ -15,14 +15,35 @@
 --   duplicate  message_id: the sender's message with that client_msg_id, stored before
 --   not_found  the conversation is not there for the sender (not an active member)
 --   forbidden  an announcement, and the sender may not announce
--- The checks come first, each sender's membership row share-locked until the commit (as a
--- single send's is: a removal either waits for the send or commits before it), in order of
--- user id as a membership change locks the rows; then the inserts, in the order given, so
+-- The checks come first (app_send_check), each sender's membership row share-locked until
+-- the commit (as a single send's is: a removal either waits for the send or commits before
+-- it), in order of user id as a membership change locks the rows; then the inserts, in the order given, so
 -- seqs follow the order of the arrays. An error that is no check's answer (a client_msg_id
 -- that another transaction stored meanwhile, a role changed since the application read it)
 -- fails the statement, and the application sends each message alone. Two sends in one call
 -- must not share a sender and a client_msg_id (the application answers the second from the
 -- first). The first row also carries the members to tell (an announcement's: none).
+-- app_send_check: is the caller an active member of p_conv, and the conversation's kind and
+-- zone; the caller's own membership row is share-locked until the commit (a removal or a
+-- leave waits for the send, or commits first and the send finds no membership). A gate,
+-- like app_may_post, so that the check is one index probe: the same question asked as the
+-- application role goes through the read policies' visibility function, which costs more
+-- than the rest of the check. No row: not a member.
+CREATE FUNCTION app_send_check(p_conv bigint) RETURNS TABLE (conv_kind text, conv_zone bigint)
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+    RETURN QUERY
+        SELECT c.kind, coalesce(c.zone_id, 0)
+          FROM public.conversation_participants p
+          JOIN public.conversations c ON c.id = p.conversation_id
+         WHERE p.conversation_id = p_conv AND p.user_id = public.app_user_id()
+           AND p.org_id = public.app_org_id() AND p.left_at IS NULL
+           FOR SHARE OF p;
+END $$;
+ALTER FUNCTION app_send_check(bigint) OWNER TO messenger_gate;
+REVOKE ALL ON FUNCTION app_send_check(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app_send_check(bigint) TO messenger_app;
+
 CREATE FUNCTION app_send_messages(p_conv bigint, p_users bigint[], p_orgs bigint[], p_zones bigint[],
                                   p_clients uuid[], p_bodies text[], p_announce boolean[])
 RETURNS TABLE (outcome text, message_id bigint, message_seq bigint, message_at timestamptz,
@@ -37,6 +58,8 @@ DECLARE
     v_conv     text;   -- the conversation's kind, once a sender found it
     v_conv_zone bigint;
     v_member   boolean;
+    v_kind     text;
+    v_zone     bigint;
     v_existing bigint;
     v_new_id   bigint;
     v_new_seq  bigint;
@@ -52,16 +75,13 @@ BEGIN
     FOR i IN SELECT u.o FROM unnest(p_users) WITH ORDINALITY AS u (id, o) ORDER BY u.id, u.o LOOP
         PERFORM set_config('app.user_id', p_users[i]::text, true), set_config('app.org_id', p_orgs[i]::text, true),
                 set_config('app.zone_id', coalesce(p_zones[i]::text, ''), true);
-        SELECT EXISTS (SELECT 1 FROM conversation_participants p
-                        WHERE p.conversation_id = p_conv AND p.user_id = p_users[i] AND p.left_at IS NULL FOR SHARE),
-               (SELECT m.id FROM messages m WHERE m.sender_id = p_users[i] AND m.client_msg_id = p_clients[i])
-          INTO v_member, v_existing;
-        -- An active member sees the conversation: its kind and zone are read once, by the
-        -- first member checked (each read under row-level security costs a visibility probe).
-        IF v_member AND v_conv IS NULL THEN
-            SELECT c.kind, coalesce(c.zone_id, 0) INTO v_conv, v_conv_zone FROM conversations c WHERE c.id = p_conv;
-            v_member := FOUND;
+        SELECT k.conv_kind, k.conv_zone INTO v_kind, v_zone FROM app_send_check(p_conv) k;
+        v_member := FOUND;
+        IF v_member THEN
+            v_conv := v_kind;
+            v_conv_zone := v_zone;
         END IF;
+        SELECT m.id INTO v_existing FROM messages m WHERE m.sender_id = p_users[i] AND m.client_msg_id = p_clients[i];
         IF NOT v_member THEN
             v_out[i] := 'not_found';
         ELSIF v_existing IS NOT NULL THEN
