@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,16 +32,21 @@ type Service struct {
 	logger      *slog.Logger
 	metrics     *metrics
 	limits      *ratelimit.Limits
-	files       *Files        // nil until EnableFiles
-	notify      *NotifyConfig // nil: DefaultNotifyConfig
-	push        *Push         // nil until EnablePush
-	convLocks   [conversationLocks]sync.Mutex
+	files       *Files                           // nil until EnableFiles
+	notify      *NotifyConfig                    // nil: DefaultNotifyConfig
+	push        *Push                            // nil until EnablePush
+	convLocks   [conversationLocks]chan struct{} // one slot each: the ordering locks (chat/send.go)
+	sendQueues  [conversationLocks]sendQueue     // sends waiting for their conversation's lock (chat/send.go)
 }
 
 // NewService answers a Service on db that publishes to events, registers its metrics
 // with reg, and refuses a user past limits (nil: no limits).
 func NewService(db *store.DB, events realtime.Engine, logger *slog.Logger, reg prometheus.Registerer, limits *ratelimit.Limits) *Service {
-	return &Service{db: db, events: events, logger: logger, metrics: newMetrics(reg), limits: limits}
+	s := &Service{db: db, events: events, logger: logger, metrics: newMetrics(reg), limits: limits}
+	for i := range s.convLocks {
+		s.convLocks[i] = make(chan struct{}, 1)
+	}
+	return s
 }
 
 // allow takes a token of action from me's bucket: the first step of each use case that a

@@ -18,3 +18,19 @@ func (s *Service) ForgetPushWindows() {
 }
 
 func (s *Service) RunPushJob(ctx context.Context, a PushArgs) error { return s.pushMessage(ctx, a) }
+
+// HoldConversation takes convID's ordering lock, as a send storing its batch holds it,
+// until release is called: sends meanwhile wait in the conversation's queue.
+func (s *Service) HoldConversation(convID int64) (release func()) {
+	lock := s.convLocks[uint64(convID)%conversationLocks]
+	lock <- struct{}{}
+	return func() { <-lock }
+}
+
+// WaitingSends answers how many sends wait in convID's queue.
+func (s *Service) WaitingSends(convID int64) int {
+	q := &s.sendQueues[uint64(convID)%conversationLocks]
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.pending[convID])
+}

@@ -142,15 +142,26 @@ func (s *Service) RegisterPushWorker(w *river.Workers) { river.AddWorker(w, &pus
 // It answers the window to record with pushEnqueued once tx committed; nothing is inserted
 // when this process committed the window's job already (pushWindows).
 func (s *Service) enqueuePush(ctx context.Context, tx *store.Tx, msg messenger.Message) (pushWindow, error) {
-	if s.push == nil || s.push.Jobs == nil {
+	w := s.pushWindowOf(msg)
+	if w.conv == 0 || s.pushWindows.has(w) {
 		return pushWindow{}, nil
+	}
+	return w, s.enqueuePushWindow(ctx, tx, w)
+}
+
+// pushWindowOf answers the window of msg's conversation job (none without push).
+func (s *Service) pushWindowOf(msg messenger.Message) pushWindow {
+	if s.push == nil || s.push.Jobs == nil {
+		return pushWindow{}
 	}
 	window := max(s.push.Delay, time.Second)
-	w := pushWindow{conv: msg.ConversationID, at: time.Now().Truncate(window).Add(window + s.push.Delay)}
-	if s.pushWindows.has(w) {
-		return pushWindow{}, nil
-	}
-	return w, tx.Enqueue(ctx, s.push.Jobs, PushArgs{ConversationID: w.conv, at: w.at, window: window})
+	return pushWindow{conv: msg.ConversationID, at: time.Now().Truncate(window).Add(window + s.push.Delay)}
+}
+
+// enqueuePushWindow puts the job of window w in tx.
+func (s *Service) enqueuePushWindow(ctx context.Context, tx *store.Tx, w pushWindow) error {
+	window := max(s.push.Delay, time.Second)
+	return tx.Enqueue(ctx, s.push.Jobs, PushArgs{ConversationID: w.conv, at: w.at, window: window})
 }
 
 // pushEnqueued records, after the transaction's commit, that the window's job is there.

@@ -171,11 +171,21 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 
+	// send writes a frame and flushes it, unless more events wait in the subscription's
+	// queue: then the loop flushes once they are written (a batch of messages published
+	// together goes out in one write, not one each), and never leaves one unflushed while
+	// it waits for more.
+	unflushed := false
 	send := func(raw string) error {
 		rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if _, err := w.Write([]byte(raw)); err != nil {
 			return err
 		}
+		if len(sub.C()) > 0 {
+			unflushed = true
+			return nil
+		}
+		unflushed = false
 		return rc.Flush()
 	}
 	sendEvent := func(ev realtime.Event) error {
@@ -305,6 +315,12 @@ func (s *Server) stream(c *echo.Context, me messenger.User, format func(context.
 	defer heartbeat.Stop()
 	for {
 		var err error
+		if unflushed && len(sub.C()) == 0 {
+			unflushed = false
+			if err := rc.Flush(); err != nil {
+				return nil
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return nil

@@ -72,19 +72,35 @@ func (tx *Tx) Identity() messenger.Identity { return tx.id }
 // failure (serialization failure, deadlock, a dropped connection) reruns the whole
 // transaction, at most three times, so fn must not have effects outside it.
 func (db *DB) InTx(ctx context.Context, id messenger.Identity, fn func(tx *Tx) error) error {
-	var err error
-	for attempt := 1; attempt <= maxAttempts; attempt++ {
-		err = db.inTx(ctx, id, fn)
-		if err != nil && ctx.Err() != nil {
-			return ctx.Err() // the request was abandoned: not a database failure
-		}
-		if err == nil || !isTransient(err) {
-			return err
-		}
-		time.Sleep(time.Duration(attempt*attempt) * 10 * time.Millisecond)
-	}
+	_, err := db.InTxAttempts(ctx, id, maxAttempts, fn)
 	return err
 }
+
+// InTxAttempts is InTx tried at most attempts times (InTx: 4, the first and three
+// retries), and answers how many tries it took: a caller that splits a failed batch of
+// sends into single ones gives them the tries the batch left.
+func (db *DB) InTxAttempts(ctx context.Context, id messenger.Identity, attempts int, fn func(tx *Tx) error) (int, error) {
+	var err error
+	for attempt := 1; attempt <= min(max(attempts, 1), maxAttempts); attempt++ {
+		err = db.inTx(ctx, id, fn)
+		if err != nil && ctx.Err() != nil {
+			return attempt, ctx.Err() // the request was abandoned: not a database failure
+		}
+		if err == nil || !isTransient(err) {
+			return attempt, err
+		}
+		if attempt < attempts {
+			time.Sleep(time.Duration(attempt*attempt) * 10 * time.Millisecond)
+		}
+	}
+	return min(max(attempts, 1), maxAttempts), err
+}
+
+// MaxAttempts is how often InTx tries a transaction at most.
+const MaxAttempts = maxAttempts
+
+// IsTransient reports whether err is a failure that a retry of the transaction may not meet.
+func IsTransient(err error) bool { return isTransient(err) }
 
 func (db *DB) inTx(ctx context.Context, id messenger.Identity, fn func(tx *Tx) error) error {
 	db.prepare(ctx)
@@ -96,11 +112,8 @@ func (db *DB) inTx(ctx context.Context, id messenger.Identity, fn func(tx *Tx) e
 
 	tx := &Tx{tx: sqltx, id: id, db: db}
 	if id.UserID != 0 {
-		var user, org, zone string
-		if err := tx.queryRow(ctx, sqlSetIdentity,
-			strconv.FormatInt(id.UserID, 10), strconv.FormatInt(id.OrgID, 10), zoneSetting(id.ZoneID),
-		).Scan(&user, &org, &zone); err != nil {
-			return fmt.Errorf("set identity: %w", err)
+		if err := tx.ActAs(ctx, id); err != nil {
+			return err
 		}
 	}
 	if err := fn(tx); err != nil {
@@ -109,6 +122,20 @@ func (db *DB) inTx(ctx context.Context, id messenger.Identity, fn func(tx *Tx) e
 	if err := sqltx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	return nil
+}
+
+// ActAs names id as the transaction's user from here on, for row-level security and for
+// the methods that write in the user's name: a transaction that writes for several
+// users (a batch of sends) names each before writing for them.
+func (tx *Tx) ActAs(ctx context.Context, id messenger.Identity) error {
+	var user, org, zone string
+	if err := tx.queryRow(ctx, sqlSetIdentity,
+		strconv.FormatInt(id.UserID, 10), strconv.FormatInt(id.OrgID, 10), zoneSetting(id.ZoneID),
+	).Scan(&user, &org, &zone); err != nil {
+		return fmt.Errorf("set identity: %w", err)
+	}
+	tx.id = id
 	return nil
 }
 

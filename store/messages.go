@@ -221,3 +221,129 @@ func wallRefused(err error) bool {
 	var pqErr *pq.Error
 	return errors.As(err, &pqErr) && pqErr.Code == "42501"
 }
+
+// BatchSend is one text message of InsertMessages: who sends it and what.
+type BatchSend struct {
+	Sender      messenger.Identity
+	Body        string
+	ClientMsgID *string // canonical UUID text, or nil
+	CanAnnounce bool    // the sender may post in their zone's announcements
+}
+
+// BatchSent is InsertMessages' answer for one send: what it did, or why it was refused.
+type BatchSent struct {
+	Sent
+	Err error // a domain error of this send alone (not found, forbidden, conflict)
+}
+
+// sqlSendMessages stores a batch of text messages to one conversation (sql/018_send_batch.sql).
+const sqlSendMessages = `SELECT outcome, coalesce(message_id, 0), coalesce(message_seq, 0), message_at, zone_id, members
+	   FROM app_send_messages($1, $2, $3, $4, $5, $6, $7)`
+
+// InsertMessages stores text messages of several senders to one conversation, in one
+// statement, numbered in the order given: each send is checked and answered as
+// InsertMessage would, as its own sender, and a refused one (not a member, an announcement
+// it may not post, a client_msg_id used for another conversation) leaves the others
+// stored. A client_msg_id sent before answers the stored message with Created false. Two
+// sends must not share a sender and a client_msg_id.
+//
+// An error that no check answers (a client_msg_id another transaction stored meanwhile, a
+// portal role changed since it was read) fails the whole statement and the transaction:
+// the caller then sends each message alone, where the same error is that send's answer.
+// Afterwards the transaction acts as no one in particular: ActAs names whoever it writes
+// for next.
+func (tx *Tx) InsertMessages(ctx context.Context, convID int64, sends []BatchSend) ([]BatchSent, error) {
+	n := len(sends)
+	users, orgs, zones := make(pq.Int64Array, n), make(pq.Int64Array, n), make([]sql.NullInt64, n)
+	clients, bodies, announce := make([]sql.NullString, n), make(pq.StringArray, n), make(pq.BoolArray, n)
+	for i, b := range sends {
+		users[i], orgs[i], bodies[i], announce[i] = b.Sender.UserID, b.Sender.OrgID, b.Body, b.CanAnnounce
+		zones[i] = sql.NullInt64{Int64: b.Sender.ZoneID, Valid: b.Sender.ZoneID != 0}
+		if b.ClientMsgID != nil {
+			clients[i] = sql.NullString{String: *b.ClientMsgID, Valid: true}
+		}
+	}
+	rows, err := tx.query(ctx, sqlSendMessages, convID, users, orgs, pq.Array(zones), pq.Array(clients), bodies, announce)
+	if err != nil {
+		return nil, tx.sendError(err, "send messages")
+	}
+	defer rows.Close()
+	out := make([]BatchSent, 0, n)
+	var members []int64
+	for rows.Next() {
+		var (
+			outcome string
+			b       BatchSent
+			at      sql.NullTime
+			mem     pq.Int64Array
+		)
+		if err := rows.Scan(&outcome, &b.Message.ID, &b.Message.Seq, &at, &b.ZoneID, &mem); err != nil {
+			return nil, fmt.Errorf("send messages: %w", err)
+		}
+		if len(out) == 0 {
+			members = mem
+		}
+		if len(out) >= n {
+			return nil, errors.New("send messages: more answers than sends")
+		}
+		s := sends[len(out)]
+		switch outcome {
+		case "created":
+			b.Message.ConversationID, b.Message.Kind, b.Message.Body = convID, messenger.MessageText, s.Body
+			b.Message.ClientMsgID, b.Message.CreatedAt = s.ClientMsgID, at.Time
+			b.Message.Sender = messenger.User{ID: s.Sender.UserID, OrgID: s.Sender.OrgID}
+			b.Created = true
+		case "duplicate": // loaded below, as its sender
+		case "not_found":
+			b.Err = messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
+		case "forbidden":
+			b.Err = messenger.Errorf(messenger.EFORBIDDEN, "Only teachers and administrators can post announcements.")
+		default:
+			return nil, fmt.Errorf("send messages: unknown outcome %q", outcome)
+		}
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, tx.sendError(err, "send messages")
+	}
+	rows.Close()
+	if len(out) != n {
+		return nil, fmt.Errorf("send messages: %d answers for %d sends", len(out), n)
+	}
+	for i := range out {
+		if out[i].Created && out[i].ZoneID == 0 {
+			out[i].Members = members
+		}
+		if out[i].Err != nil || out[i].Created || out[i].Message.ID == 0 {
+			continue
+		}
+		if err := tx.ActAs(ctx, sends[i].Sender); err != nil {
+			return nil, err
+		}
+		msgs, err := tx.queryMessages(ctx, `WHERE m.id = $1`, out[i].Message.ID)
+		if err != nil || len(msgs) != 1 {
+			return nil, fmt.Errorf("load sent message: %w", err)
+		}
+		if msgs[0].ConversationID != convID {
+			out[i].Err = messenger.Errorf(messenger.ECONFLICT, "This client_msg_id was used for another conversation.")
+			continue
+		}
+		out[i].Message = msgs[0]
+	}
+	return out, nil
+}
+
+// sendError maps what the database said to a send: a client_msg_id another transaction
+// stored meanwhile is a conflict worth a retry (which then finds the stored message), the
+// wall's refusal is the sender's.
+func (tx *Tx) sendError(err error, what string) error {
+	var pqErr *pq.Error
+	switch {
+	case asPQ(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == "messages_sender_id_client_msg_id_key":
+		return &pq.Error{Code: "40001", Message: "duplicate client_msg_id raced"}
+	case wallRefused(err):
+		// The database's own wall: the user's portal role changed since it was read.
+		return messenger.Errorf(messenger.EFORBIDDEN, "You cannot post here.")
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

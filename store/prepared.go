@@ -27,7 +27,7 @@ type preparedStatements struct {
 const prepareRetry = 30 * time.Second
 
 // hotStatements are the queries run prepared.
-var hotStatements = []string{sqlSetIdentity, sqlCheckMessage, sqlInsertMessage}
+var hotStatements = []string{sqlSetIdentity, sqlCheckMessage, sqlInsertMessage, sqlSendMessages}
 
 // prepare prepares the hot statements on the pool, once.
 func (db *DB) prepare(ctx context.Context) {
@@ -85,4 +85,12 @@ func (tx *Tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row 
 		return s.QueryRowContext(ctx, args...)
 	}
 	return tx.tx.QueryRowContext(ctx, query, args...)
+}
+
+// query runs a query, prepared if it is a hot statement.
+func (tx *Tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s := tx.stmt(ctx, query); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return tx.tx.QueryContext(ctx, query, args...)
 }
