@@ -144,7 +144,9 @@ say "results ($OUT)"
 		jq -r --arg page "$page" '
 		  def r(x): (x * 100 | round) / 100;
 		  .pages[] | select(.name == $page) |
-		  (.open_loop | "  open loop \(.offered_per_second)/s: achieved \(r(.achieved_per_second))/s, errors \(.errors), ms from due p50 \(r(.latency.p50_ms)) p95 \(r(.latency.p95_ms)) p99 \(r(.latency.p99_ms)) max \(r(.latency.max_ms))"),
+		  (.open_loop | "  open loop \(.offered_per_second)/s: achieved \(r(.achieved_per_second))/s, errors \(.errors), " +
+		    (if .latency.count > 0 then "ms from due p50 \(r(.latency.p50_ms)) p95 \(r(.latency.p95_ms)) p99 \(r(.latency.p99_ms)) max \(r(.latency.max_ms))"
+		     else "no measured request answered within its deadline" end)),
 		  "  on the wire: " + ([.weights[] | "\(.accept_encoding) → \(.content_encoding) \(.wire_bytes) B"] | join(", "))
 		' "$OUT/pagebench.json"
 	done
