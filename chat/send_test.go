@@ -75,6 +75,30 @@ func received(t *testing.T, sub *realtime.Subscription, n int) []messenger.APIMe
 	}
 }
 
+// parents signs in n parents of one zone, and one more of the zone for an outsider.
+func parents(t *testing.T, db *store.DB, prefix string, n int) (members []messenger.User, outsider messenger.User) {
+	t.Helper()
+	for i := range n {
+		members = append(members, storetest.MustSignIn(t, db, fmt.Sprintf("%s%d", prefix, i), fmt.Sprintf("회원%d", i), "org-a", "zone-a", messenger.RoleParent))
+	}
+	return members, storetest.MustSignIn(t, db, "out", "외부인", "org-a", "zone-a", messenger.RoleParent)
+}
+
+// subscribeUsers subscribes to each user's channel, by user id.
+func subscribeUsers(t *testing.T, engine realtime.Engine, users []messenger.User) map[int64]*realtime.Subscription {
+	t.Helper()
+	subs := map[int64]*realtime.Subscription{}
+	for _, u := range users {
+		sub, err := engine.Subscribe(context.Background(), chat.UserChannel(u.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(sub.Close)
+		subs[u.ID] = sub
+	}
+	return subs
+}
+
 func errCode(err error) string {
 	var e *messenger.Error
 	if errors.As(err, &e) {
@@ -95,11 +119,7 @@ func errCode(err error) string {
 func TestGroupCommit(t *testing.T) {
 	e := newPushEnv(t, pushOpts{delay: time.Minute})
 	ctx := context.Background()
-	var members []messenger.User
-	for i := range 8 {
-		members = append(members, storetest.MustSignIn(t, e.db, fmt.Sprintf("g%d", i), fmt.Sprintf("회원%d", i), "org-a", "zone-a", messenger.RoleParent))
-	}
-	outsider := storetest.MustSignIn(t, e.db, "out", "외부인", "org-a", "zone-a", messenger.RoleParent)
+	members, outsider := parents(t, e.db, "g", 8)
 	conv := e.group(members[0], "반 모임", members[1:]...)
 	other := e.group(members[0], "다른 모임", members[2])
 
@@ -112,15 +132,7 @@ func TestGroupCommit(t *testing.T) {
 	if _, _, err := e.svc.SendMessage(ctx, members[2], other, "다른 곳", usedElsewhere); err != nil {
 		t.Fatal(err)
 	}
-	subs := map[int64]*realtime.Subscription{}
-	for _, m := range members {
-		sub, err := e.engine.Subscribe(ctx, chat.UserChannel(m.ID))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(sub.Close)
-		subs[m.ID] = sub
-	}
+	subs := subscribeUsers(t, e.engine, members)
 
 	var calls []*sendCall
 	for i := range 24 {
@@ -383,11 +395,7 @@ func sendAcross(t *testing.T, svc *chat.Service, convs []int64, calls map[*sendC
 func TestGroupCommitAcrossConversations(t *testing.T) {
 	e := newPushEnv(t, pushOpts{delay: time.Minute})
 	ctx := context.Background()
-	var members []messenger.User
-	for i := range 4 {
-		members = append(members, storetest.MustSignIn(t, e.db, fmt.Sprintf("x%d", i), fmt.Sprintf("회원%d", i), "org-a", "zone-a", messenger.RoleParent))
-	}
-	outsider := storetest.MustSignIn(t, e.db, "out", "외부인", "org-a", "zone-a", messenger.RoleParent)
+	members, outsider := parents(t, e.db, "x", 4)
 	g1 := e.group(members[0], "첫째 모임", members[1:]...)
 	g2 := e.group(members[1], "둘째 모임", members[0], members[2], members[3])
 	t1 := storetest.MustSignIn(t, e.db, "t1", "김선생", "org-a", "zone-n", messenger.RoleTeacher)
@@ -399,15 +407,7 @@ func TestGroupCommitAcrossConversations(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	subs := map[int64]*realtime.Subscription{}
-	for _, m := range members {
-		sub, err := e.engine.Subscribe(ctx, chat.UserChannel(m.ID))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(sub.Close)
-		subs[m.ID] = sub
-	}
+	subs := subscribeUsers(t, e.engine, members)
 
 	// checkStored: the conversation holds exactly want's messages, after seq from, in a
 	// gapless run, each once, and every member heard them once in seq order.
