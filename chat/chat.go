@@ -36,7 +36,7 @@ type Service struct {
 	notify      *NotifyConfig                    // nil: DefaultNotifyConfig
 	push        *Push                            // nil until EnablePush
 	convLocks   [conversationLocks]chan struct{} // one slot each: the ordering locks (chat/send.go)
-	sendQueues  [conversationLocks]sendQueue     // sends waiting for their conversation's lock (chat/send.go)
+	sendQueue   sendQueue                        // sends waiting to be stored (chat/send.go)
 }
 
 // NewService answers a Service on db that publishes to events, registers its metrics

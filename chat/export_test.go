@@ -29,8 +29,25 @@ func (s *Service) HoldConversation(convID int64) (release func()) {
 
 // WaitingSends answers how many sends wait in convID's queue.
 func (s *Service) WaitingSends(convID int64) int {
-	q := &s.sendQueues[uint64(convID)%conversationLocks]
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.pending[convID])
+	s.sendQueue.mu.Lock()
+	defer s.sendQueue.mu.Unlock()
+	return len(s.sendQueue.pending[convID])
+}
+
+// HoldConversations takes the ordering locks of convIDs (the first's first), as sends'
+// batches hold them; StoreWaiting then does with them what a send that took the first's
+// lock does: stores what waits for the first and for every conversation whose lock is free
+// or held here, in one transaction, and lets all the locks go.
+func (s *Service) HoldConversations(convIDs ...int64) (storeWaiting func()) {
+	held := lockSet{}
+	for _, c := range convIDs {
+		if _, ok := held[stripeOf(c)]; !ok {
+			s.convLocks[stripeOf(c)] <- struct{}{}
+			held[stripeOf(c)] = struct{}{}
+		}
+	}
+	return func() {
+		defer s.release(held)
+		s.storeWaiting(convIDs[0], held)
+	}
 }

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"slices"
@@ -51,16 +52,24 @@ func (s *Service) SendMessage(ctx context.Context, me messenger.User, convID int
 	return msg, true, nil
 }
 
-// Group commit. The messages sent to one conversation while its previous ones are being
-// stored wait in the conversation's queue; whoever takes the conversation's lock next
-// stores everything waiting, up to maxBatch, in one transaction (store.InsertMessages:
-// each its own seq, idempotency and answer), publishes each new one in seq order, then
-// answers each sender. One send alone is a batch of one, stored at once; under load the
-// batches grow by themselves, since a queue fills while the lock is held, so the cost of a
-// transaction (its round trips, its commit's WAL flush) is shared instead of queued for.
+// Group commit. A send waits in the process's queue under its conversation; whoever takes
+// a conversation's lock next stores, in one transaction, that conversation's waiting sends
+// and those of every other conversation whose lock it can take at once without waiting
+// (up to maxBatch in all): each its own seq, idempotency and answer (store.InsertMessages,
+// one statement per conversation, in order of conversation id). It then publishes each
+// new message, each conversation's in seq order, and answers each sender. One send alone
+// is a batch of one, stored at once; under load the batches grow by themselves, since the
+// queue fills while a transaction runs, so the cost of a transaction (its round trips, its
+// commit's WAL flush) is shared by the sends of every conversation instead of queued for.
+//
+// Locks are only ever waited for one at a time: a sender waits for its own conversation's
+// lock holding none, and the others of a batch are taken only if free (a try, never a
+// wait), so two batches cannot deadlock on each other or on inOrder. Across processes the
+// database's row locks order the commits; a transaction takes its conversations' rows in
+// order of id, so two batches in two processes cannot deadlock either.
 
 // maxBatch bounds the sends of one transaction.
-const maxBatch = 64
+const maxBatch = 128
 
 // sendRequest is one send waiting in its conversation's queue.
 type sendRequest struct {
@@ -89,7 +98,7 @@ func (r *sendRequest) answered() bool {
 	}
 }
 
-// sendQueue holds the sends waiting for the conversations of one lock stripe.
+// sendQueue holds the process's waiting sends, by conversation, oldest first.
 type sendQueue struct {
 	mu      sync.Mutex
 	pending map[int64][]*sendRequest
@@ -104,12 +113,10 @@ func (q *sendQueue) push(convID int64, r *sendRequest) {
 	q.pending[convID] = append(q.pending[convID], r)
 }
 
-// take removes and answers up to maxBatch of convID's waiting sends, oldest first.
-func (q *sendQueue) take(convID int64) []*sendRequest {
-	q.mu.Lock()
-	defer q.mu.Unlock()
+// takeLocked removes up to n of convID's waiting sends, oldest first. q.mu is held.
+func (q *sendQueue) takeLocked(convID int64, n int) []*sendRequest {
 	all := q.pending[convID]
-	n := min(len(all), maxBatch)
+	n = min(len(all), n)
 	batch := all[:n:n]
 	if n == len(all) {
 		delete(q.pending, convID)
@@ -119,150 +126,260 @@ func (q *sendQueue) take(convID int64) []*sendRequest {
 	return batch
 }
 
+// convSends is one conversation's part of a batch, in the order its sends queued.
+type convSends struct {
+	convID int64
+	reqs   []*sendRequest
+}
+
+// lockSet is the ordering locks (stripes) a batch holds.
+type lockSet map[uint64]struct{}
+
+func stripeOf(convID int64) uint64 { return uint64(convID) % conversationLocks }
+
+// release lets every lock of the set go.
+func (s *Service) release(held lockSet) {
+	for st := range held {
+		<-s.convLocks[st]
+	}
+}
+
+// takeBatch removes the sends waiting for convID, whose lock the caller holds (in held),
+// and those of other conversations whose locks are free now, which it takes into held: up
+// to maxBatch sends in all, answered in order of conversation id.
+func (s *Service) takeBatch(convID int64, held lockSet) []convSends {
+	q := &s.sendQueue
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	first := q.takeLocked(convID, maxBatch)
+	if len(first) == 0 {
+		return nil
+	}
+	batch := []convSends{{convID: convID, reqs: first}}
+	budget := maxBatch - len(first)
+	for other := range q.pending {
+		if budget == 0 {
+			break
+		}
+		st := stripeOf(other)
+		if _, ok := held[st]; !ok {
+			select {
+			case s.convLocks[st] <- struct{}{}:
+				held[st] = struct{}{}
+			default:
+				continue // busy: its holder or its own senders store it
+			}
+		}
+		reqs := q.takeLocked(other, budget)
+		budget -= len(reqs)
+		batch = append(batch, convSends{convID: other, reqs: reqs})
+	}
+	slices.SortFunc(batch, func(a, b convSends) int { return cmp.Compare(a.convID, b.convID) })
+	return batch
+}
+
 // sendInOrder queues r and, holding the conversation's lock in turn, stores and publishes
 // what waits, until r is answered (by this goroutine or by another holder of the lock).
 func (s *Service) sendInOrder(convID int64, r *sendRequest) {
-	stripe := uint64(convID) % conversationLocks
-	q, lock := &s.sendQueues[stripe], s.convLocks[stripe]
-	q.push(convID, r)
+	lock := s.convLocks[stripeOf(convID)]
+	s.sendQueue.push(convID, r)
 	for {
 		select {
 		case <-r.done:
 			return
 		case lock <- struct{}{}:
 		}
+		held := lockSet{stripeOf(convID): {}}
 		func() {
-			defer func() { <-lock }()
+			defer s.release(held)
 			// Answered meanwhile, r's sender returns now and leaves what waits to its senders.
 			if !r.answered() {
-				if batch := q.take(convID); len(batch) > 0 {
-					s.sendBatch(convID, batch)
-				}
+				s.storeWaiting(convID, held)
 			}
 		}()
 	}
 }
 
-// sendBatch stores the batch's messages in one transaction, publishes the new ones in seq
-// order and answers every request. The caller holds the conversation's lock. A batch that
-// fails as a whole (an error that is no send's own answer) is sent again one by one, so
-// that only the send it belongs to gets it, each within the tries the batch left.
-func (s *Service) sendBatch(convID int64, batch []*sendRequest) {
-	// The transaction is everyone's: it outlives any one request that ends meanwhile.
-	ctx := context.WithoutCancel(batch[0].ctx)
-	// A sender's client_msg_id twice in one batch: the later ones are answered as the first.
-	var (
-		sends []store.BatchSend
-		reqs  []*sendRequest
-		twins map[*sendRequest]int // a later request → the index of its first in sends
-	)
-	for _, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			// Its client gave up waiting (nothing acknowledged): under overload the batch is
-			// for those still waiting, as a single send's transaction was never begun for it.
-			r.answer(messenger.Message{}, false, err)
-			continue
-		}
-		if r.clientID != nil {
-			if i := slices.IndexFunc(reqs, func(o *sendRequest) bool {
-				return o.me.ID == r.me.ID && o.clientID != nil && *o.clientID == *r.clientID
-			}); i >= 0 {
-				if twins == nil {
-					twins = map[*sendRequest]int{}
-				}
-				twins[r] = i
-				continue
-			}
-		}
-		reqs = append(reqs, r)
-		sends = append(sends, store.BatchSend{Sender: r.me.Identity(), Body: r.body, ClientMsgID: r.clientID, CanAnnounce: r.me.CanAnnounce()})
-	}
-
-	if len(sends) == 0 {
-		return
-	}
-	results, tries, err := s.storeBatch(ctx, convID, sends, store.MaxAttempts)
-	if err != nil && len(sends) > 1 && !store.IsTransient(err) {
-		results = make([]store.BatchSent, len(sends))
-		for i := range sends {
-			one, _, err := s.storeBatch(ctx, convID, sends[i:i+1], max(1, store.MaxAttempts-tries))
-			if err != nil {
-				results[i].Err = err
-			} else {
-				results[i] = one[0]
-			}
-		}
-	} else if err != nil {
-		results = make([]store.BatchSent, len(sends))
-		for i := range results {
-			results[i].Err = err
-		}
-	}
-
-	for i, r := range reqs {
-		res := results[i]
-		if res.Err != nil || !res.Created {
-			continue
-		}
-		msg := res.Message
-		msg.Sender = r.me
-		results[i].Message = msg
-		if res.ZoneID != 0 {
-			s.publishAnnouncement(r.ctx, res.ZoneID, msg)
-		} else {
-			s.publish(r.ctx, res.Members, EventMessageNew, msg.API())
-		}
-	}
-	for i, r := range reqs {
-		r.answer(results[i].Message, results[i].Created, results[i].Err)
-	}
-	for r, i := range twins {
-		r.answer(results[i].Message, false, results[i].Err)
+// storeWaiting stores, publishes and answers what waits for convID, whose lock the caller
+// holds in held, with what waits for the conversations whose locks it adds to held.
+func (s *Service) storeWaiting(convID int64, held lockSet) {
+	if batch := s.takeBatch(convID, held); len(batch) > 0 {
+		s.sendBatch(batch)
 	}
 }
 
-// storeBatch runs one transaction of sends to convID, with their announcement audits and
-// the conversation's push job, in at most tries tries; it answers how many it took.
-func (s *Service) storeBatch(ctx context.Context, convID int64, sends []store.BatchSend, tries int) ([]store.BatchSent, int, error) {
+// sendGroup is one conversation's sends of a transaction.
+type sendGroup struct {
+	convID int64
+	sends  []store.BatchSend
+}
+
+// sendBatch stores the batch's messages in one transaction, publishes the new ones, each
+// conversation's in seq order, and answers every request. The caller holds the batch's
+// conversations' locks. A batch that fails as a whole (an error that is no send's own
+// answer) is stored again one conversation per transaction, and a conversation's part
+// that fails as a whole one send per transaction, so that only the send it belongs to
+// gets the error, each within the tries the batch left.
+func (s *Service) sendBatch(batch []convSends) {
+	// The transaction is everyone's: it outlives any one request that ends meanwhile.
+	ctx := context.WithoutCancel(batch[0].reqs[0].ctx)
+	type twin struct{ group, index int }
 	var (
-		results []store.BatchSent
+		groups []sendGroup
+		reqs   [][]*sendRequest
+		twins  map[*sendRequest]twin // a later request → its first, in its conversation's sends
+	)
+	for _, cs := range batch {
+		var (
+			g    = sendGroup{convID: cs.convID}
+			mine []*sendRequest
+		)
+		for _, r := range cs.reqs {
+			if err := r.ctx.Err(); err != nil {
+				// Its client gave up waiting (nothing acknowledged): under overload the batch is
+				// for those still waiting, as a single send's transaction was never begun for it.
+				r.answer(messenger.Message{}, false, err)
+				continue
+			}
+			// A sender's client_msg_id twice in one conversation's part: the later ones are
+			// answered as the first. (In two conversations, the second finds the first's
+			// message, of another conversation: a conflict, as one after the other.)
+			if r.clientID != nil {
+				if i := slices.IndexFunc(mine, func(o *sendRequest) bool {
+					return o.me.ID == r.me.ID && o.clientID != nil && *o.clientID == *r.clientID
+				}); i >= 0 {
+					if twins == nil {
+						twins = map[*sendRequest]twin{}
+					}
+					twins[r] = twin{len(groups), i}
+					continue
+				}
+			}
+			mine = append(mine, r)
+			g.sends = append(g.sends, store.BatchSend{Sender: r.me.Identity(), Body: r.body, ClientMsgID: r.clientID, CanAnnounce: r.me.CanAnnounce()})
+		}
+		if len(g.sends) > 0 {
+			groups = append(groups, g)
+			reqs = append(reqs, mine)
+		}
+	}
+	if len(groups) == 0 {
+		return
+	}
+	results := s.storeSplit(ctx, groups, store.MaxAttempts)
+
+	for gi, mine := range reqs {
+		for i, r := range mine {
+			res := results[gi][i]
+			if res.Err != nil || !res.Created {
+				continue
+			}
+			msg := res.Message
+			msg.Sender = r.me
+			results[gi][i].Message = msg
+			if res.ZoneID != 0 {
+				s.publishAnnouncement(r.ctx, res.ZoneID, msg)
+			} else {
+				s.publish(r.ctx, res.Members, EventMessageNew, msg.API())
+			}
+		}
+	}
+	for gi, mine := range reqs {
+		for i, r := range mine {
+			r.answer(results[gi][i].Message, results[gi][i].Created, results[gi][i].Err)
+		}
+	}
+	for r, t := range twins {
+		res := results[t.group][t.index]
+		r.answer(res.Message, false, res.Err)
+	}
+}
+
+// storeSplit stores groups in one transaction, in at most tries tries; if it fails as a
+// whole with an error no retry helps, it stores each conversation's sends in a transaction
+// of their own, and a conversation's sends that fail as a whole one by one, so that the
+// error is answered only to the send it belongs to. It answers each send, by group.
+func (s *Service) storeSplit(ctx context.Context, groups []sendGroup, tries int) [][]store.BatchSent {
+	results, used, err := s.storeBatch(ctx, groups, tries)
+	if err == nil {
+		return results
+	}
+	out := make([][]store.BatchSent, len(groups))
+	n := 0
+	for _, g := range groups {
+		n += len(g.sends)
+	}
+	if n == 1 || store.IsTransient(err) {
+		for gi, g := range groups {
+			out[gi] = make([]store.BatchSent, len(g.sends))
+			for i := range out[gi] {
+				out[gi][i].Err = err
+			}
+		}
+		return out
+	}
+	left := max(1, tries-used)
+	if len(groups) > 1 {
+		for gi := range groups {
+			out[gi] = s.storeSplit(ctx, groups[gi:gi+1], left)[0]
+		}
+		return out
+	}
+	g := groups[0]
+	out[0] = make([]store.BatchSent, len(g.sends))
+	for i := range g.sends {
+		out[0][i] = s.storeSplit(ctx, []sendGroup{{convID: g.convID, sends: g.sends[i : i+1]}}, left)[0][0]
+	}
+	return out
+}
+
+// storeBatch runs one transaction of the groups' sends (in order of conversation id), with
+// their announcement audits and each conversation's push job, in at most tries tries; it
+// answers how many it took.
+func (s *Service) storeBatch(ctx context.Context, groups []sendGroup, tries int) ([][]store.BatchSent, int, error) {
+	var (
+		results [][]store.BatchSent
 		windows []pushWindow
 	)
+	alone := len(groups) == 1 && len(groups[0].sends) == 1
 	used, err := s.db.InTxAttempts(ctx, nobody, tries, func(tx *store.Tx) error {
-		var err error
 		windows = windows[:0]
-		results, err = tx.InsertMessages(ctx, convID, sends)
-		if err != nil {
-			return err
-		}
-		if len(sends) == 1 && results[0].Err != nil {
-			return results[0].Err // nothing stored: no commit to wait for
-		}
-		for i, res := range results {
-			if !res.Created {
-				continue
-			}
-			if res.ZoneID != 0 {
-				if err := tx.ActAs(ctx, sends[i].Sender); err != nil {
-					return err
-				}
-				if err := audit(ctx, tx, convID, store.AuditAnnouncement, nil, map[string]any{"seq": res.Message.Seq}); err != nil {
-					return err
-				}
-			}
-			// The conversation's push job of the window, whoever is away: it decides when it
-			// runs. One per window, however many of the batch fall in it.
-			w := s.pushWindowOf(res.Message)
-			if w.conv == 0 || slices.Contains(windows, w) || s.pushWindows.has(w) {
-				continue
-			}
-			if err := tx.ActAs(ctx, sends[i].Sender); err != nil {
+		results = make([][]store.BatchSent, len(groups))
+		for gi, g := range groups {
+			res, err := tx.InsertMessages(ctx, g.convID, g.sends)
+			if err != nil {
 				return err
 			}
-			if err := s.enqueuePushWindow(ctx, tx, w); err != nil {
-				return err
+			if alone && res[0].Err != nil {
+				return res[0].Err // nothing stored: no commit to wait for
 			}
-			windows = append(windows, w)
+			results[gi] = res
+			for i, r := range res {
+				if !r.Created {
+					continue
+				}
+				if r.ZoneID != 0 {
+					if err := tx.ActAs(ctx, g.sends[i].Sender); err != nil {
+						return err
+					}
+					if err := audit(ctx, tx, g.convID, store.AuditAnnouncement, nil, map[string]any{"seq": r.Message.Seq}); err != nil {
+						return err
+					}
+				}
+				// The conversation's push job of the window, whoever is away: it decides when
+				// it runs. One per window, however many of the batch fall in it.
+				w := s.pushWindowOf(r.Message)
+				if w.conv == 0 || slices.Contains(windows, w) || s.pushWindows.has(w) {
+					continue
+				}
+				if err := tx.ActAs(ctx, g.sends[i].Sender); err != nil {
+					return err
+				}
+				if err := s.enqueuePushWindow(ctx, tx, w); err != nil {
+					return err
+				}
+				windows = append(windows, w)
+			}
 		}
 		return nil
 	})
@@ -285,7 +402,7 @@ const conversationLocks = 1024
 
 // inOrder runs fn holding the lock of conversation convID.
 func (s *Service) inOrder(convID int64, fn func() error) error {
-	lock := s.convLocks[uint64(convID)%conversationLocks]
+	lock := s.convLocks[stripeOf(convID)]
 	lock <- struct{}{}
 	defer func() { <-lock }()
 	return fn()

@@ -75,6 +75,30 @@ func received(t *testing.T, sub *realtime.Subscription, n int) []messenger.APIMe
 	}
 }
 
+// parents signs in n parents of one zone, and one more of the zone for an outsider.
+func parents(t *testing.T, db *store.DB, prefix string, n int) (members []messenger.User, outsider messenger.User) {
+	t.Helper()
+	for i := range n {
+		members = append(members, storetest.MustSignIn(t, db, fmt.Sprintf("%s%d", prefix, i), fmt.Sprintf("회원%d", i), "org-a", "zone-a", messenger.RoleParent))
+	}
+	return members, storetest.MustSignIn(t, db, "out", "외부인", "org-a", "zone-a", messenger.RoleParent)
+}
+
+// subscribeUsers subscribes to each user's channel, by user id.
+func subscribeUsers(t *testing.T, engine realtime.Engine, users []messenger.User) map[int64]*realtime.Subscription {
+	t.Helper()
+	subs := map[int64]*realtime.Subscription{}
+	for _, u := range users {
+		sub, err := engine.Subscribe(context.Background(), chat.UserChannel(u.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(sub.Close)
+		subs[u.ID] = sub
+	}
+	return subs
+}
+
 func errCode(err error) string {
 	var e *messenger.Error
 	if errors.As(err, &e) {
@@ -95,11 +119,7 @@ func errCode(err error) string {
 func TestGroupCommit(t *testing.T) {
 	e := newPushEnv(t, pushOpts{delay: time.Minute})
 	ctx := context.Background()
-	var members []messenger.User
-	for i := range 8 {
-		members = append(members, storetest.MustSignIn(t, e.db, fmt.Sprintf("g%d", i), fmt.Sprintf("회원%d", i), "org-a", "zone-a", messenger.RoleParent))
-	}
-	outsider := storetest.MustSignIn(t, e.db, "out", "외부인", "org-a", "zone-a", messenger.RoleParent)
+	members, outsider := parents(t, e.db, "g", 8)
 	conv := e.group(members[0], "반 모임", members[1:]...)
 	other := e.group(members[0], "다른 모임", members[2])
 
@@ -112,15 +132,7 @@ func TestGroupCommit(t *testing.T) {
 	if _, _, err := e.svc.SendMessage(ctx, members[2], other, "다른 곳", usedElsewhere); err != nil {
 		t.Fatal(err)
 	}
-	subs := map[int64]*realtime.Subscription{}
-	for _, m := range members {
-		sub, err := e.engine.Subscribe(ctx, chat.UserChannel(m.ID))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(sub.Close)
-		subs[m.ID] = sub
-	}
+	subs := subscribeUsers(t, e.engine, members)
 
 	var calls []*sendCall
 	for i := range 24 {
@@ -347,5 +359,166 @@ func TestSendOnceAcrossProcesses(t *testing.T) {
 	}
 	if n != len(ids) || distinct != len(ids) || maxSeq != n {
 		t.Errorf("%d messages, %d distinct ids, last seq %d; want %d, gapless", n, distinct, maxSeq, len(ids))
+	}
+}
+
+// sendAcross runs the calls at once, each to its conversation, while svc holds the locks
+// of convs, and once every call waits in its queue has one holder store them all.
+func sendAcross(t *testing.T, svc *chat.Service, convs []int64, calls map[*sendCall]int64) {
+	t.Helper()
+	storeWaiting := svc.HoldConversations(convs...)
+	var wg sync.WaitGroup
+	want := map[int64]int{}
+	for c, conv := range calls {
+		want[conv]++
+		wg.Go(func() {
+			c.msg, c.created, c.err = svc.SendMessage(context.Background(), c.me, conv, c.body, c.id)
+		})
+	}
+	eventuallyTB(t, "every send waiting", func() bool {
+		for conv, n := range want {
+			if svc.WaitingSends(conv) != n {
+				return false
+			}
+		}
+		return true
+	})
+	storeWaiting()
+	wg.Wait()
+}
+
+// TestGroupCommitAcrossConversations: sends waiting on several conversations are stored
+// in one transaction, each conversation's gapless and heard by its members in seq order;
+// when one conversation's send fails the batch as a whole (a teacher whose portal role
+// changed since it was read, refused by the wall), every other send is stored once, in
+// seq order, and only that send is refused.
+func TestGroupCommitAcrossConversations(t *testing.T) {
+	e := newPushEnv(t, pushOpts{delay: time.Minute})
+	ctx := context.Background()
+	members, outsider := parents(t, e.db, "x", 4)
+	g1 := e.group(members[0], "첫째 모임", members[1:]...)
+	g2 := e.group(members[1], "둘째 모임", members[0], members[2], members[3])
+	t1 := storetest.MustSignIn(t, e.db, "t1", "김선생", "org-a", "zone-n", messenger.RoleTeacher)
+	var ann, annLast int64
+	if err := e.db.InTx(ctx, t1.Identity(), func(tx *store.Tx) error {
+		var err error
+		ann, annLast, err = tx.ZoneAnnouncement(ctx)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	subs := subscribeUsers(t, e.engine, members)
+
+	// checkStored: the conversation holds exactly want's messages, after seq from, in a
+	// gapless run, each once, and every member heard them once in seq order.
+	checkStored := func(conv, from int64, want []*sendCall) []messenger.Message {
+		t.Helper()
+		var got []messenger.Message
+		for _, c := range want {
+			if c.err != nil || !c.created || c.msg.ConversationID != conv || c.msg.Body != c.body {
+				t.Errorf("conversation %d: %+v created %v, %v", conv, c.msg, c.created, c.err)
+			}
+			got = append(got, c.msg)
+		}
+		slices.SortFunc(got, func(a, b messenger.Message) int { return int(a.Seq - b.Seq) })
+		for i, m := range got {
+			if m.Seq != from+1+int64(i) {
+				t.Errorf("conversation %d: seq %d at %d, want gapless after %d", conv, m.Seq, i, from)
+			}
+		}
+		if n := e.count(`SELECT count(*) FROM messages WHERE conversation_id = $1 AND seq > $2`, conv, from); n != len(want) {
+			t.Errorf("conversation %d: %d messages stored, want %d", conv, n, len(want))
+		}
+		return got
+	}
+	heard := func(g1msgs, g2msgs []messenger.Message) {
+		t.Helper()
+		for _, m := range members {
+			got := received(t, subs[m.ID], len(g1msgs)+len(g2msgs))
+			var in1, in2 []int64
+			for _, g := range got {
+				switch g.ConversationID {
+				case g1:
+					in1 = append(in1, g.Seq)
+				case g2:
+					in2 = append(in2, g.Seq)
+				}
+			}
+			seqs := func(ms []messenger.Message) (s []int64) {
+				for _, m := range ms {
+					s = append(s, m.Seq)
+				}
+				return s
+			}
+			if !slices.Equal(in1, seqs(g1msgs)) || !slices.Equal(in2, seqs(g2msgs)) {
+				t.Errorf("member %d heard %v and %v, want %v and %v", m.ID, in1, in2, seqs(g1msgs), seqs(g2msgs))
+			}
+		}
+	}
+
+	// One transaction for both conversations; a non-member's refusal sinks nobody.
+	calls := map[*sendCall]int64{}
+	var in1, in2 []*sendCall
+	for i := range 6 {
+		c := &sendCall{me: members[i%4], body: fmt.Sprintf("첫째 %d", i), id: uuid.NewString()}
+		calls[c], in1 = g1, append(in1, c)
+		c = &sendCall{me: members[(i+1)%4], body: fmt.Sprintf("둘째 %d", i), id: uuid.NewString()}
+		calls[c], in2 = g2, append(in2, c)
+	}
+	stranger := &sendCall{me: outsider, body: "들어갈 수 없는 사람", id: uuid.NewString()}
+	calls[stranger] = g2
+	sendAcross(t, e.svc, []int64{g1, g2}, calls)
+	if errCode(stranger.err) != messenger.ENOTFOUND {
+		t.Errorf("a non-member: %v", stranger.err)
+	}
+	m1, m2 := checkStored(g1, 0, in1), checkStored(g2, 0, in2)
+	var transactions int
+	if err := e.owner.QueryRow(`SELECT count(DISTINCT xmin::text) FROM messages WHERE conversation_id IN ($1, $2)`,
+		g1, g2).Scan(&transactions); err != nil {
+		t.Fatal(err)
+	}
+	if transactions != 1 {
+		t.Errorf("12 messages of two conversations stored in %d transactions, want one", transactions)
+	}
+	heard(m1, m2)
+
+	// A batch whose announcement the wall refuses: the groups' sends are stored once.
+	t2 := storetest.MustSignIn(t, e.db, "t2", "이선생", "org-a", "zone-n", messenger.RoleTeacher)
+	e.exec(`UPDATE users SET role = 'parent' WHERE id = $1`, t2.ID) // the portal changed it; t2 still says teacher
+	calls = map[*sendCall]int64{}
+	in1, in2 = nil, nil
+	for i := range 4 {
+		c := &sendCall{me: members[i], body: fmt.Sprintf("다시 첫째 %d", i), id: uuid.NewString()}
+		calls[c], in1 = g1, append(in1, c)
+		c = &sendCall{me: members[3-i], body: fmt.Sprintf("다시 둘째 %d", i), id: uuid.NewString()}
+		calls[c], in2 = g2, append(in2, c)
+	}
+	refused := &sendCall{me: t2, body: "공지", id: uuid.NewString()}
+	calls[refused] = ann
+	sendAcross(t, e.svc, []int64{g1, g2, ann}, calls)
+	if errCode(refused.err) != messenger.EFORBIDDEN || refused.created {
+		t.Errorf("the refused announcement: %+v %v", refused.msg, refused.err)
+	}
+	if n := e.count(`SELECT count(*) FROM messages WHERE conversation_id = $1`, ann); n != int(annLast) {
+		t.Errorf("%d messages in the announcements, want %d", n, annLast)
+	}
+	heard(checkStored(g1, 6, in1), checkStored(g2, 6, in2))
+
+	// Each id again, each to its conversation: the stored messages, nothing new.
+	calls = map[*sendCall]int64{}
+	var again []*sendCall
+	for _, c := range append(slices.Clone(in1), in2...) {
+		a := &sendCall{me: c.me, body: c.body, id: c.id}
+		calls[a] = c.msg.ConversationID
+		again = append(again, a)
+	}
+	sendAcross(t, e.svc, []int64{g1, g2}, calls)
+	for i, c := range append(slices.Clone(in1), in2...) {
+		if a := again[i]; a.err != nil || a.created || a.msg.ID != c.msg.ID {
+			t.Errorf("again %s: %+v created %v %v, want message %d", c.id, a.msg, a.created, a.err, c.msg.ID)
+		}
+	}
+	if n := e.count(`SELECT count(*) FROM messages WHERE conversation_id IN ($1, $2)`, g1, g2); n != 2*(6+4) {
+		t.Errorf("%d messages in the groups, want %d", n, 2*(6+4))
 	}
 }
