@@ -167,7 +167,7 @@ say "results ($OUT)"
 		  def r(x): (x * 100 | round) / 100;
 		  .pages[] | select(.name == $page) |
 		  (.open_loop // empty | "  open loop \(.offered_per_second)/s: achieved \(r(.achieved_per_second))/s, errors \(.errors), ms from due p50 \(r(.latency.p50_ms)) p95 \(r(.latency.p95_ms)) p99 \(r(.latency.p99_ms)) max \(r(.latency.max_ms))"),
-		  (.cold // empty | "  cold, a new session each request, \(.offered_per_second)/s: achieved \(r(.achieved_per_second))/s, errors \(.errors), ms from due p50 \(r(.latency.p50_ms)) p95 \(r(.latency.p95_ms)) p99 \(r(.latency.p99_ms)) max \(r(.latency.max_ms))"),
+		  (.cold // empty | "  cold (a new session each request, gzip asked), \(.offered_per_second)/s: achieved \(r(.achieved_per_second))/s, errors \(.errors), ms from due p50 \(r(.latency.p50_ms)) p95 \(r(.latency.p95_ms)) p99 \(r(.latency.p99_ms)) max \(r(.latency.max_ms))"),
 		  "  on the wire: " + ([.weights[] | "\(.accept_encoding) → \(.content_encoding) \(.wire_bytes) B"] | join(", "))
 		' "$OUT/pagebench.json"
 	done
