@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -32,6 +33,7 @@ import (
 	"time"
 
 	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/internal/cpuprofile"
 )
 
 type config struct {
@@ -270,29 +272,8 @@ func profile(ctx context.Context, cfg config, page string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	secs := max(int(cfg.ColdDuration.Seconds())-1, 1)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		"http://"+cfg.ColdProfile+"/debug/pprof/profile?seconds="+strconv.Itoa(secs), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP %d", resp.StatusCode)
-	}
-	f, err := os.Create(cfg.ColdProfileDir + "/cpu-cold-" + page + ".pprof")
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return cpuprofile.Take(ctx, "http://"+cfg.ColdProfile+"/debug/pprof/profile", max(cfg.ColdDuration-time.Second, time.Second),
+		filepath.Join(cfg.ColdProfileDir, "cpu-cold-"+page+".pprof"))
 }
 
 // signInMany signs in n sessions of the same user, cfg.SignInConns at once.
