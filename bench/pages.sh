@@ -11,13 +11,17 @@
 #   3. bin/pagebench signs the teacher in through /auth/portal, checks both pages, weighs
 #      them on the wire (identity, gzip, br) and the markup per message, and offers each
 #      page open loop at RATE (1000) requests a second for DURATION, latency from due;
+#      Then the cold run: each page offered open loop at COLD_RATE for COLD_DURATION, every
+#      request from a session signed in for it alone that has requested nothing yet, so
+#      neither the session nor the page comes from the server's cache (the 8:40 case);
 #   4. wrk -t2 -c16 for WRK_TIME s on each page, as a browser asks (Accept-Encoding: gzip,
 #      br) and without compression: the most requests a second, with the server's CPU
 #      profile of the browser-like run;
 #   5. stops the server and runs pgbench -S (select-only, prepared, 16 clients) on the same
 #      PostgreSQL for PGBENCH_TIME s.
 #
-# Environment (defaults): RATE (1000) DURATION (20s) WRK_TIME (10) WRK_THREADS (2)
+# Environment (defaults): RATE (1000) DURATION (20s) COLD_RATE (100; 0 skips the cold run)
+# COLD_DURATION (8s; COLD_RATE × (2 s + COLD_DURATION) sessions, at most 1,000) BENCH_WRK (1; 0 skips wrk) WRK_TIME (10) WRK_THREADS (2)
 # WRK_CONNS (16) BENCH_ENGINE (memory | redis) BENCH_PROFILE (1) PGBENCH_CLIENTS (16)
 # PGBENCH_TIME (15) PGBENCH_SCALE (10) BENCH_WAIT_QUIET (0) BENCH_PAGES_ADDR
 # (127.0.0.1:8103) BENCH_PAGES_PPROF_ADDR (127.0.0.1:8104) BENCH_PGHOST (127.0.0.1)
@@ -28,6 +32,9 @@ cd "$(dirname "$0")/.."
 
 RATE=${RATE:-1000}
 DURATION=${DURATION:-20s}
+COLD_RATE=${COLD_RATE:-100}
+COLD_DURATION=${COLD_DURATION:-8s}
+BENCH_WRK=${BENCH_WRK:-1}
 WRK_TIME=${WRK_TIME:-10}
 WRK_THREADS=${WRK_THREADS:-2}
 WRK_CONNS=${WRK_CONNS:-16}
@@ -53,6 +60,9 @@ psql_admin() { psql -X -q -v ON_ERROR_STOP=1 -h "$PGH" -p "$PGP" -U "$PGU" "$@";
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 rate_env=()
+# The cold run signs in a session for every request it makes, all the teacher's: far
+# above the sign-in limits and the sessions a user may keep.
+[ "$COLD_RATE" = 0 ] || rate_env+=(MESSENGER_RATE_SIGNIN_IP=100000:100000 MESSENGER_RATE_SIGNIN_SUBJECT=100000:100000 MESSENGER_MAX_SESSIONS_PER_USER=1000)
 
 for tool in go psql pgbench curl jq wrk; do
 	command -v "$tool" >/dev/null || die "$tool is needed (apt-get install postgresql-client curl jq wrk)"
@@ -80,6 +90,8 @@ read -r _ THREAD _ EMPTY _ NCONVS <<<"$seeded"
 quiet pagebench
 say "pagebench: sign in, check and weigh the pages, then $RATE req/s open loop on each for $DURATION"
 ./bin/pagebench -url "http://$BENCH_ADDR" -thread "$THREAD" -empty "$EMPTY" -rate "$RATE" -duration "$DURATION" \
+	-cold-rate "$COLD_RATE" -cold-duration "$COLD_DURATION" \
+	$([ "$BENCH_PROFILE" = 1 ] && echo "-cold-pprof $BENCH_PPROF_ADDR -cold-pprof-dir $OUT") \
 	-cookie-out "$OUT/cookie.txt" -json >"$OUT/pagebench.json" 2> >(tee "$OUT/pagebench.txt" >&2)
 COOKIE=$(cat "$OUT/cookie.txt")
 
@@ -114,10 +126,20 @@ wrk_non2xx() {
 	echo "${n:-0}"
 }
 
-wrk_run thread "/c/$THREAD" browser
-wrk_run list "/" browser
-wrk_run thread "/c/$THREAD" identity
-wrk_run list "/" identity
+if [ "$BENCH_WRK" = 1 ]; then
+	wrk_run thread "/c/$THREAD" browser
+	wrk_run list "/" browser
+	wrk_run thread "/c/$THREAD" identity
+	wrk_run list "/" identity
+fi
+
+if [ "$BENCH_PROFILE" = 1 ]; then
+	for f in "$OUT"/cpu-cold-*.pprof; do
+		[ -s "$f" ] || continue
+		go tool pprof -top -nodecount=30 bin/messenger "$f" >"${f%.pprof}.top.txt" 2>/dev/null || true
+		go tool pprof -top -cum -nodecount=40 bin/messenger "$f" >"${f%.pprof}.cum.txt" 2>/dev/null || true
+	done
+fi
 
 say "stop the server"
 stop_server
@@ -139,12 +161,15 @@ say "results ($OUT)"
 		b="${page}-browser"
 		i="${page}-identity"
 		echo "GET $([ "$page" = thread ] && echo "/c/$THREAD" || echo /) ($page)"
-		echo "  wrk -t$WRK_THREADS -c$WRK_CONNS, as a browser asks: $(wrk_rps "$b") req/s = $(ratio "$(wrk_rps "$b")" "${SELECT_TPS:-0}")x select-only, p50 $(wrk_p "$b" 50%) p99 $(wrk_p "$b" 99%), non-2xx $(wrk_non2xx "$b")"
-		echo "  wrk -t$WRK_THREADS -c$WRK_CONNS, uncompressed:     $(wrk_rps "$i") req/s = $(ratio "$(wrk_rps "$i")" "${SELECT_TPS:-0}")x select-only, p50 $(wrk_p "$i" 50%) p99 $(wrk_p "$i" 99%), non-2xx $(wrk_non2xx "$i")"
+		[ "$BENCH_WRK" = 1 ] && echo "  wrk -t$WRK_THREADS -c$WRK_CONNS, as a browser asks: $(wrk_rps "$b") req/s = $(ratio "$(wrk_rps "$b")" "${SELECT_TPS:-0}")x select-only, p50 $(wrk_p "$b" 50%) p99 $(wrk_p "$b" 99%), non-2xx $(wrk_non2xx "$b")"
+		[ "$BENCH_WRK" = 1 ] && echo "  wrk -t$WRK_THREADS -c$WRK_CONNS, uncompressed:     $(wrk_rps "$i") req/s = $(ratio "$(wrk_rps "$i")" "${SELECT_TPS:-0}")x select-only, p50 $(wrk_p "$i" 50%) p99 $(wrk_p "$i" 99%), non-2xx $(wrk_non2xx "$i")"
 		jq -r --arg page "$page" '
 		  def r(x): (x * 100 | round) / 100;
 		  .pages[] | select(.name == $page) |
-		  (.open_loop | "  open loop \(.offered_per_second)/s: achieved \(r(.achieved_per_second))/s, errors \(.errors), " +
+		  (.open_loop // empty | "  open loop \(.offered_per_second)/s: achieved \(r(.achieved_per_second))/s, errors \(.errors), " +
+		    (if .latency.count > 0 then "ms from due p50 \(r(.latency.p50_ms)) p95 \(r(.latency.p95_ms)) p99 \(r(.latency.p99_ms)) max \(r(.latency.max_ms))"
+		     else "no measured request answered within its deadline" end)),
+		  (.cold // empty | "  cold (a new session each request, gzip asked), \(.offered_per_second)/s: achieved \(r(.achieved_per_second))/s, errors \(.errors), " +
 		    (if .latency.count > 0 then "ms from due p50 \(r(.latency.p50_ms)) p95 \(r(.latency.p95_ms)) p99 \(r(.latency.p99_ms)) max \(r(.latency.max_ms))"
 		     else "no measured request answered within its deadline" end)),
 		  "  on the wire: " + ([.weights[] | "\(.accept_encoding) → \(.content_encoding) \(.wire_bytes) B"] | join(", "))

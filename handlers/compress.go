@@ -105,15 +105,23 @@ func newRawParts(page, hole []byte) *gzipParts {
 	return g
 }
 
+// flateWriters keeps level-6 compressors between pages: each holds about a megabyte of
+// state, which a page rendered afresh (a cache miss) would otherwise allocate and clear.
+var flateWriters sync.Pool
+
 // newGzipParts compresses page split at each occurrence of hole.
 func newGzipParts(page, hole []byte) (*gzipParts, error) {
 	texts := bytes.Split(page, hole)
 	g := &gzipParts{}
 	var buf bytes.Buffer
-	fw, err := flate.NewWriter(&buf, 6)
-	if err != nil {
-		return nil, err
+	fw, _ := flateWriters.Get().(*flate.Writer)
+	if fw == nil {
+		var err error
+		if fw, err = flate.NewWriter(&buf, 6); err != nil {
+			return nil, err
+		}
 	}
+	defer flateWriters.Put(fw)
 	for i, t := range texts {
 		buf.Reset()
 		fw.Reset(&buf)

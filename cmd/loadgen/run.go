@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dreamseed/messenger/internal/cpuprofile"
 	"github.com/dreamseed/messenger/internal/proc"
 	"github.com/dreamseed/messenger/internal/sse"
 )
@@ -484,7 +485,7 @@ func (b *bench) send(ctx context.Context) (st *sendStats, measuredStart time.Tim
 			if cfg.ProfileURL != "" {
 				b.profileDone = make(chan error, 1)
 				go func() {
-					b.profileDone <- takeProfile(ctx, cfg.ProfileURL, min(cfg.ProfileFor, cfg.Duration), cfg.ProfileOut)
+					b.profileDone <- cpuprofile.Take(ctx, cfg.ProfileURL, min(cfg.ProfileFor, cfg.Duration), cfg.ProfileOut)
 				}()
 			}
 		}

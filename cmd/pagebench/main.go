@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -32,6 +33,7 @@ import (
 	"time"
 
 	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/internal/cpuprofile"
 )
 
 type config struct {
@@ -51,6 +53,17 @@ type config struct {
 	Timeout      time.Duration
 	CookieOut    string
 	JSON         bool
+	// ColdRate, when above zero, adds a cold run of each page: every request comes from a
+	// session signed in for it alone that has requested nothing yet, so neither the session
+	// nor the page can come from the server's cache — the 8:40 case, when every parent opens
+	// the app with a new session.
+	ColdRate     float64
+	ColdDuration time.Duration
+	SignInConns  int
+	// ColdProfile, if set, is the server's pprof address: the CPU profile of each cold
+	// run's measured window is saved as ColdProfileDir/cpu-cold-<page>.pprof.
+	ColdProfile    string
+	ColdProfileDir string
 }
 
 func main() {
@@ -75,6 +88,11 @@ func main() {
 	fs.IntVar(&cfg.Conns, "conns", cfg.Conns, "most connections at once in the open-loop run")
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "a request not answered by its due time + this is an error")
 	fs.StringVar(&cfg.CookieOut, "cookie-out", "", "write the session's Cookie header value here (for wrk)")
+	fs.Float64Var(&cfg.ColdRate, "cold-rate", 0, "requests a second offered to each page open loop, each from a session of its own that has requested nothing before (0: skip)")
+	fs.DurationVar(&cfg.ColdDuration, "cold-duration", 10*time.Second, "measured time of each page's cold run")
+	fs.IntVar(&cfg.SignInConns, "sign-in-conns", 8, "sign-ins at once while making the cold run's sessions")
+	fs.StringVar(&cfg.ColdProfile, "cold-pprof", "", "the server's pprof listener (host:port): profile each cold run's measured window")
+	fs.StringVar(&cfg.ColdProfileDir, "cold-pprof-dir", ".", "where the cold runs' CPU profiles go")
 	fs.BoolVar(&cfg.JSON, "json", false, "print the summary as JSON on stdout (the table goes to stderr)")
 	fs.Parse(os.Args[1:])
 
@@ -111,6 +129,7 @@ type pageResult struct {
 	// Accept-Encoding; Encoding is the Content-Encoding the server answered.
 	Weights  []weight  `json:"weights"`
 	OpenLoop *openLoop `json:"open_loop,omitempty"`
+	Cold     *openLoop `json:"cold,omitempty"` // open loop, every request a new session's first
 }
 
 type weight struct {
@@ -184,8 +203,31 @@ func run(ctx context.Context, cfg config, log io.Writer) (*summary, error) {
 	if cfg.Rate > 0 {
 		for i, p := range pages {
 			fmt.Fprintf(log, "pagebench: GET %s, %.0f/s open loop for %s (+%s warm-up)\n", p.path, cfg.Rate, cfg.Duration, cfg.Warmup)
-			ol := offer(ctx, cfg, base+p.path, cookie)
+			ol := offer(ctx, cfg, cfg.Rate, cfg.Duration, base+p.path, "", func(int64) string { return cookie })
 			sum.Pages[i].OpenLoop = ol
+		}
+	}
+	if cfg.ColdRate > 0 {
+		n := int(cfg.ColdRate * (cfg.Warmup + cfg.ColdDuration).Seconds())
+		for i, p := range pages {
+			fmt.Fprintf(log, "pagebench: signing in %d sessions for the cold run of GET %s\n", n, p.path)
+			t0 := time.Now()
+			cookies, err := signInMany(ctx, base, cfg, n)
+			if err != nil {
+				return nil, fmt.Errorf("cold run's sessions: %w", err)
+			}
+			fmt.Fprintf(log, "pagebench: %d sessions in %s; GET %s cold, %.0f/s open loop for %s (+%s warm-up)\n",
+				n, time.Since(t0).Round(time.Millisecond), p.path, cfg.ColdRate, cfg.ColdDuration, cfg.Warmup)
+			var prof sync.WaitGroup
+			if cfg.ColdProfile != "" {
+				prof.Go(func() {
+					if err := profile(ctx, cfg, p.name); err != nil {
+						fmt.Fprintln(log, "pagebench: cold run's CPU profile:", err)
+					}
+				})
+			}
+			sum.Pages[i].Cold = offer(ctx, cfg, cfg.ColdRate, cfg.ColdDuration, base+p.path, "gzip, deflate, br", func(k int64) string { return cookies[k] })
+			prof.Wait()
 		}
 	}
 	return sum, ctx.Err()
@@ -221,6 +263,51 @@ func signIn(ctx context.Context, base string, cfg config) (string, error) {
 		parts = append(parts, c.Name+"="+c.Value)
 	}
 	return strings.Join(parts, "; "), nil
+}
+
+// profile saves the server's CPU profile of a cold run's measured window (after the warm-up).
+func profile(ctx context.Context, cfg config, page string) error {
+	select {
+	case <-time.After(cfg.Warmup):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return cpuprofile.Take(ctx, "http://"+cfg.ColdProfile+"/debug/pprof/profile", max(cfg.ColdDuration-time.Second, time.Second),
+		filepath.Join(cfg.ColdProfileDir, "cpu-cold-"+page+".pprof"))
+}
+
+// signInMany signs in n sessions of the same user, cfg.SignInConns at once.
+func signInMany(ctx context.Context, base string, cfg config, n int) ([]string, error) {
+	cookies := make([]string, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for range max(cfg.SignInConns, 1) {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= n || ctx.Err() != nil {
+					return
+				}
+				c, err := signIn(ctx, base, cfg)
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+				cookies[k] = c
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return cookies, first
 }
 
 // fetch GETs u with the cookie, asking for enc, and answers its weight and its body as sent.
@@ -268,9 +355,10 @@ func countLinks(page string) int {
 	return len(seen)
 }
 
-// offer requests u open loop at cfg.Rate: each request starts in a goroutine of its own
-// when it is due, and its latency counts from then (queueing included).
-func offer(ctx context.Context, cfg config, u, cookie string) *openLoop {
+// offer requests u open loop at rate for cfg.Warmup+duration: each request starts in a
+// goroutine of its own when it is due, and its latency counts from then (queueing
+// included). Request k carries cookie(k) and asks for Accept-Encoding enc ("": none).
+func offer(ctx context.Context, cfg config, rate float64, duration time.Duration, u, enc string, cookie func(int64) string) *openLoop {
 	client := &http.Client{Transport: &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		MaxConnsPerHost:     cfg.Conns,
@@ -278,11 +366,11 @@ func offer(ctx context.Context, cfg config, u, cookie string) *openLoop {
 		DisableCompression:  true,
 	}}
 	defer client.CloseIdleConnections()
-	total := int64(cfg.Rate * (cfg.Warmup + cfg.Duration).Seconds())
-	first := int64(cfg.Rate * cfg.Warmup.Seconds())
+	total := int64(rate * (cfg.Warmup + duration).Seconds())
+	first := int64(rate * cfg.Warmup.Seconds())
 	start := time.Now().Add(10 * time.Millisecond)
-	winStart, winEnd := start.Add(cfg.Warmup), start.Add(cfg.Warmup+cfg.Duration)
-	at := func(k int64) time.Time { return start.Add(time.Duration(float64(k) / cfg.Rate * float64(time.Second))) }
+	winStart, winEnd := start.Add(cfg.Warmup), start.Add(cfg.Warmup+duration)
+	at := func(k int64) time.Time { return start.Add(time.Duration(float64(k) / rate * float64(time.Second))) }
 
 	var mu sync.Mutex
 	var lat []int64
@@ -292,11 +380,11 @@ func offer(ctx context.Context, cfg config, u, cookie string) *openLoop {
 	for k := int64(0); k < total && ctx.Err() == nil; {
 		now := time.Now()
 		for ; k < total && !at(k).After(now); k++ {
-			due, measured := at(k), k >= first
+			due, measured, c := at(k), k >= first, cookie(k)
 			wg.Go(func() {
 				rctx, cancel := context.WithDeadline(ctx, due.Add(cfg.Timeout))
 				defer cancel()
-				err := get(rctx, client, u, cookie)
+				err := get(rctx, client, u, c, enc)
 				done := time.Now()
 				if err != nil {
 					errs.Add(1)
@@ -324,18 +412,21 @@ func offer(ctx context.Context, cfg config, u, cookie string) *openLoop {
 	}
 	wg.Wait()
 	return &openLoop{
-		Offered: cfg.Rate, Achieved: float64(inWindow.Load()) / cfg.Duration.Seconds(),
+		Offered: rate, Achieved: float64(inWindow.Load()) / duration.Seconds(),
 		OK: ok.Load(), Errors: errs.Load(), ErrorKind: samples, Latency: summarize(lat),
 	}
 }
 
-func get(ctx context.Context, client *http.Client, u, cookie string) error {
+func get(ctx context.Context, client *http.Client, u, cookie, enc string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Cookie", cookie)
 	req.Header.Set("Accept", "text/html")
+	if enc != "" {
+		req.Header.Set("Accept-Encoding", enc)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
@@ -380,6 +471,13 @@ func printTable(w io.Writer, s *summary) {
 		}
 		if ol := p.OpenLoop; ol != nil {
 			fmt.Fprintf(w, "  open loop: %.0f/s offered, %.1f/s achieved, %d ok, %d errors; latency from due ms p50 %.2f p95 %.2f p99 %.2f max %.2f\n",
+				ol.Offered, ol.Achieved, ol.OK, ol.Errors, ol.Latency.P50, ol.Latency.P95, ol.Latency.P99, ol.Latency.Max)
+			for _, e := range ol.ErrorKind {
+				fmt.Fprintln(w, "    error:", e)
+			}
+		}
+		if ol := p.Cold; ol != nil {
+			fmt.Fprintf(w, "  cold (a new session each request, asking as a browser: gzip): %.0f/s offered, %.1f/s achieved, %d ok, %d errors; latency from due ms p50 %.2f p95 %.2f p99 %.2f max %.2f\n",
 				ol.Offered, ol.Achieved, ol.OK, ol.Errors, ol.Latency.P50, ol.Latency.P95, ol.Latency.P99, ol.Latency.Max)
 			for _, e := range ol.ErrorKind {
 				fmt.Fprintln(w, "    error:", e)

@@ -1,4 +1,5 @@
-package main
+// Package cpuprofile fetches a CPU profile from a server's pprof listener, for the benchmarks.
+package cpuprofile
 
 import (
 	"context"
@@ -11,9 +12,9 @@ import (
 	"time"
 )
 
-// takeProfile fetches a CPU profile of the server lasting d from profileURL
+// Take fetches a CPU profile of the server lasting d from profileURL
 // (/debug/pprof/profile) and writes it to out.
-func takeProfile(ctx context.Context, profileURL string, d time.Duration, out string) error {
+func Take(ctx context.Context, profileURL string, d time.Duration, out string) error {
 	u, err := url.Parse(profileURL)
 	if err != nil {
 		return err
