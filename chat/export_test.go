@@ -8,7 +8,6 @@ func (s *Service) HoldThumbnailPixels(ctx context.Context, n int64) (release fun
 	return s.files.decodePixels(ctx, n)
 }
 
-// RunPushJob runs a message's push job now, as its worker does.
 // ForgetPushWindows forgets the windows whose job this process committed, as another
 // process would not know them.
 func (s *Service) ForgetPushWindows() {
@@ -17,6 +16,7 @@ func (s *Service) ForgetPushWindows() {
 	s.pushWindows.mu.Unlock()
 }
 
+// RunPushJob runs a conversation's push job now, as its worker does.
 func (s *Service) RunPushJob(ctx context.Context, a PushArgs) error { return s.pushMessage(ctx, a) }
 
 // HoldConversation takes convID's ordering lock, as a send storing its batch holds it,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -438,7 +439,7 @@ func (s *Service) pushRecipients(ctx context.Context, a PushArgs, chosen []*push
 		if err != nil {
 			return err
 		}
-		var users []int64
+		var users, seqs []int64
 		for _, sub := range subs {
 			if a.SubscriptionID != "" && sub.ID != a.SubscriptionID {
 				continue
@@ -446,9 +447,21 @@ func (s *Service) pushRecipients(ctx context.Context, a PushArgs, chosen []*push
 			r := byUser[sub.UserID]
 			if len(r.subs) == 0 {
 				out = append(out, r)
-				users = append(users, sub.UserID)
+				users, seqs = append(users, sub.UserID), append(seqs, r.msg.Seq)
 			}
 			r.subs = append(r.subs, sub)
+		}
+		if a.SubscriptionID == "" && len(users) > 0 {
+			// Claimed before it is sent: a job of the conversation running beside this one
+			// (two windows' jobs due together) finds the marks moved and pushes nobody twice.
+			claimed, err := tx.PushClaim(ctx, a.ConversationID, users, seqs)
+			if err != nil {
+				return err
+			}
+			out, users = slices.DeleteFunc(out, func(r *pushRecipient) bool { return !claimed[r.member.UserID] }), users[:0]
+			for _, r := range out {
+				users = append(users, r.member.UserID)
+			}
 		}
 		for len(users) > 0 {
 			n := min(len(users), 1000)
@@ -526,7 +539,6 @@ func truncate(s string, n int) string {
 // pushOutcome is what one subscription's push came to.
 type pushOutcome struct {
 	sub    store.PushSubscription
-	seq    int64 // the message pushed
 	result push.Result
 }
 
@@ -544,7 +556,7 @@ func (s *Service) pushSend(ctx context.Context, a PushArgs, recipients []*pushRe
 			for _, r := range recipients[i:] {
 				for _, sub := range r.subs {
 					mu.Lock()
-					outcomes = append(outcomes, pushOutcome{sub: sub, seq: r.msg.Seq, result: push.Result{Outcome: push.Retry, Reason: "canceled", Err: err}})
+					outcomes = append(outcomes, pushOutcome{sub: sub, result: push.Result{Outcome: push.Retry, Reason: "canceled", Err: err}})
 					mu.Unlock()
 				}
 			}
@@ -558,7 +570,7 @@ func (s *Service) pushSend(ctx context.Context, a PushArgs, recipients []*pushRe
 			for _, sub := range r.subs {
 				res := s.pushOne(ctx, r, sub)
 				mu.Lock()
-				outcomes = append(outcomes, pushOutcome{sub: sub, seq: r.msg.Seq, result: res})
+				outcomes = append(outcomes, pushOutcome{sub: sub, result: res})
 				mu.Unlock()
 			}
 		}()
@@ -581,23 +593,11 @@ func (s *Service) pushOne(ctx context.Context, r *pushRecipient, sub store.PushS
 	return res
 }
 
-// pushRecord records the outcomes: each member's mark (the message was pushed to them,
-// whatever came of each subscription: a retry job carries on for the one that failed), a
-// subscription's last use, a dead one deleted, a retry job for a push that may go later
+// pushRecord records the outcomes (each member's mark was claimed before the push went):
+// a subscription's last use, a dead one deleted, a retry job for a push that may go later
 // (Retry-After or the backoff, whichever is longer) until Retries is spent.
 func (s *Service) pushRecord(ctx context.Context, a PushArgs, outcomes []pushOutcome) error {
-	marked := map[int64]bool{}
-	var users, seqs []int64
-	for _, o := range outcomes {
-		if !marked[o.sub.UserID] {
-			marked[o.sub.UserID] = true
-			users, seqs = append(users, o.sub.UserID), append(seqs, o.seq)
-		}
-	}
 	return s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
-		if err := tx.PushMarked(ctx, a.ConversationID, users, seqs); err != nil {
-			return err
-		}
 		for _, o := range outcomes {
 			var err error
 			switch o.result.Outcome {

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -476,6 +477,35 @@ func TestForgedPushJob(t *testing.T) {
 	}
 	if n := len(e.svcP.Pushes(parent)); n != 1 {
 		t.Fatalf("the forged jobs pushed %d times to the member", n-1)
+	}
+}
+
+// TestConcurrentPushJobsPushOnce: jobs of one conversation that run at once (two windows'
+// jobs due together on a busy machine) push each away member the message once, not once per
+// job.
+func TestConcurrentPushJobsPushOnce(t *testing.T) {
+	e := newPushEnv(t, pushOpts{delay: time.Hour}) // the window's own job stays scheduled
+	u := e.users()
+	parent, student := e.subscribe(u.parent), e.subscribe(u.student)
+	g := e.group(u.teacher, "3학년 1반", u.parent, u.student)
+	m := e.send(u.teacher, g, "내일은 현장체험학습입니다")
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() { errs <- e.svc.RunPushJob(context.Background(), chat.PushArgs{ConversationID: g}) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []*pushtest.Subscription{parent, student} {
+		got := e.svcP.Pushes(s)
+		if len(got) != 1 || decode(t, got[0]).Seq != m.Seq {
+			t.Fatalf("%d pushes of the message from 8 jobs at once, want 1", len(got))
+		}
 	}
 }
 

@@ -72,6 +72,7 @@ func TestRiverJobsWall(t *testing.T) {
 	w.refused("a user counting everyone's push subscriptions", member, `SELECT app_push_subscription_count()`)
 	w.refused("a user reading who was pushed what", member, `SELECT * FROM app_push_marks(7)`)
 	w.refused("a user marking pushes", member, `SELECT app_push_marked(7, '{1}', '{1}')`)
+	w.refused("a user claiming pushes", member, `SELECT app_push_claim(7, '{1}', '{1}')`)
 	w.refused("a user reading push_marks", member, `SELECT * FROM push_marks`)
 	w.refused("a user inserting a running job", member,
 		`INSERT INTO river_job (kind, args, max_attempts, queue, state, attempt, attempted_at) VALUES ('push_message', '{}', 3, 'default', 'running', 1, now())`)

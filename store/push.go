@@ -133,16 +133,33 @@ func (tx *Tx) PushMarks(ctx context.Context, convID int64) (map[int64]int64, err
 	return out, rows.Err()
 }
 
-// PushMarked records that each user was pushed the conversation's message of that seq
-// (app_push_marked, at most 1000 users at once): jobs only.
-func (tx *Tx) PushMarked(ctx context.Context, convID int64, userIDs, seqs []int64) error {
+// PushClaim moves each user's mark in the conversation forward to the seq a job is about to
+// push them and answers the users whose mark it moved (app_push_claim, at most 1000 users at
+// once): only those may be pushed; another job claimed the rest. Jobs only.
+func (tx *Tx) PushClaim(ctx context.Context, convID int64, userIDs, seqs []int64) (map[int64]bool, error) {
+	out := map[int64]bool{}
 	for len(userIDs) > 0 {
 		n := min(len(userIDs), 1000)
-		if _, err := tx.tx.ExecContext(ctx, `SELECT app_push_marked($1, $2, $3)`, convID,
-			pq.Array(userIDs[:n]), pq.Array(seqs[:n])); err != nil {
-			return fmt.Errorf("push marked: %w", err)
+		rows, err := tx.tx.QueryContext(ctx, `SELECT app_push_claim($1, $2, $3)`, convID,
+			pq.Array(userIDs[:n]), pq.Array(seqs[:n]))
+		if err != nil {
+			return nil, fmt.Errorf("push claim: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("push claim: %w", err)
 		}
 		userIDs, seqs = userIDs[n:], seqs[n:]
 	}
-	return nil
+	return out, nil
 }
