@@ -208,11 +208,6 @@ func (s *Service) storeWaiting(convID int64, held lockSet) {
 	}
 }
 
-// sendGroup is one conversation's sends of a transaction.
-type sendGroup struct {
-	convID int64
-	sends  []store.BatchSend
-}
 
 // sendBatch stores the batch's messages in one transaction, publishes the new ones, each
 // conversation's in seq order, and answers every request. The caller holds the batch's
@@ -225,13 +220,13 @@ func (s *Service) sendBatch(batch []convSends) {
 	ctx := context.WithoutCancel(batch[0].reqs[0].ctx)
 	type twin struct{ group, index int }
 	var (
-		groups []sendGroup
+		groups []store.SendGroup
 		reqs   [][]*sendRequest
 		twins  map[*sendRequest]twin // a later request → its first, in its conversation's sends
 	)
 	for _, cs := range batch {
 		var (
-			g    = sendGroup{convID: cs.convID}
+			g    = store.SendGroup{ConvID: cs.convID}
 			mine []*sendRequest
 		)
 		for _, r := range cs.reqs {
@@ -256,9 +251,9 @@ func (s *Service) sendBatch(batch []convSends) {
 				}
 			}
 			mine = append(mine, r)
-			g.sends = append(g.sends, store.BatchSend{Sender: r.me.Identity(), Body: r.body, ClientMsgID: r.clientID, CanAnnounce: r.me.CanAnnounce()})
+			g.Sends = append(g.Sends, store.BatchSend{Sender: r.me.Identity(), Body: r.body, ClientMsgID: r.clientID, CanAnnounce: r.me.CanAnnounce()})
 		}
-		if len(g.sends) > 0 {
+		if len(g.Sends) > 0 {
 			groups = append(groups, g)
 			reqs = append(reqs, mine)
 		}
@@ -299,7 +294,7 @@ func (s *Service) sendBatch(batch []convSends) {
 // whole with an error no retry helps, it stores each conversation's sends in a transaction
 // of their own, and a conversation's sends that fail as a whole one by one, so that the
 // error is answered only to the send it belongs to. It answers each send, by group.
-func (s *Service) storeSplit(ctx context.Context, groups []sendGroup, tries int) [][]store.BatchSent {
+func (s *Service) storeSplit(ctx context.Context, groups []store.SendGroup, tries int) [][]store.BatchSent {
 	results, used, err := s.storeBatch(ctx, groups, tries)
 	if err == nil {
 		return results
@@ -307,11 +302,11 @@ func (s *Service) storeSplit(ctx context.Context, groups []sendGroup, tries int)
 	out := make([][]store.BatchSent, len(groups))
 	n := 0
 	for _, g := range groups {
-		n += len(g.sends)
+		n += len(g.Sends)
 	}
 	if n == 1 || store.IsTransient(err) {
 		for gi, g := range groups {
-			out[gi] = make([]store.BatchSent, len(g.sends))
+			out[gi] = make([]store.BatchSent, len(g.Sends))
 			for i := range out[gi] {
 				out[gi][i].Err = err
 			}
@@ -326,9 +321,9 @@ func (s *Service) storeSplit(ctx context.Context, groups []sendGroup, tries int)
 		return out
 	}
 	g := groups[0]
-	out[0] = make([]store.BatchSent, len(g.sends))
-	for i := range g.sends {
-		out[0][i] = s.storeSplit(ctx, []sendGroup{{convID: g.convID, sends: g.sends[i : i+1]}}, left)[0][0]
+	out[0] = make([]store.BatchSent, len(g.Sends))
+	for i := range g.Sends {
+		out[0][i] = s.storeSplit(ctx, []store.SendGroup{{ConvID: g.ConvID, Sends: g.Sends[i : i+1]}}, left)[0][0]
 	}
 	return out
 }
@@ -336,33 +331,32 @@ func (s *Service) storeSplit(ctx context.Context, groups []sendGroup, tries int)
 // storeBatch runs one transaction of the groups' sends (in order of conversation id), with
 // their announcement audits and each conversation's push job, in at most tries tries; it
 // answers how many it took.
-func (s *Service) storeBatch(ctx context.Context, groups []sendGroup, tries int) ([][]store.BatchSent, int, error) {
+func (s *Service) storeBatch(ctx context.Context, groups []store.SendGroup, tries int) ([][]store.BatchSent, int, error) {
 	var (
 		results [][]store.BatchSent
 		windows []pushWindow
 	)
-	alone := len(groups) == 1 && len(groups[0].sends) == 1
+	alone := len(groups) == 1 && len(groups[0].Sends) == 1
 	used, err := s.db.InTxAttempts(ctx, nobody, tries, func(tx *store.Tx) error {
 		windows = windows[:0]
-		results = make([][]store.BatchSent, len(groups))
+		var err error
+		if results, err = tx.InsertMessages(ctx, groups); err != nil {
+			return err
+		}
+		if alone && results[0][0].Err != nil {
+			return results[0][0].Err // nothing stored: no commit to wait for
+		}
 		for gi, g := range groups {
-			res, err := tx.InsertMessages(ctx, g.convID, g.sends)
-			if err != nil {
-				return err
-			}
-			if alone && res[0].Err != nil {
-				return res[0].Err // nothing stored: no commit to wait for
-			}
-			results[gi] = res
+			res := results[gi]
 			for i, r := range res {
 				if !r.Created {
 					continue
 				}
 				if r.ZoneID != 0 {
-					if err := tx.ActAs(ctx, g.sends[i].Sender); err != nil {
+					if err := tx.ActAs(ctx, g.Sends[i].Sender); err != nil {
 						return err
 					}
-					if err := audit(ctx, tx, g.convID, store.AuditAnnouncement, nil, map[string]any{"seq": r.Message.Seq}); err != nil {
+					if err := audit(ctx, tx, g.ConvID, store.AuditAnnouncement, nil, map[string]any{"seq": r.Message.Seq}); err != nil {
 						return err
 					}
 				}
@@ -372,7 +366,7 @@ func (s *Service) storeBatch(ctx context.Context, groups []sendGroup, tries int)
 				if w.conv == 0 || slices.Contains(windows, w) || s.pushWindows.has(w) {
 					continue
 				}
-				if err := tx.ActAs(ctx, g.sends[i].Sender); err != nil {
+				if err := tx.ActAs(ctx, g.Sends[i].Sender); err != nil {
 					return err
 				}
 				if err := s.enqueuePushWindow(ctx, tx, w); err != nil {

@@ -337,7 +337,7 @@ func TestSendOnceAcrossProcesses(t *testing.T) {
 		eventuallyTB(t, "both batches waiting for the conversation", func() bool {
 			var n int
 			err := owner.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-			                          AND wait_event_type = 'Lock' AND query LIKE '%app_send_messages%'`).Scan(&n)
+			                          AND wait_event_type = 'Lock' AND query LIKE '%app_send_batch%'`).Scan(&n)
 			return err == nil && n == 2
 		})
 		if err := held.Commit(); err != nil {

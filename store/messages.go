@@ -236,40 +236,59 @@ type BatchSent struct {
 	Err error // a domain error of this send alone (not found, forbidden, conflict)
 }
 
-// sqlSendMessages stores a batch of text messages to one conversation (sql/018_send_batch.sql).
-const sqlSendMessages = `SELECT outcome, coalesce(message_id, 0), coalesce(message_seq, 0), message_at, zone_id, members
-	   FROM app_send_messages($1, $2, $3, $4, $5, $6, $7)`
+// SendGroup is the sends of one batch to one conversation.
+type SendGroup struct {
+	ConvID int64
+	Sends  []BatchSend
+}
 
-// InsertMessages stores text messages of several senders to one conversation, in one
-// statement, numbered in the order given: each send is checked and answered as
+// sqlSendBatch stores a batch of text messages to several conversations (sql/020_send_gate.sql).
+const sqlSendBatch = `SELECT outcome, coalesce(message_id, 0), coalesce(message_seq, 0), message_at, zone_id, members
+	   FROM app_send_batch($1, $2, $3, $4, $5, $6)`
+
+// MaxBatch is the most sends InsertMessages stores in one call.
+const MaxBatch = 1000
+
+// InsertMessages stores the text messages of several senders to several conversations in
+// one statement (a gate, acting as nobody: call it before the transaction names anyone),
+// each conversation's numbered in the order given: each send is checked and answered as
 // InsertMessage would, as its own sender, and a refused one (not a member, an announcement
 // it may not post, a client_msg_id used for another conversation) leaves the others
 // stored. A client_msg_id sent before answers the stored message with Created false. Two
-// sends must not share a sender and a client_msg_id.
+// sends of one group must not share a sender and a client_msg_id. It answers each send, by
+// group.
 //
-// An error that no check answers (a client_msg_id another transaction stored meanwhile, a
-// portal role changed since it was read) fails the whole statement and the transaction:
-// the caller then sends each message alone, where the same error is that send's answer.
-// Afterwards the transaction acts as no one in particular: ActAs names whoever it writes
-// for next.
-func (tx *Tx) InsertMessages(ctx context.Context, convID int64, sends []BatchSend) ([]BatchSent, error) {
-	n := len(sends)
-	users, orgs, zones := make(pq.Int64Array, n), make(pq.Int64Array, n), make([]sql.NullInt64, n)
-	clients, bodies, announce := make([]sql.NullString, n), make(pq.StringArray, n), make(pq.BoolArray, n)
-	for i, b := range sends {
-		users[i], orgs[i], bodies[i], announce[i] = b.Sender.UserID, b.Sender.OrgID, b.Body, b.CanAnnounce
-		zones[i] = sql.NullInt64{Int64: b.Sender.ZoneID, Valid: b.Sender.ZoneID != 0}
-		if b.ClientMsgID != nil {
-			clients[i] = sql.NullString{String: *b.ClientMsgID, Valid: true}
+// An error that no check answers (a client_msg_id another transaction stored meanwhile)
+// fails the whole statement and the transaction: the caller then splits the batch, where
+// the same error is one send's answer. Afterwards the transaction acts as the sender of the
+// last duplicate it loaded, or as no one: ActAs names whoever it writes for next.
+func (tx *Tx) InsertMessages(ctx context.Context, groups []SendGroup) ([][]BatchSent, error) {
+	n := 0
+	for _, g := range groups {
+		n += len(g.Sends)
+	}
+	if n == 0 || n > MaxBatch {
+		return nil, fmt.Errorf("send messages: %d sends, want 1 to %d", n, MaxBatch)
+	}
+	convs, users, orgs := make(pq.Int64Array, 0, n), make(pq.Int64Array, 0, n), make(pq.Int64Array, 0, n)
+	clients, bodies, announce := make([]sql.NullString, 0, n), make(pq.StringArray, 0, n), make(pq.BoolArray, 0, n)
+	for _, g := range groups {
+		for _, b := range g.Sends {
+			convs, users, orgs = append(convs, g.ConvID), append(users, b.Sender.UserID), append(orgs, b.Sender.OrgID)
+			bodies, announce = append(bodies, b.Body), append(announce, b.CanAnnounce)
+			c := sql.NullString{}
+			if b.ClientMsgID != nil {
+				c = sql.NullString{String: *b.ClientMsgID, Valid: true}
+			}
+			clients = append(clients, c)
 		}
 	}
-	rows, err := tx.query(ctx, sqlSendMessages, convID, users, orgs, pq.Array(zones), pq.Array(clients), bodies, announce)
+	rows, err := tx.query(ctx, sqlSendBatch, convs, users, orgs, pq.Array(clients), bodies, announce)
 	if err != nil {
 		return nil, tx.sendError(err, "send messages")
 	}
 	defer rows.Close()
-	out := make([]BatchSent, 0, n)
-	var members []int64
+	flat := make([]BatchSent, 0, n)
 	for rows.Next() {
 		var (
 			outcome string
@@ -280,55 +299,73 @@ func (tx *Tx) InsertMessages(ctx context.Context, convID int64, sends []BatchSen
 		if err := rows.Scan(&outcome, &b.Message.ID, &b.Message.Seq, &at, &b.ZoneID, &mem); err != nil {
 			return nil, fmt.Errorf("send messages: %w", err)
 		}
-		if len(out) == 0 {
-			members = mem
-		}
-		if len(out) >= n {
+		if len(flat) >= n {
 			return nil, errors.New("send messages: more answers than sends")
 		}
-		s := sends[len(out)]
+		b.Members = mem
 		switch outcome {
 		case "created":
-			b.Message.ConversationID, b.Message.Kind, b.Message.Body = convID, messenger.MessageText, s.Body
-			b.Message.ClientMsgID, b.Message.CreatedAt = s.ClientMsgID, at.Time
-			b.Message.Sender = messenger.User{ID: s.Sender.UserID, OrgID: s.Sender.OrgID}
 			b.Created = true
+			b.Message.CreatedAt = at.Time
 		case "duplicate": // loaded below, as its sender
 		case "not_found":
 			b.Err = messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
 		case "forbidden":
 			b.Err = messenger.Errorf(messenger.EFORBIDDEN, "Only teachers and administrators can post announcements.")
+		case "conflict":
+			b.Err = messenger.Errorf(messenger.ECONFLICT, "This client_msg_id was used for another conversation.")
 		default:
 			return nil, fmt.Errorf("send messages: unknown outcome %q", outcome)
 		}
-		out = append(out, b)
+		flat = append(flat, b)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, tx.sendError(err, "send messages")
 	}
 	rows.Close()
-	if len(out) != n {
-		return nil, fmt.Errorf("send messages: %d answers for %d sends", len(out), n)
+	if len(flat) != n {
+		return nil, fmt.Errorf("send messages: %d answers for %d sends", len(flat), n)
 	}
-	for i := range out {
-		if out[i].Created && out[i].ZoneID == 0 {
-			out[i].Members = members
+	out := make([][]BatchSent, len(groups))
+	for gi, g := range groups {
+		res := flat[:len(g.Sends):len(g.Sends)]
+		flat = flat[len(g.Sends):]
+		var members []int64
+		for _, r := range res {
+			if r.Members != nil {
+				members = r.Members
+			}
 		}
-		if out[i].Err != nil || out[i].Created || out[i].Message.ID == 0 {
-			continue
+		for i := range res {
+			s := g.Sends[i]
+			if res[i].Created {
+				m := &res[i].Message
+				m.ConversationID, m.Kind, m.Body, m.ClientMsgID = g.ConvID, messenger.MessageText, s.Body, s.ClientMsgID
+				m.Sender = messenger.User{ID: s.Sender.UserID, OrgID: s.Sender.OrgID}
+				res[i].Members = nil
+				if res[i].ZoneID == 0 {
+					res[i].Members = members
+				}
+				continue
+			}
+			res[i].Members = nil
+			if res[i].Err != nil {
+				continue
+			}
+			if err := tx.ActAs(ctx, s.Sender); err != nil {
+				return nil, err
+			}
+			msgs, err := tx.queryMessages(ctx, `WHERE m.id = $1`, res[i].Message.ID)
+			if err != nil || len(msgs) != 1 {
+				return nil, fmt.Errorf("load sent message: %w", err)
+			}
+			if msgs[0].ConversationID != g.ConvID {
+				res[i].Err = messenger.Errorf(messenger.ECONFLICT, "This client_msg_id was used for another conversation.")
+				continue
+			}
+			res[i].Message = msgs[0]
 		}
-		if err := tx.ActAs(ctx, sends[i].Sender); err != nil {
-			return nil, err
-		}
-		msgs, err := tx.queryMessages(ctx, `WHERE m.id = $1`, out[i].Message.ID)
-		if err != nil || len(msgs) != 1 {
-			return nil, fmt.Errorf("load sent message: %w", err)
-		}
-		if msgs[0].ConversationID != convID {
-			out[i].Err = messenger.Errorf(messenger.ECONFLICT, "This client_msg_id was used for another conversation.")
-			continue
-		}
-		out[i].Message = msgs[0]
+		out[gi] = res
 	}
 	return out, nil
 }

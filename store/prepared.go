@@ -27,7 +27,7 @@ type preparedStatements struct {
 const prepareRetry = 30 * time.Second
 
 // hotStatements are the queries run prepared.
-var hotStatements = []string{sqlSetIdentity, sqlCheckMessage, sqlInsertMessage, sqlSendMessages}
+var hotStatements = []string{sqlSetIdentity, sqlCheckMessage, sqlInsertMessage, sqlSendBatch}
 
 // prepare prepares the hot statements on the pool, once.
 func (db *DB) prepare(ctx context.Context) {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -209,6 +210,54 @@ func TestDatabaseWall(t *testing.T) {
 		if v := w.value(`SELECT kind || ' ' || org_id || ' ' || last_seq || ' ' || title FROM conversations WHERE id = $1`, group); v != "group "+strconv.FormatInt(orgA, 10)+" 1 5학년 2반" {
 			t.Errorf("the group is now %q", v)
 		}
+	})
+
+	t.Run("the send gate", func(t *testing.T) {
+		w := wall{t: t, app: w.app, owner: w.owner}
+		send := `SELECT outcome FROM app_send_batch($1, $2, $3, $4, $5, $6)`
+		batch := func(convs, users, orgs []int64, announce []bool) []any {
+			clients, bodies := make([]*string, len(users)), make([]string, len(users))
+			for i := range bodies {
+				bodies[i] = "내일 휴교"
+			}
+			return []any{pq.Array(convs), pq.Array(users), pq.Array(orgs), pq.Array(clients), pq.Array(bodies), pq.Array(announce)}
+		}
+		before := w.value(`SELECT count(*) || ' ' || max(seq) FROM messages`)
+		// Inside a user's transaction the gate sends for nobody, not even the user.
+		w.refused("a member sending through the gate inside their transaction", member, send,
+			batch([]int64{group}, []int64{member.ID}, []int64{orgA}, []bool{false})...)
+		// Acting as nobody (the server's own batch), it checks each sender itself.
+		rows, err := w.app.Query(send, batch(
+			[]int64{group, group, group, announcements, group},
+			[]int64{outsider.ID, other.ID, other.ID, outsider.ID, member.ID},
+			[]int64{orgA, other.OrgID, orgA, orgA, other.OrgID},
+			[]bool{false, false, false, true, false})...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for rows.Next() {
+			var o string
+			if err := rows.Scan(&o); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, o)
+		}
+		rows.Close()
+		// A non-member, another school's user (named in either organization), a student of
+		// the zone posting an announcement who the caller says may, a member named in another
+		// organization.
+		if want := []string{"not_found", "not_found", "not_found", "forbidden", "not_found"}; !slices.Equal(got, want) {
+			t.Errorf("the gate answered %v, want %v", got, want)
+		}
+		if after := w.value(`SELECT count(*) || ' ' || max(seq) FROM messages`); after != before {
+			t.Errorf("messages went from %s to %s", before, after)
+		}
+		refusedWith(t, "arrays of different lengths", func() error {
+			_, err := w.app.Exec(send, pq.Array([]int64{group}), pq.Array([]int64{member.ID, admin.ID}), pq.Array([]int64{orgA}),
+				pq.Array([]*string{nil}), pq.Array([]string{"x"}), pq.Array([]bool{false}))
+			return err
+		}(), "22023")
 	})
 
 	t.Run("announcements and system messages", func(t *testing.T) {
