@@ -68,8 +68,9 @@ quiet statements
 say "loadgen: $STATEMENTS_RATE msg/s for $STATEMENTS_DURATION; pg_stat_statements counts everything the server runs"
 # The counters are reset when the load generator starts sending: its sign-ins and the
 # conversations it creates come before and do not count.
+PG_PID=$(head -1 "$PGDIR/data/postmaster.pid")
 ./bin/loadgen -url "http://$BENCH_ADDR" -users "$USERS" -rate "$STATEMENTS_RATE" -duration "$STATEMENTS_DURATION" \
-	-warmup 0s -convs "$LOADGEN_CONVS" -pid "$SERVER_PID" -verify=false -progress 0 -json \
+	-warmup 0s -convs "$LOADGEN_CONVS" -pid "$SERVER_PID" -pg-pid "$PG_PID" -verify=false -progress 0 -json \
 	>"$OUT/statements-loadgen.json" 2>"$OUT/statements-loadgen.txt" &
 LOADGEN_PID=$!
 for _ in $(seq 1 600); do
@@ -107,3 +108,9 @@ SELECT round(sum(total_exec_time)::numeric / :sends * 1000, 1) AS top_level_us_p
    AND query NOT LIKE '%pg_stat_statements%';
 SQL
 echo "(pct: share of the top-level statements' time; a nested statement's time is inside its caller's)"
+# CPU time per send, from /proc: the private cluster's processes (the postmaster's children,
+# ended ones included) and the server's, over the window, divided by its acknowledged sends.
+# Unlike the backends' times above, it does not count waiting (for a lock, a core, the WAL
+# flush), so it compares two versions fairly on a busy machine.
+jq -r '"CPU per acknowledged send: PostgreSQL \(.cpu.postgres_pct / 100 * .cpu.window_s * 1e6 / .sends.ok | round) µs, server \(.cpu.server_pct / 100 * .cpu.window_s * 1e6 / .sends.ok | round) µs (\(.sends.ok) sends in \(.cpu.window_s | round) s)"' \
+	"$OUT/statements-loadgen.json" | tee -a "$OUT/statements.txt"

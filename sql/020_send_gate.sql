@@ -46,7 +46,11 @@ CREATE FUNCTION app_send_batch(p_convs bigint[], p_users bigint[], p_orgs bigint
                                p_bodies text[], p_announce boolean[])
 RETURNS TABLE (outcome text, message_id bigint, message_seq bigint, message_at timestamptz,
                zone_id bigint, members bigint[])
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
+-- Its statements take arrays: a custom plan (PostgreSQL's choice for a statement's first
+-- runs, kept when it looks no dearer) plans every one of them again on every call, which
+-- cost more than the batch of one it stored. Their generic plans are the custom ones.
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     n       int := coalesce(array_length(p_users, 1), 0);
     v_out   text[];
@@ -56,7 +60,8 @@ DECLARE
     v_seq   bigint[];
     v_at    timestamptz;
     v_convs bigint[];
-    v_base  bigint[];
+    v_base  bigint[]; -- each conversation's new messages, then the last_seq before them
+    v_last  bigint;
 BEGIN
     PERFORM app_refuse_inside_user();
     IF n = 0 OR n > 1000 OR array_length(p_convs, 1) <> n OR array_length(p_orgs, 1) <> n
@@ -93,19 +98,21 @@ BEGIN
               LEFT JOIN conversations c ON c.id = s.conv AND p.user_id IS NOT NULL
               LEFT JOIN users u ON u.id = s.usr AND p.user_id IS NOT NULL) a;
 
-    -- 3. Each conversation's seqs: its row locked in order of id, last_seq raised once.
+    -- 3. Each conversation's seqs: its last_seq raised once, in order of id.
     SELECT array_agg(k.conv ORDER BY k.conv), array_agg(k.n ORDER BY k.conv) INTO v_convs, v_base
       FROM (SELECT u.conv, count(*) AS n FROM unnest(p_convs, v_out) AS u (conv, o)
              WHERE u.o = 'new' GROUP BY u.conv) k;
     IF v_convs IS NOT NULL THEN
-        PERFORM 1 FROM conversations c WHERE c.id = ANY (v_convs) ORDER BY c.id FOR NO KEY UPDATE;
-        WITH up AS (
+        FOR i IN 1 .. array_length(v_convs, 1) LOOP
             UPDATE conversations c
-               SET last_seq = c.last_seq + k.n, last_message_at = now(), updated_at = now()
-              FROM unnest(v_convs, v_base) AS k (conv, n)
-             WHERE c.id = k.conv
-         RETURNING c.id, c.last_seq - k.n AS base)
-        SELECT array_agg(up.base ORDER BY up.id) INTO v_base FROM up;
+               SET last_seq = c.last_seq + v_base[i], last_message_at = now(), updated_at = now()
+             WHERE c.id = v_convs[i]
+         RETURNING c.last_seq - v_base[i] INTO v_last;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'no conversation %', v_convs[i] USING ERRCODE = '42501';
+            END IF;
+            v_base[i] := v_last;
+        END LOOP;
         -- The new messages' seqs: after the old last_seq, in the order given.
         SELECT array_agg(CASE WHEN r.o = 'new' THEN v_base[array_position(v_convs, r.conv)] + r.k END ORDER BY r.ord)
           INTO v_seq
