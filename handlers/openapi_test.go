@@ -160,16 +160,17 @@ func newOpenAPIFixture(t *testing.T, e *filesEnv) openAPIFixture {
 	if resp.StatusCode != http.StatusCreated || jsonDecode(resp, &conv) != nil {
 		t.Fatalf("create the fixture's group: %d", resp.StatusCode)
 	}
-	resp = e.apiJSON("u-1001", org, http.MethodPost, fmt.Sprintf("/api/v1/conversations/%d/messages", conv.ID),
-		fmt.Sprintf(`{"body":"첫 메시지","client_msg_id":%q}`, uuid.NewString()))
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("send the fixture's message: %d", resp.StatusCode)
-	}
 	resp, up := e.apiUpload("u-1001", org, conv.ID, uuid.NewString(), "칠판", filePart{"칠판.png", pngFile(t, 640, 480)})
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("upload the fixture's picture: %d", resp.StatusCode)
 	}
 	up = e.waitUpload("u-1001", org, up.ID, messenger.UploadClean)
+	// Another member writes last: the caller has something to mark read.
+	resp = e.apiJSON("u-1002", org, http.MethodPost, fmt.Sprintf("/api/v1/conversations/%d/messages", conv.ID),
+		fmt.Sprintf(`{"body":"첫 메시지","client_msg_id":%q}`, uuid.NewString()))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("send the fixture's message: %d", resp.StatusCode)
+	}
 	sub := subscription(t, "https://fcm.googleapis.com/fcm/send/openapi", nil)
 	resp = e.do(nil, http.MethodPost, "/api/v1/push/subscriptions", bytes.NewReader(sub), map[string]string{
 		"Authorization": "Bearer " + sign(t, validClaims("u-1001", "u-1001", org)), "Content-Type": "application/json",
@@ -206,11 +207,21 @@ func TestOpenAPIResponses(t *testing.T) {
 	fx := newOpenAPIFixture(t, e)
 	token := "Bearer " + sign(t, validClaims("u-1001", "u-1001", "openapi-org"))
 
+	// The caller's and another member's live streams, to hold the events the calls cause
+	// to the document too.
+	streams := map[string]<-chan sseEvent{
+		"the caller": e.openStream(strings.TrimPrefix(token, "Bearer "), ""),
+		"a member":   e.openStream(sign(t, validClaims("u-1002", "u-1002", "openapi-org")), ""),
+	}
+
 	ops := doc.operations()
-	// Reads and writes first, then the deletions; leaving the group goes last, since every
-	// other call needs its caller in it.
+	// The read mark first, while the other member's message is unread (the caller's own
+	// sends mark it read); then reads and writes, then the deletions; leaving the group goes
+	// last, since every other call needs its caller in it.
 	rank := func(op apiOperation) int {
 		switch {
+		case strings.HasSuffix(op.path, "/read"):
+			return -1
 		case op.method == http.MethodDelete && op.path == "/api/v1/conversations/{conversation_id}":
 			return 2
 		case op.method == http.MethodDelete:
@@ -252,6 +263,67 @@ func TestOpenAPIResponses(t *testing.T) {
 		resp.Body.Close()
 		cancel()
 	}
+
+	events, _ := doc.operation(t, http.MethodGet, "/api/v1/events")["x-events"].(map[string]any)
+	seen := map[string]bool{}
+	for who, stream := range streams {
+		for ev := range quietAfter(stream, 500*time.Millisecond) {
+			seen[ev.typ] = true
+			schema, ok := events[ev.typ].(map[string]any)
+			if !ok {
+				t.Errorf("%s's stream carries %s, which docs/openapi.yaml does not document", who, ev.typ)
+				continue
+			}
+			if ev.id == "" && ev.typ != "message.typing" && ev.typ != "presence" {
+				t.Errorf("%s's stream carries %s without an id", who, ev.typ)
+			}
+			var v any
+			if err := json.Unmarshal([]byte(ev.data), &v); err != nil {
+				t.Errorf("%s's %s: data %q is not JSON", who, ev.typ, ev.data)
+				continue
+			}
+			for _, p := range doc.check(t, "", schema, v) {
+				t.Errorf("%s's %s: %s", who, ev.typ, p)
+			}
+		}
+	}
+	for _, typ := range []string{"message.new", "message.updated", "upload.updated", "message.read_receipt", "message.typing", "conversation.updated"} {
+		if !seen[typ] {
+			t.Errorf("the calls caused no %s on the streams", typ)
+		}
+	}
+}
+
+// quietAfter answers the events of stream until it has been quiet for quiet.
+func quietAfter(stream <-chan sseEvent, quiet time.Duration) <-chan sseEvent {
+	out := make(chan sseEvent)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case ev, ok := <-stream:
+				if !ok {
+					return
+				}
+				out <- ev
+			case <-time.After(quiet):
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// operation answers the document's operation of method and path.
+func (d apiDoc) operation(t *testing.T, method, path string) map[string]any {
+	t.Helper()
+	paths, _ := d.root["paths"].(map[string]any)
+	item, _ := paths[path].(map[string]any)
+	op, ok := item[strings.ToLower(method)].(map[string]any)
+	if !ok {
+		t.Fatalf("docs/openapi.yaml has no %s %s", method, path)
+	}
+	return op
 }
 
 // requestBody answers the body the document tells a client to send: its JSON example,
@@ -326,7 +398,7 @@ func (d apiDoc) checkResponse(t *testing.T, name string, op apiOperation, resp *
 }
 
 // check answers how v departs from schema: a required field missing, a value of another
-// type, a field the schema does not document.
+// type or outside its enum, a field the schema does not document.
 func (d apiDoc) check(t *testing.T, at string, schema map[string]any, v any) []string {
 	t.Helper()
 	schema = d.resolve(t, schema)
@@ -347,6 +419,9 @@ func (d apiDoc) check(t *testing.T, at string, schema map[string]any, v any) []s
 	got := jsonType(v)
 	if types := schemaTypes(schema); len(types) > 0 && !slices.Contains(types, got) && !(got == "integer" && slices.Contains(types, "number")) {
 		return []string{fmt.Sprintf("%s is %s, documented %v", orRoot(at), got, types)}
+	}
+	if enum, ok := schema["enum"].([]any); ok && !slices.Contains(enum, v) {
+		return []string{fmt.Sprintf("%s is %v, not one of the documented %v", orRoot(at), v, enum)}
 	}
 	var problems []string
 	switch v := v.(type) {
