@@ -2,7 +2,7 @@ package messenger
 
 import "time"
 
-// The JSON shapes of the API and of live events, as CONTRACT.md defines them. Users are
+// The JSON shapes of the API and of live events, as docs/api.md documents them. Users are
 // named by their portal id (sub) everywhere.
 
 // APIUser is a user in the API.

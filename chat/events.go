@@ -13,7 +13,7 @@ import (
 	"github.com/dreamseed/messenger/realtime"
 )
 
-// Live event types, as CONTRACT.md names them.
+// Live event types, as docs/api.md names them.
 const (
 	EventMessageNew          = "message.new"
 	EventConversationUpdated = "conversation.updated"

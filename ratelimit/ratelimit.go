@@ -83,13 +83,13 @@ const (
 	PushTicket    Action = "push_ticket" // one-time tickets of the push opt-in window
 )
 
-// Actions lists every action, in the order the README lists their variables.
+// Actions lists every action, in the order docs/configuration.md lists their variables.
 var Actions = []Action{Send, Typing, Read, Create, Invite, SignInAddress, SignInSubject, PushTicket}
 
 // Rates is the bucket size of each action; an action without one is not limited.
 type Rates map[Action]Rate
 
-// DefaultRates answers the sizes no person meets: see the README for why each is safe.
+// DefaultRates answers the sizes no person meets: docs/configuration.md says why each is safe.
 func DefaultRates() Rates {
 	return Rates{
 		Send:          {PerSecond: 30, Burst: 60},

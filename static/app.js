@@ -604,10 +604,20 @@
     return (v < 10 ? String(Math.round(v * 10) / 10) : String(Math.round(v))) + sep + units[u];
   }
 
-  // What the server takes, by name and type: only for an early word to the user; the
-  // server decides by content.
-  var ALLOWED_EXT = /\.(png|jpe?g|webp|gif|pdf|docx|xlsx|pptx|hwpx?|txt)$/i;
-  var ALLOWED_TYPE = /^(image\/(png|jpeg|webp|gif)|application\/pdf|text\/plain)$/;
+  // accepted reads the composer's data-accept (the server's list, as the file chooser's
+  // accept attribute has it: ".pdf" names an extension, "image/png" a type) into a test of a
+  // chosen file. It is only an early word to the user: the server decides by content.
+  function accepted(list) {
+    var exts = [], types = [];
+    (list || "").split(",").forEach(function (a) {
+      a = a.trim().toLowerCase();
+      if (a.charAt(0) === ".") exts.push(a); else if (a) types.push(a);
+    });
+    return function (f) {
+      var name = f.name.toLowerCase();
+      return types.indexOf(f.type) >= 0 || exts.some(function (x) { return name.slice(-x.length) === x; });
+    };
+  }
   var HEIC = /\.(heic|heif)$|^image\/hei[cf]/i;
   var DOC_LOOK = [
     [/\.pdf$/i, "PDF", "bg-rose-600"], [/\.docx?$/i, "DOC", "bg-blue-600"], [/\.xlsx?$/i, "XLS", "bg-emerald-600"],
@@ -744,7 +754,7 @@
     var attach = $("#composer-attach"), input = $("#composer-files"), tray = $("#composer-tray");
     if (!attach || !input || !tray || !window.XMLHttpRequest || !window.Blob) return null;
     try { TEXT = JSON.parse(form.dataset.uploadText || "{}"); } catch (e) { TEXT = {}; }
-    var maxBytes = +form.dataset.maxBytes || 10485760, maxFiles = +form.dataset.maxFiles || 10;
+    var maxBytes = +form.dataset.maxBytes, maxFiles = +form.dataset.maxFiles, allowed = accepted(form.dataset.accept);
     var chosen = []; // {file, url}
     var chosenID = null; // the client_msg_id of files brought back by a cancel
 
@@ -760,7 +770,7 @@
 
     function problem(f) {
       if (HEIC.test(f.name) || HEIC.test(f.type)) return tt("attach.heic", f.name);
-      if (!ALLOWED_EXT.test(f.name) && !ALLOWED_TYPE.test(f.type)) return tt("attach.type", f.name);
+      if (!allowed(f)) return tt("attach.type", f.name);
       if (f.size > maxBytes) return tt("attach.too_large", f.name, TEXT.max);
       if (f.size === 0) return tt("attach.empty", f.name);
       return "";
@@ -856,7 +866,7 @@
     // send posts the chosen files with the text as their caption, as one upload.
     function send() {
       var caption = ui.textarea.value;
-      if (caption.length > 4000) { ui.showError(tt("composer.too_long"), false); return; }
+      if (ui.tooLong(caption)) { ui.showError(tt("composer.too_long"), false); return; }
       var files = chosen.map(function (c) { return c.file; });
       var id = chosenID || ui.idInput.value;
       previews[id] = chosen.map(function (c) { return c.url; });
@@ -1197,6 +1207,15 @@
     var errorBox = $("#composer-error"), errorText = $("#composer-error-text"), retry = $("#composer-retry");
     var draftKey = "draft:" + form.action;
     var pending = null; // {id, body} of a send that failed: a retry reuses its id
+    var maxChars = +form.dataset.maxChars;
+
+    // tooLong counts a message as the server does (messenger.CleanBody): code points, not
+    // UTF-16 units (an emoji is one character, not two), after line ends became LF and the
+    // spaces around the text went.
+    function tooLong(text) {
+      var t = text.replace(/\r\n?|[\u2028\u2029]/g, "\n").trim();
+      return t.length - (t.match(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g) || []).length > maxChars;
+    }
 
     function grow() {
       textarea.style.height = "auto";
@@ -1263,7 +1282,7 @@
         if (resp.status >= 400 && resp.status < 500 && resp.status !== 408 && resp.status !== 429) {
           pending = null; // the server refused this text: retrying would not help
           idInput.value = uuid();
-          showError(resp.status === 400 && body.length > 4000 ? form.dataset.msgTooLong : form.dataset.msgFailed, false);
+          showError(resp.status === 400 && tooLong(body) ? form.dataset.msgTooLong : form.dataset.msgFailed, false);
           return;
         }
         if (resp.status === 429) {
@@ -1286,7 +1305,7 @@
       if (button.disabled) return;
       var body = textarea.value;
       if (!body.trim()) { showError(form.dataset.msgEmpty, false); return; }
-      if (body.length > 4000) { showError(form.dataset.msgTooLong, false); return; }
+      if (tooLong(body)) { showError(form.dataset.msgTooLong, false); return; }
       var id = pending && pending.body === body ? pending.id : idInput.value;
       send(body, id);
     });
@@ -1296,7 +1315,7 @@
     });
 
     attach = setupAttach(form, {
-      textarea: textarea, idInput: idInput, showError: showError, clearError: clearError,
+      textarea: textarea, idInput: idInput, showError: showError, clearError: clearError, tooLong: tooLong,
       sent: function (caption) {
         pending = null;
         clearError();

@@ -15,10 +15,11 @@ type UploadLimits struct {
 	MaxFiles int
 }
 
-// AcceptTypes is the composer's file chooser filter: the kinds the server takes. The
-// server decides by content; this only keeps the chooser tidy.
-const AcceptTypes = "image/png,image/jpeg,image/webp,image/gif,application/pdf,.pdf," +
-	".docx,.xlsx,.pptx,.hwp,.hwpx,.txt,text/plain"
+// AcceptTypes are the kinds the server takes, by type and by name: the composer's file
+// chooser filter, and what app.js checks a chosen file against (data-accept) for an early
+// word to the user. The server decides by content.
+const AcceptTypes = "image/png,image/jpeg,image/webp,image/gif,application/pdf,text/plain," +
+	".png,.jpg,.jpeg,.webp,.gif,.pdf,.docx,.xlsx,.pptx,.hwp,.hwpx,.txt"
 
 // FileURL answers the page URL of a file's original (a download).
 func FileURL(id string) string { return "/files/" + id + "/content" }

@@ -22,7 +22,7 @@ import (
 	"github.com/dreamseed/messenger/scan"
 )
 
-// config is the messenger's configuration, read from the environment (see CONTRACT.md).
+// config is the messenger's configuration, read from the environment (see docs/configuration.md).
 type config struct {
 	Addr            string
 	DatabaseURL     string // migrations run with it; unset: the embedded PostgreSQL
