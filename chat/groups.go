@@ -112,7 +112,7 @@ func (ch *change) notice(ctx context.Context, tx *store.Tx, convID int64, ev mes
 }
 
 func audit(ctx context.Context, tx *store.Tx, convID int64, action string, target *messenger.User, details map[string]any) error {
-	return tx.Audit(ctx, store.AuditEntry{
+	return tx.Audit(ctx, messenger.AuditEntry{
 		ConversationID: convID, Action: action, Target: target, Details: details, RequestID: messenger.RequestID(ctx),
 	})
 }
@@ -178,7 +178,7 @@ func (s *Service) Invite(ctx context.Context, me messenger.User, convID int64, s
 			u := byID[id]
 			names[i] = u.Name
 			ch.updates[id] = ReasonAdded
-			if err := audit(ctx, tx, convID, store.AuditInvited, &u, nil); err != nil {
+			if err := audit(ctx, tx, convID, messenger.AuditInvited, &u, nil); err != nil {
 				return err
 			}
 		}
@@ -212,7 +212,7 @@ func (s *Service) RemoveMember(ctx context.Context, me messenger.User, convID in
 			return err
 		}
 		ch.updates[target.ID] = ReasonRemoved
-		return audit(ctx, tx, convID, store.AuditRemoved, &target.User, nil)
+		return audit(ctx, tx, convID, messenger.AuditRemoved, &target.User, nil)
 	})
 }
 
@@ -243,7 +243,7 @@ func (s *Service) SetMemberRole(ctx context.Context, me messenger.User, convID i
 		if role == messenger.ConvMember {
 			typ = messenger.EventAdminRevoked
 		}
-		if err := audit(ctx, tx, convID, store.AuditRoleChanged, &target.User, map[string]any{"from": target.ConvRole, "to": role}); err != nil {
+		if err := audit(ctx, tx, convID, messenger.AuditRoleChanged, &target.User, map[string]any{"from": target.ConvRole, "to": role}); err != nil {
 			return err
 		}
 		return ch.notice(ctx, tx, convID, messenger.SystemEvent{Type: typ, Actor: me.Name, Targets: []string{target.Name}})
@@ -272,7 +272,7 @@ func (s *Service) Rename(ctx context.Context, me messenger.User, convID int64, t
 		for _, p := range conv.Participants {
 			ch.updates[p.ID] = ReasonRenamed
 		}
-		if err := audit(ctx, tx, convID, store.AuditRenamed, nil, map[string]any{"from": conv.Title, "to": title}); err != nil {
+		if err := audit(ctx, tx, convID, messenger.AuditRenamed, nil, map[string]any{"from": conv.Title, "to": title}); err != nil {
 			return err
 		}
 		return ch.notice(ctx, tx, convID, messenger.SystemEvent{Type: messenger.EventRenamed, Actor: me.Name, Title: title})
@@ -299,13 +299,13 @@ func (s *Service) LeaveConversation(ctx context.Context, me messenger.User, conv
 				return err
 			}
 			if p, ok := conv.Member(heir); ok {
-				if err := audit(ctx, tx, convID, store.AuditRoleChanged, &p.User, map[string]any{"from": p.ConvRole, "to": messenger.ConvAdmin, "automatic": true}); err != nil {
+				if err := audit(ctx, tx, convID, messenger.AuditRoleChanged, &p.User, map[string]any{"from": p.ConvRole, "to": messenger.ConvAdmin, "automatic": true}); err != nil {
 					return err
 				}
 				passed = &p
 			}
 		}
-		if err := audit(ctx, tx, convID, store.AuditLeft, nil, nil); err != nil {
+		if err := audit(ctx, tx, convID, messenger.AuditLeft, nil, nil); err != nil {
 			return err
 		}
 		if err := tx.Leave(ctx, convID); err != nil {
@@ -324,8 +324,8 @@ func (s *Service) LeaveConversation(ctx context.Context, me messenger.User, conv
 
 // AuditLog answers the newest entries of a conversation's audit log: a group's admins
 // read their group's, the portal's administrators their zone announcements'.
-func (s *Service) AuditLog(ctx context.Context, me messenger.User, convID int64) ([]store.AuditEntry, error) {
-	var entries []store.AuditEntry
+func (s *Service) AuditLog(ctx context.Context, me messenger.User, convID int64) ([]messenger.AuditEntry, error) {
+	var entries []messenger.AuditEntry
 	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
 		conv, err := tx.Conversation(ctx, convID)
 		if err != nil {

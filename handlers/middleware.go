@@ -156,6 +156,7 @@ func (s *Server) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 		me := sess.user
 		ctx = auth.WithUser(ctx, me)
 		ctx = auth.WithCSRFToken(ctx, sess.csrf)
+		ctx = views.WithCSRFToken(ctx, sess.csrf)
 		ctx = auth.WithSessionToken(ctx, cookie.Value)
 		ctx = auth.WithExpiry(ctx, sess.expires)
 		ctx = views.WithLocale(ctx, views.NegotiateLocale(me.Locale, c.Request().Header.Get("Accept-Language")))
