@@ -103,6 +103,21 @@ func start(t *testing.T, cmd string, env map[string]string) *started {
 	return p
 }
 
+// terminate ends p as SIGTERM does and fails unless it stops cleanly within 20 s.
+func (p *started) terminate(t *testing.T, cmd string) {
+	t.Helper()
+	p.stop()
+	select {
+	case err := <-p.done:
+		p.done <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("%s stopped with %v", cmd, err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s did not stop within 20 s of SIGTERM", cmd)
+	}
+}
+
 // wait polls cond every 100 ms until it holds or timeout passes.
 func wait(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
@@ -160,16 +175,7 @@ func TestWorkerRunsTheQueue(t *testing.T) {
 		t.Error("the worker loaded demo data")
 	}
 
-	w.stop() // SIGTERM
-	select {
-	case err := <-w.done:
-		w.done <- err // for the cleanup
-		if err != nil {
-			t.Fatalf("worker stopped with %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the worker did not stop within 20 s of SIGTERM")
-	}
+	w.terminate(t, "worker")
 	if !strings.Contains(w.out.String(), "worker stopping") {
 		t.Error("the worker did not say it was stopping")
 	}
@@ -263,16 +269,7 @@ func TestServeShutdownOrder(t *testing.T) {
 		out := s.out.String()
 		return strings.Contains(out, "messenger listening") && strings.Contains(out, "jobs started")
 	})
-	s.stop() // SIGTERM
-	select {
-	case err := <-s.done:
-		s.done <- err // for the cleanup
-		if err != nil {
-			t.Fatalf("serve stopped with %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not stop within 20 s of SIGTERM")
-	}
+	s.terminate(t, "serve")
 	var order []string
 	for _, line := range strings.Split(s.out.String(), "\n") {
 		var entry struct{ Msg string }
