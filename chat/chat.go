@@ -49,6 +49,11 @@ func NewService(db *store.DB, events realtime.Engine, logger *slog.Logger, reg p
 	return s
 }
 
+// WrapEvents has the use cases publish through wrap's engine from now on: the HTTP
+// package's page cache hears this process's publishes at once that way. It is called
+// while the process wires itself, before the service serves.
+func (s *Service) WrapEvents(wrap func(realtime.Engine) realtime.Engine) { s.events = wrap(s.events) }
+
 // allow takes a token of action from me's bucket: the first step of each use case that a
 // script could repeat without end (ratelimit.Error past the limit).
 func (s *Service) allow(ctx context.Context, action ratelimit.Action, me messenger.User) error {

@@ -77,7 +77,7 @@ func (s *Service) CreateConversation(ctx context.Context, me messenger.User, kin
 			if kind == messenger.KindGroup {
 				details["title"] = title
 			}
-			if err := audit(ctx, tx, id, store.AuditCreated, nil, details); err != nil {
+			if err := audit(ctx, tx, id, messenger.AuditCreated, nil, details); err != nil {
 				return err
 			}
 		}

@@ -507,7 +507,7 @@ func (s *Service) DeleteFile(ctx context.Context, me messenger.User, id string) 
 				if err := tx.Enqueue(ctx, s.files.Jobs, DeleteArgs{FileID: f.ID, attempts: s.files.DeleteAttempts}); err != nil {
 					return err
 				}
-				if err := audit(ctx, tx, f.ConversationID, store.AuditFileDeleted, nil,
+				if err := audit(ctx, tx, f.ConversationID, messenger.AuditFileDeleted, nil,
 					map[string]any{"file_id": f.ID, "message_id": d.MessageID}); err != nil {
 					return err
 				}
@@ -946,7 +946,7 @@ func (s *Service) storeFileMessage(ctx context.Context, up *store.JobUpload) err
 				return s.enqueueDeletes(ctx, tx, up)
 			}
 			if fm.Created && fm.ZoneID != 0 {
-				if err := audit(ctx, tx, up.ConversationID, store.AuditAnnouncement, nil, map[string]any{"seq": fm.Message.Seq}); err != nil {
+				if err := audit(ctx, tx, up.ConversationID, messenger.AuditAnnouncement, nil, map[string]any{"seq": fm.Message.Seq}); err != nil {
 					return err
 				}
 			}

@@ -2,13 +2,10 @@ package chat
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
-	"strconv"
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/ratelimit"
-	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/store"
 )
 
@@ -21,10 +18,6 @@ const (
 	ReasonMembers = "members" // its members or their roles changed
 	ReasonRenamed = "renamed" // it has a new title
 )
-
-// ZoneChannel is the realtime channel of a zone's announcements: every stream of a user
-// of the zone listens to it, so a notice is published once however large the zone.
-func ZoneChannel(zoneID int64) string { return "zone:" + strconv.FormatInt(zoneID, 10) }
 
 // change is one membership or title change of a group, done under the conversation's
 // ordering lock: its transaction checks what the actor may do, changes the rows, appends
@@ -111,12 +104,6 @@ func (ch *change) notice(ctx context.Context, tx *store.Tx, convID int64, ev mes
 	return nil
 }
 
-func audit(ctx context.Context, tx *store.Tx, convID int64, action string, target *messenger.User, details map[string]any) error {
-	return tx.Audit(ctx, store.AuditEntry{
-		ConversationID: convID, Action: action, Target: target, Details: details, RequestID: messenger.RequestID(ctx),
-	})
-}
-
 func requireGroup(conv messenger.Conversation) error {
 	switch conv.Kind {
 	case messenger.KindGroup:
@@ -178,7 +165,7 @@ func (s *Service) Invite(ctx context.Context, me messenger.User, convID int64, s
 			u := byID[id]
 			names[i] = u.Name
 			ch.updates[id] = ReasonAdded
-			if err := audit(ctx, tx, convID, store.AuditInvited, &u, nil); err != nil {
+			if err := audit(ctx, tx, convID, messenger.AuditInvited, &u, nil); err != nil {
 				return err
 			}
 		}
@@ -212,7 +199,7 @@ func (s *Service) RemoveMember(ctx context.Context, me messenger.User, convID in
 			return err
 		}
 		ch.updates[target.ID] = ReasonRemoved
-		return audit(ctx, tx, convID, store.AuditRemoved, &target.User, nil)
+		return audit(ctx, tx, convID, messenger.AuditRemoved, &target.User, nil)
 	})
 }
 
@@ -243,7 +230,7 @@ func (s *Service) SetMemberRole(ctx context.Context, me messenger.User, convID i
 		if role == messenger.ConvMember {
 			typ = messenger.EventAdminRevoked
 		}
-		if err := audit(ctx, tx, convID, store.AuditRoleChanged, &target.User, map[string]any{"from": target.ConvRole, "to": role}); err != nil {
+		if err := audit(ctx, tx, convID, messenger.AuditRoleChanged, &target.User, map[string]any{"from": target.ConvRole, "to": role}); err != nil {
 			return err
 		}
 		return ch.notice(ctx, tx, convID, messenger.SystemEvent{Type: typ, Actor: me.Name, Targets: []string{target.Name}})
@@ -272,7 +259,7 @@ func (s *Service) Rename(ctx context.Context, me messenger.User, convID int64, t
 		for _, p := range conv.Participants {
 			ch.updates[p.ID] = ReasonRenamed
 		}
-		if err := audit(ctx, tx, convID, store.AuditRenamed, nil, map[string]any{"from": conv.Title, "to": title}); err != nil {
+		if err := audit(ctx, tx, convID, messenger.AuditRenamed, nil, map[string]any{"from": conv.Title, "to": title}); err != nil {
 			return err
 		}
 		return ch.notice(ctx, tx, convID, messenger.SystemEvent{Type: messenger.EventRenamed, Actor: me.Name, Title: title})
@@ -299,13 +286,13 @@ func (s *Service) LeaveConversation(ctx context.Context, me messenger.User, conv
 				return err
 			}
 			if p, ok := conv.Member(heir); ok {
-				if err := audit(ctx, tx, convID, store.AuditRoleChanged, &p.User, map[string]any{"from": p.ConvRole, "to": messenger.ConvAdmin, "automatic": true}); err != nil {
+				if err := audit(ctx, tx, convID, messenger.AuditRoleChanged, &p.User, map[string]any{"from": p.ConvRole, "to": messenger.ConvAdmin, "automatic": true}); err != nil {
 					return err
 				}
 				passed = &p
 			}
 		}
-		if err := audit(ctx, tx, convID, store.AuditLeft, nil, nil); err != nil {
+		if err := audit(ctx, tx, convID, messenger.AuditLeft, nil, nil); err != nil {
 			return err
 		}
 		if err := tx.Leave(ctx, convID); err != nil {
@@ -320,32 +307,6 @@ func (s *Service) LeaveConversation(ctx context.Context, me messenger.User, conv
 		}
 		return nil
 	})
-}
-
-// AuditLog answers the newest entries of a conversation's audit log: a group's admins
-// read their group's, the portal's administrators their zone announcements'.
-func (s *Service) AuditLog(ctx context.Context, me messenger.User, convID int64) ([]store.AuditEntry, error) {
-	var entries []store.AuditEntry
-	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-		conv, err := tx.Conversation(ctx, convID)
-		if err != nil {
-			return err
-		}
-		switch {
-		case conv.Kind == messenger.KindAnnouncement:
-			// A zone's notices are the school's: its portal administrators read their log.
-			if me.Role != messenger.RoleAdmin {
-				return messenger.Errorf(messenger.EFORBIDDEN, "Only the school's administrators can do this.")
-			}
-		default:
-			if err := requireAdmin(conv, me); err != nil {
-				return err
-			}
-		}
-		entries, err = tx.AuditLog(ctx, convID, 200)
-		return err
-	})
-	return entries, err
 }
 
 func memberBySub(conv messenger.Conversation, sub string) (messenger.Participant, error) {
@@ -365,61 +326,4 @@ func countAdmins(conv messenger.Conversation) int {
 		}
 	}
 	return n
-}
-
-// publishAnnouncement sends a notice once, to the zone's channel. Its id is the seq, from
-// which a stream resumes with the database (zone channels keep no history in the engine).
-func (s *Service) publishAnnouncement(ctx context.Context, zoneID int64, m messenger.Message) {
-	raw, err := json.Marshal(m.API())
-	if err == nil {
-		err = s.events.Publish(context.WithoutCancel(ctx), ZoneChannel(zoneID),
-			realtime.Event{Type: EventMessageNew, ID: strconv.FormatInt(m.Seq, 10), Data: raw})
-	}
-	if err != nil {
-		s.metrics.errors.WithLabelValues("publish").Inc()
-		s.logger.Error("publish announcement", "zone", zoneID, "error", err.Error(), "request_id", messenger.RequestID(ctx))
-	}
-}
-
-// publishAnnouncementUpdate tells the zone's streams that a notice changed in place (a
-// tombstone): message.updated on the zone's channel, without an id, since a notice's id
-// is its seq and the streams take numbered events for new notices. It is live only: a
-// stream that was away when it went out does not get it on resuming (the zone's catch-up
-// reads notices after a seq, not changes to older ones); the thread shows it when it is
-// next read.
-func (s *Service) publishAnnouncementUpdate(ctx context.Context, zoneID int64, m messenger.Message) {
-	raw, err := json.Marshal(m.API())
-	if err == nil {
-		err = s.events.Publish(context.WithoutCancel(ctx), ZoneChannel(zoneID),
-			realtime.Event{Type: EventMessageUpdated, Data: raw})
-	}
-	if err != nil {
-		s.metrics.errors.WithLabelValues("publish").Inc()
-		s.logger.Error("publish announcement update", "zone", zoneID, "error", err.Error(), "request_id", messenger.RequestID(ctx))
-	}
-}
-
-// ZoneCatchUp answers the announcements of me's zone after seq afterSeq (at most limit,
-// oldest first) and the newest seq, for a stream resuming its zone position from the
-// database. Without a zone, or before the zone has announcements, it answers nothing.
-func (s *Service) ZoneCatchUp(ctx context.Context, me messenger.User, afterSeq int64, limit int) (msgs []messenger.Message, lastSeq int64, err error) {
-	if me.ZoneID == 0 {
-		return nil, 0, nil
-	}
-	err = s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-		id, last, err := tx.ZoneAnnouncement(ctx)
-		if messenger.ErrorCode(err) == messenger.ENOTFOUND {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		lastSeq = last
-		if afterSeq < 0 || afterSeq >= last {
-			return nil
-		}
-		msgs, err = tx.MessagesAfter(ctx, id, afterSeq, limit)
-		return err
-	})
-	return msgs, lastSeq, err
 }

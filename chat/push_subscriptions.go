@@ -97,8 +97,8 @@ func (s *Service) SubscribePush(ctx context.Context, id messenger.Identity, sub 
 }
 
 // PushDevices answers me's subscribed devices, the newest first.
-func (s *Service) PushDevices(ctx context.Context, me messenger.User) ([]store.PushDevice, error) {
-	var out []store.PushDevice
+func (s *Service) PushDevices(ctx context.Context, me messenger.User) ([]messenger.PushDevice, error) {
+	var out []messenger.PushDevice
 	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
 		var err error
 		out, err = tx.PushDevices(ctx)

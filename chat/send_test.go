@@ -254,7 +254,7 @@ func TestGroupCommitSplit(t *testing.T) {
 	if seqs := []int64{a.msg.Seq, d.msg.Seq}; slices.Min(seqs) != last+1 || slices.Max(seqs) != last+2 {
 		t.Errorf("seqs %v after %d", seqs, last)
 	}
-	if n := e.count(`SELECT count(*) FROM audit_log WHERE conversation_id = $1 AND action = $2`, conv, store.AuditAnnouncement); n != 2 {
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE conversation_id = $1 AND action = $2`, conv, messenger.AuditAnnouncement); n != 2 {
 		t.Errorf("%d announcement audits, want 2", n)
 	}
 	if n := e.count(`SELECT count(*) FROM messages WHERE conversation_id = $1`, conv); n != int(last)+2 {

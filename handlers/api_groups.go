@@ -8,7 +8,6 @@ import (
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
-	"github.com/dreamseed/messenger/store"
 )
 
 // apiConversationRename renames a group (its admins).
@@ -125,7 +124,7 @@ func (s *Server) apiAuditLog(c *echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"entries": out})
 }
 
-func auditAPI(e store.AuditEntry) apiAuditEntry {
+func auditAPI(e messenger.AuditEntry) apiAuditEntry {
 	a := apiAuditEntry{
 		ID: e.ID, Action: e.Action, Actor: e.Actor.API(), Details: e.Details,
 		RequestID: e.RequestID, CreatedAt: e.CreatedAt.UTC(),

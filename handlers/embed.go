@@ -6,14 +6,13 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/dreamseed/messenger"
-	"github.com/dreamseed/messenger/auth"
 )
 
 // embed is the iframe entry: signed in, it opens the list; otherwise it asks the user to
 // open the messenger from the portal (which posts /auth/portal).
 func (s *Server) embed(c *echo.Context) error {
 	if ck, err := c.Cookie(s.cookieName()); err == nil && ck.Value != "" {
-		if _, err := s.db.SessionByToken(c.Request().Context(), auth.HashToken(ck.Value)); err == nil {
+		if _, err := s.chat.LiveSession(c.Request().Context(), ck.Value); err == nil {
 			return c.Redirect(http.StatusSeeOther, "/")
 		}
 	}

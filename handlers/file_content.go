@@ -3,7 +3,6 @@ package handlers
 import (
 	"net/http"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v5"
 
 	"github.com/dreamseed/messenger"
@@ -71,16 +70,4 @@ func serveFile(c *echo.Context, fc chat.FileContent, disposition, cacheControl, 
 	}
 	http.ServeContent(c.Response(), c.Request(), "", fc.ModTime, fc.Body)
 	return nil
-}
-
-// errFileNotFound is what an unknown, malformed or foreign file id answers alike.
-var errFileNotFound = messenger.Errorf(messenger.ENOTFOUND, "File not found.")
-
-// fileID parses a file or upload id of the path (a UUID).
-func fileID(c *echo.Context) (string, error) {
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		return "", errFileNotFound
-	}
-	return id.String(), nil
 }

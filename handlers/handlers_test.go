@@ -19,9 +19,11 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v5"
 	_ "github.com/lib/pq"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/handlers"
 	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/store"
@@ -115,7 +117,8 @@ func (b base) serve(t *testing.T, engine realtime.Engine) *env {
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
-	e, server := handlers.New(b.cfg, b.db, b.verifier, engine, logger)
+	svc := chat.NewService(b.db, engine, logger, prometheus.NewRegistry(), b.cfg.Limits)
+	e, server := handlers.New(b.cfg, b.db, svc, b.verifier, engine, logger)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, db: b.db, appDSN: b.appDSN, owner: b.owner, config: b.cfg, engine: engine, server: server, echo: e, logs: logs}

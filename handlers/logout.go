@@ -8,7 +8,6 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/dreamseed/messenger/auth"
-	"github.com/dreamseed/messenger/store"
 )
 
 // logout ends this session, or with ?all=1 every session of the user, with their live
@@ -17,19 +16,12 @@ func (s *Server) logout(c *echo.Context) error {
 	ctx := c.Request().Context()
 	me, _ := auth.UserFrom(ctx)
 	all := c.QueryParam("all") == "1"
-	hash := auth.HashToken(auth.SessionTokenFrom(ctx))
-	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-		if all {
-			_, err := tx.RevokeAllSessions(ctx)
-			return err
-		}
-		return tx.RevokeSession(ctx, hash)
-	})
-	if err != nil {
+	token := auth.SessionTokenFrom(ctx)
+	if err := s.chat.SignOut(ctx, me, token, all); err != nil {
 		return err
 	}
 	// The streams of the sessions signed out end now, in every process.
-	s.endStreams(ctx, me.ID, streamEnd{Reason: closedSignedOut, Sessions: []string{sessionID(hash)}, AllSessions: all})
+	s.endStreams(ctx, me.ID, streamEnd{Reason: closedSignedOut, Sessions: []string{sessionID(auth.HashToken(token))}, AllSessions: all})
 	c.SetCookie(s.sessionCookie("", time.Time{}))
 	c.Logger().Info("signed out", slog.Bool("everywhere", all))
 	return c.Redirect(http.StatusSeeOther, s.signInURL())

@@ -4,11 +4,9 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 
 	"github.com/labstack/echo/v5"
 
-	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/views"
@@ -76,17 +74,4 @@ func parsePage(q url.Values) (chat.Page, error) {
 	}
 	p.Limit = int(min(limit, maxPageLimit))
 	return p, nil
-}
-
-// nonNegative reads a non-negative integer query parameter (0 when absent).
-func nonNegative(q url.Values, name string) (int64, error) {
-	v := q.Get(name)
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
-		return 0, messenger.Errorf(messenger.EINVALID, "%s must be a non-negative integer.", name)
-	}
-	return n, nil
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
-	"github.com/dreamseed/messenger/store"
 	"github.com/dreamseed/messenger/views"
 )
 
@@ -156,6 +155,7 @@ func (s *Server) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 		me := sess.user
 		ctx = auth.WithUser(ctx, me)
 		ctx = auth.WithCSRFToken(ctx, sess.csrf)
+		ctx = views.WithCSRFToken(ctx, sess.csrf)
 		ctx = auth.WithSessionToken(ctx, cookie.Value)
 		ctx = auth.WithExpiry(ctx, sess.expires)
 		ctx = views.WithLocale(ctx, views.NegotiateLocale(me.Locale, c.Request().Header.Get("Accept-Language")))
@@ -166,25 +166,23 @@ func (s *Server) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // session answers the live session of a cookie's token and its user: from the page
-// cache when it holds it, else from the database (and then kept). Its last use is stored
-// to the minute: no write on every request.
+// cache when it holds it, else from the database (and then kept).
 func (s *Server) session(ctx context.Context, token string) (cachedSession, error) {
-	hash := auth.HashToken(token)
 	var key [32]byte
-	copy(key[:], hash)
+	copy(key[:], auth.HashToken(token))
 	now := time.Now()
 	if e, ok := s.pages.session(key, now); ok {
-		if now.Sub(e.lastUsed) > time.Minute {
-			id := e.user.Identity()
-			if err := s.db.InTx(ctx, id, func(tx *store.Tx) error { return tx.TouchSession(ctx, hash) }); err != nil {
-				return e, err
-			}
+		touched, err := s.chat.TouchSession(ctx, e.user, token, e.lastUsed, now)
+		if err != nil {
+			return e, err
+		}
+		if touched {
 			s.pages.touched(key, now)
 		}
 		return e, nil
 	}
 	var e cachedSession
-	sess, err := s.db.SessionByToken(ctx, hash)
+	sess, err := s.chat.LiveSession(ctx, token)
 	if err == nil {
 		// The cache hears of the user's sign-outs from now on; one that came before the
 		// subscription is seen by reading the session again.
@@ -194,19 +192,10 @@ func (s *Server) session(ctx context.Context, token string) (cachedSession, erro
 		}
 		stamp := s.pages.sessionStamp(sess.Identity.UserID)
 		if fresh {
-			sess, err = s.db.SessionByToken(ctx, hash)
+			sess, err = s.chat.LiveSession(ctx, token)
 		}
 		if err == nil {
-			err = s.db.InTx(ctx, sess.Identity, func(tx *store.Tx) error {
-				if e.user, err = tx.User(ctx, sess.Identity.UserID); err != nil {
-					return err
-				}
-				if now.Sub(sess.LastUsedAt) > time.Minute {
-					sess.LastUsedAt = now
-					return tx.TouchSession(ctx, hash)
-				}
-				return nil
-			})
+			e.user, err = s.chat.SessionUser(ctx, &sess, token, now)
 		}
 		if err == nil {
 			e.csrf, e.expires, e.lastUsed, e.userID = sess.CSRFToken, sess.ExpiresAt, sess.LastUsedAt, e.user.ID

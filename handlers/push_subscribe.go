@@ -78,7 +78,7 @@ func (s *Server) liveSession(c *echo.Context) (messenger.Identity, bool) {
 	if err != nil || cookie.Value == "" {
 		return messenger.Identity{}, false
 	}
-	sess, err := s.db.SessionByToken(c.Request().Context(), auth.HashToken(cookie.Value))
+	sess, err := s.chat.LiveSession(c.Request().Context(), cookie.Value)
 	if err != nil {
 		return messenger.Identity{}, false
 	}

@@ -3,7 +3,6 @@
 package handlers
 
 import (
-	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -46,8 +45,6 @@ type Config struct {
 	// Limits are the per-user rate limits (nil: none), applied by the use cases and by
 	// sign-in.
 	Limits *ratelimit.Limits
-	// Notify is the school's notification rules (nil: chat.DefaultNotifyConfig).
-	Notify *chat.NotifyConfig
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client (for
 	// the sign-in limit per address); none: the connection's address is the client's.
 	TrustedProxies []*net.IPNet
@@ -114,8 +111,10 @@ type Server struct {
 // surrogate pairs or percent-encoded UTF-8), and it has to fit with room to spare.
 const DefaultMaxBodyBytes = 64 << 10
 
-// New answers the HTTP handler of the messenger.
-func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engine, logger *slog.Logger) (*echo.Echo, *Server) {
+// New answers the HTTP handler of the messenger, whose handlers call the use cases of
+// svc. What svc publishes from then on passes through the handlers' page cache, so New
+// comes before svc serves anyone.
+func New(cfg Config, db *store.DB, svc *chat.Service, verifier *auth.Verifier, engine realtime.Engine, logger *slog.Logger) (*echo.Echo, *Server) {
 	metrics := NewMetrics()
 	if cfg.MaxStreamsPerUser == 0 {
 		cfg.MaxStreamsPerUser = DefaultMaxStreamsPerUser
@@ -133,13 +132,15 @@ func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engi
 		cfg.MaxFilesPerUpload = DefaultMaxFilesPerUpload
 	}
 	pages := newPageCache(engine, logger)
-	engine = announcingEngine{Engine: engine, pages: pages}
+	announce := func(e realtime.Engine) realtime.Engine { return announcingEngine{Engine: e, pages: pages} }
+	engine = announce(engine)
+	svc.WrapEvents(announce)
 	s := &Server{
 		pages:    pages,
 		hole:     []byte(uuid.NewString()),
 		cfg:      cfg,
 		db:       db,
-		chat:     chat.NewService(db, engine, logger, metrics.Registry, cfg.Limits),
+		chat:     svc,
 		verifier: verifier,
 		engine:   engine,
 		logger:   logger,
@@ -151,9 +152,6 @@ func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engi
 		sessions: newSessionChecker(heartbeatEvery, db.LiveSessions, logger),
 		uploads:  make(map[string]int64),
 		limits:   cfg.Limits,
-	}
-	if cfg.Notify != nil {
-		s.chat.SetNotifyConfig(*cfg.Notify)
 	}
 	if s.cfg.MaxBodyBytes <= 0 {
 		s.cfg.MaxBodyBytes = DefaultMaxBodyBytes
@@ -183,10 +181,4 @@ func New(cfg Config, db *store.DB, verifier *auth.Verifier, engine realtime.Engi
 	})
 	s.routes(e)
 	return e, s
-}
-
-// Watch runs the handlers' background work until ctx ends: announcing users whose server
-// process died.
-func (s *Server) Watch(ctx context.Context) {
-	s.chat.WatchPresence(ctx)
 }

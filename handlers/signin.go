@@ -19,10 +19,6 @@ import (
 	"github.com/dreamseed/messenger/store"
 )
 
-// sessionTTL is how long a browser session lasts; the portal signs the user in again
-// after that.
-const sessionTTL = 14 * 24 * time.Hour
-
 // signIn verifies a portal token and creates or updates its user; it also answers when
 // the token expires. Refused tokens are limited per client address (a script guessing or
 // replaying tokens), valid ones per portal user: a school behind one address is never
@@ -89,58 +85,44 @@ func clientAddress(c *echo.Context) string {
 	return ip.String()
 }
 
-// startSession creates a server-side session for me and sets its cookie. It replaces
-// the session this browser had (revoked, its streams ended), so the CSRF token changes
-// with it, and revokes me's oldest sessions beyond the cap.
+// startSession starts a session of me and sets its cookie. It replaces the session this
+// browser had (revoked, its streams ended), so the CSRF token changes with it; me's
+// sessions past the cap end with their streams.
 func (s *Server) startSession(c *echo.Context, me messenger.User) error {
 	ctx := c.Request().Context()
 	s.endBrowserSession(c)
-	token, csrf := auth.NewToken(), auth.NewToken()
-	hash := auth.HashToken(token)
-	expires := time.Now().Add(sessionTTL)
-	var revoked [][]byte
-	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-		if err := tx.CreateSession(ctx, hash, csrf, c.Request().UserAgent(), expires); err != nil {
-			return err
-		}
-		var err error
-		revoked, err = tx.RevokeSessionsBeyond(ctx, hash, s.cfg.MaxSessionsPerUser)
-		return err
-	})
+	sess, err := s.chat.StartSession(ctx, me, c.Request().UserAgent(), s.cfg.MaxSessionsPerUser)
 	if err != nil {
 		return err
 	}
-	if len(revoked) > 0 {
+	if len(sess.Revoked) > 0 {
 		end := streamEnd{Reason: closedSignedOut}
-		for _, h := range revoked {
+		for _, h := range sess.Revoked {
 			end.Sessions = append(end.Sessions, sessionID(h))
 		}
 		s.endStreams(ctx, me.ID, end)
 	}
-	c.SetCookie(s.sessionCookie(token, expires))
-	c.Logger().Info("signed in", slog.Int64("user_id", me.ID), slog.Int("sessions_revoked", len(revoked)))
+	c.SetCookie(s.sessionCookie(sess.Token, sess.ExpiresAt))
+	c.Logger().Info("signed in", slog.Int64("user_id", me.ID), slog.Int("sessions_revoked", len(sess.Revoked)))
 	return nil
 }
 
-// endBrowserSession revokes the live session the request's cookie carries, whoever's
-// it is, and ends its streams: a browser has one session at a time.
+// endBrowserSession ends the live session the request's cookie carries, whoever's it is,
+// with its streams: a browser has one session at a time.
 func (s *Server) endBrowserSession(c *echo.Context) {
 	cookie, err := c.Cookie(s.cookieName())
 	if err != nil || cookie.Value == "" {
 		return
 	}
 	ctx := c.Request().Context()
-	hash := auth.HashToken(cookie.Value)
-	old, err := s.db.SessionByToken(ctx, hash)
-	if err != nil {
-		return // none live: nothing to end
-	}
-	err = s.db.InTx(ctx, old.Identity, func(tx *store.Tx) error { return tx.RevokeSession(ctx, hash) })
+	old, ended, err := s.chat.EndSession(ctx, cookie.Value)
 	if err != nil {
 		c.Logger().Warn("revoke replaced session", slog.String("error", err.Error()))
 		return
 	}
-	s.endStreams(ctx, old.Identity.UserID, streamEnd{Reason: closedSessionReplaced, Sessions: []string{sessionID(hash)}})
+	if ended {
+		s.endStreams(ctx, old.UserID, streamEnd{Reason: closedSessionReplaced, Sessions: []string{sessionID(auth.HashToken(cookie.Value))}})
+	}
 }
 
 // sessionCookie is the session cookie: HttpOnly always; inside a cross-site portal iframe

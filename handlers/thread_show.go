@@ -95,20 +95,3 @@ func (s *Server) threadPage(c *echo.Context, me messenger.User, convID, beforeSe
 		},
 	}), len(thread.Typing) > 0, nil
 }
-
-// notFoundID is what a malformed id answers: the same as an id that is not ours.
-var notFoundID = messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
-
-// pathID parses a positive int64 path parameter.
-func pathID(c *echo.Context, name string) (int64, error) {
-	id, err := echo.PathParam[int64](c, name)
-	if err != nil || id <= 0 {
-		return 0, notFoundID
-	}
-	return id, nil
-}
-
-// queryInt parses an optional non-negative int64 query parameter (0 when absent).
-func queryInt(c *echo.Context, name string) (int64, error) {
-	return nonNegative(c.QueryParams(), name)
-}

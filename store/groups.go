@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/lib/pq"
 
@@ -101,36 +100,13 @@ func (tx *Tx) Rename(ctx context.Context, convID int64, title string) error {
 	return nil
 }
 
-// Audit actions.
-const (
-	AuditCreated      = "conversation.created"
-	AuditRenamed      = "conversation.renamed"
-	AuditInvited      = "member.invited"
-	AuditRemoved      = "member.removed"
-	AuditLeft         = "member.left"
-	AuditRoleChanged  = "member.role_changed"
-	AuditAnnouncement = "announcement.posted"
-	AuditZoneJoined   = "member.zone_joined" // a user of the zone joined its announcements (sign-in)
-	AuditZoneLeft     = "member.zone_left"   // they moved to another zone
-	AuditFileInfected = "file.infected"      // the scanner found something (written by the scan's gate)
-	AuditFileDeleted  = "file.deleted"       // a sender deleted a file they sent
-)
-
-// AuditEntry is one line of the audit log: who did what to whom, when, from which request.
-type AuditEntry struct {
-	ID             int64
-	ConversationID int64
-	Actor          messenger.User // ids only when appending
-	Action         string
-	Target         *messenger.User // ids only when appending
-	Details        map[string]any
-	RequestID      string
-	CreatedAt      time.Time
-}
+// AuditAnnouncement is messenger.AuditAnnouncement under its former name, which the send
+// path still uses.
+const AuditAnnouncement = messenger.AuditAnnouncement
 
 // Audit appends an entry, acted by the transaction's user. The log is append-only: the
 // application's role may insert and read it, never change it.
-func (tx *Tx) Audit(ctx context.Context, e AuditEntry) error {
+func (tx *Tx) Audit(ctx context.Context, e messenger.AuditEntry) error {
 	details := e.Details
 	if details == nil {
 		details = map[string]any{}
@@ -159,7 +135,7 @@ func (tx *Tx) Audit(ctx context.Context, e AuditEntry) error {
 
 // AuditLog answers up to limit entries of a conversation's log, newest first, with actor
 // and target.
-func (tx *Tx) AuditLog(ctx context.Context, convID int64, limit int) ([]AuditEntry, error) {
+func (tx *Tx) AuditLog(ctx context.Context, convID int64, limit int) ([]messenger.AuditEntry, error) {
 	rows, err := tx.tx.QueryContext(ctx,
 		`SELECT a.id, coalesce(a.conversation_id, 0), a.action, a.details, a.request_id, a.created_at,
 		        coalesce(actor.sub, ''), coalesce(actor.name, ''), coalesce(actor.role, ''),
@@ -174,9 +150,9 @@ func (tx *Tx) AuditLog(ctx context.Context, convID int64, limit int) ([]AuditEnt
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	defer rows.Close()
-	var out []AuditEntry
+	var out []messenger.AuditEntry
 	for rows.Next() {
-		var e AuditEntry
+		var e messenger.AuditEntry
 		var details []byte
 		var tSub, tName, tRole sql.NullString
 		if err := rows.Scan(&e.ID, &e.ConversationID, &e.Action, &details, &e.RequestID, &e.CreatedAt,

@@ -27,7 +27,7 @@ func TestAuditLogAppendOnly(t *testing.T) {
 		if convID, err = tx.CreateGroup(ctx, "5학년 2반", []int64{member.ID}); err != nil {
 			return err
 		}
-		return tx.Audit(ctx, store.AuditEntry{ConversationID: convID, Action: store.AuditInvited,
+		return tx.Audit(ctx, messenger.AuditEntry{ConversationID: convID, Action: messenger.AuditInvited,
 			Target: &member, RequestID: "req-1"})
 	})
 	if err != nil {
@@ -66,7 +66,7 @@ func TestAuditLogAppendOnly(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if len(entries) != 1 || entries[0].Action != store.AuditInvited || entries[0].Target == nil ||
+		if len(entries) != 1 || entries[0].Action != messenger.AuditInvited || entries[0].Target == nil ||
 			entries[0].Target.Sub != "a2" || entries[0].Actor.Sub != "a1" || entries[0].RequestID != "req-1" {
 			t.Errorf("audit log: %+v", entries)
 		}
@@ -143,7 +143,7 @@ func TestZoneAnnouncementMembership(t *testing.T) {
 				got = append(got, e.Action)
 			}
 		}
-		if want := []string{store.AuditZoneLeft, store.AuditZoneJoined}; strings.Join(got, ",") != strings.Join(want, ",") {
+		if want := []string{messenger.AuditZoneLeft, messenger.AuditZoneJoined}; strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Errorf("the zone's audit log has the student's %q, want %q", got, want)
 		}
 		return err

@@ -137,7 +137,7 @@ func TestUserMoves(t *testing.T) {
 		entries, err := tx.AuditLog(ctx, group, 20)
 		found := false
 		for _, e := range entries {
-			found = found || (e.Action == store.AuditLeft && e.Actor.Sub == "t1" && e.Details["moved"] == true)
+			found = found || (e.Action == messenger.AuditLeft && e.Actor.Sub == "t1" && e.Details["moved"] == true)
 		}
 		if !found {
 			t.Errorf("the group's audit log does not record the move: %+v", entries)

@@ -10,16 +10,6 @@ import (
 	"github.com/dreamseed/messenger"
 )
 
-// PushDevice is one of a user's push subscriptions as the device list shows it: the
-// browser it came from and when a push last went to it. The keys stay in the database.
-type PushDevice struct {
-	ID         string
-	Endpoint   string
-	Browser    string
-	CreatedAt  time.Time
-	LastUsedAt *time.Time
-}
-
 // CreatePushTicket stores a one-time ticket of the transaction's user under the SHA-256 of
 // its token, live for ttl from the database's clock (which refuses more than 5 minutes).
 func (tx *Tx) CreatePushTicket(ctx context.Context, tokenHash []byte, ttl time.Duration) error {
@@ -79,7 +69,7 @@ func (tx *Tx) KeepNewestPushDevices(ctx context.Context, n int) error {
 }
 
 // PushDevices answers the transaction's user's subscriptions, the newest first.
-func (tx *Tx) PushDevices(ctx context.Context) ([]PushDevice, error) {
+func (tx *Tx) PushDevices(ctx context.Context) ([]messenger.PushDevice, error) {
 	rows, err := tx.tx.QueryContext(ctx,
 		`SELECT id, endpoint, browser, created_at, last_used_at FROM push_subscriptions
 		  WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT 100`, tx.id.UserID)
@@ -87,9 +77,9 @@ func (tx *Tx) PushDevices(ctx context.Context) ([]PushDevice, error) {
 		return nil, fmt.Errorf("push devices: %w", err)
 	}
 	defer rows.Close()
-	var out []PushDevice
+	var out []messenger.PushDevice
 	for rows.Next() {
-		var d PushDevice
+		var d messenger.PushDevice
 		if err := rows.Scan(&d.ID, &d.Endpoint, &d.Browser, &d.CreatedAt, &d.LastUsedAt); err != nil {
 			return nil, fmt.Errorf("push devices: %w", err)
 		}

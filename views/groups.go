@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/dreamseed/messenger"
-	"github.com/dreamseed/messenger/store"
 )
 
 // ConvTitle answers what to call a conversation for viewer in the page's language.
@@ -69,7 +68,7 @@ func joinEnglish(names []string) string {
 }
 
 // AuditText words an audit entry in the page's language.
-func AuditText(ctx context.Context, e store.AuditEntry) string {
+func AuditText(ctx context.Context, e messenger.AuditEntry) string {
 	target := ""
 	if e.Target != nil {
 		target = e.Target.Name
@@ -85,20 +84,20 @@ func AuditText(ctx context.Context, e store.AuditEntry) string {
 		return ""
 	}
 	switch e.Action {
-	case store.AuditCreated:
+	case messenger.AuditCreated:
 		if detail("kind") == messenger.KindDirect {
 			return Tf(ctx, "audit.created.direct")
 		}
 		return Tf(ctx, "audit.created", detail("title"))
-	case store.AuditInvited:
+	case messenger.AuditInvited:
 		return Tf(ctx, "audit.invited", target)
-	case store.AuditRemoved:
+	case messenger.AuditRemoved:
 		return Tf(ctx, "audit.removed", target)
-	case store.AuditLeft:
+	case messenger.AuditLeft:
 		return Tf(ctx, "audit.left")
-	case store.AuditRenamed:
+	case messenger.AuditRenamed:
 		return Tf(ctx, "audit.renamed", detail("from"), detail("to"))
-	case store.AuditRoleChanged:
+	case messenger.AuditRoleChanged:
 		key := "audit.role.member"
 		if detail("to") == messenger.ConvAdmin {
 			key = "audit.role.admin"
@@ -107,11 +106,11 @@ func AuditText(ctx context.Context, e store.AuditEntry) string {
 			key += ".auto"
 		}
 		return Tf(ctx, key, target)
-	case store.AuditZoneJoined:
+	case messenger.AuditZoneJoined:
 		return Tf(ctx, "audit.zone_joined")
-	case store.AuditZoneLeft:
+	case messenger.AuditZoneLeft:
 		return Tf(ctx, "audit.zone_left")
-	case store.AuditAnnouncement:
+	case messenger.AuditAnnouncement:
 		return Tf(ctx, "audit.announcement", detail("seq"))
 	}
 	return e.Action

@@ -13,13 +13,13 @@ import (
 	"context"
 	"time"
 
-	"github.com/dreamseed/messenger/store"
+	"github.com/dreamseed/messenger"
 )
 
 // PushDevicesProps are the devices that receive my pushes.
 type PushDevicesProps struct {
 	Layout  LayoutProps
-	Devices []store.PushDevice
+	Devices []messenger.PushDevice
 	Now     time.Time
 }
 
@@ -87,7 +87,7 @@ func PushDevicesPage(p PushDevicesProps) templ.Component {
 // PushDevices is the settings section of this device's notifications: "알림 켜기" (push.js
 // runs the opt-in: in place, or through a small top-level window when framed), the iPhone
 // and iPad steps, and the devices that receive pushes, each with "remove" (a plain form).
-func PushDevices(devices []store.PushDevice, now time.Time) templ.Component {
+func PushDevices(devices []messenger.PushDevice, now time.Time) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -754,7 +754,7 @@ func deviceName(ctx context.Context, browser string) string {
 	return browser
 }
 
-func deviceLastUsed(ctx context.Context, d store.PushDevice, now time.Time) string {
+func deviceLastUsed(ctx context.Context, d messenger.PushDevice, now time.Time) string {
 	if d.LastUsedAt == nil {
 		return Tf(ctx, "push.device.added", ListTime(ctx, d.CreatedAt, now))
 	}

@@ -137,5 +137,6 @@ func startFiles(ctx context.Context, cfg config, appDSN string, svc *chat.Servic
 		}
 		jobsDB.Close()
 		st.Close()
+		logger.Info("jobs stopped")
 	}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dreamseed/messenger/auth"
@@ -65,7 +66,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("%w (the server connects as the %s role; see MESSENGER_APP_DATABASE_URL)", err, store.AppRole)
 	}
-	defer db.Close()
+	defer func() {
+		db.Close()
+		logger.Info("database closed")
+	}()
 	if cmd == "demo" || (cfg.Dev && cmd == "serve") {
 		if err := demo.Load(ctx, db); err != nil {
 			return fmt.Errorf("load demo data: %w", err)
@@ -159,7 +163,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 		engine = realtime.NewMemory(0)
 		logger.Info("realtime engine: memory (one process)")
 	}
-	defer engine.Close()
+	defer closeEngine(engine, logger)
 
 	limiter, closeLimiter, err := newLimiter(cfg)
 	if err != nil {
@@ -183,22 +187,26 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 		}
 		pushKey = publicKey(keys.Public)
 	}
+	limits := ratelimit.New(limiter, cfg.RateLimits, logger)
+	chatMetrics := prometheus.NewRegistry()
+	svc := chat.NewService(db, engine, logger, chatMetrics, limits)
+	svc.SetNotifyConfig(cfg.Notify)
 	handler, server := handlers.New(handlers.Config{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, PortalOrigins: cfg.PortalOrigins,
 		CookieSecure: cfg.CookieSecure, CookieSameSite: cfg.CookieSameSite, HTTPS: cfg.HTTPS,
 		MaxBodyBytes: cfg.MaxBodyBytes, BodyReadTimeout: cfg.BodyReadTimeout, UploadReadTimeout: cfg.UploadReadTimeout, Dev: cfg.Dev, DevSecret: cfg.JWTSecret,
-		Limits: ratelimit.New(limiter, cfg.RateLimits, logger), TrustedProxies: cfg.TrustedProxies,
+		Limits: limits, TrustedProxies: cfg.TrustedProxies,
 		MaxStreamsPerUser: cfg.MaxStreamsPerUser, MaxSessionsPerUser: cfg.MaxSessionsPerUser,
-		MaxUploadBytes: cfg.MaxUploadBytes, MaxFilesPerUpload: cfg.MaxFilesPerUpload, Notify: &cfg.Notify,
+		MaxUploadBytes: cfg.MaxUploadBytes, MaxFilesPerUpload: cfg.MaxFilesPerUpload,
 		PushKeys: pushKey, PushAllowPrivate: cfg.Push.AllowPrivate, MaxPushDevices: cfg.MaxPushDevices,
-	}, db, verifier, engine, logger)
+	}, db, svc, verifier, engine, logger)
 
 	dg, unsub, err := openDigest(cfg, db, engine, logger)
 	if err != nil {
 		return err
 	}
 	server.SetUnsubscribe(unsub)
-	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, server.Chat(), dg, logger)
+	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, svc, dg, logger)
 	if err != nil {
 		return err
 	}
@@ -228,7 +236,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 			return fmt.Errorf("metrics listener (MESSENGER_METRICS_ADDR): %w", err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", server.MetricsHandler(jobsRegistry))
+		mux.Handle("GET /metrics", server.MetricsHandler(chatMetrics, jobsRegistry))
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 		logger.Info("metrics listening", slog.String("addr", metricsLn.Addr().String()))
 	}
@@ -251,7 +259,15 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 		logger.Info("dev mode: sign in at " + cfg.BaseURL + "/dev/login")
 	}
 
-	go server.Watch(streamsCtx)
+	// The background loops run until the streams end, and the process waits for them
+	// before the jobs stop and the engine and the database close.
+	var loops sync.WaitGroup
+	defer func() {
+		endStreams()
+		loops.Wait()
+		logger.Info("background loops stopped")
+	}()
+	loops.Go(func() { svc.WatchPresence(streamsCtx) }) // announces users whose server process died
 	served := make(chan error, 3)
 	go func() { served <- srv.Serve(ln) }()
 	if metricsSrv != nil {
@@ -307,7 +323,7 @@ func work(ctx context.Context, cfg config, db *store.DB, appDSN string, logger *
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
-	defer engine.Close()
+	defer closeEngine(engine, logger)
 	reg := prometheus.NewRegistry()
 	svc := chat.NewService(db, engine, logger, reg, nil)
 	svc.SetNotifyConfig(cfg.Notify)
@@ -361,4 +377,11 @@ func newLimiter(cfg config) (ratelimit.Limiter, func(), error) {
 		return nil, nil, err
 	}
 	return r, func() { r.Close() }, nil
+}
+
+// closeEngine closes the realtime engine, last but for the database: nothing that
+// publishes (requests, background loops, jobs) runs any more.
+func closeEngine(engine realtime.Engine, logger *slog.Logger) {
+	engine.Close()
+	logger.Info("realtime engine closed")
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,6 +103,21 @@ func start(t *testing.T, cmd string, env map[string]string) *started {
 	return p
 }
 
+// terminate ends p as SIGTERM does and fails unless it stops cleanly within 20 s.
+func (p *started) terminate(t *testing.T, cmd string) {
+	t.Helper()
+	p.stop()
+	select {
+	case err := <-p.done:
+		p.done <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("%s stopped with %v", cmd, err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s did not stop within 20 s of SIGTERM", cmd)
+	}
+}
+
 // wait polls cond every 100 ms until it holds or timeout passes.
 func wait(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
@@ -158,16 +175,7 @@ func TestWorkerRunsTheQueue(t *testing.T) {
 		t.Error("the worker loaded demo data")
 	}
 
-	w.stop() // SIGTERM
-	select {
-	case err := <-w.done:
-		w.done <- err // for the cleanup
-		if err != nil {
-			t.Fatalf("worker stopped with %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the worker did not stop within 20 s of SIGTERM")
-	}
+	w.terminate(t, "worker")
 	if !strings.Contains(w.out.String(), "worker stopping") {
 		t.Error("the worker did not say it was stopping")
 	}
@@ -247,5 +255,34 @@ func TestServeDevWithoutScannerEnqueueOnly(t *testing.T) {
 	var n int
 	if err := owner.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'queue_probe'`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("serve with no workers: %d probe jobs, %v", n, err)
+	}
+}
+
+// serve stops in order on SIGTERM: the listeners drain, the background loops (the
+// presence watcher) end, the job workers finish, and only then do the realtime engine and
+// the database close, which they all use.
+func TestServeShutdownOrder(t *testing.T) {
+	db := storetest.NewDatabase(t)
+	env := processEnv(t, db, map[string]string{"MESSENGER_SCAN": "off", "MESSENGER_JOB_WORKERS": "1"})
+	s := start(t, "serve", env)
+	wait(t, "serve did not start its jobs and listen", 60*time.Second, func() bool {
+		out := s.out.String()
+		return strings.Contains(out, "messenger listening") && strings.Contains(out, "jobs started")
+	})
+	s.terminate(t, "serve")
+	var order []string
+	for _, line := range strings.Split(s.out.String(), "\n") {
+		var entry struct{ Msg string }
+		if json.Unmarshal([]byte(line), &entry) == nil {
+			order = append(order, entry.Msg)
+		}
+	}
+	last := -1
+	for _, step := range []string{"shutting down", "background loops stopped", "jobs stopped", "realtime engine closed", "database closed"} {
+		i := slices.Index(order, step)
+		if i < 0 || i < last {
+			t.Fatalf("shutdown went %q, want %q after the steps before it", order, step)
+		}
+		last = i
 	}
 }
