@@ -208,7 +208,6 @@ func (s *Service) storeWaiting(convID int64, held lockSet) {
 	}
 }
 
-
 // sendBatch stores the batch's messages in one transaction, publishes the new ones, each
 // conversation's in seq order, and answers every request. The caller holds the batch's
 // conversations' locks. A batch that fails as a whole (an error that is no send's own
@@ -356,7 +355,7 @@ func (s *Service) storeBatch(ctx context.Context, groups []store.SendGroup, trie
 					if err := tx.ActAs(ctx, g.Sends[i].Sender); err != nil {
 						return err
 					}
-					if err := audit(ctx, tx, g.ConvID, store.AuditAnnouncement, nil, map[string]any{"seq": r.Message.Seq}); err != nil {
+					if err := audit(ctx, tx, g.ConvID, messenger.AuditAnnouncement, nil, map[string]any{"seq": r.Message.Seq}); err != nil {
 						return err
 					}
 				}

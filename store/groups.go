@@ -100,10 +100,6 @@ func (tx *Tx) Rename(ctx context.Context, convID int64, title string) error {
 	return nil
 }
 
-// AuditAnnouncement is messenger.AuditAnnouncement under its former name, which the send
-// path still uses.
-const AuditAnnouncement = messenger.AuditAnnouncement
-
 // Audit appends an entry, acted by the transaction's user. The log is append-only: the
 // application's role may insert and read it, never change it.
 func (tx *Tx) Audit(ctx context.Context, e messenger.AuditEntry) error {

@@ -16,7 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// fakeServer speaks the parts of CONTRACT.md the load generator uses: Bearer portal
+// fakeServer speaks the parts of docs/api.md the load generator uses: Bearer portal
 // tokens, conversation creation, sending, after_seq reads, and a resumable SSE stream per
 // user. fault decides, per message and recipient, how the stream carries it.
 type fakeServer struct {

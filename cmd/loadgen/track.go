@@ -70,7 +70,7 @@ type sentMsg struct {
 	members []int32
 }
 
-// wireMessage is the part of a Message (CONTRACT.md) the load generator reads.
+// wireMessage is the part of a Message (docs/api.md) the load generator reads.
 type wireMessage struct {
 	ID             int64  `json:"id"`
 	ConversationID int64  `json:"conversation_id"`
