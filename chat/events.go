@@ -102,8 +102,8 @@ func liveEvent(typ string, data any, droppable bool) (realtime.Event, error) {
 // EventValue answers the typed value of a live event: a messenger.Message (message.new,
 // message.updated), a messenger.Upload (upload.updated), a ConversationUpdate, a
 // ReadReceipt, a Typing or a PresenceChange; nil for an event of another type. It is the
-// value the event was published with in this process, or, for an event that crossed
-// processes (the Redis engine carries only Data), its data decoded.
+// value the event was published with in this process, or, for an event published by
+// another process (Redis carries only the data between processes), its data decoded.
 func EventValue(ev realtime.Event) (any, error) {
 	if ev.Value != nil {
 		return ev.Value, nil
