@@ -11,8 +11,8 @@ TAILWIND  := 3.4.19
 FUZZ_TARGETS := \
 	.:FuzzCleanBody .:FuzzCleanTitle .:FuzzCleanName \
 	views:FuzzLinkify \
-	handlers:FuzzFrame handlers:FuzzStreamPosition handlers:FuzzPageParams \
-	chat:FuzzCursor \
+	handlers:FuzzFrame handlers:FuzzPageParams \
+	chat:FuzzCursor chat:FuzzStreamPosition \
 	realtime:FuzzEventID \
 	auth:FuzzClaims auth:FuzzVerifyPayload \
 	upload:FuzzDetect upload:FuzzCleanFileName upload:FuzzThumbnails

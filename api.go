@@ -94,14 +94,3 @@ func (c Conversation) API(viewerID int64) APIConversation {
 	}
 	return out
 }
-
-// Message answers the domain message an API message describes, for rendering a live
-// event as HTML.
-func (a APIMessage) Message() Message {
-	return Message{
-		ID: a.ID, ConversationID: a.ConversationID, Seq: a.Seq,
-		Sender: User{Sub: a.Sender.ID, Name: a.Sender.Name, Role: a.Sender.Role},
-		Kind:   a.Kind, Body: a.Body, ClientMsgID: a.ClientMsgID, CreatedAt: a.CreatedAt, ReadCount: a.ReadCount,
-		Event: a.Event, Files: filesOf(a.Files), Deleted: a.Deleted,
-	}
-}

@@ -158,26 +158,6 @@ func apiFiles(files []File) []APIFile {
 	return out
 }
 
-func filesOf(api []APIFile) []File {
-	if len(api) == 0 {
-		return nil
-	}
-	out := make([]File, 0, len(api))
-	for _, a := range api {
-		f := File{ID: a.ID, Name: a.Name, ContentType: a.ContentType, Size: a.Size, State: a.State,
-			Scanned: a.Scanned, Width: a.Width, Height: a.Height}
-		for _, size := range ThumbSizes {
-			if _, ok := a.Thumbnails[size]; ok {
-				edge := ThumbEdge(size)
-				w, h := FitBox(a.Width, a.Height, edge)
-				f.Variants = append(f.Variants, Variant{Size: size, Width: w, Height: h})
-			}
-		}
-		out = append(out, f)
-	}
-	return out
-}
-
 // fitBox answers w×h scaled to fit inside an edge×edge box (never enlarged).
 func FitBox(w, h, edge int) (int, int) {
 	if w <= 0 || h <= 0 {

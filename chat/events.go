@@ -55,7 +55,7 @@ func (s *Service) publishEvent(ctx context.Context, userIDs []int64, typ string,
 	if len(userIDs) == 0 {
 		return
 	}
-	raw, err := json.Marshal(data)
+	ev, err := liveEvent(typ, data, droppable)
 	if err != nil {
 		s.logger.Error("encode event", slog.String("type", typ), slog.String("error", err.Error()))
 		return
@@ -68,11 +68,109 @@ func (s *Service) publishEvent(ctx context.Context, userIDs []int64, typ string,
 	// not answer within publishTimeout gives the event up to the engine's repair.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
 	defer cancel()
-	if err := s.events.PublishMany(pctx, channels, realtime.Event{Type: typ, Data: raw, Droppable: droppable}); err != nil {
+	if err := s.events.PublishMany(pctx, channels, ev); err != nil {
 		s.metrics.errors.WithLabelValues("publish").Inc()
 		s.logger.Error("publish event", slog.String("type", typ), slog.Int("recipients", len(userIDs)),
 			slog.String("error", err.Error()), slog.String("request_id", messenger.RequestID(ctx)))
 	}
+}
+
+// liveEvent is an event of type typ about data, encoded once for every stream: Data is its
+// JSON in the API's shape, which API streams send as it is; Value is the typed value,
+// which page streams render without decoding Data. A message or an upload goes as the
+// domain value (rendered) and its API shape (encoded); one given in its API shape is
+// taken back to the domain value once, here.
+func liveEvent(typ string, data any, droppable bool) (realtime.Event, error) {
+	value, wire := data, data
+	switch d := data.(type) {
+	case messenger.Message:
+		wire = d.API()
+	case messenger.Upload:
+		wire = d.API()
+	case messenger.APIMessage:
+		value = messageOf(d)
+	case messenger.APIUpload:
+		value = uploadOf(d)
+	}
+	raw, err := json.Marshal(wire)
+	if err != nil {
+		return realtime.Event{}, err
+	}
+	return realtime.Event{Type: typ, Data: raw, Value: value, Droppable: droppable}, nil
+}
+
+// EventValue answers the typed value of a live event: a messenger.Message (message.new,
+// message.updated), a messenger.Upload (upload.updated), a ConversationUpdate, a
+// ReadReceipt, a Typing or a PresenceChange; nil for an event of another type. It is the
+// value the event was published with in this process, or, for an event published by
+// another process (Redis carries only the data between processes), its data decoded.
+func EventValue(ev realtime.Event) (any, error) {
+	if ev.Value != nil {
+		return ev.Value, nil
+	}
+	switch ev.Type {
+	case EventMessageNew, EventMessageUpdated:
+		m, err := decode[messenger.APIMessage](ev.Data)
+		return messageOf(m), err
+	case EventUploadUpdated:
+		u, err := decode[messenger.APIUpload](ev.Data)
+		return uploadOf(u), err
+	case EventConversationUpdated:
+		return decode[ConversationUpdate](ev.Data)
+	case EventReadReceipt:
+		return decode[ReadReceipt](ev.Data)
+	case EventTyping:
+		return decode[Typing](ev.Data)
+	case EventPresence:
+		return decode[PresenceChange](ev.Data)
+	}
+	return nil, nil
+}
+
+func decode[T any](data []byte) (T, error) {
+	var v T
+	err := json.Unmarshal(data, &v)
+	return v, err
+}
+
+// messageOf answers the message an event's API shape describes, as far as a screen shows it.
+func messageOf(a messenger.APIMessage) messenger.Message {
+	return messenger.Message{
+		ID: a.ID, ConversationID: a.ConversationID, Seq: a.Seq,
+		Sender: messenger.User{Sub: a.Sender.ID, Name: a.Sender.Name, Role: a.Sender.Role},
+		Kind:   a.Kind, Body: a.Body, ClientMsgID: a.ClientMsgID, CreatedAt: a.CreatedAt, ReadCount: a.ReadCount,
+		Event: a.Event, Files: filesOf(a.Files), Deleted: a.Deleted,
+	}
+}
+
+// uploadOf answers the upload an upload.updated event's API shape describes.
+func uploadOf(a messenger.APIUpload) messenger.Upload {
+	u := messenger.Upload{ID: a.ID, ConversationID: a.ConversationID, ClientMsgID: a.ClientMsgID,
+		Caption: a.Caption, State: a.State, CreatedAt: a.CreatedAt, Dismissed: a.Dismissed, Files: filesOf(a.Files)}
+	if a.MessageID != nil {
+		u.MessageID = *a.MessageID
+	}
+	return u
+}
+
+// filesOf answers the files an event's API shape describes, with the thumbnails it names.
+func filesOf(api []messenger.APIFile) []messenger.File {
+	if len(api) == 0 {
+		return nil
+	}
+	out := make([]messenger.File, 0, len(api))
+	for _, a := range api {
+		f := messenger.File{ID: a.ID, Name: a.Name, ContentType: a.ContentType, Size: a.Size, State: a.State,
+			Scanned: a.Scanned, Width: a.Width, Height: a.Height}
+		for _, size := range messenger.ThumbSizes {
+			if _, ok := a.Thumbnails[size]; ok {
+				w, h := messenger.FitBox(a.Width, a.Height, messenger.ThumbEdge(size))
+				f.Variants = append(f.Variants, messenger.Variant{Size: size, Width: w, Height: h})
+			}
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // metrics of the use cases.

@@ -97,6 +97,14 @@ type Event struct {
 	// Data is the JSON payload. Subscribers share the same bytes, so they
 	// must not modify them.
 	Data json.RawMessage
+	// Value is the typed payload Data encodes, as the publisher had it, so
+	// that a subscriber in the publishing process renders it without decoding
+	// Data. Memory passes it to its subscribers and keeps it in history;
+	// Redis carries only Data between processes, and gives Value back to the
+	// publishing process's own subscribers for a while (redis_values.go):
+	// another process's subscribers get nil and decode Data. Subscribers
+	// share it, so they must not modify it.
+	Value any
 	// Droppable marks events (typing, presence) that are worth less than the
 	// subscriber's consistency: they are dropped instead of overflowing a
 	// full queue.

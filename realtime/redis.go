@@ -126,6 +126,10 @@ type Redis struct {
 
 	pres *redisPresence
 
+	// values are the typed values of the events this process published lately, for its
+	// own subscribers (redis_values.go).
+	values *localValues
+
 	// Events whose publish failed: resync goes to their channels once Redis answers
 	// (redis_repair.go). repairSem (a one-slot semaphore) makes one repair at a time.
 	lost       *lostChannels
@@ -197,6 +201,7 @@ func newRedis(ctx context.Context, url string, queueSize int, logger *slog.Logge
 		scriptSHA:  publishScriptSHA,
 		waiters:    make(map[string]chan struct{}),
 		pres:       newRedisPresence(pc),
+		values:     newLocalValues(),
 		lost:       newLostChannels(defaultMaxLost),
 		repairWake: make(chan struct{}, 1),
 		repairSem:  make(chan struct{}, 1),
@@ -304,10 +309,14 @@ func (r *Redis) send(ctx context.Context, channels []string, ev Event) error {
 		}
 	}
 
+	origin := ""
+	if ev.Value != nil {
+		origin = r.values.keep(ev.Value)
+	}
 	pipe := r.client.Pipeline()
 	var calls []*scriptCall
 	if len(history) > 0 {
-		head, body, err := encodeEventParts(ev)
+		head, body, err := encodeEventParts(ev, origin)
 		if err != nil {
 			return err
 		}
@@ -329,11 +338,11 @@ func (r *Redis) send(ctx context.Context, channels []string, ev Event) error {
 	for _, group := range []struct {
 		channels []string
 		ev       Event
-	}{{withID, ev}, {withoutID, Event{Type: ev.Type, Data: ev.Data, Droppable: ev.Droppable}}} {
+	}{{withID, ev}, {withoutID, Event{Type: ev.Type, Data: ev.Data, Droppable: ev.Droppable, Value: ev.Value}}} {
 		if len(group.channels) == 0 {
 			continue
 		}
-		payload, err := encodeEvent(group.ev)
+		payload, err := encodeEvent(group.ev, origin)
 		if err != nil {
 			return err
 		}
@@ -453,10 +462,11 @@ func (r *Redis) History(ctx context.Context, channel, afterID string) ([]Event, 
 		if !isEvent {
 			continue // a mark of Head
 		}
-		ev, err := decodeEvent(v)
+		ev, origin, err := decodeEvent(v)
 		if err != nil {
 			return nil, fmt.Errorf("realtime: history of %s: entry %s: %w", channel, m.ID, err)
 		}
+		ev.Value = r.values.get(origin)
 		ev.ID = epoch + "-" + m.ID
 		events = append(events, ev)
 	}
@@ -750,11 +760,12 @@ func (r *Redis) dispatch(m *redis.Message) {
 	if !ok {
 		return
 	}
-	ev, err := decodeEvent(m.Payload)
+	ev, origin, err := decodeEvent(m.Payload)
 	if err != nil {
 		r.log.Warn("realtime: dropping undecodable event", "channel", channel, "err", err)
 		return
 	}
+	ev.Value = r.values.get(origin)
 	_ = r.hub.publish(channel, ev)
 }
 
@@ -807,21 +818,24 @@ type wireEvent struct {
 	ID        string          `json:"i,omitempty"`
 	Data      json.RawMessage `json:"d,omitempty"`
 	Droppable bool            `json:"x,omitempty"`
+	// Origin names the event's typed value in the process that published it (see
+	// localValues); other processes decode the data.
+	Origin string `json:"o,omitempty"`
 }
 
-func encodeEvent(ev Event) ([]byte, error) {
+func encodeEvent(ev Event, origin string) ([]byte, error) {
 	if err := validEvent(ev); err != nil {
 		return nil, err
 	}
-	return json.Marshal(wireEvent{Type: ev.Type, ID: ev.ID, Data: ev.Data, Droppable: ev.Droppable})
+	return json.Marshal(wireEvent{Type: ev.Type, ID: ev.ID, Data: ev.Data, Droppable: ev.Droppable, Origin: origin})
 }
 
 // encodeEventParts encodes ev without its ID, split where the ID goes so
 // that the publish script can insert the ID it assigns without re-encoding
 // the event (and possibly altering its data).
-func encodeEventParts(ev Event) (head, body string, err error) {
+func encodeEventParts(ev Event, origin string) (head, body string, err error) {
 	ev.ID = ""
-	payload, err := encodeEvent(ev)
+	payload, err := encodeEvent(ev, origin)
 	if err != nil {
 		return "", "", err
 	}
@@ -837,10 +851,10 @@ func encodeEventParts(ev Event) (head, body string, err error) {
 	return head, rest, nil
 }
 
-func decodeEvent(payload string) (Event, error) {
+func decodeEvent(payload string) (ev Event, origin string, err error) {
 	var w wireEvent
 	if err := json.Unmarshal([]byte(payload), &w); err != nil {
-		return Event{}, err
+		return Event{}, "", err
 	}
-	return Event{Type: w.Type, ID: w.ID, Data: w.Data, Droppable: w.Droppable}, nil
+	return Event{Type: w.Type, ID: w.ID, Data: w.Data, Droppable: w.Droppable}, w.Origin, nil
 }
