@@ -2,11 +2,9 @@ package chat
 
 import (
 	"context"
-	"encoding/json"
 	"strconv"
 
 	"github.com/dreamseed/messenger"
-	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/store"
 )
 
@@ -36,9 +34,10 @@ func (s *Service) publishAnnouncementUpdate(ctx context.Context, zoneID int64, m
 // publishZone publishes m as an event of type typ (numbered id, or none) on the zone's
 // channel; a failure is counted and logged as what.
 func (s *Service) publishZone(ctx context.Context, zoneID int64, typ, id string, m messenger.Message, what string) {
-	raw, err := json.Marshal(m.API())
+	ev, err := liveEvent(typ, m, false)
 	if err == nil {
-		err = s.events.Publish(context.WithoutCancel(ctx), ZoneChannel(zoneID), realtime.Event{Type: typ, ID: id, Data: raw})
+		ev.ID = id
+		err = s.events.Publish(context.WithoutCancel(ctx), ZoneChannel(zoneID), ev)
 	}
 	if err != nil {
 		s.metrics.errors.WithLabelValues("publish").Inc()

@@ -196,7 +196,7 @@ func (s *Service) CreateUpload(ctx context.Context, me messenger.User, convID in
 			return err
 		})
 		if err == nil {
-			s.publish(ctx, []int64{me.ID}, EventUploadUpdated, up.API())
+			s.publish(ctx, []int64{me.ID}, EventUploadUpdated, up)
 		}
 		return err
 	})
@@ -527,7 +527,7 @@ func (s *Service) DeleteFile(ctx context.Context, me messenger.User, id string) 
 		if zone != 0 {
 			s.publishAnnouncementUpdate(ctx, zone, msg)
 		} else {
-			s.publish(ctx, members, EventMessageUpdated, msg.API())
+			s.publish(ctx, members, EventMessageUpdated, msg)
 		}
 		return nil
 	})
@@ -812,7 +812,7 @@ func (s *Service) publishUpload(ctx context.Context, uploader messenger.Identity
 		return
 	}
 	s.inOrder(up.ConversationID, func() error {
-		s.publish(ctx, []int64{uploader.UserID}, EventUploadUpdated, up.API())
+		s.publish(ctx, []int64{uploader.UserID}, EventUploadUpdated, up)
 		return nil
 	})
 }
@@ -962,7 +962,7 @@ func (s *Service) storeFileMessage(ctx context.Context, up *store.JobUpload) err
 		if fm.ZoneID != 0 {
 			s.publishAnnouncement(ctx, fm.ZoneID, fm.Message)
 		} else {
-			s.publish(ctx, fm.Members, EventMessageNew, fm.Message.API())
+			s.publish(ctx, fm.Members, EventMessageNew, fm.Message)
 		}
 		return nil
 	})

@@ -74,7 +74,7 @@ func (s *Service) groupChange(ctx context.Context, me messenger.User, convID int
 		}
 		for _, m := range ch.notices {
 			m.Sender = me
-			s.publish(ctx, ch.members, EventMessageNew, m.API())
+			s.publish(ctx, ch.members, EventMessageNew, m)
 			s.metrics.messages.WithLabelValues(m.Kind).Inc()
 		}
 		byReason := map[string][]int64{}

@@ -22,7 +22,7 @@ func (s *Service) SignIn(ctx context.Context, p store.SignInParams) (messenger.U
 		slog.String("request_id", messenger.RequestID(ctx)))
 	for _, c := range move.Conversations {
 		for _, m := range c.Notices {
-			s.publish(ctx, c.Members, EventMessageNew, m.API())
+			s.publish(ctx, c.Members, EventMessageNew, m)
 			s.metrics.messages.WithLabelValues(m.Kind).Inc()
 		}
 		s.publish(ctx, c.Members, EventConversationUpdated, ConversationUpdate{ConversationID: c.ConversationID, Reason: ReasonMembers})

@@ -274,7 +274,7 @@ func (s *Service) sendBatch(batch []convSends) {
 			if res.ZoneID != 0 {
 				s.publishAnnouncement(r.ctx, res.ZoneID, msg)
 			} else {
-				s.publish(r.ctx, res.Members, EventMessageNew, msg.API())
+				s.publish(r.ctx, res.Members, EventMessageNew, msg)
 			}
 		}
 	}
