@@ -505,7 +505,7 @@ func (s *Service) pushPayload(r *pushRecipient, conv *messenger.Conversation) {
 		body = s.push.Preview(r.member.Locale, *msg)
 	}
 	d := pushData{
-		Title:          conv.DisplayTitle(r.member.UserID),
+		Title:          conv.DisplayTitle(r.member.UserID, r.member.Locale),
 		Body:           truncate(msg.Sender.Name+": "+strings.Join(strings.Fields(body), " "), PushPreviewLength),
 		URL:            strings.ReplaceAll(s.push.ConversationURL, "{id}", strconv.FormatInt(conv.ID, 10)),
 		ConversationID: conv.ID, Seq: msg.Seq, Tag: "c" + strconv.FormatInt(conv.ID, 10), Count: max(r.count, 1),

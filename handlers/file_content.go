@@ -74,7 +74,7 @@ func serveFile(c *echo.Context, fc chat.FileContent, disposition, cacheControl, 
 }
 
 // errFileNotFound is what an unknown, malformed or foreign file id answers alike.
-var errFileNotFound = messenger.Errorf(messenger.ENOTFOUND, "File not found.")
+var errFileNotFound = messenger.Errorf(messenger.ENOTFOUND, "error.file.not_found")
 
 // fileID parses a file or upload id of the path (a UUID).
 func fileID(c *echo.Context) (string, error) {

@@ -86,7 +86,7 @@ func nonNegative(q url.Values, name string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
-		return 0, messenger.Errorf(messenger.EINVALID, "%s must be a non-negative integer.", name)
+		return 0, messenger.Errorf(messenger.EINVALID, "error.param.non_negative", name)
 	}
 	return n, nil
 }

@@ -97,7 +97,7 @@ func (s *Server) threadPage(c *echo.Context, me messenger.User, convID, beforeSe
 }
 
 // notFoundID is what a malformed id answers: the same as an id that is not ours.
-var notFoundID = messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
+var notFoundID = messenger.Errorf(messenger.ENOTFOUND, "error.conversation.not_found")
 
 // pathID parses a positive int64 path parameter.
 func pathID(c *echo.Context, name string) (int64, error) {
