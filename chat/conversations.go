@@ -2,7 +2,6 @@ package chat
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/dreamseed/messenger"
@@ -98,7 +97,7 @@ func (s *Service) CreateConversation(ctx context.Context, me messenger.User, kin
 }
 
 // defaultGroupTitle names an untitled group after its first members, as KakaoTalk does:
-// "김민준, 이서연, 박지호 외 2명".
+// "김민준, 이서연, 박지호 외 2명", in its creator's language.
 func defaultGroupTitle(me messenger.User, others []messenger.User) string {
 	names := []string{me.Name}
 	for _, u := range others {
@@ -107,7 +106,7 @@ func defaultGroupTitle(me messenger.User, others []messenger.User) string {
 	if len(names) <= 3 {
 		return strings.Join(names, ", ")
 	}
-	title := fmt.Sprintf("%s 외 %d명", strings.Join(names[:3], ", "), len(names)-3)
+	title := messenger.Textf(me.Locale, "group.default_title", strings.Join(names[:3], ", "), len(names)-3)
 	if r := []rune(title); len(r) > messenger.MaxTitleLength {
 		title = string(r[:messenger.MaxTitleLength])
 	}
