@@ -1,10 +1,17 @@
 package messenger
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // verbs finds the places a text fills in: fmt verbs (%s, %d, %[2]s) and the service
@@ -79,5 +86,64 @@ func TestSystemEventText(t *testing.T) {
 	}
 	if got := (SystemEvent{Type: "unknown"}).Text(LangEnglish); got != "" {
 		t.Errorf("unknown event: %q", got)
+	}
+}
+
+// Every text the code names by a literal key is in the table: an error's words
+// (Errorf), a page's (T, Tf) and the rest (Text, Textf). An error may still name its words
+// by their English text, which finds the key, or be a bare format of other errors ("%s").
+func TestEveryKeyIsInTheTable(t *testing.T) {
+	keyArg := map[string]int{"Errorf": 1, "T": 1, "Tf": 1, "Text": 1, "Textf": 1}
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			var name string
+			switch fn := call.Fun.(type) {
+			case *ast.Ident:
+				name = fn.Name
+			case *ast.SelectorExpr:
+				if pkg, ok := fn.X.(*ast.Ident); !ok || (pkg.Name != "messenger" && pkg.Name != "views") {
+					return true
+				}
+				name = fn.Sel.Name
+			}
+			i, ok := keyArg[name]
+			if !ok || len(call.Args) <= i {
+				return true
+			}
+			lit, ok := call.Args[i].(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
+				return true
+			}
+			key, _ := strconv.Unquote(lit.Value)
+			_, known := words[key]
+			_, english := keyOfEnglish[key]
+			letterless := strings.IndexFunc(verbs.ReplaceAllString(key, ""), unicode.IsLetter) < 0
+			if !known && !(name == "Errorf" && (english || letterless)) {
+				t.Errorf("%s: %s(%q): no such key in the table", fset.Position(lit.Pos()), name, key)
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
