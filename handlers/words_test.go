@@ -22,7 +22,7 @@ var notWords = map[string]bool{
 	"DreamSeed": true, "PDF": true, "JPG": true, "JPEG": true, "PNG": true, "WebP": true, "GIF": true,
 	"HWP": true, "HWPX": true, "HEIC": true, "iPhone": true, "iPad": true, "Safari": true, "iOS": true,
 	"ID": true, "KB": true, "MB": true, "GB": true, "Asia": true, "Seoul": true, "UTC": true,
-	"Mina": true, "Joon": true, "Sora": true,
+	"Mina": true, "Joon": true, "Sora": true, "Nara": true,
 }
 
 var latinWord = regexp.MustCompile(`[A-Za-z]{2,}`)
@@ -122,6 +122,25 @@ func TestPagesSpeakOneLanguage(t *testing.T) {
 	for i := range 60 {
 		many += fmt.Sprintf("%d\n", i)
 	}
+	var list struct {
+		Conversations []struct {
+			ID   int64
+			Kind string
+		}
+	}
+	json.Unmarshal([]byte(e.apiDo(token, "GET", "/api/v1/conversations", "")), &list)
+	ann := ""
+	for _, c := range list.Conversations {
+		if c.Kind == "announcement" {
+			ann = fmt.Sprintf("/c/%d", c.ID)
+		}
+	}
+	if ann == "" {
+		t.Fatal("no announcements in the list")
+	}
+	e.apiDo(token, "POST", "/api/v1/conversations"+ann[2:]+"/messages", `{"body":"42"}`)
+	// Sora was removed from the group.
+	e.apiDo(token, "DELETE", fmt.Sprintf("/api/v1/conversations/%d/participants/w3", group.ID), "")
 	d, g := fmt.Sprintf("/c/%d", direct.ID), fmt.Sprintf("/c/%d", group.ID)
 	for _, lang := range []string{"ko", "en"} {
 		accept := map[string]string{"ko": "ko-KR,ko;q=0.9", "en": "en-US,en;q=0.9"}[lang]
@@ -145,14 +164,19 @@ func TestPagesSpeakOneLanguage(t *testing.T) {
 		for _, path := range []string{
 			"/", "/conversations", "/new", "/people?q=o", d, d + "/messages?after_seq=0", d + "/header",
 			d + "/header?members=1", g, g + "/header?members=1", g + "/invite", g + "/invite/people?q=o",
-			g + "/audit", "/settings", "/push/devices", "/nowhere", "/c/99999999",
+			g + "/audit", "/settings", "/settings?saved=1", "/push/devices", "/nowhere", "/c/99999999",
+			ann, ann + "/header?members=1", "/c/abc",
 		} {
 			get(browser, path, nil)
 		}
+		get(e.signInBrowser("w3", "Sora", "org-w"), g, nil) // removed from the group
+		newcomer := e.signInBrowser("w9-"+lang, "Nara", "org-new-"+lang)
+		get(newcomer, "/", nil)
+		get(newcomer, "/new", nil)
 		for _, path := range []string{"/conversations", d + "/messages?after_seq=0", g + "/header?members=1", "/push/devices", "/c/99999999"} {
 			get(browser, path, map[string]string{"HX-Request": "true"})
 		}
-		for _, path := range []string{"/", "/push/enable", "/unsubscribe?token=x", "/nowhere"} {
+		for _, path := range []string{"/", "/push/enable", "/unsubscribe?t=x", "/nowhere"} {
 			get(e.client(), path, nil)
 		}
 		if lang == "ko" { // the demo people and schools have Korean names in either language
