@@ -43,8 +43,8 @@ type Push struct {
 	Retries int
 	// RetryBase is the first retry's delay, doubled each time (unless Retry-After is longer).
 	RetryBase time.Duration
-	// Preview words a file message's body in a locale ("사진", "파일: name"): the
-	// translation table lives in views.
+	// Preview words a file message's body in a locale ("사진", "파일: name"), as pages
+	// word it (views.FilePreview).
 	Preview func(locale string, m messenger.Message) string
 }
 
