@@ -77,7 +77,7 @@ func (m Message) API() APIMessage {
 // API answers the conversation's API shape as viewer sees it.
 func (c Conversation) API(viewerID int64) APIConversation {
 	out := APIConversation{
-		ID: c.ID, Kind: c.Kind, Title: c.DisplayTitle(viewerID), LastSeq: c.LastSeq,
+		ID: c.ID, Kind: c.Kind, Title: c.DisplayTitle(viewerID, LangKorean), LastSeq: c.LastSeq,
 		UnreadCount: c.UnreadCount, Muted: c.Muted, UpdatedAt: c.UpdatedAt.UTC(), Participants: []APIParticipant{},
 	}
 	if c.LastMessageAt != nil {

@@ -2,7 +2,6 @@ package messenger
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 )
@@ -90,9 +89,9 @@ type Conversation struct {
 	Muted bool
 }
 
-// DisplayTitle answers what to call the conversation for viewer: the title of a group, the
-// other person's name in a direct conversation.
-func (c Conversation) DisplayTitle(viewerID int64) string {
+// DisplayTitle answers what to call the conversation for viewer in lang: the title of a
+// group, the other person's name in a direct conversation.
+func (c Conversation) DisplayTitle(viewerID int64, lang string) string {
 	if c.Kind == KindDirect {
 		for _, p := range c.Participants {
 			if p.ID != viewerID {
@@ -101,7 +100,7 @@ func (c Conversation) DisplayTitle(viewerID int64) string {
 		}
 	}
 	if c.Kind == KindAnnouncement && c.Title == "" {
-		return "학교 공지"
+		return Text(lang, "announcement.title")
 	}
 	return c.Title
 }
@@ -159,25 +158,49 @@ type SystemEvent struct {
 }
 
 // Korean answers the notice in Korean, as stored in the message body for API clients.
-func (e SystemEvent) Korean() string {
-	targets := strings.Join(e.Targets, "님, ")
-	switch e.Type {
-	case EventInvited:
-		return fmt.Sprintf("%s님이 %s님을 초대했습니다.", e.Actor, targets)
-	case EventRemoved:
-		return fmt.Sprintf("%s님이 %s님을 내보냈습니다.", e.Actor, targets)
-	case EventLeft:
-		return fmt.Sprintf("%s님이 나갔습니다.", e.Actor)
-	case EventRenamed:
-		return fmt.Sprintf("%s님이 그룹 이름을 '%s'(으)로 바꿨습니다.", e.Actor, e.Title)
-	case EventAdminGranted:
-		return fmt.Sprintf("%s님이 %s님을 방장으로 지정했습니다.", e.Actor, targets)
-	case EventAdminRevoked:
-		return fmt.Sprintf("%s님이 %s님의 방장 권한을 해제했습니다.", e.Actor, targets)
-	case EventAdminPassed:
-		return fmt.Sprintf("%s님이 방장이 되었습니다.", targets)
+func (e SystemEvent) Korean() string { return e.Text(LangKorean) }
+
+// systemKeys are the words of each system event.
+var systemKeys = map[string]string{
+	EventInvited:      "system.invited",
+	EventRemoved:      "system.removed",
+	EventLeft:         "system.left",
+	EventRenamed:      "system.renamed",
+	EventAdminGranted: "system.admin_granted",
+	EventAdminRevoked: "system.admin_revoked",
+	EventAdminPassed:  "system.admin_passed",
+}
+
+// Text answers the notice in lang ("" for an event it does not know).
+func (e SystemEvent) Text(lang string) string {
+	key, ok := systemKeys[e.Type]
+	if !ok {
+		return ""
 	}
-	return ""
+	targets := strings.Join(e.Targets, "님, ")
+	if lang == LangEnglish {
+		targets = joinEnglish(e.Targets)
+	}
+	switch e.Type {
+	case EventLeft:
+		return Textf(lang, key, e.Actor)
+	case EventRenamed:
+		return Textf(lang, key, e.Actor, e.Title)
+	case EventAdminPassed:
+		return Textf(lang, key, targets)
+	}
+	return Textf(lang, key, e.Actor, targets)
+}
+
+// joinEnglish lists names as English does: "A", "A and B", "A, B and C".
+func joinEnglish(names []string) string {
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 type requestIDKey struct{}

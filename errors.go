@@ -21,20 +21,33 @@ const (
 	EINTERNAL     = "internal"
 )
 
-// Error is a domain error whose Message is safe to show to the user.
+// Error is a domain error whose words are safe to show to the user: Key names them in the
+// table of the messenger's words (Text), Args fill them in.
 type Error struct {
-	Code    string
-	Message string
+	Code string
+	Key  string
+	Args []any
 }
 
-// Error implements the error interface.
+// Error implements the error interface, in English, as logs read it.
 func (e *Error) Error() string {
-	return fmt.Sprintf("messenger error: code=%s message=%s", e.Code, e.Message)
+	return fmt.Sprintf("messenger error: code=%s message=%s", e.Code, e.Text(LangEnglish))
 }
 
-// Errorf returns a domain error with a user-facing message.
-func Errorf(code string, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+// Text answers the error's words in lang.
+func (e *Error) Text(lang string) string {
+	return Textf(lang, e.Key, e.Args...)
+}
+
+// Errorf returns a domain error whose words are the text of key with args filled in. An
+// *Error among the args is worded in the reader's language with the rest.
+func Errorf(code string, key string, args ...any) *Error {
+	if _, ok := words[key]; !ok {
+		if k, ok := keyOfEnglish[key]; ok {
+			key = k
+		}
+	}
+	return &Error{Code: code, Key: key, Args: args}
 }
 
 // ErrorCode answers the code of err: the code of a wrapped *Error, EINTERNAL for any
@@ -51,12 +64,17 @@ func ErrorCode(err error) string {
 	}
 }
 
-// ErrorMessage answers the user-facing message of err; internal errors get a generic one so
-// that their details never reach a user.
+// ErrorMessage answers the user-facing message of err in English.
 func ErrorMessage(err error) string {
+	return ErrorText(err, LangEnglish)
+}
+
+// ErrorText answers the user-facing message of err in lang; internal errors get a generic
+// one so that their details never reach a user.
+func ErrorText(err error, lang string) string {
 	var e *Error
 	if errors.As(err, &e) {
-		return e.Message
+		return e.Text(lang)
 	}
-	return "Internal error."
+	return Text(lang, "error.internal")
 }

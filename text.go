@@ -29,21 +29,21 @@ const MaxCombiningRun = 8
 // are kept: pages render each body isolated, so they cannot reach beyond it.
 func CleanBody(body string) (string, error) {
 	if !utf8.ValidString(body) {
-		return "", Errorf(EINVALID, "The message contains invalid characters.")
+		return "", Errorf(EINVALID, "error.body.invalid")
 	}
 	body = lineEnds.Replace(body)
 	if hasControl(body, "\t\n") {
-		return "", Errorf(EINVALID, "The message contains control characters.")
+		return "", Errorf(EINVALID, "error.body.control")
 	}
 	if combiningFlood(body) {
-		return "", Errorf(EINVALID, "The message stacks more than %d combining marks on one letter.", MaxCombiningRun)
+		return "", Errorf(EINVALID, "error.body.combining", MaxCombiningRun)
 	}
 	body = strings.TrimSpace(body)
 	if IsBlank(body) {
-		return "", Errorf(EINVALID, "The message is empty.")
+		return "", Errorf(EINVALID, "error.body.empty")
 	}
 	if utf8.RuneCountInString(body) > MaxMessageLength {
-		return "", Errorf(EINVALID, "A message can be at most %d characters.", MaxMessageLength)
+		return "", Errorf(EINVALID, "error.body.too_long", MaxMessageLength)
 	}
 	return body, nil
 }
@@ -54,18 +54,18 @@ func CleanBody(body string) (string, error) {
 // MaxTitleLength characters.
 func CleanTitle(title string) (string, error) {
 	if !utf8.ValidString(title) {
-		return "", Errorf(EINVALID, "The group name contains invalid characters.")
+		return "", Errorf(EINVALID, "error.title.invalid")
 	}
 	title = strings.TrimSpace(title)
 	switch {
 	case hasControl(title, ""), strings.ContainsAny(title, "\u2028\u2029"):
-		return "", Errorf(EINVALID, "The group name must be one line without control characters.")
+		return "", Errorf(EINVALID, "error.title.control")
 	case strings.IndexFunc(title, IsBidiControl) >= 0:
-		return "", Errorf(EINVALID, "The group name cannot contain text-direction controls.")
+		return "", Errorf(EINVALID, "error.title.bidi")
 	case combiningFlood(title):
-		return "", Errorf(EINVALID, "The group name stacks more than %d combining marks on one letter.", MaxCombiningRun)
+		return "", Errorf(EINVALID, "error.title.combining", MaxCombiningRun)
 	case utf8.RuneCountInString(title) > MaxTitleLength:
-		return "", Errorf(EINVALID, "A group name can be at most %d characters.", MaxTitleLength)
+		return "", Errorf(EINVALID, "error.title.too_long", MaxTitleLength)
 	case IsBlank(title):
 		return "", nil
 	}

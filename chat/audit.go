@@ -28,7 +28,7 @@ func (s *Service) AuditLog(ctx context.Context, me messenger.User, convID int64)
 		case conv.Kind == messenger.KindAnnouncement:
 			// A zone's notices are the school's: its portal administrators read their log.
 			if me.Role != messenger.RoleAdmin {
-				return messenger.Errorf(messenger.EFORBIDDEN, "Only the school's administrators can do this.")
+				return messenger.Errorf(messenger.EFORBIDDEN, "error.school_admins_only")
 			}
 		default:
 			if err := requireAdmin(conv, me); err != nil {

@@ -272,7 +272,7 @@ func decodeCursor(s string) (*store.ConversationCursor, error) {
 	if s == "" {
 		return nil, nil
 	}
-	bad := messenger.Errorf(messenger.EINVALID, "Invalid cursor.")
+	bad := messenger.Errorf(messenger.EINVALID, "error.cursor")
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return nil, bad

@@ -2,7 +2,6 @@ package chat
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/dreamseed/messenger"
@@ -28,17 +27,17 @@ func (s *Service) CreateConversation(ctx context.Context, me messenger.User, kin
 	switch kind {
 	case messenger.KindDirect:
 		if len(subs) != 1 {
-			return conv, false, messenger.Errorf(messenger.EINVALID, "A direct conversation needs exactly one other person.")
+			return conv, false, messenger.Errorf(messenger.EINVALID, "error.direct.one")
 		}
 	case messenger.KindGroup:
 		if title, err = messenger.CleanTitle(title); err != nil {
 			return conv, false, err
 		}
 		if len(subs) == 0 || len(subs) > MaxGroupSize-1 {
-			return conv, false, messenger.Errorf(messenger.EINVALID, "A group needs 1 to %d other members.", MaxGroupSize-1)
+			return conv, false, messenger.Errorf(messenger.EINVALID, "error.group.size", MaxGroupSize-1)
 		}
 	default:
-		return conv, false, messenger.Errorf(messenger.EINVALID, "kind must be direct or group.")
+		return conv, false, messenger.Errorf(messenger.EINVALID, "error.kind")
 	}
 
 	var created bool
@@ -47,7 +46,7 @@ func (s *Service) CreateConversation(ctx context.Context, me messenger.User, kin
 		users, err := tx.UsersBySubs(ctx, subs)
 		if err != nil {
 			if messenger.ErrorCode(err) == messenger.ENOTFOUND {
-				return messenger.Errorf(messenger.EINVALID, "%s", messenger.ErrorMessage(err))
+				return messenger.Errorf(messenger.EINVALID, "%s", err)
 			}
 			return err
 		}
@@ -98,7 +97,7 @@ func (s *Service) CreateConversation(ctx context.Context, me messenger.User, kin
 }
 
 // defaultGroupTitle names an untitled group after its first members, as KakaoTalk does:
-// "김민준, 이서연, 박지호 외 2명".
+// "김민준, 이서연, 박지호 외 2명", in its creator's language.
 func defaultGroupTitle(me messenger.User, others []messenger.User) string {
 	names := []string{me.Name}
 	for _, u := range others {
@@ -107,7 +106,7 @@ func defaultGroupTitle(me messenger.User, others []messenger.User) string {
 	if len(names) <= 3 {
 		return strings.Join(names, ", ")
 	}
-	title := fmt.Sprintf("%s 외 %d명", strings.Join(names[:3], ", "), len(names)-3)
+	title := messenger.Textf(me.Locale, "group.default_title", strings.Join(names[:3], ", "), len(names)-3)
 	if r := []rune(title); len(r) > messenger.MaxTitleLength {
 		title = string(r[:messenger.MaxTitleLength])
 	}
@@ -122,7 +121,7 @@ func uniqueSubs(subs []string, me string) ([]string, error) {
 	for _, s := range subs {
 		s = strings.TrimSpace(s)
 		if !messenger.ValidID(s) {
-			return nil, messenger.Errorf(messenger.EINVALID, "A person's id contains invalid characters.")
+			return nil, messenger.Errorf(messenger.EINVALID, "error.person_id")
 		}
 		if s != "" && !seen[s] {
 			seen[s] = true
@@ -150,7 +149,7 @@ func (s *Service) Conversation(ctx context.Context, me messenger.User, convID in
 func (s *Service) SearchPeople(ctx context.Context, me messenger.User, q string) ([]messenger.User, error) {
 	var users []messenger.User
 	if !messenger.ValidID(q) {
-		return users, messenger.Errorf(messenger.EINVALID, "The search contains invalid characters.")
+		return users, messenger.Errorf(messenger.EINVALID, "error.search.invalid")
 	}
 	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
 		var err error

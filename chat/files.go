@@ -106,7 +106,7 @@ type FileContent struct {
 	ModTime     time.Time
 }
 
-var errFilesNotBuilt = messenger.Errorf(messenger.EUNSUPPORTED, "Files are not available.")
+var errFilesNotBuilt = messenger.Errorf(messenger.EUNSUPPORTED, "error.files.off")
 
 // nobody is the identity of the jobs' own transactions: the gates they call refuse inside a
 // user's transaction.
@@ -147,7 +147,7 @@ func (s *Service) CreateUpload(ctx context.Context, me messenger.User, convID in
 	}
 	cid, err := uuid.Parse(clientMsgID)
 	if err != nil {
-		return messenger.Upload{}, false, messenger.Errorf(messenger.EINVALID, "client_msg_id must be a UUID.")
+		return messenger.Upload{}, false, messenger.Errorf(messenger.EINVALID, "error.client_msg_id.uuid")
 	}
 	clientMsgID = cid.String()
 	if caption, err = cleanCaption(caption); err != nil {
@@ -155,9 +155,9 @@ func (s *Service) CreateUpload(ctx context.Context, me messenger.User, convID in
 	}
 	switch {
 	case len(files) == 0:
-		return messenger.Upload{}, false, messenger.Errorf(messenger.EINVALID, "Choose a file to send.")
+		return messenger.Upload{}, false, messenger.Errorf(messenger.EINVALID, "error.file.choose")
 	case len(files) > f.MaxFiles:
-		return messenger.Upload{}, false, messenger.Errorf(messenger.ETOOLARGE, "At most %d files can be sent at once.", f.MaxFiles)
+		return messenger.Upload{}, false, messenger.Errorf(messenger.ETOOLARGE, "error.files.too_many", f.MaxFiles)
 	}
 
 	// The same client_msg_id answers what it made, before anything is stored.
@@ -236,7 +236,7 @@ func (s *Service) uploadBefore(ctx context.Context, me messenger.User, convID in
 		up, err := tx.UploadByClientID(ctx, clientMsgID)
 		if err == nil {
 			if up.ConversationID != convID {
-				return messenger.Errorf(messenger.ECONFLICT, "This client_msg_id was used for another conversation.")
+				return messenger.Errorf(messenger.ECONFLICT, "error.client_msg_id.other_conversation")
 			}
 			found = &up
 			return nil
@@ -249,11 +249,11 @@ func (s *Service) uploadBefore(ctx context.Context, me messenger.User, convID in
 			return err
 		}
 		if conv.Kind == messenger.KindAnnouncement && !me.CanAnnounce() {
-			return messenger.Errorf(messenger.EFORBIDDEN, "Only teachers and administrators can post announcements.")
+			return messenger.Errorf(messenger.EFORBIDDEN, "error.announcement.post")
 		}
 		used, err := tx.ClientMsgIDUsed(ctx, clientMsgID)
 		if err == nil && used {
-			return messenger.Errorf(messenger.ECONFLICT, "This client_msg_id was used for a message.")
+			return messenger.Errorf(messenger.ECONFLICT, "error.client_msg_id.used")
 		}
 		return err
 	})
@@ -276,12 +276,12 @@ func (f *Files) check(files []UploadFile) ([]checkedFile, error) {
 			return nil, err
 		}
 		if file.Content == nil || file.Size < 0 {
-			return nil, messenger.Errorf(messenger.EINVALID, "The file %s is empty.", name)
+			return nil, messenger.Errorf(messenger.EINVALID, "error.file.named_empty", name)
 		}
 		info, err := upload.Detect(file.Content, file.Size, f.Limits)
 		if err != nil {
 			if messenger.ErrorCode(err) != "" {
-				return nil, messenger.Errorf(messenger.ErrorCode(err), "%s: %s", name, messenger.ErrorMessage(err))
+				return nil, messenger.Errorf(messenger.ErrorCode(err), "%s: %s", name, err)
 			}
 			return nil, fmt.Errorf("read %s: %w", name, err)
 		}
@@ -325,7 +325,7 @@ func (f *Files) put(ctx context.Context, c checkedFile, file UploadFile) (store.
 	pr.CloseWithError(errors.New("storage stopped reading")) // unblocks a stripper Put left
 	if serr := <-stripped; serr != nil {
 		f.Storage.Delete(context.WithoutCancel(ctx), nf.Key)
-		return nf, messenger.Errorf(messenger.EINVALID, "%s: the picture could not be read.", c.name)
+		return nf, messenger.Errorf(messenger.EINVALID, "error.image.unreadable", c.name)
 	}
 	if err != nil {
 		return nf, fmt.Errorf("store %s: %w", c.name, err)
@@ -341,11 +341,12 @@ func (f *Files) removeStored(ctx context.Context, files []store.NewFile) {
 	}
 }
 
-// validUUID answers id when it is a UUID, or a not-found error: an id that names nothing.
-func validUUID(id, what string) (string, error) {
+// validUUID answers id when it is a UUID, or the not-found error of key: an id that names
+// nothing.
+func validUUID(id, key string) (string, error) {
 	u, err := uuid.Parse(id)
 	if err != nil {
-		return "", messenger.Errorf(messenger.ENOTFOUND, "%s not found.", what)
+		return "", messenger.Errorf(messenger.ENOTFOUND, key)
 	}
 	return u.String(), nil
 }
@@ -353,7 +354,7 @@ func validUUID(id, what string) (string, error) {
 // Upload answers one of me's uploads.
 func (s *Service) Upload(ctx context.Context, me messenger.User, id string) (messenger.Upload, error) {
 	var up messenger.Upload
-	id, err := validUUID(id, "Upload")
+	id, err := validUUID(id, "error.upload.not_found")
 	if err != nil {
 		return up, err
 	}
@@ -383,7 +384,7 @@ func (s *Service) PendingUploads(ctx context.Context, me messenger.User, convID 
 // DismissUpload hides one of me's infected or failed uploads from its thread, and tells
 // me's streams (upload.updated with dismissed), so that other tabs drop its bubble too.
 func (s *Service) DismissUpload(ctx context.Context, me messenger.User, id string) error {
-	id, err := validUUID(id, "Upload")
+	id, err := validUUID(id, "error.upload.not_found")
 	if err != nil {
 		return err
 	}
@@ -397,7 +398,7 @@ func (s *Service) DismissUpload(ctx context.Context, me messenger.User, id strin
 // file answers a stored file me may see.
 func (s *Service) file(ctx context.Context, me messenger.User, id string) (store.StoredFile, error) {
 	var f store.StoredFile
-	id, err := validUUID(id, "File")
+	id, err := validUUID(id, "error.file.not_found")
 	if err != nil {
 		return f, err
 	}
@@ -426,7 +427,7 @@ func (s *Service) OpenFile(ctx context.Context, me messenger.User, id string) (F
 		return FileContent{}, err
 	}
 	if f.State != messenger.FileClean {
-		return FileContent{}, messenger.Errorf(messenger.ENOTFOUND, "File not found.")
+		return FileContent{}, messenger.Errorf(messenger.ENOTFOUND, "error.file.not_found")
 	}
 	return s.open(ctx, f, f.Key, f.ContentType, f.Size)
 }
@@ -438,7 +439,7 @@ func (s *Service) OpenThumbnail(ctx context.Context, me messenger.User, id, size
 		return FileContent{}, errFilesNotBuilt
 	}
 	if messenger.ThumbEdge(size) == 0 {
-		return FileContent{}, messenger.Errorf(messenger.ENOTFOUND, "Thumbnail not found.")
+		return FileContent{}, messenger.Errorf(messenger.ENOTFOUND, "error.thumbnail.not_found")
 	}
 	f, err := s.file(ctx, me, id)
 	if err != nil {
@@ -446,7 +447,7 @@ func (s *Service) OpenThumbnail(ctx context.Context, me messenger.User, id, size
 	}
 	v, ok := f.Variant(size)
 	if f.State != messenger.FileClean || !ok {
-		return FileContent{}, messenger.Errorf(messenger.ENOTFOUND, "Thumbnail not found.")
+		return FileContent{}, messenger.Errorf(messenger.ENOTFOUND, "error.thumbnail.not_found")
 	}
 	return s.open(ctx, f, variantKey(f.Key, size), thumbContentType, v.Bytes)
 }
@@ -460,7 +461,7 @@ func variantKey(key, size string) string { return storage.VariantKey(key, size+"
 func (s *Service) open(ctx context.Context, f store.StoredFile, key, contentType string, size int64) (FileContent, error) {
 	body, obj, err := s.files.Storage.Get(ctx, key)
 	if errors.Is(err, storage.ErrNotFound) {
-		return FileContent{}, messenger.Errorf(messenger.ENOTFOUND, "File not found.")
+		return FileContent{}, messenger.Errorf(messenger.ENOTFOUND, "error.file.not_found")
 	}
 	if err != nil {
 		return FileContent{}, fmt.Errorf("open file %s: %w", f.ID, err)
@@ -486,7 +487,7 @@ func (s *Service) DeleteFile(ctx context.Context, me messenger.User, id string) 
 		return messenger.Message{}, err
 	}
 	if f.OwnerID != me.ID || f.MessageID == 0 {
-		return messenger.Message{}, messenger.Errorf(messenger.EFORBIDDEN, "Only its sender can delete a file.")
+		return messenger.Message{}, messenger.Errorf(messenger.EFORBIDDEN, "error.file.not_sender")
 	}
 	var msg messenger.Message
 	var members []int64

@@ -42,7 +42,7 @@ func (s *Service) groupChange(ctx context.Context, me messenger.User, convID int
 				return err
 			}
 			if kind == messenger.KindAnnouncement {
-				return messenger.Errorf(messenger.EFORBIDDEN, "Your zone's announcements have no members to manage.")
+				return messenger.Errorf(messenger.EFORBIDDEN, "error.announcement.zone_members")
 			}
 			if err := tx.LockConversation(ctx, convID); err != nil {
 				return err
@@ -109,9 +109,9 @@ func requireGroup(conv messenger.Conversation) error {
 	case messenger.KindGroup:
 		return nil
 	case messenger.KindDirect:
-		return messenger.Errorf(messenger.EINVALID, "A 1:1 conversation cannot gain or lose members; start a group instead.")
+		return messenger.Errorf(messenger.EINVALID, "error.direct.members")
 	}
-	return messenger.Errorf(messenger.EFORBIDDEN, "Announcements have no members to manage.")
+	return messenger.Errorf(messenger.EFORBIDDEN, "error.announcement.no_members")
 }
 
 func requireAdmin(conv messenger.Conversation, me messenger.User) error {
@@ -119,7 +119,7 @@ func requireAdmin(conv messenger.Conversation, me messenger.User) error {
 		return err
 	}
 	if !conv.IsAdmin(me.ID) {
-		return messenger.Errorf(messenger.EFORBIDDEN, "Only the group's admins can do this.")
+		return messenger.Errorf(messenger.EFORBIDDEN, "error.group.admins_only")
 	}
 	return nil
 }
@@ -135,19 +135,19 @@ func (s *Service) Invite(ctx context.Context, me messenger.User, convID int64, s
 		return messenger.Conversation{}, err
 	}
 	if len(subs) == 0 {
-		return messenger.Conversation{}, messenger.Errorf(messenger.EINVALID, "Pick at least one person to invite.")
+		return messenger.Conversation{}, messenger.Errorf(messenger.EINVALID, "error.invite.none")
 	}
 	err = s.groupChange(ctx, me, convID, func(tx *store.Tx, conv messenger.Conversation, ch *change) error {
 		if err := requireGroup(conv); err != nil {
 			return err
 		}
 		if len(conv.Participants)+len(subs) > MaxGroupSize {
-			return messenger.Errorf(messenger.EINVALID, "A group can have at most %d members.", MaxGroupSize)
+			return messenger.Errorf(messenger.EINVALID, "error.group.too_big", MaxGroupSize)
 		}
 		users, err := tx.UsersBySubs(ctx, subs)
 		if err != nil {
 			if messenger.ErrorCode(err) == messenger.ENOTFOUND {
-				return messenger.Errorf(messenger.EINVALID, "%s", messenger.ErrorMessage(err))
+				return messenger.Errorf(messenger.EINVALID, "%s", err)
 			}
 			return err
 		}
@@ -189,7 +189,7 @@ func (s *Service) RemoveMember(ctx context.Context, me messenger.User, convID in
 			return err
 		}
 		if target.ID == me.ID {
-			return messenger.Errorf(messenger.EINVALID, "To leave the group yourself, use leave.")
+			return messenger.Errorf(messenger.EINVALID, "error.group.remove_self")
 		}
 		// The notice follows the change: the database checks it says what was done.
 		if err := tx.RemoveMember(ctx, convID, target.ID); err != nil {
@@ -207,7 +207,7 @@ func (s *Service) RemoveMember(ctx context.Context, me messenger.User, convID in
 // one admin.
 func (s *Service) SetMemberRole(ctx context.Context, me messenger.User, convID int64, sub, role string) error {
 	if role != messenger.ConvAdmin && role != messenger.ConvMember {
-		return messenger.Errorf(messenger.EINVALID, "role must be admin or member.")
+		return messenger.Errorf(messenger.EINVALID, "error.role")
 	}
 	return s.groupChange(ctx, me, convID, func(tx *store.Tx, conv messenger.Conversation, ch *change) error {
 		if err := requireAdmin(conv, me); err != nil {
@@ -221,7 +221,7 @@ func (s *Service) SetMemberRole(ctx context.Context, me messenger.User, convID i
 			return nil
 		}
 		if role == messenger.ConvMember && countAdmins(conv) == 1 {
-			return messenger.Errorf(messenger.ECONFLICT, "A group needs at least one admin: make someone else admin first.")
+			return messenger.Errorf(messenger.ECONFLICT, "error.group.last_admin")
 		}
 		if err := tx.SetMemberRole(ctx, convID, target.ID, role); err != nil {
 			return err
@@ -244,7 +244,7 @@ func (s *Service) Rename(ctx context.Context, me messenger.User, convID int64, t
 		return messenger.Conversation{}, err
 	}
 	if title == "" {
-		return messenger.Conversation{}, messenger.Errorf(messenger.EINVALID, "The group needs a name.")
+		return messenger.Conversation{}, messenger.Errorf(messenger.EINVALID, "error.title.required")
 	}
 	err = s.groupChange(ctx, me, convID, func(tx *store.Tx, conv messenger.Conversation, ch *change) error {
 		if err := requireAdmin(conv, me); err != nil {
@@ -276,7 +276,7 @@ func (s *Service) Rename(ctx context.Context, me messenger.User, convID int64, t
 func (s *Service) LeaveConversation(ctx context.Context, me messenger.User, convID int64) error {
 	return s.groupChange(ctx, me, convID, func(tx *store.Tx, conv messenger.Conversation, ch *change) error {
 		if conv.Kind == messenger.KindAnnouncement {
-			return messenger.Errorf(messenger.EFORBIDDEN, "Your zone's announcements cannot be left.")
+			return messenger.Errorf(messenger.EFORBIDDEN, "error.announcement.leave")
 		}
 		// The notices follow the change: the database checks they say what was done.
 		var passed *messenger.Participant
@@ -315,7 +315,7 @@ func memberBySub(conv messenger.Conversation, sub string) (messenger.Participant
 			return p, nil
 		}
 	}
-	return messenger.Participant{}, messenger.Errorf(messenger.ENOTFOUND, "This person is not a member.")
+	return messenger.Participant{}, messenger.Errorf(messenger.ENOTFOUND, "error.member.not_found")
 }
 
 func countAdmins(conv messenger.Conversation) int {

@@ -43,8 +43,8 @@ type Push struct {
 	Retries int
 	// RetryBase is the first retry's delay, doubled each time (unless Retry-After is longer).
 	RetryBase time.Duration
-	// Preview words a file message's body in a locale ("사진", "파일: name"): the
-	// translation table lives in views.
+	// Preview words a file message's body in a locale ("사진", "파일: name"), as pages
+	// word it (views.FilePreview).
 	Preview func(locale string, m messenger.Message) string
 }
 
@@ -505,7 +505,7 @@ func (s *Service) pushPayload(r *pushRecipient, conv *messenger.Conversation) {
 		body = s.push.Preview(r.member.Locale, *msg)
 	}
 	d := pushData{
-		Title:          conv.DisplayTitle(r.member.UserID),
+		Title:          conv.DisplayTitle(r.member.UserID, r.member.Locale),
 		Body:           truncate(msg.Sender.Name+": "+strings.Join(strings.Fields(body), " "), PushPreviewLength),
 		URL:            strings.ReplaceAll(s.push.ConversationURL, "{id}", strconv.FormatInt(conv.ID, 10)),
 		ConversationID: conv.ID, Seq: msg.Seq, Tag: "c" + strconv.FormatInt(conv.ID, 10), Count: max(r.count, 1),

@@ -58,7 +58,7 @@ func (s *Service) IssuePushTicket(ctx context.Context, me messenger.User, ttl ti
 // expired one is unauthorized.
 func (s *Service) RedeemPushTicket(ctx context.Context, ticket string) (messenger.Identity, error) {
 	if ticket == "" || len(ticket) > 100 {
-		return messenger.Identity{}, messenger.Errorf(messenger.EUNAUTHORIZED, "This link has expired or was used already. Turn notifications on again from the settings.")
+		return messenger.Identity{}, messenger.Errorf(messenger.EUNAUTHORIZED, "error.ticket.expired")
 	}
 	return s.db.RedeemPushTicket(ctx, auth.HashToken(ticket))
 }
@@ -78,10 +78,10 @@ func (s *Service) SubscribePush(ctx context.Context, id messenger.Identity, sub 
 		_, err = ecdh.P256().NewPublicKey(p256dh)
 	}
 	if err != nil {
-		return "", messenger.Errorf(messenger.EINVALID, "keys.p256dh must be a P-256 public key (base64url).")
+		return "", messenger.Errorf(messenger.EINVALID, "error.push.p256dh_key")
 	}
 	if _, err := pushKey(sub.Keys.Auth, 16); err != nil {
-		return "", messenger.Errorf(messenger.EINVALID, "keys.auth must be 16 bytes (base64url).")
+		return "", messenger.Errorf(messenger.EINVALID, "error.push.auth_key")
 	}
 	var saved string
 	err = s.db.InTx(ctx, id, func(tx *store.Tx) error {
@@ -110,7 +110,7 @@ func (s *Service) PushDevices(ctx context.Context, me messenger.User) ([]messeng
 // RemovePushDevice deletes one of me's subscriptions: that browser gets no more pushes.
 func (s *Service) RemovePushDevice(ctx context.Context, me messenger.User, id string) error {
 	if uuid.Validate(id) != nil {
-		return messenger.Errorf(messenger.ENOTFOUND, "No such device.")
+		return messenger.Errorf(messenger.ENOTFOUND, "error.device.not_found")
 	}
 	return s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
 		return tx.DeletePushSubscription(ctx, id)
@@ -121,7 +121,7 @@ func (s *Service) RemovePushDevice(ctx context.Context, me messenger.User, id st
 func pushKey(s string, n int) ([]byte, error) {
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 	if err != nil || len(b) != n {
-		return nil, messenger.Errorf(messenger.EINVALID, "bad key")
+		return nil, messenger.Errorf(messenger.EINVALID, "error.push.key")
 	}
 	return b, nil
 }
@@ -132,7 +132,7 @@ func pushKey(s string, n int) ([]byte, error) {
 // name that resolves to a private address is caught by the sender at dial time.
 func ValidPushEndpoint(endpoint string, allowPrivate bool) error {
 	bad := func(why string) error {
-		return messenger.Errorf(messenger.EINVALID, "The push endpoint %s.", why)
+		return messenger.Errorf(messenger.EINVALID, "error.push.endpoint", why)
 	}
 	if endpoint == "" {
 		return bad("is missing")

@@ -588,3 +588,26 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return -1
 }
+
+// TestPushAnnouncementInReadersLanguage: the zone's announcements are titled in each
+// reader's language.
+func TestPushAnnouncementInReadersLanguage(t *testing.T) {
+	e := newPushEnv(t, pushOpts{})
+	u := e.users()
+	e.exec(`UPDATE users SET locale = 'en' WHERE id = $1`, u.student.ID)
+	parent, student := e.subscribe(u.parent), e.subscribe(u.student)
+	var ann int64
+	if err := e.db.InTx(context.Background(), u.teacher.Identity(), func(tx *store.Tx) error {
+		var err error
+		ann, _, err = tx.ZoneAnnouncement(context.Background())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.send(u.teacher, ann, "내일은 휴교입니다")
+	ko := decode(t, e.svcP.Wait(t, parent, 1, 20*time.Second)[0])
+	en := decode(t, e.svcP.Wait(t, student, 1, 20*time.Second)[0])
+	if ko.Title != "학교 공지" || en.Title != "Announcements" || en.Lang != "en" {
+		t.Errorf("announcement titles %q (ko) and %q (en, lang %q)", ko.Title, en.Title, en.Lang)
+	}
+}

@@ -22,7 +22,7 @@ func (s *Service) MarkRead(ctx context.Context, me messenger.User, convID, seq i
 		return err
 	}
 	if seq <= 0 {
-		return messenger.Errorf(messenger.EINVALID, "seq must be a positive integer.")
+		return messenger.Errorf(messenger.EINVALID, "error.seq")
 	}
 	var after int64
 	var members []int64

@@ -31,7 +31,7 @@ func (s *Service) SendMessage(ctx context.Context, me messenger.User, convID int
 	if clientMsgID != "" {
 		id, err := uuid.Parse(clientMsgID)
 		if err != nil {
-			return messenger.Message{}, false, messenger.Errorf(messenger.EINVALID, "client_msg_id must be a UUID.")
+			return messenger.Message{}, false, messenger.Errorf(messenger.EINVALID, "error.client_msg_id.uuid")
 		}
 		canonical := id.String()
 		clientID = &canonical

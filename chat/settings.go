@@ -183,22 +183,22 @@ func InQuietHours(s Settings, now time.Time) (bool, time.Time) {
 
 // Errors of settings input, which pages word in the viewer's language (errors.Is).
 var (
-	ErrUnknownZone      = messenger.Errorf(messenger.EINVALID, "Unknown time zone: use an IANA name such as Asia/Seoul.")
-	ErrQuietHours       = messenger.Errorf(messenger.EINVALID, "Quiet hours are two different times, HH:MM (24-hour).")
-	ErrTooManyKeywords  = messenger.Errorf(messenger.ETOOLARGE, "Too many keywords.")
-	ErrKeywordTooLong   = messenger.Errorf(messenger.ETOOLARGE, "A keyword is too long.")
-	ErrKeywordCharacter = messenger.Errorf(messenger.EINVALID, "A keyword must be one line of visible characters.")
-	ErrMuteChoice       = messenger.Errorf(messenger.EINVALID, "Mute is 1h, 8h, forever or off.")
-	ErrMutedUntil       = messenger.Errorf(messenger.EINVALID, "muted_until is an RFC 3339 time, \"forever\" or null.")
+	ErrUnknownZone      = messenger.Errorf(messenger.EINVALID, "error.time_zone")
+	ErrQuietHours       = messenger.Errorf(messenger.EINVALID, "error.quiet_hours")
+	ErrTooManyKeywords  = messenger.Errorf(messenger.ETOOLARGE, "error.keyword.too_many")
+	ErrKeywordTooLong   = messenger.Errorf(messenger.ETOOLARGE, "error.keyword.too_long")
+	ErrKeywordCharacter = messenger.Errorf(messenger.EINVALID, "error.keyword.invalid")
+	ErrMuteChoice       = messenger.Errorf(messenger.EINVALID, "error.mute")
+	ErrMutedUntil       = messenger.Errorf(messenger.EINVALID, "error.muted_until")
 )
 
 // keywordError answers err with the configured caps in its message.
 func keywordError(base *messenger.Error, c NotifyConfig) error {
 	switch base {
 	case ErrTooManyKeywords:
-		return &wrapped{base, fmt.Sprintf("At most %d keywords per conversation.", c.MaxKeywords)}
+		return &wrapped{base, messenger.Errorf(base.Code, "error.keyword.max", c.MaxKeywords)}
 	case ErrKeywordTooLong:
-		return &wrapped{base, fmt.Sprintf("A keyword has at most %d characters.", c.MaxKeywordChars)}
+		return &wrapped{base, messenger.Errorf(base.Code, "error.keyword.max_chars", c.MaxKeywordChars)}
 	}
 	return base
 }
@@ -206,11 +206,11 @@ func keywordError(base *messenger.Error, c NotifyConfig) error {
 // wrapped is a settings error with a message naming its limit; errors.Is finds the base.
 type wrapped struct {
 	base *messenger.Error
-	msg  string
+	err  *messenger.Error
 }
 
-func (w *wrapped) Error() string { return w.msg }
-func (w *wrapped) Unwrap() error { return messenger.Errorf(w.base.Code, "%s", w.msg) }
+func (w *wrapped) Error() string { return w.err.Error() }
+func (w *wrapped) Unwrap() error { return w.err }
 func (w *wrapped) Is(target error) bool {
 	t, ok := target.(*messenger.Error)
 	return ok && t == w.base

@@ -307,7 +307,7 @@ func (s *Service) compose(ctx context.Context, tx *store.Tx, rec store.DigestRec
 			return nil, err
 		}
 		cc := convContent{
-			Title:  conv.DisplayTitle(rec.Identity.UserID),
+			Title:  conv.DisplayTitle(rec.Identity.UserID, views.Locale(lctx)),
 			Unread: views.Tf(lctx, "digest.unread", dc.LastSeq-dc.ReadSeq),
 			URL:    s.conversationURL(dc.ID),
 			Open:   views.T(lctx, "digest.open"),

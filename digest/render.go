@@ -67,11 +67,7 @@ func preview(ctx context.Context, m messenger.Message) string {
 
 // stamp is a message's time in Seoul, with its date (a digest spans days).
 func stamp(ctx context.Context, t time.Time) string {
-	t = t.In(views.Seoul)
-	if views.Locale(ctx) == "en" {
-		return t.Format("Jan 2 15:04")
-	}
-	return t.Format("1월 2일 15:04")
+	return t.In(views.Seoul).Format(views.T(ctx, "time.layout.stamp"))
 }
 
 var textTmpl = template.Must(template.New("text").Parse(`{{.Greeting}}

@@ -17,7 +17,7 @@ import (
 func decodeJSON(c *echo.Context, v any) error {
 	req := c.Request()
 	if mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return messenger.Errorf(messenger.EUNSUPPORTED, "The body must be application/json.")
+		return messenger.Errorf(messenger.EUNSUPPORTED, "error.json.content_type")
 	}
 	dec := json.NewDecoder(req.Body)
 	if err := dec.Decode(v); err != nil {
@@ -26,17 +26,17 @@ func decodeJSON(c *echo.Context, v any) error {
 		case tooLarge(err):
 			return errTooLarge
 		case errors.As(err, &typeErr) && len(typeErr.Field) <= 40:
-			return messenger.Errorf(messenger.EINVALID, "Field %q has the wrong type.", typeErr.Field)
+			return messenger.Errorf(messenger.EINVALID, "error.json.field_type", typeErr.Field)
 		case errors.As(err, &typeErr):
-			return messenger.Errorf(messenger.EINVALID, "A field has the wrong type.")
+			return messenger.Errorf(messenger.EINVALID, "error.json.type")
 		case errors.Is(err, io.EOF):
-			return messenger.Errorf(messenger.EINVALID, "The body is empty.")
+			return messenger.Errorf(messenger.EINVALID, "error.json.empty")
 		default:
-			return messenger.Errorf(messenger.EINVALID, "The body is not valid JSON.")
+			return messenger.Errorf(messenger.EINVALID, "error.json.invalid")
 		}
 	}
 	if dec.More() {
-		return messenger.Errorf(messenger.EINVALID, "The body has data after the JSON value.")
+		return messenger.Errorf(messenger.EINVALID, "error.json.trailing")
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ func (s *Server) apiConversationRename(c *echo.Context) error {
 		return err
 	}
 	if in.Title == nil {
-		return messenger.Errorf(messenger.EINVALID, "title is required.")
+		return messenger.Errorf(messenger.EINVALID, "error.title.missing")
 	}
 	conv, err := s.chat.Rename(ctx, me, convID, *in.Title)
 	if err != nil {

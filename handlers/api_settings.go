@@ -67,7 +67,7 @@ func (s *Server) apiMySettingsSave(c *echo.Context) error {
 		return err
 	}
 	if raw.Push == nil || raw.Email == nil {
-		return messenger.Errorf(messenger.EINVALID, "push and email are required booleans.")
+		return messenger.Errorf(messenger.EINVALID, "error.settings.booleans")
 	}
 	in := chat.SettingsInput{Push: *raw.Push, Email: *raw.Email, QuietMode: "default"}
 	if raw.TimeZone != nil {
@@ -83,7 +83,7 @@ func (s *Server) apiMySettingsSave(c *echo.Context) error {
 	default:
 		var q apiQuietHours
 		if err := json.Unmarshal(raw.QuietHours, &q); err != nil {
-			return messenger.Errorf(messenger.EINVALID, "quiet_hours is {\"from\":\"HH:MM\",\"to\":\"HH:MM\"} or null.")
+			return messenger.Errorf(messenger.EINVALID, "error.settings.quiet_hours")
 		}
 		in.QuietMode, in.QuietFrom, in.QuietTo = "custom", q.From, q.To
 	}

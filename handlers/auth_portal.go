@@ -14,7 +14,7 @@ import (
 func (s *Server) portalSignIn(c *echo.Context) error {
 	token := postFormValue(c, "token")
 	if token == "" {
-		return messenger.Errorf(messenger.EUNAUTHORIZED, "A portal token is required.")
+		return messenger.Errorf(messenger.EUNAUTHORIZED, "error.token.portal")
 	}
 	me, _, err := s.signIn(c.Request().Context(), c, token)
 	if err != nil {

@@ -14,9 +14,9 @@ import (
 )
 
 var (
-	errTooLarge    = messenger.Errorf(messenger.ETOOLARGE, "The request body is too large.")
-	errMultipart   = messenger.Errorf(messenger.EUNSUPPORTED, "This address does not take multipart bodies.")
-	errInvalidForm = messenger.Errorf(messenger.EINVALID, "The form is not valid.")
+	errTooLarge    = messenger.Errorf(messenger.ETOOLARGE, "error.body_too_large")
+	errMultipart   = messenger.Errorf(messenger.EUNSUPPORTED, "error.multipart_refused")
+	errInvalidForm = messenger.Errorf(messenger.EINVALID, "error.form_invalid")
 )
 
 // DefaultUploadReadTimeout is how long an upload's body may take to arrive: 10 MB × the

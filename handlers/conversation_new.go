@@ -44,7 +44,7 @@ func (s *Server) conversationCreate(c *echo.Context) error {
 	me, _ := auth.UserFrom(ctx)
 	form, err := c.FormValues()
 	if err != nil {
-		return messenger.Errorf(messenger.EINVALID, "Invalid form.")
+		return messenger.Errorf(messenger.EINVALID, "error.form")
 	}
 	members := form["member"]
 	kind := messenger.KindGroup

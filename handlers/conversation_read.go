@@ -20,7 +20,7 @@ func (s *Server) conversationRead(c *echo.Context) error {
 	}
 	seq, err := echo.FormValue[int64](c, "seq")
 	if err != nil {
-		return messenger.Errorf(messenger.EINVALID, "seq must be a positive integer.")
+		return messenger.Errorf(messenger.EINVALID, "error.seq")
 	}
 	if err := s.chat.MarkRead(ctx, me, convID, seq); err != nil {
 		return err

@@ -33,7 +33,7 @@ func (s *Server) devLoginPage(c *echo.Context) error {
 func (s *Server) devLogin(c *echo.Context) error {
 	u, ok := demo.UserBySub(c.FormValue("sub"))
 	if !ok {
-		return messenger.Errorf(messenger.ENOTFOUND, "No such demo user.")
+		return messenger.Errorf(messenger.ENOTFOUND, "error.demo_user")
 	}
 	token, err := auth.MintToken(s.cfg.DevSecret, s.cfg.Audience, auth.Claims{
 		Issuer: s.cfg.Issuer, Subject: u.Sub, Name: u.Name, Email: u.Email,

@@ -17,5 +17,5 @@ func (s *Server) embed(c *echo.Context) error {
 		}
 	}
 	withLocale(c)
-	return messenger.Errorf(messenger.EUNAUTHORIZED, "Please sign in.")
+	return messenger.Errorf(messenger.EUNAUTHORIZED, "error.sign_in")
 }

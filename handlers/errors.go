@@ -77,12 +77,15 @@ func (s *Server) handleError(c *echo.Context, err error) {
 		c.NoContent(statusClientClosed)
 		return
 	}
-	code, message := messenger.ErrorCode(err), messenger.ErrorMessage(err)
+	req := c.Request()
+	ctx := browserLocale(req)
+	lang := views.Locale(ctx)
+	code, message := messenger.ErrorCode(err), messenger.ErrorText(err, lang)
 	status := statusOf[code]
 	// echo's own errors (no route, wrong method) are not *echo.HTTPError in v5: they
 	// carry a status, which is kept, with a code and a fixed text of ours.
 	if sc := echo.StatusCode(err); code == messenger.EINTERNAL && sc >= 400 && sc < 500 {
-		code, message, status = codeOfStatus(sc), http.StatusText(sc)+".", sc
+		code, message, status = codeOfStatus(sc), statusText(lang, sc), sc
 	}
 	if status == 0 {
 		status = http.StatusInternalServerError
@@ -92,7 +95,6 @@ func (s *Server) handleError(c *echo.Context, err error) {
 		c.Logger().Error("internal error", slog.String("error", err.Error()), slog.String("path", c.Request().URL.Path))
 	}
 
-	req := c.Request()
 	switch {
 	case strings.HasPrefix(req.URL.Path, "/api/") || strings.Contains(req.Header.Get("Accept"), "application/json"):
 		c.JSON(status, apiError{Error: apiErrorBody{Code: code, Message: message}})
@@ -101,12 +103,11 @@ func (s *Server) handleError(c *echo.Context, err error) {
 	case err == errSignIn && s.cfg.Dev && req.Header.Get("HX-Request") == "":
 		c.Redirect(http.StatusSeeOther, "/dev/login")
 	case req.Header.Get("HX-Request") != "":
-		if title, _, ok := bodyProblem(browserLocale(req), code); ok {
+		if title, _, ok := bodyProblem(ctx, code); ok {
 			message = title
 		}
 		c.String(status, message)
 	default:
-		ctx := browserLocale(req)
 		p := views.ErrorProps{Layout: s.layout(""), Home: code != messenger.EUNAUTHORIZED}
 		switch code {
 		case messenger.ETOOLARGE, messenger.EUNSUPPORTED:
@@ -127,6 +128,15 @@ func (s *Server) handleError(c *echo.Context, err error) {
 			c.Logger().Error("render error page", slog.String("error", err.Error()))
 		}
 	}
+}
+
+// statusText answers the words of an HTTP error status in lang.
+func statusText(lang string, status int) string {
+	key := "error.status." + strconv.Itoa(status)
+	if text := messenger.Text(lang, key); text != key {
+		return text
+	}
+	return messenger.Text(lang, "error.status.400")
 }
 
 // browserLocale answers the request's context with the page language of its user, or of
@@ -161,5 +171,5 @@ func setRetryAfter(c *echo.Context, err error) {
 
 // notFound answers a URL that no route matches.
 func (s *Server) notFound(c *echo.Context) error {
-	return messenger.Errorf(messenger.ENOTFOUND, "This page does not exist.")
+	return messenger.Errorf(messenger.ENOTFOUND, "error.page.not_found")
 }

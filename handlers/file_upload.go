@@ -77,12 +77,12 @@ func (s *Server) receiveUpload(c *echo.Context, me messenger.User, convID int64)
 	case len(parts) == 0:
 		return messenger.Upload{}, false, errNoFiles
 	case len(parts) > s.cfg.MaxFilesPerUpload:
-		return messenger.Upload{}, false, messenger.Errorf(messenger.ETOOLARGE, "At most %d files can be sent at once.", s.cfg.MaxFilesPerUpload)
+		return messenger.Upload{}, false, messenger.Errorf(messenger.ETOOLARGE, "error.files.too_many", s.cfg.MaxFilesPerUpload)
 	}
 	files := make([]chat.UploadFile, 0, len(parts))
 	for _, fh := range parts {
 		if fh.Size > s.cfg.MaxUploadBytes {
-			return messenger.Upload{}, false, messenger.Errorf(messenger.ETOOLARGE, "A file is larger than the limit.")
+			return messenger.Upload{}, false, messenger.Errorf(messenger.ETOOLARGE, "error.file.over_limit")
 		}
 		f, err := fh.Open()
 		if err != nil {
@@ -95,7 +95,7 @@ func (s *Server) receiveUpload(c *echo.Context, me messenger.User, convID int64)
 }
 
 // errNoFiles is an upload without a file (the plain form's button pressed with none chosen).
-var errNoFiles = messenger.Errorf(messenger.EINVALID, "Choose a file to send.")
+var errNoFiles = messenger.Errorf(messenger.EINVALID, "error.file.choose")
 
 // chosenFiles drops the empty part a browser sends for a file input left empty.
 func chosenFiles(parts []*multipart.FileHeader) []*multipart.FileHeader {
@@ -137,7 +137,7 @@ func parseUpload(c *echo.Context) error {
 		return nil
 	}
 	if mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); mt != "multipart/form-data" {
-		return messenger.Errorf(messenger.EUNSUPPORTED, "Files are sent as multipart/form-data.")
+		return messenger.Errorf(messenger.EUNSUPPORTED, "error.upload.multipart")
 	}
 	if err := req.ParseMultipartForm(uploadMemory); err != nil {
 		if tooLarge(err) {

@@ -157,6 +157,7 @@ func (e *filesEnv) apiUpload(sub, org string, convID int64, clientMsgID, caption
 	body, ct := uploadBody(e.t, map[string]string{"client_msg_id": clientMsgID, "caption": caption}, files...)
 	resp := e.do(nil, http.MethodPost, fmt.Sprintf("/api/v1/conversations/%d/files", convID), body, map[string]string{
 		"Authorization": "Bearer " + sign(e.t, validClaims(sub, e.name(sub), org)), "Content-Type": ct,
+		"Accept-Language": "en", // the refusals are read in English here
 	})
 	var up messenger.APIUpload
 	if resp.StatusCode < 300 {

@@ -58,9 +58,9 @@ func (s *Server) conversationInvite(c *echo.Context) error {
 	}
 	switch conv.Kind {
 	case messenger.KindDirect:
-		return messenger.Errorf(messenger.EINVALID, "A 1:1 conversation cannot gain members; start a group instead.")
+		return messenger.Errorf(messenger.EINVALID, "error.direct.add")
 	case messenger.KindAnnouncement:
-		return messenger.Errorf(messenger.EFORBIDDEN, "Announcements have no members to manage.")
+		return messenger.Errorf(messenger.EFORBIDDEN, "error.announcement.no_members")
 	}
 	q := c.QueryParam("q")
 	people, err := s.chat.SearchPeople(ctx, me, q)
@@ -101,7 +101,7 @@ func (s *Server) participantsAdd(c *echo.Context) error {
 	}
 	form, err := c.FormValues()
 	if err != nil {
-		return messenger.Errorf(messenger.EINVALID, "Invalid form.")
+		return messenger.Errorf(messenger.EINVALID, "error.form")
 	}
 	if _, err := s.chat.Invite(ctx, me, convID, form["member"]); err != nil {
 		return err

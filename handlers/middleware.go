@@ -211,7 +211,7 @@ func (s *Server) session(ctx context.Context, token string) (cachedSession, erro
 }
 
 // errSignIn marks a page request that needs a session it does not have.
-var errSignIn = messenger.Errorf(messenger.EUNAUTHORIZED, "Please sign in.")
+var errSignIn = messenger.Errorf(messenger.EUNAUTHORIZED, "error.sign_in")
 
 // requireCSRF checks the session's CSRF token on every state-changing request: htmx sends
 // it in a header, plain forms in a field of the urlencoded body, never the URL (which
@@ -235,7 +235,7 @@ func (s *Server) requireCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 			got = postFormValue(c, "csrf_token")
 		}
 		if !auth.SameToken(want, got) {
-			return messenger.Errorf(messenger.EFORBIDDEN, "The form has expired. Reload the page and try again.")
+			return messenger.Errorf(messenger.EFORBIDDEN, "error.form_expired")
 		}
 		return next(c)
 	}
@@ -246,7 +246,7 @@ func (s *Server) requireCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) sameOriginOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		if err := s.cop.Check(c.Request()); err != nil {
-			return messenger.Errorf(messenger.EFORBIDDEN, "Cross-origin request refused.")
+			return messenger.Errorf(messenger.EFORBIDDEN, "error.cross_origin")
 		}
 		return next(c)
 	}
@@ -264,7 +264,7 @@ func (s *Server) portalOriginOnly(next echo.HandlerFunc) echo.HandlerFunc {
 		case s.cop.Check(req) == nil:
 			return next(c) // same origin, or a non-browser client
 		default:
-			return messenger.Errorf(messenger.EFORBIDDEN, "This origin may not sign users in.")
+			return messenger.Errorf(messenger.EFORBIDDEN, "error.origin_signin")
 		}
 	}
 }
@@ -282,7 +282,7 @@ func (s *Server) sameSiteStream(next echo.HandlerFunc) echo.HandlerFunc {
 		case origin != "" && s.origins[origin]:
 		case site == "cross-site", site == "same-site",
 			site == "" && origin != "" && !sameHost(origin, req.Host):
-			return messenger.Errorf(messenger.EFORBIDDEN, "Cross-site request refused.")
+			return messenger.Errorf(messenger.EFORBIDDEN, "error.cross_site")
 		}
 		return next(c)
 	}
@@ -301,7 +301,7 @@ func (s *Server) requireBearer(next echo.HandlerFunc) echo.HandlerFunc {
 		header := c.Request().Header.Get("Authorization")
 		scheme, token, ok := strings.Cut(header, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-			return messenger.Errorf(messenger.EUNAUTHORIZED, "A bearer token is required.")
+			return messenger.Errorf(messenger.EUNAUTHORIZED, "error.token.bearer")
 		}
 		ctx := c.Request().Context()
 		token = strings.TrimSpace(token)

@@ -14,7 +14,7 @@ import (
 // does not parse answers what an id that is not the user's does.
 
 // notFoundID is what a malformed id answers: the same as an id that is not ours.
-var notFoundID = messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
+var notFoundID = messenger.Errorf(messenger.ENOTFOUND, "error.conversation.not_found")
 
 // pathID parses a positive int64 path parameter.
 func pathID(c *echo.Context, name string) (int64, error) {
@@ -38,13 +38,13 @@ func nonNegative(q url.Values, name string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
-		return 0, messenger.Errorf(messenger.EINVALID, "%s must be a non-negative integer.", name)
+		return 0, messenger.Errorf(messenger.EINVALID, "error.param.non_negative", name)
 	}
 	return n, nil
 }
 
 // errFileNotFound is what an unknown, malformed or foreign file id answers alike.
-var errFileNotFound = messenger.Errorf(messenger.ENOTFOUND, "File not found.")
+var errFileNotFound = messenger.Errorf(messenger.ENOTFOUND, "error.file.not_found")
 
 // fileID parses a file or upload id of the path (a UUID).
 func fileID(c *echo.Context) (string, error) {

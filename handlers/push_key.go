@@ -13,7 +13,7 @@ import (
 func (s *Server) pushKey(c *echo.Context) error {
 	key := s.publicKey()
 	if key == "" {
-		return messenger.Errorf(messenger.ENOTFOUND, "Push notifications are off.")
+		return messenger.Errorf(messenger.ENOTFOUND, "error.push.off")
 	}
 	c.Response().Header().Set("Cache-Control", "public, max-age=300")
 	return c.JSON(http.StatusOK, map[string]string{"public_key": key})

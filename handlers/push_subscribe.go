@@ -24,7 +24,7 @@ type pushSubscriptionBody struct {
 // token is refused (and used up).
 func (s *Server) pushSubscribe(c *echo.Context) error {
 	if s.publicKey() == "" {
-		return messenger.Errorf(messenger.ENOTFOUND, "Push notifications are off.")
+		return messenger.Errorf(messenger.ENOTFOUND, "error.push.off")
 	}
 	var body pushSubscriptionBody
 	if err := decodeJSON(c, &body); err != nil {
@@ -48,7 +48,7 @@ func (s *Server) pushSubscribe(c *echo.Context) error {
 		}
 	default:
 		if err := s.cop.Check(req); err != nil {
-			return messenger.Errorf(messenger.EFORBIDDEN, "Cross-origin request refused.")
+			return messenger.Errorf(messenger.EFORBIDDEN, "error.cross_origin")
 		}
 		if sess, ok := s.liveSession(c); ok {
 			id = sess
@@ -60,7 +60,7 @@ func (s *Server) pushSubscribe(c *echo.Context) error {
 			return err
 		}
 		if id.UserID != 0 && id.UserID != holder.UserID {
-			return messenger.Errorf(messenger.EFORBIDDEN, "This ticket belongs to someone else.")
+			return messenger.Errorf(messenger.EFORBIDDEN, "error.ticket.other_user")
 		}
 		id = holder
 	}

@@ -53,8 +53,8 @@ func (s *Server) signIn(ctx context.Context, c *echo.Context, token string) (mes
 }
 
 var (
-	errTokenExpired = messenger.Errorf(messenger.EUNAUTHORIZED, "The portal token has expired.")
-	errTokenInvalid = messenger.Errorf(messenger.EUNAUTHORIZED, "The portal token is not valid.")
+	errTokenExpired = messenger.Errorf(messenger.EUNAUTHORIZED, "error.token.expired")
+	errTokenInvalid = messenger.Errorf(messenger.EUNAUTHORIZED, "error.token.invalid")
 )
 
 // clientIPExtractor finds the client's address: the connection's, or behind trusted

@@ -16,7 +16,7 @@ func (s *Server) staticFiles() echo.HandlerFunc {
 	files := http.StripPrefix("/static/", http.FileServerFS(static.FS))
 	return func(c *echo.Context) error {
 		if strings.HasSuffix(c.Request().URL.Path, "/") {
-			return messenger.Errorf(messenger.ENOTFOUND, "Not found.")
+			return messenger.Errorf(messenger.ENOTFOUND, "error.not_found.short")
 		}
 		h := c.Response().Header()
 		if c.QueryParam("v") != "" {

@@ -117,7 +117,7 @@ func (e *Error) Error() string {
 
 // Unwrap answers the domain error, so that messenger.ErrorCode sees rate_limited.
 func (e *Error) Unwrap() error {
-	return messenger.Errorf(messenger.ERATELIMITED, "Too many requests. Try again in %d s.", e.Seconds())
+	return messenger.Errorf(messenger.ERATELIMITED, "error.rate_limited.retry", e.Seconds())
 }
 
 // Seconds is RetryAfter in whole seconds, at least 1: the Retry-After header's value.

@@ -1,6 +1,6 @@
 // DreamSeed Messenger service worker (served as /sw.js, scope /): Web Push notifications.
 // The server puts `const WORDS = {ko: {...}, en: {...}}` before this file, from the one
-// translation table (views/i18n.go).
+// table of words (words.go).
 //
 // A push's payload (JSON): title, body, url, conversation_id, tag, count (the unread
 // messages of the conversation: "N new messages"), unread (the unread total, for the app badge), and optionally lang ("ko"|"en"; else the browser's language) and

@@ -71,7 +71,7 @@ func (tx *Tx) Conversation(ctx context.Context, id int64) (messenger.Conversatio
 		  WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.left_at IS NULL`, id, tx.id.UserID,
 	).Scan(&c.ID, &c.Kind, &c.Title, &c.LastSeq, &lastAt, &c.UpdatedAt, &c.UnreadCount, &c.Muted)
 	if err != nil {
-		return c, notFound(err, "Conversation")
+		return c, notFound(err, "error.conversation.not_found")
 	}
 	c.LastMessageAt = &lastAt
 	convs := []messenger.Conversation{c}
@@ -152,12 +152,12 @@ func (tx *Tx) CreateGroup(ctx context.Context, title string, memberIDs []int64) 
 func (tx *Tx) DirectConversation(ctx context.Context, other int64) (id int64, created bool, err error) {
 	me := tx.id.UserID
 	if other == me {
-		return 0, false, messenger.Errorf(messenger.EINVALID, "Pick someone other than yourself.")
+		return 0, false, messenger.Errorf(messenger.EINVALID, "error.pick_other")
 	}
 	var found sql.NullInt64
 	if err := tx.tx.QueryRowContext(ctx, `SELECT app_reopen_direct($1)`, other).Scan(&found); err != nil {
 		if wallRefused(err) { // one of the pair moved to another organization
-			return 0, false, messenger.Errorf(messenger.EFORBIDDEN, "You cannot start this conversation.")
+			return 0, false, messenger.Errorf(messenger.EFORBIDDEN, "error.cannot_start")
 		}
 		return 0, false, fmt.Errorf("find direct conversation: %w", err)
 	}
@@ -188,7 +188,7 @@ func (tx *Tx) insertConversation(ctx context.Context, kind, title string, lo, hi
 		tx.id.OrgID, kind, title, loArg, hiArg, tx.id.UserID)
 	if err != nil {
 		if titleRefused(err) {
-			return 0, messenger.Errorf(messenger.EINVALID, "The group name must be one line without control characters.")
+			return 0, messenger.Errorf(messenger.EINVALID, "error.title.control")
 		}
 		return 0, fmt.Errorf("create conversation: %w", err)
 	}
@@ -214,10 +214,10 @@ func (tx *Tx) startConversation(ctx context.Context, convID int64, memberIDs []i
 	if err != nil {
 		var pqErr *pq.Error
 		if asPQ(err, &pqErr) && pqErr.Code == "23503" { // a user is not of this organization
-			return messenger.Errorf(messenger.ENOTFOUND, "User not found.")
+			return messenger.Errorf(messenger.ENOTFOUND, "error.user.not_found")
 		}
 		if wallRefused(err) { // the caller moved to another organization meanwhile
-			return messenger.Errorf(messenger.EFORBIDDEN, "You cannot start this conversation.")
+			return messenger.Errorf(messenger.EFORBIDDEN, "error.cannot_start")
 		}
 		return fmt.Errorf("add participants: %w", err)
 	}
@@ -232,7 +232,7 @@ func (tx *Tx) ConversationByTitle(ctx context.Context, title string) (int64, err
 		   JOIN conversation_participants p ON p.conversation_id = c.id AND p.user_id = $1 AND p.left_at IS NULL
 		  WHERE c.kind = 'group' AND c.title = $2
 		  ORDER BY c.id LIMIT 1`, tx.id.UserID, title).Scan(&id)
-	return id, notFound(err, "Conversation")
+	return id, notFound(err, "error.conversation.not_found")
 }
 
 // UnreadCounts answers the number of unread messages of each conversation of the
@@ -296,7 +296,7 @@ func (tx *Tx) Leave(ctx context.Context, convID int64) error {
 		return fmt.Errorf("leave: %w", err)
 	}
 	if !left {
-		return messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
+		return messenger.Errorf(messenger.ENOTFOUND, "error.conversation.not_found")
 	}
 	return nil
 }
@@ -323,5 +323,5 @@ func (tx *Tx) ZoneAnnouncement(ctx context.Context) (id, lastSeq int64, err erro
 	err = tx.tx.QueryRowContext(ctx,
 		`SELECT id, last_seq FROM conversations WHERE kind = 'announcement' AND zone_id = $1`,
 		tx.id.ZoneID).Scan(&id, &lastSeq)
-	return id, lastSeq, notFound(err, "Conversation")
+	return id, lastSeq, notFound(err, "error.conversation.not_found")
 }

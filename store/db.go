@@ -165,10 +165,10 @@ func isTransient(err error) bool {
 		errors.Is(err, io.EOF) || errors.As(err, &netErr)
 }
 
-// notFound turns sql.ErrNoRows into the domain's not-found error.
-func notFound(err error, what string) error {
+// notFound turns sql.ErrNoRows into the domain's not-found error, worded by key.
+func notFound(err error, key string) error {
 	if errors.Is(err, sql.ErrNoRows) {
-		return messenger.Errorf(messenger.ENOTFOUND, "%s not found.", what)
+		return messenger.Errorf(messenger.ENOTFOUND, key)
 	}
 	return err
 }

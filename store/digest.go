@@ -47,7 +47,7 @@ func (db *DB) DigestRecipientOf(ctx context.Context, userID int64) (DigestRecipi
 		err := tx.tx.QueryRowContext(ctx, `SELECT org_id, zone_id, role, locale, name, email FROM app_identity_of($1)`, userID).
 			Scan(&r.Identity.OrgID, &r.Identity.ZoneID, &role, &r.Locale, &r.Name, &r.Email)
 		r.Identity.UserID = userID
-		return notFound(err, "User")
+		return notFound(err, "error.user.not_found")
 	})
 	return r, err
 }
@@ -104,7 +104,7 @@ func (tx *Tx) EmailOn(ctx context.Context) (bool, error) {
 func (tx *Tx) LastSeenOrJoined(ctx context.Context) (time.Time, error) {
 	var t time.Time
 	err := tx.tx.QueryRowContext(ctx, `SELECT coalesce(last_seen_at, created_at) FROM users WHERE id = $1`, tx.id.UserID).Scan(&t)
-	return t, notFound(err, "User")
+	return t, notFound(err, "error.user.not_found")
 }
 
 // TurnEmailOff turns the transaction user's email off (the unsubscribe link).

@@ -63,7 +63,7 @@ func (tx *Tx) InsertUpload(ctx context.Context, nu NewUpload) error {
 		case asPQ(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == "uploads_uploader_id_client_msg_id_key":
 			return ErrUploadExists
 		case wallRefused(err):
-			return messenger.Errorf(messenger.EFORBIDDEN, "You cannot post here.")
+			return messenger.Errorf(messenger.EFORBIDDEN, "error.cannot_post")
 		}
 		return fmt.Errorf("insert upload: %w", err)
 	}
@@ -129,7 +129,7 @@ func (tx *Tx) Upload(ctx context.Context, id string) (messenger.Upload, error) {
 		return messenger.Upload{}, err
 	}
 	if len(ups) == 0 {
-		return messenger.Upload{}, messenger.Errorf(messenger.ENOTFOUND, "Upload not found.")
+		return messenger.Upload{}, messenger.Errorf(messenger.ENOTFOUND, "error.upload.not_found")
 	}
 	return ups[0], nil
 }
@@ -141,7 +141,7 @@ func (tx *Tx) UploadByClientID(ctx context.Context, clientMsgID string) (messeng
 		return messenger.Upload{}, err
 	}
 	if len(ups) == 0 {
-		return messenger.Upload{}, messenger.Errorf(messenger.ENOTFOUND, "Upload not found.")
+		return messenger.Upload{}, messenger.Errorf(messenger.ENOTFOUND, "error.upload.not_found")
 	}
 	return ups[0], nil
 }
@@ -161,7 +161,7 @@ func (tx *Tx) DismissUpload(ctx context.Context, id string) error {
 		return fmt.Errorf("dismiss upload: %w", err)
 	}
 	if !done {
-		return messenger.Errorf(messenger.ENOTFOUND, "Upload not found.")
+		return messenger.Errorf(messenger.ENOTFOUND, "error.upload.not_found")
 	}
 	return nil
 }
@@ -206,7 +206,7 @@ func (tx *Tx) File(ctx context.Context, id string) (StoredFile, error) {
 		return StoredFile{}, err
 	}
 	if len(files) == 0 {
-		return StoredFile{}, messenger.Errorf(messenger.ENOTFOUND, "File not found.")
+		return StoredFile{}, messenger.Errorf(messenger.ENOTFOUND, "error.file.not_found")
 	}
 	return files[0], nil
 }
@@ -290,7 +290,7 @@ func (tx *Tx) DeleteFile(ctx context.Context, id string) (DeletedFile, error) {
 	err := tx.tx.QueryRowContext(ctx, `SELECT message_id, conversation_id, deleted, tombstone FROM app_delete_file($1)`, id).
 		Scan(&d.MessageID, &d.ConversationID, &d.Deleted, &d.Tombstone)
 	if wallRefused(err) {
-		return d, messenger.Errorf(messenger.ENOTFOUND, "File not found.")
+		return d, messenger.Errorf(messenger.ENOTFOUND, "error.file.not_found")
 	}
 	if err != nil {
 		return d, fmt.Errorf("delete file: %w", err)
@@ -314,7 +314,7 @@ func (tx *Tx) Message(ctx context.Context, id int64) (messenger.Message, error) 
 		return messenger.Message{}, err
 	}
 	if len(msgs) == 0 {
-		return messenger.Message{}, messenger.Errorf(messenger.ENOTFOUND, "Message not found.")
+		return messenger.Message{}, messenger.Errorf(messenger.ENOTFOUND, "error.message.not_found")
 	}
 	return msgs[0], nil
 }
@@ -361,7 +361,7 @@ func (tx *Tx) JobUpload(ctx context.Context, id string) (JobUpload, error) {
 		return JobUpload{}, err
 	}
 	if len(up.Files) == 0 {
-		return JobUpload{}, messenger.Errorf(messenger.ENOTFOUND, "Upload not found.")
+		return JobUpload{}, messenger.Errorf(messenger.ENOTFOUND, "error.upload.not_found")
 	}
 	return up, nil
 }

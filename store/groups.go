@@ -21,7 +21,7 @@ func (tx *Tx) AddMembers(ctx context.Context, convID int64, userIDs []int64) ([]
 	if err != nil {
 		var pqErr *pq.Error
 		if asPQ(err, &pqErr) && pqErr.Code == "23503" {
-			return nil, messenger.Errorf(messenger.EINVALID, "User not found.")
+			return nil, messenger.Errorf(messenger.EINVALID, "error.user.not_found")
 		}
 		return nil, fmt.Errorf("add members: %w", err)
 	}
@@ -49,7 +49,7 @@ func (tx *Tx) gateChange(ctx context.Context, what, query string, args ...any) e
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	if !found {
-		return messenger.Errorf(messenger.ENOTFOUND, "This person is not a member.")
+		return messenger.Errorf(messenger.ENOTFOUND, "error.member.not_found")
 	}
 	return nil
 }
@@ -77,7 +77,7 @@ func (tx *Tx) LockConversation(ctx context.Context, convID int64) error {
 		return fmt.Errorf("lock conversation: %w", err)
 	}
 	if !locked {
-		return messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
+		return messenger.Errorf(messenger.ENOTFOUND, "error.conversation.not_found")
 	}
 	return nil
 }
@@ -86,14 +86,14 @@ func (tx *Tx) LockConversation(ctx context.Context, convID int64) error {
 func (tx *Tx) ConversationKind(ctx context.Context, convID int64) (string, error) {
 	var kind string
 	err := tx.tx.QueryRowContext(ctx, `SELECT kind FROM conversations WHERE id = $1`, convID).Scan(&kind)
-	return kind, notFound(err, "Conversation")
+	return kind, notFound(err, "error.conversation.not_found")
 }
 
 // Rename gives a group a new title (the transaction's user is an admin).
 func (tx *Tx) Rename(ctx context.Context, convID int64, title string) error {
 	if _, err := tx.tx.ExecContext(ctx, `SELECT app_rename($1, $2)`, convID, title); err != nil {
 		if titleRefused(err) {
-			return messenger.Errorf(messenger.EINVALID, "The group name must be one line without control characters.")
+			return messenger.Errorf(messenger.EINVALID, "error.title.control")
 		}
 		return fmt.Errorf("rename: %w", err)
 	}

@@ -138,7 +138,7 @@ func (tx *Tx) InsertMessage(ctx context.Context, convID int64, nm NewMessage) (S
 	err := tx.queryRow(ctx, sqlCheckMessage,
 		convID, tx.id.UserID, nm.ClientMsgID).Scan(&existing, &kind, &sent.ZoneID, &member, (*pq.Int64Array)(&sent.Members))
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && !member) {
-		return Sent{}, messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
+		return Sent{}, messenger.Errorf(messenger.ENOTFOUND, "error.conversation.not_found")
 	}
 	if err != nil {
 		return Sent{}, fmt.Errorf("check message: %w", err)
@@ -152,13 +152,13 @@ func (tx *Tx) InsertMessage(ctx context.Context, convID int64, nm NewMessage) (S
 			return Sent{}, fmt.Errorf("load sent message: %w", err)
 		}
 		if msgs[0].ConversationID != convID {
-			return Sent{}, messenger.Errorf(messenger.ECONFLICT, "This client_msg_id was used for another conversation.")
+			return Sent{}, messenger.Errorf(messenger.ECONFLICT, "error.client_msg_id.other_conversation")
 		}
 		sent.Message = msgs[0]
 		return sent, nil
 	}
 	if kind == messenger.KindAnnouncement && !nm.CanAnnounce {
-		return Sent{}, messenger.Errorf(messenger.EFORBIDDEN, "Only teachers and administrators can post announcements.")
+		return Sent{}, messenger.Errorf(messenger.EFORBIDDEN, "error.announcement.post")
 	}
 
 	m := messenger.Message{ConversationID: convID, Kind: nm.Kind, Body: nm.Body, ClientMsgID: nm.ClientMsgID}
@@ -173,7 +173,7 @@ func (tx *Tx) InsertMessage(ctx context.Context, convID int64, nm NewMessage) (S
 			return Sent{}, &pq.Error{Code: "40001", Message: "duplicate client_msg_id raced"}
 		case wallRefused(err):
 			// The database's own wall: the user's portal role changed since it was read.
-			return Sent{}, messenger.Errorf(messenger.EFORBIDDEN, "You cannot post here.")
+			return Sent{}, messenger.Errorf(messenger.EFORBIDDEN, "error.cannot_post")
 		}
 		return Sent{}, fmt.Errorf("insert message: %w", err)
 	}
@@ -208,7 +208,7 @@ func (tx *Tx) messageByClientID(ctx context.Context, clientMsgID string) (messen
 		return messenger.Message{}, err
 	}
 	if len(msgs) == 0 {
-		return messenger.Message{}, messenger.Errorf(messenger.ENOTFOUND, "Message not found.")
+		return messenger.Message{}, messenger.Errorf(messenger.ENOTFOUND, "error.message.not_found")
 	}
 	return msgs[0], nil
 }
@@ -309,11 +309,11 @@ func (tx *Tx) InsertMessages(ctx context.Context, groups []SendGroup) ([][]Batch
 			b.Message.CreatedAt = at.Time
 		case "duplicate": // loaded below, as its sender
 		case "not_found":
-			b.Err = messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
+			b.Err = messenger.Errorf(messenger.ENOTFOUND, "error.conversation.not_found")
 		case "forbidden":
-			b.Err = messenger.Errorf(messenger.EFORBIDDEN, "Only teachers and administrators can post announcements.")
+			b.Err = messenger.Errorf(messenger.EFORBIDDEN, "error.announcement.post")
 		case "conflict":
-			b.Err = messenger.Errorf(messenger.ECONFLICT, "This client_msg_id was used for another conversation.")
+			b.Err = messenger.Errorf(messenger.ECONFLICT, "error.client_msg_id.other_conversation")
 		default:
 			return nil, fmt.Errorf("send messages: unknown outcome %q", outcome)
 		}
@@ -360,7 +360,7 @@ func (tx *Tx) InsertMessages(ctx context.Context, groups []SendGroup) ([][]Batch
 				return nil, fmt.Errorf("load sent message: %w", err)
 			}
 			if msgs[0].ConversationID != g.ConvID {
-				res[i].Err = messenger.Errorf(messenger.ECONFLICT, "This client_msg_id was used for another conversation.")
+				res[i].Err = messenger.Errorf(messenger.ECONFLICT, "error.client_msg_id.other_conversation")
 				continue
 			}
 			res[i].Message = msgs[0]
@@ -380,7 +380,7 @@ func (tx *Tx) sendError(err error, what string) error {
 		return &pq.Error{Code: "40001", Message: "duplicate client_msg_id raced"}
 	case wallRefused(err):
 		// The database's own wall: the user's portal role changed since it was read.
-		return messenger.Errorf(messenger.EFORBIDDEN, "You cannot post here.")
+		return messenger.Errorf(messenger.EFORBIDDEN, "error.cannot_post")
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

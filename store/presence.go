@@ -35,7 +35,7 @@ func (db *DB) PresenceLapsed(ctx context.Context, userID int64, t time.Time) (me
 	err := db.db.QueryRowContext(ctx, `SELECT org_id, zone_id, sub FROM app_presence_lapsed($1, $2)`, userID, t).
 		Scan(&id.OrgID, &id.ZoneID, &sub)
 	if errors.Is(err, sql.ErrNoRows) {
-		return id, "", messenger.Errorf(messenger.ENOTFOUND, "User not found.")
+		return id, "", messenger.Errorf(messenger.ENOTFOUND, "error.user.not_found")
 	}
 	return id, sub, err
 }

@@ -23,7 +23,7 @@ func (tx *Tx) PushIdentity(ctx context.Context, userID int64) (messenger.Identit
 	err := tx.tx.QueryRowContext(ctx, `SELECT org_id, zone_id, locale FROM app_identity_of($1)`, userID).
 		Scan(&id.OrgID, &id.ZoneID, &locale)
 	if errors.Is(err, sql.ErrNoRows) {
-		return id, "", messenger.Errorf(messenger.ENOTFOUND, "User not found.")
+		return id, "", messenger.Errorf(messenger.ENOTFOUND, "error.user.not_found")
 	}
 	if err != nil {
 		return id, "", fmt.Errorf("push identity: %w", err)

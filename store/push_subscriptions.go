@@ -33,7 +33,7 @@ func (db *DB) RedeemPushTicket(ctx context.Context, tokenHash []byte) (messenger
 		`SELECT user_id, org_id, zone_id FROM app_redeem_push_ticket($1)`, tokenHash,
 	).Scan(&id.UserID, &id.OrgID, &zone)
 	if errors.Is(err, sql.ErrNoRows) {
-		return id, messenger.Errorf(messenger.EUNAUTHORIZED, "This link has expired or was used already. Turn notifications on again from the settings.")
+		return id, messenger.Errorf(messenger.EUNAUTHORIZED, "error.ticket.expired")
 	}
 	if err != nil {
 		return id, fmt.Errorf("redeem push ticket: %w", err)
@@ -97,7 +97,7 @@ func (tx *Tx) DeletePushSubscription(ctx context.Context, id string) error {
 		return fmt.Errorf("delete push subscription: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return messenger.Errorf(messenger.ENOTFOUND, "No such device.")
+		return messenger.Errorf(messenger.ENOTFOUND, "error.device.not_found")
 	}
 	return nil
 }

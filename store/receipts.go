@@ -20,7 +20,7 @@ func (tx *Tx) MarkRead(ctx context.Context, convID, seq int64) (before, after in
 		   JOIN conversation_participants p ON p.conversation_id = c.id AND p.user_id = $2 AND p.left_at IS NULL
 		  WHERE c.id = $1`, convID, tx.id.UserID).Scan(&lastSeq)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, 0, messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
+		return 0, 0, messenger.Errorf(messenger.ENOTFOUND, "error.conversation.not_found")
 	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("mark read: %w", err)

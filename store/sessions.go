@@ -44,7 +44,7 @@ func (db *DB) SessionByToken(ctx context.Context, tokenHash []byte) (Session, er
 		`SELECT user_id, org_id, zone_id, csrf_token, expires_at, last_used_at FROM app_session($1)`, tokenHash,
 	).Scan(&s.Identity.UserID, &s.Identity.OrgID, &zone, &s.CSRFToken, &s.ExpiresAt, &s.LastUsedAt)
 	if errors.Is(err, sql.ErrNoRows) {
-		return s, messenger.Errorf(messenger.EUNAUTHORIZED, "Please sign in.")
+		return s, messenger.Errorf(messenger.EUNAUTHORIZED, "error.sign_in")
 	}
 	s.Identity.ZoneID = zone.Int64
 	return s, err

@@ -109,7 +109,7 @@ func (tx *Tx) MemberSettings(ctx context.Context, convID int64) (MemberSettings,
 		  WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.left_at IS NULL`, convID, tx.id.UserID).
 		Scan(&until, &forever, pq.Array(&ms.Keywords))
 	if err != nil {
-		return ms, notFound(err, "Conversation")
+		return ms, notFound(err, "error.conversation.not_found")
 	}
 	ms.Mute = scanMute(until, forever)
 	return ms, nil
@@ -136,7 +136,7 @@ func (tx *Tx) SaveMemberSettings(ctx context.Context, convID int64, ms MemberSet
 		return fmt.Errorf("save conversation settings: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
+		return messenger.Errorf(messenger.ENOTFOUND, "error.conversation.not_found")
 	}
 	return nil
 }
@@ -161,7 +161,7 @@ func (tx *Tx) PartnerQuietHours(ctx context.Context, convID int64) (p PartnerQui
 	case errors.Is(err, sql.ErrNoRows):
 		return p, false, nil
 	case wallRefused(err):
-		return p, false, messenger.Errorf(messenger.ENOTFOUND, "Conversation not found.")
+		return p, false, messenger.Errorf(messenger.ENOTFOUND, "error.conversation.not_found")
 	case err != nil:
 		return p, false, fmt.Errorf("partner quiet hours: %w", err)
 	}

@@ -66,9 +66,9 @@ func (db *DB) SignInWithMove(ctx context.Context, p SignInParams) (messenger.Use
 			var pqErr *pq.Error
 			if asPQ(err, &pqErr) && pqErr.Code == "28000" {
 				if pqErr.Hint == "no iat" {
-					return messenger.Errorf(messenger.EUNAUTHORIZED, "This token names another organization but has no iat; sign in again.")
+					return messenger.Errorf(messenger.EUNAUTHORIZED, "error.token.no_iat")
 				}
-				return messenger.Errorf(messenger.EUNAUTHORIZED, "This token is older than the move to another organization; sign in again.")
+				return messenger.Errorf(messenger.EUNAUTHORIZED, "error.token.before_move")
 			}
 			return fmt.Errorf("sign in: %w", err)
 		}
@@ -159,14 +159,14 @@ func scanUser(row rowScanner, extra ...any) (messenger.User, error) {
 func (tx *Tx) User(ctx context.Context, id int64) (messenger.User, error) {
 	u, err := scanUser(tx.tx.QueryRowContext(ctx,
 		`SELECT `+userColumns+` FROM users u WHERE u.id = $1`, id))
-	return u, notFound(err, "User")
+	return u, notFound(err, "error.user.not_found")
 }
 
 // UserBySub answers the user the portal calls sub, if the transaction's organization holds it.
 func (tx *Tx) UserBySub(ctx context.Context, sub string) (messenger.User, error) {
 	u, err := scanUser(tx.tx.QueryRowContext(ctx,
 		`SELECT `+userColumns+` FROM users u WHERE u.sub = $1 AND u.org_id = $2 AND u.moved_at IS NULL`, sub, tx.id.OrgID))
-	return u, notFound(err, "User")
+	return u, notFound(err, "error.user.not_found")
 }
 
 // TouchLastSeen records that the transaction's user was active at t.
@@ -225,9 +225,9 @@ func (tx *Tx) UsersBySubs(ctx context.Context, subs []string) ([]messenger.User,
 		u, ok := bySub[sub]
 		if !ok {
 			if len(sub) > 40 { // a message never repeats a long input
-				return nil, messenger.Errorf(messenger.ENOTFOUND, "A user is not in this organization.")
+				return nil, messenger.Errorf(messenger.ENOTFOUND, "error.user.other_org")
 			}
-			return nil, messenger.Errorf(messenger.ENOTFOUND, "No user %q in this organization.", sub)
+			return nil, messenger.Errorf(messenger.ENOTFOUND, "error.user.not_in_org", sub)
 		}
 		users = append(users, u)
 	}

@@ -26,7 +26,7 @@ const (
 func detectCFB(r io.ReaderAt, size int64) (Info, error) {
 	header, err := readCFBFileHeader(r, size)
 	if err != nil || !bytes.HasPrefix(header, hwpSignature) {
-		return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "Old Office files (.doc, .xls, .ppt) cannot be sent; save them as .docx, .xlsx or .pptx.")
+		return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "error.upload.old_office")
 	}
 	return Info{Kind: HWP}, nil
 }

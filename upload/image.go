@@ -33,7 +33,7 @@ var (
 )
 
 func damaged() error {
-	return messenger.Errorf(messenger.EINVALID, "The image is damaged or incomplete.")
+	return messenger.Errorf(messenger.EINVALID, "error.image.damaged")
 }
 
 // detectImage checks an image in this order: markup in its first bytes, its header's
@@ -48,7 +48,7 @@ func detectImage(r io.ReaderAt, size int64, head []byte, kind Kind, limits Limit
 	lower := bytes.ToLower(head)
 	for _, m := range markupMarkers {
 		if bytes.Contains(lower, m) {
-			return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "The image carries web page or script code and cannot be sent.")
+			return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "error.image.script")
 		}
 	}
 	decodeConfig := map[Kind]func(io.Reader) (image.Config, error){
@@ -59,7 +59,7 @@ func detectImage(r io.ReaderAt, size int64, head []byte, kind Kind, limits Limit
 		return Info{}, damaged()
 	}
 	if int64(cfg.Width)*int64(cfg.Height) > limits.MaxPixels {
-		return Info{}, messenger.Errorf(messenger.ETOOLARGE, "The image is %d×%d pixels; at most %s can be sent.",
+		return Info{}, messenger.Errorf(messenger.ETOOLARGE, "error.image.too_many_pixels",
 			cfg.Width, cfg.Height, pixels(limits.MaxPixels))
 	}
 	var end int64
@@ -81,13 +81,13 @@ func detectImage(r io.ReaderAt, size int64, head []byte, kind Kind, limits Limit
 		end = size
 	}
 	if errors.Is(err, errTooManyScans) {
-		return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "The picture is made of more than %d scans and cannot be sent.", MaxJPEGScans)
+		return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "error.image.scans", MaxJPEGScans)
 	}
 	if err != nil {
 		return Info{}, damaged()
 	}
 	if end != size {
-		return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "The image has extra data after its end and cannot be sent.")
+		return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "error.image.trailing")
 	}
 	return Info{Kind: kind, Width: cfg.Width, Height: cfg.Height}, nil
 }

@@ -37,14 +37,14 @@ func CleanFileName(name string, maxRunes int) (string, error) {
 	}
 	maxRunes = max(maxRunes, minNameRunes)
 	if !utf8.ValidString(name) {
-		return "", messenger.Errorf(messenger.EINVALID, "The file name is not valid text.")
+		return "", messenger.Errorf(messenger.EINVALID, "error.file.name_invalid")
 	}
 	for _, c := range name {
 		if unicode.IsControl(c) || c == '\u2028' || c == '\u2029' {
-			return "", messenger.Errorf(messenger.EINVALID, "The file name contains control characters.")
+			return "", messenger.Errorf(messenger.EINVALID, "error.file.name_control")
 		}
 		if messenger.IsBidiControl(c) {
-			return "", messenger.Errorf(messenger.EINVALID, "The file name contains text-direction controls.")
+			return "", messenger.Errorf(messenger.EINVALID, "error.file.name_bidi")
 		}
 	}
 	name = norm.NFC.String(name)

@@ -15,7 +15,7 @@ import (
 // character is "<" is refused as markup (HTML, SVG, XML are scriptable in a browser); a
 // note rarely starts with one, and anything else unknown is refused as unsupported.
 func detectText(r io.ReaderAt, size int64, head []byte) (Info, error) {
-	unsupported := messenger.Errorf(messenger.EUNSUPPORTED, "This kind of file cannot be sent. Photos (JPEG, PNG, WebP, GIF), PDF, Word, Excel, PowerPoint, Hangul (HWP, HWPX) and plain text files can.")
+	unsupported := messenger.Errorf(messenger.EUNSUPPORTED, "error.upload.kind")
 	var (
 		order   binary.ByteOrder
 		skip    int64
@@ -98,7 +98,7 @@ func detectText(r io.ReaderAt, size int64, head []byte) (Info, error) {
 		return Info{}, unsupported
 	}
 	if markup {
-		return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "Web pages, SVG images and XML files cannot be sent.")
+		return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "error.upload.markup")
 	}
 	return Info{Kind: TXT, ContentType: "text/plain; charset=" + charset}, nil
 }

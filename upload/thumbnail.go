@@ -45,7 +45,7 @@ type Thumbs struct {
 // is refused, so a caller that passed the wrong Info still cannot be made to decode a bomb.
 func Thumbnails(r io.Reader, info Info) (Thumbs, error) {
 	if !info.Kind.IsImage() || info.Width <= 0 || info.Height <= 0 {
-		return Thumbs{}, messenger.Errorf(messenger.EUNSUPPORTED, "The file is not an image.")
+		return Thumbs{}, messenger.Errorf(messenger.EUNSUPPORTED, "error.image.not_image")
 	}
 	img, orientation, err := decodeChecked(r, info)
 	if err != nil {
@@ -110,7 +110,7 @@ func decodeChecked(r io.Reader, info Info) (image.Image, int, error) {
 		return nil, 0, damaged()
 	}
 	if cfg.Width > info.Width || cfg.Height > info.Height {
-		return nil, 0, messenger.Errorf(messenger.EINVALID, "The image is larger than it was when it was checked.")
+		return nil, 0, messenger.Errorf(messenger.EINVALID, "error.image.grew")
 	}
 	all := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(head.Bytes()), r), 64<<10)
 	var img image.Image
@@ -128,7 +128,7 @@ func decodeChecked(r io.Reader, info Info) (image.Image, int, error) {
 		return nil, 0, damaged()
 	}
 	if b := img.Bounds(); b.Dx() > info.Width || b.Dy() > info.Height || b.Dx() <= 0 || b.Dy() <= 0 {
-		return nil, 0, messenger.Errorf(messenger.EINVALID, "The image is larger than it was when it was checked.")
+		return nil, 0, messenger.Errorf(messenger.EINVALID, "error.image.grew")
 	}
 	return img, orientation, nil
 }

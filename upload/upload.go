@@ -130,17 +130,17 @@ const headSize = 1024
 func Detect(r io.ReaderAt, size int64, limits Limits) (Info, error) {
 	limits = limits.withDefaults()
 	if size > limits.MaxBytes {
-		return Info{}, messenger.Errorf(messenger.ETOOLARGE, "The file is larger than %s.", humanBytes(limits.MaxBytes))
+		return Info{}, messenger.Errorf(messenger.ETOOLARGE, "error.file.too_large", humanBytes(limits.MaxBytes))
 	}
 	if size <= 0 {
-		return Info{}, messenger.Errorf(messenger.EINVALID, "The file is empty.")
+		return Info{}, messenger.Errorf(messenger.EINVALID, "error.file.empty")
 	}
 	head := make([]byte, min(size, headSize))
 	if _, err := r.ReadAt(head, 0); err != nil && err != io.EOF {
 		return Info{}, err
 	}
 	if isExecutable(head) {
-		return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "Programs cannot be sent.")
+		return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "error.upload.program")
 	}
 	var (
 		info Info
@@ -156,7 +156,7 @@ func Detect(r io.ReaderAt, size int64, limits Limits) (Info, error) {
 	case len(head) >= 12 && string(head[:4]) == "RIFF" && string(head[8:12]) == "WEBP":
 		info, err = detectImage(r, size, head, WebP, limits)
 	case isHEIF(head):
-		return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "HEIC/HEIF photos cannot be read here yet; please send the photo as JPEG (on an iPhone: Settings › Camera › Formats › Most Compatible).")
+		return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "error.upload.heic")
 	case bytes.HasPrefix(head, []byte("%PDF-")):
 		info = Info{Kind: PDF}
 	case bytes.HasPrefix(head, []byte("PK\x03\x04")):

@@ -28,7 +28,7 @@ var ooxmlMain = []struct {
 const maxSmallPart = 1 << 20
 
 func badZip() error {
-	return messenger.Errorf(messenger.EINVALID, "The document is damaged.")
+	return messenger.Errorf(messenger.EINVALID, "error.document.damaged")
 }
 
 // detectZip accepts a zip only as a DOCX, XLSX, PPTX or HWPX. The bomb guard reads the
@@ -41,7 +41,7 @@ func detectZip(r io.ReaderAt, size int64, limits Limits) (Info, error) {
 		return Info{}, err
 	}
 	if entries > limits.MaxZipEntries {
-		return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "The document has too many parts (more than %d).", limits.MaxZipEntries)
+		return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "error.document.too_many_parts", limits.MaxZipEntries)
 	}
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
@@ -51,10 +51,10 @@ func detectZip(r io.ReaderAt, size int64, limits Limits) (Info, error) {
 	var total uint64
 	for _, f := range zr.File {
 		if !safeZipName(f.Name) {
-			return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "The document contains a part with an unsafe name.")
+			return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "error.document.unsafe_name")
 		}
 		if files[f.Name] != nil {
-			return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "The document contains a part twice.")
+			return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "error.document.duplicate")
 		}
 		files[f.Name] = f
 		if f.Method != zip.Store && f.Method != zip.Deflate {
@@ -62,10 +62,10 @@ func detectZip(r io.ReaderAt, size int64, limits Limits) (Info, error) {
 		}
 		total += f.UncompressedSize64
 		if total > uint64(limits.MaxZipUncompressed) {
-			return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "The document unpacks to more than %s.", humanBytes(limits.MaxZipUncompressed))
+			return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "error.document.too_large", humanBytes(limits.MaxZipUncompressed))
 		}
 		if f.UncompressedSize64 > 1<<20 && f.UncompressedSize64 > uint64(limits.MaxZipRatio)*max(f.CompressedSize64, 1) {
-			return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "The document is compressed suspiciously well (a zip bomb?).")
+			return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "error.document.zip_bomb")
 		}
 		lower := strings.ToLower(f.Name)
 		if strings.HasSuffix(lower, "vbaproject.bin") || strings.HasSuffix(lower, "vbadata.xml") {
@@ -84,11 +84,11 @@ func detectZip(r io.ReaderAt, size int64, limits Limits) (Info, error) {
 	if f := files["[Content_Types].xml"]; f != nil {
 		return detectOOXML(f, files)
 	}
-	return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "Archives (zip) cannot be sent; send the files themselves.")
+	return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "error.upload.zip")
 }
 
 func macroRefused() error {
-	return messenger.Errorf(messenger.EUNSUPPORTED, "Documents with macros cannot be sent; save it without macros (as .docx, .xlsx or .pptx).")
+	return messenger.Errorf(messenger.EUNSUPPORTED, "error.upload.macros")
 }
 
 func detectOOXML(ct *zip.File, files map[string]*zip.File) (Info, error) {
@@ -125,7 +125,7 @@ func detectOOXML(ct *zip.File, files map[string]*zip.File) (Info, error) {
 			return Info{Kind: m.kind}, nil
 		}
 	}
-	return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "This kind of Office document cannot be sent; Word, Excel and PowerPoint files (.docx, .xlsx, .pptx) can.")
+	return Info{}, messenger.Errorf(messenger.EUNSUPPORTED, "error.upload.office_kind")
 }
 
 // isMacroType recognises the content types of macro-enabled documents and VBA projects.
@@ -178,7 +178,7 @@ func zipEntryCount(r io.ReaderAt, size int64) (int, error) {
 	}
 	rec := tail[i:]
 	if commentLen := int(binary.LittleEndian.Uint16(rec[20:22])); i+eocdLen+commentLen != len(tail) {
-		return 0, messenger.Errorf(messenger.EUNSUPPORTED, "The document has extra data after its end and cannot be sent.")
+		return 0, messenger.Errorf(messenger.EUNSUPPORTED, "error.document.trailing")
 	}
 	n := int(binary.LittleEndian.Uint16(rec[10:12]))
 	if n == 0xFFFF { // zip64: only needed beyond 65,534 entries, far past any limit

@@ -2,7 +2,6 @@ package views
 
 import (
 	"context"
-	"fmt"
 	"hash/fnv"
 	"strconv"
 	"strings"
@@ -22,46 +21,33 @@ func mustLoadLocation(name string) *time.Location {
 	return loc
 }
 
-var weekdaysKo = [...]string{"일요일", "월요일", "화요일", "수요일", "목요일", "금요일", "토요일"}
-
 // ClockTime formats t as a time of day: "오후 3:07" / "3:07 PM".
 func ClockTime(ctx context.Context, t time.Time) string {
 	t = t.In(Seoul)
-	if Locale(ctx) == "en" {
-		return t.Format("3:04 PM")
+	half := "time.am"
+	if t.Hour() >= 12 {
+		half = "time.pm"
 	}
-	h := t.Hour()
-	half := "오전"
-	if h >= 12 {
-		half = "오후"
-	}
-	h %= 12
+	h := t.Hour() % 12
 	if h == 0 {
 		h = 12
 	}
-	return fmt.Sprintf("%s %d:%02d", half, h, t.Minute())
+	return Tf(ctx, half, h, t.Minute())
 }
 
 // ListTime formats the time of a conversation's last activity for the list: the time
 // today, "어제" yesterday, the day this year, the full date before.
 func ListTime(ctx context.Context, t, now time.Time) string {
 	t, now = t.In(Seoul), now.In(Seoul)
-	en := Locale(ctx) == "en"
 	switch {
 	case sameDay(t, now):
 		return ClockTime(ctx, t)
 	case sameDay(t, now.AddDate(0, 0, -1)):
 		return T(ctx, "time.yesterday")
 	case t.Year() == now.Year():
-		if en {
-			return t.Format("Jan 2")
-		}
-		return fmt.Sprintf("%d월 %d일", t.Month(), t.Day())
+		return t.Format(T(ctx, "time.layout.month_day"))
 	default:
-		if en {
-			return t.Format("1/2/2006")
-		}
-		return fmt.Sprintf("%d. %d. %d.", t.Year(), t.Month(), t.Day())
+		return t.Format(T(ctx, "time.layout.short_date"))
 	}
 }
 
@@ -69,10 +55,7 @@ func ListTime(ctx context.Context, t, now time.Time) string {
 // "Wednesday, November 25, 2026".
 func DayLabel(ctx context.Context, t time.Time) string {
 	t = t.In(Seoul)
-	if Locale(ctx) == "en" {
-		return t.Format("Monday, January 2, 2006")
-	}
-	return fmt.Sprintf("%d년 %d월 %d일 %s", t.Year(), t.Month(), t.Day(), weekdaysKo[t.Weekday()])
+	return Tf(ctx, "time.day_label", T(ctx, "time.weekday."+strconv.Itoa(int(t.Weekday()))), t.Format(T(ctx, "time.layout.date")))
 }
 
 func sameDay(a, b time.Time) bool {
@@ -132,40 +115,21 @@ func LastSeen(ctx context.Context, t *time.Time, now time.Time) string {
 	if t == nil {
 		return ""
 	}
-	en := Locale(ctx) == "en"
 	at, now := t.In(Seoul), now.In(Seoul)
 	d := now.Sub(at)
 	switch {
 	case d < time.Minute:
-		if en {
-			return "Active just now"
-		}
-		return "방금 전 접속"
+		return T(ctx, "last_seen.now")
 	case d < time.Hour:
-		if en {
-			return fmt.Sprintf("Active %d min ago", int(d.Minutes()))
-		}
-		return fmt.Sprintf("%d분 전 접속", int(d.Minutes()))
+		return Tf(ctx, "last_seen.minutes", int(d.Minutes()))
 	case sameDay(at, now):
-		if en {
-			return fmt.Sprintf("Active %d h ago", int(d.Hours()))
-		}
-		return fmt.Sprintf("%d시간 전 접속", int(d.Hours()))
+		return Tf(ctx, "last_seen.hours", int(d.Hours()))
 	case sameDay(at, now.AddDate(0, 0, -1)):
-		if en {
-			return "Active yesterday"
-		}
-		return "어제 접속"
+		return T(ctx, "last_seen.yesterday")
 	case at.Year() == now.Year():
-		if en {
-			return "Active " + at.Format("Jan 2")
-		}
-		return fmt.Sprintf("%d월 %d일 접속", at.Month(), at.Day())
+		return Tf(ctx, "last_seen.on", at.Format(T(ctx, "time.layout.month_day")))
 	default:
-		if en {
-			return "Active " + at.Format("Jan 2, 2006")
-		}
-		return fmt.Sprintf("%d년 %d월 %d일 접속", at.Year(), at.Month(), at.Day())
+		return Tf(ctx, "last_seen.on", at.Format(T(ctx, "time.layout.medium_date")))
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/dreamseed/messenger"
@@ -15,7 +14,7 @@ func ConvTitle(ctx context.Context, c messenger.Conversation, viewerID int64) st
 	if c.Kind == messenger.KindAnnouncement && c.Title == "" {
 		return T(ctx, "announcement.title")
 	}
-	return c.DisplayTitle(viewerID)
+	return c.DisplayTitle(viewerID, Locale(ctx))
 }
 
 // MessageText answers the text of a message as the viewer reads it: a system message is
@@ -32,39 +31,7 @@ func MessageText(ctx context.Context, m messenger.Message) string {
 
 // SystemText words a system event in the page's language.
 func SystemText(ctx context.Context, e messenger.SystemEvent) string {
-	if Locale(ctx) != "en" {
-		if s := e.Korean(); s != "" {
-			return s
-		}
-	}
-	targets := joinEnglish(e.Targets)
-	switch e.Type {
-	case messenger.EventInvited:
-		return fmt.Sprintf("%s invited %s.", e.Actor, targets)
-	case messenger.EventRemoved:
-		return fmt.Sprintf("%s removed %s.", e.Actor, targets)
-	case messenger.EventLeft:
-		return fmt.Sprintf("%s left.", e.Actor)
-	case messenger.EventRenamed:
-		return fmt.Sprintf("%s renamed the group to '%s'.", e.Actor, e.Title)
-	case messenger.EventAdminGranted:
-		return fmt.Sprintf("%s made %s an admin.", e.Actor, targets)
-	case messenger.EventAdminRevoked:
-		return fmt.Sprintf("%s removed %s as admin.", e.Actor, targets)
-	case messenger.EventAdminPassed:
-		return fmt.Sprintf("%s is now an admin.", targets)
-	}
-	return e.Korean()
-}
-
-func joinEnglish(names []string) string {
-	switch len(names) {
-	case 0:
-		return ""
-	case 1:
-		return names[0]
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+	return e.Text(Locale(ctx))
 }
 
 // AuditText words an audit entry in the page's language.
