@@ -262,27 +262,38 @@ func (s *Service) sendBatch(batch []convSends) {
 	}
 	results := s.storeSplit(ctx, groups, store.MaxAttempts)
 
+	// Each conversation's messages are published in seq order and its senders answered
+	// then; conversations go side by side, since no order holds between them, so that a
+	// batch of many waits for the engine's slowest conversation, not for their sum (with
+	// Redis, a round trip each).
+	var wg sync.WaitGroup
 	for gi, mine := range reqs {
-		for i, r := range mine {
-			res := results[gi][i]
-			if res.Err != nil || !res.Created {
-				continue
+		publish := func() {
+			for i, r := range mine {
+				res := results[gi][i]
+				if res.Err != nil || !res.Created {
+					continue
+				}
+				msg := res.Message
+				msg.Sender = r.me
+				results[gi][i].Message = msg
+				if res.ZoneID != 0 {
+					s.publishAnnouncement(r.ctx, res.ZoneID, msg)
+				} else {
+					s.publish(r.ctx, res.Members, EventMessageNew, msg)
+				}
 			}
-			msg := res.Message
-			msg.Sender = r.me
-			results[gi][i].Message = msg
-			if res.ZoneID != 0 {
-				s.publishAnnouncement(r.ctx, res.ZoneID, msg)
-			} else {
-				s.publish(r.ctx, res.Members, EventMessageNew, msg)
+			for i, r := range mine {
+				r.answer(results[gi][i].Message, results[gi][i].Created, results[gi][i].Err)
 			}
 		}
-	}
-	for gi, mine := range reqs {
-		for i, r := range mine {
-			r.answer(results[gi][i].Message, results[gi][i].Created, results[gi][i].Err)
+		if len(reqs) == 1 {
+			publish()
+		} else {
+			wg.Go(publish)
 		}
 	}
+	wg.Wait()
 	for r, t := range twins {
 		res := results[t.group][t.index]
 		r.answer(res.Message, false, res.Err)
