@@ -160,11 +160,6 @@ func run(ctx context.Context, cfg config, log io.Writer) (*summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.CookieOut != "" {
-		if err := os.WriteFile(cfg.CookieOut, []byte(cookie+"\n"), 0o600); err != nil {
-			return nil, err
-		}
-	}
 	sum := &summary{URL: base}
 	pages := []struct{ name, path, marker string }{
 		{"thread", "/c/" + strconv.FormatInt(cfg.Thread, 10), cfg.ThreadMarker},
@@ -228,6 +223,18 @@ func run(ctx context.Context, cfg config, log io.Writer) (*summary, error) {
 			}
 			sum.Pages[i].Cold = offer(ctx, cfg, cfg.ColdRate, cfg.ColdDuration, base+p.path, "gzip, deflate, br", func(k int64) string { return cookies[k] })
 			prof.Wait()
+		}
+	}
+	if cfg.CookieOut != "" {
+		// A session of its own for wrk, signed in last: the cold runs' thousand sessions of
+		// the same teacher have pushed the first one past the cap on a user's sessions.
+		if cfg.ColdRate > 0 {
+			if cookie, err = signIn(ctx, base, cfg); err != nil {
+				return nil, err
+			}
+		}
+		if err := os.WriteFile(cfg.CookieOut, []byte(cookie+"\n"), 0o600); err != nil {
+			return nil, err
 		}
 	}
 	return sum, ctx.Err()
