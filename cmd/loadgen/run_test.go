@@ -358,15 +358,23 @@ func TestRunStopsWithAClearMessage(t *testing.T) {
 	})
 }
 
+// overloadedServer is a server that delivers every send but takes 10 ms over each, one
+// at a time: 100 sends/s at most.
+func overloadedServer(t *testing.T, secret string) *httptest.Server {
+	t.Helper()
+	f := newFakeServer(t, secret)
+	f.fault = func(int64, string, string) faultKind { return deliver }
+	f.sendCost = 10 * time.Millisecond
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 // An overloaded server: the generator keeps sending on schedule (open loop), the achieved
 // rate is the server's capacity, and the latency counts the queue from each send's due time.
 func TestOpenLoopShowsTheQueueOfAnOverloadedServer(t *testing.T) {
 	secret := strings.Repeat("k", 32)
-	f := newFakeServer(t, secret)
-	f.fault = func(int64, string, string) faultKind { return deliver }
-	f.sendCost = 10 * time.Millisecond // 100 sends/s at most
-	srv := httptest.NewServer(f)
-	defer srv.Close()
+	srv := overloadedServer(t, secret)
 
 	cfg := testConfig(srv.URL, secret)
 	cfg.Grace = 3 * time.Second
@@ -450,11 +458,7 @@ func TestSendToGroupsOnly(t *testing.T) {
 // is counted as shed, and what it sends is answered.
 func TestMaxInFlightShedsAndCounts(t *testing.T) {
 	secret := strings.Repeat("k", 32)
-	f := newFakeServer(t, secret)
-	f.fault = func(int64, string, string) faultKind { return deliver }
-	f.sendCost = 10 * time.Millisecond // 100 sends/s at most
-	srv := httptest.NewServer(f)
-	defer srv.Close()
+	srv := overloadedServer(t, secret)
 
 	cfg := testConfig(srv.URL, secret)
 	cfg.MaxInFlight, cfg.Verify = 20, false
