@@ -2,9 +2,11 @@ package chat
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 
 	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/store"
 )
 
@@ -18,7 +20,7 @@ func ZoneChannel(zoneID int64) string { return "zone:" + strconv.FormatInt(zoneI
 // publishAnnouncement sends a notice once, to the zone's channel. Its id is the seq, from
 // which a stream resumes with the database (zone channels keep no history in the engine).
 func (s *Service) publishAnnouncement(ctx context.Context, zoneID int64, m messenger.Message) {
-	s.publishZone(ctx, zoneID, EventMessageNew, strconv.FormatInt(m.Seq, 10), m, "publish announcement")
+	s.publishAll(ctx, s.appendZoneEvent(nil, zoneID, EventMessageNew, strconv.FormatInt(m.Seq, 10), m))
 }
 
 // publishAnnouncementUpdate tells the zone's streams that a notice changed in place (a
@@ -28,21 +30,19 @@ func (s *Service) publishAnnouncement(ctx context.Context, zoneID int64, m messe
 // reads notices after a seq, not changes to older ones); the thread shows it when it is
 // next read.
 func (s *Service) publishAnnouncementUpdate(ctx context.Context, zoneID int64, m messenger.Message) {
-	s.publishZone(ctx, zoneID, EventMessageUpdated, "", m, "publish announcement update")
+	s.publishAll(ctx, s.appendZoneEvent(nil, zoneID, EventMessageUpdated, "", m))
 }
 
-// publishZone publishes m as an event of type typ (numbered id, or none) on the zone's
-// channel; a failure is counted and logged as what.
-func (s *Service) publishZone(ctx context.Context, zoneID int64, typ, id string, m messenger.Message, what string) {
+// appendZoneEvent appends to pubs m as an event of type typ (numbered id, or none) on the
+// zone's channel.
+func (s *Service) appendZoneEvent(pubs []realtime.Publication, zoneID int64, typ, id string, m messenger.Message) []realtime.Publication {
 	ev, err := liveEvent(typ, m, false)
-	if err == nil {
-		ev.ID = id
-		err = s.events.Publish(context.WithoutCancel(ctx), ZoneChannel(zoneID), ev)
-	}
 	if err != nil {
-		s.metrics.errors.WithLabelValues("publish").Inc()
-		s.logger.Error(what, "zone", zoneID, "error", err.Error(), "request_id", messenger.RequestID(ctx))
+		s.logger.Error("encode event", slog.String("type", typ), slog.String("error", err.Error()))
+		return pubs
 	}
+	ev.ID = id
+	return append(pubs, realtime.Publication{Channels: []string{ZoneChannel(zoneID)}, Event: ev})
 }
 
 // ZoneCatchUp answers the announcements of me's zone after seq afterSeq (at most limit,

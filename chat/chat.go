@@ -37,12 +37,15 @@ type Service struct {
 	push        *Push                            // nil until EnablePush
 	convLocks   [conversationLocks]chan struct{} // one slot each: the ordering locks (chat/send.go)
 	sendQueue   sendQueue                        // sends waiting to be stored (chat/send.go)
+	sendSlots   chan struct{}                    // one token per send transaction running (chat/send.go)
+	lockFreed   wakeup                           // woken when an ordering lock is let go (chat/send.go)
 }
 
 // NewService answers a Service on db that publishes to events, registers its metrics
 // with reg, and refuses a user past limits (nil: no limits).
 func NewService(db *store.DB, events realtime.Engine, logger *slog.Logger, reg prometheus.Registerer, limits *ratelimit.Limits) *Service {
-	s := &Service{db: db, events: events, logger: logger, metrics: newMetrics(reg), limits: limits}
+	s := &Service{db: db, events: events, logger: logger, metrics: newMetrics(reg), limits: limits,
+		sendSlots: make(chan struct{}, DefaultSendTransactions)}
 	for i := range s.convLocks {
 		s.convLocks[i] = make(chan struct{}, 1)
 	}

@@ -52,26 +52,41 @@ func (s *Service) publishDroppable(ctx context.Context, userIDs []int64, typ str
 }
 
 func (s *Service) publishEvent(ctx context.Context, userIDs []int64, typ string, data any, droppable bool) {
+	s.publishAll(ctx, s.appendEvent(nil, userIDs, typ, data, droppable))
+}
+
+// appendEvent appends to pubs the event of type typ about data for userIDs' streams (none:
+// nothing).
+func (s *Service) appendEvent(pubs []realtime.Publication, userIDs []int64, typ string, data any, droppable bool) []realtime.Publication {
 	if len(userIDs) == 0 {
-		return
+		return pubs
 	}
 	ev, err := liveEvent(typ, data, droppable)
 	if err != nil {
 		s.logger.Error("encode event", slog.String("type", typ), slog.String("error", err.Error()))
-		return
+		return pubs
 	}
 	channels := make([]string, len(userIDs))
 	for i, id := range userIDs {
 		channels[i] = UserChannel(id)
 	}
-	// The request may end meanwhile, but the event must still go out; a broker that does
-	// not answer within publishTimeout gives the event up to the engine's repair.
+	return append(pubs, realtime.Publication{Channels: channels, Event: ev})
+}
+
+// publishAll publishes pubs in order, in one round trip for a shared engine. The request
+// may end meanwhile, but the events must still go out; a broker that does not answer
+// within publishTimeout gives them up to the engine's repair.
+func (s *Service) publishAll(ctx context.Context, pubs []realtime.Publication) {
+	if len(pubs) == 0 {
+		return
+	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
 	defer cancel()
-	if err := s.events.PublishMany(pctx, channels, ev); err != nil {
+	if err := s.events.PublishAll(pctx, pubs); err != nil {
 		s.metrics.errors.WithLabelValues("publish").Inc()
-		s.logger.Error("publish event", slog.String("type", typ), slog.Int("recipients", len(userIDs)),
-			slog.String("error", err.Error()), slog.String("request_id", messenger.RequestID(ctx)))
+		s.logger.Error("publish events", slog.String("type", pubs[0].Event.Type), slog.Int("events", len(pubs)),
+			slog.Any("channels", pubs[0].Channels), slog.String("error", err.Error()),
+			slog.String("request_id", messenger.RequestID(ctx)))
 	}
 }
 

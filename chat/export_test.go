@@ -22,9 +22,9 @@ func (s *Service) RunPushJob(ctx context.Context, a PushArgs) error { return s.p
 // HoldConversation takes convID's ordering lock, as a send storing its batch holds it,
 // until release is called: sends meanwhile wait in the conversation's queue.
 func (s *Service) HoldConversation(convID int64) (release func()) {
-	lock := s.convLocks[uint64(convID)%conversationLocks]
-	lock <- struct{}{}
-	return func() { <-lock }
+	st := stripeOf(convID)
+	s.convLocks[st] <- struct{}{}
+	return func() { s.release(lockSet{st: {}}) }
 }
 
 // WaitingSends answers how many sends wait in convID's queue.
@@ -34,10 +34,10 @@ func (s *Service) WaitingSends(convID int64) int {
 	return len(s.sendQueue.pending[convID])
 }
 
-// HoldConversations takes the ordering locks of convIDs (the first's first), as sends'
-// batches hold them; StoreWaiting then does with them what a send that took the first's
-// lock does: stores what waits for the first and for every conversation whose lock is free
-// or held here, in one transaction, and lets all the locks go.
+// HoldConversations takes the ordering locks of convIDs, as sends' batches hold them;
+// storeWaiting then does with them what a send that took a send slot does: stores what
+// waits for every conversation whose lock is free or held here, in one transaction, and
+// lets all the locks go.
 func (s *Service) HoldConversations(convIDs ...int64) (storeWaiting func()) {
 	held := lockSet{}
 	for _, c := range convIDs {
@@ -47,7 +47,7 @@ func (s *Service) HoldConversations(convIDs ...int64) (storeWaiting func()) {
 		}
 	}
 	return func() {
-		defer s.release(held)
-		s.storeWaiting(convIDs[0], held)
+		s.sendSlots <- struct{}{}
+		s.storeWaiting(held)
 	}
 }

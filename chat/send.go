@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/ratelimit"
+	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/store"
 )
 
@@ -52,24 +54,38 @@ func (s *Service) SendMessage(ctx context.Context, me messenger.User, convID int
 	return msg, true, nil
 }
 
-// Group commit. A send waits in the process's queue under its conversation; whoever takes
-// a conversation's lock next stores, in one transaction, that conversation's waiting sends
-// and those of every other conversation whose lock it can take at once without waiting
-// (up to maxBatch in all): each its own seq, idempotency and answer (store.InsertMessages,
-// one statement per conversation, in order of conversation id). It then publishes each
-// new message, each conversation's in seq order, and answers each sender. One send alone
-// is a batch of one, stored at once; under load the batches grow by themselves, since the
-// queue fills while a transaction runs, so the cost of a transaction (its round trips, its
-// commit's WAL flush) is shared by the sends of every conversation instead of queued for.
+// Group commit. A send waits in the process's queue under its conversation. At most
+// sendTransactions batches are stored at once (SetSendTransactions): whoever takes one of
+// those slots stores, in one transaction, the waiting sends of every conversation whose
+// ordering lock it can take at once without waiting (up to maxBatch in all): each its own
+// seq, idempotency and answer (store.InsertMessages, one gate call, in order of
+// conversation id). It lets the slot go once the batch is committed, then publishes each
+// new message, each conversation's in seq order, answers each sender and lets the locks
+// go. One send alone is a batch of one, stored at once; under load the sends queue while
+// the slots' transactions run and the next batches take them all, so the cost of a
+// transaction (its statements' fixed part, its round trips, its commit's WAL flush) is
+// shared by every send that waited for it, and the database never runs more send
+// transactions than it has cores to run them on.
 //
-// Locks are only ever waited for one at a time: a sender waits for its own conversation's
-// lock holding none, and the others of a batch are taken only if free (a try, never a
-// wait), so two batches cannot deadlock on each other or on inOrder. Across processes the
-// database's row locks order the commits; a transaction takes its conversations' rows in
-// order of id, so two batches in two processes cannot deadlock either.
+// Locks are only ever waited for one at a time: a batch takes its conversations' locks
+// with a try, never a wait, and a send whose conversation's lock is held (its previous
+// batch still publishing, or inOrder) waits, holding nothing, until some lock is let go
+// (s.lockFreed). So two batches cannot deadlock on each other or on inOrder. Across
+// processes the database's row locks order the commits; a transaction takes its
+// conversations' rows in order of id, so two batches in two processes cannot deadlock
+// either.
 
 // maxBatch bounds the sends of one transaction.
 const maxBatch = 128
+
+// DefaultSendTransactions is how many send transactions a process runs at once unless
+// SetSendTransactions says otherwise: one per core of the machine this was measured on
+// (docs/performance.md).
+const DefaultSendTransactions = 2
+
+// SetSendTransactions bounds the send transactions the process runs at once (n ≥ 1). It is
+// called while the process wires itself, before the service serves.
+func (s *Service) SetSendTransactions(n int) { s.sendSlots = make(chan struct{}, max(n, 1)) }
 
 // sendRequest is one send waiting in its conversation's queue.
 type sendRequest struct {
@@ -87,15 +103,6 @@ type sendRequest struct {
 func (r *sendRequest) answer(msg messenger.Message, created bool, err error) {
 	r.msg, r.created, r.err = msg, created, err
 	close(r.done)
-}
-
-func (r *sendRequest) answered() bool {
-	select {
-	case <-r.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // sendQueue holds the process's waiting sends, by conversation, oldest first.
@@ -137,80 +144,111 @@ type lockSet map[uint64]struct{}
 
 func stripeOf(convID int64) uint64 { return uint64(convID) % conversationLocks }
 
-// release lets every lock of the set go.
+// release lets every lock of the set go, and wakes the sends that wait for one.
 func (s *Service) release(held lockSet) {
 	for st := range held {
 		<-s.convLocks[st]
 	}
+	if len(held) > 0 {
+		s.lockFreed.wake()
+	}
 }
 
-// takeBatch removes the sends waiting for convID, whose lock the caller holds (in held),
-// and those of other conversations whose locks are free now, which it takes into held: up
-// to maxBatch sends in all, answered in order of conversation id.
-func (s *Service) takeBatch(convID int64, held lockSet) []convSends {
+// wakeup is a broadcast: every wait() taken before a wake() ends at it.
+type wakeup struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (w *wakeup) wait() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ch == nil {
+		w.ch = make(chan struct{})
+	}
+	return w.ch
+}
+
+func (w *wakeup) wake() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ch != nil {
+		close(w.ch)
+		w.ch = nil
+	}
+}
+
+// takeBatch removes the sends waiting for the conversations whose locks are held (in
+// held) or free now, which it takes into held: up to maxBatch sends in all, in order of
+// conversation id.
+func (s *Service) takeBatch(held lockSet) []convSends {
 	q := &s.sendQueue
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	first := q.takeLocked(convID, maxBatch)
-	if len(first) == 0 {
-		return nil
-	}
-	batch := []convSends{{convID: convID, reqs: first}}
-	budget := maxBatch - len(first)
-	for other := range q.pending {
+	var batch []convSends
+	budget := maxBatch
+	for conv := range q.pending {
 		if budget == 0 {
 			break
 		}
-		st := stripeOf(other)
+		st := stripeOf(conv)
 		if _, ok := held[st]; !ok {
 			select {
 			case s.convLocks[st] <- struct{}{}:
 				held[st] = struct{}{}
 			default:
-				continue // busy: its holder or its own senders store it
+				continue // busy: its holder wakes the waiting sends when it lets go
 			}
 		}
-		reqs := q.takeLocked(other, budget)
+		reqs := q.takeLocked(conv, budget)
 		budget -= len(reqs)
-		batch = append(batch, convSends{convID: other, reqs: reqs})
+		batch = append(batch, convSends{convID: conv, reqs: reqs})
 	}
 	slices.SortFunc(batch, func(a, b convSends) int { return cmp.Compare(a.convID, b.convID) })
 	return batch
 }
 
-// sendInOrder queues r and, holding the conversation's lock in turn, stores and publishes
-// what waits, until r is answered (by this goroutine or by another holder of the lock).
+// sendInOrder queues r and, holding a send slot in turn, stores and publishes what waits,
+// until r is answered (by this goroutine or by another holder of a slot).
 func (s *Service) sendInOrder(convID int64, r *sendRequest) {
-	lock := s.convLocks[stripeOf(convID)]
 	s.sendQueue.push(convID, r)
 	for {
 		select {
 		case <-r.done:
 			return
-		case lock <- struct{}{}:
+		case s.sendSlots <- struct{}{}:
 		}
-		held := lockSet{stripeOf(convID): {}}
-		func() {
-			defer s.release(held)
-			// Answered meanwhile, r's sender returns now and leaves what waits to its senders.
-			if !r.answered() {
-				s.storeWaiting(convID, held)
-			}
-		}()
+		freed := s.lockFreed.wait()
+		if s.storeWaiting(lockSet{}) {
+			continue
+		}
+		// What waits (r, unless a batch took it) is of conversations whose locks are held:
+		// the first lock let go wakes this send.
+		select {
+		case <-r.done:
+			return
+		case <-freed:
+		}
 	}
 }
 
-// storeWaiting stores, publishes and answers what waits for convID, whose lock the caller
-// holds in held, with what waits for the conversations whose locks it adds to held.
-func (s *Service) storeWaiting(convID int64, held lockSet) {
-	if batch := s.takeBatch(convID, held); len(batch) > 0 {
-		s.sendBatch(batch)
+// storeWaiting stores, publishes and answers what waits for the conversations whose locks
+// the caller holds in held or are free, and lets the caller's send slot and the locks go.
+// It answers false if no send could be taken.
+func (s *Service) storeWaiting(held lockSet) bool {
+	defer s.release(held)
+	batch := s.takeBatch(held)
+	if len(batch) == 0 {
+		<-s.sendSlots
+		return false
 	}
+	s.sendBatch(batch)
+	return true
 }
 
-// sendBatch stores the batch's messages in one transaction, publishes the new ones, each
-// conversation's in seq order, and answers every request. The caller holds the batch's
-// conversations' locks. A batch that fails as a whole (an error that is no send's own
+// sendBatch stores the batch's messages in one transaction, lets the caller's send slot go,
+// publishes the new ones, each conversation's in seq order, and answers every request.
+// The caller holds the batch's conversations' locks. A batch that fails as a whole (an error that is no send's own
 // answer) is stored again one conversation per transaction, and a conversation's part
 // that fails as a whole one send per transaction, so that only the send it belongs to
 // gets the error, each within the tries the batch left.
@@ -258,42 +296,38 @@ func (s *Service) sendBatch(batch []convSends) {
 		}
 	}
 	if len(groups) == 0 {
+		<-s.sendSlots
 		return
 	}
 	results := s.storeSplit(ctx, groups, store.MaxAttempts)
+	<-s.sendSlots // committed: the next batch may start while this one publishes
 
-	// Each conversation's messages are published in seq order and its senders answered
-	// then; conversations go side by side, since no order holds between them, so that a
-	// batch of many waits for the engine's slowest conversation, not for their sum (with
-	// Redis, a round trip each).
-	var wg sync.WaitGroup
+	// The batch's new messages go out in one publish, each conversation's in seq order (one
+	// round trip to Redis, however many conversations the batch holds), then every sender
+	// is answered: a 201 comes after the members' event is on its way.
+	var pubs []realtime.Publication
 	for gi, mine := range reqs {
-		publish := func() {
-			for i, r := range mine {
-				res := results[gi][i]
-				if res.Err != nil || !res.Created {
-					continue
-				}
-				msg := res.Message
-				msg.Sender = r.me
-				results[gi][i].Message = msg
-				if res.ZoneID != 0 {
-					s.publishAnnouncement(r.ctx, res.ZoneID, msg)
-				} else {
-					s.publish(r.ctx, res.Members, EventMessageNew, msg)
-				}
+		for i, r := range mine {
+			res := results[gi][i]
+			if res.Err != nil || !res.Created {
+				continue
 			}
-			for i, r := range mine {
-				r.answer(results[gi][i].Message, results[gi][i].Created, results[gi][i].Err)
+			msg := res.Message
+			msg.Sender = r.me
+			results[gi][i].Message = msg
+			if res.ZoneID != 0 {
+				pubs = s.appendZoneEvent(pubs, res.ZoneID, EventMessageNew, strconv.FormatInt(msg.Seq, 10), msg)
+			} else {
+				pubs = s.appendEvent(pubs, res.Members, EventMessageNew, msg, false)
 			}
-		}
-		if len(reqs) == 1 {
-			publish()
-		} else {
-			wg.Go(publish)
 		}
 	}
-	wg.Wait()
+	s.publishAll(ctx, pubs)
+	for gi, mine := range reqs {
+		for i, r := range mine {
+			r.answer(results[gi][i].Message, results[gi][i].Created, results[gi][i].Err)
+		}
+	}
 	for r, t := range twins {
 		res := results[t.group][t.index]
 		r.answer(res.Message, false, res.Err)
@@ -406,9 +440,9 @@ const conversationLocks = 1024
 
 // inOrder runs fn holding the lock of conversation convID.
 func (s *Service) inOrder(convID int64, fn func() error) error {
-	lock := s.convLocks[stripeOf(convID)]
-	lock <- struct{}{}
-	defer func() { <-lock }()
+	st := stripeOf(convID)
+	s.convLocks[st] <- struct{}{}
+	defer s.release(lockSet{st: {}})
 	return fn()
 }
 

@@ -342,6 +342,15 @@ func (e announcingEngine) PublishMany(ctx context.Context, channels []string, ev
 	return err
 }
 
+// PublishAll publishes pubs, then drops what they name from the page cache.
+func (e announcingEngine) PublishAll(ctx context.Context, pubs []realtime.Publication) error {
+	err := e.Engine.PublishAll(ctx, pubs)
+	for _, p := range pubs {
+		e.pages.invalidate(p.Channels...)
+	}
+	return err
+}
+
 // eventPagesChanged tells every process's page cache that a user's pages changed in a way
 // only they see (their notification settings). It goes on the user's streams channel,
 // which streams hand to their guard and never to the client.

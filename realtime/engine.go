@@ -130,6 +130,11 @@ type Engine interface {
 	// as Publish would, in a single round trip for shared engines. Invalid
 	// channel names fail the call before anything is published.
 	PublishMany(ctx context.Context, channels []string, ev Event) error
+	// PublishAll publishes each publication as PublishMany would, in the order
+	// given, in a single round trip for shared engines: on any one channel the
+	// events arrive in that order. Invalid channels or events fail the call
+	// before anything is published.
+	PublishAll(ctx context.Context, pubs []Publication) error
 	// History returns the non-droppable events of channel published after
 	// the event whose ID is afterID, oldest first and with their IDs; it
 	// is empty when afterID is the newest. It returns ErrHistoryGone when
@@ -582,6 +587,31 @@ func CompareEventIDs(a, b string) (c int, ok bool) {
 }
 
 // uniqueChannels validates channels and drops repeats, keeping order.
+// Publication is one event for a set of channels (PublishAll).
+type Publication struct {
+	Channels []string
+	Event    Event
+}
+
+// validPublications answers pubs with each one's channels made unique, or the first
+// invalid channel or event.
+func validPublications(pubs []Publication) ([]Publication, error) {
+	out := make([]Publication, 0, len(pubs))
+	for _, p := range pubs {
+		channels, err := uniqueChannels(p.Channels)
+		if err != nil {
+			return nil, err
+		}
+		if err := validEvent(p.Event); err != nil {
+			return nil, err
+		}
+		if len(channels) > 0 {
+			out = append(out, Publication{Channels: channels, Event: p.Event})
+		}
+	}
+	return out, nil
+}
+
 func uniqueChannels(channels []string) ([]string, error) {
 	if err := validChannels(channels); err != nil {
 		return nil, err

@@ -159,6 +159,7 @@ func TestContract(t *testing.T) {
 		{"HistoryConcurrentPublishers", testHistoryConcurrentPublishers},
 		{"PublishMany", testPublishMany},
 		{"PublishManyLarge", testPublishManyLarge},
+		{"PublishAll", testPublishAll},
 	}
 	for _, k := range engineKinds() {
 		t.Run(k.name, func(t *testing.T) {

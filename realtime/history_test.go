@@ -489,3 +489,66 @@ func testHistoryHead(t *testing.T, k engineKind) {
 		t.Errorf("Head of a channel without history: %v, want ErrHistoryGone", err)
 	}
 }
+
+// testPublishAll: a batch of publications arrives on each channel in the order given, with
+// history IDs in that order, and one invalid publication fails the whole call before any
+// event goes out.
+func testPublishAll(t *testing.T, k engineKind) {
+	pub, sub := k.new(t, 0)
+	ctx := ctxT(t)
+	u1, u2 := userChannel(t), userChannel(t)
+	conv := uniq(t)("conversation:1")
+	s1, s2 := subscribe(t, sub, u1, conv), subscribe(t, sub, u2)
+	publish(t, pub, u1, numbered(0))
+	start := recv(t, s1).Event.ID
+
+	pubs := []realtime.Publication{
+		{Channels: []string{u1, u2}, Event: numbered(1)},
+		{Channels: []string{u1, conv, u1}, Event: numbered(2)},
+		{Channels: []string{u2}, Event: numbered(3)},
+		{Channels: []string{u2, u1}, Event: numbered(4)},
+	}
+	if err := pub.PublishAll(ctx, pubs); err != nil {
+		t.Fatalf("PublishAll: %v", err)
+	}
+	var ids []string
+	for _, want := range []struct{ channel, data string }{
+		{u1, `{"n":1}`}, {u1, `{"n":2}`}, {conv, `{"n":2}`}, {u1, `{"n":4}`},
+	} {
+		d := recv(t, s1)
+		if d.Channel != want.channel || string(d.Event.Data) != want.data {
+			t.Fatalf("s1 got %s %s, want %s %s", d.Channel, d.Event.Data, want.channel, want.data)
+		}
+		if d.Channel == u1 {
+			ids = append(ids, d.Event.ID)
+		}
+	}
+	for _, want := range []string{`{"n":1}`, `{"n":3}`, `{"n":4}`} {
+		if d := recv(t, s2); string(d.Event.Data) != want {
+			t.Fatalf("s2 got %s, want %s", d.Event.Data, want)
+		}
+	}
+	h := history(t, sub, u1, start)
+	if len(h) != 3 {
+		t.Fatalf("history of u1: %d events, want 3", len(h))
+	}
+	for i, e := range h {
+		if e.ID != ids[i] {
+			t.Fatalf("history of u1: %v, want the delivered IDs %v in order", h, ids)
+		}
+	}
+
+	// One invalid channel or event: nothing of the batch goes out.
+	for _, bad := range [][]realtime.Publication{
+		{{Channels: []string{u1}, Event: numbered(5)}, {Channels: []string{""}, Event: numbered(6)}},
+		{{Channels: []string{u1}, Event: numbered(5)}, {Channels: []string{u2}, Event: realtime.Event{Type: "x", Data: json.RawMessage(`{"n":`)}}},
+	} {
+		if err := pub.PublishAll(ctx, bad); err == nil {
+			t.Fatalf("PublishAll(%+v) succeeded", bad)
+		}
+	}
+	expectNext(t, pub, s1, conv)
+	if err := pub.PublishAll(ctx, nil); err != nil {
+		t.Fatalf("PublishAll(nil): %v", err)
+	}
+}

@@ -103,19 +103,23 @@ func (m *Memory) Publish(ctx context.Context, channel string, ev Event) error {
 
 // PublishMany publishes ev to every distinct channel in turn.
 func (m *Memory) PublishMany(ctx context.Context, channels []string, ev Event) error {
-	channels, err := uniqueChannels(channels)
+	return m.PublishAll(ctx, []Publication{{Channels: channels, Event: ev}})
+}
+
+// PublishAll publishes each publication in turn.
+func (m *Memory) PublishAll(ctx context.Context, pubs []Publication) error {
+	pubs, err := validPublications(pubs)
 	if err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := validEvent(ev); err != nil {
-		return err
-	}
-	for _, c := range channels {
-		if err := m.publish(c, ev); err != nil {
-			return err
+	for _, p := range pubs {
+		for _, c := range p.Channels {
+			if err := m.publish(c, p.Event); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

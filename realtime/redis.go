@@ -250,13 +250,7 @@ func (r *Redis) Publish(ctx context.Context, channel string, ev Event) error {
 	if channel == "" {
 		return ErrInvalidChannel
 	}
-	if r.closing() {
-		return ErrClosed
-	}
-	if err := validEvent(ev); err != nil {
-		return err
-	}
-	if err := r.publish(ctx, []string{channel}, ev); err != nil {
+	if err := r.PublishAll(ctx, []Publication{{Channels: []string{channel}, Event: ev}}); err != nil {
 		return fmt.Errorf("realtime: publish to %s: %w", channel, err)
 	}
 	return nil
@@ -265,40 +259,121 @@ func (r *Redis) Publish(ctx context.Context, channel string, ev Event) error {
 // PublishMany publishes ev to every distinct channel in one round trip: one
 // pipeline holding the PUBLISHes and the history scripts.
 func (r *Redis) PublishMany(ctx context.Context, channels []string, ev Event) error {
-	channels, err := uniqueChannels(channels)
+	if err := r.PublishAll(ctx, []Publication{{Channels: channels, Event: ev}}); err != nil {
+		return fmt.Errorf("realtime: publish to %d channels: %w", len(channels), err)
+	}
+	return nil
+}
+
+// PublishAll publishes every publication in one round trip: one pipeline holding,
+// in order, each one's history scripts and PUBLISHes. Redis runs a connection's
+// commands in the order sent, so a channel's events keep theirs.
+func (r *Redis) PublishAll(ctx context.Context, pubs []Publication) error {
+	pubs, err := validPublications(pubs)
 	if err != nil {
 		return err
 	}
 	if r.closing() {
 		return ErrClosed
 	}
-	if err := validEvent(ev); err != nil {
-		return err
-	}
-	if len(channels) == 0 {
+	if len(pubs) == 0 {
 		return nil
 	}
-	if err := r.publish(ctx, channels, ev); err != nil {
-		return fmt.Errorf("realtime: publish to %d channels: %w", len(channels), err)
-	}
-	return nil
+	return r.publish(ctx, pubs)
 }
 
-// scriptCall is one run of publishScript in a pipeline.
+// scriptCall is one run of publishScript in a pipeline, for publication pub.
 type scriptCall struct {
+	pub  int
 	keys []string
 	args []any
 	cmd  *redis.Cmd
 }
 
-// send publishes ev to channels in one pipeline; see publish.
-func (r *Redis) send(ctx context.Context, channels []string, ev Event) error {
+// errScriptOrder: the publish script was missing from Redis (restarted, or SCRIPT
+// FLUSH) for an event while a later event of the same pipeline found it; sending the
+// first again would put it after the later one, so it counts as lost and its channels
+// get a resync.
+var errScriptOrder = errors.New("realtime: publish script missing, event not sent in order")
+
+// send publishes pubs in one pipeline and answers each one's error; see publish.
+func (r *Redis) send(ctx context.Context, pubs []Publication) []error {
 	var (
+		errs  = make([]error, len(pubs))
+		calls []*scriptCall
+		sent  = make([][]*redis.IntCmd, len(pubs))
+		pipe  = r.client.Pipeline()
+	)
+	for i, p := range pubs {
+		c, err := r.queue(ctx, pipe, i, p)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		calls = append(calls, c.calls...)
+		sent[i] = c.pubs
+	}
+	_, _ = pipe.Exec(ctx) // errors are per command, below
+
+	var retry []*scriptCall
+	for _, call := range calls {
+		err := call.cmd.Err()
+		switch {
+		case err == nil:
+			if len(retry) > 0 {
+				// A later script ran: the missing ones cannot be sent again before it.
+				for _, c := range retry {
+					errs[c.pub] = errScriptOrder
+				}
+				retry = retry[:0]
+			}
+		case redis.HasErrorPrefix(err, "NOSCRIPT"):
+			// The script did not run (first use, Redis restarted or SCRIPT FLUSH), so
+			// sending it in full cannot publish twice.
+			retry = append(retry, call)
+		default:
+			errs[call.pub] = errors.Join(errs[call.pub], err)
+		}
+	}
+	for i, cmds := range sent {
+		for _, cmd := range cmds {
+			if err := cmd.Err(); err != nil {
+				errs[i] = errors.Join(errs[i], err)
+			}
+		}
+	}
+	if len(retry) > 0 {
+		pipe := r.client.Pipeline()
+		for _, call := range retry {
+			call.cmd = pipe.Eval(ctx, publishScript, call.keys, call.args...)
+		}
+		_, _ = pipe.Exec(ctx)
+		for _, call := range retry {
+			if err := call.cmd.Err(); err != nil {
+				errs[call.pub] = errors.Join(errs[call.pub], err)
+			}
+		}
+	}
+	return errs
+}
+
+// queued is what one publication put in a pipeline.
+type queued struct {
+	calls []*scriptCall
+	pubs  []*redis.IntCmd
+}
+
+// queue puts publication p (the pub-th of its pipeline) in pipe: a run of the history
+// script per chunk of its history channels, a PUBLISH per other channel.
+func (r *Redis) queue(ctx context.Context, pipe redis.Pipeliner, pub int, p Publication) (queued, error) {
+	var (
+		q         queued
+		ev        = p.Event
 		history   []string // get an ID: one script per chunk
 		withID    []string // PUBLISH ev as given
 		withoutID []string // PUBLISH ev without ID: droppable on a history channel
 	)
-	for _, c := range channels {
+	for _, c := range p.Channels {
 		switch {
 		case !KeepsHistory(c):
 			withID = append(withID, c)
@@ -313,12 +388,10 @@ func (r *Redis) send(ctx context.Context, channels []string, ev Event) error {
 	if ev.Value != nil {
 		origin = r.values.keep(ev.Value)
 	}
-	pipe := r.client.Pipeline()
-	var calls []*scriptCall
 	if len(history) > 0 {
 		head, body, err := encodeEventParts(ev, origin)
 		if err != nil {
-			return err
+			return q, err
 		}
 		for chunk := range slices.Chunk(history, maxChannelsPerScript) {
 			keys := make([]string, 0, 1+len(chunk))
@@ -329,12 +402,11 @@ func (r *Redis) send(ctx context.Context, channels []string, ev Event) error {
 				keys = append(keys, r.historyKey(c))
 				args = append(args, r.prefix+c)
 			}
-			call := &scriptCall{keys: keys, args: args}
+			call := &scriptCall{pub: pub, keys: keys, args: args}
 			call.cmd = pipe.EvalSha(ctx, r.scriptSHA, keys, args...)
-			calls = append(calls, call)
+			q.calls = append(q.calls, call)
 		}
 	}
-	var pubs []*redis.IntCmd
 	for _, group := range []struct {
 		channels []string
 		ev       Event
@@ -344,53 +416,24 @@ func (r *Redis) send(ctx context.Context, channels []string, ev Event) error {
 		}
 		payload, err := encodeEvent(group.ev, origin)
 		if err != nil {
-			return err
+			return q, err
 		}
 		for _, c := range group.channels {
-			pubs = append(pubs, pipe.Publish(ctx, r.prefix+c, payload))
+			q.pubs = append(q.pubs, pipe.Publish(ctx, r.prefix+c, payload))
 		}
 	}
-	_, _ = pipe.Exec(ctx) // errors are per command, below
-
-	var errs []error
-	var retry []*scriptCall
-	for _, call := range calls {
-		if err := call.cmd.Err(); err != nil {
-			// NOSCRIPT: the script did not run (first use, Redis restarted
-			// or SCRIPT FLUSH), so sending it in full cannot publish twice.
-			if redis.HasErrorPrefix(err, "NOSCRIPT") {
-				retry = append(retry, call)
-			} else {
-				errs = append(errs, err)
-			}
-		}
-	}
-	for _, cmd := range pubs {
-		if err := cmd.Err(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(retry) > 0 {
-		pipe := r.client.Pipeline()
-		for _, call := range retry {
-			call.cmd = pipe.Eval(ctx, publishScript, call.keys, call.args...)
-		}
-		_, _ = pipe.Exec(ctx)
-		for _, call := range retry {
-			if err := call.cmd.Err(); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	return errors.Join(dedupErrors(errs)...)
+	return q, nil
 }
 
 // dedupErrors keeps one of each message, so that a connection failure seen
-// by a hundred pipelined commands is reported once.
+// by a hundred pipelined commands is reported once, and drops the nils.
 func dedupErrors(errs []error) []error {
 	seen := make(map[string]bool, len(errs))
 	out := errs[:0]
 	for _, err := range errs {
+		if err == nil {
+			continue
+		}
 		if msg := err.Error(); !seen[msg] {
 			seen[msg] = true
 			out = append(out, err)

@@ -2,6 +2,7 @@ package realtime_test
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -160,4 +161,25 @@ func TestRedisNoScriptFallback(t *testing.T) {
 	}
 	expectNext(t, a, s, c1)
 	expectNext(t, a, s, c2)
+
+	// A batch whose every script call is refused is sent again in full, in order.
+	before := ids[len(ids)-1]
+	if err := a.PublishAll(ctxT(t), []realtime.Publication{
+		{Channels: []string{c1}, Event: numbered(3)}, {Channels: []string{c1, c2}, Event: numbered(4)},
+		{Channels: []string{c1}, Event: numbered(5)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for range 4 {
+		if d := recv(t, s); d.Channel == c1 {
+			got = append(got, string(d.Event.Data))
+		}
+	}
+	if want := []string{`{"n":3}`, `{"n":4}`, `{"n":5}`}; !slices.Equal(got, want) {
+		t.Fatalf("c1 got %v, want %v", got, want)
+	}
+	if h := history(t, b, c1, before); len(h) < 4 || string(h[len(h)-1].Data) != `{"n":5}` {
+		t.Fatalf("history of c1 after the batch: %+v", h)
+	}
 }

@@ -84,25 +84,36 @@ func (l *lostChannels) repaired(channels map[string]uint64, all uint64) {
 	l.pending.Store(len(l.byName) > 0 || l.all != 0)
 }
 
-// publish publishes ev as send does, after the repair of earlier lost events, so that no
+// publish publishes pubs as send does, after the repair of earlier lost events, so that no
 // event of a channel overtakes the resync that stands for an earlier one lost on it. A
 // non-droppable event that fails is remembered as lost, and the repair loop woken.
 //
 // Publishers never queue behind a repair: when one is under way (Redis may be slow to
 // answer, not just refusing), the event counts as lost too and the repair covers it.
-func (r *Redis) publish(ctx context.Context, channels []string, ev Event) error {
-	err := r.tryRepair(ctx)
-	if err == nil {
-		err = r.send(ctx, channels, ev)
+func (r *Redis) publish(ctx context.Context, pubs []Publication) error {
+	var errs []error
+	if err := r.tryRepair(ctx); err != nil {
+		errs = make([]error, len(pubs))
+		for i := range errs {
+			errs[i] = err
+		}
+	} else {
+		errs = r.send(ctx, pubs)
 	}
-	if err != nil && !ev.Droppable {
-		r.lost.add(channels)
+	lost := false
+	for i, p := range pubs {
+		if errs[i] != nil && !p.Event.Droppable {
+			r.lost.add(p.Channels)
+			lost = true
+		}
+	}
+	if lost {
 		select {
 		case r.repairWake <- struct{}{}:
 		default:
 		}
 	}
-	return err
+	return errors.Join(dedupErrors(errs)...)
 }
 
 // errRepairBusy: another goroutine is repairing lost events; an event published now
@@ -169,7 +180,7 @@ func (r *Redis) repairLocked(ctx context.Context) error {
 		names = append(names, c)
 	}
 	if len(names) > 0 {
-		if err := r.send(ctx, names, Event{Type: EventResync}); err != nil {
+		if err := errors.Join(r.send(ctx, []Publication{{Channels: names, Event: Event{Type: EventResync}}})...); err != nil {
 			return fmt.Errorf("realtime: resync after lost events: %w", err)
 		}
 	}

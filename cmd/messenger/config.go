@@ -57,6 +57,9 @@ type config struct {
 	MaxSessionsPerUser int
 	// MaxPushDevices caps a user's push subscriptions: one more drops the oldest.
 	MaxPushDevices int
+	// SendTransactions is how many send transactions this process runs at once: the sends
+	// that wait meanwhile are stored together by the next ones (group commit).
+	SendTransactions int
 	// JobWorkers is how many background jobs this process works at once; 0: none, it only
 	// enqueues them (for a separate worker process).
 	JobWorkers int
@@ -275,6 +278,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	errs = append(errs, err1, err2)
 	c.MaxPushDevices, err1 = perUserCap(env("MESSENGER_MAX_PUSH_DEVICES", "20"), "MESSENGER_MAX_PUSH_DEVICES")
 	errs = append(errs, err1)
+	if n, err := boundedInt(env("MESSENGER_SEND_TRANSACTIONS", strconv.Itoa(chat.DefaultSendTransactions)), 1, 32); err != nil {
+		errs = append(errs, fmt.Errorf("MESSENGER_SEND_TRANSACTIONS must be a whole number from 1 to 32, not %q", env("MESSENGER_SEND_TRANSACTIONS", "")))
+	} else {
+		c.SendTransactions = int(n)
+	}
 	if v := env("MESSENGER_JOB_WORKERS", "4"); v == "0" {
 		c.JobWorkers = 0
 	} else {

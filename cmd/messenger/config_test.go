@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/ratelimit"
 )
 
@@ -86,6 +87,20 @@ func TestLoadConfig(t *testing.T) {
 			_, err := loadConfig(envOf(map[string]string{"MESSENGER_JOB_WORKERS": bad}))
 			if err == nil || !strings.Contains(err.Error(), "MESSENGER_JOB_WORKERS") {
 				t.Errorf("%q: err = %v, want it to name MESSENGER_JOB_WORKERS", bad, err)
+			}
+		}
+	})
+	t.Run("send transactions", func(t *testing.T) {
+		if c, err := loadConfig(envOf(nil)); err != nil || c.SendTransactions != chat.DefaultSendTransactions {
+			t.Errorf("default = %d, %v", c.SendTransactions, err)
+		}
+		if c, err := loadConfig(envOf(map[string]string{"MESSENGER_SEND_TRANSACTIONS": "1"})); err != nil || c.SendTransactions != 1 {
+			t.Errorf("1 = %d, %v", c.SendTransactions, err)
+		}
+		for _, bad := range []string{"0", "-1", "two", "33"} {
+			_, err := loadConfig(envOf(map[string]string{"MESSENGER_SEND_TRANSACTIONS": bad}))
+			if err == nil || !strings.Contains(err.Error(), "MESSENGER_SEND_TRANSACTIONS") {
+				t.Errorf("%q: err = %v, want it to name MESSENGER_SEND_TRANSACTIONS", bad, err)
 			}
 		}
 	})

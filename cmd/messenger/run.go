@@ -191,6 +191,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 	chatMetrics := prometheus.NewRegistry()
 	svc := chat.NewService(db, engine, logger, chatMetrics, limits)
 	svc.SetNotifyConfig(cfg.Notify)
+	svc.SetSendTransactions(cfg.SendTransactions)
 	handler, server := handlers.New(handlers.Config{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, PortalOrigins: cfg.PortalOrigins,
 		CookieSecure: cfg.CookieSecure, CookieSameSite: cfg.CookieSameSite, HTTPS: cfg.HTTPS,
