@@ -167,7 +167,8 @@ if [ "$SKIP_LOADGEN" != 1 ]; then
 		fi
 		profile_args=()
 		if [ "$BENCH_PROFILE" = 1 ]; then
-			profile_args=(-profile-url "http://$BENCH_PPROF_ADDR/debug/pprof/profile" -profile-for "${PROFILE_SECONDS}s" -profile-out "$OUT/cpu-$engine.pprof")
+			profile_args=(-profile-url "http://$BENCH_PPROF_ADDR/debug/pprof/profile" -profile-for "${PROFILE_SECONDS}s" -profile-out "$OUT/cpu-$engine.pprof"
+				-self-profile "$OUT/cpu-loadgen-$engine.pprof")
 		fi
 		set +e
 		./bin/loadgen -url "http://$BENCH_ADDR" -users "$USERS" -rate "$RATE" -duration "$DURATION" \
@@ -193,6 +194,9 @@ if [ "$SKIP_LOADGEN" != 1 ]; then
 			say "where the server's CPU went ($engine engine, ${PROFILE_SECONDS}s of the measured window)"
 			go tool pprof -top -nodecount=30 bin/messenger "$OUT/cpu-$engine.pprof" 2>/dev/null | tee "$OUT/cpu-$engine.top.txt" | head -40
 			go tool pprof -top -cum -nodecount=40 bin/messenger "$OUT/cpu-$engine.pprof" >"$OUT/cpu-$engine.cum.txt" 2>/dev/null || true
+		fi
+		if [ -s "$OUT/cpu-loadgen-$engine.pprof" ]; then
+			go tool pprof -top -cum -nodecount=40 bin/loadgen "$OUT/cpu-loadgen-$engine.pprof" >"$OUT/cpu-loadgen-$engine.cum.txt" 2>/dev/null || true
 		fi
 		RAN_ENGINES+=("$engine")
 	done

@@ -23,6 +23,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -105,13 +106,27 @@ func main() {
 	fs.StringVar(&cfg.ProfileURL, "profile-url", "", "the server's /debug/pprof/profile (MESSENGER_PPROF_ADDR): take a CPU profile from the start of the measured window")
 	fs.DurationVar(&cfg.ProfileFor, "profile-for", 20*time.Second, "length of the CPU profile (at most -duration)")
 	fs.StringVar(&cfg.ProfileOut, "profile-out", "cpu.pprof", "where to write the CPU profile")
+	selfProfile := fs.String("self-profile", "", "write the generator's own CPU profile of the whole run here: where its share of the machine goes")
 	fs.Parse(os.Args[1:])
 
+	if *selfProfile != "" {
+		f, err := os.Create(*selfProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sum, err := run(ctx, cfg, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 	if cfg.JSON {

@@ -720,8 +720,8 @@ func (b *bench) streamOnce(ctx context.Context, i int, connected func()) error {
 		u.mu.Unlock()
 		switch ev.Type {
 		case "message.new":
-			var m wireMessage
-			if err := json.Unmarshal([]byte(ev.Data), &m); err != nil || m.ID == 0 {
+			m, err := parseWireMessage(ev.Data)
+			if err != nil || m.ID == 0 {
 				b.streamErrMu.Lock()
 				b.streamErrs["bad message.new data"]++
 				b.streamErrMu.Unlock()

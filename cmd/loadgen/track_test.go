@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -197,5 +198,28 @@ func TestCPUBetween(t *testing.T) {
 	}
 	if s := takeCPUSnap(0, 0); runtime.GOOS == "linux" && s.busy == 0 {
 		t.Errorf("on Linux the machine's CPU time is readable: %+v", s)
+	}
+}
+
+// TestParseWireMessage: the fields come from the top level of the message, not from text
+// in its body or from the sender object, and what is not JSON is refused.
+func TestParseWireMessage(t *testing.T) {
+	data := `{"id":41,"conversation_id":7,"seq":3,"sender":{"id":"u-9","name":"\"id\":99"},` +
+		`"body":"{\"id\":5,\"seq\":8}","client_msg_id":"0b5c6a7e-0000-4000-8000-000000000001"}`
+	m, err := parseWireMessage(data)
+	if err != nil || m.ID != 41 || m.ConversationID != 7 || m.Seq != 3 || m.Sender.ID != "u-9" ||
+		m.ClientMsgID != "0b5c6a7e-0000-4000-8000-000000000001" {
+		t.Fatalf("parseWireMessage = %+v, %v", m, err)
+	}
+	var page struct {
+		Messages []wireMessage `json:"messages"`
+	}
+	if err := json.Unmarshal([]byte(`{"messages":[`+data+`]}`), &page); err != nil || len(page.Messages) != 1 || page.Messages[0] != m {
+		t.Fatalf("in a page: %+v, %v", page, err)
+	}
+	for _, bad := range []string{``, `{"id":1`, `not json`} {
+		if _, err := parseWireMessage(bad); err == nil {
+			t.Errorf("parseWireMessage(%q) succeeded", bad)
+		}
 	}
 }
