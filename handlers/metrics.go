@@ -19,6 +19,7 @@ type Metrics struct {
 	requestDuration *prometheus.HistogramVec
 	streams         prometheus.Gauge
 	connectedUsers  prometheus.Gauge
+	pages           *prometheus.CounterVec // by how the page cache answered
 
 	mu          sync.Mutex
 	userStreams map[int64]int
@@ -39,9 +40,13 @@ func NewMetrics() *Metrics {
 		connectedUsers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "messenger_connected_users", Help: "Users with at least one open live stream to this process.",
 		}),
+		pages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "messenger_page_cache_total",
+			Help: "Thread and list pages served, by how: hit (from the page cache), render (read and rendered), wait (the render of another request under way).",
+		}, []string{"result"}),
 		userStreams: make(map[int64]int),
 	}
-	m.Registry.MustRegister(m.requestDuration, m.streams, m.connectedUsers,
+	m.Registry.MustRegister(m.requestDuration, m.streams, m.connectedUsers, m.pages,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -59,6 +59,20 @@ type pageCache struct {
 	bytes    int
 	sub      *realtime.Subscription
 	watched  map[string]bool
+	fills    map[pageKey]*pageFill // the renders under way
+}
+
+// pageFill is a render of a page under way. A request that misses the cache while another
+// renders the same page from the same generations, in the same minute, waits for that
+// render instead of reading the database again: every page's minute ends at once, and a
+// busy session's requests all missed together and queued behind the database (a second's
+// stall at 1,000 requests a second). One that starts after an event (another generation)
+// renders its own.
+type pageFill struct {
+	stamp  pageStamp
+	minute int64
+	done   chan struct{}
+	body   *gzipParts // set before done closes; nil: the render failed
 }
 
 type cachedSession struct {
@@ -297,6 +311,34 @@ func (pc *pageCache) pageStamp(me messenger.User) pageStamp {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	return pageStamp{epoch: pc.epoch, gen: pc.users[me.ID], zoneGen: pc.zones[me.ZoneID]}
+}
+
+// join answers the render of key under way from stamp in minute, if there is one
+// (leader false: wait for it), or registers a new one that the caller renders and ends
+// with finish (leader true).
+func (pc *pageCache) join(key pageKey, stamp pageStamp, minute int64) (f *pageFill, leader bool) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if f := pc.fills[key]; f != nil && f.stamp == stamp && f.minute == minute {
+		return f, false
+	}
+	if pc.fills == nil {
+		pc.fills = make(map[pageKey]*pageFill)
+	}
+	f = &pageFill{stamp: stamp, minute: minute, done: make(chan struct{})}
+	pc.fills[key] = f
+	return f, true
+}
+
+// finish ends the render f of key with body (nil: it failed) and wakes its waiters.
+func (pc *pageCache) finish(key pageKey, f *pageFill, body *gzipParts) {
+	pc.mu.Lock()
+	if pc.fills[key] == f {
+		delete(pc.fills, key)
+	}
+	pc.mu.Unlock()
+	f.body = body
+	close(f.done)
 }
 
 // putPage keeps a page read since stamp and rendered at now; until, if not zero, ends it

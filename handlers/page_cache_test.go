@@ -284,3 +284,66 @@ func (e *env) signedOut(browser *http.Client) *http.Client {
 	}
 	return stale
 }
+
+var pageCacheLine = regexp.MustCompile(`(?m)^messenger_page_cache_total\{result="(\w+)"\} (\d+)$`)
+
+// pagesServed answers messenger_page_cache_total by result.
+func (e *env) pagesServed() map[string]int {
+	e.t.Helper()
+	out := map[string]int{}
+	for _, m := range pageCacheLine.FindAllStringSubmatch(e.metrics(), -1) {
+		var n int
+		fmt.Sscan(m[2], &n)
+		out[m[1]] = n
+	}
+	return out
+}
+
+// TestPageRenderedOnceForConcurrentMisses: a session's requests that miss the cache
+// together (every page's minute ends at once) wait for one render instead of each
+// reading the database; after a change, the next request renders the page again and
+// shows it.
+func TestPageRenderedOnceForConcurrentMisses(t *testing.T) {
+	e := newEnv(t, nil)
+	tT := sign(t, validClaims("one-t", "김선생", "org-one"))
+	tP := sign(t, validClaims("one-p", "박학부모", "org-one"))
+	e.apiDo(tP, "GET", "/api/v1/me", "")
+	conv := e.apiGroup(tT, "한번반", "one-p")
+	for i := range 30 {
+		e.apiSend(tP, conv, fmt.Sprintf("메시지 %d", i))
+	}
+	thread := fmt.Sprintf("/c/%d", conv)
+	teacher := e.signInBrowser("one-t", "김선생", "org-one")
+	e.mustPage(teacher, "/") // the session is known and watched: the thread is the only miss
+
+	before := e.pagesServed()
+	const n = 40
+	start := make(chan struct{})
+	bodies := make(chan string, n)
+	for range n {
+		go func() {
+			<-start
+			_, body := e.gzPage(teacher, thread)
+			bodies <- body
+		}()
+	}
+	close(start)
+	for range n {
+		if body := <-bodies; !strings.Contains(body, "메시지 29") {
+			t.Fatalf("a concurrent request did not get the thread: %.200s", body)
+		}
+	}
+	after := e.pagesServed()
+	renders, waits, hits := after["render"]-before["render"], after["wait"]-before["wait"], after["hit"]-before["hit"]
+	if renders+waits+hits != n || renders != 1 {
+		t.Fatalf("%d requests: %d renders, %d waited, %d hits; want one render", n, renders, waits, hits)
+	}
+
+	e.apiSend(tP, conv, "새 소식")
+	if !strings.Contains(e.mustPage(teacher, thread), "새 소식") {
+		t.Fatal("after a new message the thread page is the old one")
+	}
+	if got := e.pagesServed()["render"] - after["render"]; got != 1 {
+		t.Fatalf("after a new message: %d renders, want 1", got)
+	}
+}

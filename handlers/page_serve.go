@@ -23,39 +23,46 @@ func (s *Server) cacheable(c *echo.Context) bool {
 }
 
 // servePage answers the page of conversation conv (0: the list) for me's session from
-// the page cache (gzipped for a client that takes it, which every browser does), or renders it with fill — whose clientMsgID is the cache's hole, which
-// each answer fills with a new id for the composer — and keeps it. fill also says
-// whether the page shows someone typing, which lapses without an event: such a page
-// serves only briefly.
+// the page cache (gzipped for a client that takes it, which every browser does), or
+// renders it with render — whose clientMsgID is the cache's hole, which each answer fills
+// with a new id for the composer — and keeps it; requests that miss while it renders wait
+// for it (pageFill). render also says whether the page shows someone typing, which lapses
+// without an event: such a page serves only briefly.
 func (s *Server) servePage(c *echo.Context, me messenger.User, conv int64,
-	fill func(clientMsgID string) (templ.Component, bool, error)) error {
+	render func(clientMsgID string) (templ.Component, bool, error)) error {
 	ctx := c.Request().Context()
 	var key pageKey
 	copy(key.session[:], auth.HashToken(auth.SessionTokenFrom(ctx)))
 	key.conv, key.locale, key.gzip = conv, views.Locale(ctx), acceptsGzip(c)
 	now := time.Now()
 	body, ok := s.pages.page(key, now)
-	if !ok {
+	if ok {
+		s.metrics.pages.WithLabelValues("hit").Inc()
+	} else {
 		stamp := s.pages.pageStamp(me)
-		page, typing, err := fill(string(s.hole))
-		if err != nil {
-			return err
+		fill, leader := s.pages.join(key, stamp, minuteOf(now))
+		if !leader {
+			s.metrics.pages.WithLabelValues("wait").Inc()
+			select {
+			case <-fill.done:
+				body = fill.body
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
-		buf := templ.GetBuffer()
-		defer templ.ReleaseBuffer(buf)
-		if err := page.Render(ctx, buf); err != nil {
-			return err
+		if body == nil { // the leader, or a waiter whose leader failed
+			s.metrics.pages.WithLabelValues("render").Inc()
+			var err error
+			func() {
+				if leader { // its waiters go on even if the render panics
+					defer func() { s.pages.finish(key, fill, body) }()
+				}
+				body, err = s.renderPage(c, me, key, stamp, now, render)
+			}()
+			if err != nil {
+				return err
+			}
 		}
-		if !key.gzip {
-			body = newRawParts(buf.Bytes(), s.hole)
-		} else if body, err = newGzipParts(buf.Bytes(), s.hole); err != nil {
-			return err
-		}
-		var until time.Time
-		if typing {
-			until = now.Add(typingPageTTL)
-		}
-		s.pages.putPage(key, me, body, stamp, now, until)
 	}
 	var id []byte
 	if len(body.parts) > 1 {
@@ -79,4 +86,30 @@ func (s *Server) servePage(c *echo.Context, me messenger.User, conv int64,
 	c.Response().WriteHeader(http.StatusOK)
 	_, err := c.Response().Write(buf.Bytes())
 	return err
+}
+
+// renderPage renders key's page with render, read since stamp, and keeps it.
+func (s *Server) renderPage(c *echo.Context, me messenger.User, key pageKey, stamp pageStamp, now time.Time,
+	render func(clientMsgID string) (templ.Component, bool, error)) (*gzipParts, error) {
+	page, typing, err := render(string(s.hole))
+	if err != nil {
+		return nil, err
+	}
+	buf := templ.GetBuffer()
+	defer templ.ReleaseBuffer(buf)
+	if err := page.Render(c.Request().Context(), buf); err != nil {
+		return nil, err
+	}
+	var body *gzipParts
+	if !key.gzip {
+		body = newRawParts(buf.Bytes(), s.hole)
+	} else if body, err = newGzipParts(buf.Bytes(), s.hole); err != nil {
+		return nil, err
+	}
+	var until time.Time
+	if typing {
+		until = now.Add(typingPageTTL)
+	}
+	s.pages.putPage(key, me, body, stamp, now, until)
+	return body, nil
 }
