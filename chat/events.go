@@ -192,6 +192,7 @@ func filesOf(api []messenger.APIFile) []messenger.File {
 type metrics struct {
 	messages     *prometheus.CounterVec
 	sendDuration prometheus.Histogram
+	sendBatch    prometheus.Histogram
 	errors       *prometheus.CounterVec
 	scans        *prometheus.CounterVec
 	scanFailures prometheus.Counter
@@ -221,12 +222,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "messenger_scan_failures_total",
 			Help: "Scans that gave no verdict (the scanner down or erring): the upload waits and its job retries.",
 		}),
+		sendBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "messenger_send_batch_messages",
+			Help:    "Sends stored by one send transaction (group commit; MESSENGER_SEND_TRANSACTIONS bounds those running at once).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
+		}),
 		thumbWait: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "messenger_thumbnail_wait_seconds",
 			Help:    "Time a picture waited for room in the thumbnail decoding budget (MESSENGER_THUMBNAIL_MAX_PIXELS).",
 			Buckets: []float64{.001, .01, .1, .5, 1, 2.5, 5, 10, 30, 60},
 		}),
 	}
-	reg.MustRegister(m.messages, m.sendDuration, m.errors, m.scans, m.scanFailures, m.thumbWait)
+	reg.MustRegister(m.messages, m.sendDuration, m.sendBatch, m.errors, m.scans, m.scanFailures, m.thumbWait)
 	return m
 }

@@ -299,6 +299,11 @@ func (s *Service) sendBatch(batch []convSends) {
 		<-s.sendSlots
 		return
 	}
+	n := 0
+	for _, g := range groups {
+		n += len(g.Sends)
+	}
+	s.metrics.sendBatch.Observe(float64(n))
 	results := s.storeSplit(ctx, groups, store.MaxAttempts)
 	<-s.sendSlots // committed: the next batch may start while this one publishes
 

@@ -146,7 +146,12 @@ func TestGroupCommit(t *testing.T) {
 	empty := &sendCall{me: members[4], body: "   ", id: uuid.NewString()}
 	conflict := &sendCall{me: members[2], body: "같은 아이디, 다른 대화", id: usedElsewhere}
 	calls = append(calls, twinA, twinB, again, stranger, empty, conflict)
+	batches, sends := histogram(t, e.reg, "messenger_send_batch_messages")
 	sendAll(t, e.svc, conv, calls, len(calls)-1) // the empty body is refused before it queues
+	// One transaction for all but the empty body and the second twin (answered as the first).
+	if b, n := histogram(t, e.reg, "messenger_send_batch_messages"); b-batches != 1 || n-sends != float64(len(calls)-2) {
+		t.Errorf("messenger_send_batch_messages: %d batches of %v sends, want 1 of %d", b-batches, n-sends, len(calls)-2)
+	}
 
 	if twinA.err != nil || twinB.err != nil || twinA.created == twinB.created || twinA.msg.ID != twinB.msg.ID || twinA.msg.ID == 0 {
 		t.Errorf("the same id twice at once: %+v %v / %+v %v", twinA.msg, twinA.err, twinB.msg, twinB.err)
