@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/tidwall/gjson"
 )
 
 // redisPrefix namespaces our channels and keys so the Redis can be shared
@@ -894,10 +895,23 @@ func encodeEventParts(ev Event, origin string) (head, body string, err error) {
 	return head, rest, nil
 }
 
+// decodeEvent reads a wireEvent with gjson: every process reads every event of its streams'
+// users (ten a message in a class), and encoding/json's reflection over the whole payload,
+// the message in it included, took a tenth of the server's CPU.
 func decodeEvent(payload string) (ev Event, origin string, err error) {
-	var w wireEvent
-	if err := json.Unmarshal([]byte(payload), &w); err != nil {
-		return Event{}, "", err
+	if !gjson.Valid(payload) || !strings.HasPrefix(payload, "{") {
+		return Event{}, "", errors.New("realtime: event payload is not a JSON object")
 	}
-	return Event{Type: w.Type, ID: w.ID, Data: w.Data, Droppable: w.Droppable}, w.Origin, nil
+	f := gjson.GetMany(payload, "t", "i", "d", "x", "o")
+	if f[0].Type != gjson.String {
+		return Event{}, "", errors.New("realtime: event payload without a type")
+	}
+	if f[1].Exists() && f[1].Type != gjson.String || f[3].Exists() && !f[3].IsBool() || f[4].Exists() && f[4].Type != gjson.String {
+		return Event{}, "", errors.New("realtime: event payload with a field of the wrong type")
+	}
+	ev = Event{Type: f[0].String(), ID: f[1].String(), Droppable: f[3].Bool()}
+	if f[2].Exists() {
+		ev.Data = json.RawMessage(f[2].Raw)
+	}
+	return ev, f[4].String(), nil
 }
