@@ -64,19 +64,19 @@ type memEntry struct {
 // NewMemory returns an in-process engine whose subscriptions queue up to
 // queueSize events each (DefaultQueueSize when queueSize <= 0).
 func NewMemory(queueSize int) *Memory {
-	return newMemory(queueSize, defaultPresenceConfig)
+	return newMemory(queueSize, defaultTuning())
 }
 
-func newMemory(queueSize int, pc presenceConfig) *Memory {
+func newMemory(queueSize int, tn tuning) *Memory {
 	m := &Memory{
 		hub:       newHub(),
 		queueSize: queueSizeOrDefault(queueSize),
 		hist: &memHistory{
-			limits: defaultHistoryLimits,
+			limits: tn.history,
 			epoch:  newEpoch(),
 			chans:  make(map[string]*memChannel),
 		},
-		pres:    newMemPresence(pc),
+		pres:    newMemPresence(tn.presence),
 		streams: memStreams{users: make(map[int64][]string), evicted: make(map[int64]map[string]bool)},
 		done:    make(chan struct{}),
 	}
