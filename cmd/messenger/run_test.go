@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -12,36 +11,18 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	_ "github.com/lib/pq"
 
+	"github.com/dreamseed/messenger/internal/syncbuf"
 	"github.com/dreamseed/messenger/realtime/redistest"
 	"github.com/dreamseed/messenger/scan/clamdtest"
 	"github.com/dreamseed/messenger/store/storetest"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
-
-// syncBuffer is the process's output, written by its goroutines and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -79,7 +60,7 @@ func processEnv(t *testing.T, db storetest.Database, extra map[string]string) ma
 // started is a messenger command running in this test's process, as main runs it: ending
 // its context is what SIGTERM does.
 type started struct {
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 	stop context.CancelFunc
 	done chan error
 }
@@ -87,7 +68,7 @@ type started struct {
 func start(t *testing.T, cmd string, env map[string]string) *started {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &started{out: &syncBuffer{}, stop: cancel, done: make(chan error, 1)}
+	p := &started{out: &syncbuf.Buffer{}, stop: cancel, done: make(chan error, 1)}
 	go func() { p.done <- run(ctx, []string{cmd}, envOf(env), p.out) }()
 	t.Cleanup(func() {
 		cancel()
