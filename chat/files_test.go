@@ -92,15 +92,8 @@ func newFileEnvScanner(t *testing.T, withScanner bool) *fileEnv {
 	t.Helper()
 	clamd := clamdtest.Start(t, clamdtest.Config{})
 	db, d := storetest.NewDB(t)
-	owner, err := sql.Open("postgres", d.OwnerDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := sql.Open("postgres", d.AppDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { owner.Close(); app.Close() })
+	owner := storetest.Conn(t, d.OwnerDSN)
+	app := storetest.Conn(t, d.AppDSN)
 	root := t.TempDir()
 	disk, err := storage.NewDisk(storage.DiskConfig{Root: root})
 	if err != nil {

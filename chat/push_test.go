@@ -52,15 +52,8 @@ type pushOpts struct {
 func newPushEnv(t testing.TB, o pushOpts) *pushEnv {
 	t.Helper()
 	db, d := storetest.NewDB(t)
-	owner, err := sql.Open("postgres", d.OwnerDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := sql.Open("postgres", d.AppDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { owner.Close(); app.Close() })
+	owner := storetest.Conn(t, d.OwnerDSN)
+	app := storetest.Conn(t, d.AppDSN)
 	engine := realtime.NewMemory(256)
 	t.Cleanup(func() { engine.Close() })
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))

@@ -2,7 +2,6 @@ package chat_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -302,11 +301,7 @@ func TestSendOnceAcrossProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	owner, err := sql.Open("postgres", d.OwnerDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { owner.Close() })
+	owner := storetest.Conn(t, d.OwnerDSN)
 
 	ids := map[string]int64{} // client_msg_id → the message both processes answered
 	for round := range 4 {

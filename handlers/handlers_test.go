@@ -72,11 +72,7 @@ type base struct {
 func newBase(t *testing.T, mutate func(*handlers.Config)) base {
 	t.Helper()
 	db, d := storetest.NewDB(t)
-	owner, err := sql.Open("postgres", d.OwnerDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { owner.Close() })
+	owner := storetest.Conn(t, d.OwnerDSN)
 	verifier, err := auth.NewVerifier(context.Background(), auth.VerifierConfig{
 		Secret: []byte(testSecret), Issuer: testIssuer, Audience: testAud,
 	})

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"io"
 	"net"
@@ -118,11 +117,7 @@ func TestWorkerRunsTheQueue(t *testing.T) {
 	env := processEnv(t, db, map[string]string{"REDIS_URL": redistest.URL(t), "MESSENGER_SCAN": "off", "MESSENGER_JOB_WORKERS": "2"})
 	w := start(t, "worker", env)
 
-	owner, err := sql.Open("postgres", db.OwnerDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer owner.Close()
+	owner := storetest.Conn(t, db.OwnerDSN)
 	wait(t, "no queue probe job completed", 30*time.Second, func() bool {
 		var n int
 		owner.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'queue_probe' AND state = 'completed'`).Scan(&n)
@@ -227,11 +222,7 @@ func TestServeDevWithoutScannerEnqueueOnly(t *testing.T) {
 	}
 	resp.Body.Close()
 
-	owner, err := sql.Open("postgres", db.OwnerDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer owner.Close()
+	owner := storetest.Conn(t, db.OwnerDSN)
 	time.Sleep(2 * time.Second) // a working runner probes at once (RunOnStart)
 	var n int
 	if err := owner.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'queue_probe'`).Scan(&n); err != nil || n != 0 {
