@@ -2,6 +2,7 @@ package chat_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"os"
@@ -22,21 +23,28 @@ import (
 // The use cases' rules, below HTTP: a chat service on a fresh database of its own and the
 // memory engine, each test alone with them (so they run in parallel).
 
-// chatEnv is a chat service on a fresh database and a memory engine.
+// chatEnv is a chat service on a fresh database and a memory engine, with the database's
+// owner (to arrange and check what the app role may not) and the app role's plain pool
+// (for a job runner).
 type chatEnv struct {
-	t      *testing.T
-	db     *store.DB
-	engine *realtime.Memory
-	svc    *chat.Service
+	t          testing.TB
+	db         *store.DB
+	owner, app *sql.DB
+	engine     *realtime.Memory
+	svc        *chat.Service
+	logger     *slog.Logger
+	reg        *prometheus.Registry
 }
 
-func newChatEnv(t *testing.T) *chatEnv {
+func newChatEnv(t testing.TB) *chatEnv {
 	t.Helper()
-	db, _ := storetest.NewDB(t)
+	db, d := storetest.NewDB(t)
 	engine := realtime.NewMemory(256)
 	t.Cleanup(func() { engine.Close() })
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	return &chatEnv{t: t, db: db, engine: engine, svc: chat.NewService(db, engine, logger, prometheus.NewRegistry(), nil)}
+	reg := prometheus.NewRegistry()
+	return &chatEnv{t: t, db: db, owner: storetest.Conn(t, d.OwnerDSN), app: storetest.Conn(t, d.AppDSN), engine: engine,
+		svc: chat.NewService(db, engine, logger, reg, nil), logger: logger, reg: reg}
 }
 
 // user signs in a parent of org's zone.
