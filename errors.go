@@ -40,13 +40,9 @@ func (e *Error) Text(lang string) string {
 }
 
 // Errorf returns a domain error whose words are the text of key with args filled in. An
-// *Error among the args is worded in the reader's language with the rest.
+// *Error among the args is worded in the reader's language with the rest. A key the table
+// lacks is a bare format ("%s: %s") of such args.
 func Errorf(code string, key string, args ...any) *Error {
-	if _, ok := words[key]; !ok {
-		if k, ok := keyOfEnglish[key]; ok {
-			key = k
-		}
-	}
 	return &Error{Code: code, Key: key, Args: args}
 }
 

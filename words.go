@@ -50,18 +50,6 @@ func TextKeys() []string {
 	return keys
 }
 
-// keyOfEnglish finds a key by its English words, for callers that still pass the English
-// text of an error where its key belongs.
-var keyOfEnglish = func() map[string]string {
-	m := make(map[string]string, len(words))
-	for k, t := range words {
-		if _, dup := m[t.en]; !dup {
-			m[t.en] = k
-		}
-	}
-	return m
-}()
-
 type text struct{ ko, en string }
 
 // words is every text the user reads, by key: pages, fragments, errors, system notices,

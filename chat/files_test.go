@@ -12,9 +12,7 @@ import (
 	"image/png"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -63,19 +61,12 @@ func (s *switchScanner) point(t *testing.T, addr string) {
 // fileEnv is a messenger with files on: a fresh database, the memory engine, disk storage
 // in a temporary directory, a real clamd and the real River runner working the jobs.
 type fileEnv struct {
-	t       *testing.T
-	db      *store.DB
-	owner   *sql.DB
-	svc     *chat.Service
-	engine  *realtime.Memory
+	*chatEnv
 	storage *storage.Disk
 	root    string // the disk store's directory
 	scanner *switchScanner
 	clamd   *clamdtest.Server
-	reg     *prometheus.Registry
 
-	app         *sql.DB
-	logger      *slog.Logger
 	withScanner bool
 	runner      *jobs.Runner
 
@@ -91,30 +82,15 @@ func newFileEnv(t *testing.T) *fileEnv { return newFileEnvScanner(t, true) }
 func newFileEnvScanner(t *testing.T, withScanner bool) *fileEnv {
 	t.Helper()
 	clamd := clamdtest.Start(t, clamdtest.Config{})
-	db, d := storetest.NewDB(t)
-	owner, err := sql.Open("postgres", d.OwnerDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := sql.Open("postgres", d.AppDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { owner.Close(); app.Close() })
+	ce := newChatEnv(t)
 	root := t.TempDir()
 	disk, err := storage.NewDisk(storage.DiskConfig{Root: root})
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine := realtime.NewMemory(256)
-	t.Cleanup(func() { engine.Close() })
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	reg := prometheus.NewRegistry()
-	svc := chat.NewService(db, engine, logger, reg, nil)
 	sc := &switchScanner{}
 	sc.point(t, clamd.TCP)
-	e := &fileEnv{t: t, db: db, app: app, owner: owner, svc: svc, engine: engine, storage: disk, root: root,
-		scanner: sc, clamd: clamd, reg: reg, logger: logger, withScanner: withScanner}
+	e := &fileEnv{chatEnv: ce, storage: disk, root: root, scanner: sc, clamd: clamd, withScanner: withScanner}
 	e.runner = e.startRunner()
 	return e
 }

@@ -181,10 +181,7 @@ func (s *Service) Invite(ctx context.Context, me messenger.User, convID int64, s
 // removed user gets not found from every route of it and none of its events.
 func (s *Service) RemoveMember(ctx context.Context, me messenger.User, convID int64, sub string) error {
 	return s.groupChange(ctx, me, convID, func(tx *store.Tx, conv messenger.Conversation, ch *change) error {
-		if err := requireAdmin(conv, me); err != nil {
-			return err
-		}
-		target, err := memberBySub(conv, sub)
+		target, err := adminOver(conv, me, sub)
 		if err != nil {
 			return err
 		}
@@ -210,10 +207,7 @@ func (s *Service) SetMemberRole(ctx context.Context, me messenger.User, convID i
 		return messenger.Errorf(messenger.EINVALID, "error.role")
 	}
 	return s.groupChange(ctx, me, convID, func(tx *store.Tx, conv messenger.Conversation, ch *change) error {
-		if err := requireAdmin(conv, me); err != nil {
-			return err
-		}
-		target, err := memberBySub(conv, sub)
+		target, err := adminOver(conv, me, sub)
 		if err != nil {
 			return err
 		}
@@ -307,6 +301,14 @@ func (s *Service) LeaveConversation(ctx context.Context, me messenger.User, conv
 		}
 		return nil
 	})
+}
+
+// adminOver answers the member of conv whose portal id is sub, when me is an admin of it.
+func adminOver(conv messenger.Conversation, me messenger.User, sub string) (messenger.Participant, error) {
+	if err := requireAdmin(conv, me); err != nil {
+		return messenger.Participant{}, err
+	}
+	return memberBySub(conv, sub)
 }
 
 func memberBySub(conv messenger.Conversation, sub string) (messenger.Participant, error) {

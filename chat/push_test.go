@@ -2,11 +2,8 @@ package chat_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -22,7 +19,6 @@ import (
 	"github.com/dreamseed/messenger/jobs"
 	"github.com/dreamseed/messenger/push"
 	"github.com/dreamseed/messenger/push/pushtest"
-	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/store"
 	"github.com/dreamseed/messenger/store/storetest"
 	"github.com/dreamseed/messenger/views"
@@ -31,15 +27,9 @@ import (
 // pushEnv is a messenger with web push on: a fresh database, the memory engine, the real
 // River runner working the push job, and pushtest as every browser's push service.
 type pushEnv struct {
-	t      testing.TB
-	db     *store.DB
-	owner  *sql.DB
-	app    *sql.DB
-	svc    *chat.Service
-	engine *realtime.Memory
-	svcP   *pushtest.Server
-	subs   map[int64]*pushtest.Subscription
-	reg    *prometheus.Registry
+	*chatEnv
+	svcP *pushtest.Server
+	subs map[int64]*pushtest.Subscription
 }
 
 type pushOpts struct {
@@ -51,22 +41,9 @@ type pushOpts struct {
 
 func newPushEnv(t testing.TB, o pushOpts) *pushEnv {
 	t.Helper()
-	db, d := storetest.NewDB(t)
-	owner, err := sql.Open("postgres", d.OwnerDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := sql.Open("postgres", d.AppDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { owner.Close(); app.Close() })
-	engine := realtime.NewMemory(256)
-	t.Cleanup(func() { engine.Close() })
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	reg := prometheus.NewRegistry()
-	svc := chat.NewService(db, engine, logger, reg, nil)
-	runner, err := jobs.New(app, logger, jobs.Config{Workers: 2, PollInterval: 50 * time.Millisecond,
+	ce := newChatEnv(t)
+	svc, logger, reg := ce.svc, ce.logger, ce.reg
+	runner, err := jobs.New(ce.app, logger, jobs.Config{Workers: 2, PollInterval: 50 * time.Millisecond,
 		RetryBase: 200 * time.Millisecond, RetryMax: time.Second, JobTimeout: 30 * time.Second}, nil, svc.RegisterPushWorker)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +79,7 @@ func newPushEnv(t testing.TB, o pushOpts) *pushEnv {
 		defer cancel()
 		runner.Stop(ctx)
 	})
-	return &pushEnv{t: t, db: db, owner: owner, app: app, svc: svc, engine: engine, svcP: ps, subs: map[int64]*pushtest.Subscription{}, reg: reg}
+	return &pushEnv{chatEnv: ce, svcP: ps, subs: map[int64]*pushtest.Subscription{}}
 }
 
 // subscribe stores a new browser subscription of u (as the subscribe route would).

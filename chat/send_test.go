@@ -2,7 +2,6 @@ package chat_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,7 +52,14 @@ func sendAll(t *testing.T, svc *chat.Service, convID int64, calls []*sendCall, q
 // without one, and answers them in the order they came.
 func received(t *testing.T, sub *realtime.Subscription, n int) []messenger.APIMessage {
 	t.Helper()
-	var got []messenger.APIMessage
+	return heard[messenger.APIMessage](t, sub, chat.EventMessageNew, n)
+}
+
+// heard reads a subscription's events of type typ until n came or a second passed without
+// one, and answers their data in the order they came.
+func heard[T any](t *testing.T, sub *realtime.Subscription, typ string, n int) []T {
+	t.Helper()
+	var got []T
 	for {
 		wait := time.Second
 		if len(got) >= n {
@@ -61,14 +67,14 @@ func received(t *testing.T, sub *realtime.Subscription, n int) []messenger.APIMe
 		}
 		select {
 		case d := <-sub.C():
-			if d.Event.Type != chat.EventMessageNew {
+			if d.Event.Type != typ {
 				continue
 			}
-			var m messenger.APIMessage
-			if err := json.Unmarshal(d.Event.Data, &m); err != nil {
+			var v T
+			if err := json.Unmarshal(d.Event.Data, &v); err != nil {
 				t.Fatal(err)
 			}
-			got = append(got, m)
+			got = append(got, v)
 		case <-time.After(wait):
 			return got
 		}
@@ -300,11 +306,7 @@ func TestSendOnceAcrossProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	owner, err := sql.Open("postgres", d.OwnerDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { owner.Close() })
+	owner := storetest.Conn(t, d.OwnerDSN)
 
 	ids := map[string]int64{} // client_msg_id → the message both processes answered
 	for round := range 4 {

@@ -4,13 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/chat"
@@ -22,24 +18,17 @@ import (
 // streamEnv is a chat service on a fresh database and a memory engine, with a teacher and
 // a parent of one zone.
 type streamEnv struct {
-	t       *testing.T
-	db      *store.DB
-	engine  *realtime.Memory
-	svc     *chat.Service
+	*chatEnv
 	teacher messenger.User
 	parent  messenger.User
 }
 
 func newStreamEnv(t *testing.T) *streamEnv {
 	t.Helper()
-	db, _ := storetest.NewDB(t)
-	engine := realtime.NewMemory(64)
-	t.Cleanup(func() { engine.Close() })
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	svc := chat.NewService(db, engine, logger, prometheus.NewRegistry(), nil)
-	return &streamEnv{t: t, db: db, engine: engine, svc: svc,
-		teacher: storetest.MustSignIn(t, db, "st-teacher", "김선영", "org-a", "zone-a", messenger.RoleTeacher),
-		parent:  storetest.MustSignIn(t, db, "st-parent", "이민준", "org-a", "zone-a", messenger.RoleParent)}
+	e := newChatEnv(t)
+	return &streamEnv{chatEnv: e,
+		teacher: storetest.MustSignIn(t, e.db, "st-teacher", "김선영", "org-a", "zone-a", messenger.RoleTeacher),
+		parent:  storetest.MustSignIn(t, e.db, "st-parent", "이민준", "org-a", "zone-a", messenger.RoleParent)}
 }
 
 // open opens a stream of u resuming after lastID, subscribed to its channels.

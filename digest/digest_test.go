@@ -43,11 +43,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	db, d := storetest.NewDB(t)
-	owner, err := sql.Open("postgres", d.OwnerDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { owner.Close() })
+	owner := storetest.Conn(t, d.OwnerDSN)
 	e := &env{t: t, db: db, owner: owner, appDSN: d.AppDSN, mp: mailpittest.Start(t), engine: realtime.NewMemory(0)}
 	t.Cleanup(func() { e.engine.Close() })
 	e.cfg = digest.Config{Every: time.Hour, OfflineAfter: time.Hour, MinUnread: 5, BaseURL: "https://messenger.example", Secret: secret}

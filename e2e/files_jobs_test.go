@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/lib/pq"
 
+	"github.com/dreamseed/messenger/internal/syncbuf"
 	"github.com/dreamseed/messenger/realtime/redistest"
 	"github.com/dreamseed/messenger/scan/clamdtest"
 )
@@ -324,7 +325,7 @@ func startWorker(t testing.TB, base *server, extraEnv ...string) *worker {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
-	w := &worker{&server{t: t, logs: &syncBuffer{}, done: make(chan struct{})}}
+	w := &worker{&server{t: t, logs: &syncbuf.Buffer{}, done: make(chan struct{})}}
 	for k, v := range env {
 		if v != "" {
 			w.Env = append(w.Env, k+"="+v)

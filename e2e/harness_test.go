@@ -38,6 +38,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/dreamseed/messenger/internal/syncbuf"
 	"github.com/dreamseed/messenger/store/storetest"
 )
 
@@ -111,24 +112,6 @@ func sweepBuildDirs() {
 	}
 }
 
-// syncBuffer is a bytes.Buffer that the process's output goroutines and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // server is a messenger process under test.
 type server struct {
 	t    testing.TB
@@ -140,7 +123,7 @@ type server struct {
 	Env        []string
 
 	cmd  *exec.Cmd
-	logs *syncBuffer // stdout (JSON log lines) and stderr, interleaved
+	logs *syncbuf.Buffer // stdout (JSON log lines) and stderr, interleaved
 	done chan struct{}
 	err  error // the exit error, once done is closed
 }
@@ -199,7 +182,7 @@ func startServer(t testing.TB, extraEnv ...string) *server {
 		t:    t,
 		URL:  "http://localhost:" + strconv.Itoa(port),
 		Addr: addr,
-		logs: &syncBuffer{},
+		logs: &syncbuf.Buffer{},
 		done: make(chan struct{}),
 	}
 	if m := env["MESSENGER_METRICS_ADDR"]; m != "" && m != "off" {
@@ -387,7 +370,7 @@ func newBrowser(t testing.TB) context.Context {
 		t.Skipf("no Chromium (%s; set CHROMIUM_PATH): %v", name, err)
 	}
 
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.Headless,

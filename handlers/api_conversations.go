@@ -34,13 +34,7 @@ func (s *Server) apiConversationCreate(c *echo.Context) error {
 
 // apiConversationShow answers one conversation of the caller.
 func (s *Server) apiConversationShow(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	conv, err := s.chat.Conversation(ctx, me, convID)
+	_, me, conv, err := s.conversationOf(c)
 	if err != nil {
 		return err
 	}
@@ -49,9 +43,7 @@ func (s *Server) apiConversationShow(c *echo.Context) error {
 
 // apiConversationLeave takes the caller out of a conversation.
 func (s *Server) apiConversationLeave(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}

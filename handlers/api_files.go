@@ -31,9 +31,7 @@ func (s *Server) apiFileUpload(c *echo.Context) error {
 
 // apiUploadShow answers one of my uploads.
 func (s *Server) apiUploadShow(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	id, err := fileID(c)
+	ctx, me, id, err := fileRequest(c)
 	if err != nil {
 		return err
 	}
@@ -46,9 +44,7 @@ func (s *Server) apiUploadShow(c *echo.Context) error {
 
 // apiFileShow answers a file's metadata.
 func (s *Server) apiFileShow(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	id, err := fileID(c)
+	ctx, me, id, err := fileRequest(c)
 	if err != nil {
 		return err
 	}
@@ -61,9 +57,7 @@ func (s *Server) apiFileShow(c *echo.Context) error {
 
 // apiFileDelete deletes one of my sent files: 204.
 func (s *Server) apiFileDelete(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	id, err := fileID(c)
+	ctx, me, id, err := fileRequest(c)
 	if err != nil {
 		return err
 	}

@@ -7,14 +7,11 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/dreamseed/messenger"
-	"github.com/dreamseed/messenger/auth"
 )
 
 // apiConversationRename renames a group (its admins).
 func (s *Server) apiConversationRename(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}
@@ -36,9 +33,7 @@ func (s *Server) apiConversationRename(c *echo.Context) error {
 
 // apiParticipantsAdd invites people into a group (any member).
 func (s *Server) apiParticipantsAdd(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}
@@ -57,9 +52,7 @@ func (s *Server) apiParticipantsAdd(c *echo.Context) error {
 
 // apiParticipantRemove removes a member (admins); removing oneself is leaving.
 func (s *Server) apiParticipantRemove(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}
@@ -76,9 +69,7 @@ func (s *Server) apiParticipantRemove(c *echo.Context) error {
 
 // apiParticipantRole makes a member admin or member (admins).
 func (s *Server) apiParticipantRole(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}
@@ -107,9 +98,7 @@ type apiAuditEntry struct {
 
 // apiAuditLog answers a group's audit log, newest first (admins).
 func (s *Server) apiAuditLog(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}

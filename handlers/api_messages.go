@@ -6,15 +6,12 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/dreamseed/messenger"
-	"github.com/dreamseed/messenger/auth"
 )
 
 // apiMessageList answers a page of a conversation's history: newest first by default and
 // with before_seq, ascending with after_seq.
 func (s *Server) apiMessageList(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}
@@ -39,9 +36,7 @@ func (s *Server) apiMessageList(c *echo.Context) error {
 // apiMessageCreate sends a message: 201 with it, or 200 with the stored one when its
 // client_msg_id was sent before.
 func (s *Server) apiMessageCreate(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}

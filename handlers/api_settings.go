@@ -116,9 +116,7 @@ func apiConversationSettingsOf(ms store.MemberSettings) apiConversationSettingsB
 
 // apiConversationSettings answers my mute and keywords in a conversation I am in.
 func (s *Server) apiConversationSettings(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}

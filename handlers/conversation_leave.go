@@ -4,15 +4,11 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v5"
-
-	"github.com/dreamseed/messenger/auth"
 )
 
 // conversationLeave takes me out of a conversation and back to the list.
 func (s *Server) conversationLeave(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}

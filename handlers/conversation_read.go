@@ -6,15 +6,12 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/dreamseed/messenger"
-	"github.com/dreamseed/messenger/auth"
 )
 
 // conversationRead raises my read watermark when the thread was actually seen (app.js
 // decides: visible tab, focused window, the message in view).
 func (s *Server) conversationRead(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}
@@ -30,9 +27,7 @@ func (s *Server) conversationRead(c *echo.Context) error {
 
 // apiConversationRead raises the caller's read watermark; it never goes down.
 func (s *Server) apiConversationRead(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}

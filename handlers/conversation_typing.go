@@ -4,16 +4,12 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v5"
-
-	"github.com/dreamseed/messenger/auth"
 )
 
 // conversationTyping tells the other members that I am typing (typing=1, at most once a
 // second from app.js) or stopped (typing=0).
 func (s *Server) conversationTyping(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}
@@ -25,9 +21,7 @@ func (s *Server) conversationTyping(c *echo.Context) error {
 
 // apiConversationTyping is conversationTyping for API clients: {"typing": bool}.
 func (s *Server) apiConversationTyping(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/dreamseed/messenger"
-	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/upload"
 )
@@ -16,9 +15,7 @@ import (
 // Content-Disposition: attachment, never sniffed or run by the browser. Range and HEAD
 // work (http.ServeContent); the browser revalidates it (its ETag is the content's hash).
 func (s *Server) fileContent(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	id, err := fileID(c)
+	ctx, me, id, err := fileRequest(c)
 	if err != nil {
 		return err
 	}
@@ -37,9 +34,7 @@ func (s *Server) fileContent(c *echo.Context) error {
 // fileThumbnail sends a thumbnail of a picture. A thumbnail never changes for its id and
 // size, so the browser keeps it for good (privately).
 func (s *Server) fileThumbnail(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	id, err := fileID(c)
+	ctx, me, id, err := fileRequest(c)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/dreamseed/messenger"
-	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/views"
 )
 
@@ -15,9 +14,7 @@ import (
 // menu's "delete"): the message becomes a tombstone for everyone once no file is left.
 // app.js gets the row as it is now; a plain form post goes back to the thread.
 func (s *Server) fileDelete(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	id, err := fileID(c)
+	ctx, me, id, err := fileRequest(c)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/dreamseed/messenger"
-	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/views"
 )
@@ -31,9 +30,7 @@ func (s *Server) uploadBodyLimit() int64 {
 // sent before (a retry: nothing new is stored). A plain form post is redirected back to
 // the thread, or shown it again with what was wrong.
 func (s *Server) fileUpload(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}

@@ -37,13 +37,7 @@ import (
 // the phone, pictures with their size known before they load, the viewer's dialog) and
 // leaves screenshots in $SCREENSHOT_DIR.
 func TestFilePagesInBrowser(t *testing.T) {
-	chromium := os.Getenv("CHROMIUM_PATH")
-	if chromium == "" {
-		chromium = "chromium"
-	}
-	if _, err := exec.LookPath(chromium); err != nil {
-		t.Skipf("no Chromium (%s): %v", chromium, err)
-	}
+	chromium := chromiumOrSkip(t)
 	// With clamd at hand the files are scanned (and one is infected), as in production.
 	var scanner chat.Scanner
 	if clamdtest.Binary() != "" {
@@ -94,11 +88,7 @@ func TestFilePagesInBrowser(t *testing.T) {
 		t.Fatalf("pending upload: %d", resp.StatusCode)
 	}
 
-	shots := os.Getenv("SCREENSHOT_DIR")
-	if shots == "" {
-		shots = t.TempDir()
-	}
-	os.MkdirAll(shots, 0o755)
+	shots := screenshotDir(t)
 	browser := startChromium(t, chromium)
 	threadURL := fmt.Sprintf("%s/c/%d", e.srv.URL, conv)
 	for _, who := range []struct{ sub, name string }{{"demo-teacher", "김선영"}, {"demo-parent", "최지훈"}} {
@@ -206,6 +196,29 @@ func cdpCall[P, R any](cmd cdp.Command[P, R], params P) chromedp.Action[chromedp
 		_, err := cdp.Call(ctx, target, cmd, params)
 		return err
 	})
+}
+
+// chromiumOrSkip answers the Chromium of $CHROMIUM_PATH (or "chromium" on PATH), and
+// skips t without one.
+func chromiumOrSkip(t *testing.T) string {
+	chromium := os.Getenv("CHROMIUM_PATH")
+	if chromium == "" {
+		chromium = "chromium"
+	}
+	if _, err := exec.LookPath(chromium); err != nil {
+		t.Skipf("no Chromium (%s): %v", chromium, err)
+	}
+	return chromium
+}
+
+// screenshotDir is $SCREENSHOT_DIR, or a temporary directory of t.
+func screenshotDir(t *testing.T) string {
+	shots := os.Getenv("SCREENSHOT_DIR")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	os.MkdirAll(shots, 0o755)
+	return shots
 }
 
 func startChromium(t *testing.T, path string) context.Context {

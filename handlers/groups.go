@@ -9,7 +9,6 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/dreamseed/messenger"
-	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/views"
 )
 
@@ -25,13 +24,7 @@ func backToMembers(c *echo.Context, convID int64) error {
 // threadHeader answers the thread's header, for app.js to refresh when the members or
 // title changed.
 func (s *Server) threadHeader(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	conv, err := s.chat.Conversation(ctx, me, convID)
+	ctx, me, conv, err := s.conversationOf(c)
 	if err != nil {
 		return err
 	}
@@ -46,13 +39,7 @@ func (s *Server) threadHeader(c *echo.Context) error {
 
 // conversationInvite is the page to invite people into a group: search, pick, invite.
 func (s *Server) conversationInvite(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	conv, err := s.chat.Conversation(ctx, me, convID)
+	ctx, me, conv, err := s.conversationOf(c)
 	if err != nil {
 		return err
 	}
@@ -74,13 +61,7 @@ func (s *Server) conversationInvite(c *echo.Context) error {
 
 // invitePeople answers the people rows of the invitation page's search box.
 func (s *Server) invitePeople(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	conv, err := s.chat.Conversation(ctx, me, convID)
+	ctx, me, conv, err := s.conversationOf(c)
 	if err != nil {
 		return err
 	}
@@ -93,9 +74,7 @@ func (s *Server) invitePeople(c *echo.Context) error {
 
 // participantsAdd invites the people picked on the invitation page.
 func (s *Server) participantsAdd(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}
@@ -111,9 +90,7 @@ func (s *Server) participantsAdd(c *echo.Context) error {
 
 // participantRemove removes a member (admins).
 func (s *Server) participantRemove(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}
@@ -125,9 +102,7 @@ func (s *Server) participantRemove(c *echo.Context) error {
 
 // participantRole makes a member admin or member again (admins).
 func (s *Server) participantRole(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}
@@ -139,9 +114,7 @@ func (s *Server) participantRole(c *echo.Context) error {
 
 // conversationRename renames a group (admins).
 func (s *Server) conversationRename(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}
@@ -153,9 +126,7 @@ func (s *Server) conversationRename(c *echo.Context) error {
 
 // auditLog is a group's audit log page (admins).
 func (s *Server) auditLog(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -12,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +23,7 @@ import (
 	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/handlers"
+	"github.com/dreamseed/messenger/internal/syncbuf"
 	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/store"
 	"github.com/dreamseed/messenger/store/storetest"
@@ -50,25 +49,7 @@ type env struct {
 	engine realtime.Engine
 	server *handlers.Server
 	echo   *echo.Echo
-	logs   *syncBuffer // the server's JSON log lines
-}
-
-// syncBuffer is a bytes.Buffer that the server's goroutines and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs   *syncbuf.Buffer // the server's JSON log lines
 }
 
 func newEnv(t *testing.T, mutate func(*handlers.Config)) *env {
@@ -91,11 +72,7 @@ type base struct {
 func newBase(t *testing.T, mutate func(*handlers.Config)) base {
 	t.Helper()
 	db, d := storetest.NewDB(t)
-	owner, err := sql.Open("postgres", d.OwnerDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { owner.Close() })
+	owner := storetest.Conn(t, d.OwnerDSN)
 	verifier, err := auth.NewVerifier(context.Background(), auth.VerifierConfig{
 		Secret: []byte(testSecret), Issuer: testIssuer, Audience: testAud,
 	})
@@ -115,7 +92,7 @@ func newBase(t *testing.T, mutate func(*handlers.Config)) base {
 // serve starts a server of b on engine, as one process; several share b's database.
 func (b base) serve(t *testing.T, engine realtime.Engine) *env {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	svc := chat.NewService(b.db, engine, logger, prometheus.NewRegistry(), b.cfg.Limits)
 	e, server := handlers.New(b.cfg, b.db, svc, b.verifier, engine, logger)

@@ -10,7 +10,6 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/dreamseed/messenger"
-	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/views"
 )
 
@@ -18,9 +17,7 @@ import (
 // form post is redirected back to the thread (or shown it again with the error and the
 // text kept: empty, too long, too fast).
 func (s *Server) messageCreate(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}

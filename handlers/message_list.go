@@ -7,7 +7,6 @@ import (
 
 	"github.com/labstack/echo/v5"
 
-	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/views"
 )
@@ -16,9 +15,7 @@ import (
 // reconnect, oldest first, up to 200) or before_seq (the older page when scrolled to the
 // top, with the loader for the next one). X-Has-More says whether more lie beyond.
 func (s *Server) messageList(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}

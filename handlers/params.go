@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/url"
 	"strconv"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/auth"
 )
 
 // The parameters of paths and queries, parsed the same way by every handler: an id that
@@ -23,6 +25,26 @@ func pathID(c *echo.Context, name string) (int64, error) {
 		return 0, notFoundID
 	}
 	return id, nil
+}
+
+// conversationRequest answers what every handler of one conversation starts from: the
+// request's context, its signed-in user and the conversation's id in the path.
+func conversationRequest(c *echo.Context) (context.Context, messenger.User, int64, error) {
+	ctx := c.Request().Context()
+	me, _ := auth.UserFrom(ctx)
+	convID, err := pathID(c, "id")
+	return ctx, me, convID, err
+}
+
+// conversationOf answers the conversation the path names as the signed-in user sees it,
+// with the request's context and that user.
+func (s *Server) conversationOf(c *echo.Context) (context.Context, messenger.User, messenger.Conversation, error) {
+	ctx, me, convID, err := conversationRequest(c)
+	if err != nil {
+		return ctx, me, messenger.Conversation{}, err
+	}
+	conv, err := s.chat.Conversation(ctx, me, convID)
+	return ctx, me, conv, err
 }
 
 // queryInt parses an optional non-negative int64 query parameter (0 when absent).
@@ -45,6 +67,15 @@ func nonNegative(q url.Values, name string) (int64, error) {
 
 // errFileNotFound is what an unknown, malformed or foreign file id answers alike.
 var errFileNotFound = messenger.Errorf(messenger.ENOTFOUND, "error.file.not_found")
+
+// fileRequest answers what every handler of one file or upload starts from: the request's
+// context, its signed-in user and the id in the path.
+func fileRequest(c *echo.Context) (context.Context, messenger.User, string, error) {
+	ctx := c.Request().Context()
+	me, _ := auth.UserFrom(ctx)
+	id, err := fileID(c)
+	return ctx, me, id, err
+}
 
 // fileID parses a file or upload id of the path (a UUID).
 func fileID(c *echo.Context) (string, error) {

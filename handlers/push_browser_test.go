@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -39,18 +37,8 @@ import (
 // getNotifications — one per conversation, "새 메시지 2개" on the second, closed once the
 // conversation is read. Screenshots in Korean and English.
 func TestPushInBrowser(t *testing.T) {
-	chromium := os.Getenv("CHROMIUM_PATH")
-	if chromium == "" {
-		chromium = "chromium"
-	}
-	if _, err := exec.LookPath(chromium); err != nil {
-		t.Skipf("no Chromium (%s): %v", chromium, err)
-	}
-	shots := os.Getenv("SCREENSHOT_DIR")
-	if shots == "" {
-		shots = t.TempDir()
-	}
-	os.MkdirAll(shots, 0o755)
+	chromium := chromiumOrSkip(t)
+	shots := screenshotDir(t)
 
 	// The portal: a page that signs the user into its iframe, as the real one does.
 	var portalPage struct {

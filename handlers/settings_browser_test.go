@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -24,24 +22,14 @@ import (
 // that still counts, saves quiet hours on the settings page, and, writing to a teacher
 // in quiet hours, reads the composer's notice. Screenshots go to $SCREENSHOT_DIR.
 func TestSettingsInBrowser(t *testing.T) {
-	chromium := os.Getenv("CHROMIUM_PATH")
-	if chromium == "" {
-		chromium = "chromium"
-	}
-	if _, err := exec.LookPath(chromium); err != nil {
-		t.Skipf("no Chromium (%s): %v", chromium, err)
-	}
+	chromium := chromiumOrSkip(t)
 	e := newEnv(t, func(c *handlers.Config) { c.CookieSecure, c.CookieSameSite = false, http.SameSiteLaxMode })
 	ctx := context.Background()
 	teacher := mustUser(t, e.db, "demo-teacher", "김선영", "org-a")
 	others := []messenger.User{
 		mustUser(t, e.db, "demo-t2", "박지호", "org-a"), mustUser(t, e.db, "demo-t3", "이서연", "org-a"),
 	}
-	shots := os.Getenv("SCREENSHOT_DIR")
-	if shots == "" {
-		shots = t.TempDir()
-	}
-	os.MkdirAll(shots, 0o755)
+	shots := screenshotDir(t)
 	browser := startChromium(t, chromium)
 
 	// The teacher is in quiet hours now (an hour either side, Seoul time).

@@ -5,16 +5,12 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v5"
-
-	"github.com/dreamseed/messenger/auth"
 )
 
 // uploadDismiss hides one of my uploads that ended without a message (infected, failed)
 // from its thread: app.js removes the bubble on 204, a plain form goes back to the thread.
 func (s *Server) uploadDismiss(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	id, err := fileID(c)
+	ctx, me, id, err := fileRequest(c)
 	if err != nil {
 		return err
 	}

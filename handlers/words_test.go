@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/handlers"
 )
 
@@ -221,6 +223,68 @@ func TestPagesSpeakOneLanguage(t *testing.T) {
 			t.Errorf("empty body in %s: code %q, want invalid", lang, code)
 		} else {
 			check("the API's refusal of an empty message", msg)
+		}
+	}
+}
+
+// TestAPIErrorsInTheCallersLanguage: every refusal of the API answers a stable code and
+// the message of its key in the caller's language: the portal's locale of the user when
+// the token names one, else the request's Accept-Language (Korean when it names neither).
+// It must not be English text where a key belongs, nor a key the table lacks.
+func TestAPIErrorsInTheCallersLanguage(t *testing.T) {
+	e := newEnv(t, nil)
+	plain := sign(t, validClaims("ae1", "Mina", "org-ae"))
+	mustUser(t, e.db, "ae2", "Sora", "org-ae")
+	withLocale := func(locale string) string {
+		c := validClaims("ae-"+locale, "Joon", "org-ae")
+		c["locale"] = locale
+		return sign(t, c)
+	}
+	var group struct{ ID int64 }
+	json.Unmarshal([]byte(e.apiDo(plain, "POST", "/api/v1/conversations", `{"kind":"group","title":"3-2","participant_ids":["ae2"]}`)), &group)
+	if group.ID == 0 {
+		t.Fatal("no group created")
+	}
+	refusals := []struct {
+		what, method, path, body string
+		bearer                   bool
+		code, key                string
+	}{
+		{"no token", "GET", "/api/v1/me", "", false, messenger.EUNAUTHORIZED, "error.token.bearer"},
+		{"a conversation that is not there", "GET", "/api/v1/conversations/99999999", "", true, messenger.ENOTFOUND, "error.conversation.not_found"},
+		{"an empty message", "POST", fmt.Sprintf("/api/v1/conversations/%d/messages", group.ID), `{"body":"  "}`, true, messenger.EINVALID, "error.body.empty"},
+		// No route reads a token it does not take: Accept-Language alone decides.
+		{"no such route", "GET", "/api/v1/nowhere", "", false, messenger.ENOTFOUND, "error.page.not_found"},
+	}
+	callers := []struct {
+		what, token, accept, lang string
+	}{
+		{"Korean browser", plain, "ko-KR,ko;q=0.9", messenger.LangKorean},
+		{"English browser", plain, "en-US,en;q=0.9", messenger.LangEnglish},
+		{"no preference", plain, "", messenger.LangKorean},
+		{"English user, Korean browser", withLocale("en"), "ko-KR", messenger.LangEnglish},
+		{"Korean user, English browser", withLocale("ko"), "en-US", messenger.LangKorean},
+	}
+	for _, c := range callers {
+		for _, r := range refusals {
+			if !r.bearer && c.token != plain {
+				continue // without a token read, nobody's locale is known
+			}
+			h := map[string]string{"Content-Type": "application/json"}
+			if c.accept != "" {
+				h["Accept-Language"] = c.accept
+			}
+			if r.bearer {
+				h["Authorization"] = "Bearer " + c.token
+			}
+			var body io.Reader
+			if r.body != "" {
+				body = strings.NewReader(r.body)
+			}
+			code, msg := decodeError(t, e.do(nil, r.method, r.path, body, h))
+			if want := messenger.Text(c.lang, r.key); code != r.code || msg != want {
+				t.Errorf("%s, %s: %q %q, want %q %q", c.what, r.what, code, msg, r.code, want)
+			}
 		}
 	}
 }

@@ -57,22 +57,12 @@ type env struct {
 func newEnv(t *testing.T) env {
 	t.Helper()
 	d := storetest.NewDatabase(t)
-	owner := open(t, d.OwnerDSN)
+	owner := storetest.Conn(t, d.OwnerDSN)
 	if _, err := owner.Exec(`CREATE TABLE job_runs (name text NOT NULL, attempt int NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());
 		GRANT SELECT, INSERT ON job_runs TO ` + store.AppRole); err != nil {
 		t.Fatal(err)
 	}
-	return env{app: open(t, d.AppDSN), owner: owner}
-}
-
-func open(t *testing.T, dsn string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("postgres", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return env{app: storetest.Conn(t, d.AppDSN), owner: owner}
 }
 
 var quiet = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -509,8 +509,23 @@ type historyLimits struct {
 	ttl    time.Duration
 }
 
-// defaultHistoryLimits is a variable only so tests can shorten it.
-var defaultHistoryLimits = historyLimits{maxLen: HistoryMaxLen, ttl: HistoryTTL}
+// tuning is what an engine is built with besides its queue size: the production values
+// (defaultTuning), or shorter ones a test gives the engines it makes, and no other.
+type tuning struct {
+	presence presenceConfig
+	history  historyLimits
+	redis    redisTimings // the Redis engine's alone
+	maxLost  int          // the Redis engine's alone: see lostChannels
+}
+
+func defaultTuning() tuning {
+	return tuning{
+		presence: defaultPresenceConfig,
+		history:  historyLimits{maxLen: HistoryMaxLen, ttl: HistoryTTL},
+		redis:    defaultRedisTimings,
+		maxLost:  DefaultMaxLostChannels,
+	}
+}
 
 // newEpoch returns a random epoch: hexadecimal, so never containing the '-'
 // that separates it from the position in an event ID.

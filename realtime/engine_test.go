@@ -23,39 +23,44 @@ import (
 // yet a hang fails quickly.
 const waitFor = 5 * time.Second
 
-// engineKind builds a publishing and a subscribing engine. For Redis they are
-// two instances, i.e. two processes as far as the engines can tell.
+// engineKind builds a publishing and a subscribing engine, tuned as a test asks. For
+// Redis they are two instances, i.e. two processes as far as the engines can tell.
 //
 // isolated builds an engine that shares neither channels nor history with
 // them: another epoch (Memory: another process; Redis: another key prefix,
 // as another Redis would be).
 type engineKind struct {
 	name     string
-	new      func(t *testing.T, queueSize int) (pub, sub realtime.Engine)
+	tuned    func(t *testing.T, queueSize int, tu realtime.Tuning) (pub, sub realtime.Engine)
 	isolated func(t *testing.T) realtime.Engine
 }
 
+// new builds the kind's engines with the production values.
+func (k engineKind) new(t *testing.T, queueSize int) (pub, sub realtime.Engine) {
+	return k.tuned(t, queueSize, realtime.Tuning{})
+}
+
 func engineKinds() []engineKind {
-	newMemory := func(t *testing.T, queueSize int) *realtime.Memory {
-		m := realtime.NewMemory(queueSize)
+	newMemory := func(t *testing.T, queueSize int, tu realtime.Tuning) *realtime.Memory {
+		m := realtime.NewMemoryTuned(queueSize, tu)
 		t.Cleanup(func() { _ = m.Close() })
 		return m
 	}
 	return []engineKind{
 		{
 			name: "memory",
-			new: func(t *testing.T, queueSize int) (realtime.Engine, realtime.Engine) {
-				m := newMemory(t, queueSize)
+			tuned: func(t *testing.T, queueSize int, tu realtime.Tuning) (realtime.Engine, realtime.Engine) {
+				m := newMemory(t, queueSize, tu)
 				return m, m
 			},
-			isolated: func(t *testing.T) realtime.Engine { return newMemory(t, 0) },
+			isolated: func(t *testing.T) realtime.Engine { return newMemory(t, 0, realtime.Tuning{}) },
 		},
 		{
 			name: "redis",
-			new: func(t *testing.T, queueSize int) (realtime.Engine, realtime.Engine) {
+			tuned: func(t *testing.T, queueSize int, tu realtime.Tuning) (realtime.Engine, realtime.Engine) {
 				url := redistest.URL(t)
 				prefix := testPrefix(t, url)
-				return newRedisPrefixed(t, url, queueSize, prefix), newRedisPrefixed(t, url, queueSize, prefix)
+				return newRedisTuned(t, url, queueSize, prefix, tu), newRedisTuned(t, url, queueSize, prefix, tu)
 			},
 			isolated: func(t *testing.T) realtime.Engine {
 				url := redistest.URL(t)
@@ -80,11 +85,17 @@ func newRedis(t *testing.T, url string, queueSize int) *realtime.Redis {
 // newRedisPrefixed is newRedis with channels and keys under prefix.
 func newRedisPrefixed(t *testing.T, url string, queueSize int, prefix string) *realtime.Redis {
 	t.Helper()
+	return newRedisTuned(t, url, queueSize, prefix, realtime.Tuning{})
+}
+
+// newRedisTuned is newRedisPrefixed tuned by tu.
+func newRedisTuned(t *testing.T, url string, queueSize int, prefix string, tu realtime.Tuning) *realtime.Redis {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	r, err := realtime.NewRedisPrefixed(ctx, url, queueSize, quietLogger(t), prefix)
+	r, err := realtime.NewRedisTuned(ctx, url, queueSize, quietLogger(t), prefix, tu)
 	if err != nil {
-		t.Fatalf("NewRedisPrefixed: %v", err)
+		t.Fatalf("NewRedisTuned: %v", err)
 	}
 	t.Cleanup(func() { _ = r.Close() })
 	return r

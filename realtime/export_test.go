@@ -7,30 +7,57 @@ import (
 	"time"
 )
 
-// SetRedisTimings shortens the Redis engine's health-check timings for
-// engines created until the returned restore is called, so fault tests need
-// not wait for the production values. Not safe with parallel tests.
-func SetRedisTimings(ping, read, waitRetry time.Duration) (restore func()) {
-	old := defaultRedisTimings
-	defaultRedisTimings.ping = ping
-	defaultRedisTimings.read = read
-	defaultRedisTimings.waitRetry = waitRetry
-	return func() { defaultRedisTimings = old }
+// Tuning is what a test shortens or lowers of one engine it makes, so fault, trimming and
+// expiry tests need not wait for the production values and can run in parallel. A zero
+// field keeps the production value.
+type Tuning struct {
+	Presence PresenceTimings // all of them, or none
+
+	HistoryMaxLen int
+	HistoryTTL    time.Duration
+
+	// The Redis engine's health checks: its PING period, the silence after which its
+	// connection is presumed dead, the re-send period of a subscription barrier.
+	RedisPing, RedisRead, RedisWaitRetry time.Duration
+
+	MaxLostChannels int
 }
 
-// SetHistoryLimits changes the history retention of engines created until
-// the returned restore is called, so trimming and expiry tests stay fast.
-// Not safe with parallel tests.
-func SetHistoryLimits(maxLen int, ttl time.Duration) (restore func()) {
-	old := defaultHistoryLimits
-	defaultHistoryLimits = historyLimits{maxLen: maxLen, ttl: ttl}
-	return func() { defaultHistoryLimits = old }
+func (tu Tuning) tuning() tuning {
+	tn := defaultTuning()
+	if tu.Presence != (PresenceTimings{}) {
+		tn.presence = tu.Presence.config()
+	}
+	set := func(field *time.Duration, d time.Duration) {
+		if d > 0 {
+			*field = d
+		}
+	}
+	if tu.HistoryMaxLen > 0 {
+		tn.history.maxLen = tu.HistoryMaxLen
+	}
+	set(&tn.history.ttl, tu.HistoryTTL)
+	set(&tn.redis.ping, tu.RedisPing)
+	set(&tn.redis.read, tu.RedisRead)
+	set(&tn.redis.waitRetry, tu.RedisWaitRetry)
+	if tu.MaxLostChannels > 0 {
+		tn.maxLost = tu.MaxLostChannels
+	}
+	return tn
 }
 
-// NewRedisPrefixed is NewRedis with keys and pubsub channels under prefix
-// instead of "messenger:", so a test owns its epoch and history keys.
+// NewMemoryTuned is NewMemory tuned by tu.
+func NewMemoryTuned(queueSize int, tu Tuning) *Memory { return newMemory(queueSize, tu.tuning()) }
+
+// NewRedisTuned is NewRedis with keys and pubsub channels under prefix instead of
+// "messenger:", so a test owns its epoch and history keys, tuned by tu.
+func NewRedisTuned(ctx context.Context, url string, queueSize int, logger *slog.Logger, prefix string, tu Tuning) (*Redis, error) {
+	return newRedis(ctx, url, queueSize, logger, prefix, tu.tuning())
+}
+
+// NewRedisPrefixed is NewRedisTuned with the production values.
 func NewRedisPrefixed(ctx context.Context, url string, queueSize int, logger *slog.Logger, prefix string) (*Redis, error) {
-	return newRedis(ctx, url, queueSize, logger, prefix, defaultPresenceConfig)
+	return NewRedisTuned(ctx, url, queueSize, logger, prefix, Tuning{})
 }
 
 // EpochKey is the Redis key holding the engine epoch.
@@ -57,12 +84,12 @@ func (pt PresenceTimings) config() presenceConfig {
 // NewMemoryTimed is NewMemory with the given presence timings, so lapse and
 // expiry tests stay fast (and can run in parallel).
 func NewMemoryTimed(queueSize int, pt PresenceTimings) *Memory {
-	return newMemory(queueSize, pt.config())
+	return NewMemoryTuned(queueSize, Tuning{Presence: pt})
 }
 
 // NewRedisTimed is NewRedisPrefixed with the given presence timings.
 func NewRedisTimed(ctx context.Context, url string, queueSize int, logger *slog.Logger, prefix string, pt PresenceTimings) (*Redis, error) {
-	return newRedis(ctx, url, queueSize, logger, prefix, pt.config())
+	return NewRedisTuned(ctx, url, queueSize, logger, prefix, Tuning{Presence: pt})
 }
 
 // StopPresenceRefresh stops e's presence refresher, as if its process had
@@ -86,14 +113,6 @@ func (r *Redis) PresenceUsersKey() string { return r.presenceUsersKey() }
 
 // TypingKey is the Redis sorted set of the users typing in convID.
 func (r *Redis) TypingKey(convID int64) string { return r.typingKey(convID) }
-
-// SetMaxLostChannels lowers how many channels with lost events engines created until the
-// returned restore is called remember. Not safe with parallel tests.
-func SetMaxLostChannels(n int) (restore func()) {
-	old := defaultMaxLost
-	defaultMaxLost = n
-	return func() { defaultMaxLost = old }
-}
 
 // HoldRepair takes r's repair lock, as a repair that hangs on a slow Redis would, until
 // release is called.

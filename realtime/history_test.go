@@ -184,8 +184,8 @@ func testHistoryGone(t *testing.T, k engineKind) {
 
 func testHistoryTrimmed(t *testing.T, k engineKind) {
 	const retention, n = 10, 300
-	defer realtime.SetHistoryLimits(retention, realtime.HistoryTTL)()
-	pub, sub := k.new(t, 2*n)
+	t.Parallel() // its engines are its own, tuned for it alone
+	pub, sub := k.tuned(t, 2*n, realtime.Tuning{HistoryMaxLen: retention})
 	c := userChannel(t)
 	s := subscribe(t, sub, c)
 	ids := publishIDs(t, pub, s, c, 0, n)
@@ -206,8 +206,8 @@ func testHistoryTrimmed(t *testing.T, k engineKind) {
 
 func testHistoryExpired(t *testing.T, k engineKind) {
 	const ttl = time.Second
-	defer realtime.SetHistoryLimits(realtime.HistoryMaxLen, ttl)()
-	pub, sub := k.new(t, 0)
+	t.Parallel() // its engines are its own, tuned for it alone
+	pub, sub := k.tuned(t, 0, realtime.Tuning{HistoryTTL: ttl})
 	c := userChannel(t)
 	s := subscribe(t, sub, c)
 	ids := publishIDs(t, pub, s, c, 0, 2)
@@ -447,8 +447,8 @@ func testPublishManyLarge(t *testing.T, k engineKind) {
 // history expired; a later Head is after an earlier one.
 func testHistoryHead(t *testing.T, k engineKind) {
 	const ttl = 2 * time.Second
-	defer realtime.SetHistoryLimits(realtime.HistoryMaxLen, ttl)()
-	pub, sub := k.new(t, 0)
+	t.Parallel() // its engines are its own, tuned for it alone
+	pub, sub := k.tuned(t, 0, realtime.Tuning{HistoryTTL: ttl})
 	ctx := context.Background()
 	head := func(e realtime.Engine, c string) string {
 		t.Helper()

@@ -64,19 +64,19 @@ type memEntry struct {
 // NewMemory returns an in-process engine whose subscriptions queue up to
 // queueSize events each (DefaultQueueSize when queueSize <= 0).
 func NewMemory(queueSize int) *Memory {
-	return newMemory(queueSize, defaultPresenceConfig)
+	return newMemory(queueSize, defaultTuning())
 }
 
-func newMemory(queueSize int, pc presenceConfig) *Memory {
+func newMemory(queueSize int, tn tuning) *Memory {
 	m := &Memory{
 		hub:       newHub(),
 		queueSize: queueSizeOrDefault(queueSize),
 		hist: &memHistory{
-			limits: defaultHistoryLimits,
+			limits: tn.history,
 			epoch:  newEpoch(),
 			chans:  make(map[string]*memChannel),
 		},
-		pres:    newMemPresence(pc),
+		pres:    newMemPresence(tn.presence),
 		streams: memStreams{users: make(map[int64][]string), evicted: make(map[int64]map[string]bool)},
 		done:    make(chan struct{}),
 	}
@@ -140,14 +140,8 @@ func (m *Memory) publish(channel string, ev Event) error {
 		return ErrClosed
 	}
 	now := time.Now()
-	h.sweep(now)
-	c := h.chans[channel]
-	if c == nil {
-		c = &memChannel{floor: h.seq}
-		h.chans[channel] = c
-	}
+	c := h.touch(channel, now)
 	c.expire(now, h.limits.ttl)
-	c.touched = now
 	h.seq++
 	ev.ID = h.epoch + "-" + strconv.FormatUint(h.seq, 10)
 	c.entries = append(c.entries, memEntry{pos: h.seq, at: now, ev: ev})
@@ -175,14 +169,7 @@ func (m *Memory) Head(ctx context.Context, channel string) (string, error) {
 	if m.hub.isClosed() {
 		return "", ErrClosed
 	}
-	now := time.Now()
-	h.sweep(now)
-	c := h.chans[channel]
-	if c == nil {
-		c = &memChannel{floor: h.seq}
-		h.chans[channel] = c
-	}
-	c.touched = now
+	h.touch(channel, time.Now())
 	return h.epoch + "-" + strconv.FormatUint(h.seq, 10), nil
 }
 
@@ -256,6 +243,20 @@ func (h *memHistory) sweep(now time.Time) {
 }
 
 // expire drops the entries older than ttl.
+// touch answers channel's state, kept from now for HistoryTTL at least, after forgetting
+// the channels that were idle that long: a channel it did not have starts with every
+// position so far unknown. h.mu must be held.
+func (h *memHistory) touch(channel string, now time.Time) *memChannel {
+	h.sweep(now)
+	c := h.chans[channel]
+	if c == nil {
+		c = &memChannel{floor: h.seq}
+		h.chans[channel] = c
+	}
+	c.touched = now
+	return c
+}
+
 func (c *memChannel) expire(now time.Time, ttl time.Duration) {
 	for len(c.entries) > 0 && now.Sub(c.entries[0].at) > ttl {
 		c.dropFront()

@@ -154,7 +154,7 @@ type redisTimings struct {
 	waitRetry time.Duration // re-send period of a subscription barrier PING
 }
 
-// defaultRedisTimings is a variable only so tests can shorten it.
+// defaultRedisTimings are the timings of every Redis engine but those tests make.
 var defaultRedisTimings = redisTimings{
 	ping:      5 * time.Second,
 	read:      15 * time.Second,
@@ -171,20 +171,20 @@ var publishScriptSHA = redis.NewScript(publishScript).Hash()
 // events each; it fails if Redis is unreachable now. A nil logger means
 // slog.Default().
 func NewRedis(ctx context.Context, url string, queueSize int, logger *slog.Logger) (*Redis, error) {
-	return newRedis(ctx, url, queueSize, logger, redisPrefix, defaultPresenceConfig)
+	return newRedis(ctx, url, queueSize, logger, redisPrefix, defaultTuning())
 }
 
 // NewRedisWithPrefix is NewRedis with every pub/sub channel and key under prefix instead of
 // "messenger:", so that several deployments (or test runs) can share one Redis: pub/sub
 // ignores the database number.
 func NewRedisWithPrefix(ctx context.Context, url string, queueSize int, logger *slog.Logger, prefix string) (*Redis, error) {
-	return newRedis(ctx, url, queueSize, logger, prefix, defaultPresenceConfig)
+	return newRedis(ctx, url, queueSize, logger, prefix, defaultTuning())
 }
 
 // newRedis is NewRedis with the prefix of every pubsub channel and key, so
 // tests on a shared Redis can own their keys (the epoch especially), and
-// the presence timings.
-func newRedis(ctx context.Context, url string, queueSize int, logger *slog.Logger, prefix string, pc presenceConfig) (*Redis, error) {
+// the engine's timings and bounds.
+func newRedis(ctx context.Context, url string, queueSize int, logger *slog.Logger, prefix string, tn tuning) (*Redis, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("realtime: redis url: %w", err)
@@ -198,16 +198,16 @@ func newRedis(ctx context.Context, url string, queueSize int, logger *slog.Logge
 		queueSize:  queueSizeOrDefault(queueSize),
 		hub:        newHub(),
 		prefix:     prefix,
-		limits:     defaultHistoryLimits,
+		limits:     tn.history,
 		scriptSHA:  publishScriptSHA,
 		waiters:    make(map[string]chan struct{}),
-		pres:       newRedisPresence(pc),
+		pres:       newRedisPresence(tn.presence),
 		values:     newLocalValues(),
-		lost:       newLostChannels(defaultMaxLost),
+		lost:       newLostChannels(tn.maxLost),
 		repairWake: make(chan struct{}, 1),
 		repairSem:  make(chan struct{}, 1),
 		done:       make(chan struct{}),
-		timings:    defaultRedisTimings,
+		timings:    tn.redis,
 	}
 	r.bg, r.bgCancel = context.WithCancel(context.Background())
 	psOpts.OnConnect = func(context.Context, *redis.Conn) error {

@@ -17,9 +17,6 @@ const EventResync = "resync"
 // past it, it makes every stream resync instead (see Redis).
 const DefaultMaxLostChannels = 10000
 
-// defaultMaxLost is a variable only so tests can lower it.
-var defaultMaxLost = DefaultMaxLostChannels
-
 // resyncAllChannel is the engine's own pub/sub channel (under the prefix) on which a
 // process tells every process to signal Resync on all its subscriptions. No application
 // channel has this name: theirs are "user:…", "zone:…" and the like.

@@ -13,13 +13,14 @@ import (
 // lostPair is a publisher that reaches Redis through a proxy the test can cut, and a
 // subscriber that reaches it directly, sharing a private key prefix: the publisher fails
 // while the subscriber stays connected and is never told to resync by its own reconnect.
-func lostPair(t *testing.T) (pub, sub *realtime.Redis, proxy *faultProxy) {
+// Both are tuned by tu, with the fault tests' health checks.
+func lostPair(t *testing.T, tu realtime.Tuning) (pub, sub *realtime.Redis, proxy *faultProxy) {
 	t.Helper()
-	defer realtime.SetRedisTimings(100*time.Millisecond, 500*time.Millisecond, 200*time.Millisecond)()
+	tu.RedisPing, tu.RedisRead, tu.RedisWaitRetry = fastChecks.RedisPing, fastChecks.RedisRead, fastChecks.RedisWaitRetry
 	base := redistest.URL(t)
 	prefix := testPrefix(t, base)
 	proxy, proxied := newFaultProxy(t, base)
-	return newRedisPrefixed(t, proxied, 0, prefix), newRedisPrefixed(t, base, 0, prefix), proxy
+	return newRedisTuned(t, proxied, 0, prefix, tu), newRedisTuned(t, base, 0, prefix, tu), proxy
 }
 
 // waitPing waits until e can publish again: after an outage go-redis keeps answering its
@@ -55,7 +56,7 @@ func recvWithin(t *testing.T, s *realtime.Subscription, d time.Duration) realtim
 // the history of a user channel, so a stream resuming from before it resyncs too — and a
 // later event of such a channel is not delivered before that resync.
 func TestRedisRepairsLostPublish(t *testing.T) {
-	pub, sub, proxy := lostPair(t)
+	pub, sub, proxy := lostPair(t, realtime.Tuning{})
 	ctx := ctxT(t)
 	user, zone := userChannel(t), "zone:"+userChannel(t)[len("user:"):]
 	s := subscribe(t, sub, user, zone)
@@ -124,8 +125,8 @@ func TestRedisRepairsLostPublish(t *testing.T) {
 // engine makes every stream resync: live ones through every process's subscriber, those
 // resuming later because their ids are from an older epoch.
 func TestRedisRepairsEverythingWhenTooMuchLost(t *testing.T) {
-	defer realtime.SetMaxLostChannels(2)()
-	pub, sub, proxy := lostPair(t)
+	t.Parallel()
+	pub, sub, proxy := lostPair(t, realtime.Tuning{MaxLostChannels: 2})
 	ctx := ctxT(t)
 	user, other := userChannel(t), userChannel(t)
 	s := subscribe(t, sub, user)
@@ -157,7 +158,7 @@ func TestRedisRepairsEverythingWhenTooMuchLost(t *testing.T) {
 // that is slow rather than refusing), publishers are not held up one after another behind
 // it: each returns at once, and its event is covered by the repair's resync.
 func TestRedisPublishersDoNotQueueBehindRepair(t *testing.T) {
-	pub, sub, proxy := lostPair(t)
+	pub, sub, proxy := lostPair(t, realtime.Tuning{})
 	ctx := ctxT(t)
 	user, other := userChannel(t), userChannel(t)
 	s := subscribe(t, sub, user, other)

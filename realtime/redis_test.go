@@ -298,14 +298,20 @@ func (p *faultProxy) cut() {
 	p.pairs = nil
 }
 
+// fastChecks are health-check timings short enough for the fault tests: a PING every
+// 100 ms, a connection presumed dead after 500 ms of silence.
+var fastChecks = realtime.Tuning{RedisPing: 100 * time.Millisecond, RedisRead: 500 * time.Millisecond,
+	RedisWaitRetry: 200 * time.Millisecond}
+
 // TestRedisDeadConnectionDetected: a pubsub connection that silently stops
 // answering (no RST) is replaced after the read deadline, then Resync fires.
 func TestRedisDeadConnectionDetected(t *testing.T) {
-	defer realtime.SetRedisTimings(100*time.Millisecond, 500*time.Millisecond, 200*time.Millisecond)()
+	t.Parallel()
 	base := redistest.URL(t)
 	proxy, proxied := newFaultProxy(t, base)
-	pub := newRedis(t, base, 0)
-	sub := newRedis(t, proxied, 0)
+	prefix := testPrefix(t, base)
+	pub := newRedisTuned(t, base, 0, prefix, fastChecks)
+	sub := newRedisTuned(t, proxied, 0, prefix, fastChecks)
 	ch := uniq(t)
 	c := ch("conversation:1")
 	s := subscribe(t, sub, c)
@@ -321,11 +327,12 @@ func TestRedisDeadConnectionDetected(t *testing.T) {
 // TestRedisOutage: while Redis is unreachable subscribing fails and nothing
 // claims to be in sync; once it is back, Resync fires and delivery resumes.
 func TestRedisOutage(t *testing.T) {
-	defer realtime.SetRedisTimings(100*time.Millisecond, 500*time.Millisecond, 200*time.Millisecond)()
+	t.Parallel()
 	base := redistest.URL(t)
 	proxy, proxied := newFaultProxy(t, base)
-	pub := newRedis(t, base, 0)
-	sub := newRedis(t, proxied, 0)
+	prefix := testPrefix(t, base)
+	pub := newRedisTuned(t, base, 0, prefix, fastChecks)
+	sub := newRedisTuned(t, proxied, 0, prefix, fastChecks)
 	ch := uniq(t)
 	c := ch("conversation:1")
 	s := subscribe(t, sub, c)

@@ -24,11 +24,15 @@ import (
 // failure: the first try and at most three retries.
 const maxAttempts = 4
 
+// retryBase is the wait before the first retry; the n-th waits n² times as long.
+const retryBase = 10 * time.Millisecond
+
 // DB is the application's connection pool. It connects as the messenger_app role, which
 // owns nothing and is subject to row-level security.
 type DB struct {
-	db       *sqlx.DB
-	prepared preparedStatements
+	db        *sqlx.DB
+	prepared  preparedStatements
+	retryBase time.Duration // a field, so a test can lengthen it for its pool alone
 }
 
 // Open connects to dsn and checks the connection.
@@ -46,7 +50,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return &DB{db: db}, nil
+	return &DB{db: db, retryBase: retryBase}, nil
 }
 
 // Close closes the pool.
@@ -81,7 +85,8 @@ func (db *DB) InTx(ctx context.Context, id messenger.Identity, fn func(tx *Tx) e
 // sends into single ones gives them the tries the batch left.
 func (db *DB) InTxAttempts(ctx context.Context, id messenger.Identity, attempts int, fn func(tx *Tx) error) (int, error) {
 	var err error
-	for attempt := 1; attempt <= min(max(attempts, 1), maxAttempts); attempt++ {
+	tries := min(max(attempts, 1), maxAttempts)
+	for attempt := 1; attempt <= tries; attempt++ {
 		err = db.inTx(ctx, id, fn)
 		if err != nil && ctx.Err() != nil {
 			return attempt, ctx.Err() // the request was abandoned: not a database failure
@@ -89,11 +94,25 @@ func (db *DB) InTxAttempts(ctx context.Context, id messenger.Identity, attempts 
 		if err == nil || !isTransient(err) {
 			return attempt, err
 		}
-		if attempt < attempts {
-			time.Sleep(time.Duration(attempt*attempt) * 10 * time.Millisecond)
+		if attempt < tries { // no wait after the last try
+			if err := wait(ctx, time.Duration(attempt*attempt)*db.retryBase); err != nil {
+				return attempt, err
+			}
 		}
 	}
-	return min(max(attempts, 1), maxAttempts), err
+	return tries, err
+}
+
+// wait waits d, or until ctx ends: a retry of an abandoned request is not waited for.
+func wait(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // MaxAttempts is how often InTx tries a transaction at most.

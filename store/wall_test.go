@@ -27,15 +27,8 @@ type wall struct {
 
 func newWall(t *testing.T, d storetest.Database) wall {
 	t.Helper()
-	app, err := sql.Open("postgres", d.AppDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner, err := sql.Open("postgres", d.OwnerDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { app.Close(); owner.Close() })
+	app := storetest.Conn(t, d.AppDSN)
+	owner := storetest.Conn(t, d.OwnerDSN)
 	return wall{t: t, app: app, owner: owner}
 }
 

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"io"
 	"net"
@@ -12,36 +10,18 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	_ "github.com/lib/pq"
 
+	"github.com/dreamseed/messenger/internal/syncbuf"
 	"github.com/dreamseed/messenger/realtime/redistest"
 	"github.com/dreamseed/messenger/scan/clamdtest"
 	"github.com/dreamseed/messenger/store/storetest"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
-
-// syncBuffer is the process's output, written by its goroutines and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -79,7 +59,7 @@ func processEnv(t *testing.T, db storetest.Database, extra map[string]string) ma
 // started is a messenger command running in this test's process, as main runs it: ending
 // its context is what SIGTERM does.
 type started struct {
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 	stop context.CancelFunc
 	done chan error
 }
@@ -87,7 +67,7 @@ type started struct {
 func start(t *testing.T, cmd string, env map[string]string) *started {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &started{out: &syncBuffer{}, stop: cancel, done: make(chan error, 1)}
+	p := &started{out: &syncbuf.Buffer{}, stop: cancel, done: make(chan error, 1)}
 	go func() { p.done <- run(ctx, []string{cmd}, envOf(env), p.out) }()
 	t.Cleanup(func() {
 		cancel()
@@ -137,11 +117,7 @@ func TestWorkerRunsTheQueue(t *testing.T) {
 	env := processEnv(t, db, map[string]string{"REDIS_URL": redistest.URL(t), "MESSENGER_SCAN": "off", "MESSENGER_JOB_WORKERS": "2"})
 	w := start(t, "worker", env)
 
-	owner, err := sql.Open("postgres", db.OwnerDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer owner.Close()
+	owner := storetest.Conn(t, db.OwnerDSN)
 	wait(t, "no queue probe job completed", 30*time.Second, func() bool {
 		var n int
 		owner.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'queue_probe' AND state = 'completed'`).Scan(&n)
@@ -246,11 +222,7 @@ func TestServeDevWithoutScannerEnqueueOnly(t *testing.T) {
 	}
 	resp.Body.Close()
 
-	owner, err := sql.Open("postgres", db.OwnerDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer owner.Close()
+	owner := storetest.Conn(t, db.OwnerDSN)
 	time.Sleep(2 * time.Second) // a working runner probes at once (RunOnStart)
 	var n int
 	if err := owner.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'queue_probe'`).Scan(&n); err != nil || n != 0 {

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dreamseed/messenger/internal/daemon"
+	"github.com/dreamseed/messenger/internal/freeport"
 	"github.com/dreamseed/messenger/internal/gobin"
 )
 
@@ -70,8 +72,8 @@ func StartWith(t testing.TB, opts Options) *Server {
 	s := &Server{t: t, bin: bin, db: filepath.Join(t.TempDir(), "mailpit.db"), opts: opts}
 	var lastErr error
 	for range 5 { // a free port found now may be taken before mailpit binds it
-		smtpPort, err1 := freePort()
-		httpPort, err2 := freePort()
+		smtpPort, err1 := freeport.Get()
+		httpPort, err2 := freeport.Get()
 		if err1 != nil || err2 != nil {
 			t.Fatalf("mailpittest: free port: %v %v", err1, err2)
 		}
@@ -117,36 +119,26 @@ func (s *Server) Restart() error {
 		}
 	}
 	cmd := exec.Command(s.bin, args...)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	p, err := daemon.Start(cmd, 20*time.Millisecond, 15*time.Second, func() bool {
+		resp, err := http.Get(s.API + "/livez")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return false
+		}
+		c, err := net.DialTimeout("tcp", s.SMTPAddr, time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
+	if err != nil {
 		return err
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() { _ = cmd.Process.Kill(); <-exited }
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if resp, err := http.Get(s.API + "/livez"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				if c, err := net.DialTimeout("tcp", s.SMTPAddr, time.Second); err == nil {
-					c.Close()
-					break
-				}
-			}
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("mailpit exited: %s", strings.TrimSpace(out.String()))
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return fmt.Errorf("mailpit on %s did not answer: %s", s.API, strings.TrimSpace(out.String()))
-		}
-	}
-	s.stop = stop
+	s.stop = p.Kill
 	return nil
 }
 
@@ -232,13 +224,4 @@ func (s *Server) get(t testing.TB, path string, v any) {
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatalf("mailpittest: GET %s: %v", path, err)
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -11,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dreamseed/messenger/internal/daemon"
+	"github.com/dreamseed/messenger/internal/freeport"
 )
 
 // EnvURL names the environment variable that points tests at an existing
@@ -45,7 +48,7 @@ func URL(t testing.TB) string {
 }
 
 func start(t testing.TB, bin string) (string, error) {
-	port, err := freePort()
+	port, err := freeport.Get()
 	if err != nil {
 		return "", err
 	}
@@ -57,16 +60,6 @@ func start(t testing.TB, bin string) (string, error) {
 	return fmt.Sprintf("127.0.0.1:%d", port), nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	return port, nil
-}
-
 // run starts redis-server on port and answers once it answers PING, with the function
 // that kills it.
 func run(bin string, port int) (stop func(), err error) {
@@ -74,37 +67,11 @@ func run(bin string, port int) (stop func(), err error) {
 	// No persistence: the server is disposable and must not write files.
 	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
-	var out strings.Builder
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	if err := cmd.Start(); err != nil {
+	p, err := daemon.Start(cmd, 5*time.Millisecond, 10*time.Second, func() bool { return ping(addr) == nil })
+	if err != nil {
 		return nil, err
 	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	stop = func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if ping(addr) == nil {
-			return stop, nil
-		}
-		select {
-		case <-exited:
-			return nil, fmt.Errorf("redis-server exited: %s", strings.TrimSpace(out.String()))
-		case <-time.After(5 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, fmt.Errorf("redis-server on %s did not answer PING", addr)
-		}
-	}
+	return p.Kill, nil
 }
 
 // Server is a private redis-server that a test can restart.
@@ -130,7 +97,7 @@ func Start(t testing.TB) *Server {
 	}
 	var lastErr error
 	for range 5 {
-		port, err := freePort()
+		port, err := freeport.Get()
 		if err != nil {
 			t.Fatal(err)
 		}

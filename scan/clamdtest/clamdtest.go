@@ -11,10 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dreamseed/messenger/internal/daemon"
+	"github.com/dreamseed/messenger/internal/freeport"
 )
 
 // Signature names as clamd reports them: it adds ".UNOFFICIAL" to every signature that is not
@@ -120,7 +122,7 @@ func Launch(cfg Config) (s *Server, stop func(), err error) {
 		return nil, nil, err
 	}
 	for range 5 { // a free port may be taken before clamd binds it
-		port, perr := freePort()
+		port, perr := freeport.Get()
 		if perr != nil {
 			removeDir()
 			return nil, nil, perr
@@ -151,16 +153,6 @@ func writeDatabase(db string) error {
 	return os.WriteFile(filepath.Join(db, "test.hdb"), []byte(hdb), 0o600)
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	return port, nil
-}
-
 func run(bin, dir string, port int, cfg Config) (*Server, func(), error) {
 	sock := filepath.Join(dir, fmt.Sprintf("clamd-%d.sock", port))
 	conf := filepath.Join(dir, fmt.Sprintf("clamd-%d.conf", port))
@@ -189,50 +181,17 @@ LogTime yes
 	}
 
 	cmd := exec.Command(bin, "--foreground", "--config-file="+conf)
-	var out lockedBuilder
-	cmd.Stdout = &out
-	cmd.Stderr = &out
+	tcp := fmt.Sprintf("127.0.0.1:%d", port)
 	began := time.Now()
-	if err := cmd.Start(); err != nil {
+	p, err := daemon.Start(cmd, 5*time.Millisecond, 30*time.Second, func() bool {
+		return ping("tcp", tcp) == nil && ping("unix", sock) == nil
+	})
+	if err != nil {
 		return nil, nil, err
 	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	stop := func() {
-		// SIGTERM lets clamd remove its socket; a clamd that ignores it is killed.
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-
-	tcp := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if ping("tcp", tcp) == nil && ping("unix", sock) == nil {
-			return &Server{
-				TCP:       "tcp://" + tcp,
-				Unix:      "unix://" + sock,
-				StartedIn: time.Since(began),
-				Pid:       cmd.Process.Pid,
-			}, stop, nil
-		}
-		select {
-		case <-exited:
-			return nil, nil, fmt.Errorf("clamd exited: %s", strings.TrimSpace(out.String()))
-		case <-time.After(5 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, nil, fmt.Errorf("clamd on %s did not answer PING: %s", tcp, strings.TrimSpace(out.String()))
-		}
-	}
+	// SIGTERM lets clamd remove its socket; a clamd that ignores it is killed.
+	stop := func() { p.Stop(syscall.SIGTERM, 5*time.Second) }
+	return &Server{TCP: "tcp://" + tcp, Unix: "unix://" + sock, StartedIn: time.Since(began), Pid: p.Pid()}, stop, nil
 }
 
 // ping speaks the protocol itself, so the harness does not depend on the client under test.
@@ -255,23 +214,4 @@ func ping(network, addr string) error {
 		return fmt.Errorf("unexpected reply %q", buf[:n])
 	}
 	return nil
-}
-
-// lockedBuilder collects clamd's output, written from exec's copying goroutine and read when
-// clamd fails to start.
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuilder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -5,12 +5,10 @@ package s3test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +16,8 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/dreamseed/messenger/internal/daemon"
+	"github.com/dreamseed/messenger/internal/freeport"
 	"github.com/dreamseed/messenger/internal/gobin"
 )
 
@@ -70,7 +70,7 @@ func Start(t testing.TB) *Server {
 }
 
 func start(t testing.TB, bin, dir string) (*Server, error) {
-	port, err := freePort()
+	port, err := freeport.Get()
 	if err != nil {
 		return nil, err
 	}
@@ -84,43 +84,18 @@ func start(t testing.TB, bin, dir string) (*Server, error) {
 
 	cmd := exec.Command(bin, "--port", s.Endpoint, "--health", "/health", "--quiet", "posix", dir)
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
-	var out strings.Builder
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	if err := cmd.Start(); err != nil {
+	p, err := daemon.Start(cmd, 10*time.Millisecond, 15*time.Second, func() bool {
+		resp, err := http.Get("http://" + s.Endpoint + "/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if err != nil {
 		return nil, err
 	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	stop := func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-
-	health := "http://" + s.Endpoint + "/health"
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(health)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case <-exited:
-			return nil, fmt.Errorf("versitygw exited: %s", strings.TrimSpace(out.String()))
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, fmt.Errorf("versitygw on %s did not become healthy: %s", s.Endpoint, strings.TrimSpace(out.String()))
-		}
-	}
-	t.Cleanup(stop)
+	t.Cleanup(p.Kill)
 
 	s.Client, err = minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, "")})
 	if err != nil {
@@ -148,14 +123,4 @@ func (s *Server) NewBucket(t testing.TB) (bucket, storageURL string) {
 func (s *Server) urlFor(bucket string) string {
 	return (&url.URL{Scheme: "s3", User: url.UserPassword(s.AccessKey, s.SecretKey), Host: s.Endpoint,
 		Path: "/" + bucket, RawQuery: "secure=false"}).String()
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	return port, nil
 }

@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/dreamseed/messenger/internal/freeport"
 )
 
 // ErrNoBinaries is wrapped when no PostgreSQL server binaries are found, so
@@ -271,9 +273,9 @@ func (e *bindError) Unwrap() error { return e.err }
 // launch starts the postmaster on a fresh port and waits until it accepts
 // connections. On failure the child is gone and s is not usable.
 func (s *Server) launch(ctx context.Context, bins binaries, acct *account) error {
-	port, err := freePort()
+	port, err := freeport.Get()
 	if err != nil {
-		return err
+		return fmt.Errorf("pgserver: %w", err)
 	}
 	s.port = port
 
@@ -798,15 +800,6 @@ func loadOrCreatePassword(path string, clusterExists bool) (string, error) {
 		return "", fmt.Errorf("pgserver: write password: %w", err)
 	}
 	return pw, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pgserver: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // openLog opens the shared log for appending and returns where this run's

@@ -133,6 +133,18 @@ func NewDB(t testing.TB) (*store.DB, Database) {
 	return db, d
 }
 
+// Conn opens a plain connection pool to dsn (one of a Database's), closed when the test
+// ends: the owner's, to check or arrange what the application's role may not see.
+func Conn(t testing.TB, dsn string) *sql.DB {
+	t.Helper()
+	c, err := sql.Open("postgres", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // MustSignIn signs a user in as a verified portal token would, in organization org.
 func MustSignIn(t testing.TB, db *store.DB, sub, name, org, zone, role string) messenger.User {
 	t.Helper()
