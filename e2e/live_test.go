@@ -855,26 +855,34 @@ func setOffline(tb *tab, proxy *cutProxy, offline bool) {
 // never hears of it. stop ends the interception.
 func failNextPostResponse(tb *tab, pattern string) (stop func()) {
 	tb.t.Helper()
+	failed := false
+	return interceptRequests(tb, pattern, fetch.RequestStageResponse, func(ctx context.Context, target *chromedp.Target, ev *fetch.EventRequestPaused) error {
+		if !failed && ev.Request.Method == http.MethodPost {
+			failed = true
+			_, err := cdp.Call(ctx, target, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonConnectionReset})
+			return err
+		}
+		_, err := cdp.Call(ctx, target, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+		return err
+	})
+}
+
+// interceptRequests pauses each request matching pattern at stage and hands it to
+// answer, which continues, fulfils or fails it, until stop.
+func interceptRequests(tb *tab, pattern string, stage fetch.RequestStage,
+	answer func(context.Context, *chromedp.Target, *fetch.EventRequestPaused) error) (stop func()) {
+	tb.t.Helper()
 	ctx, cancel := context.WithCancel(tb.ctx)
 	events := chromedp.Events(ctx, fetch.RequestPaused)
-	tb.do(cdpDo(fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: pattern, RequestStage: fetch.RequestStageResponse}}}))
+	tb.do(cdpDo(fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: pattern, RequestStage: stage}}}))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		failed := false
 		for ev, err := range events {
 			if err != nil {
 				return
 			}
-			act := chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
-				if !failed && ev.Request.Method == http.MethodPost {
-					failed = true
-					_, err := cdp.Call(ctx, target, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonConnectionReset})
-					return err
-				}
-				_, err := cdp.Call(ctx, target, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
-				return err
-			})
+			act := chromedp.Func(func(ctx context.Context, target *chromedp.Target) error { return answer(ctx, target, &ev) })
 			if err := chromedp.Do(tb.ctx, act); err != nil {
 				tb.t.Logf("interception: %v", err)
 			}
