@@ -1,6 +1,7 @@
 // DreamSeed Messenger — live awareness: read markers (✓ / ✓✓ / "3명이 읽음" and the count
 // of members who have not read, worded here only), marking the thread read when it is
-// actually seen, typing indicators, and presence dots. It listens to the same live events as app.js, after it.
+// actually seen, typing indicators, and presence dots. It listens to the same live events
+// as app.js, after it.
 (function () {
   "use strict";
 
