@@ -324,9 +324,9 @@
       prune();
     }
     // Someone else's message read as it arrives is marked read first, so that the list
-    // the server answers next does not count it.
+    // the server answers next does not count it (marking it makes the list stale).
     var aware = window.DreamSeed;
-    if (seen && !mine && aware && aware.markSeenNow) aware.markSeenNow().then(listStale);
+    if (seen && !mine && aware && aware.markSeenNow) aware.markSeenNow().then(function (marked) { if (!marked) listStale(); });
     else listStale();
   }
 

@@ -109,14 +109,21 @@
     return 0;
   }
 
-  // markRead tells the server the newest message in view, and answers when it has.
+  function listStale() { document.dispatchEvent(new CustomEvent("list-stale")); }
+
+  // markRead tells the server the newest message in view; once it has, my unread counts
+  // changed and the list asks for itself again. It answers whether it marked anything.
   function markRead() {
     var t = thread(), seq = seenSeq();
-    if (!t || seq <= lastMarked || seq <= (marks()[t.dataset.me] || 0)) return Promise.resolve();
+    if (!t || seq <= lastMarked || seq <= (marks()[t.dataset.me] || 0)) return Promise.resolve(false);
     lastMarked = seq;
     return post("/c/" + t.dataset.conversation + "/read", { seq: String(seq) })
-      .then(function (resp) { if (!resp.ok) lastMarked = 0; })
-      .catch(function () { lastMarked = 0; });
+      .then(function (resp) {
+        if (!resp.ok) throw new Error("read: " + resp.status);
+        listStale();
+        return true;
+      })
+      .catch(function () { lastMarked = 0; return false; });
   }
 
   function markSeen() {
@@ -124,21 +131,21 @@
     markTimer = setTimeout(markRead, 250);
   }
 
-  // app.js marks a message seen as it arrives at once, before it asks for the list.
+  // app.js marks a message seen as it arrives at once: the list is asked for after it.
   window.DreamSeed = window.DreamSeed || {};
   window.DreamSeed.markSeenNow = function () {
     clearTimeout(markTimer);
     return markRead();
   };
 
-  // A receipt of mine (another tab, or this one) changes my unread counts: the list asks
-  // the server for itself again.
+  // A receipt of mine from another tab changes my unread counts: the list asks the server
+  // for itself again (this tab's own marks do so when the server has them).
   document.addEventListener("message.read_receipt", function (evt) {
     var tpl = template(evt);
     if (!tpl) return;
-    var t = thread(), seq = +tpl.dataset.seq;
-    if (t && t.dataset.conversation === tpl.dataset.conversation) raiseMark(tpl.dataset.reader, seq);
-    if (tpl.dataset.mine === "true") document.dispatchEvent(new CustomEvent("list-stale"));
+    var t = thread(), seq = +tpl.dataset.seq, here = t && t.dataset.conversation === tpl.dataset.conversation;
+    if (here) raiseMark(tpl.dataset.reader, seq);
+    if (tpl.dataset.mine === "true" && !(here && seq <= lastMarked)) listStale();
   });
 
   // ---------------------------------------------------------------- typing
