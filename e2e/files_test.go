@@ -104,7 +104,9 @@ func TestFileAttachments(t *testing.T) {
 				t.Errorf("the file message shows %v", got)
 			}
 		}
-		if p := eval[string](b, fmt.Sprintf(`document.querySelector("#conv-%d [data-role=preview]").textContent.trim()`, direct)); p != "파일 3개" {
+		// B's list asks the server for itself once B has marked the message read.
+		if p, _, ok := pollJS(b, fmt.Sprintf(`document.querySelector("#conv-%d [data-role=preview]").textContent.trim()`, direct), 3*time.Second,
+			func(p string) bool { return p == "파일 3개" }); !ok {
 			t.Errorf("B's list preview %q", p)
 		}
 		// The teacher's other device showed the pending bubble while it was scanned, and

@@ -54,6 +54,9 @@ func TestSignOutEndsOtherTabs(t *testing.T) {
 	before := "로그아웃 전 " + nonce
 	teacher.send(t, direct, before)
 	waitJS(b, "B sees a message live", countTextJS(before)+" === 1", 5*time.Second)
+	// B marks it read and its list asks the server for itself: let that settle first, so
+	// that B's requests of the message do not race the sign-out (they would be refused).
+	waitJS(b, "B's list shows the message", fmt.Sprintf(`document.querySelector("#conv-%d [data-role=preview]").textContent.includes(%s) && !document.querySelector("#conv-%d [data-role=badge]").checkVisibility()`, direct, jsString(before), direct), 5*time.Second)
 
 	// A signs out with its menu's form.
 	if _, err := runErr(a, chromedp.WaitEvent(page.LoadEventFired, nil,

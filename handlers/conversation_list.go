@@ -60,11 +60,28 @@ func (s *Server) conversationRows(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return render(c, http.StatusOK, views.ConversationRows(views.ListProps{
+		Me: me, Conversations: page.Conversations, NextCursor: page.NextCursor, Now: time.Now(),
+	}))
+}
+
+// listFragment is the list as the page shows it (its first page, or the empty state),
+// which the page's list fetches again when the stream says it changed: the server alone
+// orders it and counts what is unread. active is the open conversation, highlighted.
+// It is never the page cache's: it is asked for because an event just made the cached
+// list stale.
+func (s *Server) listFragment(c *echo.Context) error {
+	ctx := c.Request().Context()
+	me, _ := auth.UserFrom(ctx)
 	active, err := queryInt(c, "active")
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.ConversationRows(views.ListProps{
+	page, unread, err := s.chat.ListPage(ctx, me)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.ConversationList(views.ListProps{
 		Me: me, Conversations: page.Conversations, NextCursor: page.NextCursor, ActiveID: active, Now: time.Now(),
-	}))
+	}, unread))
 }

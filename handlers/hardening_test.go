@@ -217,7 +217,7 @@ func TestHeadForPages(t *testing.T) {
 	me := mustUser(t, e.db, "hd1", "김민준", "org-a")
 	friend := mustUser(t, e.db, "hd2", "이서연", "org-a")
 	conv := directConversation(t, e, me, friend)
-	for _, path := range []string{"/", "/conversations", "/new", "/people?q=이", fmt.Sprintf("/c/%d", conv),
+	for _, path := range []string{"/", "/conversations", "/fragments/list", "/new", "/people?q=이", fmt.Sprintf("/c/%d", conv),
 		fmt.Sprintf("/c/%d/messages", conv), fmt.Sprintf("/c/%d/header", conv), "/embed", "/healthz", "/static/app.js"} {
 		get := e.do(browser, "GET", path, nil, nil)
 		readBody(t, get)

@@ -2,7 +2,9 @@ package handlers_test
 
 import (
 	"compress/gzip"
+	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -151,7 +153,25 @@ func TestEventsNeverCompressed(t *testing.T) {
 	}
 }
 
-var readLabel = regexp.MustCompile(`class="msg-read">([^<]+)<`)
+var marksAttr = regexp.MustCompile(`data-marks="([^"]*)"`)
+
+// readMark answers the watermark of member sub that a thread page carries (its
+// data-marks, from which the page words the read markers), -1 without one.
+func readMark(t testing.TB, page, sub string) int64 {
+	t.Helper()
+	m := marksAttr.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no data-marks on the thread page")
+	}
+	var marks map[string]int64
+	if err := json.Unmarshal([]byte(html.UnescapeString(m[1])), &marks); err != nil {
+		t.Fatalf("data-marks %q: %v", m[1], err)
+	}
+	if seq, ok := marks[sub]; ok {
+		return seq
+	}
+	return -1
+}
 
 // TestPageCacheSeesEveryChange: with the thread and the list cached, the very next
 // request after each change shows it: a new message, a read mark, a rename, a member
@@ -183,13 +203,11 @@ func TestPageCacheSeesEveryChange(t *testing.T) {
 	}
 
 	e.apiSend(tT, conv, "선생님 안내")
-	if m := readLabel.FindAllStringSubmatch(e.mustPage(teacher, thread), -1); len(m) != 0 {
-		t.Fatalf("read label before anyone read: %v", m)
-	}
+	markBefore := readMark(t, e.mustPage(teacher, thread), "ch-p")
 	warm()
 	e.apiDo(tP, "POST", fmt.Sprintf("/api/v1/conversations/%d/read", conv), `{"seq":3}`)
-	if m := readLabel.FindAllStringSubmatch(e.mustPage(teacher, thread), -1); len(m) == 0 {
-		t.Error("read mark: the teacher's message shows no reader")
+	if after := readMark(t, e.mustPage(teacher, thread), "ch-p"); after <= markBefore {
+		t.Errorf("read mark: the teacher's page has the parent's watermark at %d, as before they read (%d)", after, markBefore)
 	}
 
 	warm()

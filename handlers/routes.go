@@ -38,6 +38,7 @@ func (s *Server) routes(e *echo.Echo) {
 	web := e.Group("", s.requireSession, s.sameOriginOnly, s.requireCSRF)
 	web.Match(getOrHead, "/", s.conversationList)
 	web.Match(getOrHead, "/conversations", s.conversationRows)
+	web.Match(getOrHead, "/fragments/list", s.listFragment)
 	web.POST("/conversations", s.conversationCreate)
 	web.Match(getOrHead, "/new", s.conversationNew)
 	web.Match(getOrHead, "/people", s.peopleSearch)

@@ -164,7 +164,7 @@ func TestPagesSpeakOneLanguage(t *testing.T) {
 			check("GET "+path, readBody(t, resp))
 		}
 		for _, path := range []string{
-			"/", "/conversations", "/new", "/people?q=o", d, d + "/messages?after_seq=0", d + "/header",
+			"/", "/conversations", "/fragments/list", "/fragments/list?active=" + d[3:], "/new", "/people?q=o", d, d + "/messages?after_seq=0", d + "/header",
 			d + "/header?members=1", g, g + "/header?members=1", g + "/invite", g + "/invite/people?q=o",
 			g + "/audit", "/settings", "/settings?saved=1", "/push/devices", "/nowhere", "/c/99999999",
 			ann, ann + "/header?members=1", "/c/abc",

@@ -100,41 +100,33 @@
       +b.dataset.ts - +a.dataset.ts < RUN_WINDOW_MS;
   }
 
-  function daySeparator(row, label) {
-    var li = document.createElement("li");
-    li.className = "day-sep my-3 flex items-center gap-3 text-xs text-slate-500";
-    li.setAttribute("role", "separator");
-    li.dataset.day = row.dataset.day;
-    var line1 = document.createElement("span"), line2 = document.createElement("span"), time = document.createElement("time");
-    line1.className = line2.className = "h-px flex-1 bg-slate-200";
-    time.setAttribute("datetime", row.dataset.day);
-    time.textContent = label || row.dataset.day;
-    li.append(line1, time, line2);
-    return li;
+  // The day separators are the server's: every answer with rows (a page, a live row, a
+  // catch-up) has one before the first row of each of its days. They are kept by day and
+  // put before the first row of their day wherever rows came or went; no label is
+  // worded here.
+  var separators = {};
+  function keepSeparators(root) {
+    $$("li.day-sep", root).forEach(function (sep) {
+      if (!separators[sep.dataset.day]) separators[sep.dataset.day] = sep;
+    });
   }
 
-  // relayout re-derives what depends on neighbours after rows came or went: one day
+  // relayout re-derives what depends on neighbours after rows came or went: the day
   // separator before the first message of each day, and runs of one sender within five
-  // minutes (name and avatar on the first, time on the last) — the rules the server uses.
+  // minutes (name and avatar on the first, time on the last) — the rules the server uses
+  // (views.ThreadItems) for the rows it renders together. A row that arrives on its own
+  // comes as a run of one; only here is it joined to the rows around it, which the
+  // server rendering it did not know.
   function relayout() {
     var list = messageList();
     if (!list) return;
-    // A day's label is on its separator and on the first row of the day as each answer
-    // rendered it (every live row has one): kept here before the separators go.
-    var labels = {};
-    $$(":scope > li.day-sep", list).forEach(function (sep) {
-      var time = $("time", sep);
-      if (time) labels[sep.dataset.day] = time.textContent;
-      sep.remove();
-    });
+    keepSeparators(list);
+    $$(":scope > li.day-sep", list).forEach(function (sep) { sep.remove(); });
     var all = rows(), prev = null;
-    all.forEach(function (row) {
-      if (row.dataset.dayLabel) labels[row.dataset.day] = row.dataset.dayLabel;
-    });
     for (var i = 0; i < all.length; i++) {
       var row = all[i];
       var newDay = !prev || prev.dataset.day !== row.dataset.day;
-      if (newDay) list.insertBefore(daySeparator(row, labels[row.dataset.day]), row);
+      if (newDay && separators[row.dataset.day]) list.insertBefore(separators[row.dataset.day], row);
       var joined = !newDay && sameRun(prev, row);
       row.classList.toggle("run-start", !joined);
       if (prev) prev.classList.toggle("run-end", !joined);
@@ -170,6 +162,7 @@
   }
 
   function placeRows(fragment) {
+    keepSeparators(fragment);
     $$("li.msg", fragment).forEach(placeRow);
   }
 
@@ -229,6 +222,7 @@
       })
       .then(function (html) {
         var frag = parseFragment(html);
+        keepSeparators(frag);
         var before = s.scrollHeight;
         var newOlder = $("#older", frag);
         older.remove();
@@ -266,104 +260,45 @@
     var drop = all.slice(0, all.length - KEEP_ROWS);
     var keepFirst = all[all.length - KEEP_ROWS];
     drop.forEach(function (r) { r.remove(); });
-    var older = $("#older");
-    if (!older) {
-      older = document.createElement("li");
-      older.id = "older";
-      older.className = "mb-3 text-center";
-      var a = document.createElement("a");
-      a.className = "text-sm text-teal-700 hover:underline";
-      a.textContent = "…";
-      older.append(a);
+    var older = $("#older"), tpl = $("#older-template");
+    if (!older && tpl) {
+      // The loader the server renders above a page with older messages (views.OlderLoader).
+      older = tpl.content.firstElementChild.cloneNode(true);
       messageList().prepend(older);
     }
-    older.dataset.beforeSeq = keepFirst.dataset.seq;
-    var link = $("a", older);
-    if (link) link.href = "/c/" + thread().dataset.conversation + "?before_seq=" + keepFirst.dataset.seq;
+    if (older) {
+      older.dataset.beforeSeq = keepFirst.dataset.seq;
+      var link = $("a", older);
+      if (link) link.href = "/c/" + thread().dataset.conversation + "?before_seq=" + keepFirst.dataset.seq;
+    }
     relayout();
     observeOlder();
   }
 
   // ---------------------------------------------------------------- the list
 
+  // The list is the server's: its nav fetches GET /fragments/list with htmx on the events
+  // that change it (views.ListStaleTrigger), and on "list-stale", fired here when a new
+  // message arrives or the stream reconnects (and by awareness.js when a read of mine
+  // lands). Order, previews, times and unread counts are never worked out here.
   function listRows() { return $("#conversation-rows"); }
 
-  function unreadTotalHolder() { return $("[data-unread-total]"); }
+  function listStale() { document.dispatchEvent(new CustomEvent("list-stale")); }
 
+  // The page title counts my unread messages as the list the server sent does (push.js
+  // reads the same total from the page's data-unread-total).
   function setTitleCount(total) {
-    var holder = unreadTotalHolder();
+    var holder = $("[data-unread-total]");
     if (holder) holder.dataset.unreadTotal = String(Math.max(0, total));
     var base = document.title.replace(/^\(\d+\+?\)\s*/, "");
     document.title = total > 0 ? "(" + (total > 99 ? "99+" : total) + ") " + base : base;
   }
 
-  function bumpBadge(row, by) {
-    var badge = $("[data-role=badge]", row);
-    if (!badge) return;
-    var n = Math.max(0, (+badge.dataset.unread || 0) + by);
-    if (n > 0) badge.dataset.unread = String(n); else delete badge.dataset.unread;
-    $("[data-role=count]", badge).textContent = n > 99 ? "99+" : String(n);
-    badge.classList.toggle("hidden", n === 0);
-    var holder = unreadTotalHolder();
-    setTitleCount((holder ? +holder.dataset.unreadTotal || 0 : 0) + by);
-  }
-
-  // refreshList reloads the first page of the list from the server (the source of truth
-  // for order and unread counts), keeping the open conversation highlighted.
-  var refreshing = null, refreshAgain = false;
-  function refreshList() {
-    var ul = listRows(), nav = $("#conversation-list");
-    if (!nav) return Promise.resolve();
-    if (refreshing) {
-      refreshAgain = true;
-      return refreshing;
-    }
-    var t = thread();
-    refreshing = fetchHTML("/conversations" + (t ? "?active=" + t.dataset.conversation : ""))
-      .then(function (resp) { if (!resp.ok) throw new Error("list: " + resp.status); return resp.text(); })
-      .then(function (html) {
-        if (!ul) {
-          ul = document.createElement("ul");
-          ul.id = "conversation-rows";
-          ul.className = "divide-y divide-slate-100";
-          nav.replaceChildren(ul);
-        }
-        ul.innerHTML = html;
-        if (window.htmx) htmx.process(ul);
-        var total = 0;
-        $$("[data-role=badge]", ul).forEach(function (b) { total += +b.dataset.unread || 0; });
-        setTitleCount(total);
-      })
-      .catch(function () {})
-      .finally(function () {
-        refreshing = null;
-        // A live update or another refresh came while this one was on its way: its
-        // answer may be older than them and has just overwritten them, so ask again.
-        if (refreshAgain) {
-          refreshAgain = false;
-          refreshList();
-        }
-      });
-    return refreshing;
-  }
-
-  // touchListRow moves a conversation to the top with a message's preview and time; a
-  // conversation not in the list yet makes the list reload.
-  function touchListRow(convID, row, mine, seen) {
-    var li = document.getElementById("conv-" + convID), ul = listRows();
-    if (refreshing) refreshAgain = true;
-    if (!li || !ul) { refreshList(); return; }
-    var preview = $("[data-role=preview]", li);
-    if (preview) {
-      var text = row.dataset.preview || "";
-      if (li.dataset.kind !== "direct" && row.dataset.kind !== "system") text = row.dataset.senderName + ": " + text;
-      preview.textContent = text;
-    }
-    var time = $("[data-role=time]", li);
-    if (time) time.textContent = row.dataset.timeLabel || "";
-    if (!mine && !seen) bumpBadge(li, 1);
-    if (ul.firstElementChild !== li) ul.prepend(li);
-  }
+  document.addEventListener("htmx:after:swap", function (evt) {
+    if (!evt.target || evt.target.id !== "conversation-list") return;
+    var ul = listRows();
+    setTitleCount(ul ? +ul.dataset.unreadTotal || 0 : 0);
+  });
 
   // ---------------------------------------------------------------- live events
 
@@ -378,6 +313,7 @@
     var seen = false;
     if (open) {
       var stick = atBottom() || mine;
+      keepSeparators(tpl.content);
       placeRow(row.cloneNode(true));
       relayout();
       if (mine && row.dataset.clientMsgId) settled(row.dataset.clientMsgId);
@@ -387,15 +323,18 @@
       if (gap) catchUp();
       prune();
     }
-    touchListRow(convID, row, mine, seen);
+    // Someone else's message read as it arrives is marked read first, so that the list
+    // the server answers next does not count it (marking it makes the list stale).
+    var aware = window.DreamSeed;
+    if (seen && !mine && aware && aware.markSeenNow) aware.markSeenNow().then(function (marked) { if (!marked) listStale(); });
+    else listStale();
   }
 
+  // The list refreshes itself on conversation.updated; the open thread follows here.
   function onConversationUpdated(evt) {
     var tpl = $("template", parseFragment(evt.detail.data || ""));
-    refreshList();
-    if (!tpl) return;
     var t = thread();
-    if (!t || t.dataset.conversation !== tpl.dataset.conversation) return;
+    if (!tpl || !t || t.dataset.conversation !== tpl.dataset.conversation) return;
     switch (tpl.dataset.reason) {
       case "left": // in another tab of mine
         window.location.assign("/");
@@ -403,59 +342,33 @@
       case "removed":
         closeThread(t);
         break;
-      default: // members, roles or the title changed
-        refreshHeader(t);
+      default: // members, roles or the title changed: the header fetches itself again
+        document.dispatchEvent(new CustomEvent("header-stale"));
     }
   }
 
-  // closeThread replaces the thread of a conversation I was removed from with a notice:
-  // nothing of it stays on screen, and nothing more can be sent.
+  // The header comes back with its member panel open if it is.
+  document.addEventListener("htmx:config:request", function (evt) {
+    var ctx = evt.detail && evt.detail.ctx, panel = $("#members");
+    if (ctx && ctx.sourceElement && ctx.sourceElement.id === "thread-header" && panel && panel.open && ctx.request.body) {
+      ctx.request.body.set("members", "1");
+    }
+  });
+
+  // closeThread replaces the thread of a conversation I was removed from with the notice
+  // the server rendered for it (views.ThreadClosed).
   function closeThread(t) {
-    var box = document.createElement("div");
-    box.id = "thread-closed";
-    box.setAttribute("role", "alert");
-    box.className = "flex flex-1 flex-col items-center justify-center gap-2 p-8 text-center";
-    var title = document.createElement("p");
-    title.className = "font-semibold text-slate-700";
-    title.textContent = t.dataset.removed;
-    var sub = document.createElement("p");
-    sub.className = "text-sm text-slate-500";
-    sub.textContent = t.dataset.removedSub;
-    var back = document.createElement("a");
-    back.href = "/";
-    back.className = "mt-2 text-sm text-teal-700 hover:underline";
-    back.textContent = t.dataset.back;
-    box.append(title, sub, back);
+    var tpl = $("#thread-closed-template", t), box = tpl && tpl.content.firstElementChild;
+    if (!box) return;
+    box = box.cloneNode(true);
     t.replaceChildren(box);
     delete t.dataset.conversation;
-    document.title = t.dataset.removed;
-  }
-
-  // refreshHeader reloads the thread's header (title, members, roles), keeping the member
-  // panel open if it was.
-  var headerLoading = null;
-  function refreshHeader(t) {
-    var convID = t.dataset.conversation;
-    var panel = $("#members");
-    var url = "/c/" + convID + "/header" + (panel && panel.open ? "?members=1" : "");
-    var mine = headerLoading = fetchHTML(url).then(function (res) {
-      if (!res.ok) throw new Error("header " + res.status);
-      return res.text();
-    }).then(function (html) {
-      if (mine !== headerLoading) return;
-      var fresh = $("header", parseFragment(html)), old = $("#thread-header");
-      if (fresh && old && thread() === t) old.replaceWith(fresh);
-    }).catch(function () { /* the next change or reload sets it right */ });
-  }
-
-  function onResync() {
-    refreshList();
-    catchUp();
+    document.title = $("p", box).textContent;
   }
 
   document.addEventListener("message.new", onMessageNew);
   document.addEventListener("conversation.updated", onConversationUpdated);
-  document.addEventListener("resync", onResync);
+  document.addEventListener("resync", function () { catchUp(); });
 
   // ---------------------------------------------------------------- connection state
 
@@ -497,7 +410,7 @@
     // no stream carries. (The list's rows of that moment are only set right by the next
     // reconnect; the server rendering the stream position into the page, for the first
     // connection to resume from, would close that gap too.)
-    if (everConnected) refreshList();
+    if (everConnected) listStale();
     everConnected = true;
     catchUp();
     if (lostShown) {
@@ -734,6 +647,8 @@
     if (stick) scrollToBottom();
   }
 
+  // A message changed in place (a file deleted): its row is the server's new rendering;
+  // the list refreshes itself on message.updated.
   function onMessageUpdated(evt) {
     var tpl = $("template", parseFragment(evt.detail.data || ""));
     if (!tpl) return;
@@ -742,7 +657,6 @@
       placeRow(row.cloneNode(true));
       relayout();
     }
-    refreshList();
   }
 
   document.addEventListener("upload.updated", onUploadUpdated);
@@ -1181,7 +1095,7 @@
           .then(function (html) {
             var row = $("li.msg", parseFragment(html));
             if (row && document.getElementById(row.id)) { placeRow(row); relayout(); }
-            refreshList();
+            listStale();
           })
           .catch(function () { window.alert(TEXT["file.delete.failed"] || "Error"); });
       } else if (f.matches("form[data-upload-dismiss]")) {
@@ -1330,9 +1244,6 @@
   }
 
   // ---------------------------------------------------------------- page start
-
-  // awareness.js adjusts badges when a conversation is read in another tab.
-  window.DreamSeed = { bumpBadge: bumpBadge };
 
   function start() {
     var t = thread();

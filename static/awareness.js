@@ -1,6 +1,7 @@
-// DreamSeed Messenger — live awareness: read receipts (✓ / ✓✓ / "3명이 읽음" and the count
-// of members who have not read), marking the thread read when it is actually seen, typing
-// indicators, and presence dots. It listens to the same live events as app.js, after it.
+// DreamSeed Messenger — live awareness: read markers (✓ / ✓✓ / "3명이 읽음" and the count
+// of members who have not read, worded here only), marking the thread read when it is
+// actually seen, typing indicators, and presence dots. It listens to the same live events
+// as app.js, after it.
 (function () {
   "use strict";
 
@@ -40,14 +41,16 @@
 
   function badge(n) { return n > 99 ? "99+" : String(n); }
 
-  // renderReadMarkers applies the server's rules (views.ReadLabel) to every row: in a
-  // direct conversation ✓ (sent) or ✓✓ (read) on my messages; in a group "N명이 읽음" on
-  // mine and, on every message, how many members have not read it yet.
+  // renderReadMarkers words the read markers of every row from the members' watermarks
+  // (the thread's data-marks, which the server read and each receipt raises): in a direct
+  // conversation ✓ (sent) or ✓✓ (read) on my messages; in a group "N명이 읽음" on mine and,
+  // on every message, how many members have not read it yet. Only here: the server leaves
+  // these markers empty (views.ReadLabel).
   function renderReadMarkers() {
     var t = thread();
     if (!t) return;
-    // A zone's announcements: the page has only my own watermark, and the counts the
-    // server rendered stand.
+    // A zone's announcements: the page has only my own watermark, and the counts are the
+    // server's (views.ReadLabel), as rendered.
     if (t.dataset.kind === "announcement") return;
     var m = marks(), me = t.dataset.me, direct = t.dataset.kind === "direct";
     var subs = Object.keys(m), label = t.dataset.readLabel || "%d";
@@ -106,38 +109,43 @@
     return 0;
   }
 
+  function listStale() { document.dispatchEvent(new CustomEvent("list-stale")); }
+
+  // markRead tells the server the newest message in view; once it has, my unread counts
+  // changed and the list asks for itself again. It answers whether it marked anything.
+  function markRead() {
+    var t = thread(), seq = seenSeq();
+    if (!t || seq <= lastMarked || seq <= (marks()[t.dataset.me] || 0)) return Promise.resolve(false);
+    lastMarked = seq;
+    return post("/c/" + t.dataset.conversation + "/read", { seq: String(seq) })
+      .then(function (resp) {
+        if (!resp.ok) throw new Error("read: " + resp.status);
+        listStale();
+        return true;
+      })
+      .catch(function () { lastMarked = 0; return false; });
+  }
+
   function markSeen() {
     clearTimeout(markTimer);
-    markTimer = setTimeout(function () {
-      var t = thread(), seq = seenSeq();
-      if (!t || seq <= lastMarked || seq <= (marks()[t.dataset.me] || 0)) return;
-      lastMarked = seq;
-      post("/c/" + t.dataset.conversation + "/read", { seq: String(seq) })
-        .then(function (resp) { if (!resp.ok) lastMarked = 0; })
-        .catch(function () { lastMarked = 0; });
-    }, 250);
+    markTimer = setTimeout(markRead, 250);
   }
 
-  // A receipt of mine (another tab, or this one) clears the conversation's badge by what
-  // it covers.
-  function applyMyReceipt(convID, seq) {
-    var li = document.getElementById("conv-" + convID);
-    if (!li) return;
-    var b = $("[data-role=badge]", li);
-    if (!b) return;
-    var last = +li.dataset.lastSeq || 0;
-    var before = +b.dataset.unread || 0;
-    var after = last ? Math.max(0, last - seq) : 0;
-    if (after >= before) return;
-    if (window.DreamSeed && window.DreamSeed.bumpBadge) window.DreamSeed.bumpBadge(li, after - before);
-  }
+  // app.js marks a message seen as it arrives at once: the list is asked for after it.
+  window.DreamSeed = window.DreamSeed || {};
+  window.DreamSeed.markSeenNow = function () {
+    clearTimeout(markTimer);
+    return markRead();
+  };
 
+  // A receipt of mine from another tab changes my unread counts: the list asks the server
+  // for itself again (this tab's own marks do so when the server has them).
   document.addEventListener("message.read_receipt", function (evt) {
     var tpl = template(evt);
     if (!tpl) return;
-    var t = thread(), seq = +tpl.dataset.seq;
-    if (t && t.dataset.conversation === tpl.dataset.conversation) raiseMark(tpl.dataset.reader, seq);
-    if (tpl.dataset.mine === "true") applyMyReceipt(tpl.dataset.conversation, seq);
+    var t = thread(), seq = +tpl.dataset.seq, here = t && t.dataset.conversation === tpl.dataset.conversation;
+    if (here) raiseMark(tpl.dataset.reader, seq);
+    if (tpl.dataset.mine === "true" && !(here && seq <= lastMarked)) listStale();
   });
 
   // ---------------------------------------------------------------- typing
@@ -196,22 +204,19 @@
     showTyping(convID);
   });
 
-  // A message from someone ends their typing at once; it also moves the list row, whose
-  // last seq the badge arithmetic needs.
+  // A message from someone ends their typing at once.
   document.addEventListener("message.new", function (evt) {
     var tpl = template(evt);
     if (!tpl) return;
     var row = $("li.msg", tpl.content), convID = tpl.dataset.conversation;
-    var li = document.getElementById("conv-" + convID), preview = li && $("[data-role=preview]", li);
-    if (preview && preview.classList.contains("typing")) {
-      // app.js has just written the new message's preview over the indicator: keep it.
-      preview.classList.remove("typing", "text-teal-700");
-      delete preview.dataset.saved;
-    }
     if (row) stopTyping(convID, row.dataset.sender);
-    if (li) li.dataset.lastSeq = String(Math.max(+li.dataset.lastSeq || 0, +tpl.dataset.seq));
     if (row && tpl.dataset.mine === "true") raiseMark(row.dataset.sender, +tpl.dataset.seq);
     queueRender();
+  });
+
+  // The list the server sent again has its previews back: whoever still types shows there.
+  document.addEventListener("htmx:after:swap", function (evt) {
+    if (evt.target && evt.target.id === "conversation-list") Object.keys(typers).forEach(showTyping);
   });
 
   function setupTypingSignal() {
@@ -263,6 +268,8 @@
     window.addEventListener("focus", markSeen);
     document.addEventListener("visibilitychange", markSeen);
     setupTypingSignal();
+    // The markers of the rows the page came with, before it is first painted.
+    renderReadMarkers();
     queueRender();
   }
 

@@ -15,14 +15,11 @@ const groupWindow = 5 * time.Minute
 // a new day.
 type ThreadItem struct {
 	Msg      messenger.Message
-	Read     ReadState // empty for rows rendered without it: app.js fills the markers in
+	Read     ReadState // an announcement's counts; empty for rows rendered without them
 	DayStart bool      // a day separator goes before this message
 	Mine     bool
 	RunStart bool // first of consecutive messages by one sender: show name and avatar
 	RunEnd   bool // last of them: show the time
-	// Live marks a row sent on its own (an event, a send's answer): it carries what the
-	// list's row needs (sender's name, preview, time), which a thread page leaves out.
-	Live bool
 }
 
 // ThreadItems lays out messages (oldest first) as rows: day separators, and runs of
@@ -43,7 +40,7 @@ func ThreadItems(msgs []messenger.Message, viewerSub string, read ReadState) []T
 // LiveItem lays out one message on its own, as it arrives live: the browser joins it to
 // its neighbours.
 func LiveItem(m messenger.Message, viewerSub string) ThreadItem {
-	return ThreadItem{Msg: m, Mine: IsMine(m, viewerSub), DayStart: true, RunStart: true, RunEnd: true, Live: true}
+	return ThreadItem{Msg: m, Mine: IsMine(m, viewerSub), DayStart: true, RunStart: true, RunEnd: true}
 }
 
 // IsMine reports whether viewer sent m (system notices belong to nobody).
@@ -60,53 +57,29 @@ func sameRun(a, b messenger.Message) bool {
 }
 
 // ReadState is what is known of who read how far in a conversation: each active member's
-// watermark, by portal id. A zone's announcements have the whole zone as members: there
-// only the viewer's own watermark is sent to the page, Members counts them, and each
-// message's ReadCount says how many read it.
+// watermark, by portal id (the thread's data-marks, from which awareness.js words the
+// markers of direct and group conversations). A zone's announcements have the whole zone
+// as members: there only the viewer's own watermark is sent to the page, Members counts
+// them, and each message's ReadCount says how many read it.
 type ReadState struct {
 	Kind    string
 	Marks   map[string]int64
 	Members int64 // announcements only
 }
 
-// Readers answers how many members other than its sender have read message m, and how
-// many have not yet.
-func (r ReadState) Readers(m messenger.Message) (read, unread int) {
-	if r.Kind == messenger.KindAnnouncement {
-		read = int(m.ReadCount)
-		return read, max(0, int(r.Members)-1-read)
-	}
-	for sub, seq := range r.Marks {
-		if sub == m.Sender.Sub {
-			continue
-		}
-		if seq >= m.Seq {
-			read++
-		} else {
-			unread++
-		}
-	}
-	return read, unread
-}
-
-// ReadLabel answers the read marker of a message: on my messages "✓" / "✓✓" in a direct
-// conversation and "3명이 읽음" in a group; on every group message the count of members who
-// have not read it (KakaoTalk's number), "" when there is nothing to show.
+// ReadLabel answers the read markers the server words, an announcement's: "3명이 읽음" on
+// mine and, on every one, how many members have not read it; "" when there is nothing to
+// show. A direct or group conversation's markers (✓ / ✓✓, "N명이 읽음", the unread count)
+// are awareness.js's alone, from data-marks: they change with each member's receipt,
+// which the page applies as it comes, where the server would render every row again for
+// every member with the thread open. An announcement's counts come from the database
+// (the zone is too large for watermarks on the page) and stand as rendered.
 func ReadLabel(ctx context.Context, r ReadState, m messenger.Message, mine bool) (label, unreadCount string) {
-	if m.Kind == messenger.MessageSystem || r.Marks == nil {
+	if r.Kind != messenger.KindAnnouncement || m.Kind == messenger.MessageSystem {
 		return "", ""
 	}
-	read, unread := r.Readers(m)
-	if r.Kind == messenger.KindDirect {
-		if !mine {
-			return "", ""
-		}
-		if read > 0 {
-			return "✓✓", ""
-		}
-		return "✓", ""
-	}
-	if unread > 0 {
+	read := int(m.ReadCount)
+	if unread := max(0, int(r.Members)-1-read); unread > 0 {
 		unreadCount = Badge(int64(unread))
 	}
 	if mine && read > 0 {
