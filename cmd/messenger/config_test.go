@@ -94,8 +94,8 @@ func TestLoadConfig(t *testing.T) {
 		if c, err := loadConfig(envOf(nil)); err != nil || c.SendTransactions != chat.DefaultSendTransactions {
 			t.Errorf("default = %d, %v", c.SendTransactions, err)
 		}
-		if c, err := loadConfig(envOf(map[string]string{"MESSENGER_SEND_TRANSACTIONS": "1"})); err != nil || c.SendTransactions != 1 {
-			t.Errorf("1 = %d, %v", c.SendTransactions, err)
+		if c, err := loadConfig(envOf(map[string]string{"MESSENGER_SEND_TRANSACTIONS": "4"})); err != nil || c.SendTransactions != 4 {
+			t.Errorf("4 = %d, %v", c.SendTransactions, err)
 		}
 		for _, bad := range []string{"0", "-1", "two", "33"} {
 			_, err := loadConfig(envOf(map[string]string{"MESSENGER_SEND_TRANSACTIONS": bad}))
