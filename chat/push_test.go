@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/chat"
@@ -554,14 +555,8 @@ func TestPushFileMessage(t *testing.T) {
 
 func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
+	if m := metric(t, reg, name); m != nil {
+		return m.GetGauge().GetValue()
 	}
 	return -1
 }
@@ -569,17 +564,23 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 // histogram answers the sample count and sum of reg's histogram name.
 func histogram(t *testing.T, reg *prometheus.Registry, name string) (count uint64, sum float64) {
 	t.Helper()
+	h := metric(t, reg, name).GetHistogram() // nil-safe: 0, 0 before any sample
+	return h.GetSampleCount(), h.GetSampleSum()
+}
+
+// metric answers reg's metric name, which has no labels; nil if it is not there.
+func metric(t *testing.T, reg *prometheus.Registry, name string) *dto.Metric {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
 		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			h := mf.GetMetric()[0].GetHistogram()
-			return h.GetSampleCount(), h.GetSampleSum()
+			return mf.GetMetric()[0]
 		}
 	}
-	return 0, 0
+	return nil
 }
 
 // TestPushAnnouncementInReadersLanguage: the zone's announcements are titled in each
