@@ -83,8 +83,9 @@ lint: check-generated
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)
 	$(GO) vet ./...
 
-check-generated: generate
+check-generated: generate css
 	@git diff --exit-code --stat -- '*_templ.go' || (echo "templ output is stale: run make generate and commit"; exit 1)
+	@git diff --exit-code --stat -- static/app.css || (echo "static/app.css is stale: run make css and commit"; exit 1)
 
 ## bench: the send path under the portal's load, open loop, against its pgbench ceilings
 ## measured in the same run (docs/performance.md). BENCH_MODE=saturation, BENCH_ENGINES="memory redis".
