@@ -64,8 +64,8 @@ func (s *Service) SendMessage(ctx context.Context, me messenger.User, convID int
 // go. One send alone is a batch of one, stored at once; under load the sends queue while
 // the slots' transactions run and the next batches take them all, so the cost of a
 // transaction (its statements' fixed part, its round trips, its commit's WAL flush) is
-// shared by every send that waited for it, and the database never runs more send
-// transactions than it has cores to run them on.
+// shared by every send that waited for it, and the database runs no more send
+// transactions at once than the slots.
 //
 // Locks are only ever waited for one at a time: a batch takes its conversations' locks
 // with a try, never a wait, and a send whose conversation's lock is held (its previous
@@ -234,26 +234,28 @@ func (s *Service) sendInOrder(convID int64, r *sendRequest) {
 }
 
 // storeWaiting stores, publishes and answers what waits for the conversations whose locks
-// the caller holds in held or are free, and lets the caller's send slot and the locks go.
-// It answers false if no send could be taken.
+// the caller holds in held or are free, and lets the caller's send slot (as soon as the
+// batch is stored) and the locks go, whatever happens. It answers false if no send could
+// be taken.
 func (s *Service) storeWaiting(held lockSet) bool {
 	defer s.release(held)
+	slot := sync.OnceFunc(func() { <-s.sendSlots })
+	defer slot()
 	batch := s.takeBatch(held)
 	if len(batch) == 0 {
-		<-s.sendSlots
 		return false
 	}
-	s.sendBatch(batch)
+	s.sendBatch(batch, slot)
 	return true
 }
 
-// sendBatch stores the batch's messages in one transaction, lets the caller's send slot go,
-// publishes the new ones, each conversation's in seq order, and answers every request.
-// The caller holds the batch's conversations' locks. A batch that fails as a whole (an error that is no send's own
-// answer) is stored again one conversation per transaction, and a conversation's part
+// sendBatch stores the batch's messages in one transaction, calls stored (the next batch
+// may start), publishes the new ones, each conversation's in seq order, and answers every
+// request. The caller holds the batch's conversations' locks. A batch that fails as a
+// whole (an error that is no send's own answer) is stored again one conversation per transaction, and a conversation's part
 // that fails as a whole one send per transaction, so that only the send it belongs to
 // gets the error, each within the tries the batch left.
-func (s *Service) sendBatch(batch []convSends) {
+func (s *Service) sendBatch(batch []convSends, stored func()) {
 	// The transaction is everyone's: it outlives any one request that ends meanwhile.
 	ctx := context.WithoutCancel(batch[0].reqs[0].ctx)
 	type twin struct{ group, index int }
@@ -297,7 +299,6 @@ func (s *Service) sendBatch(batch []convSends) {
 		}
 	}
 	if len(groups) == 0 {
-		<-s.sendSlots
 		return
 	}
 	n := 0
@@ -306,7 +307,7 @@ func (s *Service) sendBatch(batch []convSends) {
 	}
 	s.metrics.sendBatch.Observe(float64(n))
 	results := s.storeSplit(ctx, groups, store.MaxAttempts)
-	<-s.sendSlots // committed: the next batch may start while this one publishes
+	stored()
 
 	// The batch's new messages go out in one publish, each conversation's in seq order (one
 	// round trip to Redis, however many conversations the batch holds), then every sender
