@@ -37,12 +37,12 @@ func (s *Server) servePage(c *echo.Context, me messenger.User, conv int64,
 	now := time.Now()
 	body, ok := s.pages.page(key, now)
 	if ok {
-		s.metrics.pages.WithLabelValues("hit").Inc()
+		s.metrics.pageHit.Inc()
 	} else {
 		stamp := s.pages.pageStamp(me)
 		fill, leader := s.pages.join(key, stamp, minuteOf(now))
 		if !leader {
-			s.metrics.pages.WithLabelValues("wait").Inc()
+			s.metrics.pageWait.Inc()
 			select {
 			case <-fill.done:
 				body = fill.body
@@ -51,7 +51,7 @@ func (s *Server) servePage(c *echo.Context, me messenger.User, conv int64,
 			}
 		}
 		if body == nil { // the leader, or a waiter whose leader failed
-			s.metrics.pages.WithLabelValues("render").Inc()
+			s.metrics.pageRender.Inc()
 			var err error
 			func() {
 				if leader { // its waiters go on even if the render panics
