@@ -85,7 +85,7 @@ func (s *Service) publishAll(ctx context.Context, pubs []realtime.Publication) {
 	if err := s.events.PublishAll(pctx, pubs); err != nil {
 		s.metrics.errors.WithLabelValues("publish").Inc()
 		s.logger.Error("publish events", slog.String("type", pubs[0].Event.Type), slog.Int("events", len(pubs)),
-			slog.Any("channels", pubs[0].Channels), slog.String("error", err.Error()),
+			slog.Int("recipients", len(pubs[0].Channels)), slog.String("error", err.Error()),
 			slog.String("request_id", messenger.RequestID(ctx)))
 	}
 }
