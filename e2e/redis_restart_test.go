@@ -168,5 +168,5 @@ func TestRedisRestart(t *testing.T) {
 	}
 	logs := a.Logs() + b.Logs()
 	t.Logf("worst time to complete after a restart: %s; publishes failed: %d; resyncs published for them: %d",
-		worst.Round(time.Millisecond), strings.Count(logs, `"msg":"publish event"`), strings.Count(logs, "published resync for events lost"))
+		worst.Round(time.Millisecond), strings.Count(logs, `"msg":"publish events"`), strings.Count(logs, "published resync for events lost"))
 }
