@@ -1,10 +1,12 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/a-h/templ"
@@ -29,31 +31,37 @@ const (
 // fragments as data, rendered for this viewer in their language.
 func (s *Server) events(c *echo.Context) error {
 	me, _ := auth.UserFrom(c.Request().Context())
-	return s.serveStream(c, me, func(ctx context.Context, ev realtime.Event) (string, error) {
-		return liveHTML(ctx, me, ev)
+	return s.serveStream(c, me, func(ctx context.Context, w *bytes.Buffer, ev realtime.Event) error {
+		return liveHTML(ctx, w, me, ev)
 	})
 }
 
 // apiEvents is the live stream of the JSON API: data is the event's JSON as published.
 func (s *Server) apiEvents(c *echo.Context) error {
 	me, _ := auth.UserFrom(c.Request().Context())
-	return s.serveStream(c, me, func(_ context.Context, ev realtime.Event) (string, error) {
+	return s.serveStream(c, me, func(_ context.Context, w *bytes.Buffer, ev realtime.Event) error {
 		if ev.Type == chat.EventResync {
-			return "{}", nil
+			w.WriteString("{}")
+			return nil
 		}
-		return string(ev.Data), nil
+		w.Write(ev.Data)
+		return nil
 	})
 }
 
-// liveHTML renders event ev as me's page shows it: from the typed value the event carries,
-// never from its JSON.
-func liveHTML(ctx context.Context, me messenger.User, ev realtime.Event) (string, error) {
+// formatter writes the data of an event's frame to w.
+type formatter func(ctx context.Context, w *bytes.Buffer, ev realtime.Event) error
+
+// liveHTML renders event ev to w as me's page shows it: from the typed value the event
+// carries, never from its JSON.
+func liveHTML(ctx context.Context, w *bytes.Buffer, me messenger.User, ev realtime.Event) error {
 	if ev.Type == chat.EventResync {
-		return `<template data-resync="true"></template>`, nil
+		w.WriteString(`<template data-resync="true"></template>`)
+		return nil
 	}
 	v, err := chat.EventValue(ev)
 	if err != nil {
-		return "", err
+		return err
 	}
 	var view templ.Component
 	switch v := v.(type) {
@@ -70,11 +78,10 @@ func liveHTML(ctx context.Context, me messenger.User, ev realtime.Event) (string
 	case chat.PresenceChange:
 		view = views.LivePresence(v.UserID, v.Online, v.LastSeenAt, time.Now())
 	default:
-		return string(ev.Data), nil
+		w.Write(ev.Data)
+		return nil
 	}
-	var b strings.Builder
-	err = view.Render(ctx, &b)
-	return b.String(), err
+	return view.Render(ctx, w)
 }
 
 // stream is one Server-Sent Events connection of a user: the events of the user's chat
@@ -92,7 +99,7 @@ type stream struct {
 	live   *chat.Stream
 	sub    *realtime.Subscription
 	guard  *streamGuard
-	format func(context.Context, realtime.Event) (string, error)
+	format formatter
 	w      http.ResponseWriter
 	rc     *http.ResponseController
 	// streams is the user's streams channel, carried by the same subscription.
@@ -102,7 +109,7 @@ type stream struct {
 }
 
 // serveStream serves one live stream of me, its events' data encoded by format.
-func (s *Server) serveStream(c *echo.Context, me messenger.User, format func(context.Context, realtime.Event) (string, error)) error {
+func (s *Server) serveStream(c *echo.Context, me messenger.User, format formatter) error {
 	st, err := s.openStream(c, me, format)
 	if err != nil {
 		return err
@@ -117,7 +124,7 @@ func (s *Server) serveStream(c *echo.Context, me messenger.User, format func(con
 
 // openStream opens the stream of me where its client left off: subscribed to its
 // channels, counted online, and guarded.
-func (s *Server) openStream(c *echo.Context, me messenger.User, format func(context.Context, realtime.Event) (string, error)) (*stream, error) {
+func (s *Server) openStream(c *echo.Context, me messenger.User, format formatter) (*stream, error) {
 	ctx := c.Request().Context()
 	lastID := c.Request().Header.Get("Last-Event-ID")
 	if lastID == "" {
@@ -157,7 +164,7 @@ func (st *stream) catchUp() error {
 	h.Set("Cache-Control", "no-cache, no-store")
 	h.Set("X-Accel-Buffering", "no")
 	st.w.WriteHeader(http.StatusOK)
-	if err := st.write("retry: 1000\n\n"); err != nil {
+	if err := st.write([]byte("retry: 1000\n\n")); err != nil {
 		return err
 	}
 	st.c.Logger().Debug("stream opened")
@@ -203,7 +210,7 @@ func (st *stream) loop() {
 			st.c.Logger().Warn("stream overflowed: closing it so the client resumes", slog.Uint64("dropped", st.sub.Dropped()))
 			return
 		case <-heartbeat.C:
-			err = st.write(": ping\n\n")
+			err = st.write([]byte(": ping\n\n"))
 		case <-st.guard.Expired():
 			st.end(closedExpired)
 			return
@@ -221,30 +228,51 @@ func (st *stream) loop() {
 // send writes events as frames; an event without a type moves the client's position alone.
 // An event that fails to render is logged and left out.
 func (st *stream) send(events ...realtime.Event) error {
+	b := frameBuffers.Get().(*frameBuffer)
+	defer b.release()
 	for _, ev := range events {
 		if ev.Type == "" {
-			if err := st.write(idFrame(ev.ID)); err != nil {
+			if err := st.write(append(b.frame[:0], idFrame(ev.ID)...)); err != nil {
 				return err
 			}
 			continue
 		}
-		data, err := st.format(st.ctx, ev)
-		if err != nil {
+		b.data.Reset()
+		if err := st.format(st.ctx, &b.data, ev); err != nil {
 			st.c.Logger().Error("render live event", slog.String("type", ev.Type), slog.String("error", err.Error()))
 			continue
 		}
-		if err := st.write(frame(ev.Type, ev.ID, data)); err != nil {
+		b.frame = appendFrame(b.frame[:0], ev.Type, ev.ID, b.data.Bytes())
+		if err := st.write(b.frame); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// frameBuffer is where send renders an event's data and frames it: one from a pool per
+// batch of events, rather than a string per event per viewer.
+type frameBuffer struct {
+	data  bytes.Buffer
+	frame []byte
+}
+
+var frameBuffers = sync.Pool{New: func() any { return new(frameBuffer) }}
+
+// release returns b to the pool, unless an unusually large event grew it.
+func (b *frameBuffer) release() {
+	const keep = 64 << 10
+	if b.data.Cap() > keep || cap(b.frame) > keep {
+		return
+	}
+	frameBuffers.Put(b)
+}
+
 // write writes raw, to be flushed before the stream waits for more: a client that stops
 // reading is dropped after writeTimeout, never waited on.
-func (st *stream) write(raw string) error {
+func (st *stream) write(raw []byte) error {
 	st.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := st.w.Write([]byte(raw)); err != nil {
+	if _, err := st.w.Write(raw); err != nil {
 		return err
 	}
 	st.unflushed = true
@@ -260,7 +288,7 @@ func (st *stream) flush() error {
 // end sends the stream's last event, which says why the guard ends it.
 func (st *stream) end(reason string) {
 	st.c.Logger().Info("stream ended", slog.String("reason", reason))
-	if st.write(closedFrame(reason, st.live.Position())) == nil {
+	if st.write([]byte(closedFrame(reason, st.live.Position()))) == nil {
 		st.flush()
 	}
 }
@@ -270,24 +298,36 @@ func (st *stream) end(reason string) {
 // the client) and the event name and id lose theirs: nothing in them can start a field of
 // its own (an id, a retry, another event).
 func frame(event, id, data string) string {
-	var b strings.Builder
-	b.WriteString("event: ")
-	b.WriteString(sseField(event))
-	b.WriteByte('\n')
+	return string(appendFrame(nil, event, id, []byte(data)))
+}
+
+// appendFrame appends the frame of an event to dst: its data line by line, each line end
+// (CRLF, CR or LF) ending a data field.
+func appendFrame(dst []byte, event, id string, data []byte) []byte {
+	dst = append(dst, "event: "...)
+	dst = append(dst, sseField(event)...)
+	dst = append(dst, '\n')
 	if id = sseField(id); id != "" {
-		b.WriteString("id: ")
-		b.WriteString(id)
-		b.WriteByte('\n')
+		dst = append(dst, "id: "...)
+		dst = append(dst, id...)
+		dst = append(dst, '\n')
 	}
-	data = strings.ReplaceAll(data, "\r\n", "\n")
-	data = strings.ReplaceAll(data, "\r", "\n")
-	for line := range strings.SplitSeq(data, "\n") {
-		b.WriteString("data: ")
-		b.WriteString(line)
-		b.WriteByte('\n')
+	for {
+		dst = append(dst, "data: "...)
+		i := bytes.IndexAny(data, "\r\n")
+		if i < 0 {
+			dst = append(dst, data...)
+			dst = append(dst, '\n')
+			break
+		}
+		dst = append(dst, data[:i]...)
+		dst = append(dst, '\n')
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
 	}
-	b.WriteByte('\n')
-	return b.String()
+	return append(dst, '\n')
 }
 
 // idFrame moves a client's position on without an event.

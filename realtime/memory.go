@@ -45,7 +45,11 @@ type memHistory struct {
 }
 
 type memChannel struct {
-	entries []memEntry // oldest first
+	// buf[head:] are the entries, oldest first. Dropped entries leave room at the front,
+	// which a full buf reuses instead of growing: a channel at its length limit publishes
+	// without allocating.
+	buf  []memEntry
+	head int
 	// touched is when the channel was last published to or asked for its Head: an
 	// empty channel is forgotten only HistoryTTL after that.
 	touched time.Time
@@ -144,8 +148,8 @@ func (m *Memory) publish(channel string, ev Event) error {
 	c.expire(now, h.limits.ttl)
 	h.seq++
 	ev.ID = h.epoch + "-" + strconv.FormatUint(h.seq, 10)
-	c.entries = append(c.entries, memEntry{pos: h.seq, at: now, ev: ev})
-	for len(c.entries) > h.limits.maxLen {
+	c.push(memEntry{pos: h.seq, at: now, ev: ev})
+	for len(c.entries()) > h.limits.maxLen {
 		c.dropFront()
 	}
 	return m.hub.publish(channel, ev)
@@ -219,7 +223,7 @@ func (m *Memory) History(ctx context.Context, channel, afterID string) ([]Event,
 		return nil, fmt.Errorf("%w: events after %q were trimmed", ErrHistoryGone, afterID)
 	}
 	events := []Event{}
-	for _, e := range c.entries {
+	for _, e := range c.entries() {
 		if e.pos > after {
 			events = append(events, e.ev)
 		}
@@ -236,7 +240,7 @@ func (h *memHistory) sweep(now time.Time) {
 	h.nextSweep = now.Add(min(h.limits.ttl, time.Minute))
 	for name, c := range h.chans {
 		c.expire(now, h.limits.ttl)
-		if len(c.entries) == 0 && now.Sub(c.touched) > h.limits.ttl {
+		if len(c.entries()) == 0 && now.Sub(c.touched) > h.limits.ttl {
 			delete(h.chans, name)
 		}
 	}
@@ -258,15 +262,33 @@ func (h *memHistory) touch(channel string, now time.Time) *memChannel {
 }
 
 func (c *memChannel) expire(now time.Time, ttl time.Duration) {
-	for len(c.entries) > 0 && now.Sub(c.entries[0].at) > ttl {
+	for e := c.entries(); len(e) > 0 && now.Sub(e[0].at) > ttl; e = c.entries() {
 		c.dropFront()
 	}
 }
 
+// entries answers the channel's entries, oldest first.
+func (c *memChannel) entries() []memEntry { return c.buf[c.head:] }
+
+// push appends e. A full buf whose front half was dropped moves its entries to the front
+// first: once a channel is at its length, each entry is copied once more in all, and
+// nothing is allocated.
+func (c *memChannel) push(e memEntry) {
+	if len(c.buf) == cap(c.buf) && c.head > 0 && c.head >= cap(c.buf)/2 {
+		n := copy(c.buf, c.buf[c.head:])
+		clear(c.buf[n:])
+		c.buf, c.head = c.buf[:n], 0
+	}
+	c.buf = append(c.buf, e)
+}
+
 func (c *memChannel) dropFront() {
-	c.floor = c.entries[0].pos
-	c.entries[0] = memEntry{} // release the payload before the array is reallocated
-	c.entries = c.entries[1:]
+	c.floor = c.buf[c.head].pos
+	c.buf[c.head] = memEntry{} // release the payload
+	c.head++
+	if c.head == len(c.buf) {
+		c.buf, c.head = c.buf[:0], 0
+	}
 }
 
 // Subscribe returns a subscription to channels; it is active immediately.
