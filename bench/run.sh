@@ -171,9 +171,9 @@ if [ "$SKIP_LOADGEN" != 1 ]; then
 				-self-profile "$OUT/cpu-loadgen-$engine.pprof")
 		fi
 		set +e
-		./bin/loadgen -url "http://$BENCH_ADDR" -users "$USERS" -rate "$RATE" -duration "$DURATION" \
+		env ${LOADGEN_GOGC:+GOGC=$LOADGEN_GOGC} ${LOADGEN_GOMEMLIMIT:+GOMEMLIMIT=$LOADGEN_GOMEMLIMIT} ./bin/loadgen -url "http://$BENCH_ADDR" -users "$USERS" -rate "$RATE" -duration "$DURATION" \
 			-warmup "$WARMUP" -conns "$CONNS" -convs "$LOADGEN_CONVS" -timeout "$LOADGEN_TIMEOUT" -max-in-flight "$LOADGEN_MAX_IN_FLIGHT" \
-			-groups "$LOADGEN_GROUPS" -pid "$SERVER_PID" -pg-pid "${PG_PID:-0}" ${profile_args[@]+"${profile_args[@]}"} -json \
+			-groups "$LOADGEN_GROUPS" -timeline "$OUT/timeline-$engine.csv" -pid "$SERVER_PID" -pg-pid "${PG_PID:-0}" ${profile_args[@]+"${profile_args[@]}"} -json \
 			>"$OUT/loadgen-$engine.json" 2> >(tee "$OUT/loadgen-$engine.txt" >&2)
 		rc=$?
 		set -e

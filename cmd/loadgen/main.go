@@ -63,6 +63,10 @@ type config struct {
 	ProfileURL string
 	ProfileFor time.Duration
 	ProfileOut string
+	// Timeline, when set, is a CSV file of every measured delivery: when its send was due
+	// (ms from the measured window's start) and its send→delivered latency (ms), to see
+	// when the slow ones happened.
+	Timeline string
 }
 
 func defaultConfig() config {
@@ -106,6 +110,7 @@ func main() {
 	fs.StringVar(&cfg.ProfileURL, "profile-url", "", "the server's /debug/pprof/profile (MESSENGER_PPROF_ADDR): take a CPU profile from the start of the measured window")
 	fs.DurationVar(&cfg.ProfileFor, "profile-for", 20*time.Second, "length of the CPU profile (at most -duration)")
 	fs.StringVar(&cfg.ProfileOut, "profile-out", "cpu.pprof", "where to write the CPU profile")
+	fs.StringVar(&cfg.Timeline, "timeline", "", "write every measured delivery here as CSV: due_ms (from the measured window's start), latency_ms")
 	selfProfile := fs.String("self-profile", "", "write the generator's own CPU profile of the whole run here: where its share of the machine goes")
 	fs.Parse(os.Args[1:])
 

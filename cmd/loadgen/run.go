@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -211,10 +214,11 @@ func run(ctx context.Context, cfg config, log io.Writer) (*summary, error) {
 	for _, s := range lost.Samples {
 		sum.Notes = append(sum.Notes, "lost: "+s)
 	}
-	var lat []int64
+	var lat, due []int64
 	for _, u := range b.states {
 		u.mu.Lock()
 		lat = append(lat, u.latencies...)
+		due = append(due, u.dueAt...)
 		sum.Delivery.Live += u.deliveries
 		sum.Delivery.Duplicated += u.duplicates
 		sum.Delivery.Recovered += u.recovered
@@ -228,6 +232,11 @@ func run(ctx context.Context, cfg config, log io.Writer) (*summary, error) {
 	}
 	sum.Streams.CatchUpErrors = b.catchUpErrors.Load()
 	sum.Streams.Errors = b.streamErrs
+	if cfg.Timeline != "" {
+		if err := writeTimeline(cfg.Timeline, measuredStart, due, lat); err != nil {
+			sum.Notes = append(sum.Notes, "timeline: "+err.Error())
+		}
+	}
 	sum.DeliveryLatency = summarize(lat)
 	sum.Delivery.SeqCollisions = seqCollisions(sent)
 
@@ -904,4 +913,20 @@ func sortedKeys(m map[string]int64) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// writeTimeline writes each measured delivery as "due_ms,latency_ms", in order of due time.
+func writeTimeline(path string, measuredStart time.Time, due, lat []int64) error {
+	idx := make([]int, len(due))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(due[a], due[b]) })
+	var buf bytes.Buffer
+	buf.WriteString("due_ms,latency_ms\n")
+	start := measuredStart.UnixMicro()
+	for _, i := range idx {
+		fmt.Fprintf(&buf, "%.3f,%.3f\n", float64(due[i]-start)/1000, float64(lat[i])/1000)
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -291,9 +293,27 @@ func TestRunAgainstAFakeServerCountsWhatTheStreamsMissed(t *testing.T) {
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 
-	sum, err := run(context.Background(), testConfig(srv.URL, secret), io.Discard)
+	cfg := testConfig(srv.URL, secret)
+	cfg.Timeline = filepath.Join(t.TempDir(), "timeline.csv")
+	sum, err := run(context.Background(), cfg, io.Discard)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The timeline has a row for every measured delivery, in order of due time.
+	timeline, err := os.ReadFile(cfg.Timeline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.Split(strings.TrimSpace(string(timeline)), "\n")
+	if rows[0] != "due_ms,latency_ms" || int64(len(rows)-1) != sum.DeliveryLatency.Count {
+		t.Errorf("timeline: header %q and %d rows, want due_ms,latency_ms and %d", rows[0], len(rows)-1, sum.DeliveryLatency.Count)
+	}
+	for i, prev := 1, -1e9; i < len(rows); i++ {
+		var due, lat float64
+		if _, err := fmt.Sscanf(rows[i], "%f,%f", &due, &lat); err != nil || due < prev || due < 0 || lat <= 0 {
+			t.Fatalf("timeline row %d %q after due %.3f: want due_ms,latency_ms in order", i, rows[i], prev)
+		}
+		prev = due
 	}
 	if sum.Conversations.Direct != 10 || sum.Conversations.Group != 2 {
 		t.Errorf("conversations = %+v, want 10 direct and 2 groups", sum.Conversations)

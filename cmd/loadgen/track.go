@@ -114,6 +114,7 @@ type userState struct {
 	convs   []int64                      // the user's conversations, for a resync without a scope
 
 	latencies  []int64 // send start -> live delivery, µs, measured messages only
+	dueAt      []int64 // each latency's send start, Unix µs (for the timeline)
 	deliveries int64   // unique live deliveries of this run's messages
 	duplicates int64   // a message id delivered live a second time
 	foreign    int64   // message.new of no message of this run (e.g. system messages)
@@ -192,6 +193,7 @@ func (u *userState) onLive(m wireMessage, rec *sendRec, now time.Time) (dup bool
 	u.deliveries++
 	if rec.measured {
 		u.latencies = append(u.latencies, now.Sub(rec.start).Microseconds())
+		u.dueAt = append(u.dueAt, rec.start.UnixMicro())
 	}
 	return false
 }
