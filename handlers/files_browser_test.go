@@ -99,14 +99,7 @@ func TestFilePagesInBrowser(t *testing.T) {
 			}
 			do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 				t.Helper()
-				c, done := context.WithTimeout(ctx, 20*time.Second)
-				defer done()
-				if err := chromedp.Do(c, actions...); err != nil {
-					c2, done2 := context.WithTimeout(ctx, 3*time.Second)
-					defer done2()
-					page, _ := chromedp.Run(c2, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText.slice(0, 500)`))
-					t.Fatalf("%s (%s, %s): %v\n%s", what, who.sub, lang, err, page)
-				}
+				browserStep(t, ctx, what+" ("+who.sub+", "+lang+")", 500, actions...)
 			}
 			wait := func(what, expr string, timeout time.Duration) {
 				t.Helper()
@@ -218,6 +211,20 @@ func screenshotDir(t *testing.T) string {
 	}
 	os.MkdirAll(shots, 0o755)
 	return shots
+}
+
+// browserStep does actions in tab within 20 s; if they fail, it fails the test with what,
+// the error, the page's address and the first chars characters of its text.
+func browserStep(t *testing.T, tab context.Context, what string, chars int, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	c, done := context.WithTimeout(tab, 20*time.Second)
+	defer done()
+	if err := chromedp.Do(c, actions...); err != nil {
+		c2, done2 := context.WithTimeout(tab, 3*time.Second)
+		defer done2()
+		page, _ := chromedp.Run(c2, chromedp.Evaluate[string](fmt.Sprintf(`location.href + "\n" + document.body.innerText.slice(0, %d)`, chars)))
+		t.Fatalf("%s: %v\n%s", what, err, page)
+	}
 }
 
 func startChromium(t *testing.T, path string) context.Context {
