@@ -46,9 +46,7 @@ func (e *fileEnv) forgeJob(u messenger.User, kind, args string, maxAttempts int)
 // stays, and once the scanner is back it becomes exactly one message.
 func TestForgedJobsCannotFailAnUpload(t *testing.T) {
 	ctx := context.Background()
-	e := newFileEnv(t)
-	u := e.users()
-	conv := e.group(u.a, u.b)
+	e, u, conv := newFileGroup(t)
 	e.scanner.point(t, "tcp://127.0.0.1:1")
 	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", []chat.UploadFile{file("a.pdf", pdfBytes)})
 	if err != nil {
@@ -75,9 +73,7 @@ func TestForgedJobsCannotFailAnUpload(t *testing.T) {
 	if got := e.settled(u.a, up.ID); got.State != messenger.UploadClean {
 		t.Fatalf("upload %+v", got)
 	}
-	if n := e.value(`SELECT count(*) FROM messages WHERE conversation_id = $1 AND kind = 'file'`, conv); n != "1" {
-		t.Errorf("%s file messages", n)
-	}
+	e.wantValue("1", "file messages", `SELECT count(*) FROM messages WHERE conversation_id = $1 AND kind = 'file'`, conv)
 }
 
 // deleteOutage is the disk store with deletions failing while down is set: object storage
@@ -101,9 +97,7 @@ func (d *deleteOutage) Delete(ctx context.Context, key string) error {
 // good with nothing left to remove it.
 func TestDeletedFileGoesAfterAStorageOutage(t *testing.T) {
 	ctx := context.Background()
-	e := newFileEnv(t)
-	u := e.users()
-	conv := e.group(u.a, u.b)
+	e, u, conv := newFileGroup(t)
 	outage := &deleteOutage{Store: e.storage}
 	e.runner.Stop(ctx)
 	e.files = outage

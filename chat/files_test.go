@@ -77,6 +77,13 @@ type fileEnv struct {
 
 func newFileEnv(t *testing.T) *fileEnv { return newFileEnvScanner(t, true) }
 
+// newFileGroup is a file environment with its users and a group of a (admin) and b.
+func newFileGroup(t *testing.T) (*fileEnv, users, int64) {
+	e := newFileEnv(t)
+	u := e.users()
+	return e, u, e.group(u.a, u.b)
+}
+
 // newFileEnvScanner is newFileEnv, without a scanner when withScanner is false (as in
 // development).
 func newFileEnvScanner(t *testing.T, withScanner bool) *fileEnv {
@@ -130,18 +137,24 @@ func (e *fileEnv) startRunner() *jobs.Runner {
 // group makes a group of admin with members and answers its id.
 func (e *fileEnv) group(admin messenger.User, members ...messenger.User) int64 {
 	e.t.Helper()
+	return createGroup(e.t, e.db, admin, "3학년 1반", members...)
+}
+
+// createGroup makes a group of admin with members, titled title, and answers its id.
+func createGroup(t testing.TB, db *store.DB, admin messenger.User, title string, members ...messenger.User) int64 {
+	t.Helper()
 	ids := make([]int64, len(members))
 	for i, m := range members {
 		ids[i] = m.ID
 	}
 	var id int64
-	err := e.db.InTx(context.Background(), admin.Identity(), func(tx *store.Tx) error {
+	err := db.InTx(context.Background(), admin.Identity(), func(tx *store.Tx) error {
 		var err error
-		id, err = tx.CreateGroup(context.Background(), "3학년 1반", ids)
+		id, err = tx.CreateGroup(context.Background(), title, ids)
 		return err
 	})
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return id
 }
@@ -164,20 +177,28 @@ func next[T any](t *testing.T, sub *realtime.Subscription, typ string) T {
 	for {
 		select {
 		case d := <-sub.C():
-			if d.Event.Type != typ {
-				continue
+			if v, ok := eventOf[T](t, d, typ); ok {
+				return v
 			}
-			var v T
-			if err := json.Unmarshal(d.Event.Data, &v); err != nil {
-				t.Fatal(err)
-			}
-			return v
 		case <-timeout:
 			var zero T
 			t.Fatalf("no %s event", typ)
 			return zero
 		}
 	}
+}
+
+// eventOf decodes d's event when it is of type typ.
+func eventOf[T any](t *testing.T, d realtime.Delivery, typ string) (T, bool) {
+	t.Helper()
+	var v T
+	if d.Event.Type != typ {
+		return v, false
+	}
+	if err := json.Unmarshal(d.Event.Data, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v, true
 }
 
 // quiet checks that sub gets no event of type typ for a while.
@@ -212,6 +233,14 @@ func (e *fileEnv) settled(me messenger.User, id string) messenger.Upload {
 			e.t.Fatalf("upload %s still scanning", id)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// wantValue checks that query answers want; what names the count in the failure.
+func (e *fileEnv) wantValue(want, what, query string, args ...any) {
+	e.t.Helper()
+	if n := e.value(query, args...); n != want {
+		e.t.Errorf("%s %s", n, what)
 	}
 }
 
@@ -266,12 +295,18 @@ var pdfBytes = []byte("%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\
 type users struct{ a, b, c, other messenger.User }
 
 func (e *fileEnv) users() users {
-	return users{
-		a:     storetest.MustSignIn(e.t, e.db, "f1", "김선생", "org-a", "zone-a", messenger.RoleTeacher),
-		b:     storetest.MustSignIn(e.t, e.db, "f2", "박학부모", "org-a", "zone-a", messenger.RoleParent),
-		c:     storetest.MustSignIn(e.t, e.db, "f3", "이학생", "org-a", "zone-a", messenger.RoleStudent),
-		other: storetest.MustSignIn(e.t, e.db, "g1", "최교사", "org-b", "zone-b", messenger.RoleTeacher),
-	}
+	var u users
+	u.a, u.b, u.c, u.other = school(e.t, e.db, "f", "g")
+	return u
+}
+
+// school signs in a teacher, a parent and a student of org-a (zone-a), subs here1 to
+// here3, and a teacher of org-b (zone-b), sub there1.
+func school(t testing.TB, db *store.DB, here, there string) (teacher, parent, student, other messenger.User) {
+	return storetest.MustSignIn(t, db, here+"1", "김선생", "org-a", "zone-a", messenger.RoleTeacher),
+		storetest.MustSignIn(t, db, here+"2", "박학부모", "org-a", "zone-a", messenger.RoleParent),
+		storetest.MustSignIn(t, db, here+"3", "이학생", "org-a", "zone-a", messenger.RoleStudent),
+		storetest.MustSignIn(t, db, there+"1", "최교사", "org-b", "zone-b", messenger.RoleTeacher)
 }
 
 // TestUploadBecomesMessage: a PNG and a PDF sent with a caption are the uploader's alone
@@ -279,9 +314,7 @@ func (e *fileEnv) users() users {
 // announced to every member, and each member can read and download them.
 func TestUploadBecomesMessage(t *testing.T) {
 	ctx := context.Background()
-	e := newFileEnv(t)
-	u := e.users()
-	conv := e.group(u.a, u.b)
+	e, u, conv := newFileGroup(t)
 	if _, _, err := e.svc.SendMessage(ctx, u.a, conv, "사진 보냅니다", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -369,21 +402,15 @@ func TestUploadBecomesMessage(t *testing.T) {
 	if pending, _ := e.svc.PendingUploads(ctx, u.a, conv); len(pending) != 0 {
 		t.Errorf("still pending %+v", pending)
 	}
-	if n := e.value(`SELECT count(*) FROM file_scans WHERE verdict = 'clean'`); n != "2" {
-		t.Errorf("%s clean scans recorded", n)
-	}
-	if n := e.value(`SELECT count(*) FROM messages WHERE conversation_id = $1`, conv); n != "2" {
-		t.Errorf("%s messages", n)
-	}
+	e.wantValue("2", "clean scans recorded", `SELECT count(*) FROM file_scans WHERE verdict = 'clean'`)
+	e.wantValue("2", "messages", `SELECT count(*) FROM messages WHERE conversation_id = $1`, conv)
 }
 
 // TestUploadInfected: EICAR is caught by the real scanner: no message, the objects are
 // gone, the verdict stays in file_scans, the audit log has it, the uploader is told.
 func TestUploadInfected(t *testing.T) {
 	ctx := context.Background()
-	e := newFileEnv(t)
-	u := e.users()
-	conv := e.group(u.a, u.b)
+	e, u, conv := newFileGroup(t)
 	subA, subB := e.listen(u.a), e.listen(u.b)
 	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "",
 		[]chat.UploadFile{file("사진.png", pngBytes(t, 8, 8)), file("readme.txt", clamdtest.EICAR())})
@@ -439,9 +466,7 @@ func TestUploadInfected(t *testing.T) {
 // once it is back they are clean and the message goes out.
 func TestScannerDown(t *testing.T) {
 	ctx := context.Background()
-	e := newFileEnv(t)
-	u := e.users()
-	conv := e.group(u.a, u.b)
+	e, u, conv := newFileGroup(t)
 	subB := e.listen(u.b)
 	e.scanner.point(t, "tcp://127.0.0.1:1")
 	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", []chat.UploadFile{file("a.pdf", pdfBytes)})
@@ -498,9 +523,7 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 // TestUploadSameClientMsgID: the same client_msg_id twice is one upload and one message.
 func TestUploadSameClientMsgID(t *testing.T) {
 	ctx := context.Background()
-	e := newFileEnv(t)
-	u := e.users()
-	conv := e.group(u.a, u.b)
+	e, u, conv := newFileGroup(t)
 	id := uuid.NewString()
 	first, created, err := e.svc.CreateUpload(ctx, u.a, conv, id, "", []chat.UploadFile{file("a.pdf", pdfBytes)})
 	if err != nil || !created {
@@ -515,15 +538,9 @@ func TestUploadSameClientMsgID(t *testing.T) {
 	if err != nil || created || later.MessageID != done.MessageID || done.MessageID == 0 {
 		t.Fatalf("after the message: %+v, created %v, %v", later, created, err)
 	}
-	if n := e.value(`SELECT count(*) FROM uploads`); n != "1" {
-		t.Errorf("%s uploads", n)
-	}
-	if n := e.value(`SELECT count(*) FROM files`); n != "1" {
-		t.Errorf("%s files", n)
-	}
-	if n := e.value(`SELECT count(*) FROM messages WHERE conversation_id = $1`, conv); n != "1" {
-		t.Errorf("%s messages", n)
-	}
+	e.wantValue("1", "uploads", `SELECT count(*) FROM uploads`)
+	e.wantValue("1", "files", `SELECT count(*) FROM files`)
+	e.wantValue("1", "messages", `SELECT count(*) FROM messages WHERE conversation_id = $1`, conv)
 	other := e.group(u.a, u.c)
 	if _, _, err := e.svc.CreateUpload(ctx, u.a, other, id, "", []chat.UploadFile{file("a.pdf", pdfBytes)}); messenger.ErrorCode(err) != messenger.ECONFLICT {
 		t.Errorf("the id in another conversation: %v", err)
@@ -578,9 +595,7 @@ func TestUploaderLeftBeforeScan(t *testing.T) {
 // (message.updated), the file unreadable, the objects removed by the job; nobody else can.
 func TestDeleteFile(t *testing.T) {
 	ctx := context.Background()
-	e := newFileEnv(t)
-	u := e.users()
-	conv := e.group(u.a, u.b)
+	e, u, conv := newFileGroup(t)
 	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "가정통신문", []chat.UploadFile{file("a.pdf", pdfBytes)})
 	if err != nil {
 		t.Fatal(err)
@@ -654,17 +669,13 @@ func TestFileAccess(t *testing.T) {
 	if _, _, err := e.svc.CreateUpload(ctx, u.c, conv, uuid.NewString(), "", []chat.UploadFile{file("a.pdf", pdfBytes)}); messenger.ErrorCode(err) != messenger.ENOTFOUND {
 		t.Errorf("an upload to a conversation left: %v", err)
 	}
-	if n := e.value(`SELECT count(*) FROM uploads`); n != "1" {
-		t.Errorf("%s uploads", n)
-	}
+	e.wantValue("1", "uploads", `SELECT count(*) FROM uploads`)
 }
 
 // TestUploadStripsGPS: the stored original of a phone photo has no GPS, and still decodes.
 func TestUploadStripsGPS(t *testing.T) {
 	ctx := context.Background()
-	e := newFileEnv(t)
-	u := e.users()
-	conv := e.group(u.a, u.b)
+	e, u, conv := newFileGroup(t)
 	photo := jpegWithGPS(t)
 	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", []chat.UploadFile{file("IMG_0001.JPG", photo)})
 	if err != nil {
@@ -742,9 +753,7 @@ func (e *fileEnv) stored() []string {
 // stored, not even the good files sent with it.
 func TestUploadRefusesBadInput(t *testing.T) {
 	ctx := context.Background()
-	e := newFileEnv(t)
-	u := e.users()
-	conv := e.group(u.a, u.b)
+	e, u, conv := newFileGroup(t)
 	exe := append([]byte("MZ\x90\x00"), make([]byte, 200)...)
 	cases := []struct {
 		name  string
@@ -778,9 +787,7 @@ func TestUploadRefusesBadInput(t *testing.T) {
 	if objs := e.stored(); len(objs) != 0 {
 		t.Errorf("stored %v", objs)
 	}
-	if n := e.value(`SELECT count(*) FROM uploads`); n != "0" {
-		t.Errorf("%s uploads", n)
-	}
+	e.wantValue("0", "uploads", `SELECT count(*) FROM uploads`)
 	// What an honest client sends is repaired: folders cut off, a long name shortened.
 	up, _, err := e.svc.CreateUpload(ctx, u.a, conv, uuid.NewString(), "", []chat.UploadFile{
 		file("../../etc/가정통신문.pdf", pdfBytes), file(strings.Repeat("가", 300)+".pdf", pdfBytes)})
@@ -796,9 +803,7 @@ func TestUploadRefusesBadInput(t *testing.T) {
 // upload; the loser's stored bytes are removed.
 func TestUploadSameClientMsgIDRace(t *testing.T) {
 	ctx := context.Background()
-	e := newFileEnv(t)
-	u := e.users()
-	conv := e.group(u.a, u.b)
+	e, u, conv := newFileGroup(t)
 	e.scanner.point(t, "tcp://127.0.0.1:1") // no thumbnails or scans meanwhile
 	id := uuid.NewString()
 	type result struct {
@@ -817,9 +822,7 @@ func TestUploadSameClientMsgIDRace(t *testing.T) {
 	if r1.err != nil || r2.err != nil || r1.up.ID != r2.up.ID || r1.created == r2.created {
 		t.Fatalf("%+v\n%+v", r1, r2)
 	}
-	if n := e.value(`SELECT count(*) FROM files`); n != "1" {
-		t.Errorf("%s files", n)
-	}
+	e.wantValue("1", "files", `SELECT count(*) FROM files`)
 	if objs := e.stored(); len(objs) != 1 {
 		t.Errorf("stored %v", objs)
 	}
@@ -905,9 +908,7 @@ func TestUploadToAnnouncements(t *testing.T) {
 // message.
 func TestScanSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
-	e := newFileEnv(t)
-	u := e.users()
-	conv := e.group(u.a, u.b)
+	e, u, conv := newFileGroup(t)
 	// A scanner that takes connections and never answers: the scan hangs.
 	hung, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -950,18 +951,14 @@ func TestScanSurvivesRestart(t *testing.T) {
 		t.Fatalf("upload %+v", got)
 	}
 	time.Sleep(300 * time.Millisecond) // any second delivery would be stored by now
-	if n := e.value(`SELECT count(*) FROM messages WHERE conversation_id = $1`, conv); n != "1" {
-		t.Errorf("%s messages", n)
-	}
+	e.wantValue("1", "messages", `SELECT count(*) FROM messages WHERE conversation_id = $1`, conv)
 }
 
 // TestScanGivesUp: a scanner down past the scan's last attempt fails the upload for good:
 // the uploader is told, the object goes, nothing was ever shown.
 func TestScanGivesUp(t *testing.T) {
 	ctx := context.Background()
-	e := newFileEnv(t)
-	u := e.users()
-	conv := e.group(u.a, u.b)
+	e, u, conv := newFileGroup(t)
 	e.scanner.point(t, "tcp://127.0.0.1:1")
 	e.runner.Stop(ctx)
 	e.scanAttempts = 2
@@ -980,9 +977,7 @@ func TestScanGivesUp(t *testing.T) {
 			break
 		}
 	}
-	if n := e.value(`SELECT count(*) FROM file_scans WHERE verdict = 'error'`); n != "2" {
-		t.Errorf("%s failed scans recorded, want 2", n)
-	}
+	e.wantValue("2", "failed scans recorded, want 2", `SELECT count(*) FROM file_scans WHERE verdict = 'error'`)
 	eventually(t, "the object is deleted", func() bool { return e.objectGone(key) })
 	if n := e.value(`SELECT last_seq FROM conversations WHERE id = $1`, conv); n != "0" {
 		t.Errorf("last_seq %s", n)

@@ -120,20 +120,7 @@ func (e *pushEnv) settled() {
 
 func (e *pushEnv) group(admin messenger.User, title string, members ...messenger.User) int64 {
 	e.t.Helper()
-	ids := make([]int64, len(members))
-	for i, m := range members {
-		ids[i] = m.ID
-	}
-	var id int64
-	err := e.db.InTx(context.Background(), admin.Identity(), func(tx *store.Tx) error {
-		var err error
-		id, err = tx.CreateGroup(context.Background(), title, ids)
-		return err
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return id
+	return createGroup(e.t, e.db, admin, title, members...)
 }
 
 func (e *pushEnv) send(me messenger.User, convID int64, body string) messenger.Message {
@@ -170,12 +157,9 @@ func decode(t *testing.T, p pushtest.Push) pushJSON {
 type pushUsers struct{ teacher, parent, student, other messenger.User }
 
 func (e *pushEnv) users() pushUsers {
-	return pushUsers{
-		teacher: storetest.MustSignIn(e.t, e.db, "p1", "김선생", "org-a", "zone-a", messenger.RoleTeacher),
-		parent:  storetest.MustSignIn(e.t, e.db, "p2", "박학부모", "org-a", "zone-a", messenger.RoleParent),
-		student: storetest.MustSignIn(e.t, e.db, "p3", "이학생", "org-a", "zone-a", messenger.RoleStudent),
-		other:   storetest.MustSignIn(e.t, e.db, "q1", "최교사", "org-b", "zone-b", messenger.RoleTeacher),
-	}
+	var u pushUsers
+	u.teacher, u.parent, u.student, u.other = school(e.t, e.db, "p", "q")
+	return u
 }
 
 // TestPushGoesToAwayMembers: a group message reaches, decrypted, the member who is away;

@@ -2,7 +2,6 @@ package chat_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -67,14 +66,9 @@ func heard[T any](t *testing.T, sub *realtime.Subscription, typ string, n int) [
 		}
 		select {
 		case d := <-sub.C():
-			if d.Event.Type != typ {
-				continue
+			if v, ok := eventOf[T](t, d, typ); ok {
+				got = append(got, v)
 			}
-			var v T
-			if err := json.Unmarshal(d.Event.Data, &v); err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, v)
 		case <-time.After(wait):
 			return got
 		}

@@ -162,6 +162,38 @@ func (e *env) settle() {
 	}
 }
 
+// awayParent signs in a parent (away for two days) and a teacher who sends them n messages.
+func (e *env) awayParent(n int) (parent, teacher messenger.User) {
+	parent = e.user("p", "김학부모", "parent@example.com", "ko")
+	teacher = e.user("t", "박선생", "teacher@example.com", "ko")
+	e.away(parent)
+	e.send(teacher, parent, bodies(n, "x")...)
+	return parent, teacher
+}
+
+// sendDigest runs u's digest job in this process.
+func (e *env) sendDigest(u messenger.User) {
+	if err := e.svc.Send(context.Background(), u.ID); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// mailCount waits a moment for anything late, then checks how many emails to went out.
+func (e *env) mailCount(wait time.Duration, to string, want int, what string) {
+	e.t.Helper()
+	time.Sleep(wait)
+	if n := len(e.mp.To(e.t, to)); n != want {
+		e.t.Errorf("%d %s, want %d", n, what, want)
+	}
+}
+
+// pendingDigests counts the digests recorded as sending and not yet marked sent.
+func (e *env) pendingDigests() int {
+	var pending int
+	e.owner.QueryRow(`SELECT count(*) FROM digest_outbox`).Scan(&pending)
+	return pending
+}
+
 func bodies(n int, prefix string) []string {
 	out := make([]string, n)
 	for i := range out {
@@ -213,16 +245,11 @@ func TestDigestArrives(t *testing.T) {
 
 	// The same messages are never sent again: the next period finds nothing due.
 	e.settle()
-	if err := e.svc.Send(context.Background(), parent.ID); err != nil {
-		t.Fatal(err)
-	}
+	e.sendDigest(parent)
 	if n := e.enqueue(r); n != 0 {
 		t.Errorf("enqueued %d digests for messages already sent", n)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if n := len(e.mp.To(t, "parent@example.com")); n != 1 {
-		t.Errorf("%d digests, want 1", n)
-	}
+	e.mailCount(300*time.Millisecond, "parent@example.com", 1, "digests")
 }
 
 func TestDigestInEnglish(t *testing.T) {
@@ -288,9 +315,7 @@ func TestDigestNeverShowsWhatWasReadSince(t *testing.T) {
 	c1 := e.send(teacher, parent, "비밀 1", "비밀 2", "비밀 3")
 	e.send(other, parent, bodies(5, "공지")...)
 	e.read(parent, c1, 3) // read on a phone after the scan
-	if err := e.svc.Send(context.Background(), parent.ID); err != nil {
-		t.Fatal(err)
-	}
+	e.sendDigest(parent)
 	got := e.mp.WaitFor(t, "parent@example.com", 1, 10*time.Second)[0]
 	if strings.Contains(got.Text, "비밀") || strings.Contains(got.HTML, "비밀") || strings.Contains(got.Text, "박선생") {
 		t.Errorf("digest shows a message read since:\n%s", got.Text)
@@ -302,10 +327,7 @@ func TestDigestNeverShowsWhatWasReadSince(t *testing.T) {
 
 func TestTwoRunnersSendOneDigest(t *testing.T) {
 	e := newEnv(t)
-	parent := e.user("p", "김학부모", "parent@example.com", "ko")
-	teacher := e.user("t", "박선생", "teacher@example.com", "ko")
-	e.away(parent)
-	e.send(teacher, parent, bodies(7, "x")...)
+	e.awayParent(7)
 	svc2 := e.service()
 	r1, r2 := e.runner(e.svc), e.runner(svc2)
 	var wg sync.WaitGroup
@@ -324,19 +346,13 @@ func TestTwoRunnersSendOneDigest(t *testing.T) {
 	wg.Wait()
 	e.mp.WaitFor(t, "parent@example.com", 1, 10*time.Second)
 	e.settle()
-	time.Sleep(300 * time.Millisecond)
-	if n := len(e.mp.To(t, "parent@example.com")); n != 1 {
-		t.Errorf("%d digests from two runners, want 1", n)
-	}
+	e.mailCount(300*time.Millisecond, "parent@example.com", 1, "digests from two runners")
 }
 
 func TestSMTPDownThenUpSendsExactlyOne(t *testing.T) {
 	e := newEnv(t)
 	r := e.runner(e.svc)
-	parent := e.user("p", "김학부모", "parent@example.com", "ko")
-	teacher := e.user("t", "박선생", "teacher@example.com", "ko")
-	e.away(parent)
-	e.send(teacher, parent, bodies(5, "x")...)
+	e.awayParent(5)
 	e.mp.Stop()
 	e.enqueue(r)
 	// Wait for at least two failed attempts.
@@ -359,49 +375,31 @@ func TestSMTPDownThenUpSendsExactlyOne(t *testing.T) {
 	e.settle()
 	e.enqueue(r)
 	e.settle()
-	time.Sleep(300 * time.Millisecond)
-	if n := len(e.mp.To(t, "parent@example.com")); n != 1 {
-		t.Errorf("%d digests after the outage, want 1", n)
-	}
+	e.mailCount(300*time.Millisecond, "parent@example.com", 1, "digests after the outage")
 }
 
 // TestCrashAfterSMTPResendsTheSameMessage: a crash after SMTP took the digest and before it
 // was marked sent makes the retry send the same Message-ID (mailboxes drop the copy).
 func TestCrashAfterSMTPResendsTheSameMessage(t *testing.T) {
 	e := newEnv(t)
-	parent := e.user("p", "김학부모", "parent@example.com", "ko")
-	teacher := e.user("t", "박선생", "teacher@example.com", "ko")
-	e.away(parent)
-	e.send(teacher, parent, bodies(5, "x")...)
+	parent, _ := e.awayParent(5)
 	if err := e.svc.SendWithoutRecording(parent.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.Send(context.Background(), parent.ID); err != nil {
-		t.Fatal(err)
-	}
+	e.sendDigest(parent)
 	got := e.mp.WaitFor(t, "parent@example.com", 2, 10*time.Second)
 	if got[0].MessageID != got[1].MessageID {
 		t.Errorf("the retry sent a new Message-ID %q, first %q", got[0].MessageID, got[1].MessageID)
 	}
 	// Marked sent now: nothing more.
-	if err := e.svc.Send(context.Background(), parent.ID); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(200 * time.Millisecond)
-	if n := len(e.mp.To(t, "parent@example.com")); n != 2 {
-		t.Errorf("%d messages, want 2", n)
-	}
+	e.sendDigest(parent)
+	e.mailCount(200*time.Millisecond, "parent@example.com", 2, "messages")
 }
 
 func TestUnsubscribeLink(t *testing.T) {
 	e := newEnv(t)
-	parent := e.user("p", "김학부모", "parent@example.com", "ko")
-	teacher := e.user("t", "박선생", "teacher@example.com", "ko")
-	e.away(parent)
-	e.send(teacher, parent, bodies(5, "x")...)
-	if err := e.svc.Send(context.Background(), parent.ID); err != nil {
-		t.Fatal(err)
-	}
+	parent, teacher := e.awayParent(5)
+	e.sendDigest(parent)
 	got := e.mp.WaitFor(t, "parent@example.com", 1, 10*time.Second)[0]
 	link := strings.Trim(got.Headers["List-Unsubscribe"][0], "<>")
 	u, err := url.Parse(link)
@@ -481,23 +479,15 @@ func TestUnsubscribeLink(t *testing.T) {
 	}
 	// Email off: no digest however much is unread.
 	e.send(teacher, parent, bodies(6, "y")...)
-	if err := e.svc.Send(context.Background(), parent.ID); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(200 * time.Millisecond)
-	if n := len(e.mp.To(t, "parent@example.com")); n != 1 {
-		t.Errorf("%d digests after unsubscribing, want 1", n)
-	}
+	e.sendDigest(parent)
+	e.mailCount(200*time.Millisecond, "parent@example.com", 1, "digests after unsubscribing")
 }
 
 // TestConcurrentSendsShareOneMessageID: send jobs of one user running at once (two periods
 // overlapping, two processes) send one digest.
 func TestConcurrentSendsShareOneMessageID(t *testing.T) {
 	e := newEnv(t)
-	parent := e.user("p", "김학부모", "parent@example.com", "ko")
-	teacher := e.user("t", "박선생", "teacher@example.com", "ko")
-	e.away(parent)
-	e.send(teacher, parent, bodies(5, "x")...)
+	parent, _ := e.awayParent(5)
 	svc2 := e.service()
 	var wg sync.WaitGroup
 	for _, s := range []*digest.Service{e.svc, svc2, e.svc, svc2} {
@@ -510,15 +500,9 @@ func TestConcurrentSendsShareOneMessageID(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	got := e.mp.WaitFor(t, "parent@example.com", 1, 10*time.Second)
-	time.Sleep(200 * time.Millisecond)
-	got = e.mp.To(t, "parent@example.com")
-	if len(got) != 1 {
-		t.Errorf("%d digests from concurrent jobs, want 1", len(got))
-	}
-	var pending int
-	e.owner.QueryRow(`SELECT count(*) FROM digest_outbox`).Scan(&pending)
-	if pending != 0 {
+	e.mp.WaitFor(t, "parent@example.com", 1, 10*time.Second)
+	e.mailCount(200*time.Millisecond, "parent@example.com", 1, "digests from concurrent jobs")
+	if pending := e.pendingDigests(); pending != 0 {
 		t.Errorf("%d digests left pending", pending)
 	}
 }
@@ -534,8 +518,7 @@ func TestBadAddressIsNotRetried(t *testing.T) {
 	if err := e.svc.Send(context.Background(), bad.ID); err != nil {
 		t.Errorf("Send: %v, want nil (nothing to retry)", err)
 	}
-	var pending int
-	e.owner.QueryRow(`SELECT count(*) FROM digest_outbox`).Scan(&pending)
+	pending := e.pendingDigests()
 	if n := len(e.mp.Messages(t)); n != 0 || pending != 0 {
 		t.Errorf("%d messages sent, %d pending", n, pending)
 	}

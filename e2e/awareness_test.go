@@ -126,14 +126,25 @@ func unreadOf(a *apiClient) unreadAnswer {
 func listUnread(a *apiClient) map[int64]int64 {
 	a.t.Helper()
 	out := map[int64]int64{}
+	eachListed(a, func(c struct {
+		ID          int64 `json:"id"`
+		UnreadCount int64 `json:"unread_count"`
+	}) bool {
+		out[c.ID] = c.UnreadCount
+		return true
+	})
+	return out
+}
+
+// eachListed hands each conversation of a's list (GET /api/v1/conversations, page by
+// page, decoded as C) to each until it answers false.
+func eachListed[C any](a *apiClient, each func(C) bool) {
+	a.t.Helper()
 	cursor := ""
 	for range 100 {
 		var page struct {
-			Conversations []struct {
-				ID          int64 `json:"id"`
-				UnreadCount int64 `json:"unread_count"`
-			} `json:"conversations"`
-			NextCursor *string `json:"next_cursor"`
+			Conversations []C     `json:"conversations"`
+			NextCursor    *string `json:"next_cursor"`
 		}
 		path := "/api/v1/conversations"
 		if cursor != "" {
@@ -141,15 +152,16 @@ func listUnread(a *apiClient) map[int64]int64 {
 		}
 		a.mustJSON(http.MethodGet, path, nil, http.StatusOK, &page)
 		for _, c := range page.Conversations {
-			out[c.ID] = c.UnreadCount
+			if !each(c) {
+				return
+			}
 		}
 		if page.NextCursor == nil || *page.NextCursor == "" {
-			return out
+			return
 		}
 		cursor = *page.NextCursor
 	}
 	a.t.Fatal("GET /api/v1/conversations: too many pages")
-	return out
 }
 
 // checkUnread checks the unread count of conversation convID for a's user, and that
@@ -208,34 +220,21 @@ func participantOf(a *apiClient, convID int64, sub string) awParticipant {
 // conversation list (GET /api/v1/conversations) shows it.
 func participantInList(a *apiClient, convID int64, sub string) awParticipant {
 	a.t.Helper()
-	cursor := ""
-	for range 100 {
-		var page struct {
-			Conversations []struct {
-				ID           int64           `json:"id"`
-				Participants []awParticipant `json:"participants"`
-			} `json:"conversations"`
-			NextCursor *string `json:"next_cursor"`
-		}
-		path := "/api/v1/conversations"
-		if cursor != "" {
-			path += "?cursor=" + cursor
-		}
-		a.mustJSON(http.MethodGet, path, nil, http.StatusOK, &page)
-		for _, c := range page.Conversations {
-			if c.ID != convID {
-				continue
-			}
-			for _, p := range c.Participants {
-				if p.ID == sub {
-					return p
-				}
+	var found *awParticipant
+	eachListed(a, func(c struct {
+		ID           int64           `json:"id"`
+		Participants []awParticipant `json:"participants"`
+	}) bool {
+		for _, p := range c.Participants {
+			if c.ID == convID && p.ID == sub {
+				found = &p
+				return false
 			}
 		}
-		if page.NextCursor == nil || *page.NextCursor == "" {
-			break
-		}
-		cursor = *page.NextCursor
+		return true
+	})
+	if found != nil {
+		return *found
 	}
 	a.t.Fatalf("%s is not a participant of conversation %d in the list", sub, convID)
 	return awParticipant{}
@@ -373,15 +372,12 @@ func typingOnPage(t testing.TB, body string) string {
 // other members' streams on another process, never goes down, survives concurrent marks,
 // and the unread counts of every view agree with it.
 func TestReadReceiptsAcrossProcesses(t *testing.T) {
-	redisURL := redistest.URL(t)
-	a := startServer(t, "REDIS_URL="+redisURL)
-	b := startServerOn(t, a, "REDIS_URL="+redisURL)
+	a, b := twoServers(t)
 	org := "org-receipts-" + deliveryNonce()
 	x := newUser(t, "rr-x", "서지안", org, "teacher")
 	y := newUser(t, "rr-y", "문하린", org, "parent")
 	xa, yb := a.api(x), b.api(y)
-	yb.me()
-	conv := xa.createConversation("direct", "", y.Sub)
+	conv := xa.directWith(yb)
 
 	xStream := a.newSSEClient(x) // X on A
 	yStream := b.newSSEClient(y) // Y on B
@@ -638,9 +634,7 @@ func TestGroupReadCount(t *testing.T) {
 	openThread(tb, threadURL)
 	waitMarks(tb, "reloaded after all 3 read it", msg.ID, "3명이 읽음", "", time.Second)
 	checkLiveConsole(tb)
-	for _, line := range s.logLines("ERROR") {
-		t.Errorf("server logged an error: %s", line)
-	}
+	checkServerErrors(t, s)
 }
 
 // TestPresence: a user is online while any stream of theirs is open, anywhere; the people
@@ -730,9 +724,7 @@ func TestPresence(t *testing.T) {
 		if evs, got := eventsOfType(wStream, presence, ofU); len(evs) > 0 {
 			t.Errorf("w, who shares no conversation with u, received %d presence events of u: %+v", len(evs), got)
 		}
-		for _, line := range s.logLines("ERROR") {
-			t.Errorf("server logged an error: %s", line)
-		}
+		checkServerErrors(t, s)
 	})
 
 	t.Run("killed process", func(t *testing.T) {
@@ -746,8 +738,7 @@ func TestPresence(t *testing.T) {
 		org := "org-presence-kill-" + deliveryNonce()
 		u := newUser(t, "prk-u", "도하윤", org, "teacher")
 		v := newUser(t, "prk-v", "석지호", org, "parent")
-		b.api(v).me()
-		conv := a.api(u).createConversation("direct", "", v.Sub)
+		conv := a.api(u).directWith(b.api(v))
 		ofU := func(p presenceData) bool { return p.UserID == u.Sub }
 
 		vStream := b.newSSEClient(v) // on B
@@ -899,9 +890,7 @@ func TestTyping(t *testing.T) {
 	} else if got := typingOnPage(t, body); got != "" {
 		t.Errorf("3.5 s after the last typing signal the page still shows %q", got)
 	}
-	for _, line := range s.logLines("ERROR") {
-		t.Errorf("server logged an error: %s", line)
-	}
+	checkServerErrors(t, s)
 }
 
 // TestAwarenessInBrowser: the demo teacher (A) and the demo parent (B) in two browsers:
@@ -910,15 +899,11 @@ func TestTyping(t *testing.T) {
 func TestAwarenessInBrowser(t *testing.T) {
 	browser := newBrowser(t)
 	srv := startServer(t)
-	nonce := strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
-	teacherAPI := newLiveAPI(t, srv, demoTeacher)
-	direct, _ := demoConversationIDs(t, teacherAPI)
-	threadURL := fmt.Sprintf("%s/c/%d", srv.URL, direct)
+	nonce := runNonce()
+	_, direct, threadURL := teacherDirect(t, srv)
 
-	a := newLiveTab(t, browser, "ko")
-	signInDev(a, srv.URL, demoTeacher.Name)
-	b := newLiveTab(t, browser, "ko")
-	signInDev(b, srv.URL, demoParent.Name)
+	a := signedInTab(t, browser, srv, demoTeacher.Name)
+	b := signedInTab(t, browser, srv, demoParent.Name)
 	// B is the tab in front, its window focused: what it shows is seen.
 	b.do(cdpDo(emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true}),
 		cdpDo(page.BringToFront, cdp.Empty{}))
@@ -1024,9 +1009,7 @@ func TestAwarenessInBrowser(t *testing.T) {
 		t.Errorf("B's dots of A are not grey (bg-slate-300) after A left")
 	}
 	checkLiveConsole(b)
-	for _, line := range srv.logLines("ERROR") {
-		t.Errorf("server logged an error: %s", line)
-	}
+	checkServerErrors(t, srv)
 }
 
 // TestTypingNamesLiteralInBrowser: names holding what String.replace reads as patterns
@@ -1035,7 +1018,7 @@ func TestAwarenessInBrowser(t *testing.T) {
 func TestTypingNamesLiteralInBrowser(t *testing.T) {
 	browser := newBrowser(t)
 	srv := startServer(t)
-	nonce := strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
+	nonce := runNonce()
 	typists := []demoPerson{
 		{"e2e-dollar-1-" + nonce, "김$&$`$'", "teacher"},
 		{"e2e-dollar-2-" + nonce, "%s$1", "student"},
@@ -1052,8 +1035,7 @@ func TestTypingNamesLiteralInBrowser(t *testing.T) {
 	newLiveAPI(t, srv, demoTeacher).call(t, http.MethodPost, "/api/v1/conversations",
 		map[string]any{"kind": "group", "title": "이름 " + nonce, "participant_ids": subs}, &conv, http.StatusCreated)
 
-	b := newLiveTab(t, browser, "ko")
-	signInDev(b, srv.URL, demoParent.Name)
+	b := signedInTab(t, browser, srv, demoParent.Name)
 	openThread(b, fmt.Sprintf("%s/c/%d", srv.URL, conv.ID))
 
 	for n, want := range []string{

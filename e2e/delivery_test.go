@@ -21,8 +21,6 @@ import (
 
 	"github.com/google/uuid"
 	_ "github.com/lib/pq"
-
-	"github.com/dreamseed/messenger/realtime/redistest"
 )
 
 func deliveryNonce() string {
@@ -261,9 +259,7 @@ func TestIdempotentSend(t *testing.T) {
 	conv := a.createConversation("direct", "", bob.Sub)
 	other := a.createConversation("direct", "", carl.Sub)
 
-	bobStream := s.newSSEClient(bob)
-	bobStream.Track(conv.ID)
-	bobStream.StartAndWait(10 * time.Second)
+	bobStream := s.liveStream(bob, conv.ID)
 
 	// The same id twice, one after the other: 201, then 200 with the same message.
 	key1 := uuid.NewString()
@@ -429,12 +425,9 @@ func TestReconnectResume(t *testing.T) {
 	org := "org-resume-" + deliveryNonce()
 	alice := newUser(t, "resume-alice", "최유나", org, "teacher")
 	bob := newUser(t, "resume-bob", "정하준", org, "student")
-	s.api(bob).me()
-	conv := s.api(alice).createConversation("direct", "", bob.Sub)
+	conv := s.api(alice).directWith(s.api(bob))
 
-	c := s.newSSEClient(bob)
-	c.Track(conv.ID)
-	c.StartAndWait(10 * time.Second)
+	c := s.liveStream(bob, conv.ID)
 	a := s.api(alice)
 	for i := range 3 {
 		a.mustSend(conv.ID, fmt.Sprintf("연결 중 %d", i+1), uuid.NewString())
@@ -524,14 +517,11 @@ func TestReconnectResume(t *testing.T) {
 // TestTwoProcesses: two processes on one database and one Redis are one messenger: a user
 // connected to one receives, promptly and once, what is sent through the other.
 func TestTwoProcesses(t *testing.T) {
-	redisURL := redistest.URL(t)
-	a := startServer(t, "REDIS_URL="+redisURL)
-	b := startServerOn(t, a, "REDIS_URL="+redisURL)
+	a, b := twoServers(t)
 	org := "org-two-" + deliveryNonce()
 	u1 := newUser(t, "two-u1", "한지우", org, "teacher")
 	u2 := newUser(t, "two-u2", "오세훈", org, "student")
-	b.api(u2).me()
-	conv := a.api(u1).createConversation("direct", "", u2.Sub)
+	conv := a.api(u1).directWith(b.api(u2))
 
 	onA := a.newSSEClient(u1)
 	onB := b.newSSEClient(u2)

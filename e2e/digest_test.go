@@ -41,8 +41,7 @@ func TestDigestTwoProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	parent := testUser{Sub: "dg-p", Name: "김학부모", Org: org, Role: "parent", Token: token}
-	b.api(parent).me()
-	conv := a.api(teacher).createConversation("direct", "", parent.Sub)
+	conv := a.api(teacher).directWith(b.api(parent))
 	for i := range 5 {
 		a.api(teacher).mustSend(conv.ID, fmt.Sprintf("내일 준비물 %d", i+1), uuid.NewString())
 	}

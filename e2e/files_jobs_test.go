@@ -119,37 +119,15 @@ func waitDB(t testing.TB, db *sql.DB, timeout time.Duration, want int64, query s
 // fileMessagesOn answers the message.new events of conversation conv that c received.
 func fileMessagesOn(t testing.TB, c *sseClient, conv int64) []fileMessage {
 	t.Helper()
-	var out []fileMessage
-	for _, ev := range c.Events() {
-		if ev.Type != "message.new" {
-			continue
-		}
-		var m fileMessage
-		if err := json.Unmarshal([]byte(ev.Data), &m); err != nil {
-			t.Fatalf("message.new %q: %v", ev.Data, err)
-		}
-		if m.ConversationID == conv {
-			out = append(out, m)
-		}
-	}
-	return out
+	return decodedEvents(t, c, "message.new", func(m fileMessage) bool { return m.ConversationID == conv })
 }
 
 // uploadStates answers the states upload.updated told c of upload id, in order.
 func uploadStates(t testing.TB, c *sseClient, id string) []string {
 	t.Helper()
 	var out []string
-	for _, ev := range c.Events() {
-		if ev.Type != "upload.updated" {
-			continue
-		}
-		var up apiUpload
-		if err := json.Unmarshal([]byte(ev.Data), &up); err != nil {
-			t.Fatalf("upload.updated %q: %v", ev.Data, err)
-		}
-		if up.ID == id {
-			out = append(out, up.State)
-		}
+	for _, up := range decodedEvents(t, c, "upload.updated", func(up apiUpload) bool { return up.ID == id }) {
+		out = append(out, up.State)
 	}
 	return out
 }
@@ -176,8 +154,7 @@ func TestFileSurvivesKill9(t *testing.T) {
 	org := "org-kill9-" + deliveryNonce()
 	alice := newUser(t, "kill9-alice", "서지민", org, "teacher")
 	bob := newUser(t, "kill9-bob", "문채원", org, "parent")
-	s1.api(bob).me()
-	conv := s1.api(alice).createConversation("direct", "", bob.Sub)
+	conv := s1.api(alice).directWith(s1.api(bob))
 	recipient, sender := s1.newSSEClient(bob), s1.newSSEClient(alice)
 	for _, c := range []*sseClient{recipient, sender} {
 		c.Track(conv.ID)
@@ -382,11 +359,8 @@ func TestWorkerProcess(t *testing.T) {
 	org := "org-worker-" + deliveryNonce()
 	alice := newUser(t, "worker-alice", "배서연", org, "teacher")
 	bob := newUser(t, "worker-bob", "송민재", org, "parent")
-	srv.api(bob).me()
-	conv := srv.api(alice).createConversation("direct", "", bob.Sub)
-	recipient := srv.newSSEClient(bob)
-	recipient.Track(conv.ID)
-	recipient.StartAndWait(10 * time.Second)
+	conv := srv.api(alice).directWith(srv.api(bob))
+	recipient := srv.liveStream(bob, conv.ID)
 
 	// Without a worker the upload waits, scanned by nobody.
 	a := srv.api(alice)
@@ -451,19 +425,7 @@ func TestAnnouncementFileDeleted(t *testing.T) {
 	teacher := newZoneUser(t, "zf-teacher", "김선영", org, "grade5", "teacher")
 	student := newZoneUser(t, "zf-student", "이민준", org, "grade5", "student")
 	elsewhere := newZoneUser(t, "zf-other", "오세훈", org, "grade6", "student")
-	var list struct {
-		Conversations []apiConversation `json:"conversations"`
-	}
-	a.api(teacher).mustJSON(http.MethodGet, "/api/v1/conversations", nil, http.StatusOK, &list)
-	var notices int64
-	for _, c := range list.Conversations {
-		if c.Kind == "announcement" {
-			notices = c.ID
-		}
-	}
-	if notices == 0 {
-		t.Fatal("no announcement conversation")
-	}
+	notices := a.api(teacher).announcements()
 	streams := []*sseClient{b.newSSEClient(student), a.newSSEClient(teacher), b.newSSEClient(elsewhere)}
 	for _, c := range streams {
 		c.StartAndWait(10 * time.Second)

@@ -36,10 +36,8 @@ import (
 func TestFileAttachments(t *testing.T) {
 	browser := newBrowser(t)
 	srv := startServer(t)
-	nonce := strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
-	teacherAPI := newLiveAPI(t, srv, demoTeacher)
-	direct, _ := demoConversationIDs(t, teacherAPI)
-	threadURL := srv.URL + "/c/" + strconv.FormatInt(direct, 10)
+	nonce := runNonce()
+	teacherAPI, direct, threadURL := teacherDirect(t, srv)
 
 	dir := t.TempDir()
 	photo := writeTestFile(t, dir, "운동장.jpg", noisyJPEG(t, 1600, 1200))

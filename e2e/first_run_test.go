@@ -223,9 +223,7 @@ func TestFirstRunInBrowser(t *testing.T) {
 
 	checkConsole(ko)
 	checkConsole(en)
-	for _, line := range srv.logLines("ERROR") {
-		t.Errorf("server logged an error: %s", line)
-	}
+	checkServerErrors(t, srv)
 	// The browsers keep their connections open; the server still stops at once.
 	srv.Stop()
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dreamseed/messenger/auth"
-	"github.com/dreamseed/messenger/realtime/redistest"
 )
 
 // newZoneUser mints a token for a user of organization org and zone zone.
@@ -88,9 +87,7 @@ func waitSystem(t *testing.T, c *sseClient, conv int64, body string) systemMessa
 // notice in the thread and a live update for whom it concerns; a removed member is out at
 // once, everywhere; the last admin leaving passes the role on; the audit log has it all.
 func TestGroupMembership(t *testing.T) {
-	redisURL := redistest.URL(t)
-	a := startServer(t, "REDIS_URL="+redisURL)
-	b := startServerOn(t, a, "REDIS_URL="+redisURL)
+	a, b := twoServers(t)
 	org := "org-groups-" + deliveryNonce()
 	teacher := newUser(t, "g-teacher", "김선영", org, "teacher")
 	mom := newUser(t, "g-mom", "최지훈", org, "parent")
@@ -292,28 +289,14 @@ func roles(c apiConversation) map[string]string {
 // zone's channel, across processes; only teachers and admins post; a user who was away
 // resumes from their last event id and gets exactly what they missed, with no resync.
 func TestZoneAnnouncements(t *testing.T) {
-	redisURL := redistest.URL(t)
-	a := startServer(t, "REDIS_URL="+redisURL)
-	b := startServerOn(t, a, "REDIS_URL="+redisURL)
+	a, b := twoServers(t)
 	org := "org-zone-" + deliveryNonce()
 	teacher := newZoneUser(t, "z-teacher", "김선영", org, "grade5", "teacher")
 	student := newZoneUser(t, "z-student", "이민준", org, "grade5", "student")
 	parent := newZoneUser(t, "z-parent", "최지훈", org, "grade5", "parent")
 	elsewhere := newZoneUser(t, "z-other", "오세훈", org, "grade6", "student")
 
-	var list struct {
-		Conversations []apiConversation `json:"conversations"`
-	}
-	a.api(teacher).mustJSON(http.MethodGet, "/api/v1/conversations", nil, http.StatusOK, &list)
-	var notices int64
-	for _, c := range list.Conversations {
-		if c.Kind == "announcement" {
-			notices = c.ID
-		}
-	}
-	if notices == 0 {
-		t.Fatalf("the teacher's list has no announcement conversation: %+v", list.Conversations)
-	}
+	notices := a.api(teacher).announcements()
 
 	studentStream := b.newSSEClient(student)
 	studentStream.Track(notices)

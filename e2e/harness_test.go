@@ -14,6 +14,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +40,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/dreamseed/messenger/internal/syncbuf"
+	"github.com/dreamseed/messenger/realtime/redistest"
 	"github.com/dreamseed/messenger/store/storetest"
 )
 
@@ -659,4 +661,96 @@ func (s *server) env(key string) string {
 		}
 	}
 	return ""
+}
+
+// runNonce makes texts unique per run.
+func runNonce() string { return strconv.FormatInt(time.Now().UnixNano()%1e6, 36) }
+
+// teacherDirect answers the demo teacher's API, the demo direct conversation (the teacher
+// and the parent) and its thread's address on srv.
+func teacherDirect(t *testing.T, srv *server) (teacher *liveAPI, direct int64, threadURL string) {
+	t.Helper()
+	teacher = newLiveAPI(t, srv, demoTeacher)
+	direct, _ = demoConversationIDs(t, teacher)
+	return teacher, direct, srv.URL + "/c/" + strconv.FormatInt(direct, 10)
+}
+
+// signedInTab is a new live tab in Korean, signed in as the demo user name.
+func signedInTab(t *testing.T, browser context.Context, srv *server, name string) *tab {
+	t.Helper()
+	tb := newLiveTab(t, browser, "ko")
+	signInDev(tb, srv.URL, name)
+	return tb
+}
+
+// checkServerErrors fails t for every ERROR line s logged.
+func checkServerErrors(t testing.TB, s *server) {
+	t.Helper()
+	for _, line := range s.logLines("ERROR") {
+		t.Errorf("server logged an error: %s", line)
+	}
+}
+
+// announcements answers the id of the zone's announcement conversation in a's list.
+func (a *apiClient) announcements() int64 {
+	a.t.Helper()
+	var list struct {
+		Conversations []apiConversation `json:"conversations"`
+	}
+	a.mustJSON(http.MethodGet, "/api/v1/conversations", nil, http.StatusOK, &list)
+	var notices int64
+	for _, c := range list.Conversations {
+		if c.Kind == "announcement" {
+			notices = c.ID
+		}
+	}
+	if notices == 0 {
+		a.t.Fatalf("the %s's list has no announcement conversation: %+v", a.user.Role, list.Conversations)
+	}
+	return notices
+}
+
+// liveStream is u's event stream on s, tracking convs, once it is connected.
+func (s *server) liveStream(u testUser, convs ...int64) *sseClient {
+	c := s.newSSEClient(u)
+	for _, id := range convs {
+		c.Track(id)
+	}
+	c.StartAndWait(10 * time.Second)
+	return c
+}
+
+// decodedEvents answers the events of type typ that c received, each decoded, that keep holds.
+func decodedEvents[T any](t testing.TB, c *sseClient, typ string, keep func(T) bool) []T {
+	t.Helper()
+	var out []T
+	for _, ev := range c.Events() {
+		if ev.Type != typ {
+			continue
+		}
+		var v T
+		if err := json.Unmarshal([]byte(ev.Data), &v); err != nil {
+			t.Fatalf("%s %q: %v", typ, ev.Data, err)
+		}
+		if keep(v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// directWith answers a's direct conversation with other's user, who signs in first (as
+// other's client) so that the portal's user exists.
+func (a *apiClient) directWith(other *apiClient) apiConversation {
+	a.t.Helper()
+	other.me()
+	return a.createConversation("direct", "", other.user.Sub)
+}
+
+// twoServers starts two processes on one database and a Redis of their own.
+func twoServers(t *testing.T, extraEnv ...string) (a, b *server) {
+	t.Helper()
+	env := append([]string{"REDIS_URL=" + redistest.URL(t)}, extraEnv...)
+	a = startServer(t, env...)
+	return a, startServerOn(t, a, env...)
 }

@@ -568,9 +568,7 @@ func TestLiveChat(t *testing.T) {
 
 	checkLiveConsole(a)
 	checkLiveConsole(b)
-	for _, line := range srv.logLines("ERROR") {
-		t.Errorf("server logged an error: %s", line)
-	}
+	checkServerErrors(t, srv)
 }
 
 // knownBug reports a bug already described to the people who own that code: it fails the

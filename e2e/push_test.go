@@ -24,8 +24,7 @@ func TestPushEndToEnd(t *testing.T) {
 	org := "org-push-" + deliveryNonce()
 	teacher := newUser(t, "push-teacher", "김민지", org, "teacher")
 	parent := newUser(t, "push-parent", "이준호", org, "parent")
-	s.api(parent).me()
-	conv := s.api(teacher).createConversation("direct", "", parent.Sub)
+	conv := s.api(teacher).directWith(s.api(parent))
 
 	var dsn string
 	for _, kv := range s.Env {

@@ -22,7 +22,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dreamseed/messenger/auth"
-	"github.com/dreamseed/messenger/realtime/redistest"
 )
 
 // The defaults of the send and typing buckets (cmd/messenger/config.go): what one user may
@@ -240,9 +239,7 @@ func TestRateLimits(t *testing.T) {
 	})
 
 	t.Run("redis", func(t *testing.T) {
-		redisURL := redistest.URL(t)
-		a := startServer(t, "REDIS_URL="+redisURL)
-		b := startServerOn(t, a, "REDIS_URL="+redisURL)
+		a, b := twoServers(t)
 		checkSendAndTypingFloods(t, []*server{a, b}, "org-rl-"+deliveryNonce())
 	})
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"strconv"
 	"testing"
 	"time"
 
@@ -41,13 +40,10 @@ func shownJS(id, text string) string {
 func TestSignOutEndsOtherTabs(t *testing.T) {
 	browser := newBrowser(t)
 	srv := startServer(t)
-	nonce := strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
-	teacher := newLiveAPI(t, srv, demoTeacher)
-	direct, _ := demoConversationIDs(t, teacher)
-	threadURL := srv.URL + "/c/" + strconv.FormatInt(direct, 10)
+	nonce := runNonce()
+	teacher, direct, threadURL := teacherDirect(t, srv)
 
-	a := newLiveTab(t, browser, "ko")
-	signInDev(a, srv.URL, demoParent.Name)
+	a := signedInTab(t, browser, srv, demoParent.Name)
 	b := sameBrowserTab(t, a)
 	openThread(a, threadURL)
 	openThread(b, threadURL)
@@ -92,13 +88,10 @@ func TestSignOutEndsOtherTabs(t *testing.T) {
 func TestStreamMovesToNewestTab(t *testing.T) {
 	browser := newBrowser(t)
 	srv := startServer(t, "MESSENGER_MAX_STREAMS_PER_USER=1")
-	nonce := strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
-	teacher := newLiveAPI(t, srv, demoTeacher)
-	direct, _ := demoConversationIDs(t, teacher)
-	threadURL := srv.URL + "/c/" + strconv.FormatInt(direct, 10)
+	nonce := runNonce()
+	teacher, direct, threadURL := teacherDirect(t, srv)
 
-	a := newLiveTab(t, browser, "ko")
-	signInDev(a, srv.URL, demoParent.Name)
+	a := signedInTab(t, browser, srv, demoParent.Name)
 	openThread(a, threadURL)
 	b := sameBrowserTab(t, a)
 	openThread(b, threadURL)
@@ -130,13 +123,10 @@ func TestStreamMovesToNewestTab(t *testing.T) {
 func TestSignInAgainInOtherTab(t *testing.T) {
 	browser := newBrowser(t)
 	srv := startServer(t)
-	nonce := strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
-	teacher := newLiveAPI(t, srv, demoTeacher)
-	direct, _ := demoConversationIDs(t, teacher)
-	threadURL := srv.URL + "/c/" + strconv.FormatInt(direct, 10)
+	nonce := runNonce()
+	teacher, direct, threadURL := teacherDirect(t, srv)
 
-	a := newLiveTab(t, browser, "ko")
-	signInDev(a, srv.URL, demoParent.Name)
+	a := signedInTab(t, browser, srv, demoParent.Name)
 	b := sameBrowserTab(t, a)
 	openThread(b, threadURL)
 	// B marks the thread read a moment after it opens; once the session is replaced that

@@ -317,10 +317,7 @@ func (x *authz) send(t *testing.T, client *http.Client, method, path, body strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := client.Do(req)
+	resp, err := roundTrip(client, req, header)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}

@@ -21,6 +21,17 @@ import (
 // sseEvent is one event of a stream as a client reads it.
 type sseEvent struct{ typ, id, data string }
 
+// streamEvents reads body's events, as readEvents does, into a channel closed when body
+// ends.
+func streamEvents(body io.ReadCloser) chan sseEvent {
+	out := make(chan sseEvent, 100)
+	go func() {
+		defer close(out)
+		readEvents(body, out)
+	}()
+	return out
+}
+
 // readEvents reads an event stream's body until it ends, sending each event to out.
 func readEvents(body io.ReadCloser, out chan<- sseEvent) {
 	defer body.Close()
@@ -59,12 +70,7 @@ func (e *env) openStream(token, lastID string) <-chan sseEvent {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		e.t.Fatalf("open stream: %v %v", err, resp)
 	}
-	out := make(chan sseEvent, 100)
-	go func() {
-		defer close(out)
-		readEvents(resp.Body, out)
-	}()
-	return out
+	return streamEvents(resp.Body)
 }
 
 func nextEvent(t *testing.T, events <-chan sseEvent) sseEvent {

@@ -1,14 +1,13 @@
 package handlers_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"image"
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"math"
 	"net/http"
 	"os"
@@ -100,14 +99,7 @@ func TestFilePagesInBrowser(t *testing.T) {
 			}
 			do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 				t.Helper()
-				c, done := context.WithTimeout(ctx, 20*time.Second)
-				defer done()
-				if err := chromedp.Do(c, actions...); err != nil {
-					c2, done2 := context.WithTimeout(ctx, 3*time.Second)
-					defer done2()
-					page, _ := chromedp.Run(c2, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText.slice(0, 500)`))
-					t.Fatalf("%s (%s, %s): %v\n%s", what, who.sub, lang, err, page)
-				}
+				browserStep(t, ctx, what+" ("+who.sub+", "+lang+")", 500, actions...)
 			}
 			wait := func(what, expr string, timeout time.Duration) {
 				t.Helper()
@@ -221,11 +213,33 @@ func screenshotDir(t *testing.T) string {
 	return shots
 }
 
+// browserStep does actions in tab within 20 s; if they fail, it fails the test with what,
+// the error, the page's address and the first chars characters of its text.
+func browserStep(t *testing.T, tab context.Context, what string, chars int, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	c, done := context.WithTimeout(tab, 20*time.Second)
+	defer done()
+	if err := chromedp.Do(c, actions...); err != nil {
+		c2, done2 := context.WithTimeout(tab, 3*time.Second)
+		defer done2()
+		page, _ := chromedp.Run(c2, chromedp.Evaluate[string](fmt.Sprintf(`location.href + "\n" + document.body.innerText.slice(0, %d)`, chars)))
+		t.Fatalf("%s: %v\n%s", what, err, page)
+	}
+}
+
 func startChromium(t *testing.T, path string) context.Context {
+	t.Helper()
+	return startChromiumSized(t, path, 1280, 800)
+}
+
+// startChromiumSized starts a headless Chromium of its own, its window w×h, with more
+// flags, and closes it when the test ends.
+func startChromiumSized(t *testing.T, path string, w, h int, more ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.Headless,
 		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 800))
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(w, h))
+	opts = append(opts, more...)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(alloc)
 	t.Cleanup(func() {
@@ -262,51 +276,34 @@ func shot(t *testing.T, ctx context.Context, dir, name string) {
 // sceneJPEG is a photo-like picture: sky, a sun, hills and a field, varied by n.
 func sceneJPEG(t *testing.T, w, h, n int) []byte {
 	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	sunX, sunY, sunR := w*(2+n%3)/6, h/4, min(w, h)/9
-	for y := range h {
-		for x := range w {
-			hill := h*3/5 + int(float64(h)/14*math.Sin(float64(x)/float64(w)*6.28*float64(1+n%2)+float64(n)))
-			var c color.RGBA
-			switch {
-			case (x-sunX)*(x-sunX)+(y-sunY)*(y-sunY) < sunR*sunR:
-				c = color.RGBA{255, 214, 90, 255}
-			case y < hill:
-				c = color.RGBA{uint8(110 + 80*y/h), uint8(170 + 50*y/h), 235, 255}
-			case y < hill+h/12:
-				c = color.RGBA{70, 140, 80, 255}
-			default:
-				c = color.RGBA{uint8(150 + 30*(x/40%2)), 120, 80, 255}
-			}
-			img.Set(x, y, c)
+	img := picture(w, h, func(x, y int) color.RGBA {
+		hill := h*3/5 + int(float64(h)/14*math.Sin(float64(x)/float64(w)*6.28*float64(1+n%2)+float64(n)))
+		switch {
+		case (x-sunX)*(x-sunX)+(y-sunY)*(y-sunY) < sunR*sunR:
+			return color.RGBA{255, 214, 90, 255}
+		case y < hill:
+			return color.RGBA{uint8(110 + 80*y/h), uint8(170 + 50*y/h), 235, 255}
+		case y < hill+h/12:
+			return color.RGBA{70, 140, 80, 255}
+		default:
+			return color.RGBA{uint8(150 + 30*(x/40%2)), 120, 80, 255}
 		}
-	}
-	var b bytes.Buffer
-	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 80}); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
+	})
+	return encoded(t, func(w io.Writer) error { return jpeg.Encode(w, img, &jpeg.Options{Quality: 80}) })
 }
 
 // whiteboardPNG is a whiteboard photo: a frame, white, lines of blue writing.
 func whiteboardPNG(t *testing.T, w, h int) []byte {
 	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			c := color.RGBA{246, 247, 249, 255}
-			switch {
-			case x < 14 || y < 14 || x >= w-14 || y >= h-14:
-				c = color.RGBA{130, 130, 140, 255}
-			case (y/48)%2 == 1 && y%48 < 7 && (x/36)%6 != 5 && x > 70 && x < w-70:
-				c = color.RGBA{30, 70, 170, 255}
-			}
-			img.Set(x, y, c)
+	img := picture(w, h, func(x, y int) color.RGBA {
+		switch {
+		case x < 14 || y < 14 || x >= w-14 || y >= h-14:
+			return color.RGBA{130, 130, 140, 255}
+		case (y/48)%2 == 1 && y%48 < 7 && (x/36)%6 != 5 && x > 70 && x < w-70:
+			return color.RGBA{30, 70, 170, 255}
 		}
-	}
-	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
+		return color.RGBA{246, 247, 249, 255}
+	})
+	return encoded(t, func(w io.Writer) error { return png.Encode(w, img) })
 }

@@ -196,44 +196,43 @@ func (e *filesEnv) waitUpload(sub, org, id, want string) messenger.APIUpload {
 	return up
 }
 
-func pngFile(t *testing.T, w, h int) []byte {
-	t.Helper()
+// picture is a w×h picture whose pixel at x, y is at(x, y).
+func picture(w, h int, at func(x, y int) color.RGBA) *image.RGBA {
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	for y := range h {
 		for x := range w {
-			img.Set(x, y, color.RGBA{uint8(x * 255 / w), uint8(y * 255 / h), 160, 255})
+			img.Set(x, y, at(x, y))
 		}
 	}
+	return img
+}
+
+// encoded answers what encode writes.
+func encoded(t *testing.T, encode func(w io.Writer) error) []byte {
+	t.Helper()
 	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
+	if err := encode(&b); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()
 }
 
+func pngFile(t *testing.T, w, h int) []byte {
+	t.Helper()
+	img := picture(w, h, func(x, y int) color.RGBA { return color.RGBA{uint8(x * 255 / w), uint8(y * 255 / h), 160, 255} })
+	return encoded(t, func(w io.Writer) error { return png.Encode(w, img) })
+}
+
 func jpegFile(t *testing.T, w, h int) []byte {
 	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			img.Set(x, y, color.RGBA{uint8(x), uint8(y), 90, 255})
-		}
-	}
-	var b bytes.Buffer
-	if err := jpeg.Encode(&b, img, nil); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
+	img := picture(w, h, func(x, y int) color.RGBA { return color.RGBA{uint8(x), uint8(y), 90, 255} })
+	return encoded(t, func(w io.Writer) error { return jpeg.Encode(w, img, nil) })
 }
 
 func gifFile(t *testing.T) []byte {
 	t.Helper()
 	img := image.NewPaletted(image.Rect(0, 0, 10, 10), color.Palette{color.Black, color.White})
-	var b bytes.Buffer
-	if err := gif.Encode(&b, img, nil); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
+	return encoded(t, func(w io.Writer) error { return gif.Encode(w, img, nil) })
 }
 
 // pngHeader is a PNG whose header claims w×h pixels, with no picture data.
@@ -599,12 +598,7 @@ func (e *filesEnv) pageStream(client *http.Client) <-chan sseEvent {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		e.t.Fatalf("open the page stream: %v %v", err, resp)
 	}
-	out := make(chan sseEvent, 100)
-	go func() {
-		defer close(out)
-		readEvents(resp.Body, out)
-	}()
-	return out
+	return streamEvents(resp.Body)
 }
 
 // eventOf waits for the next event of type typ on events, skipping others (presence).

@@ -144,18 +144,23 @@ func (e *env) do(client *http.Client, method, path string, body io.Reader, heade
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	resp, err := roundTrip(client, req, header)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// roundTrip sends req with header set, by client (the default client when nil).
+func roundTrip(client *http.Client, req *http.Request, header map[string]string) (*http.Response, error) {
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
 	if client == nil {
 		client = http.DefaultClient
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { resp.Body.Close() })
-	return resp
+	return client.Do(req)
 }
 
 func readBody(t *testing.T, resp *http.Response) string {

@@ -252,10 +252,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for k, v := range header {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := roundTrip(nil, req, header)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

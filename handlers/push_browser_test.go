@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -324,25 +323,7 @@ func TestPushInBrowser(t *testing.T) {
 // startChromiumWith is startChromium with more flags.
 func startChromiumWith(t *testing.T, path string, more ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.Headless,
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(390, 844))
-	opts = append(opts, more...)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(func() {
-		stop, done := context.WithTimeout(ctx, 10*time.Second)
-		defer done()
-		if err := chromedp.Cancel(stop); err != nil && !errors.Is(err, context.Canceled) {
-			t.Logf("close Chromium: %v", err)
-		}
-		cancel()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
-	return ctx
+	return startChromiumSized(t, path, 390, 844, more...)
 }
 
 // attach waits for a target that match picks (an iframe of another site, a new window)

@@ -86,14 +86,7 @@ func TestSettingsInBrowser(t *testing.T) {
 		}
 		do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 			t.Helper()
-			c, done := context.WithTimeout(tab, 20*time.Second)
-			defer done()
-			if err := chromedp.Do(c, actions...); err != nil {
-				c2, done2 := context.WithTimeout(tab, 3*time.Second)
-				defer done2()
-				page, _ := chromedp.Run(c2, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText.slice(0, 600)`))
-				t.Fatalf("%s (%s): %v\n%s", what, lang, err, page)
-			}
+			browserStep(t, tab, what+" ("+lang+")", 600, actions...)
 		}
 		text := func(expr string) string {
 			t.Helper()

@@ -32,13 +32,7 @@ func (e *env) openSSE(client *http.Client, path string, header map[string]string
 	ctx, cancel := context.WithCancel(context.Background())
 	e.t.Cleanup(cancel)
 	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+path, nil)
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
+	resp, err := roundTrip(client, req, header)
 	if err != nil {
 		e.t.Fatalf("open %s: %v", path, err)
 	}
@@ -91,6 +85,16 @@ func waitClosed(t *testing.T, s sseStream, within time.Duration, allowed func(ss
 			}
 		case <-deadline:
 			t.Fatalf("the stream was not closed within %v", within)
+		}
+	}
+}
+
+// wantSignedOut checks that each stream ends, within 5 s, because its session signed out.
+func wantSignedOut(t *testing.T, streams ...sseStream) {
+	t.Helper()
+	for _, s := range streams {
+		if reason := waitClosed(t, s, 5*time.Second, nil); reason != "signed_out" {
+			t.Errorf("closed with %q, want signed_out", reason)
 		}
 	}
 }
@@ -192,11 +196,7 @@ func TestStreamEndsAtSignOut(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout: status %d", resp.StatusCode)
 	}
-	for _, s := range []sseStream{first, second} {
-		if reason := waitClosed(t, s, 5*time.Second, nil); reason != "signed_out" {
-			t.Errorf("closed with %q, want signed_out", reason)
-		}
-	}
+	wantSignedOut(t, first, second)
 	stillOpen(t, onLaptop, "the other browser's stream at this browser's logout")
 
 	// Everywhere: the laptop signs out all; the laptop's own stream ends, and so does a
@@ -209,11 +209,7 @@ func TestStreamEndsAtSignOut(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout all: status %d", resp.StatusCode)
 	}
-	for _, s := range []sseStream{onLaptop, onPhone} {
-		if reason := waitClosed(t, s, 5*time.Second, nil); reason != "signed_out" {
-			t.Errorf("closed with %q, want signed_out", reason)
-		}
-	}
+	wantSignedOut(t, onLaptop, onPhone)
 }
 
 // TestStreamEndsWhenSessionReplaced: signing in again in the same browser revokes the
@@ -371,11 +367,7 @@ func TestStreamEndsAcrossProcesses(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout: status %d", resp.StatusCode)
 	}
-	for _, s := range []sseStream{second, third} {
-		if reason := waitClosed(t, s, 5*time.Second, nil); reason != "signed_out" {
-			t.Errorf("closed with %q, want signed_out", reason)
-		}
-	}
+	wantSignedOut(t, second, third)
 }
 
 // TestStreamEndsWhenSessionRevoked: a session revoked without a notice to its streams (by

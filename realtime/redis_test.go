@@ -303,15 +303,22 @@ func (p *faultProxy) cut() {
 var fastChecks = realtime.Tuning{RedisPing: 100 * time.Millisecond, RedisRead: 500 * time.Millisecond,
 	RedisWaitRetry: 200 * time.Millisecond}
 
+// cutSubscriber is a publisher that reaches Redis directly and a subscriber that reaches it
+// through a proxy the test can cut, sharing a private key prefix, both with fastChecks: the
+// mirror of lostPair.
+func cutSubscriber(t *testing.T) (pub, sub *realtime.Redis, proxy *faultProxy) {
+	t.Helper()
+	base := redistest.URL(t)
+	proxy, proxied := newFaultProxy(t, base)
+	prefix := testPrefix(t, base)
+	return newRedisTuned(t, base, 0, prefix, fastChecks), newRedisTuned(t, proxied, 0, prefix, fastChecks), proxy
+}
+
 // TestRedisDeadConnectionDetected: a pubsub connection that silently stops
 // answering (no RST) is replaced after the read deadline, then Resync fires.
 func TestRedisDeadConnectionDetected(t *testing.T) {
 	t.Parallel()
-	base := redistest.URL(t)
-	proxy, proxied := newFaultProxy(t, base)
-	prefix := testPrefix(t, base)
-	pub := newRedisTuned(t, base, 0, prefix, fastChecks)
-	sub := newRedisTuned(t, proxied, 0, prefix, fastChecks)
+	pub, sub, proxy := cutSubscriber(t)
 	ch := uniq(t)
 	c := ch("conversation:1")
 	s := subscribe(t, sub, c)
@@ -328,11 +335,7 @@ func TestRedisDeadConnectionDetected(t *testing.T) {
 // claims to be in sync; once it is back, Resync fires and delivery resumes.
 func TestRedisOutage(t *testing.T) {
 	t.Parallel()
-	base := redistest.URL(t)
-	proxy, proxied := newFaultProxy(t, base)
-	prefix := testPrefix(t, base)
-	pub := newRedisTuned(t, base, 0, prefix, fastChecks)
-	sub := newRedisTuned(t, proxied, 0, prefix, fastChecks)
+	pub, sub, proxy := cutSubscriber(t)
 	ch := uniq(t)
 	c := ch("conversation:1")
 	s := subscribe(t, sub, c)
