@@ -41,6 +41,9 @@ type APIMessage struct {
 	// Files are a file message's attachments; Deleted marks a message its sender deleted.
 	Files   []APIFile `json:"files,omitempty"`
 	Deleted bool      `json:"deleted,omitempty"`
+	// JoinsPrevious: it continues the run of the message before it (same sender, within
+	// five minutes, same Seoul day), so a screen shows no name or avatar again.
+	JoinsPrevious bool `json:"joins_previous,omitempty"`
 }
 
 // APIConversation is a conversation as one user sees it.
@@ -66,7 +69,7 @@ func (m Message) API() APIMessage {
 	out := APIMessage{
 		ID: m.ID, ConversationID: m.ConversationID, Seq: m.Seq, Sender: m.Sender.API(),
 		Kind: m.Kind, Body: m.Body, ClientMsgID: m.ClientMsgID, CreatedAt: m.CreatedAt.UTC(), ReadCount: m.ReadCount,
-		Event: m.Event, Deleted: m.Deleted,
+		Event: m.Event, Deleted: m.Deleted, JoinsPrevious: m.JoinsPrevious,
 	}
 	if len(m.Files) > 0 {
 		out.Files = apiFiles(m.Files)

@@ -135,6 +135,9 @@ type Message struct {
 	Event          *SystemEvent // what a system message says happened
 	Files          []File       // a file message's attachments, in the order sent
 	Deleted        bool         // its sender deleted it: a tombstone
+	// JoinsPrevious says it continues the run of the message before it (seq one less), by
+	// JoinsRun: set by the store wherever a message is read or sent.
+	JoinsPrevious bool
 }
 
 // System events: what a system message reports.

@@ -154,7 +154,7 @@ func messageOf(a messenger.APIMessage) messenger.Message {
 		ID: a.ID, ConversationID: a.ConversationID, Seq: a.Seq,
 		Sender: messenger.User{Sub: a.Sender.ID, Name: a.Sender.Name, Role: a.Sender.Role},
 		Kind:   a.Kind, Body: a.Body, ClientMsgID: a.ClientMsgID, CreatedAt: a.CreatedAt, ReadCount: a.ReadCount,
-		Event: a.Event, Files: filesOf(a.Files), Deleted: a.Deleted,
+		Event: a.Event, Files: filesOf(a.Files), Deleted: a.Deleted, JoinsPrevious: a.JoinsPrevious,
 	}
 }
 

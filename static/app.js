@@ -4,7 +4,6 @@
 (function () {
   "use strict";
 
-  var RUN_WINDOW_MS = 5 * 60 * 1000; // consecutive messages within 5 minutes share a name
   var BOTTOM_SLACK = 80; // px from the bottom that still counts as "at the bottom"
   var MAX_ROWS = 300; // rows kept in a thread before the oldest are pruned
   var KEEP_ROWS = 200;
@@ -94,12 +93,6 @@
     return k;
   }
 
-  function sameRun(a, b) {
-    return a.dataset.kind !== "system" && b.dataset.kind !== "system" &&
-      a.dataset.sender === b.dataset.sender && a.dataset.day === b.dataset.day &&
-      +b.dataset.ts - +a.dataset.ts < RUN_WINDOW_MS;
-  }
-
   // The day separators are the server's: every answer with rows (a page, a live row, a
   // catch-up) has one before the first row of each of its days. They are kept by day and
   // put before the first row of their day wherever rows came or went; no label is
@@ -112,11 +105,11 @@
   }
 
   // relayout re-derives what depends on neighbours after rows came or went: the day
-  // separator before the first message of each day, and runs of one sender within five
-  // minutes (name and avatar on the first, time on the last) — the rules the server uses
-  // (views.ThreadItems) for the rows it renders together. A row that arrives on its own
-  // comes as a run of one; only here is it joined to the rows around it, which the
-  // server rendering it did not know.
+  // separator before the first message of each day, and the runs (name and avatar on the
+  // first row, time on the last). Whether a message continues the run of the one before it
+  // is the server's (messenger.JoinsRun, the row's data-joins); here it is only applied: a
+  // row starts a run unless it joins and the row before it is the message just before it
+  // (a hole or a pruned row starts one), and ends one unless the next row joins it.
   function relayout() {
     var list = messageList();
     if (!list) return;
@@ -125,9 +118,10 @@
     var all = rows(), prev = null;
     for (var i = 0; i < all.length; i++) {
       var row = all[i];
-      var newDay = !prev || prev.dataset.day !== row.dataset.day;
-      if (newDay && separators[row.dataset.day]) list.insertBefore(separators[row.dataset.day], row);
-      var joined = !newDay && sameRun(prev, row);
+      if ((!prev || prev.dataset.day !== row.dataset.day) && separators[row.dataset.day]) {
+        list.insertBefore(separators[row.dataset.day], row);
+      }
+      var joined = !!prev && row.dataset.joins === "1" && +prev.dataset.seq === +row.dataset.seq - 1;
       row.classList.toggle("run-start", !joined);
       if (prev) prev.classList.toggle("run-end", !joined);
       prev = row;

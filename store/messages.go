@@ -17,25 +17,36 @@ const messageColumns = `m.id, m.conversation_id, m.seq, m.kind, m.body, m.client
 	  WHERE r.conversation_id = m.conversation_id AND r.last_read_seq >= m.seq
 	    AND r.user_id IS DISTINCT FROM m.sender_id),
 	coalesce(u.id, 0), coalesce(u.sub, ''), coalesce(u.name, ''), coalesce(u.role, ''), m.event,
-	m.deleted_at IS NOT NULL`
+	m.deleted_at IS NOT NULL, coalesce(p.sender_id, 0), coalesce(p.kind, ''), p.created_at`
 
-// queryMessages runs a message query whose FROM is "messages m LEFT JOIN users u" and whose
-// remaining clauses are where; file messages get their files (one more query).
+// queryMessages runs a message query whose FROM is "messages m LEFT JOIN messages p LEFT
+// JOIN users u" (p the message before m: seqs have no gaps) and whose remaining clauses are
+// where; each message's JoinsPrevious is messenger.JoinsRun of p and m, so that even the
+// first of a page or fragment knows its run; file messages get their files (one more
+// query).
 func (tx *Tx) queryMessages(ctx context.Context, where string, args ...any) ([]messenger.Message, error) {
 	rows, err := tx.tx.QueryContext(ctx,
-		`SELECT `+messageColumns+` FROM messages m LEFT JOIN users u ON u.id = m.sender_id `+where, args...)
+		`SELECT `+messageColumns+` FROM messages m
+		   LEFT JOIN messages p ON p.conversation_id = m.conversation_id AND p.seq = m.seq - 1
+		   LEFT JOIN users u ON u.id = m.sender_id `+where, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var msgs []messenger.Message
 	for rows.Next() {
-		var m messenger.Message
+		var m, prev messenger.Message
 		var clientID sql.NullString
 		var event []byte
+		var prevAt sql.NullTime
 		if err := rows.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.Kind, &m.Body, &clientID, &m.CreatedAt,
-			&m.ReadCount, &m.Sender.ID, &m.Sender.Sub, &m.Sender.Name, &m.Sender.Role, &event, &m.Deleted); err != nil {
+			&m.ReadCount, &m.Sender.ID, &m.Sender.Sub, &m.Sender.Name, &m.Sender.Role, &event, &m.Deleted,
+			&prev.Sender.ID, &prev.Kind, &prevAt); err != nil {
 			return nil, err
+		}
+		if prevAt.Valid {
+			prev.CreatedAt = prevAt.Time
+			m.JoinsPrevious = messenger.JoinsRun(prev, m)
 		}
 		if event != nil {
 			m.Event = new(messenger.SystemEvent)
@@ -242,9 +253,12 @@ type SendGroup struct {
 	Sends  []BatchSend
 }
 
-// sqlSendBatch stores a batch of text messages to several conversations (sql/020_send_gate.sql).
-const sqlSendBatch = `SELECT outcome, coalesce(message_id, 0), coalesce(message_seq, 0), message_at, zone_id, members
-	   FROM app_send_batch($1, $2, $3, $4, $5, $6)`
+// sqlSendBatch stores a batch of text messages to several conversations (the gate of
+// sql/020_send_gate.sql, through sql/022_send_gate_runs.sql, which adds the message before
+// each conversation's first new one).
+const sqlSendBatch = `SELECT outcome, coalesce(message_id, 0), coalesce(message_seq, 0), message_at, zone_id, members,
+	        coalesce(prev_sender, 0), coalesce(prev_kind, ''), prev_at
+	   FROM app_send_batch_runs($1, $2, $3, $4, $5, $6)`
 
 // MaxBatch is the most sends InsertMessages stores in one call.
 const MaxBatch = 1000
@@ -289,15 +303,25 @@ func (tx *Tx) InsertMessages(ctx context.Context, groups []SendGroup) ([][]Batch
 	}
 	defer rows.Close()
 	flat := make([]BatchSent, 0, n)
+	prevs := make([]messenger.Message, 0, n) // by send: the message before the first new one of its conversation
 	for rows.Next() {
 		var (
 			outcome string
 			b       BatchSent
 			at      sql.NullTime
 			mem     pq.Int64Array
+			prev    messenger.Message
+			prevAt  sql.NullTime
 		)
-		if err := rows.Scan(&outcome, &b.Message.ID, &b.Message.Seq, &at, &b.ZoneID, &mem); err != nil {
+		if err := rows.Scan(&outcome, &b.Message.ID, &b.Message.Seq, &at, &b.ZoneID, &mem,
+			&prev.Sender.ID, &prev.Kind, &prevAt); err != nil {
 			return nil, fmt.Errorf("send messages: %w", err)
+		}
+		if prevAt.Valid {
+			prev.CreatedAt = prevAt.Time
+			prevs = append(prevs, prev)
+		} else {
+			prevs = append(prevs, messenger.Message{})
 		}
 		if len(flat) >= n {
 			return nil, errors.New("send messages: more answers than sends")
@@ -328,8 +352,11 @@ func (tx *Tx) InsertMessages(ctx context.Context, groups []SendGroup) ([][]Batch
 	}
 	out := make([][]BatchSent, len(groups))
 	for gi, g := range groups {
-		res := flat[:len(g.Sends):len(g.Sends)]
-		flat = flat[len(g.Sends):]
+		res, before := flat[:len(g.Sends):len(g.Sends)], prevs[:len(g.Sends)]
+		flat, prevs = flat[len(g.Sends):], prevs[len(g.Sends):]
+		// The message before each new one: the gate's answer for the first, then the one
+		// stored just before it in this batch (its seqs follow the order given).
+		var prev messenger.Message
 		var members []int64
 		for _, r := range res {
 			if r.Members != nil {
@@ -342,6 +369,11 @@ func (tx *Tx) InsertMessages(ctx context.Context, groups []SendGroup) ([][]Batch
 				m := &res[i].Message
 				m.ConversationID, m.Kind, m.Body, m.ClientMsgID = g.ConvID, messenger.MessageText, s.Body, s.ClientMsgID
 				m.Sender = messenger.User{ID: s.Sender.UserID, OrgID: s.Sender.OrgID}
+				if before[i].CreatedAt.IsZero() && before[i].Kind == "" {
+					before[i] = prev // not the conversation's first new message of the batch
+				}
+				m.JoinsPrevious = !before[i].CreatedAt.IsZero() && messenger.JoinsRun(before[i], *m)
+				prev = *m
 				res[i].Members = nil
 				if res[i].ZoneID == 0 {
 					res[i].Members = members

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 
@@ -83,4 +84,89 @@ func TestWatermarkNeverGoesDown(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestMessagesKnowTheirRun: every message read or sent says whether it continues the run
+// of the one before it, even the first of a batch (the gate answers the conversation's
+// last message before it) and the first of a page or fragment (its neighbour outside it).
+func TestMessagesKnowTheirRun(t *testing.T) {
+	ctx := context.Background()
+	db, _ := storetest.NewDB(t)
+	var users []messenger.User
+	for _, name := range []string{"김하늘", "이바다", "박구름"} {
+		users = append(users, storetest.MustSignIn(t, db, "r-"+name, name, "org-r", "", messenger.RoleStudent))
+	}
+	a, b, c := users[0], users[1], users[2]
+	var conv, empty int64
+	err := db.InTx(ctx, a.Identity(), func(tx *store.Tx) error {
+		var err error
+		if conv, _, err = tx.DirectConversation(ctx, b.ID); err != nil {
+			return err
+		}
+		if empty, _, err = tx.DirectConversation(ctx, c.ID); err != nil {
+			return err
+		}
+		_, err = tx.InsertMessage(ctx, conv, store.NewMessage{Kind: messenger.MessageText, Body: "첫째"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(u messenger.User, body string) store.BatchSend {
+		return store.BatchSend{Sender: u.Identity(), Body: body}
+	}
+	var results [][]store.BatchSent
+	err = db.InTx(ctx, messenger.Identity{}, func(tx *store.Tx) error {
+		var err error
+		results, err = tx.InsertMessages(ctx, []store.SendGroup{
+			{ConvID: conv, Sends: []store.BatchSend{send(a, "둘째"), send(a, "셋째"), send(b, "넷째"), send(b, "다섯째")}},
+			{ConvID: empty, Sends: []store.BatchSend{send(c, "처음")}},
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	joins := func(msgs []messenger.Message) []bool {
+		out := make([]bool, len(msgs))
+		for i, m := range msgs {
+			out[i] = m.JoinsPrevious
+		}
+		return out
+	}
+	var sent []messenger.Message
+	for _, g := range results {
+		for _, r := range g {
+			if r.Err != nil || !r.Created {
+				t.Fatalf("send: %+v", r)
+			}
+			sent = append(sent, r.Message)
+		}
+	}
+	// 둘째 joins 첫째 (stored before the batch), 셋째 joins 둘째, 넷째 is someone else's,
+	// 다섯째 joins 넷째; 처음 is its conversation's first message.
+	want := []bool{true, true, false, true, false}
+	if got := joins(sent); !slices.Equal(got, want) {
+		t.Errorf("sent: joins %v, want %v", got, want)
+	}
+	err = db.InTx(ctx, b.Identity(), func(tx *store.Tx) error {
+		after, err := tx.MessagesAfter(ctx, conv, 1, 10) // a catch-up from 둘째 on
+		if err != nil {
+			return err
+		}
+		if got := joins(after); !slices.Equal(got, want[:4]) {
+			t.Errorf("after seq 1: joins %v, want %v", got, want[:4])
+		}
+		before, err := tx.MessagesBefore(ctx, conv, 5, 2) // 넷째, 셋째: newest first
+		if err != nil {
+			return err
+		}
+		if got := joins(before); !slices.Equal(got, []bool{false, true}) {
+			t.Errorf("before seq 5: joins %v, want [false true]", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -8,18 +8,12 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/dreamseed/messenger"
 )
 
 // Seoul is the time zone the messenger shows times in; schools of the portal are in Korea.
-var Seoul = mustLoadLocation("Asia/Seoul")
-
-func mustLoadLocation(name string) *time.Location {
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		return time.FixedZone("KST", 9*60*60)
-	}
-	return loc
-}
+var Seoul = messenger.Seoul
 
 // ClockTime formats t as a time of day: "오후 3:07" / "3:07 PM".
 func ClockTime(ctx context.Context, t time.Time) string {

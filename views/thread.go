@@ -7,10 +7,6 @@ import (
 	"github.com/dreamseed/messenger"
 )
 
-// groupWindow is how close in time consecutive messages of one sender must be to share
-// one name and avatar.
-const groupWindow = 5 * time.Minute
-
 // ThreadItem is one row of a thread: a message, preceded by a day separator when it starts
 // a new day.
 type ThreadItem struct {
@@ -18,27 +14,31 @@ type ThreadItem struct {
 	Read     ReadState // an announcement's counts; empty for rows rendered without them
 	DayStart bool      // a day separator goes before this message
 	Mine     bool
-	RunStart bool // first of consecutive messages by one sender: show name and avatar
-	RunEnd   bool // last of them: show the time
+	RunStart bool // first of a run (messenger.JoinsRun): show name and avatar
+	RunEnd   bool // last of it: show the time
 }
 
-// ThreadItems lays out messages (oldest first) as rows: day separators, and runs of
-// consecutive messages by the same sender within five minutes. The browser applies the
-// same rules (app.js) to messages that arrive live.
+// ThreadItems lays out messages (oldest first, seqs in a row) as rows: day separators,
+// and runs of one sender (messenger.JoinsRun), each message's JoinsPrevious as the store
+// gave it. The first row starts a run here; the browser joins it to the row shown before
+// it when that is the message it continues (app.js relayout, applying the same flag).
 func ThreadItems(msgs []messenger.Message, viewerSub string, read ReadState) []ThreadItem {
 	items := make([]ThreadItem, len(msgs))
 	for i, m := range msgs {
 		it := ThreadItem{Msg: m, Mine: IsMine(m, viewerSub), Read: read}
 		it.DayStart = i == 0 || DayKey(msgs[i-1].CreatedAt) != DayKey(m.CreatedAt)
-		it.RunStart = it.DayStart || !sameRun(msgs[i-1], m)
-		it.RunEnd = i == len(msgs)-1 || !sameRun(m, msgs[i+1]) || DayKey(m.CreatedAt) != DayKey(msgs[i+1].CreatedAt)
+		it.RunStart = i == 0 || !joins(msgs[i-1], m)
+		it.RunEnd = i == len(msgs)-1 || !joins(m, msgs[i+1])
 		items[i] = it
 	}
 	return items
 }
 
-// LiveItem lays out one message on its own, as it arrives live: the browser joins it to
-// its neighbours.
+// joins reports whether b continues a's run: b joins the message before it, and that is a.
+func joins(a, b messenger.Message) bool { return b.JoinsPrevious && b.Seq == a.Seq+1 }
+
+// LiveItem lays out one message on its own, as it arrives live: a run of one, carrying
+// whether it joins the message before it, which the browser applies to the rows around it.
 func LiveItem(m messenger.Message, viewerSub string) ThreadItem {
 	return ThreadItem{Msg: m, Mine: IsMine(m, viewerSub), DayStart: true, RunStart: true, RunEnd: true}
 }
@@ -50,11 +50,6 @@ func IsMine(m messenger.Message, viewerSub string) bool {
 
 // DayKey answers the Seoul calendar day of t, as "2026-11-25".
 func DayKey(t time.Time) string { return t.In(Seoul).Format("2006-01-02") }
-
-func sameRun(a, b messenger.Message) bool {
-	return a.Kind != messenger.MessageSystem && b.Kind != messenger.MessageSystem &&
-		a.Sender.Sub == b.Sender.Sub && b.CreatedAt.Sub(a.CreatedAt) < groupWindow
-}
 
 // ReadState is what is known of who read how far in a conversation: each active member's
 // watermark, by portal id (the thread's data-marks, from which awareness.js words the
