@@ -28,8 +28,8 @@ func JoinsRun(prev, m Message) bool {
 	if prev.Kind == MessageSystem || m.Kind == MessageSystem || prev.Sender.ID == 0 || prev.Sender.ID != m.Sender.ID {
 		return false
 	}
-	d := m.CreatedAt.Sub(prev.CreatedAt)
-	return d >= 0 && d < RunWindow && sameDay(prev.CreatedAt, m.CreatedAt)
+	// A message's time is its transaction's start, so the next seq may be a little older.
+	return m.CreatedAt.Sub(prev.CreatedAt) < RunWindow && sameDay(prev.CreatedAt, m.CreatedAt)
 }
 
 func sameDay(a, b time.Time) bool {

@@ -32,6 +32,8 @@ func TestJoinsRun(t *testing.T) {
 		{"after a system notice", msg(kim, system, at), msg(kim, text, at.Add(time.Second)), false},
 		{"a system notice", msg(kim, text, at), msg(kim, system, at.Add(time.Second)), false},
 		{"no message before", messenger.Message{}, msg(kim, text, at), false},
+		// Times are each transaction's start: the next seq may be a little older.
+		{"a little older", msg(kim, text, at), msg(kim, text, at.Add(-time.Millisecond)), true},
 		{"a new Seoul day", msg(kim, text, time.Date(2026, 11, 25, 23, 59, 0, 0, messenger.Seoul)),
 			msg(kim, text, time.Date(2026, 11, 26, 0, 1, 0, 0, messenger.Seoul)), false},
 		// 23:59 and 00:01 UTC are 08:59 and 09:01 in Seoul: one day there.

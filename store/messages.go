@@ -134,7 +134,9 @@ const sqlInsertMessage = `INSERT INTO messages (conversation_id, org_id, sender_
 // InsertMessage stores a message of the transaction's user in a conversation they are an
 // active member of, under the next seq, and raises their own read watermark to it. The
 // answer's message has the transaction's user as sender, of whom only the ids are filled
-// in. A clientMsgID this user already sent answers the stored message with Created false.
+// in, and whose JoinsPrevious is not worked out (the demo loader is its only caller; the
+// server's sends go through InsertMessages). A clientMsgID this user already sent answers
+// the stored message with Created false.
 //
 // It takes two statements: the duplicate and membership check (with the member list),
 // then one that bumps last_seq, inserts and raises the watermark. The conversation row lock
