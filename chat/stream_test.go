@@ -288,10 +288,11 @@ func TestEventValue(t *testing.T) {
 		t.Errorf("the receipt decoded: %#v, %v; want %#v", v, err, want)
 	}
 	m := messenger.Message{ID: 3, ConversationID: conv, Seq: 2, Kind: messenger.MessageText, Body: "안녕하세요",
-		Sender: messenger.User{Sub: e.teacher.Sub, Name: e.teacher.Name, Role: e.teacher.Role}, CreatedAt: time.Now().UTC().Truncate(time.Second)}
+		Sender: messenger.User{Sub: e.teacher.Sub, Name: e.teacher.Name, Role: e.teacher.Role}, CreatedAt: time.Now().UTC().Truncate(time.Second),
+		JoinsPrevious: true}
 	raw, _ := json.Marshal(m.API())
 	v, err := chat.EventValue(realtime.Event{Type: chat.EventMessageNew, Data: raw})
-	if got, ok := v.(messenger.Message); err != nil || !ok || got.Body != m.Body || got.Seq != m.Seq || got.Sender.Sub != m.Sender.Sub || !got.CreatedAt.Equal(m.CreatedAt) {
+	if got, ok := v.(messenger.Message); err != nil || !ok || got.Body != m.Body || got.Seq != m.Seq || got.Sender.Sub != m.Sender.Sub || !got.CreatedAt.Equal(m.CreatedAt) || !got.JoinsPrevious {
 		t.Errorf("a message decoded: %#v, %v", v, err)
 	}
 }
