@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"strconv"
 	"testing"
 	"time"
 )
@@ -21,12 +20,11 @@ type runRow struct {
 func TestLiveRuns(t *testing.T) {
 	browser := newBrowser(t)
 	srv := startServer(t)
-	nonce := strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
+	nonce := runNonce()
 	teacherAPI, parentAPI := newLiveAPI(t, srv, demoTeacher), newLiveAPI(t, srv, demoParent)
 	_, group := demoConversationIDs(t, teacherAPI)
 
-	parent := newLiveTab(t, browser, "ko")
-	signInDev(parent, srv.URL, demoParent.Name)
+	parent := signedInTab(t, browser, srv, demoParent.Name)
 	openThread(parent, fmt.Sprintf("%s/c/%d", srv.URL, group))
 
 	mine, first, second, reply := "질문 "+nonce, "첫째 안내 "+nonce, "둘째 안내 "+nonce, "감사합니다 "+nonce
