@@ -15,6 +15,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/tidwall/gjson"
+
+	"github.com/dreamseed/messenger/internal/tick"
 )
 
 // redisPrefix namespaces our channels and keys so the Redis can be shared
@@ -727,16 +729,7 @@ func (r *Redis) ping(payload string) {
 // deadline only expires on a dead connection.
 func (r *Redis) pingLoop() {
 	defer r.wg.Done()
-	t := time.NewTicker(r.timings.ping)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.done:
-			return
-		case <-t.C:
-			r.ping(healthToken)
-		}
-	}
+	tick.Every(r.timings.ping, r.done, nil, func() { r.ping(healthToken) })
 }
 
 // readLoop is the only reader of the pubsub connection. gen is the
