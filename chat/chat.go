@@ -99,11 +99,8 @@ func (s *Service) Conversations(ctx context.Context, me messenger.User, cursor s
 
 // UnreadCounts answers me's unread messages by conversation (only those with any).
 func (s *Service) UnreadCounts(ctx context.Context, me messenger.User) (map[int64]int64, error) {
-	var counts map[int64]int64
-	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-		var err error
-		counts, err = tx.UnreadCounts(ctx)
-		return err
+	counts, err := store.InTxValue(ctx, s.db, me.Identity(), func(tx *store.Tx) (map[int64]int64, error) {
+		return tx.UnreadCounts(ctx)
 	})
 	return counts, err
 }
