@@ -251,7 +251,7 @@ func (r *Redis) Online(ctx context.Context, userIDs []int64) (map[int64]bool, er
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	ids := uniqueIDs(userIDs)
+	ids := unique(userIDs)
 	out := make(map[int64]bool, len(ids))
 	if len(ids) == 0 {
 		return out, nil

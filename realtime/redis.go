@@ -548,14 +548,8 @@ func (r *Redis) historyKey(channel string) string { return r.prefix + historyKey
 // Subscribe returns a subscription to channels once Redis has confirmed
 // them, so events published afterwards by any process reach it.
 func (r *Redis) Subscribe(ctx context.Context, channels ...string) (*Subscription, error) {
-	if err := validChannels(channels); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s := newSubscription(r, r.queueSize)
-	if err := r.hub.register(s); err != nil {
+	s, err := r.hub.subscription(ctx, r, r.queueSize, channels)
+	if err != nil {
 		return nil, err
 	}
 	if len(channels) > 0 {
