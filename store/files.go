@@ -144,14 +144,7 @@ func (tx *Tx) PendingUploads(ctx context.Context, convID int64) ([]messenger.Upl
 
 // DismissUpload hides one of the transaction user's infected or failed uploads.
 func (tx *Tx) DismissUpload(ctx context.Context, id string) error {
-	var done bool
-	if err := tx.tx.QueryRowContext(ctx, `SELECT app_dismiss_upload($1)`, id).Scan(&done); err != nil {
-		return fmt.Errorf("dismiss upload: %w", err)
-	}
-	if !done {
-		return messenger.Errorf(messenger.ENOTFOUND, "error.upload.not_found")
-	}
-	return nil
+	return tx.gate(ctx, "dismiss upload", "error.upload.not_found", `SELECT app_dismiss_upload($1)`, id)
 }
 
 // StoredFile is a file with where its bytes are.
