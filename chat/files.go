@@ -353,15 +353,20 @@ func validUUID(id, key string) (string, error) {
 
 // Upload answers one of me's uploads.
 func (s *Service) Upload(ctx context.Context, me messenger.User, id string) (messenger.Upload, error) {
-	var up messenger.Upload
-	id, err := validUUID(id, "error.upload.not_found")
+	return byUUID(ctx, s, me, id, "error.upload.not_found", (*store.Tx).Upload)
+}
+
+// byUUID answers what get reads of id in me's transaction; an id that is not a UUID is
+// the not-found error of key.
+func byUUID[T any](ctx context.Context, s *Service, me messenger.User, id, key string, get func(*store.Tx, context.Context, string) (T, error)) (T, error) {
+	id, err := validUUID(id, key)
 	if err != nil {
-		return up, err
+		var zero T
+		return zero, err
 	}
-	up, err = store.InTxValue(ctx, s.db, me.Identity(), func(tx *store.Tx) (messenger.Upload, error) {
-		return tx.Upload(ctx, id)
+	return store.InTxValue(ctx, s.db, me.Identity(), func(tx *store.Tx) (T, error) {
+		return get(tx, ctx, id)
 	})
-	return up, err
 }
 
 // PendingUploads answers me's uploads to convID that are not a message (scanning, or
@@ -392,15 +397,7 @@ func (s *Service) DismissUpload(ctx context.Context, me messenger.User, id strin
 
 // file answers a stored file me may see.
 func (s *Service) file(ctx context.Context, me messenger.User, id string) (store.StoredFile, error) {
-	var f store.StoredFile
-	id, err := validUUID(id, "error.file.not_found")
-	if err != nil {
-		return f, err
-	}
-	f, err = store.InTxValue(ctx, s.db, me.Identity(), func(tx *store.Tx) (store.StoredFile, error) {
-		return tx.File(ctx, id)
-	})
-	return f, err
+	return byUUID(ctx, s, me, id, "error.file.not_found", (*store.Tx).File)
 }
 
 // File answers a file me may see: a clean file of a conversation me is an active member
