@@ -1,5 +1,18 @@
-# Shared by bench/run.sh and bench/pages.sh (sourced, not run). They set OUT, PGH, PGP, PGU,
-# BENCH_ADDR, BENCH_PPROF_ADDR, BENCH_WAIT_QUIET, REDIS and rate_env before calling these.
+# Shared by bench/run.sh, bench/pages.sh and bench/statements.sh (sourced, not run). They
+# set bench_name, OUT, PGH, PGP, PGU, BENCH_ADDR, BENCH_PPROF_ADDR, BENCH_WAIT_QUIET, REDIS
+# and rate_env before calling these.
+
+# say WHAT: a step's heading.
+say() { printf '\n== %s\n' "$*"; }
+
+# die WHY: stop the bench, saying why (after its name).
+die() {
+	printf '%s: %s\n' "$bench_name" "$*" >&2
+	exit 1
+}
+
+# psql_admin ARGS...: psql as the database's admin, stopping at the first error.
+psql_admin() { psql -X -q -v ON_ERROR_STOP=1 -h "$PGH" -p "$PGP" -U "$PGU" "$@"; }
 
 # busy_pct: the machine's CPU use over 2 s, in percent of one core.
 busy_pct() {

@@ -54,9 +54,7 @@ REDIS=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0}
 
 OUT=bench/out/pages-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
-say() { printf '\n== %s\n' "$*"; }
-die() { printf 'bench-pages: %s\n' "$*" >&2; exit 1; }
-psql_admin() { psql -X -q -v ON_ERROR_STOP=1 -h "$PGH" -p "$PGP" -U "$PGU" "$@"; }
+bench_name=bench-pages
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 rate_env=()

@@ -80,18 +80,8 @@ func (s *Service) Conversations(ctx context.Context, me messenger.User, cursor s
 	if limit <= 0 || limit > PageSize {
 		limit = PageSize
 	}
-	err = s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-		convs, err := tx.Conversations(ctx, after, limit+1)
-		if err != nil {
-			return err
-		}
-		if len(convs) > limit {
-			convs = convs[:limit]
-			last := convs[limit-1]
-			page.NextCursor = encodeCursor(store.ConversationCursor{At: *last.LastMessageAt, ID: last.ID})
-		}
-		page.Conversations = convs
-		return nil
+	page, err = store.InTxValue(ctx, s.db, me.Identity(), func(tx *store.Tx) (ConversationPage, error) {
+		return conversationsPage(ctx, tx, after, limit)
 	})
 	s.markConversationsOnline(ctx, page.Conversations)
 	return page, err
@@ -99,11 +89,8 @@ func (s *Service) Conversations(ctx context.Context, me messenger.User, cursor s
 
 // UnreadCounts answers me's unread messages by conversation (only those with any).
 func (s *Service) UnreadCounts(ctx context.Context, me messenger.User) (map[int64]int64, error) {
-	var counts map[int64]int64
-	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-		var err error
-		counts, err = tx.UnreadCounts(ctx)
-		return err
+	counts, err := store.InTxValue(ctx, s.db, me.Identity(), func(tx *store.Tx) (map[int64]int64, error) {
+		return tx.UnreadCounts(ctx)
 	})
 	return counts, err
 }
@@ -248,21 +235,33 @@ func (s *Service) ListPage(ctx context.Context, me messenger.User) (Conversation
 
 // listPage reads the first page of the list and the unread total.
 func listPage(ctx context.Context, tx *store.Tx, page *ConversationPage, unread *int64) error {
-	convs, err := tx.Conversations(ctx, nil, PageSize+1)
+	first, err := conversationsPage(ctx, tx, nil, PageSize)
 	if err != nil {
 		return err
 	}
-	if len(convs) > PageSize {
-		convs = convs[:PageSize]
-		last := convs[PageSize-1]
-		page.NextCursor = encodeCursor(store.ConversationCursor{At: *last.LastMessageAt, ID: last.ID})
-	}
-	page.Conversations = convs
+	*page = first
 	counts, err := tx.UnreadCounts(ctx)
 	for _, n := range counts {
 		*unread += n
 	}
 	return err
+}
+
+// conversationsPage reads up to limit of the transaction user's conversations after the
+// cursor (nil: from the top), with the next page's cursor when more lie beyond.
+func conversationsPage(ctx context.Context, tx *store.Tx, after *store.ConversationCursor, limit int) (ConversationPage, error) {
+	convs, err := tx.Conversations(ctx, after, limit+1)
+	if err != nil {
+		return ConversationPage{}, err
+	}
+	var page ConversationPage
+	if len(convs) > limit {
+		convs = convs[:limit]
+		last := convs[limit-1]
+		page.NextCursor = encodeCursor(store.ConversationCursor{At: *last.LastMessageAt, ID: last.ID})
+	}
+	page.Conversations = convs
+	return page, nil
 }
 
 // cursors are opaque to clients: base64 of "unix-micro.id".

@@ -133,11 +133,8 @@ func uniqueSubs(subs []string, me string) ([]string, error) {
 
 // Conversation answers one conversation as me sees it; one me is not in is not found.
 func (s *Service) Conversation(ctx context.Context, me messenger.User, convID int64) (messenger.Conversation, error) {
-	var conv messenger.Conversation
-	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-		var err error
-		conv, err = tx.Conversation(ctx, convID)
-		return err
+	conv, err := store.InTxValue(ctx, s.db, me.Identity(), func(tx *store.Tx) (messenger.Conversation, error) {
+		return tx.Conversation(ctx, convID)
 	})
 	if err == nil {
 		s.markConversationsOnline(ctx, []messenger.Conversation{conv})
@@ -151,10 +148,8 @@ func (s *Service) SearchPeople(ctx context.Context, me messenger.User, q string)
 	if !messenger.ValidID(q) {
 		return users, messenger.Errorf(messenger.EINVALID, "error.search.invalid")
 	}
-	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-		var err error
-		users, err = tx.SearchUsers(ctx, q, 30)
-		return err
+	users, err := store.InTxValue(ctx, s.db, me.Identity(), func(tx *store.Tx) ([]messenger.User, error) {
+		return tx.SearchUsers(ctx, q, 30)
 	})
 	return users, err
 }

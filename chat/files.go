@@ -188,7 +188,7 @@ func (s *Service) CreateUpload(ctx context.Context, me messenger.User, convID in
 			if err := tx.InsertUpload(ctx, nu); err != nil {
 				return err
 			}
-			if err := tx.Enqueue(ctx, f.Jobs, ScanArgs{UploadID: nu.ID, attempts: f.ScanAttempts}); err != nil {
+			if err := tx.Enqueue(ctx, f.Jobs, ScanArgs{UploadID: nu.ID, jobAttempts: jobAttempts{f.ScanAttempts}}); err != nil {
 				return err
 			}
 			var err error
@@ -353,17 +353,20 @@ func validUUID(id, key string) (string, error) {
 
 // Upload answers one of me's uploads.
 func (s *Service) Upload(ctx context.Context, me messenger.User, id string) (messenger.Upload, error) {
-	var up messenger.Upload
-	id, err := validUUID(id, "error.upload.not_found")
+	return byUUID(ctx, s, me, id, "error.upload.not_found", (*store.Tx).Upload)
+}
+
+// byUUID answers what get reads of id in me's transaction; an id that is not a UUID is
+// the not-found error of key.
+func byUUID[T any](ctx context.Context, s *Service, me messenger.User, id, key string, get func(*store.Tx, context.Context, string) (T, error)) (T, error) {
+	id, err := validUUID(id, key)
 	if err != nil {
-		return up, err
+		var zero T
+		return zero, err
 	}
-	err = s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-		var err error
-		up, err = tx.Upload(ctx, id)
-		return err
+	return store.InTxValue(ctx, s.db, me.Identity(), func(tx *store.Tx) (T, error) {
+		return get(tx, ctx, id)
 	})
-	return up, err
 }
 
 // PendingUploads answers me's uploads to convID that are not a message (scanning, or
@@ -372,11 +375,8 @@ func (s *Service) PendingUploads(ctx context.Context, me messenger.User, convID 
 	if s.files == nil {
 		return nil, nil
 	}
-	var ups []messenger.Upload
-	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-		var err error
-		ups, err = tx.PendingUploads(ctx, convID)
-		return err
+	ups, err := store.InTxValue(ctx, s.db, me.Identity(), func(tx *store.Tx) ([]messenger.Upload, error) {
+		return tx.PendingUploads(ctx, convID)
 	})
 	return ups, err
 }
@@ -397,17 +397,7 @@ func (s *Service) DismissUpload(ctx context.Context, me messenger.User, id strin
 
 // file answers a stored file me may see.
 func (s *Service) file(ctx context.Context, me messenger.User, id string) (store.StoredFile, error) {
-	var f store.StoredFile
-	id, err := validUUID(id, "error.file.not_found")
-	if err != nil {
-		return f, err
-	}
-	err = s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-		var err error
-		f, err = tx.File(ctx, id)
-		return err
-	})
-	return f, err
+	return byUUID(ctx, s, me, id, "error.file.not_found", (*store.Tx).File)
 }
 
 // File answers a file me may see: a clean file of a conversation me is an active member
@@ -505,7 +495,7 @@ func (s *Service) DeleteFile(ctx context.Context, me messenger.User, id string) 
 			}
 			changed = d.Deleted
 			if changed {
-				if err := tx.Enqueue(ctx, s.files.Jobs, DeleteArgs{FileID: f.ID, attempts: s.files.DeleteAttempts}); err != nil {
+				if err := tx.Enqueue(ctx, s.files.Jobs, DeleteArgs{FileID: f.ID, jobAttempts: jobAttempts{s.files.DeleteAttempts}}); err != nil {
 					return err
 				}
 				if err := audit(ctx, tx, f.ConversationID, messenger.AuditFileDeleted, nil,
@@ -537,44 +527,42 @@ func (s *Service) DeleteFile(ctx context.Context, me messenger.User, id string) 
 
 // The jobs.
 
+// jobAttempts is what a file job is enqueued with besides its ids: its attempts
+// (Files.ScanAttempts or Files.DeleteAttempts), never stored in its arguments.
+type jobAttempts struct {
+	attempts int
+}
+
+// InsertOpts gives the job its attempts.
+func (a jobAttempts) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: a.attempts} }
+
 // ScanArgs is the scan job of an upload.
 type ScanArgs struct {
 	UploadID string `json:"upload_id"`
-	attempts int    // Files.ScanAttempts, when it is enqueued
+	jobAttempts
 }
 
 // Kind names the job.
 func (ScanArgs) Kind() string { return "file_scan" }
 
-// InsertOpts gives the scan job its attempts.
-func (a ScanArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: a.attempts} }
-
 // ThumbnailArgs is the job that makes an upload's thumbnails and then its message.
 type ThumbnailArgs struct {
 	UploadID string `json:"upload_id"`
-	attempts int    // Files.ScanAttempts, when it is enqueued
+	jobAttempts
 }
 
 // Kind names the job.
 func (ThumbnailArgs) Kind() string { return "file_thumbnails" }
 
-// InsertOpts gives the thumbnail job its attempts.
-func (a ThumbnailArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: a.attempts}
-}
-
 // DeleteArgs is the job that removes a file's objects (original and thumbnails) once the
 // database says they are to go (deleted, infected, failed).
 type DeleteArgs struct {
-	FileID   string `json:"file_id"`
-	attempts int    // Files.DeleteAttempts, when it is enqueued
+	FileID string `json:"file_id"`
+	jobAttempts
 }
 
 // Kind names the job.
 func (DeleteArgs) Kind() string { return "file_delete" }
-
-// InsertOpts gives the delete job its attempts.
-func (a DeleteArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: a.attempts} }
 
 type scanWorker struct {
 	river.WorkerDefaults[ScanArgs]
@@ -766,7 +754,7 @@ func (s *Service) recordVerdict(ctx context.Context, up *store.JobUpload, rec st
 		case state == messenger.UploadInfected && rec.Verdict == store.VerdictInfected:
 			return s.enqueueDeletes(ctx, tx, up)
 		case allClean:
-			return tx.Enqueue(ctx, s.files.Jobs, ThumbnailArgs{UploadID: up.ID, attempts: s.files.ScanAttempts})
+			return tx.Enqueue(ctx, s.files.Jobs, ThumbnailArgs{UploadID: up.ID, jobAttempts: jobAttempts{s.files.ScanAttempts}})
 		}
 		return nil
 	})
@@ -775,7 +763,7 @@ func (s *Service) recordVerdict(ctx context.Context, up *store.JobUpload, rec st
 
 func (s *Service) enqueueDeletes(ctx context.Context, tx *store.Tx, up *store.JobUpload) error {
 	for _, f := range up.Files {
-		if err := tx.Enqueue(ctx, s.files.Jobs, DeleteArgs{FileID: f.ID, attempts: s.files.DeleteAttempts}); err != nil {
+		if err := tx.Enqueue(ctx, s.files.Jobs, DeleteArgs{FileID: f.ID, jobAttempts: jobAttempts{s.files.DeleteAttempts}}); err != nil {
 			return err
 		}
 	}
@@ -802,11 +790,8 @@ func (s *Service) failUpload(ctx context.Context, up *store.JobUpload) error {
 // publishUpload tells the uploader's streams the upload's state (upload.updated), in the
 // conversation's order (see CreateUpload). The caller holds no conversation lock.
 func (s *Service) publishUpload(ctx context.Context, uploader messenger.Identity, id string) {
-	var up messenger.Upload
-	err := s.db.InTx(ctx, uploader, func(tx *store.Tx) error {
-		var err error
-		up, err = tx.Upload(ctx, id)
-		return err
+	up, err := store.InTxValue(ctx, s.db, uploader, func(tx *store.Tx) (messenger.Upload, error) {
+		return tx.Upload(ctx, id)
 	})
 	if err != nil {
 		s.logger.Error("load upload to announce", slog.String("upload_id", id), slog.String("error", err.Error()))
@@ -988,11 +973,8 @@ func (s *Service) removeObjects(ctx context.Context, fileID string) error {
 	if _, err := uuid.Parse(fileID); err != nil {
 		return nil
 	}
-	var key string
-	err := s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
-		var err error
-		key, err = tx.FileObjects(ctx, fileID)
-		return err
+	key, err := store.InTxValue(ctx, s.db, nobody, func(tx *store.Tx) (string, error) {
+		return tx.FileObjects(ctx, fileID)
 	})
 	if err != nil || key == "" {
 		return err

@@ -82,11 +82,8 @@ func (s *Service) WatchPresence(ctx context.Context) {
 
 // announcePresence tells the people who share a conversation with the user, and only them.
 func (s *Service) announcePresence(ctx context.Context, id messenger.Identity, change PresenceChange) {
-	var contacts []int64
-	err := s.db.InTx(ctx, id, func(tx *store.Tx) error {
-		var err error
-		contacts, err = tx.Contacts(ctx)
-		return err
+	contacts, err := store.InTxValue(ctx, s.db, id, func(tx *store.Tx) ([]int64, error) {
+		return tx.Contacts(ctx)
 	})
 	if err != nil {
 		s.logger.Error("presence contacts", slog.Int64("user_id", id.UserID), slog.String("error", err.Error()))

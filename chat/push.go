@@ -83,11 +83,8 @@ func (s *Service) EnablePush(p Push, reg prometheus.Registerer) error {
 func (s *Service) pushSubscriptionCount() float64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var n int64
-	err := s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
-		var err error
-		n, err = tx.PushSubscriptionCount(ctx)
-		return err
+	n, err := store.InTxValue(ctx, s.db, nobody, func(tx *store.Tx) (int64, error) {
+		return tx.PushSubscriptionCount(ctx)
 	})
 	if err != nil {
 		return math.NaN()

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdh"
 	"crypto/rand"
@@ -98,11 +99,8 @@ func (s *Service) SubscribePush(ctx context.Context, id messenger.Identity, sub 
 
 // PushDevices answers me's subscribed devices, the newest first.
 func (s *Service) PushDevices(ctx context.Context, me messenger.User) ([]messenger.PushDevice, error) {
-	var out []messenger.PushDevice
-	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-		var err error
-		out, err = tx.PushDevices(ctx)
-		return err
+	out, err := store.InTxValue(ctx, s.db, me.Identity(), func(tx *store.Tx) ([]messenger.PushDevice, error) {
+		return tx.PushDevices(ctx)
 	})
 	return out, err
 }
@@ -198,43 +196,51 @@ func publicAddr(ip netip.Addr) bool {
 
 // BrowserName names the browser of a User-Agent for the device list ("Chrome · Android").
 func BrowserName(ua string) string {
-	has := func(s string) bool { return strings.Contains(ua, s) }
-	browser := "Browser"
-	switch {
-	case has("SamsungBrowser/"):
-		browser = "Samsung Internet"
-	case has("Edg/"), has("EdgA/"), has("EdgiOS/"):
-		browser = "Edge"
-	case has("Whale/"):
-		browser = "Whale"
-	case has("OPR/"):
-		browser = "Opera"
-	case has("Firefox/"), has("FxiOS/"):
-		browser = "Firefox"
-	case has("CriOS/"), has("Chrome/"), has("Chromium/"):
-		browser = "Chrome"
-	case has("Safari/"):
-		browser = "Safari"
+	browser := cmp.Or(uaName(ua, browserNames), "Browser")
+	if os := uaName(ua, systemNames); os != "" {
+		return browser + " · " + os
 	}
-	os := ""
-	switch {
-	case has("iPhone"):
-		os = "iPhone"
-	case has("iPad"):
-		os = "iPad"
-	case has("Android"):
-		os = "Android"
-	case has("Windows"):
-		os = "Windows"
-	case has("Mac OS X"), has("Macintosh"):
-		os = "Mac"
-	case has("CrOS"):
-		os = "ChromeOS"
-	case has("Linux"):
-		os = "Linux"
+	return browser
+}
+
+// A uaMark names what a User-Agent holding any of marks runs.
+type uaMark struct {
+	name  string
+	marks []string
+}
+
+// browserNames and systemNames are in the order they are tried: the first that matches
+// names it (Samsung Internet, Edge, Whale and Opera carry Chrome's mark too, Chrome
+// carries Safari's; an Android carries Linux's).
+var (
+	browserNames = []uaMark{
+		{"Samsung Internet", []string{"SamsungBrowser/"}},
+		{"Edge", []string{"Edg/", "EdgA/", "EdgiOS/"}},
+		{"Whale", []string{"Whale/"}},
+		{"Opera", []string{"OPR/"}},
+		{"Firefox", []string{"Firefox/", "FxiOS/"}},
+		{"Chrome", []string{"CriOS/", "Chrome/", "Chromium/"}},
+		{"Safari", []string{"Safari/"}},
 	}
-	if os == "" {
-		return browser
+	systemNames = []uaMark{
+		{"iPhone", []string{"iPhone"}},
+		{"iPad", []string{"iPad"}},
+		{"Android", []string{"Android"}},
+		{"Windows", []string{"Windows"}},
+		{"Mac", []string{"Mac OS X", "Macintosh"}},
+		{"ChromeOS", []string{"CrOS"}},
+		{"Linux", []string{"Linux"}},
 	}
-	return browser + " · " + os
+)
+
+// uaName answers the name of the first of names whose mark ua holds, or "".
+func uaName(ua string, names []uaMark) string {
+	for _, n := range names {
+		for _, m := range n.marks {
+			if strings.Contains(ua, m) {
+				return n.name
+			}
+		}
+	}
+	return ""
 }

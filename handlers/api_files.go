@@ -31,11 +31,7 @@ func (s *Server) apiFileUpload(c *echo.Context) error {
 
 // apiUploadShow answers one of my uploads.
 func (s *Server) apiUploadShow(c *echo.Context) error {
-	ctx, me, id, err := fileRequest(c)
-	if err != nil {
-		return err
-	}
-	up, err := s.chat.Upload(ctx, me, id)
+	_, _, up, err := s.uploadOf(c)
 	if err != nil {
 		return err
 	}

@@ -98,11 +98,7 @@ type apiAuditEntry struct {
 
 // apiAuditLog answers a group's audit log, newest first (admins).
 func (s *Server) apiAuditLog(c *echo.Context) error {
-	ctx, me, convID, err := conversationRequest(c)
-	if err != nil {
-		return err
-	}
-	entries, err := s.chat.AuditLog(ctx, me, convID)
+	_, _, _, entries, err := s.auditOf(c)
 	if err != nil {
 		return err
 	}

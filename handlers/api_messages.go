@@ -11,11 +11,7 @@ import (
 // apiMessageList answers a page of a conversation's history: newest first by default and
 // with before_seq, ascending with after_seq.
 func (s *Server) apiMessageList(c *echo.Context) error {
-	ctx, me, convID, err := conversationRequest(c)
-	if err != nil {
-		return err
-	}
-	page, err := pageParams(c)
+	ctx, me, convID, page, err := pageRequest(c)
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,6 @@ func (s *Server) apiMySettings(c *echo.Context) error {
 func (s *Server) apiMySettingsSave(c *echo.Context) error {
 	ctx := c.Request().Context()
 	me, _ := auth.UserFrom(ctx)
-	defer s.settingsChanged(ctx, me.ID)
 	var raw struct {
 		Push       *bool           `json:"push"`
 		Email      *bool           `json:"email"`
@@ -130,10 +129,7 @@ func (s *Server) apiConversationSettings(c *echo.Context) error {
 // apiConversationSettingsSave replaces my mute and keywords in a conversation I am in; a
 // field left out keeps its value.
 func (s *Server) apiConversationSettingsSave(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	defer s.settingsChanged(ctx, me.ID)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}

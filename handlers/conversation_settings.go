@@ -7,7 +7,6 @@ import (
 
 	"github.com/labstack/echo/v5"
 
-	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/chat"
 )
 
@@ -16,10 +15,7 @@ import (
 // and goes back to the thread (303). Refused keywords show the thread again with the menu
 // open and what is wrong.
 func (s *Server) conversationSettings(c *echo.Context) error {
-	ctx := c.Request().Context()
-	me, _ := auth.UserFrom(ctx)
-	defer s.settingsChanged(ctx, me.ID)
-	convID, err := pathID(c, "id")
+	ctx, me, convID, err := conversationRequest(c)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -126,11 +127,7 @@ func (s *Server) conversationRename(c *echo.Context) error {
 
 // auditLog is a group's audit log page (admins).
 func (s *Server) auditLog(c *echo.Context) error {
-	ctx, me, convID, err := conversationRequest(c)
-	if err != nil {
-		return err
-	}
-	entries, err := s.chat.AuditLog(ctx, me, convID)
+	ctx, me, convID, entries, err := s.auditOf(c)
 	if err != nil {
 		return err
 	}
@@ -141,6 +138,17 @@ func (s *Server) auditLog(c *echo.Context) error {
 	return render(c, http.StatusOK, views.AuditPage(views.AuditProps{
 		Layout: s.layout(views.T(ctx, "audit.title")), Me: me, Conversation: conv, Entries: entries,
 	}))
+}
+
+// auditOf answers the audit log of the group the path names, newest first (admins), with
+// the request's context, the signed-in user and the conversation's id.
+func (s *Server) auditOf(c *echo.Context) (context.Context, messenger.User, int64, []messenger.AuditEntry, error) {
+	ctx, me, convID, err := conversationRequest(c)
+	if err != nil {
+		return ctx, me, convID, nil, err
+	}
+	entries, err := s.chat.AuditLog(ctx, me, convID)
+	return ctx, me, convID, entries, err
 }
 
 // subParam answers the {sub} of the path: a portal id, which may hold characters the URL

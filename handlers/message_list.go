@@ -1,12 +1,14 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
 
 	"github.com/labstack/echo/v5"
 
+	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/views"
 )
@@ -15,11 +17,7 @@ import (
 // reconnect, oldest first, up to 200) or before_seq (the older page when scrolled to the
 // top, with the loader for the next one). X-Has-More says whether more lie beyond.
 func (s *Server) messageList(c *echo.Context) error {
-	ctx, me, convID, err := conversationRequest(c)
-	if err != nil {
-		return err
-	}
-	page, err := pageParams(c)
+	ctx, me, convID, page, err := pageRequest(c)
 	if err != nil {
 		return err
 	}
@@ -46,9 +44,15 @@ func (s *Server) messageList(c *echo.Context) error {
 // maxPageLimit is the most messages one page answers.
 const maxPageLimit = 200
 
-// pageParams reads before_seq / after_seq / limit.
-func pageParams(c *echo.Context) (chat.Page, error) {
-	return parsePage(c.QueryParams())
+// pageRequest reads the conversation the path names and the page of its messages the query
+// asks for (before_seq / after_seq / limit), with the request's context and user.
+func pageRequest(c *echo.Context) (context.Context, messenger.User, int64, chat.Page, error) {
+	ctx, me, convID, err := conversationRequest(c)
+	if err != nil {
+		return ctx, me, convID, chat.Page{}, err
+	}
+	page, err := parsePage(c.QueryParams())
+	return ctx, me, convID, page, err
 }
 
 // parsePage reads a page of messages from a query: seqs are non-negative integers, a limit

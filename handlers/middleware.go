@@ -241,6 +241,17 @@ func (s *Server) requireCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// changesSettings goes on a route that may change the signed-in user's settings: once its
+// handler is done, whatever it answered, their pages are told (settingsChanged).
+func (s *Server) changesSettings(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		ctx := c.Request().Context()
+		me, _ := auth.UserFrom(ctx)
+		defer s.settingsChanged(ctx, me.ID)
+		return next(c)
+	}
+}
+
 // sameOriginOnly refuses cross-origin state-changing browser requests, with Go's
 // Sec-Fetch-Site / Origin checks.
 func (s *Server) sameOriginOnly(next echo.HandlerFunc) echo.HandlerFunc {

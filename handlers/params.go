@@ -39,12 +39,20 @@ func conversationRequest(c *echo.Context) (context.Context, messenger.User, int6
 // conversationOf answers the conversation the path names as the signed-in user sees it,
 // with the request's context and that user.
 func (s *Server) conversationOf(c *echo.Context) (context.Context, messenger.User, messenger.Conversation, error) {
-	ctx, me, convID, err := conversationRequest(c)
+	return loadNamed(c, conversationRequest, s.chat.Conversation)
+}
+
+// loadNamed answers what load finds of the id the path names, read by request
+// (conversationRequest, fileRequest), with the request's context and its signed-in user.
+func loadNamed[ID, T any](c *echo.Context, request func(*echo.Context) (context.Context, messenger.User, ID, error),
+	load func(context.Context, messenger.User, ID) (T, error)) (context.Context, messenger.User, T, error) {
+	ctx, me, id, err := request(c)
 	if err != nil {
-		return ctx, me, messenger.Conversation{}, err
+		var zero T
+		return ctx, me, zero, err
 	}
-	conv, err := s.chat.Conversation(ctx, me, convID)
-	return ctx, me, conv, err
+	v, err := load(ctx, me, id)
+	return ctx, me, v, err
 }
 
 // queryInt parses an optional non-negative int64 query parameter (0 when absent).
@@ -75,6 +83,12 @@ func fileRequest(c *echo.Context) (context.Context, messenger.User, string, erro
 	me, _ := auth.UserFrom(ctx)
 	id, err := fileID(c)
 	return ctx, me, id, err
+}
+
+// uploadOf answers the signed-in user's upload the path names, with the request's context
+// and that user.
+func (s *Server) uploadOf(c *echo.Context) (context.Context, messenger.User, messenger.Upload, error) {
+	return loadNamed(c, fileRequest, s.chat.Upload)
 }
 
 // fileID parses a file or upload id of the path (a UUID).

@@ -15,7 +15,6 @@ import (
 func (s *Server) settingsSave(c *echo.Context) error {
 	ctx := c.Request().Context()
 	me, _ := auth.UserFrom(ctx)
-	defer s.settingsChanged(ctx, me.ID)
 	form := c.Request().PostForm
 	in := chat.SettingsInput{
 		Push: checked(form["push"]), Email: checked(form["email"]),

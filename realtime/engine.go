@@ -374,6 +374,23 @@ func newHub() *hub {
 	}
 }
 
+// subscription answers a new subscription of b with a queue of queueSize, registered in
+// h, once channels are valid and ctx is alive: what Subscribe of either engine starts with
+// before attaching it to channels.
+func (h *hub) subscription(ctx context.Context, b backend, queueSize int, channels []string) (*Subscription, error) {
+	if err := validChannels(channels); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s := newSubscription(b, queueSize)
+	if err := h.register(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 // register tracks s even while it has no channel, so engine Close reaches it.
 func (h *hub) register(s *Subscription) error {
 	h.mu.Lock()
@@ -631,16 +648,7 @@ func uniqueChannels(channels []string) ([]string, error) {
 	if err := validChannels(channels); err != nil {
 		return nil, err
 	}
-	seen := make(map[string]struct{}, len(channels))
-	out := make([]string, 0, len(channels))
-	for _, c := range channels {
-		if _, dup := seen[c]; dup {
-			continue
-		}
-		seen[c] = struct{}{}
-		out = append(out, c)
-	}
-	return out, nil
+	return unique(channels), nil
 }
 
 func historyGoneNoHistory(channel string) error {

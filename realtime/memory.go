@@ -293,14 +293,8 @@ func (c *memChannel) dropFront() {
 
 // Subscribe returns a subscription to channels; it is active immediately.
 func (m *Memory) Subscribe(ctx context.Context, channels ...string) (*Subscription, error) {
-	if err := validChannels(channels); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s := newSubscription(m, m.queueSize)
-	if err := m.hub.register(s); err != nil {
+	s, err := m.hub.subscription(ctx, m, m.queueSize, channels)
+	if err != nil {
 		return nil, err
 	}
 	if err := m.attach(ctx, s, channels); err != nil {

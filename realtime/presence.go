@@ -91,20 +91,6 @@ func (q *expiredQueue) push(userID int64) bool {
 	}
 }
 
-// uniqueIDs drops repeated IDs, keeping order.
-func uniqueIDs(ids []int64) []int64 {
-	seen := make(map[int64]struct{}, len(ids))
-	out := make([]int64, 0, len(ids))
-	for _, id := range ids {
-		if _, dup := seen[id]; dup {
-			continue
-		}
-		seen[id] = struct{}{}
-		out = append(out, id)
-	}
-	return out
-}
-
 // sortedIDs returns ids in ascending order, never nil.
 func sortedIDs(ids []int64) []int64 {
 	if ids == nil {

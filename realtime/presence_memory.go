@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/dreamseed/messenger/internal/tick"
 )
 
 // memPresence is the presence and typing state of a Memory engine. It
@@ -55,18 +57,33 @@ func (m *Memory) check(ctx context.Context) error {
 	}
 }
 
+// lock fails as check does, or locks the presence state and answers it with the time
+// now: the caller unlocks p.mu.
+func (m *Memory) lock(ctx context.Context) (p *memPresence, now time.Time, err error) {
+	if err := m.check(ctx); err != nil {
+		return nil, time.Time{}, err
+	}
+	p = m.pres
+	now = time.Now()
+	p.mu.Lock()
+	return p, now, nil
+}
+
+// lockConn is lock for a call about one connection: an empty connID is refused first.
+func (m *Memory) lockConn(ctx context.Context, connID string) (*memPresence, time.Time, error) {
+	if connID == "" {
+		return nil, time.Time{}, ErrInvalidConnID
+	}
+	return m.lock(ctx)
+}
+
 // Connect records connID of userID as live for PresenceTTL, renewed by
 // the engine until Disconnect or Close.
 func (m *Memory) Connect(ctx context.Context, userID int64, connID string) (bool, error) {
-	if connID == "" {
-		return false, ErrInvalidConnID
-	}
-	if err := m.check(ctx); err != nil {
+	p, now, err := m.lockConn(ctx, connID)
+	if err != nil {
 		return false, err
 	}
-	p := m.pres
-	now := time.Now()
-	p.mu.Lock()
 	defer p.mu.Unlock()
 	conns := p.users[userID]
 	if conns == nil {
@@ -80,15 +97,10 @@ func (m *Memory) Connect(ctx context.Context, userID int64, connID string) (bool
 
 // Disconnect removes connID of userID.
 func (m *Memory) Disconnect(ctx context.Context, userID int64, connID string) (bool, error) {
-	if connID == "" {
-		return false, ErrInvalidConnID
-	}
-	if err := m.check(ctx); err != nil {
+	p, now, err := m.lockConn(ctx, connID)
+	if err != nil {
 		return false, err
 	}
-	p := m.pres
-	now := time.Now()
-	p.mu.Lock()
 	defer p.mu.Unlock()
 	conns, ok := p.users[userID]
 	if !ok {
@@ -104,14 +116,12 @@ func (m *Memory) Disconnect(ctx context.Context, userID int64, connID string) (b
 
 // Online reports which of userIDs have a live connection.
 func (m *Memory) Online(ctx context.Context, userIDs []int64) (map[int64]bool, error) {
-	if err := m.check(ctx); err != nil {
+	p, now, err := m.lock(ctx)
+	if err != nil {
 		return nil, err
 	}
-	p := m.pres
-	now := time.Now()
-	out := make(map[int64]bool, len(userIDs))
-	p.mu.Lock()
 	defer p.mu.Unlock()
+	out := make(map[int64]bool, len(userIDs))
 	for _, id := range userIDs {
 		online := false
 		for _, exp := range p.users[id] {
@@ -131,12 +141,10 @@ func (m *Memory) PresenceExpired() <-chan int64 { return m.pres.expired.channel(
 
 // SetTyping marks userID typing in convID for TypingTTL, or stops it.
 func (m *Memory) SetTyping(ctx context.Context, convID, userID int64, on bool) (bool, error) {
-	if err := m.check(ctx); err != nil {
+	p, now, err := m.lock(ctx)
+	if err != nil {
 		return false, err
 	}
-	p := m.pres
-	now := time.Now()
-	p.mu.Lock()
 	defer p.mu.Unlock()
 	users := p.typing[convID]
 	live := users != nil && users[userID].After(now)
@@ -159,12 +167,10 @@ func (m *Memory) SetTyping(ctx context.Context, convID, userID int64, on bool) (
 
 // Typing lists the users typing in convID now.
 func (m *Memory) Typing(ctx context.Context, convID int64) ([]int64, error) {
-	if err := m.check(ctx); err != nil {
+	p, now, err := m.lock(ctx)
+	if err != nil {
 		return nil, err
 	}
-	p := m.pres
-	now := time.Now()
-	p.mu.Lock()
 	defer p.mu.Unlock()
 	var ids []int64
 	for id, exp := range p.typing[convID] {
@@ -179,41 +185,23 @@ func (m *Memory) Typing(ctx context.Context, convID int64) ([]int64, error) {
 func (m *Memory) refreshLoop() {
 	defer m.wg.Done()
 	p := m.pres
-	t := time.NewTicker(p.cfg.refresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.done:
-			return
-		case <-p.stopRefresh:
-			return
-		case <-t.C:
-			exp := time.Now().Add(p.cfg.ttl)
-			p.mu.Lock()
-			for _, conns := range p.users {
-				for id := range conns {
-					conns[id] = exp
-				}
+	tick.Every(p.cfg.refresh, m.done, p.stopRefresh, func() {
+		exp := time.Now().Add(p.cfg.ttl)
+		p.mu.Lock()
+		for _, conns := range p.users {
+			for id := range conns {
+				conns[id] = exp
 			}
-			p.mu.Unlock()
 		}
-	}
+		p.mu.Unlock()
+	})
 }
 
 // sweepLoop reports lapsed users and forgets expired typing state.
 func (m *Memory) sweepLoop() {
 	defer m.wg.Done()
 	p := m.pres
-	t := time.NewTicker(p.cfg.sweep)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.done:
-			return
-		case <-t.C:
-			p.sweep(time.Now())
-		}
-	}
+	tick.Every(p.cfg.sweep, m.done, nil, func() { p.sweep(time.Now()) })
 }
 
 func (p *memPresence) sweep(now time.Time) {

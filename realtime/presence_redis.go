@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/dreamseed/messenger/internal/tick"
 )
 
 // Presence and typing keys under the engine prefix:
@@ -249,7 +251,7 @@ func (r *Redis) Online(ctx context.Context, userIDs []int64) (map[int64]bool, er
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	ids := uniqueIDs(userIDs)
+	ids := unique(userIDs)
 	out := make(map[int64]bool, len(ids))
 	if len(ids) == 0 {
 		return out, nil
@@ -356,20 +358,11 @@ func (r *Redis) runScripts(ctx context.Context, s *redis.Script, calls []*script
 func (r *Redis) refreshLoop() {
 	defer r.wg.Done()
 	p := r.pres
-	t := time.NewTicker(p.cfg.refresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.done:
-			return
-		case <-p.stopRefresh:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(r.bg, p.cfg.refresh)
-			r.refreshPresence(ctx)
-			cancel()
-		}
-	}
+	tick.Every(p.cfg.refresh, r.done, p.stopRefresh, func() {
+		ctx, cancel := context.WithTimeout(r.bg, p.cfg.refresh)
+		defer cancel()
+		r.refreshPresence(ctx)
+	})
 }
 
 type userConns struct {
@@ -453,20 +446,13 @@ func (r *Redis) revive(ctx context.Context, userID int64, connID string) {
 func (r *Redis) sweepLoop() {
 	defer r.wg.Done()
 	p := r.pres
-	t := time.NewTicker(p.cfg.sweep)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.done:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(r.bg, max(p.cfg.sweep, r.timings.op))
-			if err := r.sweepPresence(ctx); err != nil && !r.closing() {
-				r.log.Warn("realtime: presence sweep failed", "err", err)
-			}
-			cancel()
+	tick.Every(p.cfg.sweep, r.done, nil, func() {
+		ctx, cancel := context.WithTimeout(r.bg, max(p.cfg.sweep, r.timings.op))
+		defer cancel()
+		if err := r.sweepPresence(ctx); err != nil && !r.closing() {
+			r.log.Warn("realtime: presence sweep failed", "err", err)
 		}
-	}
+	})
 }
 
 // sweepPresence lists index entries whose score is past and claims each

@@ -15,6 +15,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/tidwall/gjson"
+
+	"github.com/dreamseed/messenger/internal/tick"
 )
 
 // redisPrefix namespaces our channels and keys so the Redis can be shared
@@ -546,14 +548,8 @@ func (r *Redis) historyKey(channel string) string { return r.prefix + historyKey
 // Subscribe returns a subscription to channels once Redis has confirmed
 // them, so events published afterwards by any process reach it.
 func (r *Redis) Subscribe(ctx context.Context, channels ...string) (*Subscription, error) {
-	if err := validChannels(channels); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s := newSubscription(r, r.queueSize)
-	if err := r.hub.register(s); err != nil {
+	s, err := r.hub.subscription(ctx, r, r.queueSize, channels)
+	if err != nil {
 		return nil, err
 	}
 	if len(channels) > 0 {
@@ -727,16 +723,7 @@ func (r *Redis) ping(payload string) {
 // deadline only expires on a dead connection.
 func (r *Redis) pingLoop() {
 	defer r.wg.Done()
-	t := time.NewTicker(r.timings.ping)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.done:
-			return
-		case <-t.C:
-			r.ping(healthToken)
-		}
-	}
+	tick.Every(r.timings.ping, r.done, nil, func() { r.ping(healthToken) })
 }
 
 // readLoop is the only reader of the pubsub connection. gen is the

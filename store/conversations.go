@@ -291,14 +291,7 @@ func scanIDs(rows *sql.Rows) ([]int64, error) {
 
 // Leave ends the transaction user's membership of a conversation.
 func (tx *Tx) Leave(ctx context.Context, convID int64) error {
-	var left bool
-	if err := tx.tx.QueryRowContext(ctx, `SELECT app_leave($1)`, convID).Scan(&left); err != nil {
-		return fmt.Errorf("leave: %w", err)
-	}
-	if !left {
-		return messenger.Errorf(messenger.ENOTFOUND, "error.conversation.not_found")
-	}
-	return nil
+	return tx.gate(ctx, "leave", "error.conversation.not_found", `SELECT app_leave($1)`, convID)
 }
 
 // AnnouncementZone answers the zone of conversation convID when it is a zone's

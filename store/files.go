@@ -125,25 +125,13 @@ func (tx *Tx) queryUploads(ctx context.Context, where string, args ...any) ([]me
 // Upload answers one of the transaction user's uploads.
 func (tx *Tx) Upload(ctx context.Context, id string) (messenger.Upload, error) {
 	ups, err := tx.queryUploads(ctx, `WHERE u.id = $1`, id)
-	if err != nil {
-		return messenger.Upload{}, err
-	}
-	if len(ups) == 0 {
-		return messenger.Upload{}, messenger.Errorf(messenger.ENOTFOUND, "error.upload.not_found")
-	}
-	return ups[0], nil
+	return first(ups, err, "error.upload.not_found")
 }
 
 // UploadByClientID answers the transaction user's upload with this client_msg_id.
 func (tx *Tx) UploadByClientID(ctx context.Context, clientMsgID string) (messenger.Upload, error) {
 	ups, err := tx.queryUploads(ctx, `WHERE u.uploader_id = $1 AND u.client_msg_id = $2`, tx.id.UserID, clientMsgID)
-	if err != nil {
-		return messenger.Upload{}, err
-	}
-	if len(ups) == 0 {
-		return messenger.Upload{}, messenger.Errorf(messenger.ENOTFOUND, "error.upload.not_found")
-	}
-	return ups[0], nil
+	return first(ups, err, "error.upload.not_found")
 }
 
 // PendingUploads answers the transaction user's uploads to a conversation that are not a
@@ -156,14 +144,7 @@ func (tx *Tx) PendingUploads(ctx context.Context, convID int64) ([]messenger.Upl
 
 // DismissUpload hides one of the transaction user's infected or failed uploads.
 func (tx *Tx) DismissUpload(ctx context.Context, id string) error {
-	var done bool
-	if err := tx.tx.QueryRowContext(ctx, `SELECT app_dismiss_upload($1)`, id).Scan(&done); err != nil {
-		return fmt.Errorf("dismiss upload: %w", err)
-	}
-	if !done {
-		return messenger.Errorf(messenger.ENOTFOUND, "error.upload.not_found")
-	}
-	return nil
+	return tx.gate(ctx, "dismiss upload", "error.upload.not_found", `SELECT app_dismiss_upload($1)`, id)
 }
 
 // StoredFile is a file with where its bytes are.
@@ -202,13 +183,7 @@ func (tx *Tx) queryFiles(ctx context.Context, where string, args ...any) ([]Stor
 // one of a message of a conversation they are an active member of (row-level security).
 func (tx *Tx) File(ctx context.Context, id string) (StoredFile, error) {
 	files, err := tx.queryFiles(ctx, `WHERE f.id = $1`, id)
-	if err != nil {
-		return StoredFile{}, err
-	}
-	if len(files) == 0 {
-		return StoredFile{}, messenger.Errorf(messenger.ENOTFOUND, "error.file.not_found")
-	}
-	return files[0], nil
+	return first(files, err, "error.file.not_found")
 }
 
 // fillFiles gives the file messages of msgs their clean files, in the order sent.
@@ -310,13 +285,7 @@ func (tx *Tx) ClientMsgIDUsed(ctx context.Context, clientMsgID string) (bool, er
 // Message answers one message of a conversation the transaction's user may read.
 func (tx *Tx) Message(ctx context.Context, id int64) (messenger.Message, error) {
 	msgs, err := tx.queryMessages(ctx, `WHERE m.id = $1`, id)
-	if err != nil {
-		return messenger.Message{}, err
-	}
-	if len(msgs) == 0 {
-		return messenger.Message{}, messenger.Errorf(messenger.ENOTFOUND, "error.message.not_found")
-	}
-	return msgs[0], nil
+	return first(msgs, err, "error.message.not_found")
 }
 
 // The jobs' side: each runs in a transaction acting as nobody (DB.InTx with a zero

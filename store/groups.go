@@ -72,14 +72,7 @@ func (tx *Tx) PassAdmin(ctx context.Context, convID int64) (int64, error) {
 // waits, then finds the membership as the change left it. The application's role may not
 // lock other members' rows itself: the gate does it for an active member.
 func (tx *Tx) LockConversation(ctx context.Context, convID int64) error {
-	var locked bool
-	if err := tx.tx.QueryRowContext(ctx, `SELECT app_lock_conversation($1)`, convID).Scan(&locked); err != nil {
-		return fmt.Errorf("lock conversation: %w", err)
-	}
-	if !locked {
-		return messenger.Errorf(messenger.ENOTFOUND, "error.conversation.not_found")
-	}
-	return nil
+	return tx.gate(ctx, "lock conversation", "error.conversation.not_found", `SELECT app_lock_conversation($1)`, convID)
 }
 
 // ConversationKind answers the kind of a conversation the transaction's user sees.

@@ -217,13 +217,7 @@ func (tx *Tx) InsertNotice(ctx context.Context, convID int64, ev messenger.Syste
 
 func (tx *Tx) messageByClientID(ctx context.Context, clientMsgID string) (messenger.Message, error) {
 	msgs, err := tx.queryMessages(ctx, `WHERE m.sender_id = $1 AND m.client_msg_id = $2`, tx.id.UserID, clientMsgID)
-	if err != nil {
-		return messenger.Message{}, err
-	}
-	if len(msgs) == 0 {
-		return messenger.Message{}, messenger.Errorf(messenger.ENOTFOUND, "error.message.not_found")
-	}
-	return msgs[0], nil
+	return first(msgs, err, "error.message.not_found")
 }
 
 func asPQ(err error, target **pq.Error) bool { return errors.As(err, target) }

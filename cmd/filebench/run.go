@@ -26,6 +26,7 @@ import (
 	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/internal/proc"
 	"github.com/dreamseed/messenger/internal/sse"
+	"github.com/dreamseed/messenger/internal/tick"
 	"github.com/dreamseed/messenger/scan"
 	"github.com/dreamseed/messenger/scan/clamdtest"
 	"github.com/dreamseed/messenger/upload"
@@ -409,18 +410,11 @@ func (b *bench) memoryRun(ctx context.Context, pid, n int, data []byte) (rest, p
 	sampled := make(chan struct{})
 	go func() {
 		defer close(sampled)
-		t := time.NewTicker(10 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				if rss, err := proc.RSS(pid); err == nil && rss > peak {
-					peak = rss
-				}
+		tick.Every(10*time.Millisecond, stop, nil, func() {
+			if rss, err := proc.RSS(pid); err == nil && rss > peak {
+				peak = rss
 			}
-		}
+		})
 	}()
 	l, err := b.schedule(ctx, n, 1e9, "document.pdf", data) // all due at once
 	close(stop)

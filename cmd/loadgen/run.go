@@ -25,6 +25,7 @@ import (
 	"github.com/dreamseed/messenger/internal/cpuprofile"
 	"github.com/dreamseed/messenger/internal/proc"
 	"github.com/dreamseed/messenger/internal/sse"
+	"github.com/dreamseed/messenger/internal/tick"
 )
 
 // streamIdle is how long a stream may stay silent before it is taken for dead and
@@ -534,23 +535,16 @@ func (b *bench) send(ctx context.Context) (st *sendStats, measuredStart time.Tim
 }
 
 func (b *bench) progress(st *sendStats, start time.Time, stop <-chan struct{}) {
-	t := time.NewTicker(b.cfg.Progress)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			var delivered int64
-			for _, u := range b.states {
-				u.mu.Lock()
-				delivered += u.deliveries
-				u.mu.Unlock()
-			}
-			fmt.Fprintf(b.log, "loadgen: %5.0fs  attempted %d  ok %d  in flight %d  deliveries %d\n",
-				time.Since(start).Seconds(), st.attempted.Load(), st.okNow.Load(), st.inFlight.Load(), delivered)
+	tick.Every(b.cfg.Progress, stop, nil, func() {
+		var delivered int64
+		for _, u := range b.states {
+			u.mu.Lock()
+			delivered += u.deliveries
+			u.mu.Unlock()
 		}
-	}
+		fmt.Fprintf(b.log, "loadgen: %5.0fs  attempted %d  ok %d  in flight %d  deliveries %d\n",
+			time.Since(start).Seconds(), st.attempted.Load(), st.okNow.Load(), st.inFlight.Load(), delivered)
+	})
 }
 
 // sendOne sends slot s: a random user's message to one of their conversations, with a

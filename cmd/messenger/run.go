@@ -277,12 +277,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 	if pprofSrv != nil {
 		go func() { served <- pprofSrv.Serve(pprofLn) }()
 	}
-	var serveErr error
-	select {
-	case serveErr = <-served:
-		logger.Error("listener failed", slog.String("error", serveErr.Error()))
-	case <-ctx.Done():
-	}
+	serveErr := untilStopped(ctx, served, logger, "listener failed")
 	logger.Info("shutting down")
 	endStreams()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -352,12 +347,7 @@ func work(ctx context.Context, cfg config, db *store.DB, appDSN string, logger *
 		logger.Info("metrics listening", slog.String("addr", ln.Addr().String()))
 	}
 	logger.Info("messenger worker running", slog.Int("workers", cfg.JobWorkers))
-	var runErr error
-	select {
-	case runErr = <-failed:
-		logger.Error("metrics listener failed", slog.String("error", runErr.Error()))
-	case <-ctx.Done():
-	}
+	runErr := untilStopped(ctx, failed, logger, "metrics listener failed")
 	logger.Info("worker stopping: letting running jobs finish")
 	if metricsSrv != nil {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
