@@ -124,9 +124,13 @@ func (tx *Tx) fillConversations(ctx context.Context, convs []messenger.Conversat
 		return err
 	}
 
-	msgs, err := tx.queryMessages(ctx,
+	// A preview, not a row of a thread: no runs.
+	msgs, err := tx.scanMessages(ctx,
 		`JOIN conversations c ON c.id = m.conversation_id AND c.last_seq = m.seq
 		 WHERE m.conversation_id = ANY($1)`, pq.Array(ids))
+	if err == nil {
+		err = tx.fillFiles(ctx, msgs)
+	}
 	if err != nil {
 		return fmt.Errorf("load last messages: %w", err)
 	}

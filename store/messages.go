@@ -17,36 +17,40 @@ const messageColumns = `m.id, m.conversation_id, m.seq, m.kind, m.body, m.client
 	  WHERE r.conversation_id = m.conversation_id AND r.last_read_seq >= m.seq
 	    AND r.user_id IS DISTINCT FROM m.sender_id),
 	coalesce(u.id, 0), coalesce(u.sub, ''), coalesce(u.name, ''), coalesce(u.role, ''), m.event,
-	m.deleted_at IS NOT NULL, coalesce(p.sender_id, 0), coalesce(p.kind, ''), p.created_at`
+	m.deleted_at IS NOT NULL`
 
-// queryMessages runs a message query whose FROM is "messages m LEFT JOIN messages p LEFT
-// JOIN users u" (p the message before m: seqs have no gaps) and whose remaining clauses are
-// where; each message's JoinsPrevious is messenger.JoinsRun of p and m, so that even the
-// first of a page or fragment knows its run; file messages get their files (one more
-// query).
+// queryMessages runs a message query whose FROM is "messages m LEFT JOIN users u" and
+// whose remaining clauses are where; file messages get their files (one more query).
+// Each message's JoinsPrevious is messenger.JoinsRun of it and the message before it
+// (seqs have no gaps): from the answer itself where that message is in it, else from one
+// more query for the missing ones (joinRuns), so that even the first of a page or
+// fragment knows its run.
 func (tx *Tx) queryMessages(ctx context.Context, where string, args ...any) ([]messenger.Message, error) {
+	msgs, err := tx.scanMessages(ctx, where, args...)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.joinRuns(ctx, msgs); err != nil {
+		return nil, err
+	}
+	return msgs, tx.fillFiles(ctx, msgs)
+}
+
+func (tx *Tx) scanMessages(ctx context.Context, where string, args ...any) ([]messenger.Message, error) {
 	rows, err := tx.tx.QueryContext(ctx,
-		`SELECT `+messageColumns+` FROM messages m
-		   LEFT JOIN messages p ON p.conversation_id = m.conversation_id AND p.seq = m.seq - 1
-		   LEFT JOIN users u ON u.id = m.sender_id `+where, args...)
+		`SELECT `+messageColumns+` FROM messages m LEFT JOIN users u ON u.id = m.sender_id `+where, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var msgs []messenger.Message
 	for rows.Next() {
-		var m, prev messenger.Message
+		var m messenger.Message
 		var clientID sql.NullString
 		var event []byte
-		var prevAt sql.NullTime
 		if err := rows.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.Kind, &m.Body, &clientID, &m.CreatedAt,
-			&m.ReadCount, &m.Sender.ID, &m.Sender.Sub, &m.Sender.Name, &m.Sender.Role, &event, &m.Deleted,
-			&prev.Sender.ID, &prev.Kind, &prevAt); err != nil {
+			&m.ReadCount, &m.Sender.ID, &m.Sender.Sub, &m.Sender.Name, &m.Sender.Role, &event, &m.Deleted); err != nil {
 			return nil, err
-		}
-		if prevAt.Valid {
-			prev.CreatedAt = prevAt.Time
-			m.JoinsPrevious = messenger.JoinsRun(prev, m)
 		}
 		if event != nil {
 			m.Event = new(messenger.SystemEvent)
@@ -60,11 +64,41 @@ func (tx *Tx) queryMessages(ctx context.Context, where string, args ...any) ([]m
 		}
 		msgs = append(msgs, m)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
+	return msgs, rows.Err()
+}
+
+// joinRuns sets each message's JoinsPrevious. The messages before those whose own is not
+// in msgs are read by conversation and seqs given as values: a join on seq - 1 cannot use
+// the index under row-level security (the arithmetic is not leakproof, so it may not run
+// before the policy), and the planner scanned a conversation's messages for every row. A
+// message before that the reader may not see leaves the run to start there.
+func (tx *Tx) joinRuns(ctx context.Context, msgs []messenger.Message) error {
+	type key struct{ conv, seq int64 }
+	byKey := make(map[key]*messenger.Message, len(msgs))
+	for i := range msgs {
+		byKey[key{msgs[i].ConversationID, msgs[i].Seq}] = &msgs[i]
 	}
-	rows.Close()
-	return msgs, tx.fillFiles(ctx, msgs)
+	missing := map[int64]pq.Int64Array{} // by conversation: the seqs before messages not in msgs
+	for _, m := range msgs {
+		if k := (key{m.ConversationID, m.Seq - 1}); k.seq > 0 && byKey[k] == nil {
+			missing[k.conv] = append(missing[k.conv], k.seq)
+		}
+	}
+	for conv, seqs := range missing { // one conversation, but for a message list of several
+		before, err := tx.scanMessages(ctx, `WHERE m.conversation_id = $1 AND m.seq = ANY($2)`, conv, seqs)
+		if err != nil {
+			return fmt.Errorf("messages before: %w", err)
+		}
+		for i := range before {
+			byKey[key{before[i].ConversationID, before[i].Seq}] = &before[i]
+		}
+	}
+	for i := range msgs {
+		if prev := byKey[key{msgs[i].ConversationID, msgs[i].Seq - 1}]; prev != nil {
+			msgs[i].JoinsPrevious = messenger.JoinsRun(*prev, msgs[i])
+		}
+	}
+	return nil
 }
 
 // MessagesBefore answers up to limit messages of a conversation with seq below beforeSeq
