@@ -39,6 +39,7 @@ type Service struct {
 	sendQueue   sendQueue                        // sends waiting to be stored (chat/send.go)
 	sendSlots   chan struct{}                    // one token per send transaction running (chat/send.go)
 	lockFreed   wakeup                           // woken when an ordering lock is let go (chat/send.go)
+	lastStored  lastMessages                     // each conversation's last message sent here (chat/runs.go)
 }
 
 // NewService answers a Service on db that publishes to events, registers its metrics

@@ -266,7 +266,7 @@ func (s *Service) sendBatch(batch []convSends, stored func()) {
 	)
 	for _, cs := range batch {
 		var (
-			g    = store.SendGroup{ConvID: cs.convID}
+			g    = store.SendGroup{ConvID: cs.convID, Last: s.lastStored.get(cs.convID)}
 			mine []*sendRequest
 		)
 		for _, r := range cs.reqs {
@@ -322,6 +322,7 @@ func (s *Service) sendBatch(batch []convSends, stored func()) {
 			msg := res.Message
 			msg.Sender = r.me
 			results[gi][i].Message = msg
+			s.lastStored.stored(msg)
 			if res.ZoneID != 0 {
 				pubs = s.appendZoneEvent(pubs, res.ZoneID, EventMessageNew, strconv.FormatInt(msg.Seq, 10), msg)
 			} else {

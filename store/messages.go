@@ -281,14 +281,15 @@ type BatchSent struct {
 type SendGroup struct {
 	ConvID int64
 	Sends  []BatchSend
+	// Last is the conversation's last message as the caller last stored it, if it knows it
+	// (sender, kind, time and seq): when it is the one just before the first new message,
+	// that message's run is known without a read.
+	Last *messenger.Message
 }
 
-// sqlSendBatch stores a batch of text messages to several conversations (the gate of
-// sql/020_send_gate.sql, through sql/022_send_gate_runs.sql, which adds the message before
-// each conversation's first new one).
-const sqlSendBatch = `SELECT outcome, coalesce(message_id, 0), coalesce(message_seq, 0), message_at, zone_id, members,
-	        coalesce(prev_sender, 0), coalesce(prev_kind, ''), prev_at
-	   FROM app_send_batch_runs($1, $2, $3, $4, $5, $6)`
+// sqlSendBatch stores a batch of text messages to several conversations (sql/020_send_gate.sql).
+const sqlSendBatch = `SELECT outcome, coalesce(message_id, 0), coalesce(message_seq, 0), message_at, zone_id, members
+	   FROM app_send_batch($1, $2, $3, $4, $5, $6)`
 
 // MaxBatch is the most sends InsertMessages stores in one call.
 const MaxBatch = 1000
@@ -304,8 +305,10 @@ const MaxBatch = 1000
 //
 // An error that no check answers (a client_msg_id another transaction stored meanwhile)
 // fails the whole statement and the transaction: the caller then splits the batch, where
-// the same error is one send's answer. Afterwards the transaction acts as the sender of the
-// last duplicate it loaded, or as no one: ActAs names whoever it writes for next.
+// the same error is one send's answer. Each new message's JoinsPrevious is worked out from
+// the message before it: the one just stored in the batch, the group's Last, or else one
+// read as the first new message's sender. Afterwards the transaction acts as the sender of
+// the last message it read, or as no one: ActAs names whoever it writes for next.
 func (tx *Tx) InsertMessages(ctx context.Context, groups []SendGroup) ([][]BatchSent, error) {
 	n := 0
 	for _, g := range groups {
@@ -333,25 +336,15 @@ func (tx *Tx) InsertMessages(ctx context.Context, groups []SendGroup) ([][]Batch
 	}
 	defer rows.Close()
 	flat := make([]BatchSent, 0, n)
-	prevs := make([]messenger.Message, 0, n) // by send: the message before the first new one of its conversation
 	for rows.Next() {
 		var (
 			outcome string
 			b       BatchSent
 			at      sql.NullTime
 			mem     pq.Int64Array
-			prev    messenger.Message
-			prevAt  sql.NullTime
 		)
-		if err := rows.Scan(&outcome, &b.Message.ID, &b.Message.Seq, &at, &b.ZoneID, &mem,
-			&prev.Sender.ID, &prev.Kind, &prevAt); err != nil {
+		if err := rows.Scan(&outcome, &b.Message.ID, &b.Message.Seq, &at, &b.ZoneID, &mem); err != nil {
 			return nil, fmt.Errorf("send messages: %w", err)
-		}
-		if prevAt.Valid {
-			prev.CreatedAt = prevAt.Time
-			prevs = append(prevs, prev)
-		} else {
-			prevs = append(prevs, messenger.Message{})
 		}
 		if len(flat) >= n {
 			return nil, errors.New("send messages: more answers than sends")
@@ -382,11 +375,14 @@ func (tx *Tx) InsertMessages(ctx context.Context, groups []SendGroup) ([][]Batch
 	}
 	out := make([][]BatchSent, len(groups))
 	for gi, g := range groups {
-		res, before := flat[:len(g.Sends):len(g.Sends)], prevs[:len(g.Sends)]
-		flat, prevs = flat[len(g.Sends):], prevs[len(g.Sends):]
-		// The message before each new one: the gate's answer for the first, then the one
-		// stored just before it in this batch (its seqs follow the order given).
-		var prev messenger.Message
+		res := flat[:len(g.Sends):len(g.Sends)]
+		flat = flat[len(g.Sends):]
+		// The message before each new one: the one stored just before it in this batch (its
+		// seqs follow the order given), or for the first the group's Last, or a read.
+		var prev *messenger.Message
+		if g.Last != nil {
+			prev = g.Last
+		}
 		var members []int64
 		for _, r := range res {
 			if r.Members != nil {
@@ -399,11 +395,16 @@ func (tx *Tx) InsertMessages(ctx context.Context, groups []SendGroup) ([][]Batch
 				m := &res[i].Message
 				m.ConversationID, m.Kind, m.Body, m.ClientMsgID = g.ConvID, messenger.MessageText, s.Body, s.ClientMsgID
 				m.Sender = messenger.User{ID: s.Sender.UserID, OrgID: s.Sender.OrgID}
-				if before[i].CreatedAt.IsZero() && before[i].Kind == "" {
-					before[i] = prev // not the conversation's first new message of the batch
+				if prev == nil || prev.Seq != m.Seq-1 {
+					if err := tx.ActAs(ctx, s.Sender); err != nil {
+						return nil, err
+					}
+					if prev, err = tx.messageAt(ctx, g.ConvID, m.Seq-1); err != nil {
+						return nil, err
+					}
 				}
-				m.JoinsPrevious = !before[i].CreatedAt.IsZero() && messenger.JoinsRun(before[i], *m)
-				prev = *m
+				m.JoinsPrevious = prev != nil && messenger.JoinsRun(*prev, *m)
+				prev = m
 				res[i].Members = nil
 				if res[i].ZoneID == 0 {
 					res[i].Members = members
@@ -430,6 +431,19 @@ func (tx *Tx) InsertMessages(ctx context.Context, groups []SendGroup) ([][]Batch
 		out[gi] = res
 	}
 	return out, nil
+}
+
+// messageAt answers the message seq of conversation convID as the transaction's user sees
+// it, or nil.
+func (tx *Tx) messageAt(ctx context.Context, convID, seq int64) (*messenger.Message, error) {
+	if seq <= 0 {
+		return nil, nil
+	}
+	msgs, err := tx.scanMessages(ctx, `WHERE m.conversation_id = $1 AND m.seq = $2`, convID, seq)
+	if err != nil || len(msgs) == 0 {
+		return nil, err
+	}
+	return &msgs[0], nil
 }
 
 // sendError maps what the database said to a send: a client_msg_id another transaction

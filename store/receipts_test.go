@@ -169,4 +169,31 @@ func TestMessagesKnowTheirRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+
+	// The caller's Last stands for the message before when it is the one just before (here
+	// it says someone else sent 다섯째, so b's next message starts a run), and is read past
+	// when it is not (a Last of seq 1 is not the message before seq 6's).
+	fifth := sent[3]
+	next := func(last messenger.Message, body string) bool {
+		t.Helper()
+		var res [][]store.BatchSent
+		err := db.InTx(ctx, messenger.Identity{}, func(tx *store.Tx) error {
+			var err error
+			res, err = tx.InsertMessages(ctx, []store.SendGroup{{ConvID: conv, Last: &last, Sends: []store.BatchSend{send(b, body)}}})
+			return err
+		})
+		if err != nil || res[0][0].Err != nil || !res[0][0].Created {
+			t.Fatalf("send %s: %v %+v", body, err, res)
+		}
+		return res[0][0].Message.JoinsPrevious
+	}
+	told := fifth
+	told.Sender.ID = c.ID
+	if next(told, "여섯째") {
+		t.Errorf("여섯째 joins, want a new run: the Last given says someone else sent the message before")
+	}
+	stale := sent[0]
+	if !next(stale, "일곱째") {
+		t.Errorf("일곱째 starts a run, want it to join 여섯째, read past a Last that is not the message before")
+	}
 }

@@ -219,9 +219,6 @@ func TestDatabaseWall(t *testing.T) {
 		// Inside a user's transaction the gate sends for nobody, not even the user.
 		w.refused("a member sending through the gate inside their transaction", member, send,
 			batch([]int64{group}, []int64{member.ID}, []int64{orgA}, []bool{false})...)
-		w.refused("a member sending through the gate's runs inside their transaction", member,
-			`SELECT outcome FROM app_send_batch_runs($1, $2, $3, $4, $5, $6)`,
-			batch([]int64{group}, []int64{member.ID}, []int64{orgA}, []bool{false})...)
 		// Acting as nobody (the server's own batch), it checks each sender itself.
 		rows, err := w.app.Query(send, batch(
 			[]int64{group, group, group, announcements, group},
@@ -245,15 +242,6 @@ func TestDatabaseWall(t *testing.T) {
 		// organization.
 		if want := []string{"not_found", "not_found", "not_found", "forbidden", "not_found"}; !slices.Equal(got, want) {
 			t.Errorf("the gate answered %v, want %v", got, want)
-		}
-		// The runs' wrapper looks behind no refused send: nothing of a conversation the
-		// sender may not read comes back.
-		var told int
-		if err := w.app.QueryRow(`SELECT count(*) FROM app_send_batch_runs($1, $2, $3, $4, $5, $6)
-			WHERE prev_sender IS NOT NULL OR prev_kind IS NOT NULL OR prev_at IS NOT NULL`, batch(
-			[]int64{group, group, announcements}, []int64{outsider.ID, other.ID, outsider.ID},
-			[]int64{orgA, orgA, orgA}, []bool{false, false, true})...).Scan(&told); err != nil || told != 0 {
-			t.Errorf("the runs' wrapper told %d neighbours of refused sends (%v)", told, err)
 		}
 		if after := w.value(`SELECT count(*) || ' ' || max(seq) FROM messages`); after != before {
 			t.Errorf("messages went from %s to %s", before, after)
