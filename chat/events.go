@@ -11,6 +11,7 @@ import (
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/realtime"
+	"github.com/dreamseed/messenger/store"
 )
 
 // Live event types, as docs/api.md names them.
@@ -63,6 +64,7 @@ func (s *Service) appendEvent(pubs []realtime.Publication, userIDs []int64, typ 
 	}
 	ev, err := liveEvent(typ, data, droppable)
 	if err != nil {
+		s.metrics.errors.WithLabelValues(errEncode).Inc()
 		s.logger.Error("encode event", slog.String("type", typ), slog.String("error", err.Error()))
 		return pubs
 	}
@@ -83,7 +85,8 @@ func (s *Service) publishAll(ctx context.Context, pubs []realtime.Publication) {
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
 	defer cancel()
 	if err := s.events.PublishAll(pctx, pubs); err != nil {
-		s.metrics.errors.WithLabelValues("publish").Inc()
+		s.metrics.errors.WithLabelValues(errPublish).Inc()
+		s.metrics.publishFails.Inc()
 		s.logger.Error("publish events", slog.String("type", pubs[0].Event.Type), slog.Int("events", len(pubs)),
 			slog.Int("recipients", len(pubs[0].Channels)), slog.String("error", err.Error()),
 			slog.String("request_id", messenger.RequestID(ctx)))
@@ -188,12 +191,21 @@ func filesOf(api []messenger.APIFile) []messenger.File {
 	return out
 }
 
+// ErrorKinds are the values of messenger_errors_total's kind label.
+var ErrorKinds = []string{errPublish, errEncode}
+
+const (
+	errPublish = "publish"
+	errEncode  = "encode"
+)
+
 // metrics of the use cases.
 type metrics struct {
 	messages     *prometheus.CounterVec
 	sendDuration prometheus.Histogram
 	sendBatch    prometheus.Histogram
 	errors       *prometheus.CounterVec
+	publishFails prometheus.Counter
 	scans        *prometheus.CounterVec
 	scanFailures prometheus.Counter
 	thumbWait    prometheus.Histogram
@@ -212,8 +224,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "messenger_errors_total",
-			Help: "Errors by where they happened.",
-		}, []string{"where"}),
+			Help: "Errors by kind: publish (live events not published), encode (a live event that could not be encoded).",
+		}, []string{"kind"}),
+		publishFails: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "messenger_publish_failures_total",
+			Help: "Publishes of live events the realtime engine (Redis or memory) failed; their streams resync.",
+		}),
 		scans: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "messenger_file_scans_total",
 			Help: "Files scanned, by verdict (clean, infected; skipped without a scanner).",
@@ -233,6 +249,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: []float64{.001, .01, .1, .5, 1, 2.5, 5, 10, 30, 60},
 		}),
 	}
-	reg.MustRegister(m.messages, m.sendDuration, m.sendBatch, m.errors, m.scans, m.scanFailures, m.thumbWait)
+	// Every series of a closed label set exists from the start, at zero.
+	for _, k := range ErrorKinds {
+		m.errors.WithLabelValues(k)
+	}
+	for _, k := range []string{messenger.MessageText, messenger.MessageFile, messenger.MessageSystem} {
+		m.messages.WithLabelValues(k)
+	}
+	for _, v := range []string{store.VerdictClean, store.VerdictInfected, store.VerdictSkipped} {
+		m.scans.WithLabelValues(v)
+	}
+	reg.MustRegister(m.messages, m.sendDuration, m.sendBatch, m.errors, m.publishFails, m.scans, m.scanFailures, m.thumbWait)
 	return m
 }

@@ -85,6 +85,7 @@ type Service struct {
 	cfg      Config
 	logger   *slog.Logger
 	now      func() time.Time
+	metrics  *Metrics // nil: not counted
 }
 
 // New builds the digest service.
@@ -212,7 +213,9 @@ func (s *Service) Send(ctx context.Context, userID int64) error {
 		if err != nil || !ok {
 			return err
 		}
-		if err := s.sender.Send(ctx, msg); err != nil {
+		err = s.sender.Send(ctx, msg)
+		s.metrics.outcome(err)
+		if err != nil {
 			return err
 		}
 		return s.db.InTx(ctx, rec.Identity, func(tx *store.Tx) error {

@@ -207,6 +207,7 @@ func (st *stream) loop() {
 			}
 			err = st.send(st.live.Resync(st.ctx))
 		case <-st.sub.Overflowed():
+			st.s.metrics.overflows.Inc()
 			st.c.Logger().Warn("stream overflowed: closing it so the client resumes", slog.Uint64("dropped", st.sub.Dropped()))
 			return
 		case <-heartbeat.C:
@@ -245,6 +246,9 @@ func (st *stream) send(events ...realtime.Event) error {
 		b.frame = appendFrame(b.frame[:0], ev.Type, ev.ID, b.data.Bytes())
 		if err := st.write(b.frame); err != nil {
 			return err
+		}
+		if ev.Type == chat.EventResync {
+			st.s.metrics.resyncs.Inc()
 		}
 	}
 	return nil

@@ -22,6 +22,8 @@ type Metrics struct {
 	pageHit         prometheus.Counter // pages served by how the page cache answered
 	pageRender      prometheus.Counter
 	pageWait        prometheus.Counter
+	overflows       prometheus.Counter // streams closed because their queue overflowed
+	resyncs         prometheus.Counter // resync events sent to clients
 
 	mu          sync.Mutex
 	userStreams map[int64]int
@@ -48,9 +50,13 @@ func NewMetrics() *Metrics {
 		connectedUsers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "messenger_connected_users", Help: "Users with at least one open live stream to this process.",
 		}),
+		overflows: prometheus.NewCounter(prometheus.CounterOpts{Name: "messenger_stream_overflows_total",
+			Help: "Live streams closed because the client fell behind and their queue overflowed (the client reconnects and resumes)."}),
+		resyncs: prometheus.NewCounter(prometheus.CounterOpts{Name: "messenger_stream_resyncs_total",
+			Help: "Resync events sent on live streams (the client catches up from the database)."}),
 		userStreams: make(map[int64]int),
 	}
-	m.Registry.MustRegister(m.requestDuration, m.streams, m.connectedUsers, pages,
+	m.Registry.MustRegister(m.requestDuration, m.streams, m.connectedUsers, pages, m.overflows, m.resyncs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

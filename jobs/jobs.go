@@ -46,6 +46,9 @@ type Config struct {
 	ProbeInterval time.Duration
 	// Periodic are more periodic jobs (the email digest's scan), run by a working runner.
 	Periodic []*river.PeriodicJob
+	// Kinds are the job kinds register adds, whose failure series exist from the start (at
+	// zero) on a working runner; the probe's is always there.
+	Kinds []string
 }
 
 // withDefaults answers c with every unset limit at its default.
@@ -123,6 +126,11 @@ func New(db *sql.DB, logger *slog.Logger, cfg Config, reg prometheus.Registerer,
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
 	m := newMetrics(db)
+	if working {
+		for _, k := range append([]string{ProbeArgs{}.Kind()}, cfg.Kinds...) {
+			m.failures.WithLabelValues(k)
+		}
+	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m, probe.lag, probe.lastRun} {
 			if err := reg.Register(c); err != nil {

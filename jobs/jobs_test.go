@@ -343,9 +343,12 @@ func (g gathered) Collect(ch chan<- prometheus.Metric) {
 		if f.GetName() != g.name {
 			continue
 		}
+		// One value: the sum over the family's series (those of other kinds are at zero).
+		sum := 0.0
 		for _, m := range f.GetMetric() {
-			ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(g.name, "", nil, nil), prometheus.CounterValue, m.GetCounter().GetValue())
+			sum += m.GetCounter().GetValue()
 		}
+		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(g.name, "", nil, nil), prometheus.CounterValue, sum)
 	}
 }
 

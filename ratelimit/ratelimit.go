@@ -147,7 +147,7 @@ const (
 
 // New answers Limits applying rates with limiter.
 func New(limiter Limiter, rates Rates, logger *slog.Logger) *Limits {
-	return &Limits{
+	l := &Limits{
 		limiter: limiter,
 		rates:   rates,
 		logger:  logger,
@@ -160,6 +160,12 @@ func New(limiter Limiter, rates Rates, logger *slog.Logger) *Limits {
 			Help: "Rate limit checks that failed (Redis unreachable or slow) and let the request through.",
 		}),
 	}
+	for a, r := range rates {
+		if !r.Off() {
+			l.limited.WithLabelValues(string(a)) // every series from the start, at zero
+		}
+	}
+	return l
 }
 
 // Allow takes a token of action from who's bucket (a user id, an address, a subject):

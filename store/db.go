@@ -59,6 +59,10 @@ func (db *DB) Close() error {
 	return db.db.Close()
 }
 
+// Pool answers the underlying pool, for its statistics (collectors.NewDBStatsCollector):
+// queries go through DB's methods, which set the caller's identity.
+func (db *DB) Pool() *sql.DB { return db.db.DB }
+
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.db.PingContext(ctx) }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/riverqueue/river"
 
 	"github.com/dreamseed/messenger/chat"
@@ -94,7 +95,9 @@ func startFiles(ctx context.Context, cfg config, appDSN string, svc *chat.Servic
 	}
 	jobsDB.SetMaxOpenConns(cfg.JobWorkers + 4)
 	reg := prometheus.NewRegistry()
-	jc := jobs.Config{Workers: cfg.JobWorkers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter}
+	reg.MustRegister(collectors.NewDBStatsCollector(jobsDB, "messenger_jobs"))
+	jc := jobs.Config{Workers: cfg.JobWorkers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter,
+		Kinds: []string{chat.ScanArgs{}.Kind(), chat.ThumbnailArgs{}.Kind(), chat.DeleteArgs{}.Kind(), chat.PushArgs{}.Kind()}}
 	register := func(w *river.Workers) {
 		svc.RegisterWorkers(w)
 		svc.RegisterPushWorker(w)
@@ -104,6 +107,7 @@ func startFiles(ctx context.Context, cfg config, appDSN string, svc *chat.Servic
 	}
 	if dg != nil {
 		jc.Periodic = append(jc.Periodic, dg.PeriodicJob())
+		jc.Kinds = append(jc.Kinds, digest.ScanArgs{}.Kind(), digest.SendArgs{}.Kind())
 	}
 	runner, err := jobs.New(jobsDB, logger, jc, reg, register)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/demo"
+	"github.com/dreamseed/messenger/digest"
 	"github.com/dreamseed/messenger/handlers"
 	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/realtime"
@@ -189,6 +190,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 	}
 	limits := ratelimit.New(limiter, cfg.RateLimits, logger)
 	chatMetrics := prometheus.NewRegistry()
+	registerProcessMetrics(chatMetrics, db)
 	svc := chat.NewService(db, engine, logger, chatMetrics, limits)
 	svc.SetNotifyConfig(cfg.Notify)
 	svc.SetSendTransactions(cfg.SendTransactions)
@@ -205,6 +207,10 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 	dg, unsub, err := openDigest(cfg, db, engine, logger)
 	if err != nil {
 		return err
+	}
+	digestMetrics := digest.NewMetrics(chatMetrics)
+	if dg != nil {
+		dg.SetMetrics(digestMetrics)
 	}
 	server.SetUnsubscribe(unsub)
 	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, svc, dg, logger)
@@ -321,11 +327,16 @@ func work(ctx context.Context, cfg config, db *store.DB, appDSN string, logger *
 	}
 	defer closeEngine(engine, logger)
 	reg := prometheus.NewRegistry()
+	registerProcessMetrics(reg, db)
 	svc := chat.NewService(db, engine, logger, reg, nil)
 	svc.SetNotifyConfig(cfg.Notify)
 	dg, _, err := openDigest(cfg, db, engine, logger)
 	if err != nil {
 		return err
+	}
+	digestMetrics := digest.NewMetrics(reg)
+	if dg != nil {
+		dg.SetMetrics(digestMetrics)
 	}
 	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, svc, dg, logger)
 	if err != nil {
