@@ -188,8 +188,12 @@ func TestZoneStreamOrder(t *testing.T) {
 	resumed := e.openStream(token, last.id)
 	noEvent(t, resumed, "resuming at the newest notice")
 	// Resuming with a position of another zone: resync.
+	resyncs := e.counter("messenger_stream_resyncs_total")
 	moved := e.openStream(token, ".z999999-2")
 	if ev := nextEvent(t, moved); ev.typ != "resync" {
 		t.Errorf("resuming with another zone's position: %s, want resync", ev.typ)
+	}
+	if n := e.counter("messenger_stream_resyncs_total"); n != resyncs+1 {
+		t.Errorf("messenger_stream_resyncs_total went from %v to %v over one resync", resyncs, n)
 	}
 }

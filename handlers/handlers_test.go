@@ -10,6 +10,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -227,4 +228,19 @@ func (e *env) metrics() string {
 		e.t.Fatalf("metrics: status %d", rec.Code)
 	}
 	return rec.Body.String()
+}
+
+// counter answers the value of the unlabelled series name on /metrics (-1 when absent).
+func (e *env) counter(name string) float64 {
+	e.t.Helper()
+	for _, line := range strings.Split(e.metrics(), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				e.t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	return -1
 }

@@ -135,6 +135,9 @@ func TestStreamClosesOnOverflow(t *testing.T) {
 	token := sign(t, validClaims("of1", "한도윤", "org-a"))
 	client, stream := e.serveStream("/api/v1/events", map[string]string{"Authorization": "Bearer " + token})
 	user := e.userID("of1")
+	if n := e.counter("messenger_stream_overflows_total"); n != 0 {
+		t.Errorf("messenger_stream_overflows_total = %v before any overflow, want 0", n)
+	}
 	e.publishUpdate(user, 1)
 	nextEvent(t, stream.events)
 
@@ -160,6 +163,9 @@ func TestStreamClosesOnOverflow(t *testing.T) {
 	}
 	if got >= 20 {
 		t.Errorf("all %d events came through a queue of 4", got)
+	}
+	if n := e.counter("messenger_stream_overflows_total"); n != 1 {
+		t.Errorf("messenger_stream_overflows_total = %v after one overflow", n)
 	}
 }
 
