@@ -9,12 +9,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	_ "github.com/lib/pq"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/digest"
@@ -351,6 +354,8 @@ func TestTwoRunnersSendOneDigest(t *testing.T) {
 
 func TestSMTPDownThenUpSendsExactlyOne(t *testing.T) {
 	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	e.svc.SetMetrics(digest.NewMetrics(reg))
 	r := e.runner(e.svc)
 	e.awayParent(5)
 	e.mp.Stop()
@@ -376,6 +381,25 @@ func TestSMTPDownThenUpSendsExactlyOne(t *testing.T) {
 	e.enqueue(r)
 	e.settle()
 	e.mailCount(300*time.Millisecond, "parent@example.com", 1, "digests after the outage")
+	if sent, failed := outcome(t, reg, "sent"), outcome(t, reg, "failed"); sent != 1 || failed < 2 {
+		t.Errorf("messenger_digest_emails_total: sent %v, failed %v; want 1 sent after at least 2 failed", sent, failed)
+	}
+}
+
+// outcome answers messenger_digest_emails_total{outcome} on reg.
+func outcome(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	i := slices.IndexFunc(fams, func(f *dto.MetricFamily) bool { return f.GetName() == "messenger_digest_emails_total" })
+	if err != nil || i < 0 {
+		t.Fatalf("no messenger_digest_emails_total (%v)", err)
+	}
+	series := fams[i].GetMetric()
+	j := slices.IndexFunc(series, func(m *dto.Metric) bool { return m.GetLabel()[0].GetValue() == name })
+	if j < 0 {
+		t.Fatalf("no messenger_digest_emails_total{outcome=%q}", name)
+	}
+	return series[j].GetCounter().GetValue()
 }
 
 // TestCrashAfterSMTPResendsTheSameMessage: a crash after SMTP took the digest and before it
