@@ -20,8 +20,10 @@ func untilStopped(ctx context.Context, failed <-chan error, logger *slog.Logger,
 	}
 }
 
-// exitProcess ends the process when a shutdown overruns its bound.
-var exitProcess = os.Exit
+// exitProcess ends the process when a shutdown overruns its bound (osExit, but in tests).
+var exitProcess = osExit
+
+var osExit = os.Exit
 
 // watchShutdown bounds the shutdown that starts when ctx ends: if the answered stop is
 // not called within timeout from then, it logs an error and exits the process with
