@@ -164,3 +164,41 @@ func TestServeShutdownDrains(t *testing.T) {
 		t.Error("the shutdown overran its bound")
 	}
 }
+
+// TestShutdownPageReconnects: a page whose stream ends with reason shutdown is not
+// signed out nor told its stream moved: it reconnects after the retry hint, to the process
+// that took over the address, and what is sent there reaches it live.
+func TestShutdownPageReconnects(t *testing.T) {
+	browser := newBrowser(t)
+	first := startServer(t)
+	nonce := runNonce()
+	teacher, direct, threadURL := teacherDirect(t, first)
+	tb := signedInTab(t, browser, first, demoParent.Name)
+	openThread(tb, threadURL)
+	before := "재시작 전 " + nonce
+	teacher.send(t, direct, before)
+	waitJS(tb, "the page sees a message live", countTextJS(before)+" === 1", 5*time.Second)
+
+	first.signal(syscall.SIGTERM)
+	select {
+	case <-first.done:
+		if first.err != nil {
+			t.Fatalf("the first process exited with %v", first.err)
+		}
+	case <-time.After(stopTimeout):
+		t.Fatalf("the first process did not exit within %s of SIGTERM", stopTimeout)
+	}
+	second := startServerOn(t, first, "MESSENGER_ADDR="+first.Addr)
+
+	after := "재시작 후 " + nonce
+	newLiveAPI(t, second, demoTeacher).send(t, direct, after)
+	waitJS(tb, "the page sees a message of the new process live", countTextJS(after)+" === 1", 20*time.Second)
+	if eval[bool](tb, shownJS("signed-out", "")) || eval[bool](tb, shownJS("stream-replaced", "")) {
+		t.Error("the page shows the signed-out or moved state after a shutdown")
+	}
+	if n := eval[int](tb, `window.__e2e.connects`); n < 2 {
+		t.Errorf("the page's stream connected %d times, want a reconnect", n)
+	}
+	// No checkConsole: here one address has no process for a moment, and the page's
+	// requests of that moment fail (behind a load balancer another process answers).
+}
