@@ -169,12 +169,11 @@ func TestServeShutdownDrains(t *testing.T) {
 // signed out nor told its stream moved: it reconnects after the retry hint, to the process
 // that took over the address, and what is sent there reaches it live.
 func TestShutdownPageReconnects(t *testing.T) {
-	browser := newBrowser(t)
 	first := startServer(t)
-	nonce := runNonce()
 	teacher, direct, threadURL := teacherDirect(t, first)
-	tb := signedInTab(t, browser, first, demoParent.Name)
+	tb := signedInTab(t, newBrowser(t), first, demoParent.Name)
 	openThread(tb, threadURL)
+	nonce := runNonce()
 	before := "재시작 전 " + nonce
 	teacher.send(t, direct, before)
 	waitJS(tb, "the page sees a message live", countTextJS(before)+" === 1", 5*time.Second)
