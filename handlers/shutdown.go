@@ -8,8 +8,9 @@ const (
 )
 
 // Drain starts the shutdown of the live streams: each open stream (and any opened from
-// now on) gets a retry hint and stream.closed with reason shutdown, then ends. Requests
-// in flight go on; the caller then shuts the HTTP server down, which waits for them.
+// now on) gets a retry hint and stream.closed with reason shutdown, then ends, and
+// /readyz answers 503. Requests in flight go on; the caller then shuts the HTTP server
+// down, which waits for them.
 func (s *Server) Drain() {
 	s.drainOnce.Do(func() { close(s.draining) })
 }
