@@ -148,6 +148,12 @@ func startServer(t testing.TB, extraEnv ...string) *server {
 	}
 
 	port := freePort(t)
+	if a, ok := overrides["MESSENGER_ADDR"]; ok { // another process's address, taken over
+		_, p, _ := net.SplitHostPort(a)
+		if port, _ = strconv.Atoi(p); port == 0 {
+			t.Fatalf("startServer: MESSENGER_ADDR %q has no port", a)
+		}
+	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	env := map[string]string{
 		"PATH":           os.Getenv("PATH"),

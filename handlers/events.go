@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -218,6 +220,9 @@ func (st *stream) loop() {
 		case reason := <-st.guard.Ended():
 			st.end(reason)
 			return
+		case <-st.s.draining:
+			st.endForShutdown()
+			return
 		}
 		if err != nil {
 			st.c.Logger().Debug("stream closed", slog.String("reason", err.Error()))
@@ -293,6 +298,19 @@ func (st *stream) flush() error {
 func (st *stream) end(reason string) {
 	st.c.Logger().Info("stream ended", slog.String("reason", reason))
 	if st.write([]byte(closedFrame(reason, st.live.Position()))) == nil {
+		st.flush()
+	}
+}
+
+// endForShutdown sends the stream's last event when the process shuts down:
+// stream.closed with reason shutdown at the stream's position, and in it a retry hint of a
+// random delay, so that the clients of a process do not all come back at once.
+func (st *stream) endForShutdown() {
+	st.c.Logger().Debug("stream ended", slog.String("reason", closedShutdown))
+	// The retry field belongs to the event itself: a client (hx-sse among them) applies a
+	// retry only with an event it dispatches.
+	retry := "retry: " + strconv.Itoa(shutdownRetryMin+rand.IntN(shutdownRetryMax-shutdownRetryMin+1)) + "\n"
+	if st.write([]byte(retry+closedFrame(closedShutdown, st.live.Position()))) == nil {
 		st.flush()
 	}
 }

@@ -13,8 +13,14 @@ func (s *Server) healthz(c *echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz answers whether the database and the realtime engine are reachable.
+// readyz answers whether the database and the realtime engine are reachable, and 503
+// once the process is shutting down (Drain), so that a load balancer sends no more.
 func (s *Server) readyz(c *echo.Context) error {
+	select {
+	case <-s.draining:
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
+	default:
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	checks := map[string]string{"database": "ok", "engine": "ok"}

@@ -149,6 +149,13 @@ func TestOperations(t *testing.T) {
 	if !strings.Contains(body, `messenger_http_request_duration_seconds_count{method="GET",route="/api/v1/me",status="401"} 1`) {
 		t.Errorf("metrics lack the request histogram by route and status")
 	}
+	e.server.Drain()
+	if resp := e.do(nil, "GET", "/readyz", nil, nil); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while shutting down: status %d, want 503", resp.StatusCode)
+	}
+	if resp := e.do(nil, "GET", "/healthz", nil, nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("/healthz while shutting down: status %d, want 200", resp.StatusCode)
+	}
 	resp := e.do(nil, "GET", "/static/app.css?v=1", nil, nil)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Cache-Control"), "immutable") {
 		t.Errorf("static asset: status %d, Cache-Control %q", resp.StatusCode, resp.Header.Get("Cache-Control"))

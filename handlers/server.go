@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -87,23 +88,25 @@ const (
 
 // Server holds the dependencies of the handlers.
 type Server struct {
-	cfg      Config
-	db       *store.DB
-	chat     *chat.Service
-	verifier *auth.Verifier
-	engine   realtime.Engine
-	logger   *slog.Logger
-	metrics  *Metrics
-	assetQ   string
-	origins  map[string]bool
-	cop      *http.CrossOriginProtection
-	tokens   *tokenCache
-	uploads  map[string]int64 // "METHOD /path" of upload routes -> their body limit
-	limits   *ratelimit.Limits
-	sessions *sessionChecker // of the open page streams
-	unsub    unsubscribeHolder
-	pages    *pageCache
-	hole     []byte // stands in a cached page for the value each request fills in
+	cfg       Config
+	db        *store.DB
+	chat      *chat.Service
+	verifier  *auth.Verifier
+	engine    realtime.Engine
+	logger    *slog.Logger
+	metrics   *Metrics
+	assetQ    string
+	origins   map[string]bool
+	cop       *http.CrossOriginProtection
+	tokens    *tokenCache
+	uploads   map[string]int64 // "METHOD /path" of upload routes -> their body limit
+	limits    *ratelimit.Limits
+	sessions  *sessionChecker // of the open page streams
+	unsub     unsubscribeHolder
+	pages     *pageCache
+	hole      []byte        // stands in a cached page for the value each request fills in
+	draining  chan struct{} // closed when the process shuts down (Drain)
+	drainOnce sync.Once
 }
 
 // DefaultMaxBodyBytes is the body limit of forms and JSON: a message of
@@ -152,6 +155,7 @@ func New(cfg Config, db *store.DB, svc *chat.Service, verifier *auth.Verifier, e
 		sessions: newSessionChecker(heartbeatEvery, db.LiveSessions, logger),
 		uploads:  make(map[string]int64),
 		limits:   cfg.Limits,
+		draining: make(chan struct{}),
 	}
 	if s.cfg.MaxBodyBytes <= 0 {
 		s.cfg.MaxBodyBytes = DefaultMaxBodyBytes

@@ -28,6 +28,10 @@ const (
 	closedSessionReplaced = "session_replaced"
 	// closedExpired: the stream's session or token expired.
 	closedExpired = "expired"
+	// closedShutdown: the process is shutting down; the frame before says when to come
+	// back (an SSE retry), and the client reconnects, to another process or this one's
+	// successor, from the stream's position.
+	closedShutdown = "shutdown"
 )
 
 // eventStreamEnd is the notice on a user's streams channel that some of their streams

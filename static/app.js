@@ -369,6 +369,8 @@
   // stream is hx-sse's connection of the live stream (it comes with the htmx:sse:*
   // events); streaming says whether it is connected right now.
   var stream = null, streaming = false, everConnected = false, lostShown = false, backTimer = null;
+  // movingOn: the server ended the stream for its shutdown and asked for a reconnect.
+  var movingOn = false;
 
   function statusBox() { return $("#conn-status"); }
 
@@ -398,6 +400,7 @@
   document.addEventListener("htmx:sse:after:connection", function (evt) {
     stream = (evt.detail && evt.detail.connection) || stream;
     streaming = true;
+    movingOn = false;
     // What was published before this connection took over comes from the server: after
     // a reconnect, whatever was missed meanwhile; after the first connection, the
     // messages of the open thread sent between rendering the page and connecting, which
@@ -421,6 +424,7 @@
     if (c) stream = c;
     if (c && c.attempt > 0) {
       streaming = false;
+      if (movingOn && c.attempt === 1) return; // the server asked for this reconnect
       connectionLost();
     }
   });
@@ -476,9 +480,24 @@
     if (action) action.focus();
   }
 
+  // "shutdown" is the one reason that reconnects: the server process is stopping, and the
+  // event's retry field says when to come back (to another process, or this one's
+  // successor), resuming from the event's id. hx-sse closes on stream.closed only while
+  // #live names it in hx-sse:close, read just after this listener: it is taken off for
+  // this one event, and the reconnect that follows shows no "connection lost".
   document.addEventListener("stream.closed", function (evt) {
     var reason = "";
     try { reason = JSON.parse((evt.detail && evt.detail.data) || "{}").reason || ""; } catch (e) { /* none */ }
+    if (reason === "shutdown") {
+      var live = evt.target;
+      if (live && live.getAttribute && live.hasAttribute("hx-sse:close")) {
+        var close = live.getAttribute("hx-sse:close");
+        live.removeAttribute("hx-sse:close");
+        setTimeout(function () { live.setAttribute("hx-sse:close", close); }, 0);
+      }
+      movingOn = true;
+      return;
+    }
     streamEnded(reason);
   });
   document.addEventListener("htmx:sse:error", function (evt) {

@@ -49,8 +49,10 @@ type config struct {
 	BodyReadTimeout time.Duration // how long a form or JSON body may take to arrive
 	// UploadReadTimeout is how long an upload's body may take to arrive.
 	UploadReadTimeout time.Duration
-	RateLimits        ratelimit.Rates // per user (or address, or portal subject) and action
-	TrustedProxies    []*net.IPNet    // reverse proxies whose X-Forwarded-For names the client
+	// ShutdownTimeout bounds the whole shutdown after SIGTERM; past it the process exits 1.
+	ShutdownTimeout time.Duration
+	RateLimits      ratelimit.Rates // per user (or address, or portal subject) and action
+	TrustedProxies  []*net.IPNet    // reverse proxies whose X-Forwarded-For names the client
 	// MaxStreamsPerUser caps a user's live streams (the oldest closes), MaxSessionsPerUser
 	// their browser sessions (the oldest is revoked).
 	MaxStreamsPerUser  int
@@ -238,6 +240,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, errors.New("MESSENGER_UPLOAD_READ_TIMEOUT must be a duration from 1s to 1h, like 10m"))
 	} else {
 		c.UploadReadTimeout = d
+	}
+	if d, err := time.ParseDuration(env("MESSENGER_SHUTDOWN_TIMEOUT", "15s")); err != nil || d < time.Second || d > 10*time.Minute {
+		errs = append(errs, errors.New("MESSENGER_SHUTDOWN_TIMEOUT must be a duration from 1s to 10m, like 15s"))
+	} else {
+		c.ShutdownTimeout = d
 	}
 
 	for _, p := range strings.Split(env("MESSENGER_TRUSTED_PROXIES", ""), ",") {

@@ -137,24 +137,25 @@ func TestLoadConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.MaxBodyBytes != 64<<10 || c.JWTMaxLifetime != 24*time.Hour || c.MetricsAddr != "127.0.0.1:9101" || c.HTTPS || c.BodyReadTimeout != 30*time.Second {
-			t.Errorf("defaults: body %d, JWT lifetime %s, metrics %q, https %v", c.MaxBodyBytes, c.JWTMaxLifetime, c.MetricsAddr, c.HTTPS)
+		if c.MaxBodyBytes != 64<<10 || c.JWTMaxLifetime != 24*time.Hour || c.MetricsAddr != "127.0.0.1:9101" || c.HTTPS || c.BodyReadTimeout != 30*time.Second || c.ShutdownTimeout != 15*time.Second {
+			t.Errorf("defaults: body %d, JWT lifetime %s, metrics %q, https %v, shutdown %s", c.MaxBodyBytes, c.JWTMaxLifetime, c.MetricsAddr, c.HTTPS, c.ShutdownTimeout)
 		}
 		c, err = loadConfig(envOf(map[string]string{
 			"MESSENGER_MAX_BODY_BYTES": "131072", "MESSENGER_JWT_MAX_LIFETIME": "2h", "MESSENGER_METRICS_ADDR": "off", "MESSENGER_BODY_READ_TIMEOUT": "5s",
-			"MESSENGER_BASE_URL": "https://chat.school.example",
+			"MESSENGER_SHUTDOWN_TIMEOUT": "2m",
+			"MESSENGER_BASE_URL":         "https://chat.school.example",
 		}))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.MaxBodyBytes != 128<<10 || c.JWTMaxLifetime != 2*time.Hour || c.MetricsAddr != "" || !c.HTTPS || c.BodyReadTimeout != 5*time.Second {
-			t.Errorf("set: body %d, JWT lifetime %s, metrics %q, https %v", c.MaxBodyBytes, c.JWTMaxLifetime, c.MetricsAddr, c.HTTPS)
+		if c.MaxBodyBytes != 128<<10 || c.JWTMaxLifetime != 2*time.Hour || c.MetricsAddr != "" || !c.HTTPS || c.BodyReadTimeout != 5*time.Second || c.ShutdownTimeout != 2*time.Minute {
+			t.Errorf("set: body %d, JWT lifetime %s, metrics %q, https %v, shutdown %s", c.MaxBodyBytes, c.JWTMaxLifetime, c.MetricsAddr, c.HTTPS, c.ShutdownTimeout)
 		}
 		_, err = loadConfig(envOf(map[string]string{
 			"MESSENGER_MAX_BODY_BYTES": "1000", "MESSENGER_JWT_MAX_LIFETIME": "forever", "MESSENGER_METRICS_ADDR": "nine-one-oh-one",
-			"MESSENGER_BODY_READ_TIMEOUT": "0s",
+			"MESSENGER_BODY_READ_TIMEOUT": "0s", "MESSENGER_SHUTDOWN_TIMEOUT": "11m",
 		}))
-		for _, want := range []string{"MESSENGER_MAX_BODY_BYTES", "MESSENGER_JWT_MAX_LIFETIME", "MESSENGER_METRICS_ADDR", "MESSENGER_BODY_READ_TIMEOUT"} {
+		for _, want := range []string{"MESSENGER_MAX_BODY_BYTES", "MESSENGER_JWT_MAX_LIFETIME", "MESSENGER_METRICS_ADDR", "MESSENGER_BODY_READ_TIMEOUT", "MESSENGER_SHUTDOWN_TIMEOUT"} {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("err = %v, want it to name %s", err, want)
 			}

@@ -53,6 +53,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if cmd == "serve" || cmd == "worker" {
+		// Deferred first, so it bounds every step of the shutdown, the database's close too.
+		defer watchShutdown(ctx, cfg.ShutdownTimeout, logger)()
+	}
 
 	appDSN, stopDB, err := prepareDatabase(ctx, cfg, logger)
 	if err != nil {
@@ -284,11 +288,15 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 		go func() { served <- pprofSrv.Serve(pprofLn) }()
 	}
 	serveErr := untilStopped(ctx, served, logger, "listener failed")
-	logger.Info("shutting down")
-	endStreams()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	logger.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout))
+	// The live streams are told to come back elsewhere and end; the listeners close and
+	// the requests in flight (a send being stored) finish with their contexts intact;
+	// only then does the base context end, for what is still running past the bound.
+	server.Drain()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(shutdownCtx)
+	endStreams()
 	if metricsSrv != nil {
 		err = errors.Join(err, metricsSrv.Shutdown(shutdownCtx))
 	}
