@@ -85,9 +85,9 @@ func (tx *Tx) joinRuns(ctx context.Context, msgs []messenger.Message) error {
 		}
 	}
 	for conv, seqs := range missing { // one conversation, but for a message list of several
-		before, err := tx.scanMessages(ctx, `WHERE m.conversation_id = $1 AND m.seq = ANY($2)`, conv, seqs)
+		before, err := tx.messagesAt(ctx, conv, seqs)
 		if err != nil {
-			return fmt.Errorf("messages before: %w", err)
+			return err
 		}
 		for i := range before {
 			byKey[key{before[i].ConversationID, before[i].Seq}] = &before[i]
@@ -395,12 +395,19 @@ func (tx *Tx) InsertMessages(ctx context.Context, groups []SendGroup) ([][]Batch
 				m := &res[i].Message
 				m.ConversationID, m.Kind, m.Body, m.ClientMsgID = g.ConvID, messenger.MessageText, s.Body, s.ClientMsgID
 				m.Sender = messenger.User{ID: s.Sender.UserID, OrgID: s.Sender.OrgID}
-				if prev == nil || prev.Seq != m.Seq-1 {
+				if prev != nil && prev.Seq != m.Seq-1 {
+					prev = nil // not the message before
+				}
+				if prev == nil && m.Seq > 1 { // read it, as its sender
 					if err := tx.ActAs(ctx, s.Sender); err != nil {
 						return nil, err
 					}
-					if prev, err = tx.messageAt(ctx, g.ConvID, m.Seq-1); err != nil {
+					before, err := tx.messagesAt(ctx, g.ConvID, pq.Int64Array{m.Seq - 1})
+					if err != nil {
 						return nil, err
+					}
+					if len(before) == 1 {
+						prev = &before[0]
 					}
 				}
 				m.JoinsPrevious = prev != nil && messenger.JoinsRun(*prev, *m)
@@ -433,17 +440,14 @@ func (tx *Tx) InsertMessages(ctx context.Context, groups []SendGroup) ([][]Batch
 	return out, nil
 }
 
-// messageAt answers the message seq of conversation convID as the transaction's user sees
-// it, or nil.
-func (tx *Tx) messageAt(ctx context.Context, convID, seq int64) (*messenger.Message, error) {
-	if seq <= 0 {
-		return nil, nil
+// messagesAt answers the messages of conversation convID with the given seqs that the
+// transaction's user sees, without runs or files. The seqs go as values: see joinRuns.
+func (tx *Tx) messagesAt(ctx context.Context, convID int64, seqs pq.Int64Array) ([]messenger.Message, error) {
+	msgs, err := tx.scanMessages(ctx, `WHERE m.conversation_id = $1 AND m.seq = ANY($2)`, convID, seqs)
+	if err != nil {
+		return nil, fmt.Errorf("messages at: %w", err)
 	}
-	msgs, err := tx.scanMessages(ctx, `WHERE m.conversation_id = $1 AND m.seq = $2`, convID, seq)
-	if err != nil || len(msgs) == 0 {
-		return nil, err
-	}
-	return &msgs[0], nil
+	return msgs, nil
 }
 
 // sendError maps what the database said to a send: a client_msg_id another transaction
