@@ -395,3 +395,39 @@ func TestJobOfKilledProcessIsRescued(t *testing.T) {
 	e.start(t, jobs.Config{Workers: jobs.DefaultWorkers, JobTimeout: time.Second, RescueAfter: 2 * time.Second, RetryBase: 100 * time.Millisecond}, nil)
 	e.waitRuns(t, "orphan", 1, 15*time.Second)
 }
+
+// TestScheduledJobsRunWhenDue: a scheduled job runs when it is due, not on River's
+// scheduler round (every 5 s; it makes the jobs due within the next round available ahead,
+// and a fetch takes them once due): of five jobs due one second apart, none starts more than
+// a second late. The push's delay counts on it (chat.PushArgs).
+func TestScheduledJobsRunWhenDue(t *testing.T) {
+	e := newEnv(t)
+	r := e.start(t, jobs.Config{Workers: 2, PollInterval: 100 * time.Millisecond}, nil)
+	start := time.Now()
+	for i := 1; i <= 5; i++ {
+		if _, err := r.Client().Insert(context.Background(), recordArgs{Name: fmt.Sprintf("due-%d", i)},
+			&river.InsertOpts{ScheduledAt: start.Add(time.Duration(i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= 5; i++ {
+		e.waitRuns(t, fmt.Sprintf("due-%d", i), 1, 15*time.Second)
+	}
+	rows, err := e.owner.Query(`SELECT r.name, extract(epoch FROM j.attempted_at - j.scheduled_at)
+	                              FROM job_runs r JOIN river_job j ON j.args->>'name' = r.name ORDER BY r.name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var late float64
+		if err := rows.Scan(&name, &late); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s started %.2f s after it was due", name, late)
+		if late > 1 || late < 0 {
+			t.Errorf("%s started %.2f s after it was due", name, late)
+		}
+	}
+}
