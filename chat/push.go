@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/dreamseed/messenger"
@@ -100,7 +101,7 @@ type PushArgs struct {
 	// ConversationID is the job's unique argument: one job per conversation and window.
 	ConversationID int64 `json:"conversation_id" river:"unique"`
 	// UserID, when set, limits the job to one recipient (their quiet hours ended, a retry).
-	UserID int64 `json:"user_id,omitempty"`
+	UserID int64 `json:"user_id,omitempty" river:"unique"`
 	// SubscriptionID, when set, limits it to one of their subscriptions (a retry: pushed
 	// even though the member's mark says the message went, since to this one it did not).
 	SubscriptionID string `json:"subscription_id,omitempty"`
@@ -113,11 +114,17 @@ type PushArgs struct {
 func (PushArgs) Kind() string { return "push_message" }
 
 // InsertOpts schedules the job; the conversation's job is unique by its id and window
-// (River's unique insert: a second message of the window finds the job there and adds none).
+// (River's unique insert: a second message of the window finds the job there and adds none),
+// and a member's job for the end of their quiet hours by conversation and member while it
+// waits: the windows of a night give one push at its end, not one each.
 func (a PushArgs) InsertOpts() river.InsertOpts {
 	o := river.InsertOpts{MaxAttempts: pushAttempts, ScheduledAt: a.at}
-	if a.window > 0 {
+	switch {
+	case a.window > 0:
 		o.UniqueOpts = river.UniqueOpts{ByArgs: true, ByPeriod: a.window}
+	case a.UserID != 0 && a.SubscriptionID == "":
+		o.UniqueOpts = river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{rivertype.JobStateAvailable,
+			rivertype.JobStatePending, rivertype.JobStateRetryable, rivertype.JobStateRunning, rivertype.JobStateScheduled}}
 	}
 	return o
 }

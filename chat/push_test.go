@@ -312,10 +312,22 @@ func TestPushQuietHours(t *testing.T) {
 	e.exec(`INSERT INTO user_settings (user_id, org_id, quiet_custom, quiet_from, quiet_to) VALUES ($1, $2, true, $3, $4)`,
 		u.parent.ID, u.parent.OrgID, clock(from), clock(to))
 	g := e.group(u.student, "모둠", u.parent, u.teacher)
+	e.send(u.student, g, "밤 메시지 하나")
+	e.settled()
+	// Two more windows of messages during the quiet hours: still one job waits per member.
+	time.Sleep(1100 * time.Millisecond)
+	e.send(u.student, g, "밤 메시지 둘")
+	e.settled()
+	time.Sleep(1100 * time.Millisecond)
 	late := e.send(u.student, g, "늦은 밤 메시지")
 	e.settled()
 	if n := len(e.svcP.Pushes(parent)) + len(e.svcP.Pushes(teacher)) + len(e.svcP.Pushes(student)); n != 0 {
 		t.Fatalf("%d pushes in quiet hours", n)
+	}
+	for _, m := range []messenger.User{u.parent, u.teacher} {
+		if n := e.count(`SELECT count(*) FROM river_job WHERE kind = 'push_message' AND state = 'scheduled' AND (args->>'user_id')::bigint = $1`, m.ID); n != 1 {
+			t.Fatalf("%s has %d jobs waiting for the end of the quiet hours, want 1", m.Name, n)
+		}
 	}
 	for _, c := range []struct {
 		user messenger.User
@@ -336,8 +348,12 @@ func TestPushQuietHours(t *testing.T) {
 	e.exec(`UPDATE user_settings SET quiet_from = $2, quiet_to = $3 WHERE user_id = $1`, u.parent.ID, clock((min+1320)%1440), clock((min+1380)%1440))
 	e.exec(`UPDATE river_job SET scheduled_at = now() WHERE kind = 'push_message' AND (args->>'user_id')::bigint = $1`, u.parent.ID)
 	got := e.svcP.Wait(t, parent, 1, 20*time.Second)
-	if d := decode(t, got[0]); d.Body != "이학생: 늦은 밤 메시지" {
+	if d := decode(t, got[0]); d.Body != "이학생: 늦은 밤 메시지" || d.Count != 3 {
 		t.Fatalf("after quiet hours: %+v", d)
+	}
+	e.settled()
+	if n := len(e.svcP.Pushes(parent)); n != 1 {
+		t.Fatalf("%d pushes at the end of the quiet hours, want 1 for the three messages", n)
 	}
 	if err := e.svc.MarkRead(context.Background(), u.teacher, g, late.Seq); err != nil {
 		t.Fatal(err)
