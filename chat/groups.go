@@ -17,6 +17,9 @@ const (
 	ReasonRemoved = "removed" // an admin removed me: my thread closes
 	ReasonMembers = "members" // its members or their roles changed
 	ReasonRenamed = "renamed" // it has a new title
+	// ReasonSettings: my notification settings of it (mute, keywords) changed, in another
+	// tab or device of mine.
+	ReasonSettings = "settings"
 )
 
 // change is one membership or title change of a group, done under the conversation's

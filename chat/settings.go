@@ -365,12 +365,22 @@ func (s *Service) SaveConversationSettings(ctx context.Context, me messenger.Use
 		ms.Mute = store.Mute{}
 	}
 	err = s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error { return tx.SaveMemberSettings(ctx, convID, ms) })
+	if err == nil {
+		s.settingsChanged(ctx, me, convID)
+	}
 	return ms, err
+}
+
+// settingsChanged tells my other tabs and devices, once stored, that my settings of a
+// conversation changed: their list shows the bell-off (or no longer) and the thread's
+// header its mute, without a reload.
+func (s *Service) settingsChanged(ctx context.Context, me messenger.User, convID int64) {
+	s.publish(ctx, []int64{me.ID}, EventConversationUpdated, ConversationUpdate{ConversationID: convID, Reason: ReasonSettings})
 }
 
 // SetMute changes only my mute of a conversation (the thread header's menu).
 func (s *Service) SetMute(ctx context.Context, me messenger.User, convID int64, m store.Mute) error {
-	return s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
+	err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
 		ms, err := tx.MemberSettings(ctx, convID)
 		if err != nil {
 			return err
@@ -378,6 +388,10 @@ func (s *Service) SetMute(ctx context.Context, me messenger.User, convID int64, 
 		ms.Mute = m
 		return tx.SaveMemberSettings(ctx, convID, ms)
 	})
+	if err == nil {
+		s.settingsChanged(ctx, me, convID)
+	}
+	return err
 }
 
 // PartnerNotice is what my composer says about the other member of a 1:1: Quiet while

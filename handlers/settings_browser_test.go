@@ -128,6 +128,28 @@ func TestSettingsInBrowser(t *testing.T) {
 			chromedp.Evaluate[chromedp.Void](`fetch("/auth/portal", {method: "POST", body: new URLSearchParams({token: `+fmt.Sprintf("%q", token)+`}), redirect: "manual"}).then(() => true)`, chromedp.EvalAwaitPromise),
 		)
 
+		// Another tab of the parent shows the list meanwhile: it follows the mute live.
+		other, closeOther := chromedp.NewContext(tab)
+		defer closeOther()
+		if err := chromedp.Do(other); err != nil { // opens the tab, which lives as long as other
+			t.Fatal(err)
+		}
+		browserStep(t, other, "the list in another tab ("+lang+")", 600,
+			chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch),
+			chromedp.Navigate(e.srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("conversation-rows")))
+		mutedIn := func(ctx context.Context) bool {
+			c, done := context.WithTimeout(ctx, 5*time.Second)
+			defer done()
+			muted, err := chromedp.Run(c, chromedp.Evaluate[bool](fmt.Sprintf(`!!document.querySelector("#conv-%d [data-role=muted]")`, group)))
+			if err != nil {
+				t.Fatalf("%s: the other tab: %v", lang, err)
+			}
+			return muted
+		}
+		if mutedIn(other) {
+			t.Fatalf("%s: the group is muted before the parent muted it", lang)
+		}
+
 		// Mute the group for 8 hours from its header's bell.
 		do("open the group", chromedp.Navigate(fmt.Sprintf("%s/c/%d", e.srv.URL, group)), chromedp.WaitVisible(chromedp.ID("composer")))
 		do("open the bell", chromedp.Click(`#conv-settings summary`), chromedp.WaitVisible(`#conv-settings button[value="8h"]`))
@@ -135,6 +157,14 @@ func TestSettingsInBrowser(t *testing.T) {
 		shot(t, tab, shots, "settings-mute-menu-"+lang+"-390")
 		do("mute for 8 hours", chromedp.Click(`#conv-settings button[value="8h"]`))
 		wait("the header says muted", `!!document.getElementById("mute-state") && document.readyState === "complete"`)
+		deadline := time.Now().Add(10 * time.Second)
+		for !mutedIn(other) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the other tab's list does not show the mute within 10 s", lang)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		closeOther()
 		do("save the keyword", chromedp.Click(`#conv-settings summary`), chromedp.WaitVisible(`#keywords`),
 			chromedp.SendKeys(`#keywords`, "동의서"), chromedp.Click(`#conv-settings form:last-of-type button`))
 		wait("the keyword saved", `document.getElementById("keywords").value === "동의서" && !document.getElementById("conv-settings").open`)
