@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/dreamseed/messenger/internal/freeport"
-	"github.com/dreamseed/messenger/realtime/redistest"
 	"github.com/dreamseed/messenger/store/pgserver"
 )
 
@@ -36,40 +35,56 @@ func TestDrills(t *testing.T) {
 		}
 	}
 
+	// One PostgreSQL of the test's own, a database per drill: the drill that pauses it must
+	// not pause the machine's, and the others do not depend on the shared server's load.
+	pg, pgPID := startDrillPostgres(t)
+	database := func(t *testing.T) []string {
+		name := "drill_" + strings.ReplaceAll(strings.TrimPrefix(t.Name(), "TestDrills/"), "-", "_")
+		if err := pg.EnsureDatabase(t.Context(), name); err != nil {
+			t.Fatal(err)
+		}
+		return []string{"DATABASE_URL=" + pg.DSN(name), "MESSENGER_APP_DB_PASSWORD=drill-app-password"}
+	}
+	server := func(t *testing.T, env ...string) *server {
+		return startServer(t, append(database(t), env...)...)
+	}
+
 	t.Run("redis-down", func(t *testing.T) {
 		r := startDrillRedis(t)
-		srv := startServer(t, "REDIS_URL="+r.URL)
+		srv := server(t, "REDIS_URL="+r.URL)
 		runDrill(t, "redis-down", "MESSENGER_URL="+srv.URL,
 			"DRILL_REDIS_STOP="+r.stopCmd, "DRILL_REDIS_START="+r.startCmd)
 	})
 
 	t.Run("slow-delivery", func(t *testing.T) {
 		r := startDrillRedis(t)
-		srv := startServer(t, "REDIS_URL="+r.URL)
+		srv := server(t, "REDIS_URL="+r.URL)
 		runDrill(t, "slow-delivery", "MESSENGER_URL="+srv.URL, "METRICS_URL="+srv.MetricsURL,
 			"DRILL_REDIS_PID="+strconv.Itoa(r.pid()))
 	})
 
 	t.Run("database-slow", func(t *testing.T) {
-		pg, pid := startDrillPostgres(t)
-		srv := startServer(t, "DATABASE_URL="+pg.DSN("drill"), "MESSENGER_APP_DB_PASSWORD=drill-app-password")
-		runDrill(t, "database-slow", "MESSENGER_URL="+srv.URL, "DRILL_PG_PID="+strconv.Itoa(pid))
+		srv := server(t)
+		runDrill(t, "database-slow", "MESSENGER_URL="+srv.URL, "DRILL_PG_PID="+strconv.Itoa(pgPID))
 	})
 
 	t.Run("server-down", func(t *testing.T) {
-		a, b := twoServers(t)
+		r := startDrillRedis(t)
+		a := server(t, "REDIS_URL="+r.URL)
+		b := startServerOn(t, a, "REDIS_URL="+r.URL)
 		runDrill(t, "server-down", "MESSENGER_URLS="+a.URL+" "+b.URL,
 			"DRILL_KILL_PID="+strconv.Itoa(a.cmd.Process.Pid), "DRILL_RESTART="+backgroundCommand(t, "restart", a.Env))
 	})
 
 	t.Run("disk-full", func(t *testing.T) {
 		dir := smallFilesystem(t, "4m")
-		srv := startServer(t, "MESSENGER_DATA_DIR="+dir)
+		srv := server(t, "MESSENGER_DATA_DIR="+dir)
 		runDrill(t, "disk-full", "MESSENGER_URL="+srv.URL, "DRILL_FILES_DIR="+filepath.Join(dir, "files"))
 	})
 
 	t.Run("bad-deploy", func(t *testing.T) {
-		srv := startServer(t, "REDIS_URL="+redistest.URL(t))
+		r := startDrillRedis(t)
+		srv := server(t, "REDIS_URL="+r.URL)
 		// The new release is misconfigured: its Redis is a port nobody listens on, so it
 		// never becomes ready (it refuses to start).
 		port := freePort(t)
@@ -152,8 +167,8 @@ func (r *drillRedis) pid() int {
 	return pid
 }
 
-// startDrillPostgres starts a private PostgreSQL with a database "drill" and answers it and
-// its postmaster's pid: the drill pauses it, which the machine's shared server must never be.
+// startDrillPostgres starts a private PostgreSQL and answers it and its postmaster's pid:
+// a drill pauses it, which the machine's shared server must never be.
 func startDrillPostgres(t *testing.T) (*pgserver.Server, int) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "messenger-drill-pg-")
@@ -179,9 +194,6 @@ func startDrillPostgres(t *testing.T) (*pgserver.Server, int) {
 		}
 		pg.Stop()
 	})
-	if err := pg.EnsureDatabase(t.Context(), "drill"); err != nil {
-		t.Fatal(err)
-	}
 	return pg, postmasterPID(t, data)
 }
 
