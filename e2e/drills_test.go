@@ -52,7 +52,7 @@ func TestDrills(t *testing.T) {
 	t.Run("redis-down", func(t *testing.T) {
 		r := startDrillRedis(t)
 		srv := server(t, "REDIS_URL="+r.URL)
-		runDrill(t, "redis-down", "MESSENGER_URL="+srv.URL,
+		runDrill(t, "redis-down", "MESSENGER_URL="+srv.URL, "METRICS_URL="+srv.MetricsURL,
 			"DRILL_REDIS_STOP="+r.stopCmd, "DRILL_REDIS_START="+r.startCmd)
 	})
 
@@ -158,14 +158,7 @@ func startDrillRedis(t *testing.T) *drillRedis {
 }
 
 // pid answers the running redis-server's pid (0 when none).
-func (r *drillRedis) pid() int {
-	b, err := os.ReadFile(r.pidFile)
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	return pid
-}
+func (r *drillRedis) pid() int { return readPID(r.pidFile) }
 
 // startDrillPostgres starts a private PostgreSQL and answers it and its postmaster's pid:
 // a drill pauses it, which the machine's shared server must never be.
@@ -188,24 +181,12 @@ func startDrillPostgres(t *testing.T) (*pgserver.Server, int) {
 		t.Fatalf("start PostgreSQL: %v", err)
 	}
 	t.Cleanup(func() {
-		pid := postmasterPID(t, data)
-		if pid > 0 { // a failed drill may have left it paused
+		if pid := readPID(filepath.Join(data, "postmaster.pid")); pid > 0 { // a failed drill may have left it paused
 			syscall.Kill(pid, syscall.SIGCONT)
 		}
 		pg.Stop()
 	})
-	return pg, postmasterPID(t, data)
-}
-
-// postmasterPID reads the first line of the data directory's postmaster.pid.
-func postmasterPID(t *testing.T, data string) int {
-	b, err := os.ReadFile(filepath.Join(data, "postmaster.pid"))
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	pid, _ := strconv.Atoi(strings.TrimSpace(line))
-	return pid
+	return pg, readPID(filepath.Join(data, "postmaster.pid"))
 }
 
 // backgroundCommand writes a script that starts the messenger binary with env in the
@@ -253,12 +234,14 @@ func drillDir(t *testing.T) string {
 	return dir
 }
 
+// readPID answers the pid on the first line of a pid file (0 when there is none).
 func readPID(path string) int {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	line, _, _ := strings.Cut(string(b), "\n")
+	pid, _ := strconv.Atoi(strings.TrimSpace(line))
 	return pid
 }
 

@@ -8,6 +8,7 @@
 #   DRILL_REDIS_STOP    the command that stops Redis, e.g. "systemctl stop redis-server"
 #   DRILL_REDIS_START   the command that starts it again, e.g. "systemctl start redis-server"
 #   DRILL_DOWN          seconds Redis stays down (default 5)
+#   METRICS_URL         optional: the process's /metrics, to check that the failed publishes are counted
 source "$(dirname "$0")/lib.sh"
 need MESSENGER_URL DRILL_REDIS_STOP DRILL_REDIS_START
 down=${DRILL_DOWN:-5}
@@ -18,6 +19,7 @@ must_send "before the outage"
 wait_stream_seq "$DRILL_TMP/stream" "$SEQ" 10 || fail "seq $SEQ did not come live before the outage"
 
 resyncs_before=$(resyncs "$DRILL_TMP/stream")
+[ -z "${METRICS_URL:-}" ] || failures_before=$(metric messenger_publish_failures_total)
 say "stopping Redis: $DRILL_REDIS_STOP"
 bash -c "$DRILL_REDIS_STOP"
 restarted=""
@@ -37,6 +39,11 @@ done
 stored=$(history_seqs | tail -n1)
 [ "$stored" = "$SEQ" ] || fail "history ends at seq $stored with Redis down, want $SEQ"
 say "history serves all $stored messages with Redis down"
+if [ -n "${METRICS_URL:-}" ]; then
+  failed=$(($(metric messenger_publish_failures_total) - failures_before))
+  [ "$failed" -ge "$sent" ] || fail "messenger_publish_failures_total grew by $failed for $sent sends with Redis down"
+  say "messenger_publish_failures_total +$failed"
+fi
 
 say "starting Redis: $DRILL_REDIS_START"
 bash -c "$DRILL_REDIS_START"
