@@ -92,10 +92,16 @@ func TestDrills(t *testing.T) {
 			"MESSENGER_ADDR=127.0.0.1:"+strconv.Itoa(port),
 			"MESSENGER_METRICS_ADDR=127.0.0.1:"+strconv.Itoa(freePort(t)),
 			"REDIS_URL=redis://127.0.0.1:"+strconv.Itoa(freePort(t))+"/0")
-		start := backgroundCommand(t, "new-release", env)
+		// It migrates before it fails, as a release does; the row stands for its migration.
+		start := fmt.Sprintf(`psql %s -qc "INSERT INTO schema_migrations (version, name) VALUES (9999, 'drill_new_release')" && %s`,
+			shellQuote(srv.env("DATABASE_URL")), backgroundCommand(t, "new-release", env))
+		// The previous release restarted: the running process stopped and started again.
+		restart := fmt.Sprintf("kill -TERM %d; while kill -0 %[1]d 2>/dev/null; do sleep 0.1; done; %s",
+			srv.cmd.Process.Pid, backgroundCommand(t, "previous-release", srv.Env))
 		runDrill(t, "bad-deploy", "MESSENGER_URL="+srv.URL, "DATABASE_URL="+srv.env("DATABASE_URL"),
 			"DRILL_NEW_URL=http://127.0.0.1:"+strconv.Itoa(port), "DRILL_NEW_START="+start,
-			"DRILL_NEW_STOP="+stopBackground(t, "new-release"), "DRILL_READY_WAIT=5")
+			"DRILL_NEW_STOP="+stopBackground(t, "new-release"), "DRILL_READY_WAIT=5",
+			"DRILL_PREVIOUS_RESTART="+restart)
 	})
 }
 

@@ -11,6 +11,8 @@
 #   DRILL_NEW_START     the command that starts the new release (returns at once)
 #   DRILL_NEW_STOP      the command that stops it (the rollback)
 #   DRILL_READY_WAIT    seconds the new release is given to become ready (default 20)
+#   DRILL_PREVIOUS_RESTART  optional: the command that restarts the running release after the
+#                       rollback, to show that it starts on the schema the new release left
 source "$(dirname "$0")/lib.sh"
 need MESSENGER_URL DATABASE_URL DRILL_NEW_URL DRILL_NEW_START DRILL_NEW_STOP
 wait=${DRILL_READY_WAIT:-20}
@@ -43,7 +45,18 @@ stopped=1
 [ "$(readyz)" = 200 ] || fail "the running release is not ready after the rollback"
 must_send "after the rollback"
 history_seqs | tail -n1 | grep -qx "$SEQ" || fail "history does not end at seq $SEQ after the rollback"
+if [ -n "${DRILL_PREVIOUS_RESTART:-}" ]; then
+  say "restarting the previous release: $DRILL_PREVIOUS_RESTART"
+  bash -c "$DRILL_PREVIOUS_RESTART"
+  wait_ready 200 60 || fail "the previous release is not ready within 60 s of its restart on the schema the new release left"
+  must_send "after the previous release's restart"
+  say "the previous release starts on that schema and serves: seq $SEQ"
+fi
 schema_after=$(schema)
 say "schema_migrations after the rollback (rows, last version): $schema_after"
-[ "$schema_after" = "$schema_before" ] || say "the new release applied migrations that stay: $schema_before -> $schema_after"
+read -r rows_before last_before <<<"$schema_before"
+read -r rows_after last_after <<<"$schema_after"
+[ "$rows_after" -ge "$rows_before" ] && [ "$last_after" -ge "$last_before" ] ||
+  fail "the rollback removed migrations: $schema_before -> $schema_after"
+[ "$schema_after" = "$schema_before" ] || say "the new release's migrations stay after the rollback (forward only): $schema_before -> $schema_after"
 say "PASS"
