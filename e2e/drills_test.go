@@ -234,9 +234,13 @@ func stopBackground(t *testing.T, name string) string {
 // drillDir is one directory per test for the scripts and pid files of backgroundCommand.
 func drillDir(t *testing.T) string {
 	dir := filepath.Join(os.TempDir(), "messenger-drill-"+strings.NewReplacer("/", "-").Replace(t.Name())+"-"+strconv.Itoa(os.Getpid()))
+	if _, err := os.Stat(dir); err == nil {
+		return dir
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { os.RemoveAll(dir) }) // registered first, so it runs after the kills
 	return dir
 }
 
