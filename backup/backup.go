@@ -149,26 +149,17 @@ func dumpDatabase(ctx context.Context, cfg Config, dir string, m *Manifest) (fil
 	if err != nil {
 		return fo, err
 	}
-	db, err := openOwner(ctx, cfg.DatabaseURL)
+	snap, err := openSnapshot(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return fo, err
 	}
-	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return fo, fmt.Errorf("database: %w", err)
-	}
-	defer conn.Close()
-	tx, err := readSnapshot(ctx, conn)
-	if err != nil {
-		return fo, err
-	}
-	defer tx.Rollback()
-	var snapshot string
+	defer snap.close()
+	tx := snap.tx
+	var snapshotID string
 	var versionNum int
 	err = tx.QueryRowContext(ctx, `SELECT pg_export_snapshot(), current_setting('server_version'),
 		current_setting('server_version_num')::int, (SELECT tableowner FROM pg_tables WHERE tablename = 'schema_migrations' LIMIT 1)`).
-		Scan(&snapshot, &m.PostgresVersion, &versionNum, &m.Owner)
+		Scan(&snapshotID, &m.PostgresVersion, &versionNum, &m.Owner)
 	if err != nil {
 		return fo, fmt.Errorf("database: %w", err)
 	}
@@ -176,7 +167,7 @@ func dumpDatabase(ctx context.Context, cfg Config, dir string, m *Manifest) (fil
 		return fo, err
 	}
 	dumpPath := filepath.Join(dir, DumpName)
-	if err := dump.run(ctx, "--format=custom", "--snapshot="+snapshot, "--file="+dumpPath); err != nil {
+	if err := dump.run(ctx, "--format=custom", "--snapshot="+snapshotID, "--file="+dumpPath); err != nil {
 		return fo, err
 	}
 	if m.SchemaVersion, m.SchemaMigration, err = schemaVersion(ctx, tx); err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/draw"
 	"image/png"
 	"io"
 	"log/slog"
@@ -130,12 +131,9 @@ func waitForMessages(t *testing.T, owner *sql.DB, ids ...string) {
 
 func picture(t *testing.T, name string, w, h int) chat.UploadFile {
 	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			img.Set(x, y, color.RGBA{uint8(x), uint8(y), 90, 255})
-		}
-	}
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	draw.Draw(img, image.Rect(0, 0, w/2, h), &image.Uniform{color.NRGBA{200, 40, 40, 255}}, image.Point{}, draw.Src)
+	draw.Draw(img, image.Rect(w/2, 0, w, h), &image.Uniform{color.NRGBA{40, 40, 200, 255}}, image.Point{}, draw.Src)
 	var b bytes.Buffer
 	if err := png.Encode(&b, img); err != nil {
 		t.Fatal(err)

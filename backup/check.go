@@ -44,22 +44,13 @@ func Check(ctx context.Context, cfg Config, m *Manifest) (Report, error) {
 	if err != nil {
 		return r, err
 	}
-	db, err := openOwner(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return r, err
-	}
-	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return r, fmt.Errorf("database: %w", err)
-	}
-	defer conn.Close()
 	started := time.Now()
-	tx, err := readSnapshot(ctx, conn)
+	snap, err := openSnapshot(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return r, err
 	}
-	defer tx.Rollback()
+	defer snap.close()
+	tx := snap.tx
 	if err := checkSequences(ctx, tx, &r); err != nil {
 		return r, err
 	}
@@ -76,7 +67,7 @@ func Check(ctx context.Context, cfg Config, m *Manifest) (Report, error) {
 	if err := tx.Commit(); err != nil {
 		return r, fmt.Errorf("database: %w", err)
 	}
-	if err := checkObjects(ctx, cfg, db, lister, fo, m == nil, started, &r); err != nil {
+	if err := checkObjects(ctx, cfg, snap.db, lister, fo, m == nil, started, &r); err != nil {
 		return r, err
 	}
 	if m != nil {

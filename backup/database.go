@@ -26,19 +26,44 @@ func openOwner(ctx context.Context, dsn string) (*sql.DB, error) {
 	return db, nil
 }
 
-// readSnapshot begins a read-only transaction on one snapshot of the database, with
-// row-level security off: as the owner (superuser or BYPASSRLS) every row is seen, and any
-// other role gets an error rather than a silently filtered, smaller database.
-func readSnapshot(ctx context.Context, conn *sql.Conn) (*sql.Tx, error) {
-	tx, err := conn.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+// snapshot is a read-only transaction on one snapshot of the database, with row-level
+// security off: as the owner (superuser or BYPASSRLS) every row is seen, and any other role
+// gets an error rather than a silently filtered, smaller database.
+type snapshot struct {
+	db   *sql.DB // the owner's pool, open until close
+	conn *sql.Conn
+	tx   *sql.Tx
+}
+
+// openSnapshot opens the owner's pool at dsn and begins the snapshot on a connection of it.
+func openSnapshot(ctx context.Context, dsn string) (*snapshot, error) {
+	db, err := openOwner(ctx, dsn)
 	if err != nil {
+		return nil, err
+	}
+	s := &snapshot{db: db}
+	if s.conn, err = db.Conn(ctx); err == nil {
+		s.tx, err = s.conn.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	}
+	if err == nil {
+		_, err = s.tx.ExecContext(ctx, `SET LOCAL row_security = off`)
+	}
+	if err != nil {
+		s.close()
 		return nil, fmt.Errorf("database: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `SET LOCAL row_security = off`); err != nil {
-		tx.Rollback()
-		return nil, fmt.Errorf("database: %w", err)
+	return s, nil
+}
+
+// close ends the transaction (a rollback after a commit does nothing) and the pool.
+func (s *snapshot) close() {
+	if s.tx != nil {
+		s.tx.Rollback()
 	}
-	return tx, nil
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	s.db.Close()
 }
 
 // readCounts answers the rows the manifest counts.

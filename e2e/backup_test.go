@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/dreamseed/messenger/store/storetest"
 )
@@ -33,7 +30,7 @@ func TestBackupRestoreBinary(t *testing.T) {
 	body := "백업 확인 " + runNonce()
 	teacher.send(t, direct, body)
 	content := []byte("가정통신문: 현장학습 안내 " + runNonce())
-	uploadText(t, teacher, direct, "안내.txt", content)
+	teacher.uploadFiles(t, direct, "", []string{"안내.txt"}, [][]byte{content})
 	owner := ownerDB(t, srv)
 	if _, ok := waitDB(t, owner, 30*time.Second, 1, `SELECT count(*) FROM uploads WHERE message_id IS NOT NULL`); !ok {
 		t.Fatal("the upload is no message after 30 s")
@@ -108,34 +105,6 @@ func runCommand(t *testing.T, env []string, want int, args ...string) string {
 	}
 	t.Logf("messenger %s:\n%s", strings.Join(args, " "), out)
 	return string(out)
-}
-
-// uploadText posts one file through the JSON API as c.
-func uploadText(t *testing.T, c *liveAPI, convID int64, name string, content []byte) {
-	t.Helper()
-	var body bytes.Buffer
-	w := multipart.NewWriter(&body)
-	w.WriteField("client_msg_id", uuid.NewString())
-	fw, err := w.CreateFormFile("file", name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fw.Write(content)
-	w.Close()
-	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("%s/api/v1/conversations/%d/files", c.srv.URL, convID), &body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", w.FormDataContentType())
-	resp, err := liveHTTP.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("upload %s: status %d", name, resp.StatusCode)
-	}
 }
 
 // fileContent downloads a file's bytes as c.

@@ -25,17 +25,8 @@ var (
 // List walks the root. A Put's temporary file and a Ping's probe (their names start with
 // '.', which no valid key does) are not objects and are left out.
 func (d *Disk) List(ctx context.Context, fn func(Object) error) error {
-	err := fs.WalkDir(d.root.FS(), ".", func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			if isNotExist(err) { // removed meanwhile by a Delete
-				return nil
-			}
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if e.IsDir() || !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
+	err := d.walkFiles(ctx, func(p string, e fs.DirEntry) error {
+		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
 			return nil
 		}
 		fi, err := e.Info()
