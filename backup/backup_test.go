@@ -377,3 +377,40 @@ func TestBackupKeepsN(t *testing.T) {
 		t.Fatalf("the folder holds %s", got)
 	}
 }
+
+// TestCheckRunningSystem: on a running system an object with no row is an upload whose row
+// is not committed yet while it is young, and a problem once older than the grace.
+func TestCheckRunningSystem(t *testing.T) {
+	ctx := context.Background()
+	d := storetest.NewDatabase(t)
+	disk := newDisk(t)
+	key := storage.NewKey()
+	if _, err := disk.Put(ctx, key, strings.NewReader("upload"), 6, "text/plain"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := backup.Config{DatabaseURL: d.OwnerDSN, Storage: disk, CheckGrace: time.Minute}
+	report, err := backup.Check(ctx, cfg, nil)
+	if err != nil || !report.OK() || report.Objects.Count != 1 {
+		t.Fatalf("a young object without a row: %v %q %+v", err, report.Problems, report.Objects)
+	}
+	root := diskRoot(t, disk)
+	old := time.Now().Add(-2 * time.Minute)
+	if err := os.Chtimes(filepath.Join(root, filepath.FromSlash(key)), old, old); err != nil {
+		t.Fatal(err)
+	}
+	report, err = backup.Check(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantProblem(t, report, "object "+key+": no file row names it")
+}
+
+// diskRoot answers the folder of a disk store, from its name for logs.
+func diskRoot(t *testing.T, disk *storage.Disk) string {
+	t.Helper()
+	root, ok := strings.CutPrefix(disk.String(), "disk ")
+	if !ok {
+		t.Fatalf("disk store %q", disk.String())
+	}
+	return root
+}
