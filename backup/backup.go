@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dreamseed/messenger/storage"
@@ -100,6 +101,11 @@ func Backup(ctx context.Context, cfg Config, dir string) (string, *Manifest, err
 	if _, err := os.Stat(final); err == nil {
 		return "", nil, fmt.Errorf("backup: %s exists already", final)
 	}
+	unlock, err := lockFolder(dir)
+	if err != nil {
+		return "", nil, err
+	}
+	defer unlock()
 	tmp := filepath.Join(dir, "."+stamp+partialSuffix)
 	if err := os.Mkdir(tmp, 0o750); err != nil {
 		return "", nil, fmt.Errorf("backup: %w", err)
@@ -233,6 +239,23 @@ func copyObject(ctx context.Context, st storage.Store, key, dir string) (File, e
 		return File{}, fmt.Errorf("backup: copy %s: %w", key, err)
 	}
 	return File{Path: rel, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// lockName is the lock file of a backup folder: one backup at a time writes into it, so a
+// partial backup found there is one a crash left.
+const lockName = ".lock"
+
+// lockFolder takes the folder's lock, or answers that another backup holds it.
+func lockFolder(dir string) (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("backup: another backup is writing into %s (%w)", dir, err)
+	}
+	return func() { f.Close() }, nil // closing releases the lock
 }
 
 func syncDir(dir string) error {

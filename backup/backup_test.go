@@ -14,7 +14,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -373,9 +375,48 @@ func TestBackupKeepsN(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if got := strings.Join(names, " "); got != "20261201T021500Z 20261202T021500Z notes" {
+	if got := strings.Join(names, " "); got != ".lock 20261201T021500Z 20261202T021500Z notes" {
 		t.Fatalf("the folder holds %s", got)
 	}
+
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := backup.Backup(ctx, cfg, dir); err == nil || !strings.Contains(err.Error(), "another backup is writing into") {
+		t.Fatalf("a backup while another runs: %v", err)
+	}
+}
+
+// TestRestoreRefusesNewerSchema: a backup of a database past this program's migrations is
+// refused before anything is written.
+func TestRestoreRefusesNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	d := storetest.NewDatabase(t)
+	dir, _, err := backup.Backup(ctx, backup.Config{DatabaseURL: d.OwnerDSN, Storage: newDisk(t)}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(dir, backup.ManifestName)
+	raw, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = regexp.MustCompile(`"schema_version": \d+`).ReplaceAll(raw, []byte(`"schema_version": 999`))
+	if err := os.WriteFile(name, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dsn := storetest.NewEmptyDatabase(t)
+	disk := newDisk(t)
+	_, err = backup.Restore(ctx, backup.Config{DatabaseURL: dsn, Storage: disk}, dir)
+	if err == nil || !strings.Contains(err.Error(), "the backup's schema is at migration 999") {
+		t.Fatalf("restore of a newer schema: %v", err)
+	}
+	wantEmpty(t, storetest.Conn(t, dsn), disk)
 }
 
 // TestCheckRunningSystem: on a running system an object with no row is an upload whose row

@@ -48,6 +48,14 @@ func Restore(ctx context.Context, cfg Config, dir string) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
+	latest, err := store.LatestMigration()
+	if err != nil {
+		return Report{}, err
+	}
+	if m.SchemaVersion > latest {
+		return Report{}, fmt.Errorf("restore: the backup's schema is at migration %d (%s), this messenger knows %d: restore with the version that made it (%s); nothing was restored",
+			m.SchemaVersion, m.SchemaMigration, latest, m.MessengerVersion)
+	}
 	problems, err := Verify(dir, m)
 	if err != nil {
 		return Report{}, err
