@@ -256,17 +256,8 @@ func (d *Disk) Delete(ctx context.Context, key string) error {
 func (d *Disk) RemoveStaleTemp(ctx context.Context, olderThan time.Duration) (int, error) {
 	cutoff := time.Now().Add(-olderThan)
 	removed := 0
-	err := fs.WalkDir(d.root.FS(), ".", func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			if isNotExist(err) { // removed meanwhile by a Delete
-				return nil
-			}
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if e.IsDir() || !strings.HasPrefix(e.Name(), ".tmp-") {
+	err := d.walkFiles(ctx, func(p string, e fs.DirEntry) error {
+		if !strings.HasPrefix(e.Name(), ".tmp-") {
 			return nil
 		}
 		fi, err := e.Info()
@@ -282,6 +273,26 @@ func (d *Disk) RemoveStaleTemp(ctx context.Context, olderThan time.Duration) (in
 		return removed, fmt.Errorf("storage: remove stale temporary files in %s: %w", d.dir, err)
 	}
 	return removed, nil
+}
+
+// walkFiles calls fn for every file (not directory) under the root, passing over what a
+// Delete removes meanwhile, until ctx ends.
+func (d *Disk) walkFiles(ctx context.Context, fn func(p string, e fs.DirEntry) error) error {
+	return fs.WalkDir(d.root.FS(), ".", func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if isNotExist(err) { // removed meanwhile by a Delete
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e.IsDir() {
+			return nil
+		}
+		return fn(p, e)
+	})
 }
 
 func diskErr(op, key string, err error) error {

@@ -87,6 +87,16 @@ func Migrate(ctx context.Context, ownerDSN string, logger *slog.Logger) error {
 	return migrateRiver(ctx, db, conn, logger)
 }
 
+// LatestMigration answers the version of the newest migration this program carries: a
+// database past it was made by a newer program.
+func LatestMigration() (int, error) {
+	files, err := migrationFiles()
+	if err != nil || len(files) == 0 {
+		return 0, err
+	}
+	return files[len(files)-1].version, nil
+}
+
 type migrationFile struct {
 	version int
 	name    string

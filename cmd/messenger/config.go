@@ -69,6 +69,8 @@ type config struct {
 	// process was killed) is run again.
 	JobTimeout     time.Duration
 	JobRescueAfter time.Duration
+	Backup         backupConfig // the backup, restore and check commands
+
 	// Files. StorageURL "" keeps them on the local disk under DataDir/files.
 	StorageURL     string
 	MaxUploadBytes int64 // one file
@@ -124,12 +126,7 @@ const minBodyBytes = 12*messenger.MaxMessageLength + 4<<10
 func (c config) Embedded() bool { return c.DatabaseURL == "" }
 
 func loadConfig(getenv func(string) string) (config, error) {
-	env := func(key, def string) string {
-		if v := strings.TrimSpace(getenv(key)); v != "" {
-			return v
-		}
-		return def
-	}
+	env := trimmedEnv(getenv)
 	c := config{
 		Addr:           env("MESSENGER_ADDR", ":8001"),
 		DatabaseURL:    env("DATABASE_URL", ""),
@@ -311,6 +308,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	errs = append(errs, c.loadPush(env)...)
 	errs = append(errs, c.loadMail(env)...)
 	errs = append(errs, c.loadNotify(env)...)
+	errs = append(errs, c.loadBackup(env)...)
 
 	if err := c.LogLevel.UnmarshalText([]byte(env("MESSENGER_LOG_LEVEL", "info"))); err != nil {
 		errs = append(errs, errors.New("MESSENGER_LOG_LEVEL must be debug, info, warn or error"))

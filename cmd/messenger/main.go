@@ -5,6 +5,9 @@
 //	messenger migrate   apply database migrations and exit
 //	messenger demo      load the demo organizations, users and conversations and exit
 //	messenger vapid-keys print a new VAPID key pair for web push (environment lines)
+//	messenger backup DIR             back up the database and file storage into DIR/<UTC stamp>
+//	messenger restore DIR/<stamp>    restore a backup into an empty database and storage, then check
+//	messenger check [DIR/<stamp>]    the consistency check (against a backup's manifest when given)
 package main
 
 import (

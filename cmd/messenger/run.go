@@ -38,8 +38,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "serve", "migrate", "demo", "worker":
 	case "vapid-keys":
 		return vapidKeys(stdout)
+	case "backup", "restore", "check":
+		return backupCommand(ctx, cmd, args[1:], getenv, stdout)
 	default:
-		return fmt.Errorf("unknown command %q (want serve, worker, migrate, demo or vapid-keys)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, worker, migrate, demo, vapid-keys, backup, restore or check)", cmd)
 	}
 
 	cfg, err := loadConfig(getenv)

@@ -843,3 +843,29 @@ func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// ClientTool finds one of PostgreSQL's client programs (pg_dump, pg_restore) where Start
+// finds the server's, but newest installed version first: a dump must be taken by a pg_dump
+// at least as new as the server, so the newest one installed is the best candidate; PATH
+// (on Debian, a wrapper choosing a version) comes last.
+func ClientTool(name string) (string, error) {
+	var dirs []string
+	for _, g := range defaultBinGlobs {
+		m, _ := filepath.Glob(g)
+		dirs = append(dirs, m...)
+	}
+	sort.SliceStable(dirs, func(i, j int) bool { return pathVersion(dirs[i]) > pathVersion(dirs[j]) })
+	if d := pgConfigBindir(); d != "" {
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		if p := filepath.Join(d, name); isExecutable(p) {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("pgserver: %s: %w (looked in %s, pg_config --bindir and on PATH); install the PostgreSQL client",
+		name, ErrNoBinaries, strings.Join(defaultBinGlobs, ", "))
+}

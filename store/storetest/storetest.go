@@ -76,6 +76,28 @@ type Database struct {
 // ends.
 func NewDatabase(t testing.TB) Database {
 	t.Helper()
+	owner := NewEmptyDatabase(t)
+	if err := store.Migrate(context.Background(), owner, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatalf("migrate test database: %v", err)
+	}
+	password := ""
+	if embedded != nil {
+		password = "messenger-test"
+		if err := store.SetAppPassword(context.Background(), owner, password); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app, err := store.AppDSN(owner, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Database{OwnerDSN: owner, AppDSN: app}
+}
+
+// NewEmptyDatabase creates a fresh database without migrations (what a restore starts
+// from), drops it when the test ends, and answers the superuser's DSN of it.
+func NewEmptyDatabase(t testing.TB) string {
+	t.Helper()
 	base := server(t)
 	u, err := url.Parse(base)
 	if err != nil {
@@ -103,22 +125,7 @@ func NewDatabase(t testing.TB) Database {
 	})
 
 	u.Path = "/" + name
-	owner := u.String()
-	if err := store.Migrate(context.Background(), owner, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		t.Fatalf("migrate test database: %v", err)
-	}
-	password := ""
-	if embedded != nil {
-		password = "messenger-test"
-		if err := store.SetAppPassword(context.Background(), owner, password); err != nil {
-			t.Fatal(err)
-		}
-	}
-	app, err := store.AppDSN(owner, password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Database{OwnerDSN: owner, AppDSN: app}
+	return u.String()
 }
 
 // NewDB opens the application's pool on a fresh database.
