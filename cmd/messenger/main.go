@@ -5,6 +5,7 @@
 //	messenger migrate   apply database migrations and exit
 //	messenger demo      load the demo organizations, users and conversations and exit
 //	messenger vapid-keys print a new VAPID key pair for web push (environment lines)
+//	messenger healthcheck [URL] GET this process's /readyz (or URL); exit 1 unless 200
 package main
 
 import (
