@@ -9,7 +9,7 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -tags nodynamic -ldflags="-s -w" \
+RUN CGO_ENABLED=0 go build -buildvcs=false -tags nodynamic -ldflags="-s -w" \
       -o /out/messenger ./cmd/messenger
 
 # Run: Alpine rather than distroless, for the PostgreSQL client tools that `messenger
