@@ -48,8 +48,8 @@ func tool(t *testing.T, name string) string {
 	return p
 }
 
-// promtool accepts the Prometheus configuration and the rules, and the rules' unit tests
-// (alerts_test.yml) pass.
+// promtool accepts the Prometheus configuration and the rules, the rules' unit tests
+// (alerts_test.yml) pass, and every query of the dashboard parses.
 func TestPromtool(t *testing.T) {
 	promtool := tool(t, "promtool")
 	for _, args := range [][]string{
@@ -61,6 +61,30 @@ func TestPromtool(t *testing.T) {
 		if err != nil {
 			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
+	}
+
+	// The dashboard's queries parse: promtool checks them as recording rules, with
+	// Grafana's $__rate_interval as a range it would pick.
+	type rule struct {
+		Record string `yaml:"record"`
+		Expr   string `yaml:"expr"`
+	}
+	var rules []rule
+	for _, exprs := range dashboardQueries(t) {
+		for _, e := range exprs {
+			rules = append(rules, rule{fmt.Sprintf("dashboard:query_%d", len(rules)), strings.ReplaceAll(e, "$__rate_interval", "1m")})
+		}
+	}
+	b, err := yaml.Marshal(map[string]any{"groups": []any{map[string]any{"name": "dashboard", "rules": rules}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "dashboard_rules.yml")
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "check", "rules", file).CombinedOutput(); err != nil {
+		t.Errorf("the dashboard's queries do not parse: %v\n%s", err, out)
 	}
 }
 
