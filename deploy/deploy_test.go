@@ -371,6 +371,19 @@ func buildAsDockerfile(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^FROM .* AS build$`),                            // multi-stage: the toolchain stays out of the image
+		regexp.MustCompile(`(?m)^USER [a-z]+$`),                                 // a named, non-root user
+		regexp.MustCompile(`(?m)^HEALTHCHECK .*\n?.*messenger", "healthcheck"`), // /readyz
+		regexp.MustCompile(`(?m)^COPY --from=build `),
+	} {
+		if !want.Match(df) {
+			t.Errorf("the Dockerfile has no line like %s", want)
+		}
+	}
+	if regexp.MustCompile(`(?m)^USER (root|0)\b`).Match(df) {
+		t.Error("the Dockerfile runs as root")
+	}
 	build := regexp.MustCompile(`(?s)RUN (CGO_ENABLED=0) go build (.*?) \\\n\s*-o \S+ (\./cmd/messenger)`).FindSubmatch(df)
 	if build == nil {
 		t.Fatal("the Dockerfile has no `RUN CGO_ENABLED=0 go build ... -o ... ./cmd/messenger`")
