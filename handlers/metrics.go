@@ -24,6 +24,8 @@ type Metrics struct {
 	pageWait        prometheus.Counter
 	overflows       prometheus.Counter // streams closed because their queue overflowed
 	resyncs         prometheus.Counter // resync events sent to clients
+	ready           prometheus.Gauge   // 1 when /readyz would answer 200
+	depUp           *prometheus.GaugeVec
 
 	mu          sync.Mutex
 	userStreams map[int64]int
@@ -54,9 +56,19 @@ func NewMetrics() *Metrics {
 			Help: "Live streams closed because the client fell behind and their queue overflowed (the client reconnects and resumes)."}),
 		resyncs: prometheus.NewCounter(prometheus.CounterOpts{Name: "messenger_stream_resyncs_total",
 			Help: "Resync events sent on live streams (the client catches up from the database)."}),
+		ready: prometheus.NewGauge(prometheus.GaugeOpts{Name: "messenger_ready",
+			Help: "1 when /readyz would answer 200 (every dependency reachable, not shutting down), from a periodic probe."}),
+		depUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "messenger_dependency_up",
+			Help: "1 when the dependency answered the last readiness probe: database (PostgreSQL), realtime (the engine: Redis)."},
+			[]string{"dependency"}),
 		userStreams: make(map[int64]int),
 	}
-	m.Registry.MustRegister(m.requestDuration, m.streams, m.connectedUsers, pages, m.overflows, m.resyncs,
+	// Down until the first probe says otherwise: a process that cannot reach its
+	// dependencies at start shows it from its first scrape.
+	for _, d := range []string{depDatabase, depRealtime} {
+		m.depUp.WithLabelValues(d)
+	}
+	m.Registry.MustRegister(m.requestDuration, m.streams, m.connectedUsers, pages, m.overflows, m.resyncs, m.ready, m.depUp,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -97,6 +109,25 @@ func routeLabel(c *echo.Context) string {
 // (MESSENGER_METRICS_ADDR) that only operators reach, never the public address.
 func (s *Server) MetricsHandler(others ...prometheus.Gatherer) http.Handler {
 	return promhttp.HandlerFor(append(prometheus.Gatherers{s.metrics.Registry}, others...), promhttp.HandlerOpts{})
+}
+
+// The dependencies of messenger_dependency_up, a closed set.
+const (
+	depDatabase = "database"
+	depRealtime = "realtime"
+)
+
+func (m *Metrics) dependencyUp(dependency string, up bool) {
+	m.depUp.WithLabelValues(dependency).Set(gaugeBool(up))
+}
+
+func (m *Metrics) setReady(ready bool) { m.ready.Set(gaugeBool(ready)) }
+
+func gaugeBool(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (m *Metrics) streamOpened(userID int64) {

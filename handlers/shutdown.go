@@ -13,4 +13,5 @@ const (
 // down, which waits for them.
 func (s *Server) Drain() {
 	s.drainOnce.Do(func() { close(s.draining) })
+	s.metrics.setReady(false)
 }

@@ -51,6 +51,8 @@ type config struct {
 	UploadReadTimeout time.Duration
 	// ShutdownTimeout bounds the whole shutdown after SIGTERM; past it the process exits 1.
 	ShutdownTimeout time.Duration
+	// ReadyProbeEvery is how often the server runs the checks of /readyz for its metrics.
+	ReadyProbeEvery time.Duration
 	RateLimits      ratelimit.Rates // per user (or address, or portal subject) and action
 	TrustedProxies  []*net.IPNet    // reverse proxies whose X-Forwarded-For names the client
 	// MaxStreamsPerUser caps a user's live streams (the oldest closes), MaxSessionsPerUser
@@ -242,6 +244,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, errors.New("MESSENGER_SHUTDOWN_TIMEOUT must be a duration from 1s to 10m, like 15s"))
 	} else {
 		c.ShutdownTimeout = d
+	}
+	if d, err := time.ParseDuration(env("MESSENGER_READY_PROBE_EVERY", handlers.DefaultReadyProbeEvery.String())); err != nil || d < time.Second || d > 10*time.Minute {
+		errs = append(errs, errors.New("MESSENGER_READY_PROBE_EVERY must be a duration from 1s to 10m, like 5s"))
+	} else {
+		c.ReadyProbeEvery = d
 	}
 
 	for _, p := range strings.Split(env("MESSENGER_TRUSTED_PROXIES", ""), ",") {

@@ -8,6 +8,7 @@
 //	messenger backup DIR             back up the database and file storage into DIR/<UTC stamp>
 //	messenger restore DIR/<stamp>    restore a backup into an empty database and storage, then check
 //	messenger check [DIR/<stamp>]    the consistency check (against a backup's manifest when given)
+//	messenger healthcheck [URL] GET this process's /readyz (or URL); exit 1 unless 200
 package main
 
 import (

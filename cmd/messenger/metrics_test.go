@@ -57,7 +57,8 @@ func TestMetricsFromStart(t *testing.T) {
 			t.Errorf("%s = %q (present %v), want 0 from the start", k, v, ok)
 		}
 	}
-	for _, k := range []string{`go_sql_in_use_connections{db_name="messenger"}`, `go_sql_idle_connections{db_name="messenger"}`,
+	for _, k := range []string{`messenger_ready`, `messenger_dependency_up{dependency="database"}`, `messenger_dependency_up{dependency="realtime"}`,
+		`go_sql_in_use_connections{db_name="messenger"}`, `go_sql_idle_connections{db_name="messenger"}`,
 		`go_sql_max_open_connections{db_name="messenger"}`} {
 		if _, ok := series[k]; !ok {
 			t.Errorf("no %s", k)

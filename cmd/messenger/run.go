@@ -40,8 +40,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return vapidKeys(stdout)
 	case "backup", "restore", "check":
 		return backupCommand(ctx, cmd, args[1:], getenv, stdout)
+	case "healthcheck":
+		return healthcheck(ctx, args[1:], getenv, stdout)
 	default:
-		return fmt.Errorf("unknown command %q (want serve, worker, migrate, demo, vapid-keys, backup, restore or check)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, worker, migrate, demo, vapid-keys, backup, restore, check or healthcheck)", cmd)
 	}
 
 	cfg, err := loadConfig(getenv)
@@ -281,6 +283,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 		logger.Info("background loops stopped")
 	}()
 	loops.Go(func() { svc.WatchPresence(streamsCtx) }) // announces users whose server process died
+	loops.Go(func() { server.WatchReady(streamsCtx, cfg.ReadyProbeEvery) })
 	served := make(chan error, 3)
 	go func() { served <- srv.Serve(ln) }()
 	if metricsSrv != nil {
