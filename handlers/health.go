@@ -14,10 +14,10 @@ func (s *Server) healthz(c *echo.Context) error {
 }
 
 // readyz answers whether the database and the realtime engine are reachable, and 503
-// once the process is shutting down (Drain), so that a load balancer sends no more.
+// once the process is shutting down (Unready, Drain), so that a load balancer sends no more.
 func (s *Server) readyz(c *echo.Context) error {
 	select {
-	case <-s.draining:
+	case <-s.unready:
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
 	default:
 	}

@@ -50,7 +50,10 @@ type config struct {
 	// UploadReadTimeout is how long an upload's body may take to arrive.
 	UploadReadTimeout time.Duration
 	// ShutdownTimeout bounds the whole shutdown after SIGTERM; past it the process exits 1.
+	// DrainDelay, inside it, is how long the process keeps serving with /readyz red, so that
+	// a load balancer's health check takes it out of rotation before its listener closes.
 	ShutdownTimeout time.Duration
+	DrainDelay      time.Duration
 	RateLimits      ratelimit.Rates // per user (or address, or portal subject) and action
 	TrustedProxies  []*net.IPNet    // reverse proxies whose X-Forwarded-For names the client
 	// MaxStreamsPerUser caps a user's live streams (the oldest closes), MaxSessionsPerUser
@@ -245,6 +248,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, errors.New("MESSENGER_SHUTDOWN_TIMEOUT must be a duration from 1s to 10m, like 15s"))
 	} else {
 		c.ShutdownTimeout = d
+	}
+	if d, err := time.ParseDuration(env("MESSENGER_DRAIN_DELAY", "0s")); err != nil || d < 0 || d > 5*time.Minute {
+		errs = append(errs, errors.New("MESSENGER_DRAIN_DELAY must be a duration from 0s to 5m, like 5s"))
+	} else if c.ShutdownTimeout > 0 && d >= c.ShutdownTimeout {
+		errs = append(errs, errors.New("MESSENGER_DRAIN_DELAY must be shorter than MESSENGER_SHUTDOWN_TIMEOUT, which it counts inside"))
+	} else {
+		c.DrainDelay = d
 	}
 
 	for _, p := range strings.Split(env("MESSENGER_TRUSTED_PROXIES", ""), ",") {
