@@ -20,6 +20,7 @@ import (
 	"github.com/dreamseed/messenger/jobs"
 	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/scan"
+	"github.com/dreamseed/messenger/store"
 )
 
 // config is the messenger's configuration, read from the environment (see docs/configuration.md).
@@ -65,6 +66,8 @@ type config struct {
 	// SendTransactions is how many send transactions this process runs at once: the sends
 	// that wait meanwhile are stored together by the next ones (group commit).
 	SendTransactions int
+	// DBMaxConns bounds this process's pool of database connections.
+	DBMaxConns int
 	// JobWorkers is how many background jobs this process works at once; 0: none, it only
 	// enqueues them (for a separate worker process).
 	JobWorkers int
@@ -299,6 +302,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, fmt.Errorf("MESSENGER_SEND_TRANSACTIONS must be a whole number from 1 to 32, not %q", env("MESSENGER_SEND_TRANSACTIONS", "")))
 	} else {
 		c.SendTransactions = int(n)
+	}
+	if n, err := boundedInt(env("MESSENGER_DB_MAX_CONNS", strconv.Itoa(store.DefaultMaxConns)), 2, 1000); err != nil {
+		errs = append(errs, fmt.Errorf("MESSENGER_DB_MAX_CONNS must be a whole number from 2 to 1000, not %q", env("MESSENGER_DB_MAX_CONNS", "")))
+	} else {
+		c.DBMaxConns = int(n)
 	}
 	if v := env("MESSENGER_JOB_WORKERS", "4"); v == "0" {
 		c.JobWorkers = 0

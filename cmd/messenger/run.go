@@ -71,6 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("%w (the server connects as the %s role; see MESSENGER_APP_DATABASE_URL)", err, store.AppRole)
 	}
+	db.SetMaxConns(cfg.DBMaxConns)
 	defer func() {
 		db.Close()
 		logger.Info("database closed")
