@@ -55,7 +55,8 @@ test:
 ## with a kill, a reload and a Redis restart; docs/operations.md "Behind nginx"), with their
 ## figures. DEPLOY_TEST_DURATION (default 1m) sets the minute.
 test-deploy:
-	$(GO) test -count=1 -v -run '^TestDeploy' ./e2e 2>&1 | grep -v '^ *{' | grep -v '^ *redis: '
+	@out=$$(mktemp); $(GO) test -count=1 -v -run '^TestDeploy' ./e2e >$$out 2>&1; status=$$?; \
+		grep -v -e '^ *{' -e '^ *redis: ' $$out; rm -f $$out; exit $$status
 
 ## fuzz: each fuzz target for FUZZTIME (1m), one after the other; prints the execs of each.
 ## A failing input is written under the package's testdata/fuzz/: commit it with the fix.

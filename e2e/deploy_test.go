@@ -358,6 +358,23 @@ func TestDeployHeaders(t *testing.T) {
 	}
 }
 
+// deployPhase is an operator's action during the deployment test and when it began.
+type deployPhase struct {
+	name string
+	at   time.Time
+}
+
+// phaseAt names the last phase begun at or before t.
+func phaseAt(phases []deployPhase, t time.Time) string {
+	name := phases[0].name
+	for _, ph := range phases {
+		if !ph.at.After(t) {
+			name = ph.name
+		}
+	}
+	return name
+}
+
 type zeros struct{}
 
 func (zeros) Read(b []byte) (int, error) {
@@ -447,6 +464,7 @@ func TestDeployBehindNginx(t *testing.T) {
 		wg        sync.WaitGroup
 		sentMu    sync.Mutex
 		sentAt    = map[[2]int64]time.Time{} // (conversation, seq) → when its first attempt began
+		answered  = map[[2]int64]time.Time{} // … and when the sender had its answer
 		retries   atomic.Int64
 		attempted atomic.Int64
 	)
@@ -464,6 +482,7 @@ func TestDeployBehindNginx(t *testing.T) {
 					if err == nil {
 						sentMu.Lock()
 						sentAt[[2]int64{convs[g], m.Seq}] = begun
+						answered[[2]int64{convs[g], m.Seq}] = time.Now()
 						sentMu.Unlock()
 						break
 					}
@@ -484,11 +503,14 @@ func TestDeployBehindNginx(t *testing.T) {
 	// restart, spread over the run.
 	start := time.Now()
 	at := func(frac float64) { time.Sleep(time.Until(start.Add(time.Duration(frac * float64(duration))))) }
+	// phases name what happened last before a send, for the longest gap after each.
+	phases := []deployPhase{{"steady", start}}
 	at(0.2)
 	victim := procs[1]
 	onVictim := streamsOpen(victim)
 	victim.Kill()
 	killed := time.Now()
+	phases = append(phases, deployPhase{"kill", killed})
 	t.Logf("SIGKILL to the process at %s, which held %d streams", victim.Addr, onVictim)
 	// Its clients come back through nginx on the two survivors.
 	deadline := time.Now().Add(20 * time.Second)
@@ -503,11 +525,14 @@ func TestDeployBehindNginx(t *testing.T) {
 	}
 	at(0.35)
 	procs[1] = startServerOn(t, procs[0], append(env, "MESSENGER_ADDR="+victim.Addr)...)
+	phases = append(phases, deployPhase{"restart", time.Now()})
 	t.Logf("the killed process started again on %s", victim.Addr)
 	at(0.5)
 	p.reload()
+	phases = append(phases, deployPhase{"reload", time.Now()})
 	t.Log("nginx reloaded")
 	at(0.7)
+	phases = append(phases, deployPhase{"redis", time.Now()})
 	down := rs.Restart(300 * time.Millisecond)
 	t.Logf("Redis restarted (down %s)", down.Round(time.Millisecond))
 	at(1)
@@ -573,6 +598,7 @@ func TestDeployBehindNginx(t *testing.T) {
 
 	var (
 		lost, dups, outOfOrder, wrong, reconnects, fetched, refused int
+		gapBy                                                       = map[string]time.Duration{}
 		worstGap, worstSilence                                      time.Duration
 	)
 	for _, c := range clients {
@@ -612,7 +638,10 @@ func TestDeployBehindNginx(t *testing.T) {
 				wrong++
 			}
 			if begun, ok := sentAt[[2]int64{convs[g], seq}]; ok {
-				worstGap = max(worstGap, s.FirstAt[seq].Sub(begun))
+				gap := s.FirstAt[seq].Sub(begun)
+				worstGap = max(worstGap, gap)
+				ph := phaseAt(phases, begun)
+				gapBy[ph] = max(gapBy[ph], gap)
 			}
 		}
 		for i := 1; i < len(s.Arrival); i++ {
@@ -637,6 +666,17 @@ func TestDeployBehindNginx(t *testing.T) {
 	for _, n := range last {
 		total += n
 	}
+	// The send's own time, apart: a gap the send explains is the database's, not delivery's.
+	sendBy := map[string]time.Duration{}
+	for k, begun := range sentAt {
+		ph := phaseAt(phases, begun)
+		sendBy[ph] = max(sendBy[ph], answered[k].Sub(begun))
+	}
+	var byPhase []string
+	for _, ph := range phases {
+		byPhase = append(byPhase, fmt.Sprintf("%s %s (the send itself %s)", ph.name, gapBy[ph.name].Round(time.Millisecond), sendBy[ph.name].Round(time.Millisecond)))
+	}
+	t.Logf("longest send-to-delivery gap of the messages sent after each event: %s", strings.Join(byPhase, ", "))
 	t.Logf("deployment figures: %d clients, %d groups, %s of sends: %d messages stored (%d sends, %d retried after an error), %d deliveries expected; lost %d, duplicated %d, placed by seq after a later one %d, by catch-up %d; reconnects %d (%d answered 500 while Redis was down); longest send-to-delivery gap %s; longest silence between a client's messages %s",
 		len(clients), groups, sendTime.Round(time.Second), total, attempted.Load(), retries.Load(), total*members,
 		lost, dups, outOfOrder, fetched, reconnects, refused, worstGap.Round(time.Millisecond), worstSilence.Round(time.Millisecond))
