@@ -5,7 +5,7 @@ BIN       := bin/messenger
 HTMX      := 4.0.1
 TAILWIND  := 3.4.19
 
-.PHONY: run build test fuzz generate css vendor lint check-generated bench bench-pages bench-files clean
+.PHONY: run build test test-deploy fuzz generate css vendor lint check-generated bench bench-pages bench-files clean
 
 # Fuzz targets, package:target (docs/security.md says what each asserts).
 FUZZ_TARGETS := \
@@ -50,6 +50,13 @@ test:
 	$(GO) vet ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=3000x FUZZSLOWTIME=200x
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## test-deploy: the deployment tests alone (three processes behind nginx, a minute of sends
+## with a kill, a reload and a Redis restart; docs/operations.md "Behind nginx"), with their
+## figures. DEPLOY_TEST_DURATION (default 1m) sets the minute.
+test-deploy:
+	@out=$$(mktemp); $(GO) test -count=1 -v -run '^TestDeploy' ./e2e >$$out 2>&1; status=$$?; \
+		grep -v -e '^ *{' -e '^ *redis: ' $$out; rm -f $$out; exit $$status
 
 ## fuzz: each fuzz target for FUZZTIME (1m), one after the other; prints the execs of each.
 ## A failing input is written under the package's testdata/fuzz/: commit it with the fix.

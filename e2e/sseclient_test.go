@@ -434,6 +434,7 @@ type sseClient struct {
 	cancel     context.CancelFunc
 	done       chan struct{}
 	keepEvents bool
+	apiHTTP    *http.Client // the catch-up's client, when not the shared one (TLS to a proxy)
 }
 
 // newSSEClient answers a client of u on s; it connects on Start.
@@ -694,6 +695,9 @@ func (c *sseClient) catchUp(ctx context.Context) {
 		jobs = append(jobs, job{id, c.convs[id].contiguous()})
 	}
 	api := &apiClient{t: c.t, base: c.base, user: c.user, http: &http.Client{Transport: apiTransport, Timeout: 30 * time.Second}}
+	if c.apiHTTP != nil {
+		api.http = c.apiHTTP
+	}
 	c.mu.Unlock()
 	for _, j := range jobs {
 		msgs, err := api.history(ctx, j.id, j.after)

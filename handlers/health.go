@@ -21,9 +21,9 @@ func (s *Server) healthz(c *echo.Context) error {
 }
 
 // readyz answers whether the database and the realtime engine are reachable, and 503
-// once the process is shutting down (Drain), so that a load balancer sends no more.
+// once the process is shutting down (Unready, Drain), so that a load balancer sends no more.
 func (s *Server) readyz(c *echo.Context) error {
-	if s.isDraining() {
+	if s.isUnready() {
 		s.metrics.ready.Set(0)
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
 	}
@@ -56,7 +56,7 @@ func (s *Server) checkReady(ctx context.Context) (checks map[string]string, read
 		}
 		s.metrics.dependencyUp(d.metric, up)
 	}
-	s.metrics.setReady(ready && !s.isDraining())
+	s.metrics.setReady(ready && !s.isUnready())
 	return checks, ready
 }
 
@@ -79,9 +79,9 @@ func (s *Server) WatchReady(ctx context.Context, every time.Duration) {
 	}
 }
 
-func (s *Server) isDraining() bool {
+func (s *Server) isUnready() bool {
 	select {
-	case <-s.draining:
+	case <-s.unready:
 		return true
 	default:
 		return false

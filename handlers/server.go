@@ -107,6 +107,8 @@ type Server struct {
 	hole      []byte        // stands in a cached page for the value each request fills in
 	draining  chan struct{} // closed when the process shuts down (Drain)
 	drainOnce sync.Once
+	unready   chan struct{} // closed when /readyz turns 503 (Unready, or Drain)
+	readyOnce sync.Once
 }
 
 // DefaultMaxBodyBytes is the body limit of forms and JSON: a message of
@@ -156,6 +158,7 @@ func New(cfg Config, db *store.DB, svc *chat.Service, verifier *auth.Verifier, e
 		uploads:  make(map[string]int64),
 		limits:   cfg.Limits,
 		draining: make(chan struct{}),
+		unready:  make(chan struct{}),
 	}
 	if s.cfg.MaxBodyBytes <= 0 {
 		s.cfg.MaxBodyBytes = DefaultMaxBodyBytes

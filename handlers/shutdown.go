@@ -7,11 +7,19 @@ const (
 	shutdownRetryMax = 3000
 )
 
+// Unready makes /readyz answer 503 while everything else is served as before: the first
+// step of a shutdown with a drain delay, so that a load balancer's health check takes the
+// process out of rotation before its streams end and its listener closes.
+func (s *Server) Unready() {
+	s.readyOnce.Do(func() { close(s.unready) })
+}
+
 // Drain starts the shutdown of the live streams: each open stream (and any opened from
 // now on) gets a retry hint and stream.closed with reason shutdown, then ends, and
 // /readyz answers 503. Requests in flight go on; the caller then shuts the HTTP server
 // down, which waits for them.
 func (s *Server) Drain() {
+	s.Unready()
 	s.drainOnce.Do(func() { close(s.draining) })
 	s.metrics.setReady(false)
 }

@@ -35,14 +35,17 @@ type DB struct {
 	retryBase time.Duration // a field, so a test can lengthen it for its pool alone
 }
 
+// DefaultMaxConns bounds a process's pool unless SetMaxConns says otherwise.
+const DefaultMaxConns = 40
+
 // Open connects to dsn and checks the connection.
 func Open(ctx context.Context, dsn string) (*DB, error) {
 	db, err := sqlx.Open("postgres", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	db.SetMaxOpenConns(40)
-	db.SetMaxIdleConns(40)
+	db.SetMaxOpenConns(DefaultMaxConns)
+	db.SetMaxIdleConns(DefaultMaxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -51,6 +54,13 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
 	return &DB{db: db, retryBase: retryBase}, nil
+}
+
+// SetMaxConns bounds the pool's open (and idle) connections: several processes on one
+// PostgreSQL must together stay under its max_connections.
+func (db *DB) SetMaxConns(n int) {
+	db.db.SetMaxOpenConns(n)
+	db.db.SetMaxIdleConns(n)
 }
 
 // Close closes the pool.

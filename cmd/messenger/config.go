@@ -20,6 +20,7 @@ import (
 	"github.com/dreamseed/messenger/jobs"
 	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/scan"
+	"github.com/dreamseed/messenger/store"
 )
 
 // config is the messenger's configuration, read from the environment (see docs/configuration.md).
@@ -50,7 +51,10 @@ type config struct {
 	// UploadReadTimeout is how long an upload's body may take to arrive.
 	UploadReadTimeout time.Duration
 	// ShutdownTimeout bounds the whole shutdown after SIGTERM; past it the process exits 1.
+	// DrainDelay, inside it, is how long the process keeps serving with /readyz red, so that
+	// a load balancer's health check takes it out of rotation before its listener closes.
 	ShutdownTimeout time.Duration
+	DrainDelay      time.Duration
 	// ReadyProbeEvery is how often the server runs the checks of /readyz for its metrics.
 	ReadyProbeEvery time.Duration
 	RateLimits      ratelimit.Rates // per user (or address, or portal subject) and action
@@ -64,6 +68,8 @@ type config struct {
 	// SendTransactions is how many send transactions this process runs at once: the sends
 	// that wait meanwhile are stored together by the next ones (group commit).
 	SendTransactions int
+	// DBMaxConns bounds this process's pool of database connections.
+	DBMaxConns int
 	// JobWorkers is how many background jobs this process works at once; 0: none, it only
 	// enqueues them (for a separate worker process).
 	JobWorkers int
@@ -250,6 +256,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 	} else {
 		c.ReadyProbeEvery = d
 	}
+	if d, err := time.ParseDuration(env("MESSENGER_DRAIN_DELAY", "0s")); err != nil || d < 0 || d > 5*time.Minute {
+		errs = append(errs, errors.New("MESSENGER_DRAIN_DELAY must be a duration from 0s to 5m, like 5s"))
+	} else if c.ShutdownTimeout > 0 && d >= c.ShutdownTimeout {
+		errs = append(errs, errors.New("MESSENGER_DRAIN_DELAY must be shorter than MESSENGER_SHUTDOWN_TIMEOUT, which it counts inside"))
+	} else {
+		c.DrainDelay = d
+	}
 
 	for _, p := range strings.Split(env("MESSENGER_TRUSTED_PROXIES", ""), ",") {
 		p = strings.TrimSpace(p)
@@ -293,6 +306,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, fmt.Errorf("MESSENGER_SEND_TRANSACTIONS must be a whole number from 1 to 32, not %q", env("MESSENGER_SEND_TRANSACTIONS", "")))
 	} else {
 		c.SendTransactions = int(n)
+	}
+	if n, err := boundedInt(env("MESSENGER_DB_MAX_CONNS", strconv.Itoa(store.DefaultMaxConns)), 2, 1000); err != nil {
+		errs = append(errs, fmt.Errorf("MESSENGER_DB_MAX_CONNS must be a whole number from 2 to 1000, not %q", env("MESSENGER_DB_MAX_CONNS", "")))
+	} else {
+		c.DBMaxConns = int(n)
 	}
 	if v := env("MESSENGER_JOB_WORKERS", "4"); v == "0" {
 		c.JobWorkers = 0

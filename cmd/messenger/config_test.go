@@ -165,6 +165,19 @@ func TestLoadConfig(t *testing.T) {
 				t.Errorf("MESSENGER_JWT_MAX_LIFETIME=%s accepted", bad)
 			}
 		}
+		if c.DrainDelay != 0 {
+			t.Errorf("default drain delay %s, want 0", c.DrainDelay)
+		}
+		if c, err := loadConfig(envOf(map[string]string{"MESSENGER_DRAIN_DELAY": "5s"})); err != nil || c.DrainDelay != 5*time.Second {
+			t.Errorf("MESSENGER_DRAIN_DELAY=5s: %s, %v", c.DrainDelay, err)
+		}
+		// The delay counts inside the shutdown's bound, so it must leave room for the rest.
+		for _, bad := range []map[string]string{{"MESSENGER_DRAIN_DELAY": "-1s"}, {"MESSENGER_DRAIN_DELAY": "soon"},
+			{"MESSENGER_DRAIN_DELAY": "15s"}, {"MESSENGER_DRAIN_DELAY": "20s", "MESSENGER_SHUTDOWN_TIMEOUT": "10s"}} {
+			if _, err := loadConfig(envOf(bad)); err == nil || !strings.Contains(err.Error(), "MESSENGER_DRAIN_DELAY") {
+				t.Errorf("%v: err %v, want it to name MESSENGER_DRAIN_DELAY", bad, err)
+			}
+		}
 	})
 	t.Run("the profiler listener: off unless asked for, loopback only", func(t *testing.T) {
 		c, err := loadConfig(envOf(nil))

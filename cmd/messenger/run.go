@@ -75,6 +75,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("%w (the server connects as the %s role; see MESSENGER_APP_DATABASE_URL)", err, store.AppRole)
 	}
+	db.SetMaxConns(cfg.DBMaxConns)
 	defer func() {
 		db.Close()
 		logger.Info("database closed")
@@ -293,13 +294,14 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 		go func() { served <- pprofSrv.Serve(pprofLn) }()
 	}
 	serveErr := untilStopped(ctx, served, logger, "listener failed")
-	logger.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout))
+	logger.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout), slog.Duration("drain_delay", cfg.DrainDelay))
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	drainDelay(shutdownCtx, server, cfg.DrainDelay, logger)
 	// The live streams are told to come back elsewhere and end; the listeners close and
 	// the requests in flight (a send being stored) finish with their contexts intact;
 	// only then does the base context end, for what is still running past the bound.
 	server.Drain()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
 	err = srv.Shutdown(shutdownCtx)
 	endStreams()
 	if metricsSrv != nil {
@@ -312,6 +314,21 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 		return errors.Join(serveErr, fmt.Errorf("shutdown: %w", err))
 	}
 	return serveErr
+}
+
+// drainDelay turns /readyz red and keeps serving for delay (within the shutdown's bound),
+// so that a load balancer's health check takes the process out of rotation while it still
+// answers: no request meets a closed port on its way in.
+func drainDelay(ctx context.Context, server *handlers.Server, delay time.Duration, logger *slog.Logger) {
+	server.Unready()
+	if delay <= 0 {
+		return
+	}
+	logger.Info("draining: /readyz answers 503, still serving", slog.Duration("delay", delay))
+	select {
+	case <-time.After(delay):
+	case <-ctx.Done():
+	}
 }
 
 // workerError refuses a worker that could not do its work: one sharing the serve process's

@@ -258,3 +258,52 @@ func TestServeShutdownOrder(t *testing.T) {
 		last = i
 	}
 }
+
+// With MESSENGER_DRAIN_DELAY, SIGTERM turns /readyz red at once while the process keeps
+// answering everything else for the delay; only then does the listener close, and the
+// process still exits cleanly.
+func TestServeShutdownDrainDelay(t *testing.T) {
+	const delay = 3 * time.Second
+	db := storetest.NewDatabase(t)
+	env := processEnv(t, db, map[string]string{"MESSENGER_SCAN": "off", "MESSENGER_JOB_WORKERS": "0",
+		"MESSENGER_DRAIN_DELAY": delay.String(), "MESSENGER_SHUTDOWN_TIMEOUT": "10s"})
+	s := start(t, "serve", env)
+	base := "http://" + env["MESSENGER_ADDR"]
+	client := &http.Client{Timeout: 2 * time.Second}
+	status := func(path string) int {
+		resp, err := client.Get(base + path)
+		if err != nil {
+			return 0 // nothing listens
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	wait(t, "/readyz never answered 200", 60*time.Second, func() bool { return status("/readyz") == http.StatusOK })
+
+	stopped := time.Now()
+	s.stop()
+	wait(t, "/readyz did not turn 503 after SIGTERM", time.Second, func() bool { return status("/readyz") == http.StatusServiceUnavailable })
+	// Well inside the delay the process still serves what is not the health check.
+	for time.Since(stopped) < delay-time.Second {
+		if got := status("/healthz"); got != http.StatusOK {
+			t.Fatalf("/healthz %s after SIGTERM: %d, want 200 for the drain delay of %s", time.Since(stopped).Round(time.Millisecond), got, delay)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	wait(t, "the listener did not close after the drain delay", 5*time.Second, func() bool { return status("/healthz") == 0 })
+	if took := time.Since(stopped); took < delay {
+		t.Errorf("the listener closed %s after SIGTERM, before the drain delay of %s", took.Round(time.Millisecond), delay)
+	}
+	select {
+	case err := <-s.done:
+		s.done <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("serve stopped with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not exit after the drain delay")
+	}
+	if !strings.Contains(s.out.String(), "draining: /readyz answers 503, still serving") {
+		t.Error("the log does not say the process is draining")
+	}
+}
