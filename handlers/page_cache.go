@@ -403,6 +403,6 @@ const eventPagesChanged = "pages.changed"
 func (s *Server) settingsChanged(ctx context.Context, userID int64) {
 	err := s.engine.Publish(context.WithoutCancel(ctx), streamsChannel(userID), realtime.Event{Type: eventPagesChanged, Data: []byte("{}")})
 	if err != nil {
-		s.logger.Warn("page cache: publish", slog.String("error", err.Error()))
+		s.logger.ErrorContext(ctx, "page cache: publish", slog.String("error", err.Error()))
 	}
 }

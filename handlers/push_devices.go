@@ -23,7 +23,7 @@ func (s *Server) pushDevicesSection(ctx context.Context, me messenger.User) temp
 	}
 	devices, err := s.chat.PushDevices(ctx, me)
 	if err != nil {
-		s.logger.WarnContext(ctx, "push devices", slog.String("error", err.Error()))
+		s.logger.ErrorContext(ctx, "push devices", slog.String("error", err.Error()))
 		return nil
 	}
 	return views.PushDevices(devices, time.Now())

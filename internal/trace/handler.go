@@ -1,0 +1,96 @@
+package trace
+
+import (
+	"context"
+	"log/slog"
+)
+
+// The keys Handler writes.
+const (
+	KeyTrace        = "trace_id"
+	KeyUser         = "user_id"
+	KeyConversation = "conversation_id"
+)
+
+// Handler wraps a slog.Handler and adds to each record logged with a context of Start its
+// trace_id, and its user_id and conversation_id once known, so that call sites only pass
+// the context (logger.InfoContext(ctx, …)). A key the line already has (an attribute of
+// the call or of logger.With) is not written twice. The fields go into the open group, if
+// any: the messenger's loggers open none.
+type Handler struct {
+	inner slog.Handler
+	has   keys // the keys logger.With gave already
+}
+
+// keys is a set of the three keys.
+type keys uint8
+
+const (
+	hasTrace keys = 1 << iota
+	hasUser
+	hasConversation
+)
+
+func keyOf(k string) keys {
+	switch k {
+	case KeyTrace:
+		return hasTrace
+	case KeyUser:
+		return hasUser
+	case KeyConversation:
+		return hasConversation
+	}
+	return 0
+}
+
+// NewHandler answers a Handler writing to inner.
+func NewHandler(inner slog.Handler) *Handler { return &Handler{inner: inner} }
+
+// Enabled answers inner's: a disabled level costs no context lookup.
+func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool {
+	return h.inner.Enabled(ctx, level)
+}
+
+// Handle adds the context's fields the record lacks and hands it on.
+func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	f := from(ctx)
+	if f == nil {
+		return h.inner.Handle(ctx, r)
+	}
+	has := h.has
+	r.Attrs(func(a slog.Attr) bool {
+		has |= keyOf(a.Key)
+		return true
+	})
+	var add [3]slog.Attr
+	n := 0
+	if has&hasTrace == 0 {
+		add[n] = slog.String(KeyTrace, f.traceID)
+		n++
+	}
+	if id := f.user.Load(); id != 0 && has&hasUser == 0 {
+		add[n] = slog.Int64(KeyUser, id)
+		n++
+	}
+	if id := f.conv.Load(); id != 0 && has&hasConversation == 0 {
+		add[n] = slog.Int64(KeyConversation, id)
+		n++
+	}
+	r.AddAttrs(add[:n]...)
+	return h.inner.Handle(ctx, r)
+}
+
+// WithAttrs answers a Handler whose lines carry attrs, and which remembers which of its
+// keys they give.
+func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	has := h.has
+	for _, a := range attrs {
+		has |= keyOf(a.Key)
+	}
+	return &Handler{inner: h.inner.WithAttrs(attrs), has: has}
+}
+
+// WithGroup answers a Handler whose later attributes go into group name.
+func (h *Handler) WithGroup(name string) slog.Handler {
+	return &Handler{inner: h.inner.WithGroup(name), has: h.has}
+}
