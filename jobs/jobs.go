@@ -107,7 +107,7 @@ func New(db *sql.DB, logger *slog.Logger, cfg Config, reg prometheus.Registerer,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		// REINDEX needs the tables' owner; the application role is not, and should not be.
 		ReindexerSchedule: river.NeverSchedule(),
-		Middleware:        []rivertype.Middleware{&traceMiddleware{}},
+		Middleware:        []rivertype.Middleware{&traceMiddleware{logger: logger}},
 	}
 	probe := newProbeWorker()
 	working := cfg.Workers > 0
