@@ -21,7 +21,7 @@ func TestParse(t *testing.T) {
 		{"00-" + id + "-00f067aa0ba902b7-00", true},
 		{"", false},
 		{"garbage", false},
-		{"01-" + id + "-00f067aa0ba902b7-01", false},                 // only version 00
+		{"01-" + id + "-00f067aa0ba902b7-01", false},                  // only version 00
 		{"00-" + strings.ToUpper(id) + "-00f067aa0ba902b7-01", false}, // lowercase only
 		{"00-00000000000000000000000000000000-00f067aa0ba902b7-01", false},
 		{"00-" + id + "-0000000000000000-01", false},
