@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/internal/trace"
 	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/store"
 )
@@ -43,7 +44,7 @@ func (s *Service) Connected(ctx context.Context, me messenger.User, connID strin
 func (s *Service) Disconnected(ctx context.Context, me messenger.User, connID string) {
 	offline, err := s.events.Disconnect(ctx, me.ID, connID)
 	if err != nil {
-		s.logger.ErrorContext(ctx, "presence disconnect", slog.Int64("user_id", me.ID), slog.String("error", err.Error()))
+		s.logger.Log(ctx, trace.FailureLevel(err), "presence disconnect", slog.Int64("user_id", me.ID), slog.String("error", err.Error()))
 		return
 	}
 	if !offline {
@@ -138,7 +139,7 @@ func (s *Service) markOnline(ctx context.Context, users []*messenger.User) {
 	}
 	online, err := s.events.Online(ctx, ids)
 	if err != nil {
-		s.logger.ErrorContext(ctx, "presence lookup", slog.String("error", err.Error()))
+		s.logger.Log(ctx, trace.FailureLevel(err), "presence lookup", slog.String("error", err.Error()))
 		return
 	}
 	for _, u := range users {

@@ -54,7 +54,7 @@ func (s *Service) SendMessage(ctx context.Context, me messenger.User, convID int
 		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
 	// The message ends the sender's typing; receivers drop the indicator on message.new.
 	if _, err := s.events.SetTyping(ctx, convID, me.ID, false); err != nil {
-		s.logger.ErrorContext(ctx, "clear typing", slog.String("error", err.Error()))
+		s.logger.Log(ctx, trace.FailureLevel(err), "clear typing", slog.String("error", err.Error()))
 	}
 	return msg, true, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/chat"
+	"github.com/dreamseed/messenger/internal/trace"
 	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/views"
 )
@@ -142,7 +143,7 @@ func (s *Server) openStream(c *echo.Context, me messenger.User, format formatter
 	s.metrics.streamOpened(me.ID)
 	// This stream keeps me online; the last one closing anywhere makes me offline.
 	if err := s.chat.Connected(ctx, me, st.connID); err != nil {
-		c.Logger().ErrorContext(ctx, "presence connect", slog.String("error", err.Error()))
+		c.Logger().Log(ctx, trace.FailureLevel(err), "presence connect", slog.String("error", err.Error()))
 	}
 	// The stream ends early when the user opens too many, or its credentials end.
 	st.guard = s.guardStream(ctx, me, st.connID)

@@ -187,7 +187,7 @@ func (s *Server) session(ctx context.Context, token string) (cachedSession, erro
 		// subscription is seen by reading the session again.
 		fresh, watchErr := s.pages.watch(ctx, sess.Identity.UserID, sess.Identity.ZoneID)
 		if watchErr != nil {
-			s.logger.ErrorContext(ctx, "page cache: watch", slog.String("error", watchErr.Error()))
+			s.logger.Log(ctx, trace.FailureLevel(watchErr), "page cache: watch", slog.String("error", watchErr.Error()))
 		}
 		stamp := s.pages.sessionStamp(sess.Identity.UserID)
 		if fresh {

@@ -119,7 +119,7 @@ func (s *Server) endBrowserSession(c *echo.Context) {
 	ctx := c.Request().Context()
 	old, ended, err := s.chat.EndSession(ctx, cookie.Value)
 	if err != nil {
-		c.Logger().ErrorContext(ctx, "revoke replaced session", slog.String("error", err.Error()))
+		c.Logger().Log(ctx, trace.FailureLevel(err), "revoke replaced session", slog.String("error", err.Error()))
 		return
 	}
 	if ended {

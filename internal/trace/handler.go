@@ -2,6 +2,7 @@ package trace
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 )
 
@@ -93,4 +94,14 @@ func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 // WithGroup answers a Handler whose later attributes go into group name.
 func (h *Handler) WithGroup(name string) slog.Handler {
 	return &Handler{inner: h.inner.WithGroup(name), has: h.has}
+}
+
+// FailureLevel answers the level of a failed call to the database or the network: ERROR,
+// except for a timeout or a context that ended (the client went away), which are WARN: the
+// client goes away on its own, and a timeout is retried or recovered from.
+func FailureLevel(err error) slog.Level {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return slog.LevelWarn
+	}
+	return slog.LevelError
 }

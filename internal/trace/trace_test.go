@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -82,6 +84,18 @@ func TestHandler(t *testing.T) {
 	for _, l := range got[1:] {
 		if l["trace_id"] != "4bf92f3577b34da6a3ce929d0e0e4736" || l["user_id"] != 7.0 || l["conversation_id"] != 42.0 {
 			t.Errorf("%s: %v", l["msg"], l)
+		}
+	}
+}
+
+func TestFailureLevel(t *testing.T) {
+	for err, want := range map[error]slog.Level{
+		context.Canceled: slog.LevelWarn,
+		fmt.Errorf("query: %w", context.DeadlineExceeded):         slog.LevelWarn,
+		errors.New("dial tcp 127.0.0.1:6379: connection refused"): slog.LevelError,
+	} {
+		if got := trace.FailureLevel(err); got != want {
+			t.Errorf("FailureLevel(%v) = %v, want %v", err, got, want)
 		}
 	}
 }
