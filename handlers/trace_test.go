@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dreamseed/messenger/internal/trace"
 )
@@ -102,6 +103,48 @@ func TestTraceparent(t *testing.T) {
 		}
 		if lines := e.logLines(id); len(lines) == 0 || lines[len(lines)-1]["msg"] != "request" {
 			t.Errorf("traceparent %q: no request line of the fresh trace %s\n%s", bad, id, e.logs.String())
+		}
+	}
+}
+
+// TestUploadJobsCarryTrace: the file jobs an upload with a traceparent enqueued are worked
+// in its trace: their lines carry the request's trace_id, the uploader's user_id and the
+// conversation_id.
+func TestUploadJobsCarryTrace(t *testing.T) {
+	e := newFilesEnv(t, true)
+	me := mustUser(t, e.db, "tj1", "김선영", "org-a")
+	friend := mustUser(t, e.db, "tj2", "최지훈", "org-a")
+	conv := directConversation(t, e.env, me, friend)
+
+	const traceID = "5d2f0c3e9a1b4c7d8e6f0a1b2c3d4e5f"
+	body, ct := uploadBody(t, map[string]string{"client_msg_id": "6a1c9e2b-3f4d-4e5a-9b8c-7d6e5f4a3b2c"}, filePart{"note.txt", []byte("추적")})
+	resp := e.do(nil, http.MethodPost, fmt.Sprintf("/api/v1/conversations/%d/files", conv), body, map[string]string{
+		"Authorization": "Bearer " + sign(t, validClaims("tj1", "김선영", "org-a")), "Content-Type": ct,
+		"traceparent": "00-" + traceID + "-1122334455667788-01",
+	})
+	var up struct {
+		ID string `json:"id"`
+	}
+	if resp.StatusCode != http.StatusAccepted || json.NewDecoder(resp.Body).Decode(&up) != nil {
+		t.Fatalf("upload: status %d", resp.StatusCode)
+	}
+	e.waitUpload("tj1", "org-a", up.ID, "clean")
+
+	kinds := map[string]bool{}
+	for deadline := time.Now().Add(5 * time.Second); !kinds["file_scan"] || !kinds["file_thumbnails"]; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("job lines of trace %s: kinds %v, want file_scan and file_thumbnails\n%s", traceID, kinds, e.jobLogs.String())
+		}
+		sc := bufio.NewScanner(strings.NewReader(e.jobLogs.String()))
+		for sc.Scan() {
+			var l map[string]any
+			if json.Unmarshal(sc.Bytes(), &l) != nil || l["msg"] != "job worked" || l["trace_id"] != traceID {
+				continue
+			}
+			if l["user_id"] != float64(me.ID) || l["conversation_id"] != float64(conv) {
+				t.Fatalf("job line %v: want user_id %d and conversation_id %d", l, me.ID, conv)
+			}
+			kinds[l["kind"].(string)] = true
 		}
 	}
 }
