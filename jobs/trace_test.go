@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"github.com/dreamseed/messenger/internal/syncbuf"
 	"github.com/dreamseed/messenger/internal/trace"
 	"github.com/dreamseed/messenger/jobs"
@@ -40,19 +38,7 @@ func TestJobCarriesTrace(t *testing.T) {
 	e := newEnv(t)
 	logs := &syncbuf.Buffer{}
 	logger := slog.New(trace.NewHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	r, err := jobs.New(e.app, logger, jobs.Config{Workers: 2, PollInterval: 20 * time.Millisecond, RetryBase: 10 * time.Millisecond}, nil,
-		func(w *river.Workers) { river.AddWorker(w, &recordWorker{db: e.app}) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		r.Stop(ctx)
-	})
+	r := e.started(t, e.runnerLogging(t, logger, jobs.Config{Workers: 2, PollInterval: 20 * time.Millisecond, RetryBase: 10 * time.Millisecond}, nil))
 
 	traceID := trace.NewID()
 	ctx := trace.Start(context.Background(), traceID)
