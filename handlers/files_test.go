@@ -91,7 +91,7 @@ func newScannedFilesEnv(t *testing.T, work bool, scanner chat.Scanner, mutate ..
 		workers = 2
 	}
 	jobLogs := &syncbuf.Buffer{}
-	logger := slog.New(trace.NewHandler(slog.NewJSONHandler(jobLogs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	logger := slog.New(trace.NewJSON(jobLogs, slog.LevelDebug))
 	runner, err := jobs.New(appDB, logger, jobs.Config{Workers: workers, PollInterval: 50 * time.Millisecond},
 		prometheus.NewRegistry(), e.server.RegisterFileWorkersForTest)
 	if err != nil {

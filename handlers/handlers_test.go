@@ -95,7 +95,7 @@ func newBase(t *testing.T, mutate func(*handlers.Config)) base {
 func (b base) serve(t *testing.T, engine realtime.Engine) *env {
 	t.Helper()
 	logs := &syncbuf.Buffer{}
-	logger := slog.New(trace.NewHandler(slog.NewJSONHandler(logs, nil)))
+	logger := slog.New(trace.NewJSON(logs, slog.LevelInfo))
 	svc := chat.NewService(b.db, engine, logger, prometheus.NewRegistry(), b.cfg.Limits)
 	e, server := handlers.New(b.cfg, b.db, svc, b.verifier, engine, logger)
 	srv := httptest.NewServer(e)

@@ -37,7 +37,7 @@ func jobLines(t *testing.T, logs *syncbuf.Buffer, msg, kind string) []map[string
 func TestJobCarriesTrace(t *testing.T) {
 	e := newEnv(t)
 	logs := &syncbuf.Buffer{}
-	logger := slog.New(trace.NewHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	logger := slog.New(trace.NewJSON(logs, slog.LevelDebug))
 	r := e.started(t, e.runnerLogging(t, logger, jobs.Config{Workers: 2, PollInterval: 20 * time.Millisecond, RetryBase: 10 * time.Millisecond}, nil))
 
 	traceID := trace.NewID()

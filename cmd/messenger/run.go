@@ -53,7 +53,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	logger := slog.New(trace.NewHandler(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel})))
+	logger := slog.New(trace.NewJSON(stdout, cfg.LogLevel))
 	if cmd == "serve" || cmd == "worker" {
 		// Deferred first, so it bounds every step of the shutdown, the database's close too.
 		defer watchShutdown(ctx, cfg.ShutdownTimeout, logger)()

@@ -3,7 +3,9 @@ package trace
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"time"
 )
 
 // The keys Handler writes.
@@ -46,6 +48,24 @@ func keyOf(k string) keys {
 
 // NewHandler answers a Handler writing to inner.
 func NewHandler(inner slog.Handler) *Handler { return &Handler{inner: inner} }
+
+// NewJSON answers the messenger's log handler: a Handler writing JSON lines to w, at level
+// and above.
+func NewJSON(w io.Writer, level slog.Leveler) *Handler {
+	return NewHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: jsonTime}))
+}
+
+// jsonTime writes a time JSON cannot hold (a year outside 0–9999: River logs "never" as the
+// largest time) as a string, which slog would otherwise write as two strings in a row, and
+// the line would not be JSON.
+func jsonTime(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindTime {
+		if y := a.Value.Time().Year(); y < 0 || y > 9999 {
+			a.Value = slog.StringValue(a.Value.Time().Format(time.RFC3339Nano))
+		}
+	}
+	return a
+}
 
 // Enabled answers inner's: a disabled level costs no context lookup.
 func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool {
