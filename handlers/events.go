@@ -204,7 +204,8 @@ func (st *stream) loop() {
 			st.delivered(d)
 			err = st.send(st.live.Deliver(st.ctx, d)...)
 		case <-st.sub.Resync():
-			st.c.Logger().WarnContext(st.ctx, "stream resync: events were lost, the client reloads what it shows")
+			// The engine logs the loss once, at WARN; a line per stream would be thousands.
+			st.c.Logger().DebugContext(st.ctx, "stream resync: events were lost, the client reloads what it shows")
 			// Notices to the guard may have been lost too.
 			if reason := st.guard.Lost(st.ctx); reason != "" {
 				st.end(reason)
