@@ -87,9 +87,15 @@ func (s *Service) publishAll(ctx context.Context, pubs []realtime.Publication) {
 	if err := s.events.PublishAll(pctx, pubs); err != nil {
 		s.metrics.errors.WithLabelValues(errPublish).Inc()
 		s.metrics.publishFails.Inc()
-		s.logger.Error("publish events", slog.String("type", pubs[0].Event.Type), slog.Int("events", len(pubs)),
+		s.logger.ErrorContext(ctx, "publish events", slog.String("type", pubs[0].Event.Type), slog.Int("events", len(pubs)),
 			slog.Int("recipients", len(pubs[0].Channels)), slog.String("error", err.Error()),
 			slog.String("request_id", messenger.RequestID(ctx)))
+		return
+	}
+	if s.logger.Enabled(ctx, slog.LevelDebug) {
+		for _, p := range pubs {
+			s.logger.DebugContext(ctx, "event published", slog.String("type", p.Event.Type), slog.Int("recipients", len(p.Channels)))
+		}
 	}
 }
 

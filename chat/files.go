@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/internal/trace"
 	"github.com/dreamseed/messenger/jobs"
 	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/scan"
@@ -605,7 +606,7 @@ func (s *Service) lastAttempt(ctx context.Context, job *rivertype.JobRow, err er
 	if lerr != nil {
 		return errors.Join(err, lerr)
 	}
-	s.logger.Error("file job gave up: the upload failed", slog.String("kind", job.Kind),
+	s.logger.ErrorContext(ctx, "file job gave up: the upload failed", slog.String("kind", job.Kind),
 		slog.String("upload_id", args.UploadID), slog.Int("attempts", job.Attempt), slog.String("error", err.Error()))
 	return nil
 }
@@ -638,13 +639,18 @@ func (s *Service) jobUpload(ctx context.Context, id string, fn func(tx *store.Tx
 	var up store.JobUpload
 	err := s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
 		var err error
-		if up, err = tx.JobUpload(ctx, id); err != nil || fn == nil {
+		if up, err = tx.JobUpload(ctx, id); err != nil {
 			return err
+		}
+		trace.SetUser(ctx, up.Uploader.UserID)
+		trace.SetConversation(ctx, up.ConversationID)
+		if fn == nil {
+			return nil
 		}
 		return fn(tx, up)
 	})
 	if messenger.ErrorCode(err) == messenger.ENOTFOUND {
-		s.logger.Warn("file job: no such upload", slog.String("upload_id", id))
+		s.logger.WarnContext(ctx, "file job: no such upload", slog.String("upload_id", id))
 		return nil, nil
 	}
 	return &up, err
@@ -680,7 +686,7 @@ func (s *Service) scanUpload(ctx context.Context, id string) error {
 			res, serr := s.scanObject(ctx, file.Key, err)
 			rec.DurationMS = int(time.Since(start).Milliseconds())
 			if errors.Is(serr, storage.ErrNotFound) {
-				s.logger.Error("file scan: the stored file is gone", slog.String("upload_id", up.ID), slog.String("file_id", file.ID))
+				s.logger.ErrorContext(ctx, "file scan: the stored file is gone", slog.String("upload_id", up.ID), slog.String("file_id", file.ID))
 				return s.failUpload(ctx, up)
 			}
 			if serr != nil {
@@ -693,7 +699,7 @@ func (s *Service) scanUpload(ctx context.Context, id string) error {
 				})
 				cancel()
 				if rerr != nil {
-					s.logger.Error("file scan: record the error", slog.String("error", rerr.Error()))
+					s.logger.ErrorContext(ctx, "file scan: record the error", slog.String("error", rerr.Error()))
 				}
 				return s.scanFailed(ctx, up, file.ID, serr)
 			}
@@ -708,7 +714,7 @@ func (s *Service) scanUpload(ctx context.Context, id string) error {
 		}
 		s.metrics.scans.WithLabelValues(rec.Verdict).Inc()
 		if state == messenger.UploadInfected {
-			s.logger.Warn("file infected", slog.String("upload_id", up.ID), slog.String("file_id", file.ID),
+			s.logger.WarnContext(ctx, "file infected", slog.String("upload_id", up.ID), slog.String("file_id", file.ID),
 				slog.String("signature", rec.Signature))
 			s.publishUpload(ctx, up.Uploader, up.ID)
 			return nil
@@ -735,7 +741,7 @@ func (s *Service) scanObject(ctx context.Context, key string, versionErr error) 
 // retry the job.
 func (s *Service) scanFailed(ctx context.Context, up *store.JobUpload, fileID string, err error) error {
 	s.metrics.scanFailures.Inc()
-	s.logger.Warn("file scan failed: the upload waits", slog.String("upload_id", up.ID), slog.String("file_id", fileID),
+	s.logger.WarnContext(ctx, "file scan failed: the upload waits", slog.String("upload_id", up.ID), slog.String("file_id", fileID),
 		slog.String("error", err.Error()))
 	return fmt.Errorf("scan upload %s: %w", up.ID, err)
 }
@@ -794,7 +800,7 @@ func (s *Service) publishUpload(ctx context.Context, uploader messenger.Identity
 		return tx.Upload(ctx, id)
 	})
 	if err != nil {
-		s.logger.Error("load upload to announce", slog.String("upload_id", id), slog.String("error", err.Error()))
+		s.logger.ErrorContext(ctx, "load upload to announce", slog.String("upload_id", id), slog.String("error", err.Error()))
 		return
 	}
 	s.inOrder(up.ConversationID, func() error {
@@ -813,7 +819,7 @@ func (s *Service) finishUpload(ctx context.Context, id string) error {
 	for _, file := range up.Files {
 		if file.State != messenger.FileClean {
 			// Not due: the scan's last clean verdict enqueues this job (this one was not).
-			s.logger.Warn("file thumbnails: the upload is not clean yet", slog.String("upload_id", id))
+			s.logger.WarnContext(ctx, "file thumbnails: the upload is not clean yet", slog.String("upload_id", id))
 			return nil
 		}
 	}
@@ -853,7 +859,7 @@ func (s *Service) thumbnail(ctx context.Context, file store.StoredFile, kind upl
 		if src.err != nil || messenger.ErrorCode(err) == "" {
 			return fmt.Errorf("thumbnails of %s: %w", file.ID, errors.Join(src.err, err)) // storage: try again
 		}
-		s.logger.Warn("thumbnails: the image goes without", slog.String("file_id", file.ID), slog.String("error", err.Error()))
+		s.logger.WarnContext(ctx, "thumbnails: the image goes without", slog.String("file_id", file.ID), slog.String("error", err.Error()))
 		return nil
 	}
 	variants := make([]messenger.Variant, 0, len(th.Items))

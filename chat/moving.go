@@ -17,7 +17,7 @@ func (s *Service) SignIn(ctx context.Context, p store.SignInParams) (messenger.U
 	if err != nil || move == nil {
 		return u, err
 	}
-	s.logger.Info("user moved to another organization", slog.Int64("from_user_id", move.From.ID),
+	s.logger.InfoContext(ctx, "user moved to another organization", slog.Int64("from_user_id", move.From.ID),
 		slog.Int64("user_id", u.ID), slog.Int("conversations_left", len(move.Conversations)),
 		slog.String("request_id", messenger.RequestID(ctx)))
 	for _, c := range move.Conversations {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/internal/trace"
 	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/store"
 )
@@ -43,7 +44,7 @@ func (s *Service) Connected(ctx context.Context, me messenger.User, connID strin
 func (s *Service) Disconnected(ctx context.Context, me messenger.User, connID string) {
 	offline, err := s.events.Disconnect(ctx, me.ID, connID)
 	if err != nil {
-		s.logger.Warn("presence disconnect", slog.Int64("user_id", me.ID), slog.String("error", err.Error()))
+		s.logger.Log(ctx, trace.FailureLevel(err), "presence disconnect", slog.Int64("user_id", me.ID), slog.String("error", err.Error()))
 		return
 	}
 	if !offline {
@@ -51,7 +52,7 @@ func (s *Service) Disconnected(ctx context.Context, me messenger.User, connID st
 	}
 	now := time.Now().UTC()
 	if err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error { return tx.TouchLastSeen(ctx, now) }); err != nil {
-		s.logger.Error("store last seen", slog.Int64("user_id", me.ID), slog.String("error", err.Error()))
+		s.logger.ErrorContext(ctx, "store last seen", slog.Int64("user_id", me.ID), slog.String("error", err.Error()))
 	}
 	s.announcePresence(ctx, me.Identity(), PresenceChange{UserID: me.Sub, LastSeenAt: &now})
 }
@@ -71,10 +72,10 @@ func (s *Service) WatchPresence(ctx context.Context) {
 			now := time.Now().UTC()
 			id, sub, err := s.db.PresenceLapsed(ctx, userID, now)
 			if err != nil {
-				s.logger.Error("presence lapsed", slog.Int64("user_id", userID), slog.String("error", err.Error()))
+				s.logger.ErrorContext(ctx, "presence lapsed", slog.Int64("user_id", userID), slog.String("error", err.Error()))
 				continue
 			}
-			s.logger.Info("presence lapsed", slog.Int64("user_id", userID))
+			s.logger.InfoContext(ctx, "presence lapsed", slog.Int64("user_id", userID))
 			s.announcePresence(ctx, id, PresenceChange{UserID: sub, LastSeenAt: &now})
 		}
 	}
@@ -86,7 +87,7 @@ func (s *Service) announcePresence(ctx context.Context, id messenger.Identity, c
 		return tx.Contacts(ctx)
 	})
 	if err != nil {
-		s.logger.Error("presence contacts", slog.Int64("user_id", id.UserID), slog.String("error", err.Error()))
+		s.logger.ErrorContext(ctx, "presence contacts", slog.Int64("user_id", id.UserID), slog.String("error", err.Error()))
 		return
 	}
 	s.publishDroppable(ctx, contacts, EventPresence, change)
@@ -138,7 +139,7 @@ func (s *Service) markOnline(ctx context.Context, users []*messenger.User) {
 	}
 	online, err := s.events.Online(ctx, ids)
 	if err != nil {
-		s.logger.Warn("presence lookup", slog.String("error", err.Error()))
+		s.logger.Log(ctx, trace.FailureLevel(err), "presence lookup", slog.String("error", err.Error()))
 		return
 	}
 	for _, u := range users {

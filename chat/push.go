@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/internal/trace"
 	"github.com/dreamseed/messenger/jobs"
 	"github.com/dreamseed/messenger/push"
 	"github.com/dreamseed/messenger/store"
@@ -135,6 +136,7 @@ type pushWorker struct {
 }
 
 func (w *pushWorker) Work(ctx context.Context, job *river.Job[PushArgs]) error {
+	trace.SetConversation(ctx, job.Args.ConversationID)
 	return w.s.pushMessage(ctx, job.Args)
 }
 
@@ -590,7 +592,7 @@ func (s *Service) pushOne(ctx context.Context, r *pushRecipient, sub store.PushS
 	n := push.Notification{Payload: r.payload, Topic: r.topic, Urgent: r.direct}
 	res := s.push.Sender.Send(ctx, ps, n)
 	if res.Outcome == push.TooLarge {
-		s.logger.Warn("push too large: shrunk", slog.String("subscription", sub.ID), slog.Int("bytes", len(r.payload)))
+		s.logger.WarnContext(ctx, "push too large: shrunk", slog.String("subscription", sub.ID), slog.Int("bytes", len(r.payload)))
 		n.Payload = r.short
 		res = s.push.Sender.Send(ctx, ps, n)
 	}
@@ -608,12 +610,12 @@ func (s *Service) pushRecord(ctx context.Context, a PushArgs, outcomes []pushOut
 			case push.Sent:
 				err = tx.PushSubscriptionUsed(ctx, o.sub.ID)
 			case push.Gone:
-				s.logger.Info("push subscription gone", slog.String("subscription", o.sub.ID), slog.Int("status", o.result.Status))
+				s.logger.InfoContext(ctx, "push subscription gone", slog.String("subscription", o.sub.ID), slog.Int("status", o.result.Status))
 				err = tx.PushSubscriptionGone(ctx, o.sub.ID)
 			case push.Retry:
 				err = s.pushRetry(ctx, tx, a, o)
 			default:
-				s.logger.Warn("push failed", slog.String("subscription", o.sub.ID), slog.String("reason", o.result.Reason),
+				s.logger.WarnContext(ctx, "push failed", slog.String("subscription", o.sub.ID), slog.String("reason", o.result.Reason),
 					slog.Any("error", o.result.Err))
 			}
 			if err != nil {
@@ -627,7 +629,7 @@ func (s *Service) pushRecord(ctx context.Context, a PushArgs, outcomes []pushOut
 func (s *Service) pushRetry(ctx context.Context, tx *store.Tx, a PushArgs, o pushOutcome) error {
 	next := a.Retry + 1
 	if next > s.push.Retries {
-		s.logger.Warn("push gave up", slog.String("subscription", o.sub.ID), slog.String("reason", o.result.Reason),
+		s.logger.WarnContext(ctx, "push gave up", slog.String("subscription", o.sub.ID), slog.String("reason", o.result.Reason),
 			slog.Int("retries", a.Retry), slog.Any("error", o.result.Err))
 		return nil
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/internal/trace"
 	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/store"
@@ -45,11 +46,15 @@ func (s *Service) SendMessage(ctx context.Context, me messenger.User, convID int
 		return req.msg, false, req.err
 	}
 	msg := req.msg
+	elapsed := time.Since(start)
 	s.metrics.messages.WithLabelValues(msg.Kind).Inc()
-	s.metrics.sendDuration.Observe(time.Since(start).Seconds())
+	s.metrics.sendDuration.Observe(elapsed.Seconds())
+	trace.SetConversation(ctx, convID)
+	s.logger.InfoContext(ctx, "message sent", slog.Int64("message_id", msg.ID), slog.Int64("seq", msg.Seq),
+		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
 	// The message ends the sender's typing; receivers drop the indicator on message.new.
 	if _, err := s.events.SetTyping(ctx, convID, me.ID, false); err != nil {
-		s.logger.Warn("clear typing", slog.String("error", err.Error()))
+		s.logger.Log(ctx, trace.FailureLevel(err), "clear typing", slog.String("error", err.Error()))
 	}
 	return msg, true, nil
 }

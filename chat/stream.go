@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/internal/trace"
 	"github.com/dreamseed/messenger/realtime"
 )
 
@@ -88,7 +89,7 @@ func (st *Stream) CatchUp(ctx context.Context) []realtime.Event {
 		missed, err := st.s.events.History(ctx, st.channel, st.pos.user)
 		if err != nil {
 			if !errors.Is(err, realtime.ErrHistoryGone) {
-				st.s.logger.Warn("stream history", slog.Int64("user_id", st.me.ID), slog.String("error", err.Error()))
+				st.s.logger.Log(ctx, trace.FailureLevel(err), "stream history", slog.Int64("user_id", st.me.ID), slog.String("error", err.Error()))
 			}
 			out = append(out, st.Resync(ctx))
 		} else {
@@ -125,7 +126,7 @@ func (st *Stream) Deliver(ctx context.Context, d realtime.Delivery) []realtime.E
 func (st *Stream) Resync(ctx context.Context) realtime.Event {
 	id, err := st.s.events.Head(ctx, st.channel)
 	if err != nil {
-		st.s.logger.Warn("stream head", slog.Int64("user_id", st.me.ID), slog.String("error", err.Error()))
+		st.s.logger.Log(ctx, trace.FailureLevel(err), "stream head", slog.Int64("user_id", st.me.ID), slog.String("error", err.Error()))
 		id = "resync-" + strconv.FormatInt(time.Now().UnixMilli(), 10)
 	}
 	st.resynced = true
@@ -201,7 +202,7 @@ func (st *Stream) deliverZone(ctx context.Context, ev realtime.Event) []realtime
 func (st *Stream) zoneCatchUp(ctx context.Context, out []realtime.Event) (_ []realtime.Event, again bool) {
 	missed, last, err := st.s.ZoneCatchUp(ctx, st.me, st.pos.zoneSeq, PageSize)
 	if err != nil {
-		st.s.logger.Warn("stream zone catch-up", slog.Int64("user_id", st.me.ID), slog.String("error", err.Error()))
+		st.s.logger.Log(ctx, trace.FailureLevel(err), "stream zone catch-up", slog.Int64("user_id", st.me.ID), slog.String("error", err.Error()))
 		return out, true
 	}
 	if st.pos.zoneSeq < 0 {
@@ -211,7 +212,7 @@ func (st *Stream) zoneCatchUp(ctx context.Context, out []realtime.Event) (_ []re
 	for _, m := range missed {
 		ev, err := liveEvent(EventMessageNew, m, false)
 		if err != nil {
-			st.s.logger.Error("encode notice", slog.Int64("message_id", m.ID), slog.String("error", err.Error()))
+			st.s.logger.ErrorContext(ctx, "encode notice", slog.Int64("message_id", m.ID), slog.String("error", err.Error()))
 			return out, true
 		}
 		st.pos.zoneSeq = m.Seq

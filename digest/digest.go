@@ -198,7 +198,7 @@ func (s *Service) Send(ctx context.Context, userID int64) error {
 	}
 	if _, err := mail.ParseAddress(rec.Email); err != nil || strings.ContainsAny(rec.Email, "\r\n") {
 		// The portal gave an address no retry can fix: not worth 30 attempts.
-		s.logger.Warn("digest: the user's email address is not one", slog.Int64("user", userID))
+		s.logger.WarnContext(ctx, "digest: the user's email address is not one", slog.Int64("user", userID))
 		return nil
 	}
 	if online, err := s.presence.Online(ctx, []int64{userID}); err != nil {

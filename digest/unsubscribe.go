@@ -79,7 +79,7 @@ func (u *Unsubscriber) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 	switch {
 	case err != nil:
-		u.logger.Error("unsubscribe", slog.String("error", err.Error()))
+		u.logger.ErrorContext(r.Context(), "unsubscribe", slog.String("error", err.Error()))
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 	case used:
 		u.page(w, ctx, http.StatusGone, locale, "unsubscribe.invalid", "")

@@ -14,7 +14,7 @@ import (
 // clean; upload.updated tells the uploader how it went.
 func (s *Server) apiFileUpload(c *echo.Context) error {
 	me, _ := auth.UserFrom(c.Request().Context())
-	convID, err := pathID(c, "id")
+	convID, err := conversationID(c)
 	if err != nil {
 		return err
 	}

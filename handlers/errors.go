@@ -73,7 +73,7 @@ func (s *Server) handleError(c *echo.Context, err error) {
 	}
 	if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
 		// The client went away; nobody reads an answer, and it is not a server error.
-		c.Logger().Debug("request abandoned by the client")
+		c.Logger().DebugContext(c.Request().Context(), "request abandoned by the client")
 		c.NoContent(statusClientClosed)
 		return
 	}
@@ -92,7 +92,7 @@ func (s *Server) handleError(c *echo.Context, err error) {
 	}
 	setRetryAfter(c, err)
 	if code == messenger.EINTERNAL {
-		c.Logger().Error("internal error", slog.String("error", err.Error()), slog.String("path", c.Request().URL.Path))
+		c.Logger().ErrorContext(req.Context(), "internal error", slog.String("error", err.Error()), slog.String("path", req.URL.Path))
 	}
 
 	switch {
@@ -125,7 +125,7 @@ func (s *Server) handleError(c *echo.Context, err error) {
 		}
 		c.SetRequest(req.WithContext(ctx))
 		if err := render(c, status, views.ErrorPage(p)); err != nil {
-			c.Logger().Error("render error page", slog.String("error", err.Error()))
+			c.Logger().ErrorContext(ctx, "render error page", slog.String("error", err.Error()))
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/chat"
+	"github.com/dreamseed/messenger/internal/trace"
 	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/views"
 )
@@ -142,7 +143,7 @@ func (s *Server) openStream(c *echo.Context, me messenger.User, format formatter
 	s.metrics.streamOpened(me.ID)
 	// This stream keeps me online; the last one closing anywhere makes me offline.
 	if err := s.chat.Connected(ctx, me, st.connID); err != nil {
-		c.Logger().Warn("presence connect", slog.String("error", err.Error()))
+		c.Logger().Log(ctx, trace.FailureLevel(err), "presence connect", slog.String("error", err.Error()))
 	}
 	// The stream ends early when the user opens too many, or its credentials end.
 	st.guard = s.guardStream(ctx, me, st.connID)
@@ -169,7 +170,7 @@ func (st *stream) catchUp() error {
 	if err := st.write([]byte("retry: 1000\n\n")); err != nil {
 		return err
 	}
-	st.c.Logger().Debug("stream opened")
+	st.c.Logger().InfoContext(st.ctx, "stream opened")
 	return st.send(st.live.CatchUp(st.ctx)...)
 }
 
@@ -200,8 +201,11 @@ func (st *stream) loop() {
 				}
 				continue
 			}
+			st.delivered(d)
 			err = st.send(st.live.Deliver(st.ctx, d)...)
 		case <-st.sub.Resync():
+			// The engine logs the loss once, at WARN; a line per stream would be thousands.
+			st.c.Logger().DebugContext(st.ctx, "stream resync: events were lost, the client reloads what it shows")
 			// Notices to the guard may have been lost too.
 			if reason := st.guard.Lost(st.ctx); reason != "" {
 				st.end(reason)
@@ -210,7 +214,7 @@ func (st *stream) loop() {
 			err = st.send(st.live.Resync(st.ctx))
 		case <-st.sub.Overflowed():
 			st.s.metrics.overflows.Inc()
-			st.c.Logger().Warn("stream overflowed: closing it so the client resumes", slog.Uint64("dropped", st.sub.Dropped()))
+			st.c.Logger().WarnContext(st.ctx, "stream overflowed: closing it so the client resumes", slog.Uint64("dropped", st.sub.Dropped()))
 			return
 		case <-heartbeat.C:
 			err = st.write([]byte(": ping\n\n"))
@@ -225,9 +229,17 @@ func (st *stream) loop() {
 			return
 		}
 		if err != nil {
-			st.c.Logger().Debug("stream closed", slog.String("reason", err.Error()))
+			st.c.Logger().InfoContext(st.ctx, "stream closed", slog.String("reason", err.Error()))
 			return
 		}
+	}
+}
+
+// delivered logs, at DEBUG, an event the stream received; the line is made only when
+// DEBUG is on, as a stream receives many.
+func (st *stream) delivered(d realtime.Delivery) {
+	if logger := st.c.Logger(); logger.Enabled(st.ctx, slog.LevelDebug) {
+		logger.DebugContext(st.ctx, "event delivered", slog.String("type", d.Event.Type), slog.String("channel", d.Channel))
 	}
 }
 
@@ -245,7 +257,7 @@ func (st *stream) send(events ...realtime.Event) error {
 		}
 		b.data.Reset()
 		if err := st.format(st.ctx, &b.data, ev); err != nil {
-			st.c.Logger().Error("render live event", slog.String("type", ev.Type), slog.String("error", err.Error()))
+			st.c.Logger().ErrorContext(st.ctx, "render live event", slog.String("type", ev.Type), slog.String("error", err.Error()))
 			continue
 		}
 		b.frame = appendFrame(b.frame[:0], ev.Type, ev.ID, b.data.Bytes())
@@ -296,7 +308,7 @@ func (st *stream) flush() error {
 
 // end sends the stream's last event, which says why the guard ends it.
 func (st *stream) end(reason string) {
-	st.c.Logger().Info("stream ended", slog.String("reason", reason))
+	st.c.Logger().InfoContext(st.ctx, "stream ended", slog.String("reason", reason))
 	if st.write([]byte(closedFrame(reason, st.live.Position()))) == nil {
 		st.flush()
 	}
@@ -306,7 +318,7 @@ func (st *stream) end(reason string) {
 // stream.closed with reason shutdown at the stream's position, and in it a retry hint of a
 // random delay, so that the clients of a process do not all come back at once.
 func (st *stream) endForShutdown() {
-	st.c.Logger().Debug("stream ended", slog.String("reason", closedShutdown))
+	st.c.Logger().InfoContext(st.ctx, "stream ended", slog.String("reason", closedShutdown))
 	// The retry field belongs to the event itself: a client (hx-sse among them) applies a
 	// retry only with an event it dispatches.
 	retry := "retry: " + strconv.Itoa(shutdownRetryMin+rand.IntN(shutdownRetryMax-shutdownRetryMin+1)) + "\n"

@@ -32,6 +32,8 @@ import (
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/handlers"
+	"github.com/dreamseed/messenger/internal/syncbuf"
+	"github.com/dreamseed/messenger/internal/trace"
 	"github.com/dreamseed/messenger/jobs"
 	"github.com/dreamseed/messenger/scan"
 	"github.com/dreamseed/messenger/scan/clamdtest"
@@ -48,6 +50,8 @@ type filesEnv struct {
 	dir    string // the storage's root
 	runner *jobs.Runner
 	names  map[string]string // display names by sub, for the tokens of API calls
+	// jobLogs are the job runner's JSON log lines, DEBUG included (each attempt's).
+	jobLogs *syncbuf.Buffer
 }
 
 // name answers the display name the tokens of sub carry.
@@ -86,8 +90,9 @@ func newScannedFilesEnv(t *testing.T, work bool, scanner chat.Scanner, mutate ..
 	if work {
 		workers = 2
 	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	runner, err := jobs.New(appDB, quiet, jobs.Config{Workers: workers, PollInterval: 50 * time.Millisecond},
+	jobLogs := &syncbuf.Buffer{}
+	logger := slog.New(trace.NewJSON(jobLogs, slog.LevelDebug))
+	runner, err := jobs.New(appDB, logger, jobs.Config{Workers: workers, PollInterval: 50 * time.Millisecond},
 		prometheus.NewRegistry(), e.server.RegisterFileWorkersForTest)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +108,7 @@ func newScannedFilesEnv(t *testing.T, work bool, scanner chat.Scanner, mutate ..
 		runner.Stop(stop)
 		cancel()
 	})
-	return &filesEnv{env: e, dir: dir, runner: runner, names: map[string]string{}}
+	return &filesEnv{env: e, dir: dir, runner: runner, names: map[string]string{}, jobLogs: jobLogs}
 }
 
 // objects answers how many objects the storage holds.

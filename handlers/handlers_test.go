@@ -25,6 +25,7 @@ import (
 	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/handlers"
 	"github.com/dreamseed/messenger/internal/syncbuf"
+	"github.com/dreamseed/messenger/internal/trace"
 	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/store"
 	"github.com/dreamseed/messenger/store/storetest"
@@ -94,7 +95,7 @@ func newBase(t *testing.T, mutate func(*handlers.Config)) base {
 func (b base) serve(t *testing.T, engine realtime.Engine) *env {
 	t.Helper()
 	logs := &syncbuf.Buffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, nil))
+	logger := slog.New(trace.NewJSON(logs, slog.LevelInfo))
 	svc := chat.NewService(b.db, engine, logger, prometheus.NewRegistry(), b.cfg.Limits)
 	e, server := handlers.New(b.cfg, b.db, svc, b.verifier, engine, logger)
 	srv := httptest.NewServer(e)

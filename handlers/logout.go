@@ -23,6 +23,6 @@ func (s *Server) logout(c *echo.Context) error {
 	// The streams of the sessions signed out end now, in every process.
 	s.endStreams(ctx, me.ID, streamEnd{Reason: closedSignedOut, Sessions: []string{sessionID(auth.HashToken(token))}, AllSessions: all})
 	c.SetCookie(s.sessionCookie("", time.Time{}))
-	c.Logger().Info("signed out", slog.Bool("everywhere", all))
+	c.Logger().InfoContext(c.Request().Context(), "signed out", slog.Bool("everywhere", all))
 	return c.Redirect(http.StatusSeeOther, s.signInURL())
 }

@@ -2,8 +2,6 @@ package handlers
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -16,28 +14,34 @@ import (
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/internal/trace"
 	"github.com/dreamseed/messenger/views"
 )
 
 // requestIDHeader carries the request id in and out, so a proxy's id is kept.
 const requestIDHeader = "X-Request-ID"
 
-// observe gives every request an id and a logger that carries it, records the duration
-// metric by route and status, and writes one log line at the end.
+// observe gives every request a trace (the caller's, from a valid traceparent, else a new
+// one), a request id (the caller's X-Request-ID, else the trace id) and a logger that
+// carries it, records the duration metric by route and status, and writes one log line at
+// the end. The response's traceparent names this server's span of the trace.
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		start := time.Now()
 		req := c.Request()
+		traceID, flags, ok := trace.Parse(req.Header.Get(trace.Header))
+		if !ok {
+			traceID, flags = trace.NewID(), "01"
+		}
 		id := req.Header.Get(requestIDHeader)
 		if !validRequestID(id) {
-			var b [8]byte
-			rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
+			id = traceID
 		}
+		c.Response().Header().Set(trace.Header, trace.Format(traceID, trace.NewSpanID(), flags))
 		c.Response().Header().Set(requestIDHeader, id)
-		logger := s.logger.With(slog.String("request_id", id))
-		c.SetLogger(logger)
-		c.SetRequest(req.WithContext(messenger.WithRequestID(req.Context(), id)))
+		c.SetLogger(s.logger.With(slog.String("request_id", id)))
+		ctx := trace.Start(messenger.WithRequestID(req.Context(), id), traceID)
+		c.SetRequest(req.WithContext(ctx))
 
 		err := next(c)
 		if err != nil {
@@ -49,18 +53,13 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		elapsed := time.Since(start)
 		s.metrics.observeRequest(route, req.Method, status, elapsed)
 
-		attrs := []slog.Attr{
-			slog.String("method", methodLabel(req.Method)), slog.String("path", truncate(req.URL.Path, 512)), slog.String("route", route),
-			slog.Int("status", status), slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-		}
-		if u, ok := auth.UserFrom(c.Request().Context()); ok {
-			attrs = append(attrs, slog.Int64("user_id", u.ID))
-		}
 		level := slog.LevelInfo
 		if route == "/healthz" || route == "/readyz" || route == "/static/*" {
 			level = slog.LevelDebug
 		}
-		c.Logger().LogAttrs(req.Context(), level, "request", attrs...)
+		c.Logger().LogAttrs(ctx, level, "request",
+			slog.String("method", methodLabel(req.Method)), slog.String("path", truncate(req.URL.Path, 512)), slog.String("route", route),
+			slog.Int("status", status), slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
 		return nil
 	}
 }
@@ -160,7 +159,7 @@ func (s *Server) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 		ctx = auth.WithExpiry(ctx, sess.expires)
 		ctx = views.WithLocale(ctx, views.NegotiateLocale(me.Locale, c.Request().Header.Get("Accept-Language")))
 		c.SetRequest(c.Request().WithContext(ctx))
-		c.SetLogger(c.Logger().With(slog.Int64("user_id", me.ID)))
+		trace.SetUser(ctx, me.ID)
 		return next(c)
 	}
 }
@@ -188,7 +187,7 @@ func (s *Server) session(ctx context.Context, token string) (cachedSession, erro
 		// subscription is seen by reading the session again.
 		fresh, watchErr := s.pages.watch(ctx, sess.Identity.UserID, sess.Identity.ZoneID)
 		if watchErr != nil {
-			s.logger.Warn("page cache: watch", slog.String("error", watchErr.Error()))
+			s.logger.Log(ctx, trace.FailureLevel(watchErr), "page cache: watch", slog.String("error", watchErr.Error()))
 		}
 		stamp := s.pages.sessionStamp(sess.Identity.UserID)
 		if fresh {
@@ -328,7 +327,7 @@ func (s *Server) requireBearer(next echo.HandlerFunc) echo.HandlerFunc {
 		ctx = auth.WithUser(ctx, me)
 		ctx = auth.WithExpiry(ctx, expires)
 		c.SetRequest(c.Request().WithContext(ctx))
-		c.SetLogger(c.Logger().With(slog.Int64("user_id", me.ID)))
+		trace.SetUser(ctx, me.ID)
 		return next(c)
 	}
 }

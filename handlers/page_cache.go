@@ -10,6 +10,7 @@ import (
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/chat"
+	"github.com/dreamseed/messenger/internal/trace"
 	"github.com/dreamseed/messenger/realtime"
 )
 
@@ -403,6 +404,6 @@ const eventPagesChanged = "pages.changed"
 func (s *Server) settingsChanged(ctx context.Context, userID int64) {
 	err := s.engine.Publish(context.WithoutCancel(ctx), streamsChannel(userID), realtime.Event{Type: eventPagesChanged, Data: []byte("{}")})
 	if err != nil {
-		s.logger.Warn("page cache: publish", slog.String("error", err.Error()))
+		s.logger.Log(ctx, trace.FailureLevel(err), "page cache: publish", slog.String("error", err.Error()))
 	}
 }

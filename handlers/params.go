@@ -10,6 +10,7 @@ import (
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/internal/trace"
 )
 
 // The parameters of paths and queries, parsed the same way by every handler: an id that
@@ -32,8 +33,18 @@ func pathID(c *echo.Context, name string) (int64, error) {
 func conversationRequest(c *echo.Context) (context.Context, messenger.User, int64, error) {
 	ctx := c.Request().Context()
 	me, _ := auth.UserFrom(ctx)
-	convID, err := pathID(c, "id")
+	convID, err := conversationID(c)
 	return ctx, me, convID, err
+}
+
+// conversationID parses the conversation id of the path, which the request's later log
+// lines carry from then on.
+func conversationID(c *echo.Context) (int64, error) {
+	id, err := pathID(c, "id")
+	if err == nil {
+		trace.SetConversation(c.Request().Context(), id)
+	}
+	return id, err
 }
 
 // conversationOf answers the conversation the path names as the signed-in user sees it,

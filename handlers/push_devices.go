@@ -11,6 +11,7 @@ import (
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/internal/trace"
 	"github.com/dreamseed/messenger/views"
 )
 
@@ -23,7 +24,7 @@ func (s *Server) pushDevicesSection(ctx context.Context, me messenger.User) temp
 	}
 	devices, err := s.chat.PushDevices(ctx, me)
 	if err != nil {
-		s.logger.WarnContext(ctx, "push devices", slog.String("error", err.Error()))
+		s.logger.Log(ctx, trace.FailureLevel(err), "push devices", slog.String("error", err.Error()))
 		return nil
 	}
 	return views.PushDevices(devices, time.Now())

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/internal/trace"
 	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/store"
 )
@@ -32,7 +33,7 @@ func (s *Server) signIn(ctx context.Context, c *echo.Context, token string) (mes
 			}
 			// The reason is for the operator's log; the client reads a fixed text, never
 			// the JWT library's words or a piece of its own input.
-			s.logger.Info("token refused", slog.String("reason", truncate(err.Error(), 200)),
+			s.logger.InfoContext(ctx, "token refused", slog.String("reason", truncate(err.Error(), 200)),
 				slog.String("request_id", messenger.RequestID(ctx)))
 			if errors.Is(err, jwt.ErrTokenExpired) {
 				return messenger.User{}, time.Time{}, errTokenExpired
@@ -103,7 +104,8 @@ func (s *Server) startSession(c *echo.Context, me messenger.User) error {
 		s.endStreams(ctx, me.ID, end)
 	}
 	c.SetCookie(s.sessionCookie(sess.Token, sess.ExpiresAt))
-	c.Logger().Info("signed in", slog.Int64("user_id", me.ID), slog.Int("sessions_revoked", len(sess.Revoked)))
+	trace.SetUser(c.Request().Context(), me.ID)
+	c.Logger().InfoContext(c.Request().Context(), "signed in", slog.Int("sessions_revoked", len(sess.Revoked)))
 	return nil
 }
 
@@ -117,7 +119,7 @@ func (s *Server) endBrowserSession(c *echo.Context) {
 	ctx := c.Request().Context()
 	old, ended, err := s.chat.EndSession(ctx, cookie.Value)
 	if err != nil {
-		c.Logger().Warn("revoke replaced session", slog.String("error", err.Error()))
+		c.Logger().Log(ctx, trace.FailureLevel(err), "revoke replaced session", slog.String("error", err.Error()))
 		return
 	}
 	if ended {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/internal/trace"
 	"github.com/dreamseed/messenger/realtime"
 )
 
@@ -65,7 +66,7 @@ func (s *Server) endStreams(ctx context.Context, userID int64, end streamEnd) {
 		err = s.engine.Publish(ctx, streamsChannel(userID), realtime.Event{Type: eventStreamEnd, Data: raw})
 	}
 	if err != nil {
-		s.logger.Warn("end streams", slog.Int64("user_id", userID), slog.String("reason", end.Reason), slog.String("error", err.Error()))
+		s.logger.Log(ctx, trace.FailureLevel(err), "end streams", slog.Int64("user_id", userID), slog.String("reason", end.Reason), slog.String("error", err.Error()))
 	}
 }
 
@@ -98,7 +99,7 @@ func (s *Server) guardStream(ctx context.Context, me messenger.User, connID stri
 	}
 	evicted, err := s.engine.AdmitStream(ctx, me.ID, connID, s.cfg.MaxStreamsPerUser)
 	if err != nil {
-		s.logger.Warn("admit stream", slog.Int64("user_id", me.ID), slog.String("error", err.Error()))
+		s.logger.Log(ctx, trace.FailureLevel(err), "admit stream", slog.String("error", err.Error()))
 	}
 	if len(evicted) > 0 {
 		s.endStreams(ctx, me.ID, streamEnd{Reason: closedReplaced, Streams: evicted})
@@ -141,7 +142,7 @@ func (g *streamGuard) Lost(ctx context.Context) string {
 	}
 	evicted, err := g.s.engine.StreamEvicted(ctx, g.userID, g.connID)
 	if err != nil {
-		g.s.logger.Warn("stream evicted", slog.Int64("user_id", g.userID), slog.String("error", err.Error()))
+		g.s.logger.Log(ctx, trace.FailureLevel(err), "stream evicted", slog.String("error", err.Error()))
 		return ""
 	}
 	if evicted {
@@ -279,7 +280,7 @@ func (c *sessionChecker) check() {
 	defer cancel()
 	live, err := c.lookup(ctx, hashes)
 	if err != nil {
-		c.logger.Warn("stream session check", slog.Int("sessions", len(hashes)), slog.String("error", err.Error()))
+		c.logger.Log(ctx, trace.FailureLevel(err), "stream session check", slog.Int("sessions", len(hashes)), slog.String("error", err.Error()))
 		return
 	}
 	now := time.Now()

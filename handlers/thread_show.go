@@ -16,7 +16,7 @@ import (
 // threadShow opens a conversation beside the list (on a phone: alone).
 func (s *Server) threadShow(c *echo.Context) error {
 	me, _ := auth.UserFrom(c.Request().Context())
-	convID, err := pathID(c, "id")
+	convID, err := conversationID(c)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,8 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/dreamseed/messenger/internal/trace"
 )
 
 // Defaults of Config.
@@ -105,6 +107,7 @@ func New(db *sql.DB, logger *slog.Logger, cfg Config, reg prometheus.Registerer,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		// REINDEX needs the tables' owner; the application role is not, and should not be.
 		ReindexerSchedule: river.NeverSchedule(),
+		Middleware:        []rivertype.Middleware{&traceMiddleware{logger: logger}},
 	}
 	probe := newProbeWorker()
 	working := cfg.Workers > 0
@@ -201,7 +204,7 @@ func (r *Runner) observe() {
 		if ev.Kind == river.EventKindJobFailed {
 			outcome = "failed"
 			r.metrics.failures.WithLabelValues(ev.Job.Kind).Inc()
-			r.logger.Warn("job failed", slog.String("kind", ev.Job.Kind), slog.Int64("job", ev.Job.ID),
+			r.logger.WarnContext(trace.Start(context.Background(), jobTrace(ev.Job.Metadata)), "job failed", slog.String("kind", ev.Job.Kind), slog.Int64("job", ev.Job.ID),
 				slog.Int("attempt", ev.Job.Attempt), slog.String("state", string(ev.Job.State)), slog.String("error", lastError(ev.Job)))
 		}
 		r.metrics.duration.WithLabelValues(ev.Job.Kind, outcome).Observe(ev.JobStats.RunDuration.Seconds())

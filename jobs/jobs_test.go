@@ -69,7 +69,13 @@ var quiet = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: 
 
 func (e env) runner(t *testing.T, cfg jobs.Config, reg prometheus.Registerer) *jobs.Runner {
 	t.Helper()
-	r, err := jobs.New(e.app, quiet, cfg, reg, func(w *river.Workers) {
+	return e.runnerLogging(t, quiet, cfg, reg)
+}
+
+// runnerLogging is runner writing its lines to logger.
+func (e env) runnerLogging(t *testing.T, logger *slog.Logger, cfg jobs.Config, reg prometheus.Registerer) *jobs.Runner {
+	t.Helper()
+	r, err := jobs.New(e.app, logger, cfg, reg, func(w *river.Workers) {
 		river.AddWorker(w, &recordWorker{db: e.app})
 	})
 	if err != nil {
@@ -80,7 +86,12 @@ func (e env) runner(t *testing.T, cfg jobs.Config, reg prometheus.Registerer) *j
 
 func (e env) start(t *testing.T, cfg jobs.Config, reg prometheus.Registerer) *jobs.Runner {
 	t.Helper()
-	r := e.runner(t, cfg, reg)
+	return e.started(t, e.runner(t, cfg, reg))
+}
+
+// started starts r, to be stopped when the test ends.
+func (e env) started(t *testing.T, r *jobs.Runner) *jobs.Runner {
+	t.Helper()
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

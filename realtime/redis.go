@@ -649,7 +649,7 @@ func (r *Redis) subscribeUpstream(ctx context.Context, channels []string) error 
 		if err == nil {
 			return nil
 		}
-		r.log.Warn("realtime: redis SUBSCRIBE failed", "channels", len(names), "err", err)
+		r.log.Error("realtime: redis SUBSCRIBE failed", "channels", len(names), "err", err)
 	}
 	return fmt.Errorf("realtime: redis subscribe: %w", err)
 }
@@ -744,7 +744,7 @@ func (r *Redis) readLoop(gen uint64) {
 		if err != nil {
 			failures++
 			if failures == 1 {
-				r.log.Warn("realtime: redis pubsub receive failed", "err", err)
+				r.log.Error("realtime: redis pubsub receive failed", "err", err)
 			}
 		}
 		if g := r.connGen.Load(); g != gen {
@@ -769,7 +769,7 @@ func (r *Redis) readLoop(gen uint64) {
 				// channels are back would miss what is published in between.
 				pending = 0
 				n := r.hub.resyncAll()
-				r.log.Info("realtime: redis pubsub resubscribed; subscribers told to resync", "subscriptions", n)
+				r.log.Warn("realtime: redis pubsub resubscribed; subscribers told to resync", "subscriptions", n)
 			case m.Payload == healthToken:
 				if pending != 0 {
 					r.ping(resyncPrefix + strconv.FormatUint(pending, 10))
@@ -784,7 +784,7 @@ func (r *Redis) readLoop(gen uint64) {
 func (r *Redis) dispatch(m *redis.Message) {
 	if m.Channel == r.prefix+resyncAllChannel {
 		n := r.hub.resyncAll()
-		r.log.Info("realtime: events were lost by a process; subscribers told to resync", "subscriptions", n)
+		r.log.Warn("realtime: events were lost by a process; subscribers told to resync", "subscriptions", n)
 		return
 	}
 	channel, ok := strings.CutPrefix(m.Channel, r.prefix)

@@ -19,6 +19,7 @@ import (
 	"github.com/dreamseed/messenger/demo"
 	"github.com/dreamseed/messenger/digest"
 	"github.com/dreamseed/messenger/handlers"
+	"github.com/dreamseed/messenger/internal/trace"
 	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/store"
@@ -56,7 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logger := slog.New(trace.NewJSON(stdout, cfg.LogLevel))
 	if cmd == "serve" || cmd == "worker" {
 		// Deferred first, so it bounds every step of the shutdown, the database's close too.
 		defer watchShutdown(ctx, cfg.ShutdownTimeout, logger)()
