@@ -18,7 +18,6 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/cdproto/serviceworker"
 	cdptarget "github.com/chromedp/cdproto/target"
@@ -26,6 +25,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dreamseed/messenger/auth"
+	"github.com/dreamseed/messenger/internal/browsertest"
 	"github.com/dreamseed/messenger/mail/mailpittest"
 	"github.com/dreamseed/messenger/push/pushtest"
 )
@@ -57,12 +57,7 @@ func TestNotificationsAsAUser(t *testing.T) {
 	portalSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		portal.Lock()
 		defer portal.Unlock()
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, `<!doctype html><html><head><meta name="viewport" content="width=device-width, initial-scale=1"><title>DreamSeed</title></head>
-<body style="margin:0;font-family:sans-serif"><header style="height:44px;background:#1e293b;color:#fff;display:flex;align-items:center;padding:0 12px">DreamSeed 포털</header>
-<form id="f" method="post" action="%s/auth/portal" target="m"><input type="hidden" name="token" value="%s"><input type="hidden" name="next" value="%s"></form>
-<iframe name="m" id="m" style="border:0;display:block;width:100%%;height:calc(100vh - 44px)"></iframe>
-<script>document.getElementById("f").submit()</script></body></html>`, portal.messenger, portal.token, portal.next)
+		browsertest.PortalPage(w, portal.messenger, portal.token, portal.next)
 	}))
 	t.Cleanup(portalSrv.Close)
 
@@ -98,7 +93,7 @@ func TestNotificationsAsAUser(t *testing.T) {
 	// The parent's browser: one browser context (their profile) whose first tab stays on
 	// about:blank, so that closing the portal's tab leaves the profile and its service worker.
 	profile := newTab(t, newBrowser(t), "ko")
-	profile.do(cdpAction(browser.SetPermission, browser.SetPermissionParams{
+	profile.do(browsertest.Call(browser.SetPermission, browser.SetPermissionParams{
 		Permission: &browser.PermissionDescriptor{Name: "notifications"}, Setting: browser.PermissionSettingGranted, Origin: s.URL,
 		BrowserContextID: chromedp.FromContext(profile.ctx).BrowserContextID,
 	}))
@@ -113,27 +108,19 @@ func TestNotificationsAsAUser(t *testing.T) {
 
 	// 1. Turn notifications on from inside the portal's iframe.
 	portalTab, closePortal := openTab(portalSrv.URL + "/")
-	frame := attachTarget(t, portalTab, func(info *cdptarget.Info) bool {
+	frame := browsertest.Attach(t, portalTab, func(info *cdptarget.Info) bool {
 		return info.Type == "iframe" && strings.HasPrefix(info.URL, s.URL+"/settings")
 	})
 	poll(t, frame, "the settings in the iframe", `!!document.querySelector("#push-enable") && !document.querySelector("#push-enable").hidden`)
 	shotOf(t, portalTab, shots, "notify-1-iframe-ko-390")
 	f, b := rectOf(t, portalTab, "#m"), rectOf(t, frame, "#push-enable")
-	tap(t, portalTab, f.X+b.X+b.W/2, f.Y+b.Y+b.H/2)
-	window := attachTarget(t, portalTab, func(info *cdptarget.Info) bool {
+	browsertest.Tap(t, portalTab, f.X+b.X+b.W/2, f.Y+b.Y+b.H/2)
+	window := browsertest.Attach(t, portalTab, func(info *cdptarget.Info) bool {
 		return info.Type == "page" && strings.HasPrefix(info.URL, s.URL+"/push/enable")
 	})
 	poll(t, window, "the window has its ticket", `location.hash === "" && document.readyState === "complete" && !!document.getElementById("push-enable-page")`)
 	sub := svc.Subscribe()
-	must(t, "the browser's push service is the local one", window, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => {
-		let sub = null;
-		PushManager.prototype.getSubscription = async function () { return sub; };
-		PushManager.prototype.subscribe = async function (opts) {
-			sub = {endpoint: %q, options: opts, unsubscribe: async () => true,
-				toJSON() { return {endpoint: this.endpoint, expirationTime: null, keys: {p256dh: %q, auth: %q}}; }};
-			return sub;
-		};
-	})()`, sub.Endpoint, sub.P256dh, sub.Auth)))
+	must(t, "the browser's push service is the local one", window, browsertest.PushService(sub.Endpoint, sub.P256dh, sub.Auth))
 	shotOf(t, window, shots, "notify-2-window-ko-390")
 	must(t, "tap allow", window, chromedp.Click(chromedp.ID("push-enable")))
 	poll(t, frame, "the iframe lists the device", fmt.Sprintf(`!!document.querySelector('#push-device-list [data-endpoint=%q]') && document.getElementById("push-state").textContent === "이 기기에서 알림이 켜져 있습니다."`, sub.Endpoint))
@@ -161,7 +148,7 @@ func TestNotificationsAsAUser(t *testing.T) {
 	// The push service hands it to the browser: the service worker shows it and badges the app.
 	worker, reg := serviceWorkerOf(t, profile, s.URL)
 	evalIn(t, worker, `WorkerNavigator.prototype.setAppBadge = function (n) { self.badge = n; return Promise.resolve(); }; true`)
-	profile.do(cdpAction(serviceworker.DeliverPushMessage, serviceworker.DeliverPushMessageParams{
+	profile.do(browsertest.Call(serviceworker.DeliverPushMessage, serviceworker.DeliverPushMessageParams{
 		Origin: s.URL, RegistrationID: reg, Data: string(got.Payload),
 	}))
 	shown := func() string {
@@ -182,7 +169,7 @@ func TestNotificationsAsAUser(t *testing.T) {
 	portal.next = "/c/" + strconv.FormatInt(conv.ID, 10)
 	portal.Unlock()
 	threadTab, closeThread := openTab(portalSrv.URL + "/")
-	thread := attachTarget(t, threadTab, func(info *cdptarget.Info) bool {
+	thread := browsertest.Attach(t, threadTab, func(info *cdptarget.Info) bool {
 		return info.Type == "iframe" && strings.HasPrefix(info.URL, convURL)
 	})
 	poll(t, thread, "the message in the thread", `document.body.innerText.includes("도시락과 물입니다")`)
@@ -190,7 +177,7 @@ func TestNotificationsAsAUser(t *testing.T) {
 	// Read while the thread is open (the parent taps into it, so the page has the focus):
 	// the next message never pushes.
 	fr := rectOf(t, threadTab, "#m")
-	tap(t, threadTab, fr.X+fr.W/2, fr.Y+fr.H/3)
+	browsertest.Tap(t, threadTab, fr.X+fr.W/2, fr.Y+fr.H/3)
 	poll(t, thread, "the thread has the focus", `document.hasFocus()`)
 	second := s.api(teacher).mustSend(conv.ID, "우산도 챙겨 주세요", uuid.NewString())
 	poll(t, thread, "the second message live", `document.body.innerText.includes("우산도 챙겨 주세요")`)
@@ -258,45 +245,6 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 	}
 }
 
-// cdpAction wraps a raw DevTools call as an action.
-func cdpAction[P, R any](m cdp.Command[P, R], p P) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
-		_, err := cdp.Call(ctx, target, m, p)
-		return err
-	})
-}
-
-// attachTarget waits for a target match picks (a framed page of another site, a new window)
-// and answers a context that works in it.
-func attachTarget(t *testing.T, ctx context.Context, match func(*cdptarget.Info) bool) context.Context {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		infos, err := chromedp.Targets(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, info := range infos {
-			if match(info) {
-				c, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(info.TargetID))
-				t.Cleanup(cancel)
-				if err := chromedp.Do(c); err != nil {
-					t.Fatalf("attach to %s: %v", info.URL, err)
-				}
-				return c
-			}
-		}
-		if time.Now().After(deadline) {
-			var seen []string
-			for _, info := range infos {
-				seen = append(seen, string(info.Type)+" "+info.URL)
-			}
-			t.Fatalf("no such target; there are %v", seen)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // serviceWorkerOf answers a context in the running service worker of origin's scope "/"
 // and its registration id.
 func serviceWorkerOf(t *testing.T, tb *tab, origin string) (context.Context, serviceworker.RegistrationID) {
@@ -318,7 +266,7 @@ func serviceWorkerOf(t *testing.T, tb *tab, origin string) (context.Context, ser
 	}); err != nil {
 		t.Fatal(err)
 	}
-	tb.do(cdpAction(serviceworker.Enable, cdp.Empty{}))
+	tb.do(browsertest.Call(serviceworker.Enable, cdp.Empty{}))
 	var reg serviceworker.RegistrationID
 	select {
 	case reg = <-regs:
@@ -326,8 +274,8 @@ func serviceWorkerOf(t *testing.T, tb *tab, origin string) (context.Context, ser
 		t.Fatal("no service worker registered for " + origin + "/")
 	}
 	// Start it, if it sleeps, to attach to it.
-	tb.do(cdpAction(serviceworker.StartWorker, serviceworker.StartWorkerParams{ScopeURL: origin + "/"}))
-	return attachTarget(t, tb.ctx, func(info *cdptarget.Info) bool {
+	tb.do(browsertest.Call(serviceworker.StartWorker, serviceworker.StartWorkerParams{ScopeURL: origin + "/"}))
+	return browsertest.Attach(t, tb.ctx, func(info *cdptarget.Info) bool {
 		return info.Type == "service_worker" && info.URL == origin+"/sw.js"
 	}), reg
 }
@@ -369,15 +317,6 @@ func rectOf(t *testing.T, ctx context.Context, sel string) (r box) {
 		t.Fatal(err)
 	}
 	return r
-}
-
-// tap presses and releases the mouse at x, y of the page: a user's tap, which lets a page
-// open a window.
-func tap(t *testing.T, ctx context.Context, x, y float64) {
-	t.Helper()
-	for _, typ := range []input.DispatchMouseEventType{input.DispatchMouseEventTypeMousePressed, input.DispatchMouseEventTypeMouseReleased} {
-		must(t, "tap", ctx, cdpAction(input.DispatchMouseEvent, input.DispatchMouseEventParams{Type: typ, X: x, Y: y, Button: input.MouseButtonLeft, ClickCount: 1}))
-	}
 }
 
 // shotOf writes what ctx's page shows as a PNG into dir.

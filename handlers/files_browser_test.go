@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -25,6 +24,7 @@ import (
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/handlers"
+	"github.com/dreamseed/messenger/internal/browsertest"
 	"github.com/dreamseed/messenger/scan"
 	"github.com/dreamseed/messenger/scan/clamdtest"
 )
@@ -129,7 +129,7 @@ func TestFilePagesInBrowser(t *testing.T) {
 			accept := map[string]string{"ko": "ko-KR,ko;q=0.9", "en": "en-US,en;q=0.9"}[lang]
 			token := sign(t, validClaims(who.sub, who.name, "org-a"))
 			do("sign in",
-				cdpCall(network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": accept}}),
+				browsertest.Call(network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": accept}}),
 				chromedp.Navigate(e.srv.URL+"/healthz"),
 				chromedp.Evaluate[chromedp.Void](`fetch("/auth/portal", {method: "POST", body: new URLSearchParams({token: `+fmt.Sprintf("%q", token)+`}), redirect: "manual"}).then(() => true)`, chromedp.EvalAwaitPromise),
 			)
@@ -180,14 +180,6 @@ func TestFilePagesInBrowser(t *testing.T) {
 			}
 		}
 	}
-}
-
-// cdpCall is an action that sends one protocol command and ignores its result.
-func cdpCall[P, R any](cmd cdp.Command[P, R], params P) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
-		_, err := cdp.Call(ctx, target, cmd, params)
-		return err
-	})
 }
 
 // chromiumOrSkip answers the Chromium of $CHROMIUM_PATH (or "chromium" on PATH), and

@@ -17,12 +17,12 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
-	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/serviceworker"
 	cdptarget "github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
 	"github.com/dreamseed/messenger/handlers"
+	"github.com/dreamseed/messenger/internal/browsertest"
 )
 
 // TestPushInBrowser turns notifications on as a parent does: in Chromium at 390 px, inside
@@ -47,12 +47,7 @@ func TestPushInBrowser(t *testing.T) {
 	portalSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		portalPage.Lock()
 		defer portalPage.Unlock()
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, `<!doctype html><html><head><meta name="viewport" content="width=device-width, initial-scale=1"><title>DreamSeed</title></head>
-<body style="margin:0;font-family:sans-serif"><header style="height:44px;background:#1e293b;color:#fff;display:flex;align-items:center;padding:0 12px">DreamSeed 포털</header>
-<form id="f" method="post" action="%s/auth/portal" target="m"><input type="hidden" name="token" value="%s"><input type="hidden" name="next" value="/settings"></form>
-<iframe name="m" id="m" style="border:0;display:block;width:100%%;height:calc(100vh - 44px)"></iframe>
-<script>document.getElementById("f").submit()</script></body></html>`, portalPage.messenger, portalPage.token)
+		browsertest.PortalPage(w, portalPage.messenger, portalPage.token, "/settings")
 	}))
 	t.Cleanup(portalSrv.Close)
 	portalOrigin := strings.Replace(portalSrv.URL, "127.0.0.1", "localhost", 1)
@@ -115,13 +110,13 @@ func TestPushInBrowser(t *testing.T) {
 					t.Fatalf("%s: %v", what, err)
 				}
 			}
-			do(ctx, "notifications allowed for the messenger", cdpCall(browser.SetPermission, browser.SetPermissionParams{
+			do(ctx, "notifications allowed for the messenger", browsertest.Call(browser.SetPermission, browser.SetPermissionParams{
 				Permission: &browser.PermissionDescriptor{Name: "notifications"}, Setting: browser.PermissionSettingGranted, Origin: e.srv.URL,
 			}))
 			do(ctx, "phone size", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch))
 			do(ctx, "open the portal", chromedp.Navigate(portalOrigin+"/"))
 
-			frame := attach(t, ctx, func(info *cdptarget.Info) bool {
+			frame := browsertest.Attach(t, ctx, func(info *cdptarget.Info) bool {
 				return info.Type == "iframe" && strings.HasPrefix(info.URL, e.srv.URL+"/settings")
 			})
 			wait(frame, "the settings in the iframe", `!!document.querySelector("#push-enable") && !document.querySelector("#push-enable").hidden`)
@@ -138,9 +133,9 @@ func TestPushInBrowser(t *testing.T) {
 				return r
 			}
 			f, b := rect(ctx, "#m"), rect(frame, "#push-enable")
-			click(t, ctx, f.X+b.X+b.W/2, f.Y+b.Y+b.H/2)
+			browsertest.Tap(t, ctx, f.X+b.X+b.W/2, f.Y+b.Y+b.H/2)
 
-			popup := attach(t, ctx, func(info *cdptarget.Info) bool {
+			popup := browsertest.Attach(t, ctx, func(info *cdptarget.Info) bool {
 				return info.Type == "page" && strings.HasPrefix(info.URL, e.srv.URL+"/push/enable")
 			})
 			wait(popup, "the window has its ticket", `location.hash === "" && document.readyState === "complete" && !!document.getElementById("push-enable-page")`)
@@ -153,16 +148,7 @@ func TestPushInBrowser(t *testing.T) {
 			}
 			// No push service in headless Chromium: the window's PushManager answers a
 			// subscription with real keys and a local endpoint.
-			do(popup, "inject the subscription", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => {
-				let sub = null;
-				PushManager.prototype.getSubscription = async function () { return sub; };
-				PushManager.prototype.subscribe = async function (opts) {
-					if (!opts || !opts.userVisibleOnly || opts.applicationServerKey.byteLength !== 65) throw new Error("bad options");
-					sub = {endpoint: %q, options: opts, unsubscribe: async () => true,
-						toJSON() { return {endpoint: this.endpoint, expirationTime: null, keys: {p256dh: %q, auth: %q}}; }};
-					return sub;
-				};
-			})()`, e.srv.URL+"/receiver/"+lang, p256dh, authKey)))
+			do(popup, "inject the subscription", browsertest.PushService(e.srv.URL+"/receiver/"+lang, p256dh, authKey))
 			shot(t, popup, shots, "push-window-"+lang+"-390")
 			do(popup, "tap allow", chromedp.Click(chromedp.ID("push-enable")))
 
@@ -218,7 +204,7 @@ func TestPushInBrowser(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The ServiceWorker domain of the portal's tab sees the browser's registrations.
-			do(ctx, "service worker events", cdpCall(serviceworker.Enable, cdp.Empty{}))
+			do(ctx, "service worker events", browsertest.Call(serviceworker.Enable, cdp.Empty{}))
 			var reg serviceworker.RegistrationID
 			select {
 			case reg = <-regs:
@@ -228,7 +214,7 @@ func TestPushInBrowser(t *testing.T) {
 			push := func(payload map[string]any) {
 				t.Helper()
 				b, _ := json.Marshal(payload)
-				do(ctx, "deliver a push", cdpCall(serviceworker.DeliverPushMessage, serviceworker.DeliverPushMessageParams{
+				do(ctx, "deliver a push", browsertest.Call(serviceworker.DeliverPushMessage, serviceworker.DeliverPushMessageParams{
 					Origin: e.srv.URL, RegistrationID: reg, Data: string(b),
 				}))
 			}
@@ -290,15 +276,7 @@ func TestPushInBrowser(t *testing.T) {
 			do(tab, "phone size", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch))
 			do(tab, "open the settings", chromedp.Navigate(e.srv.URL+"/push/devices"))
 			wait(tab, "the button", `!document.getElementById("push-enable").hidden`)
-			do(tab, "inject the subscription", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => {
-				let sub = null;
-				PushManager.prototype.getSubscription = async function () { return sub; };
-				PushManager.prototype.subscribe = async function (opts) {
-					sub = {endpoint: %q, options: opts, unsubscribe: async () => true,
-						toJSON() { return {endpoint: this.endpoint, expirationTime: null, keys: {p256dh: %q, auth: %q}}; }};
-					return sub;
-				};
-			})()`, e.srv.URL+"/receiver/top-"+lang, p256dh, authKey)))
+			do(tab, "inject the subscription", browsertest.PushService(e.srv.URL+"/receiver/top-"+lang, p256dh, authKey))
 			do(tab, "tap", chromedp.Click(chromedp.ID("push-enable")))
 			wait(tab, "this device is on", fmt.Sprintf(`document.getElementById("push-state").textContent === %q && !document.querySelector('[data-endpoint$="/receiver/top-%s"] .device-this').hidden && document.getElementById("push-enable").hidden`, want, lang))
 			shot(t, tab, shots, "push-top-enabled-"+lang+"-390")
@@ -312,7 +290,7 @@ func TestPushInBrowser(t *testing.T) {
 			waitShown("the list shows it read", func(s []shown) bool { return len(s) == 0 })
 
 			// iPhone: the settings explain the Home Screen instead of the button.
-			do(ctx, "an iPhone", cdpCall(emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{Platform: "iPhone", UserAgent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", AcceptLanguage: accept}))
+			do(ctx, "an iPhone", browsertest.Call(emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{Platform: "iPhone", UserAgent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", AcceptLanguage: accept}))
 			do(ctx, "open the settings", chromedp.Navigate(e.srv.URL+"/push/enable"))
 			wait(ctx, "the Home Screen steps", `!document.getElementById("push-ios").hidden && document.getElementById("push-enable").hidden`)
 			shot(t, ctx, shots, "push-ios-"+lang+"-390")
@@ -324,37 +302,6 @@ func TestPushInBrowser(t *testing.T) {
 func startChromiumWith(t *testing.T, path string, more ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	return startChromiumSized(t, path, 390, 844, more...)
-}
-
-// attach waits for a target that match picks (an iframe of another site, a new window)
-// and answers a context that works in it.
-func attach(t *testing.T, ctx context.Context, match func(*cdptarget.Info) bool) context.Context {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		infos, err := chromedp.Targets(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, info := range infos {
-			if match(info) {
-				c, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(info.TargetID))
-				t.Cleanup(cancel)
-				if err := chromedp.Do(c); err != nil {
-					t.Fatalf("attach to %s: %v", info.URL, err)
-				}
-				return c
-			}
-		}
-		if time.Now().After(deadline) {
-			var seen []string
-			for _, info := range infos {
-				seen = append(seen, string(info.Type)+" "+info.URL)
-			}
-			t.Fatalf("no such target; there are %v", seen)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // newTab opens url in a new tab of the browser of ctx.
@@ -371,18 +318,4 @@ func newTab(t *testing.T, ctx context.Context, url string) context.Context {
 		t.Fatal(err)
 	}
 	return c
-}
-
-// click presses and releases the mouse at x, y of the page: a user's tap, which lets a
-// page open a window.
-func click(t *testing.T, ctx context.Context, x, y float64) {
-	t.Helper()
-	for _, typ := range []input.DispatchMouseEventType{input.DispatchMouseEventTypeMousePressed, input.DispatchMouseEventTypeMouseReleased} {
-		c, done := context.WithTimeout(ctx, 10*time.Second)
-		_, err := chromedp.Call(c, input.DispatchMouseEvent, input.DispatchMouseEventParams{Type: typ, X: x, Y: y, Button: input.MouseButtonLeft, ClickCount: 1})
-		done()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 }

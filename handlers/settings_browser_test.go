@@ -13,6 +13,7 @@ import (
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/handlers"
+	"github.com/dreamseed/messenger/internal/browsertest"
 	"github.com/dreamseed/messenger/store"
 	"github.com/dreamseed/messenger/store/storetest"
 )
@@ -122,7 +123,7 @@ func TestSettingsInBrowser(t *testing.T) {
 		}
 		accept := map[string]string{"ko": "ko-KR,ko;q=0.9", "en": "en-US,en;q=0.9"}[lang]
 		do("sign in",
-			cdpCall(network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": accept}}),
+			browsertest.Call(network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": accept}}),
 			chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch),
 			chromedp.Navigate(e.srv.URL+"/healthz"),
 			chromedp.Evaluate[chromedp.Void](`fetch("/auth/portal", {method: "POST", body: new URLSearchParams({token: `+fmt.Sprintf("%q", token)+`}), redirect: "manual"}).then(() => true)`, chromedp.EvalAwaitPromise),
