@@ -20,6 +20,7 @@ import (
 	"github.com/dreamseed/messenger/jobs"
 	"github.com/dreamseed/messenger/ratelimit"
 	"github.com/dreamseed/messenger/scan"
+	"github.com/dreamseed/messenger/store"
 )
 
 // config is the messenger's configuration, read from the environment (see docs/configuration.md).
@@ -51,6 +52,9 @@ type config struct {
 	UploadReadTimeout time.Duration
 	// ShutdownTimeout bounds the whole shutdown after SIGTERM; past it the process exits 1.
 	ShutdownTimeout time.Duration
+	// DBTimeout is the longest the application pool waits for PostgreSQL to answer a
+	// statement, or for a connection to come free: past it the request fails with 503.
+	DBTimeout time.Duration
 	RateLimits      ratelimit.Rates // per user (or address, or portal subject) and action
 	TrustedProxies  []*net.IPNet    // reverse proxies whose X-Forwarded-For names the client
 	// MaxStreamsPerUser caps a user's live streams (the oldest closes), MaxSessionsPerUser
@@ -245,6 +249,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, errors.New("MESSENGER_SHUTDOWN_TIMEOUT must be a duration from 1s to 10m, like 15s"))
 	} else {
 		c.ShutdownTimeout = d
+	}
+	if d, err := time.ParseDuration(env("MESSENGER_DB_TIMEOUT", store.DefaultTimeout.String())); err != nil || d < 500*time.Millisecond || d > 5*time.Minute {
+		errs = append(errs, errors.New("MESSENGER_DB_TIMEOUT must be a duration from 500ms to 5m, like 5s"))
+	} else {
+		c.DBTimeout = d
 	}
 
 	for _, p := range strings.Split(env("MESSENGER_TRUSTED_PROXIES", ""), ",") {

@@ -1,0 +1,157 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dreamseed/messenger"
+	"github.com/dreamseed/messenger/store"
+	"github.com/dreamseed/messenger/store/pgserver"
+)
+
+// TestStalledDatabaseFailsFast: with PostgreSQL paused (SIGSTOP to the postmaster and every
+// backend, as a stalled server or a lost network looks), transactions on pooled and on new
+// connections fail with EUNAVAILABLE within the pool's timeout (plus a second), not retried;
+// once PostgreSQL runs again, the same pool works. The server is the test's own: the
+// machine's is never paused.
+func TestStalledDatabaseFailsFast(t *testing.T) {
+	const timeout = time.Second
+	pg, pid := startPausablePostgres(t)
+	ctx := context.Background()
+	db, err := store.Open(ctx, pg.DSN("postgres"), store.Timeout(timeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	query := func(ctx context.Context) error {
+		return db.InTx(ctx, messenger.Identity{}, func(tx *store.Tx) error {
+			return store.ExecIn(ctx, tx, "SELECT 1")
+		})
+	}
+	// Two connections in the pool, idle, before the pause.
+	var warm sync.WaitGroup
+	for range 2 {
+		warm.Go(func() {
+			if err := db.InTx(ctx, messenger.Identity{}, func(tx *store.Tx) error {
+				time.Sleep(100 * time.Millisecond) // hold the connection so that the other opens one
+				return store.ExecIn(ctx, tx, "SELECT 1")
+			}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	warm.Wait()
+
+	pids := append([]int{pid}, childrenOf(t, pid)...)
+	signal := func(sig syscall.Signal) {
+		for _, p := range pids {
+			syscall.Kill(p, sig)
+		}
+	}
+	t.Cleanup(func() { signal(syscall.SIGCONT) }) // a failed test must not leave it paused
+	signal(syscall.SIGSTOP)
+
+	// Four at once: two on the idle connections, two that must open new ones.
+	reqCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			start := time.Now()
+			err := query(reqCtx)
+			took := time.Since(start)
+			if code := messenger.ErrorCode(err); code != messenger.EUNAVAILABLE {
+				t.Errorf("transaction %d with PostgreSQL paused: %v (code %q), want %q", i, err, code, messenger.EUNAVAILABLE)
+			}
+			if took > timeout+time.Second {
+				t.Errorf("transaction %d with PostgreSQL paused failed after %s, want within %s", i, took, timeout+time.Second)
+			}
+			t.Logf("transaction %d with PostgreSQL paused: %s after %s", i, messenger.ErrorCode(err), took.Round(time.Millisecond))
+		})
+	}
+	wg.Wait()
+
+	signal(syscall.SIGCONT)
+	resumed := time.Now()
+	var last error
+	for time.Since(resumed) < 10*time.Second {
+		if last = query(reqCtx); last == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if last != nil {
+		t.Fatalf("the pool does not work again within 10 s of PostgreSQL's resuming: %v", last)
+	}
+	t.Logf("the pool works again %s after PostgreSQL resumed", time.Since(resumed).Round(time.Millisecond))
+	if err := query(reqCtx); err != nil {
+		t.Errorf("a second transaction after the pause: %v", err)
+	}
+}
+
+// startPausablePostgres starts a private PostgreSQL and answers it and its postmaster's pid.
+func startPausablePostgres(t *testing.T) (*pgserver.Server, int) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "messenger-stall-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil { // the server's own user must traverse it
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	pg, err := pgserver.Start(t.Context(), data, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if errors.Is(err, pgserver.ErrNoBinaries) && os.Getenv("CI") == "" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatalf("start PostgreSQL: %v", err)
+	}
+	t.Cleanup(func() { pg.Stop() })
+	raw, err := os.ReadFile(filepath.Join(data, "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(raw), "\n", 2)[0]))
+	if err != nil {
+		t.Fatalf("postmaster.pid: %v", err)
+	}
+	return pg, pid
+}
+
+// childrenOf answers the pids of parent's children (the postmaster's backends and helpers).
+func childrenOf(t *testing.T, parent int) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so read after its last ')'.
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(parent) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
