@@ -64,8 +64,9 @@ func TestDrills(t *testing.T) {
 	})
 
 	t.Run("database-slow", func(t *testing.T) {
-		srv := server(t)
-		runDrill(t, "database-slow", "MESSENGER_URL="+srv.URL, "DRILL_PG_PID="+strconv.Itoa(pgPID))
+		srv := server(t, "MESSENGER_DB_TIMEOUT=2s")
+		runDrill(t, "database-slow", "MESSENGER_URL="+srv.URL, "DRILL_PG_PID="+strconv.Itoa(pgPID),
+			"DRILL_DB_TIMEOUT=2", "DATABASE_URL="+srv.env("DATABASE_URL"))
 	})
 
 	t.Run("server-down", func(t *testing.T) {
