@@ -66,7 +66,7 @@ func TestDrills(t *testing.T) {
 	t.Run("database-slow", func(t *testing.T) {
 		srv := server(t, "MESSENGER_DB_TIMEOUT=2s")
 		runDrill(t, "database-slow", "MESSENGER_URL="+srv.URL, "DRILL_PG_PID="+strconv.Itoa(pgPID),
-			"DRILL_DB_TIMEOUT=2", "DATABASE_URL="+srv.env("DATABASE_URL"))
+			"DRILL_DB_TIMEOUT=2", "DATABASE_URL="+srv.env("DATABASE_URL"), "METRICS_URL="+srv.MetricsURL)
 	})
 
 	t.Run("server-down", func(t *testing.T) {

@@ -97,6 +97,9 @@ func (s *Server) handleError(c *echo.Context, err error) {
 		c.Logger().Error("internal error", slog.String("error", err.Error()), slog.String("path", c.Request().URL.Path))
 	case messenger.EUNAVAILABLE:
 		c.Logger().Error("database failure", slog.String("error", err.Error()), slog.String("path", c.Request().URL.Path))
+		if s.chat != nil {
+			s.chat.DatabaseFailed()
+		}
 	}
 
 	switch {

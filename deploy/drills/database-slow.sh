@@ -12,6 +12,7 @@
 #   DRILL_DB_TIMEOUT    the messenger's MESSENGER_DB_TIMEOUT, in whole seconds (default 5)
 #   DRILL_PAUSE         seconds PostgreSQL stays paused (default 10; more than DRILL_DB_TIMEOUT)
 #   DATABASE_URL        optional: the database, read with psql to count the retried send's rows
+#   METRICS_URL         optional: its /metrics, where messenger_errors_total{kind="database"} rises
 source "$(dirname "$0")/lib.sh"
 need MESSENGER_URL DRILL_PG_PID
 pause=${DRILL_PAUSE:-10}
@@ -21,6 +22,8 @@ limit=$((db_timeout + 1))
 
 users
 must_send "before the pause"
+database_errors() { curl -s -m 5 "$METRICS_URL" | awk '$1 == "messenger_errors_total{kind=\"database\"}" { print $2 }'; }
+[ -z "${METRICS_URL:-}" ] || errors_before=$(database_errors)
 
 # The postmaster and its children: pausing only the postmaster would leave the backends
 # that hold the pool's connections answering.
@@ -66,6 +69,12 @@ retry_after=$(printf '%s\n' "$HEADERS" | grep -i '^retry-after:' | cut -d: -f2 |
 awk -v t="$SECONDS_TAKEN" -v l="$limit" 'BEGIN { exit !(t < l) }' ||
   fail "the send made during the pause took ${SECONDS_TAKEN}s to fail, more than MESSENGER_DB_TIMEOUT + 1 s (${limit}s)"
 say "the send made during the pause failed fast: 503 $code, Retry-After $retry_after, in ${SECONDS_TAKEN}s (PostgreSQL paused for ${pause}s)"
+if [ -n "${METRICS_URL:-}" ]; then
+  errors_after=$(database_errors)
+  [ "${errors_after:-0}" -gt "${errors_before:-0}" ] ||
+    fail "messenger_errors_total{kind=\"database\"} did not rise: ${errors_before:-none} before, ${errors_after:-none} after"
+  say "messenger_errors_total{kind=\"database\"}: $errors_before before the pause, $errors_after after the refused send"
+fi
 
 wait_ready 200 30 || fail "/readyz is not 200 within 30 s of PostgreSQL's resuming"
 say "/readyz is 200 again $(($(date +%s) - paused_at))s after the pause began"
