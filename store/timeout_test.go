@@ -2,9 +2,6 @@ package store_test
 
 import (
 	"context"
-	"errors"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,7 +13,7 @@ import (
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/store"
-	"github.com/dreamseed/messenger/store/pgserver"
+	"github.com/dreamseed/messenger/store/storetest"
 )
 
 // TestStalledDatabaseFailsFast: with PostgreSQL paused (SIGSTOP to the postmaster and every
@@ -26,7 +23,7 @@ import (
 // machine's is never paused.
 func TestStalledDatabaseFailsFast(t *testing.T) {
 	const timeout = time.Second
-	pg, pid := startPausablePostgres(t)
+	pg, pid := storetest.PrivateServer(t)
 	ctx := context.Background()
 	db, err := store.Open(ctx, pg.DSN("postgres"), store.Timeout(timeout))
 	if err != nil {
@@ -97,37 +94,6 @@ func TestStalledDatabaseFailsFast(t *testing.T) {
 	if err := query(reqCtx); err != nil {
 		t.Errorf("a second transaction after the pause: %v", err)
 	}
-}
-
-// startPausablePostgres starts a private PostgreSQL and answers it and its postmaster's pid.
-func startPausablePostgres(t *testing.T) (*pgserver.Server, int) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "messenger-stall-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil { // the server's own user must traverse it
-		t.Fatal(err)
-	}
-	data := filepath.Join(dir, "data")
-	pg, err := pgserver.Start(t.Context(), data, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if errors.Is(err, pgserver.ErrNoBinaries) && os.Getenv("CI") == "" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatalf("start PostgreSQL: %v", err)
-	}
-	t.Cleanup(func() { pg.Stop() })
-	raw, err := os.ReadFile(filepath.Join(data, "postmaster.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(raw), "\n", 2)[0]))
-	if err != nil {
-		t.Fatalf("postmaster.pid: %v", err)
-	}
-	return pg, pid
 }
 
 // childrenOf answers the pids of parent's children (the postmaster's backends and helpers).

@@ -50,11 +50,11 @@ type config struct {
 	BodyReadTimeout time.Duration // how long a form or JSON body may take to arrive
 	// UploadReadTimeout is how long an upload's body may take to arrive.
 	UploadReadTimeout time.Duration
-	// ShutdownTimeout bounds the whole shutdown after SIGTERM; past it the process exits 1.
-	ShutdownTimeout time.Duration
 	// DBTimeout is the longest the application pool waits for PostgreSQL to answer a
 	// statement, or for a connection to come free: past it the request fails with 503.
 	DBTimeout time.Duration
+	// ShutdownTimeout bounds the whole shutdown after SIGTERM; past it the process exits 1.
+	ShutdownTimeout time.Duration
 	RateLimits      ratelimit.Rates // per user (or address, or portal subject) and action
 	TrustedProxies  []*net.IPNet    // reverse proxies whose X-Forwarded-For names the client
 	// MaxStreamsPerUser caps a user's live streams (the oldest closes), MaxSessionsPerUser
