@@ -43,11 +43,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	connector, err := pq.NewConnector(dsn)
+	connector, err := Connector(dsn, o.timeout)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	connector.Dialer(&deadlineDialer{timeout: o.timeout})
 	db := sqlx.NewDb(sql.OpenDB(connector), "postgres")
 	db.SetMaxOpenConns(40)
 	db.SetMaxIdleConns(40)

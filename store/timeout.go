@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"net"
 	"time"
+
+	"github.com/lib/pq"
 
 	"github.com/dreamseed/messenger"
 )
@@ -26,6 +29,17 @@ type options struct {
 // the request until it answers.
 func Timeout(d time.Duration) Option {
 	return func(o *options) { o.timeout = d }
+}
+
+// Connector answers lib/pq's connector for dsn whose connections give up on a PostgreSQL
+// silent for longer than timeout (see deadlineConn), for a pool of its own (sql.OpenDB).
+func Connector(dsn string, timeout time.Duration) (driver.Connector, error) {
+	c, err := pq.NewConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	c.Dialer(&deadlineDialer{timeout: timeout})
+	return c, nil
 }
 
 // deadlineDialer is lib/pq's dialer with a read deadline on every connection it makes.
