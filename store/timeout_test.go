@@ -121,3 +121,39 @@ func childrenOf(t *testing.T, parent int) []int {
 	}
 	return pids
 }
+
+// TestSilentStatementTimesOut: a statement PostgreSQL stays silent on for longer than the
+// pool's timeout fails with EUNAVAILABLE within it, and the pool goes on working; a long
+// result whose rows keep arriving is not cut, though it takes longer than the timeout.
+func TestSilentStatementTimesOut(t *testing.T) {
+	t.Parallel()
+	const timeout = 500 * time.Millisecond
+	d := storetest.NewDatabase(t)
+	ctx := context.Background()
+	db, err := store.Open(ctx, d.AppDSN, store.Timeout(timeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	exec := func(query string) (time.Duration, error) {
+		start := time.Now()
+		err := db.InTx(ctx, messenger.Identity{}, func(tx *store.Tx) error { return store.ExecIn(ctx, tx, query) })
+		return time.Since(start), err
+	}
+
+	took, err := exec("SELECT pg_sleep(3)")
+	if code := messenger.ErrorCode(err); code != messenger.EUNAVAILABLE || took > timeout+time.Second {
+		t.Errorf("a statement silent for 3 s: %v (code %q) after %s, want %q within %s", err, code, took, messenger.EUNAVAILABLE, timeout+time.Second)
+	}
+	// Ten rows of 100 kB, one every 200 ms: 2 s in all, never 500 ms without a byte.
+	took, err = exec("SELECT pg_sleep(0.2), repeat('x', 100000) FROM generate_series(1, 10)")
+	if err != nil {
+		t.Errorf("a result arriving for %s: %v", took, err)
+	}
+	if took < 2*time.Second {
+		t.Errorf("the slow result took %s: it no longer proves anything", took)
+	}
+	if _, err := exec("SELECT 1"); err != nil {
+		t.Errorf("the pool after a timeout: %v", err)
+	}
+}
