@@ -18,6 +18,7 @@ const (
 	ETOOLARGE     = "too_large"
 	EUNSUPPORTED  = "unsupported"
 	ERATELIMITED  = "rate_limited"
+	EUNAVAILABLE  = "unavailable" // the database did not answer in time: try again shortly
 	EINTERNAL     = "internal"
 )
 

@@ -435,6 +435,7 @@ var words = map[string]text{
 	"error.upload.kind":                      {"보낼 수 없는 형식의 파일입니다. 사진(JPEG, PNG, WebP, GIF), PDF, 워드·엑셀·파워포인트, 한글(HWP, HWPX), 텍스트 파일을 보낼 수 있습니다.", "This kind of file cannot be sent. Photos (JPEG, PNG, WebP, GIF), PDF, Word, Excel, PowerPoint, Hangul (HWP, HWPX) and plain text files can."},
 	"error.upload.markup":                    {"웹 페이지, SVG 그림, XML 파일은 보낼 수 없습니다.", "Web pages, SVG images and XML files cannot be sent."},
 	"error.internal":                         {"서버에 문제가 생겼습니다.", "Internal error."},
+	"error.unavailable":                      {"서버가 잠시 응답하지 않습니다. 잠시 후 다시 시도해 주세요.", "The server is not answering right now. Please try again in a moment."},
 	"error.status.400":                       {"잘못된 요청입니다.", "Bad Request."},
 	"error.status.401":                       {"로그인이 필요합니다.", "Unauthorized."},
 	"error.status.403":                       {"권한이 없습니다.", "Forbidden."},

@@ -198,12 +198,17 @@ func filesOf(api []messenger.APIFile) []messenger.File {
 }
 
 // ErrorKinds are the values of messenger_errors_total's kind label.
-var ErrorKinds = []string{errPublish, errEncode}
+var ErrorKinds = []string{errPublish, errEncode, errDatabase}
 
 const (
-	errPublish = "publish"
-	errEncode  = "encode"
+	errPublish  = "publish"
+	errEncode   = "encode"
+	errDatabase = "database"
 )
+
+// DatabaseFailed counts a request that failed because the database did not answer in
+// time (EUNAVAILABLE).
+func (s *Service) DatabaseFailed() { s.metrics.errors.WithLabelValues(errDatabase).Inc() }
 
 // metrics of the use cases.
 type metrics struct {
@@ -230,7 +235,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "messenger_errors_total",
-			Help: "Errors by kind: publish (live events not published), encode (a live event that could not be encoded).",
+			Help: "Errors by kind: publish (live events not published), encode (a live event that could not be encoded), database (requests refused because the database did not answer in time).",
 		}, []string{"kind"}),
 		publishFails: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "messenger_publish_failures_total",

@@ -361,7 +361,9 @@ func (s *Service) storeSplit(ctx context.Context, groups []store.SendGroup, trie
 	for _, g := range groups {
 		n += len(g.Sends)
 	}
-	if n == 1 || store.IsTransient(err) {
+	// A transient failure would meet a split batch too, and a database that did not answer
+	// in time would make each part wait as long: every send gets the error.
+	if n == 1 || store.IsTransient(err) || messenger.ErrorCode(err) == messenger.EUNAVAILABLE {
 		for gi, g := range groups {
 			out[gi] = make([]store.BatchSent, len(g.Sends))
 			for i := range out[gi] {

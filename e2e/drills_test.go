@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +13,7 @@ import (
 	"time"
 
 	"github.com/dreamseed/messenger/internal/freeport"
-	"github.com/dreamseed/messenger/store/pgserver"
+	"github.com/dreamseed/messenger/store/storetest"
 )
 
 // drillTimeout bounds one drill script.
@@ -37,7 +35,7 @@ func TestDrills(t *testing.T) {
 
 	// One PostgreSQL of the test's own, a database per drill: the drill that pauses it must
 	// not pause the machine's, and the others do not depend on the shared server's load.
-	pg, pgPID := startDrillPostgres(t)
+	pg, pgPID := storetest.PrivateServer(t)
 	database := func(t *testing.T) []string {
 		name := "drill_" + strings.ReplaceAll(strings.TrimPrefix(t.Name(), "TestDrills/"), "-", "_")
 		if err := pg.EnsureDatabase(t.Context(), name); err != nil {
@@ -64,8 +62,9 @@ func TestDrills(t *testing.T) {
 	})
 
 	t.Run("database-slow", func(t *testing.T) {
-		srv := server(t)
-		runDrill(t, "database-slow", "MESSENGER_URL="+srv.URL, "DRILL_PG_PID="+strconv.Itoa(pgPID))
+		srv := server(t, "MESSENGER_DB_TIMEOUT=2s")
+		runDrill(t, "database-slow", "MESSENGER_URL="+srv.URL, "DRILL_PG_PID="+strconv.Itoa(pgPID),
+			"DRILL_DB_TIMEOUT=2", "DATABASE_URL="+srv.env("DATABASE_URL"), "METRICS_URL="+srv.MetricsURL)
 	})
 
 	t.Run("server-down", func(t *testing.T) {
@@ -164,36 +163,7 @@ func startDrillRedis(t *testing.T) *drillRedis {
 }
 
 // pid answers the running redis-server's pid (0 when none).
-func (r *drillRedis) pid() int { return readPID(r.pidFile) }
-
-// startDrillPostgres starts a private PostgreSQL and answers it and its postmaster's pid:
-// a drill pauses it, which the machine's shared server must never be.
-func startDrillPostgres(t *testing.T) (*pgserver.Server, int) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "messenger-drill-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil { // the server's own user must traverse it
-		t.Fatal(err)
-	}
-	data := filepath.Join(dir, "data")
-	pg, err := pgserver.Start(t.Context(), data, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		if os.Getenv("CI") == "" && strings.Contains(err.Error(), "no PostgreSQL server binaries") {
-			t.Skip(err)
-		}
-		t.Fatalf("start PostgreSQL: %v", err)
-	}
-	t.Cleanup(func() {
-		if pid := readPID(filepath.Join(data, "postmaster.pid")); pid > 0 { // a failed drill may have left it paused
-			syscall.Kill(pid, syscall.SIGCONT)
-		}
-		pg.Stop()
-	})
-	return pg, readPID(filepath.Join(data, "postmaster.pid"))
-}
+func (r *drillRedis) pid() int { return storetest.ReadPID(r.pidFile) }
 
 // backgroundCommand writes a script that starts the messenger binary with env in the
 // background (its pid in a file named after name) and answers the shell command that runs
@@ -214,7 +184,7 @@ func backgroundCommand(t *testing.T, name string, env []string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if pid := readPID(filepath.Join(dir, name+".pid")); pid > 0 {
+		if pid := storetest.ReadPID(filepath.Join(dir, name+".pid")); pid > 0 {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 		if t.Failed() {
@@ -242,17 +212,6 @@ func drillDir(t *testing.T) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) }) // registered first, so it runs after the kills
 	return dir
-}
-
-// readPID answers the pid on the first line of a pid file (0 when there is none).
-func readPID(path string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	pid, _ := strconv.Atoi(strings.TrimSpace(line))
-	return pid
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -30,6 +30,7 @@ var statusOf = map[string]int{
 	messenger.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	messenger.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
 	messenger.ERATELIMITED:  http.StatusTooManyRequests,
+	messenger.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	messenger.EINTERNAL:     http.StatusInternalServerError,
 }
 
@@ -91,8 +92,14 @@ func (s *Server) handleError(c *echo.Context, err error) {
 		status = http.StatusInternalServerError
 	}
 	setRetryAfter(c, err)
-	if code == messenger.EINTERNAL {
+	switch code {
+	case messenger.EINTERNAL:
 		c.Logger().ErrorContext(req.Context(), "internal error", slog.String("error", err.Error()), slog.String("path", req.URL.Path))
+	case messenger.EUNAVAILABLE:
+		c.Logger().ErrorContext(req.Context(), "database failure", slog.String("error", err.Error()), slog.String("path", req.URL.Path))
+		if s.chat != nil {
+			s.chat.DatabaseFailed()
+		}
 	}
 
 	switch {
@@ -161,11 +168,19 @@ func bodyProblem(ctx context.Context, code string) (title, sub string, ok bool) 
 	return "", "", false
 }
 
-// setRetryAfter tells a client past a rate limit when to try again, in whole seconds.
+// unavailableRetryAfter is when a client refused because the database did not answer
+// may try again, in seconds: a stall is usually over by then, and the next try finds out.
+const unavailableRetryAfter = 2
+
+// setRetryAfter tells a client past a rate limit, or refused while the database did not
+// answer, when to try again, in whole seconds.
 func setRetryAfter(c *echo.Context, err error) {
 	var limited *ratelimit.Error
-	if errors.As(err, &limited) {
+	switch {
+	case errors.As(err, &limited):
 		c.Response().Header().Set("Retry-After", strconv.Itoa(limited.Seconds()))
+	case messenger.ErrorCode(err) == messenger.EUNAVAILABLE:
+		c.Response().Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
 	}
 }
 

@@ -33,17 +33,24 @@ type DB struct {
 	db        *sqlx.DB
 	prepared  preparedStatements
 	retryBase time.Duration // a field, so a test can lengthen it for its pool alone
+	timeout   time.Duration // the longest PostgreSQL may stay silent, and a connection busy
 }
 
 // DefaultMaxConns bounds a process's pool unless SetMaxConns says otherwise.
 const DefaultMaxConns = 40
 
-// Open connects to dsn and checks the connection.
-func Open(ctx context.Context, dsn string) (*DB, error) {
-	db, err := sqlx.Open("postgres", dsn)
+// Open connects to dsn and checks the connection. PostgreSQL must answer within
+// DefaultTimeout, or the Timeout option's.
+func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
+	o := options{timeout: DefaultTimeout}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	connector, err := Connector(dsn, o.timeout)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
+	db := sqlx.NewDb(sql.OpenDB(connector), "postgres")
 	db.SetMaxOpenConns(DefaultMaxConns)
 	db.SetMaxIdleConns(DefaultMaxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
@@ -53,7 +60,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return &DB{db: db, retryBase: retryBase}, nil
+	return &DB{db: db, retryBase: retryBase, timeout: o.timeout}, nil
 }
 
 // SetMaxConns bounds the pool's open (and idle) connections: several processes on one
@@ -88,7 +95,10 @@ func (tx *Tx) Identity() messenger.Identity { return tx.id }
 
 // InTx runs fn in a transaction acting as id, and commits if fn succeeds. A transient
 // failure (serialization failure, deadlock, a dropped connection) reruns the whole
-// transaction, at most three times, so fn must not have effects outside it.
+// transaction, at most three times, so fn must not have effects outside it. PostgreSQL
+// not answering within the pool's timeout is not retried (a stalled server would make
+// every retry wait as long): it fails with EUNAVAILABLE. A transaction whose COMMIT timed
+// out may have committed.
 func (db *DB) InTx(ctx context.Context, id messenger.Identity, fn func(tx *Tx) error) error {
 	_, err := db.InTxAttempts(ctx, id, maxAttempts, fn)
 	return err
@@ -104,6 +114,9 @@ func (db *DB) InTxAttempts(ctx context.Context, id messenger.Identity, attempts 
 		err = db.inTx(ctx, id, fn)
 		if err != nil && ctx.Err() != nil {
 			return attempt, ctx.Err() // the request was abandoned: not a database failure
+		}
+		if err != nil && isTimeout(err) {
+			return attempt, unavailable(err)
 		}
 		if err == nil || !isTransient(err) {
 			return attempt, err
@@ -137,7 +150,12 @@ func IsTransient(err error) bool { return isTransient(err) }
 
 func (db *DB) inTx(ctx context.Context, id messenger.Identity, fn func(tx *Tx) error) error {
 	db.prepare(ctx)
-	sqltx, err := db.db.BeginTxx(ctx, nil)
+	conn, err := db.conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	sqltx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -156,6 +174,22 @@ func (db *DB) inTx(ctx context.Context, id messenger.Identity, fn func(tx *Tx) e
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// conn takes a connection from the pool, waiting at most the pool's timeout for one (or
+// to open one): past it, every connection is held by a transaction PostgreSQL does not
+// answer. The wait's bound is not the transaction's, which keeps the caller's context.
+func (db *DB) conn(ctx context.Context) (*sqlx.Conn, error) {
+	waitCtx, cancel := context.WithTimeout(ctx, db.timeout)
+	defer cancel()
+	conn, err := db.db.Connx(waitCtx)
+	if err != nil && ctx.Err() == nil && waitCtx.Err() != nil {
+		return nil, fmt.Errorf("%w: %w", errPoolWait, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	return conn, nil
 }
 
 // ActAs names id as the transaction's user from here on, for row-level security and for
@@ -183,8 +217,12 @@ func zoneSetting(zoneID int64) string {
 	return strconv.FormatInt(zoneID, 10)
 }
 
-// isTransient reports whether err is worth a retry of the whole transaction.
+// isTransient reports whether err is worth a retry of the whole transaction. A timeout is
+// not: the server is stalled, not gone.
 func isTransient(err error) bool {
+	if isTimeout(err) {
+		return false
+	}
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) {
 		switch pqErr.Code {

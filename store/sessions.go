@@ -46,6 +46,9 @@ func (db *DB) SessionByToken(ctx context.Context, tokenHash []byte) (Session, er
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, messenger.Errorf(messenger.EUNAUTHORIZED, "error.sign_in")
 	}
+	if isTimeout(err) {
+		return s, unavailable(err)
+	}
 	s.Identity.ZoneID = zone.Int64
 	return s, err
 }

@@ -50,6 +50,9 @@ type config struct {
 	BodyReadTimeout time.Duration // how long a form or JSON body may take to arrive
 	// UploadReadTimeout is how long an upload's body may take to arrive.
 	UploadReadTimeout time.Duration
+	// DBTimeout is the longest the application pool waits for PostgreSQL to answer a
+	// statement, or for a connection to come free: past it the request fails with 503.
+	DBTimeout time.Duration
 	// ShutdownTimeout bounds the whole shutdown after SIGTERM; past it the process exits 1.
 	// DrainDelay, inside it, is how long the process keeps serving with /readyz red, so that
 	// a load balancer's health check takes it out of rotation before its listener closes.
@@ -262,6 +265,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, errors.New("MESSENGER_DRAIN_DELAY must be shorter than MESSENGER_SHUTDOWN_TIMEOUT, which it counts inside"))
 	} else {
 		c.DrainDelay = d
+	}
+	if d, err := time.ParseDuration(env("MESSENGER_DB_TIMEOUT", store.DefaultTimeout.String())); err != nil || d < 500*time.Millisecond || d > 5*time.Minute {
+		errs = append(errs, errors.New("MESSENGER_DB_TIMEOUT must be a duration from 500ms to 5m, like 5s"))
+	} else {
+		c.DBTimeout = d
 	}
 
 	for _, p := range strings.Split(env("MESSENGER_TRUSTED_PROXIES", ""), ",") {

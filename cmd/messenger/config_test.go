@@ -160,6 +160,17 @@ func TestLoadConfig(t *testing.T) {
 				t.Errorf("err = %v, want it to name %s", err, want)
 			}
 		}
+		if c, err := loadConfig(envOf(nil)); err != nil || c.DBTimeout != 5*time.Second {
+			t.Errorf("MESSENGER_DB_TIMEOUT unset: %s, %v; want 5s", c.DBTimeout, err)
+		}
+		if c, err := loadConfig(envOf(map[string]string{"MESSENGER_DB_TIMEOUT": "2s"})); err != nil || c.DBTimeout != 2*time.Second {
+			t.Errorf("MESSENGER_DB_TIMEOUT=2s: %s, %v", c.DBTimeout, err)
+		}
+		for _, bad := range []string{"100ms", "6m", "abc"} {
+			if _, err := loadConfig(envOf(map[string]string{"MESSENGER_DB_TIMEOUT": bad})); err == nil || !strings.Contains(err.Error(), "MESSENGER_DB_TIMEOUT") {
+				t.Errorf("MESSENGER_DB_TIMEOUT=%s: %v, want it refused", bad, err)
+			}
+		}
 		for _, bad := range []string{"0s", "-1h", "abc"} {
 			if _, err := loadConfig(envOf(map[string]string{"MESSENGER_JWT_MAX_LIFETIME": bad})); err == nil {
 				t.Errorf("MESSENGER_JWT_MAX_LIFETIME=%s accepted", bad)

@@ -16,6 +16,7 @@ import (
 	"github.com/dreamseed/messenger/jobs"
 	"github.com/dreamseed/messenger/scan"
 	"github.com/dreamseed/messenger/storage"
+	"github.com/dreamseed/messenger/store"
 	"github.com/dreamseed/messenger/upload"
 )
 
@@ -88,11 +89,14 @@ func startFiles(ctx context.Context, cfg config, appDSN string, svc *chat.Servic
 		st.Close()
 		return nil, nil, err
 	}
-	jobsDB, err := sql.Open("postgres", appDSN)
+	// The job runner's pool gives up on a stalled database as the application's does, so
+	// that River's polls and the queue depth read by /metrics do not hang with it.
+	connector, err := store.Connector(appDSN, cfg.DBTimeout)
 	if err != nil {
 		st.Close()
 		return nil, nil, fmt.Errorf("jobs: %w", err)
 	}
+	jobsDB := sql.OpenDB(connector)
 	jobsDB.SetMaxOpenConns(cfg.JobWorkers + 4)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewDBStatsCollector(jobsDB, "messenger_jobs"))

@@ -36,7 +36,7 @@ func TestMetricsFromStart(t *testing.T) {
 		`messenger_messages_total{kind="text"}`, `messenger_messages_total{kind="file"}`, `messenger_messages_total{kind="system"}`,
 		`messenger_messages_sent_duration_seconds_count`,
 		`messenger_connected_users`, `messenger_streams`,
-		`messenger_errors_total{kind="publish"}`, `messenger_errors_total{kind="encode"}`,
+		`messenger_errors_total{kind="publish"}`, `messenger_errors_total{kind="encode"}`, `messenger_errors_total{kind="database"}`,
 		`messenger_stream_overflows_total`, `messenger_stream_resyncs_total`, `messenger_publish_failures_total`,
 		`go_sql_wait_count_total{db_name="messenger"}`, `go_sql_wait_duration_seconds_total{db_name="messenger"}`,
 		`go_sql_wait_count_total{db_name="messenger_jobs"}`,

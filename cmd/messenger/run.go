@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return nil
 	}
 
-	db, err := store.Open(ctx, appDSN)
+	db, err := store.Open(ctx, appDSN, store.Timeout(cfg.DBTimeout))
 	if err != nil {
 		return fmt.Errorf("%w (the server connects as the %s role; see MESSENGER_APP_DATABASE_URL)", err, store.AppRole)
 	}

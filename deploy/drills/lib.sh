@@ -56,12 +56,13 @@ token() {
   printf '%s.%s.%s' "$header" "$payload" "$sig"
 }
 
-# api TOKEN METHOD PATH [JSON] [BASE]: one request; sets STATUS, BODY and SECONDS_TAKEN.
-# A request that gets no answer within DRILL_REQUEST_TIMEOUT (default 30 s) has STATUS 000.
+# api TOKEN METHOD PATH [JSON] [BASE]: one request; sets STATUS, BODY, HEADERS and
+# SECONDS_TAKEN. A request that gets no answer within DRILL_REQUEST_TIMEOUT (default 30 s)
+# has STATUS 000.
 api() {
   local tok=$1 method=$2 path=$3 data=${4:-} base=${5:-$MESSENGER_URL} out args
   out="$DRILL_TMP/answer"
-  args=(-s -o "$out" -w '%{http_code} %{time_total}' -m "${DRILL_REQUEST_TIMEOUT:-30}"
+  args=(-s -o "$out" -D "$out.headers" -w '%{http_code} %{time_total}' -m "${DRILL_REQUEST_TIMEOUT:-30}"
     -X "$method" -H "Authorization: Bearer $tok" -H 'Accept: application/json')
   if [ -n "$data" ]; then
     args+=(-H 'Content-Type: application/json' --data "$data")
@@ -71,7 +72,8 @@ api() {
   STATUS=${w%% *}
   SECONDS_TAKEN=${w#* }
   BODY=$(cat "$out" 2>/dev/null || true)
-  rm -f "$out"
+  HEADERS=$(tr -d '\r' <"$out.headers" 2>/dev/null || true)
+  rm -f "$out" "$out.headers"
 }
 
 # field NAME: the first number NAME has in BODY ("" when none).
@@ -93,11 +95,11 @@ users() {
   say "conversation $CONV between drill-$DRILL_RUN-a and drill-$DRILL_RUN-b"
 }
 
-# send TEXT [BASE]: the sender sends TEXT to CONV; sets STATUS, BODY, SECONDS_TAKEN, SEQ.
+# send TEXT [BASE]: the sender sends TEXT to CONV; sets STATUS, BODY, SECONDS_TAKEN, SEQ
+# and MSG_ID, the send's client_msg_id (DRILL_MSG_ID's when set: a client's retry).
 send() {
-  local id
-  id=$(cat /proc/sys/kernel/random/uuid)
-  api "$SENDER" POST "/api/v1/conversations/$CONV/messages" "{\"body\":\"$1\",\"client_msg_id\":\"$id\"}" "${2:-$MESSENGER_URL}"
+  MSG_ID=${DRILL_MSG_ID:-$(cat /proc/sys/kernel/random/uuid)}
+  api "$SENDER" POST "/api/v1/conversations/$CONV/messages" "{\"body\":\"$1\",\"client_msg_id\":\"$MSG_ID\"}" "${2:-$MESSENGER_URL}"
   SEQ=$(field seq)
 }
 
