@@ -179,10 +179,12 @@ func (e *filesEnv) api(sub, org, method, path string) *http.Response {
 	return e.do(nil, method, path, nil, map[string]string{"Authorization": "Bearer " + sign(e.t, validClaims(sub, e.name(sub), org))})
 }
 
-// waitUpload polls the upload until its state is want.
+// waitUpload polls the upload until its state is want, within a minute: on a machine
+// running other suites beside Chromium and clamd, three pictures' scans and thumbnails
+// have taken longer than 20 s.
 func (e *filesEnv) waitUpload(sub, org, id, want string) messenger.APIUpload {
 	e.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	var up messenger.APIUpload
 	for time.Now().Before(deadline) {
 		resp := e.api(sub, org, http.MethodGet, "/api/v1/uploads/"+id)
