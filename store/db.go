@@ -36,13 +36,14 @@ type DB struct {
 	timeout   time.Duration // the longest PostgreSQL may stay silent, and a connection busy
 }
 
-// DefaultMaxConns bounds a process's pool unless SetMaxConns says otherwise.
+// DefaultMaxConns bounds a process's pool unless the MaxConns option says otherwise.
 const DefaultMaxConns = 40
 
 // Open connects to dsn and checks the connection. PostgreSQL must answer within
-// DefaultTimeout, or the Timeout option's.
+// DefaultTimeout, or the Timeout option's; the pool holds DefaultMaxConns connections, or
+// the MaxConns option's.
 func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
-	o := options{timeout: DefaultTimeout}
+	o := options{timeout: DefaultTimeout, maxConns: DefaultMaxConns}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -51,8 +52,8 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	db := sqlx.NewDb(sql.OpenDB(connector), "postgres")
-	db.SetMaxOpenConns(DefaultMaxConns)
-	db.SetMaxIdleConns(DefaultMaxConns)
+	db.SetMaxOpenConns(o.maxConns)
+	db.SetMaxIdleConns(o.maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -61,13 +62,6 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
 	return &DB{db: db, retryBase: retryBase, timeout: o.timeout}, nil
-}
-
-// SetMaxConns bounds the pool's open (and idle) connections: several processes on one
-// PostgreSQL must together stay under its max_connections.
-func (db *DB) SetMaxConns(n int) {
-	db.db.SetMaxOpenConns(n)
-	db.db.SetMaxIdleConns(n)
 }
 
 // Close closes the pool.

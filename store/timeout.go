@@ -20,7 +20,8 @@ const DefaultTimeout = 5 * time.Second
 type Option func(*options)
 
 type options struct {
-	timeout time.Duration
+	timeout  time.Duration
+	maxConns int
 }
 
 // Timeout bounds how long the pool waits for PostgreSQL: a statement sent must start being
@@ -29,6 +30,12 @@ type options struct {
 // the request until it answers.
 func Timeout(d time.Duration) Option {
 	return func(o *options) { o.timeout = d }
+}
+
+// MaxConns bounds the pool's open (and idle) connections: several processes on one
+// PostgreSQL must together stay under its max_connections.
+func MaxConns(n int) Option {
+	return func(o *options) { o.maxConns = n }
 }
 
 // Connector answers lib/pq's connector for dsn whose connections give up on a PostgreSQL

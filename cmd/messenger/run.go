@@ -72,11 +72,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return nil
 	}
 
-	db, err := store.Open(ctx, appDSN, store.Timeout(cfg.DBTimeout))
+	db, err := store.Open(ctx, appDSN, store.Timeout(cfg.DBTimeout), store.MaxConns(cfg.DBMaxConns))
 	if err != nil {
 		return fmt.Errorf("%w (the server connects as the %s role; see MESSENGER_APP_DATABASE_URL)", err, store.AppRole)
 	}
-	db.SetMaxConns(cfg.DBMaxConns)
 	defer func() {
 		db.Close()
 		logger.Info("database closed")
