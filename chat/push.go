@@ -156,19 +156,42 @@ func (s *Service) enqueuePush(ctx context.Context, tx *store.Tx, msg messenger.M
 	return w, s.enqueuePushWindow(ctx, tx, w)
 }
 
-// pushWindowOf answers the window of msg's conversation job (none without push).
+// pushWindowOf answers the window of msg's conversation job (none without push). Each
+// conversation's windows start at a phase of its own, spread over the window by its id, so
+// that the conversations' first messages of a window, each of which inserts its job, come
+// evenly over time and not all in the same instant at every multiple of the window.
 func (s *Service) pushWindowOf(msg messenger.Message) pushWindow {
 	if s.push == nil || s.push.Jobs == nil {
 		return pushWindow{}
 	}
-	window := max(s.push.Delay, time.Second)
-	return pushWindow{conv: msg.ConversationID, at: time.Now().Truncate(window).Add(window + s.push.Delay)}
+	return pushWindowAt(msg.ConversationID, time.Now(), s.push.Delay)
+}
+
+// pushWindowAt answers conversation conv's window at time now: it ends at the first of
+// its phase plus a multiple of the window after now, and its job runs Delay after that.
+func pushWindowAt(conv int64, now time.Time, delay time.Duration) pushWindow {
+	window := max(delay, time.Second)
+	phase := time.Duration(uint64(conv) * 0x9E3779B97F4A7C15 % uint64(window))
+	end := now.Add(-phase).Truncate(window).Add(phase + window)
+	return pushWindow{conv: conv, at: end.Add(delay)}
 }
 
 // enqueuePushWindow puts the job of window w in tx.
 func (s *Service) enqueuePushWindow(ctx context.Context, tx *store.Tx, w pushWindow) error {
+	return s.enqueuePushWindows(ctx, tx, []pushWindow{w})
+}
+
+// enqueuePushWindows puts the jobs of windows ws in tx, in one insert.
+func (s *Service) enqueuePushWindows(ctx context.Context, tx *store.Tx, ws []pushWindow) error {
+	if len(ws) == 0 {
+		return nil
+	}
 	window := max(s.push.Delay, time.Second)
-	return tx.Enqueue(ctx, s.push.Jobs, PushArgs{ConversationID: w.conv, at: w.at, window: window})
+	args := make([]river.JobArgs, len(ws))
+	for i, w := range ws {
+		args[i] = PushArgs{ConversationID: w.conv, at: w.at, window: window}
+	}
+	return tx.EnqueueMany(ctx, s.push.Jobs, args)
 }
 
 // pushEnqueued records, after the transaction's commit, that the window's job is there.

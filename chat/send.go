@@ -425,16 +425,12 @@ func (s *Service) storeBatch(ctx context.Context, groups []store.SendGroup, trie
 				if w.conv == 0 || slices.Contains(windows, w) || s.pushWindows.has(w) {
 					continue
 				}
-				if err := tx.ActAs(ctx, g.Sends[i].Sender); err != nil {
-					return err
-				}
-				if err := s.enqueuePushWindow(ctx, tx, w); err != nil {
-					return err
-				}
 				windows = append(windows, w)
 			}
 		}
-		return nil
+		// The batch's new windows in one insert; River's tables take a job from any
+		// transaction (store/river.go), so no sender's identity is needed.
+		return s.enqueuePushWindows(ctx, tx, windows)
 	})
 	if err != nil {
 		return nil, used, err

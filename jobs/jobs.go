@@ -189,6 +189,22 @@ func (r *Runner) InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs) e
 	return nil
 }
 
+// InsertManyTx enqueues jobs in tx in one statement, each with its own insert options
+// (a unique job that exists already is not inserted again).
+func (r *Runner) InsertManyTx(ctx context.Context, tx *sql.Tx, args []river.JobArgs) error {
+	if len(args) == 0 {
+		return nil
+	}
+	params := make([]river.InsertManyParams, len(args))
+	for i, a := range args {
+		params[i] = river.InsertManyParams{Args: a}
+	}
+	if _, err := r.client.InsertManyTx(ctx, tx, params); err != nil {
+		return fmt.Errorf("jobs: insert %d %s: %w", len(args), args[0].Kind(), err)
+	}
+	return nil
+}
+
 // Client answers the River client, for a job that enqueues others outside a transaction
 // of the project's (the digest's scan).
 func (r *Runner) Client() *river.Client[*sql.Tx] { return r.client }

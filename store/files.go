@@ -17,12 +17,18 @@ import (
 // transaction commits.
 type Enqueuer interface {
 	InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs) error
+	InsertManyTx(ctx context.Context, tx *sql.Tx, args []river.JobArgs) error
 }
 
 // Enqueue adds a job to this transaction, so that it exists exactly when what it is for
 // does.
 func (tx *Tx) Enqueue(ctx context.Context, q Enqueuer, args river.JobArgs) error {
 	return q.InsertTx(ctx, tx.tx.Tx, args)
+}
+
+// EnqueueMany adds jobs to this transaction in one statement.
+func (tx *Tx) EnqueueMany(ctx context.Context, q Enqueuer, args []river.JobArgs) error {
+	return q.InsertManyTx(ctx, tx.tx.Tx, args)
 }
 
 // NewUpload is an upload to record: its files are stored already.
