@@ -5,7 +5,7 @@ BIN       := bin/messenger
 HTMX      := 4.0.1
 TAILWIND  := 3.4.19
 
-.PHONY: run build test test-deploy fuzz generate css vendor lint check-generated bench bench-pages bench-files clean
+.PHONY: run build test test-deploy fuzz generate css vendor lint check-generated bench bench-pages bench-files bench-streams clean
 
 # Fuzz targets, package:target (docs/security.md says what each asserts).
 FUZZ_TARGETS := \
@@ -107,6 +107,11 @@ bench-pages:
 ## bench-files: uploads end to end with a private clamd, and thumbnails per core (docs/performance.md)
 bench-files:
 	bash bench/files.sh
+
+## bench-streams: 10,000 live streams on one process against a bare net/http server holding
+## as many in the same run: RSS per stream, zone-announcement bursts, heartbeats (docs/performance.md)
+bench-streams:
+	bash bench/streams.sh
 
 clean:
 	rm -rf bin

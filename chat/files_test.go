@@ -173,17 +173,16 @@ func (e *fileEnv) listen(u messenger.User) *realtime.Subscription {
 // next answers the next event of type typ on sub (others are skipped).
 func next[T any](t *testing.T, sub *realtime.Subscription, typ string) T {
 	t.Helper()
-	timeout := time.After(20 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
-		select {
-		case d := <-sub.C():
-			if v, ok := eventOf[T](t, d, typ); ok {
-				return v
-			}
-		case <-timeout:
+		d, ok := within(sub, time.Until(deadline))
+		if !ok {
 			var zero T
 			t.Fatalf("no %s event", typ)
 			return zero
+		}
+		if v, ok := eventOf[T](t, d, typ); ok {
+			return v
 		}
 	}
 }
@@ -204,15 +203,14 @@ func eventOf[T any](t *testing.T, d realtime.Delivery, typ string) (T, bool) {
 // quiet checks that sub gets no event of type typ for a while.
 func quiet(t *testing.T, sub *realtime.Subscription, typ string, wait time.Duration) {
 	t.Helper()
-	timeout := time.After(wait)
+	deadline := time.Now().Add(wait)
 	for {
-		select {
-		case d := <-sub.C():
-			if d.Event.Type == typ {
-				t.Errorf("unexpected %s: %s", typ, d.Event.Data)
-			}
-		case <-timeout:
+		d, ok := within(sub, time.Until(deadline))
+		if !ok {
 			return
+		}
+		if d.Event.Type == typ {
+			t.Errorf("unexpected %s: %s", typ, d.Event.Data)
 		}
 	}
 }
@@ -579,15 +577,13 @@ func TestUploaderLeftBeforeScan(t *testing.T) {
 	}
 	eventually(t, "the object is deleted", func() bool { return e.objectGone(key) })
 	for {
-		select {
-		case d := <-subB.C():
-			if d.Event.Type == chat.EventMessageNew && strings.Contains(string(d.Event.Data), `"kind":"file"`) {
-				t.Errorf("B got a file message: %s", d.Event.Data)
-			}
-			continue
-		case <-time.After(200 * time.Millisecond):
+		d, ok := within(subB, 200*time.Millisecond)
+		if !ok {
+			break
 		}
-		break
+		if d.Event.Type == chat.EventMessageNew && strings.Contains(string(d.Event.Data), `"kind":"file"`) {
+			t.Errorf("B got a file message: %s", d.Event.Data)
+		}
 	}
 }
 

@@ -64,13 +64,12 @@ func heard[T any](t *testing.T, sub *realtime.Subscription, typ string, n int) [
 		if len(got) >= n {
 			wait = 200 * time.Millisecond // anything more would be a duplicate
 		}
-		select {
-		case d := <-sub.C():
-			if v, ok := eventOf[T](t, d, typ); ok {
-				got = append(got, v)
-			}
-		case <-time.After(wait):
+		d, ok := within(sub, wait)
+		if !ok {
 			return got
+		}
+		if v, ok := eventOf[T](t, d, typ); ok {
+			got = append(got, v)
 		}
 	}
 }
@@ -522,4 +521,12 @@ func TestGroupCommitAcrossConversations(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM messages WHERE conversation_id IN ($1, $2)`, g1, g2); n != 2*(6+4) {
 		t.Errorf("%d messages in the groups, want %d", n, 2*(6+4))
 	}
+}
+
+// within answers sub's next delivery, or false when none comes within d.
+func within(sub *realtime.Subscription, d time.Duration) (realtime.Delivery, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	got, err := sub.Next(ctx)
+	return got, err == nil
 }

@@ -59,13 +59,11 @@ func (e *streamEnv) publish(u messenger.User, typ string, data any) {
 // makes of it.
 func (e *streamEnv) deliver(st *chat.Stream, sub *realtime.Subscription) []realtime.Event {
 	e.t.Helper()
-	select {
-	case d := <-sub.C():
-		return st.Deliver(context.Background(), d)
-	case <-time.After(5 * time.Second):
+	d, ok := within(sub, 5*time.Second)
+	if !ok {
 		e.t.Fatal("no delivery")
-		return nil
 	}
+	return st.Deliver(context.Background(), d)
 }
 
 // notices stores n notices of the zone without publishing them.
@@ -265,13 +263,12 @@ func TestEventValue(t *testing.T) {
 	next := func(typ string) realtime.Event {
 		t.Helper()
 		for {
-			select {
-			case d := <-sub.C():
-				if d.Event.Type == typ {
-					return d.Event
-				}
-			case <-time.After(5 * time.Second):
+			d, ok := within(sub, 5*time.Second)
+			if !ok {
 				t.Fatalf("no %s", typ)
+			}
+			if d.Event.Type == typ {
+				return d.Event
 			}
 		}
 	}

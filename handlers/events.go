@@ -107,8 +107,10 @@ type stream struct {
 	rc     *http.ResponseController
 	// streams is the user's streams channel, carried by the same subscription.
 	streams string
-	// unflushed: frames written wait for a flush, since more events were queued.
+	// unflushed: frames written wait for a flush, once the events taken together are.
 	unflushed bool
+	// taken is the array the subscription's deliveries are taken into, batch after batch.
+	taken []realtime.Delivery
 }
 
 // serveStream serves one live stream of me, its events' data encoded by format.
@@ -180,8 +182,8 @@ func (st *stream) loop() {
 	heartbeat := time.NewTicker(heartbeatEvery)
 	defer heartbeat.Stop()
 	for {
-		// Frames written while more events were queued go out with theirs, in one flush.
-		if st.unflushed && len(st.sub.C()) == 0 {
+		// The frames of the events taken together go out in one flush.
+		if st.unflushed {
 			if err := st.flush(); err != nil {
 				return
 			}
@@ -190,19 +192,11 @@ func (st *stream) loop() {
 		select {
 		case <-st.ctx.Done():
 			return
-		case d, ok := <-st.sub.C():
-			if !ok {
+		case <-st.sub.Ready():
+			var done bool
+			if done, err = st.sendTaken(); done {
 				return
 			}
-			if d.Channel == st.streams { // for the guard, never for the client
-				if reason := st.guard.Notice(st.ctx, d.Event); reason != "" {
-					st.end(reason)
-					return
-				}
-				continue
-			}
-			st.delivered(d)
-			err = st.send(st.live.Deliver(st.ctx, d)...)
 		case <-st.sub.Resync():
 			// The engine logs the loss once, at WARN; a line per stream would be thousands.
 			st.c.Logger().DebugContext(st.ctx, "stream resync: events were lost, the client reloads what it shows")
@@ -233,6 +227,35 @@ func (st *stream) loop() {
 			return
 		}
 	}
+}
+
+// sendTaken sends what waits in the stream's subscription: the notices of the user's
+// streams go to the guard, the rest to the client. done is true when the stream is over:
+// the subscription closed, or the guard ended the stream (its last event sent).
+func (st *stream) sendTaken() (done bool, err error) {
+	var open bool
+	st.taken, open = st.sub.Take(st.taken)
+	defer func() {
+		// The events' bytes are not kept between batches, nor a burst's array.
+		clear(st.taken)
+		if cap(st.taken) > 16 {
+			st.taken = nil
+		}
+	}()
+	for _, d := range st.taken {
+		if d.Channel == st.streams { // for the guard, never for the client
+			if reason := st.guard.Notice(st.ctx, d.Event); reason != "" {
+				st.end(reason)
+				return true, nil
+			}
+			continue
+		}
+		st.delivered(d)
+		if err := st.send(st.live.Deliver(st.ctx, d)...); err != nil {
+			return false, err
+		}
+	}
+	return !open, nil
 }
 
 // delivered logs, at DEBUG, an event the stream received; the line is made only when

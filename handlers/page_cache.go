@@ -209,13 +209,18 @@ func (pc *pageCache) follow(sub *realtime.Subscription) {
 		pc.mu.Unlock()
 		sub.Close()
 	}()
+	var taken []realtime.Delivery
 	for {
 		select {
-		case d, ok := <-sub.C():
-			if !ok {
+		case <-sub.Ready():
+			var ok bool
+			if taken, ok = sub.Take(taken); !ok {
 				return
 			}
-			pc.invalidate(d.Channel)
+			for _, d := range taken {
+				pc.invalidate(d.Channel)
+			}
+			clear(taken)
 		case <-sub.Overflowed():
 			pc.logger.Warn("page cache: events lost, cache emptied")
 			return

@@ -208,18 +208,23 @@ type backend interface {
 
 // Subscription receives the events of its channels until it is closed.
 //
-// Each subscription owns a bounded queue (C) filled without blocking by the
-// publishing side, so one stalled consumer never delays anybody else.
+// Each subscription owns a bounded queue filled without blocking by the publishing side,
+// so one stalled consumer never delays anybody else. The queue takes memory only for what
+// waits in it (a live stream's is empty nearly always, and ten thousand of them are held
+// at once): a slice that grows up to the engine's queue size, not a channel of that many
+// slots made in advance.
 type Subscription struct {
 	b        backend
-	ch       chan Delivery
+	ready    chan struct{} // one slot: deliveries wait; closed when the subscription is
 	overflow chan struct{}
 	resync   chan struct{}
 	dropped  atomic.Uint64
 
-	// mu orders deliveries against Close, so nothing is ever sent on a
-	// closed channel, and guards the membership the engine maintains.
+	// mu orders deliveries against Close and Take, and guards the membership the engine
+	// maintains.
 	mu         sync.Mutex
+	queue      []Delivery
+	max        int
 	channels   map[string]struct{}
 	closed     bool
 	overflowed bool
@@ -228,16 +233,67 @@ type Subscription struct {
 func newSubscription(b backend, queueSize int) *Subscription {
 	return &Subscription{
 		b:        b,
-		ch:       make(chan Delivery, queueSize),
+		max:      queueSize,
+		ready:    make(chan struct{}, 1),
 		overflow: make(chan struct{}),
 		resync:   make(chan struct{}, 1),
 		channels: make(map[string]struct{}),
 	}
 }
 
-// C returns the queue of deliveries; it is closed when the subscription or
-// its engine is closed.
-func (s *Subscription) C() <-chan Delivery { return s.ch }
+// Ready receives when deliveries wait to be taken, and is closed when the subscription or
+// its engine is closed; the consumer then calls Take.
+func (s *Subscription) Ready() <-chan struct{} { return s.ready }
+
+// keepQueue is the capacity a drained queue keeps; a larger one (after a burst) is let go.
+const keepQueue = 16
+
+// Take answers the deliveries waiting, oldest first, appended to buf[:0] (whose array the
+// caller may reuse), and removes them from the queue. ok is false once the subscription is
+// closed and nothing is left to take.
+func (s *Subscription) Take(buf []Delivery) (ds []Delivery, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ds = append(buf[:0], s.queue...)
+	clear(s.queue) // the events' bytes belong to the caller now
+	s.queue = s.queue[:0]
+	if cap(s.queue) > keepQueue {
+		s.queue = nil
+	}
+	return ds, len(ds) > 0 || !s.closed
+}
+
+// Next waits for the oldest delivery and takes it alone: for a consumer that handles one at
+// a time. It answers ErrClosed once the subscription is closed and drained, or ctx's error.
+func (s *Subscription) Next(ctx context.Context) (Delivery, error) {
+	for {
+		s.mu.Lock()
+		if len(s.queue) > 0 {
+			d := s.queue[0]
+			s.queue[0] = Delivery{}
+			s.queue = s.queue[1:]
+			s.mu.Unlock()
+			return d, nil
+		}
+		closed := s.closed
+		s.mu.Unlock()
+		if closed {
+			return Delivery{}, ErrClosed
+		}
+		select {
+		case <-ctx.Done():
+			return Delivery{}, ctx.Err()
+		case <-s.ready:
+		}
+	}
+}
+
+// Len answers how many deliveries wait.
+func (s *Subscription) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue)
+}
 
 // Add subscribes to more channels and returns once they are active, so the
 // caller can load state from the database afterwards without a gap.
@@ -277,7 +333,8 @@ func (s *Subscription) Resync() <-chan struct{} { return s.resync }
 // was full.
 func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
 
-// Close unsubscribes from every channel and closes C. It is idempotent.
+// Close unsubscribes from every channel and closes Ready; what waits can still be taken.
+// It is idempotent.
 func (s *Subscription) Close() {
 	channels, ok := s.shutdown()
 	if ok {
@@ -294,7 +351,7 @@ func (s *Subscription) shutdown() (channels []string, ok bool) {
 		return nil, false
 	}
 	s.closed = true
-	close(s.ch)
+	close(s.ready)
 	for c := range s.channels {
 		channels = append(channels, c)
 	}
@@ -311,15 +368,19 @@ func (s *Subscription) deliver(channel string, ev Event) {
 	if s.closed || s.overflowed {
 		return
 	}
-	select {
-	case s.ch <- Delivery{Channel: channel, Event: ev}:
-	default:
+	if len(s.queue) >= s.max {
 		if ev.Droppable {
 			s.dropped.Add(1)
 			return
 		}
 		s.overflowed = true
 		close(s.overflow)
+		return
+	}
+	s.queue = append(s.queue, Delivery{Channel: channel, Event: ev})
+	select {
+	case s.ready <- struct{}{}:
+	default:
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -219,16 +220,16 @@ func publish(t *testing.T, e realtime.Engine, channel string, ev realtime.Event)
 
 func recv(t *testing.T, s *realtime.Subscription) realtime.Delivery {
 	t.Helper()
-	select {
-	case d, ok := <-s.C():
-		if !ok {
-			t.Fatal("subscription closed while waiting for a delivery")
-		}
-		return d
-	case <-time.After(waitFor):
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	d, err := s.Next(ctx)
+	switch {
+	case errors.Is(err, realtime.ErrClosed):
+		t.Fatal("subscription closed while waiting for a delivery")
+	case err != nil:
 		t.Fatal("timed out waiting for a delivery")
 	}
-	panic("unreachable")
+	return d
 }
 
 // expect receives one delivery and checks it is ev on channel.
@@ -374,13 +375,14 @@ func testSubscriptionClose(t *testing.T, k engineKind) {
 
 	s.Close()
 	s.Close() // idempotent
-	// Already queued events may still be read, then C is closed.
-	for range s.C() {
+	// Already queued events may still be taken, then nothing is left.
+	if _, ok := s.Take(nil); !ok {
+		t.Fatal("Take after Close: not ok with an event still queued")
 	}
 	publish(t, pub, ch("c"), ev("message.new", 2))
 	expect(t, other, ch("c"), ev("message.new", 2))
-	if _, ok := <-s.C(); ok {
-		t.Fatal("closed subscription delivered an event")
+	if ds, ok := s.Take(nil); ok || len(ds) > 0 {
+		t.Fatalf("closed subscription delivered %v", ds)
 	}
 	if err := s.Add(ctx, ch("d")); err == nil {
 		t.Fatal("Add on a closed subscription succeeded")
@@ -404,12 +406,15 @@ func testEngineClose(t *testing.T, k engineKind) {
 	}
 	for _, s := range []*realtime.Subscription{withChannels, noChannels} {
 		select {
-		case _, ok := <-s.C():
-			if ok {
-				t.Fatal("unexpected delivery")
+		case _, open := <-s.Ready():
+			if open {
+				t.Fatal("Ready signalled a delivery instead of being closed")
 			}
 		case <-time.After(waitFor):
-			t.Fatal("engine Close did not close the subscription's C")
+			t.Fatal("engine Close did not close the subscription's Ready")
+		}
+		if ds, ok := s.Take(nil); ok || len(ds) > 0 {
+			t.Fatalf("unexpected delivery %v", ds)
 		}
 		s.Close() // still safe
 	}
@@ -448,8 +453,30 @@ func testValidation(t *testing.T, k engineKind) {
 	if err := s.Add(ctx, ""); err == nil {
 		t.Fatal("Add of empty channel succeeded")
 	}
-	if got := cap(s.C()); got != realtime.DefaultQueueSize {
-		t.Fatalf("default queue size %d, want %d", got, realtime.DefaultQueueSize)
+	// The default queue holds DefaultQueueSize events; one more overflows it.
+	ch := uniq(t)
+	c := ch("queue")
+	if err := s.Add(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	probe := subscribe(t, sub, ch("probe"))
+	for i := range realtime.DefaultQueueSize {
+		publish(t, pub, c, ev("message.new", i))
+	}
+	settle(t, pub, probe, ch("probe"))
+	if got := s.Len(); got != realtime.DefaultQueueSize {
+		t.Fatalf("default queue holds %d events, want %d", got, realtime.DefaultQueueSize)
+	}
+	select {
+	case <-s.Overflowed():
+		t.Fatal("a full default queue overflowed before one more event")
+	default:
+	}
+	publish(t, pub, c, ev("message.new", realtime.DefaultQueueSize))
+	select {
+	case <-s.Overflowed():
+	case <-time.After(waitFor):
+		t.Fatal("one more event than the default queue holds did not overflow it")
 	}
 }
 
@@ -462,14 +489,15 @@ func testOrdering(t *testing.T, k engineKind) {
 	done := make(chan error, 1)
 	go func() {
 		for i := range n {
-			select {
-			case d := <-s.C():
-				if d.Event.ID != strconv.Itoa(i) {
-					done <- fmt.Errorf("event %d: got id %q", i, d.Event.ID)
-					return
-				}
-			case <-time.After(waitFor):
-				done <- fmt.Errorf("timed out after %d events", i)
+			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+			d, err := s.Next(ctx)
+			cancel()
+			if err != nil {
+				done <- fmt.Errorf("after %d events: %w", i, err)
+				return
+			}
+			if d.Event.ID != strconv.Itoa(i) {
+				done <- fmt.Errorf("event %d: got id %q", i, d.Event.ID)
 				return
 			}
 		}
@@ -497,19 +525,23 @@ func testSlowSubscriberIsolation(t *testing.T, k engineKind) {
 	go func() {
 		for i := range n {
 			select {
-			case d := <-live.C():
-				if d.Event.ID != strconv.Itoa(i) {
-					errc <- fmt.Errorf("live: event %d has id %q", i, d.Event.ID)
-					return
-				}
-				got.Add(1)
 			case <-live.Overflowed():
 				errc <- fmt.Errorf("live subscriber overflowed after %d events", i)
 				return
-			case <-time.After(waitFor):
-				errc <- fmt.Errorf("live: timed out after %d events", i)
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+			d, err := live.Next(ctx)
+			cancel()
+			if err != nil {
+				errc <- fmt.Errorf("live: after %d events: %w", i, err)
 				return
 			}
+			if d.Event.ID != strconv.Itoa(i) {
+				errc <- fmt.Errorf("live: event %d has id %q", i, d.Event.ID)
+				return
+			}
+			got.Add(1)
 		}
 		errc <- nil
 	}()
@@ -548,7 +580,7 @@ func testSlowSubscriberIsolation(t *testing.T, k engineKind) {
 	case <-time.After(waitFor):
 		t.Fatal("stalled subscriber did not overflow")
 	}
-	if l := len(stalled.C()); l != queue {
+	if l := stalled.Len(); l != queue {
 		t.Fatalf("stalled queue holds %d events, want %d", l, queue)
 	}
 }
@@ -592,14 +624,12 @@ func testOverflowSemantics(t *testing.T, k engineKind) {
 	publish(t, pub, c, ev("message.new", queue+1))
 	publish(t, pub, c, realtime.Event{Type: "presence", Droppable: true})
 	settle(t, pub, probe, ch("probe"))
-	select {
-	case d := <-s.C():
-		t.Fatalf("overflowed subscription delivered %+v", d)
-	default:
+	if l := s.Len(); l != 0 {
+		t.Fatalf("overflowed subscription delivered %d events", l)
 	}
 	s.Close()
-	if _, ok := <-s.C(); ok {
-		t.Fatal("C not closed after Close")
+	if ds, ok := s.Take(nil); ok || len(ds) > 0 {
+		t.Fatalf("Take after Close: %v, %v", ds, ok)
 	}
 }
 
@@ -649,9 +679,7 @@ func testConcurrency(t *testing.T, k engineKind) {
 					_ = s.Remove(ctx, names[r.IntN(channels)])
 				}
 				// Drain a little, then leave.
-				for range len(s.C()) {
-					<-s.C()
-				}
+				s.Take(nil)
 				s.Close()
 			}
 		})

@@ -1,6 +1,7 @@
 package realtime_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -39,16 +40,13 @@ func waitPing(t *testing.T, e realtime.Engine) {
 // recvWithin answers the next delivery of s, failing t after d.
 func recvWithin(t *testing.T, s *realtime.Subscription, d time.Duration) realtime.Delivery {
 	t.Helper()
-	select {
-	case got, ok := <-s.C():
-		if !ok {
-			t.Fatal("subscription closed")
-		}
-		return got
-	case <-time.After(d):
-		t.Fatalf("no delivery within %s", d)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	got, err := s.Next(ctx)
+	if err != nil {
+		t.Fatalf("no delivery within %s: %v", d, err)
 	}
-	return realtime.Delivery{}
+	return got
 }
 
 // TestRedisRepairsLostPublish: an event whose publish failed is never delivered, so once

@@ -161,6 +161,7 @@ func secretFile(path string) (string, error) {
 
 // serve runs the HTTP server until ctx ends, then drains it.
 func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger *slog.Logger) error {
+	raiseOpenFiles(logger)
 	var engine realtime.Engine
 	if cfg.RedisURL != "" {
 		r, err := realtime.NewRedisWithPrefix(ctx, cfg.RedisURL, 0, logger, cfg.RedisPrefix)
