@@ -95,16 +95,18 @@ func liveHTML(ctx context.Context, w *bytes.Buffer, me messenger.User, ev realti
 // or resyncs.
 type stream struct {
 	s      *Server
-	c      *echo.Context
 	ctx    context.Context
+	logger *slog.Logger // the request's: its lines carry the request's trace
+	req    *http.Request
 	me     messenger.User
 	connID string
 	live   *chat.Stream
 	sub    *realtime.Subscription
 	guard  *streamGuard
 	format formatter
-	w      http.ResponseWriter
-	rc     *http.ResponseController
+	// out is where frames go: the response through net/http, or the connection itself
+	// once the stream is detached from net/http.
+	out streamOut
 	// streams is the user's streams channel, carried by the same subscription.
 	streams string
 	// unflushed: frames written wait for a flush, once the events taken together are.
@@ -119,10 +121,14 @@ func (s *Server) serveStream(c *echo.Context, me messenger.User, format formatte
 	if err != nil {
 		return err
 	}
-	defer st.close()
 	if err := st.catchUp(); err != nil {
+		st.close()
 		return nil // the client went away
 	}
+	if st.detach() {
+		return nil // the stream goes on in a goroutine of its own
+	}
+	defer st.close()
 	st.loop()
 	return nil
 }
@@ -135,8 +141,8 @@ func (s *Server) openStream(c *echo.Context, me messenger.User, format formatter
 	if lastID == "" {
 		lastID = c.QueryParam("last_event_id")
 	}
-	st := &stream{s: s, c: c, ctx: ctx, me: me, connID: auth.NewToken(), live: s.chat.OpenStream(me, lastID),
-		format: format, w: c.Response(), rc: http.NewResponseController(c.Response()), streams: streamsChannel(me.ID)}
+	st := &stream{s: s, ctx: ctx, logger: c.Logger(), req: c.Request(), me: me, connID: auth.NewToken(), live: s.chat.OpenStream(me, lastID),
+		format: format, out: newHTTPOut(c.Response()), streams: streamsChannel(me.ID)}
 	sub, err := s.engine.Subscribe(ctx, append(st.live.Channels(), st.streams)...)
 	if err != nil {
 		return nil, err
@@ -145,7 +151,7 @@ func (s *Server) openStream(c *echo.Context, me messenger.User, format formatter
 	s.metrics.streamOpened(me.ID)
 	// This stream keeps me online; the last one closing anywhere makes me offline.
 	if err := s.chat.Connected(ctx, me, st.connID); err != nil {
-		c.Logger().Log(ctx, trace.FailureLevel(err), "presence connect", slog.String("error", err.Error()))
+		st.logger.Log(ctx, trace.FailureLevel(err), "presence connect", slog.String("error", err.Error()))
 	}
 	// The stream ends early when the user opens too many, or its credentials end.
 	st.guard = s.guardStream(ctx, me, st.connID)
@@ -164,15 +170,16 @@ func (st *stream) close() {
 
 // catchUp starts the response and sends what the client missed while away.
 func (st *stream) catchUp() error {
-	h := st.w.Header()
+	w := st.out.(*httpOut).w
+	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache, no-store")
 	h.Set("X-Accel-Buffering", "no")
-	st.w.WriteHeader(http.StatusOK)
+	w.WriteHeader(http.StatusOK)
 	if err := st.write([]byte("retry: 1000\n\n")); err != nil {
 		return err
 	}
-	st.c.Logger().InfoContext(st.ctx, "stream opened")
+	st.logger.InfoContext(st.ctx, "stream opened")
 	return st.send(st.live.CatchUp(st.ctx)...)
 }
 
@@ -199,7 +206,7 @@ func (st *stream) loop() {
 			}
 		case <-st.sub.Resync():
 			// The engine logs the loss once, at WARN; a line per stream would be thousands.
-			st.c.Logger().DebugContext(st.ctx, "stream resync: events were lost, the client reloads what it shows")
+			st.logger.DebugContext(st.ctx, "stream resync: events were lost, the client reloads what it shows")
 			// Notices to the guard may have been lost too.
 			if reason := st.guard.Lost(st.ctx); reason != "" {
 				st.end(reason)
@@ -208,7 +215,7 @@ func (st *stream) loop() {
 			err = st.send(st.live.Resync(st.ctx))
 		case <-st.sub.Overflowed():
 			st.s.metrics.overflows.Inc()
-			st.c.Logger().WarnContext(st.ctx, "stream overflowed: closing it so the client resumes", slog.Uint64("dropped", st.sub.Dropped()))
+			st.logger.WarnContext(st.ctx, "stream overflowed: closing it so the client resumes", slog.Uint64("dropped", st.sub.Dropped()))
 			return
 		case <-heartbeat.C:
 			err = st.write([]byte(": ping\n\n"))
@@ -223,7 +230,7 @@ func (st *stream) loop() {
 			return
 		}
 		if err != nil {
-			st.c.Logger().InfoContext(st.ctx, "stream closed", slog.String("reason", err.Error()))
+			st.logger.InfoContext(st.ctx, "stream closed", slog.String("reason", err.Error()))
 			return
 		}
 	}
@@ -261,8 +268,8 @@ func (st *stream) sendTaken() (done bool, err error) {
 // delivered logs, at DEBUG, an event the stream received; the line is made only when
 // DEBUG is on, as a stream receives many.
 func (st *stream) delivered(d realtime.Delivery) {
-	if logger := st.c.Logger(); logger.Enabled(st.ctx, slog.LevelDebug) {
-		logger.DebugContext(st.ctx, "event delivered", slog.String("type", d.Event.Type), slog.String("channel", d.Channel))
+	if st.logger.Enabled(st.ctx, slog.LevelDebug) {
+		st.logger.DebugContext(st.ctx, "event delivered", slog.String("type", d.Event.Type), slog.String("channel", d.Channel))
 	}
 }
 
@@ -280,7 +287,7 @@ func (st *stream) send(events ...realtime.Event) error {
 		}
 		b.data.Reset()
 		if err := st.format(st.ctx, &b.data, ev); err != nil {
-			st.c.Logger().ErrorContext(st.ctx, "render live event", slog.String("type", ev.Type), slog.String("error", err.Error()))
+			st.logger.ErrorContext(st.ctx, "render live event", slog.String("type", ev.Type), slog.String("error", err.Error()))
 			continue
 		}
 		b.frame = appendFrame(b.frame[:0], ev.Type, ev.ID, b.data.Bytes())
@@ -315,8 +322,7 @@ func (b *frameBuffer) release() {
 // write writes raw, to be flushed before the stream waits for more: a client that stops
 // reading is dropped after writeTimeout, never waited on.
 func (st *stream) write(raw []byte) error {
-	st.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := st.w.Write(raw); err != nil {
+	if err := st.out.Write(raw); err != nil {
 		return err
 	}
 	st.unflushed = true
@@ -326,12 +332,12 @@ func (st *stream) write(raw []byte) error {
 // flush sends what was written to the client.
 func (st *stream) flush() error {
 	st.unflushed = false
-	return st.rc.Flush()
+	return st.out.Flush()
 }
 
 // end sends the stream's last event, which says why the guard ends it.
 func (st *stream) end(reason string) {
-	st.c.Logger().InfoContext(st.ctx, "stream ended", slog.String("reason", reason))
+	st.logger.InfoContext(st.ctx, "stream ended", slog.String("reason", reason))
 	if st.write([]byte(closedFrame(reason, st.live.Position()))) == nil {
 		st.flush()
 	}
@@ -341,7 +347,7 @@ func (st *stream) end(reason string) {
 // stream.closed with reason shutdown at the stream's position, and in it a retry hint of a
 // random delay, so that the clients of a process do not all come back at once.
 func (st *stream) endForShutdown() {
-	st.c.Logger().InfoContext(st.ctx, "stream ended", slog.String("reason", closedShutdown))
+	st.logger.InfoContext(st.ctx, "stream ended", slog.String("reason", closedShutdown))
 	// The retry field belongs to the event itself: a client (hx-sse among them) applies a
 	// retry only with an event it dispatches.
 	retry := "retry: " + strconv.Itoa(shutdownRetryMin+rand.IntN(shutdownRetryMax-shutdownRetryMin+1)) + "\n"

@@ -100,6 +100,16 @@ func (b base) serve(t *testing.T, engine realtime.Engine) *env {
 	e, server := handlers.New(b.cfg, b.db, svc, b.verifier, engine, logger)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
+	// Streams detached from net/http outlive srv.Close: they end first, while the
+	// database they record their end in is still there.
+	t.Cleanup(func() {
+		server.Drain()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := server.WaitStreams(ctx); err != nil {
+			t.Errorf("live streams still running after the test: %v", err)
+		}
+	})
 	return &env{t: t, srv: srv, db: b.db, appDSN: b.appDSN, owner: b.owner, config: b.cfg, engine: engine, server: server, echo: e, logs: logs}
 }
 

@@ -52,6 +52,10 @@ type Config struct {
 	// MaxStreamsPerUser caps a user's live streams: one more closes the oldest
 	// (DefaultMaxStreamsPerUser if 0).
 	MaxStreamsPerUser int
+	// StreamsOnHTTP keeps every live stream on net/http to its end
+	// (MESSENGER_STREAMS_DETACH=0), instead of taking an HTTP/1.x stream's connection over
+	// once it is caught up (stream_out.go), which costs an idle stream a third of the memory.
+	StreamsOnHTTP bool
 	// MaxSessionsPerUser caps a user's browser sessions: one more revokes the oldest
 	// (DefaultMaxSessionsPerUser if 0).
 	MaxSessionsPerUser int
@@ -88,24 +92,27 @@ const (
 
 // Server holds the dependencies of the handlers.
 type Server struct {
-	cfg       Config
-	db        *store.DB
-	chat      *chat.Service
-	verifier  *auth.Verifier
-	engine    realtime.Engine
-	logger    *slog.Logger
-	metrics   *Metrics
-	assetQ    string
-	origins   map[string]bool
-	cop       *http.CrossOriginProtection
-	tokens    *tokenCache
-	uploads   map[string]int64 // "METHOD /path" of upload routes -> their body limit
-	limits    *ratelimit.Limits
-	sessions  *sessionChecker // of the open page streams
-	unsub     unsubscribeHolder
-	pages     *pageCache
-	hole      []byte        // stands in a cached page for the value each request fills in
-	draining  chan struct{} // closed when the process shuts down (Drain)
+	cfg      Config
+	db       *store.DB
+	chat     *chat.Service
+	verifier *auth.Verifier
+	engine   realtime.Engine
+	logger   *slog.Logger
+	metrics  *Metrics
+	assetQ   string
+	origins  map[string]bool
+	cop      *http.CrossOriginProtection
+	tokens   *tokenCache
+	uploads  map[string]int64 // "METHOD /path" of upload routes -> their body limit
+	limits   *ratelimit.Limits
+	sessions *sessionChecker // of the open page streams
+	unsub    unsubscribeHolder
+	pages    *pageCache
+	hole     []byte        // stands in a cached page for the value each request fills in
+	draining chan struct{} // closed when the process shuts down (Drain)
+	// detached counts the live streams served from a goroutine of their own, after their
+	// connection was taken from net/http (stream.detach), which no longer waits for them.
+	detached  sync.WaitGroup
 	drainOnce sync.Once
 	unready   chan struct{} // closed when /readyz turns 503 (Unready, or Drain)
 	readyOnce sync.Once

@@ -1,5 +1,9 @@
 package handlers
 
+import (
+	"context"
+)
+
 // The retry hint, in milliseconds, of the streams a shutdown ends: each stream draws its
 // own, so that a process's clients come back spread over these seconds.
 const (
@@ -22,4 +26,22 @@ func (s *Server) Drain() {
 	s.Unready()
 	s.drainOnce.Do(func() { close(s.draining) })
 	s.metrics.setReady(false)
+}
+
+// WaitStreams waits, within ctx, for the streams whose connections net/http no longer
+// tracks (HTTP/1.x streams are served from their own goroutine once caught up): the HTTP
+// server's Shutdown does not wait for them. After Drain they end at once, each with its
+// last event; a client that does not read is cut by the write timeout.
+func (s *Server) WaitStreams(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.detached.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -65,6 +65,8 @@ type config struct {
 	// MaxStreamsPerUser caps a user's live streams (the oldest closes), MaxSessionsPerUser
 	// their browser sessions (the oldest is revoked).
 	MaxStreamsPerUser  int
+	// StreamsOnHTTP keeps live streams on net/http (MESSENGER_STREAMS_DETACH=0).
+	StreamsOnHTTP bool
 	MaxSessionsPerUser int
 	// MaxPushDevices caps a user's push subscriptions: one more drops the oldest.
 	MaxPushDevices int
@@ -308,6 +310,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.MaxStreamsPerUser, err1 = perUserCap(env("MESSENGER_MAX_STREAMS_PER_USER", "10"), "MESSENGER_MAX_STREAMS_PER_USER")
 	c.MaxSessionsPerUser, err2 = perUserCap(env("MESSENGER_MAX_SESSIONS_PER_USER", "20"), "MESSENGER_MAX_SESSIONS_PER_USER")
 	errs = append(errs, err1, err2)
+	switch v := env("MESSENGER_STREAMS_DETACH", "1"); v {
+	case "1":
+	case "0":
+		c.StreamsOnHTTP = true
+	default:
+		errs = append(errs, fmt.Errorf("MESSENGER_STREAMS_DETACH must be 1 or 0, not %q", v))
+	}
 	c.MaxPushDevices, err1 = perUserCap(env("MESSENGER_MAX_PUSH_DEVICES", "20"), "MESSENGER_MAX_PUSH_DEVICES")
 	errs = append(errs, err1)
 	if n, err := boundedInt(env("MESSENGER_SEND_TRANSACTIONS", strconv.Itoa(chat.DefaultSendTransactions)), 1, 32); err != nil {

@@ -209,7 +209,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 		CookieSecure: cfg.CookieSecure, CookieSameSite: cfg.CookieSameSite, HTTPS: cfg.HTTPS,
 		MaxBodyBytes: cfg.MaxBodyBytes, BodyReadTimeout: cfg.BodyReadTimeout, UploadReadTimeout: cfg.UploadReadTimeout, Dev: cfg.Dev, DevSecret: cfg.JWTSecret,
 		Limits: limits, TrustedProxies: cfg.TrustedProxies,
-		MaxStreamsPerUser: cfg.MaxStreamsPerUser, MaxSessionsPerUser: cfg.MaxSessionsPerUser,
+		MaxStreamsPerUser: cfg.MaxStreamsPerUser, MaxSessionsPerUser: cfg.MaxSessionsPerUser, StreamsOnHTTP: cfg.StreamsOnHTTP,
 		MaxUploadBytes: cfg.MaxUploadBytes, MaxFilesPerUpload: cfg.MaxFilesPerUpload,
 		PushKeys: pushKey, PushAllowPrivate: cfg.Push.AllowPrivate, MaxPushDevices: cfg.MaxPushDevices,
 	}, db, svc, verifier, engine, logger)
@@ -304,6 +304,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 	// only then does the base context end, for what is still running past the bound.
 	server.Drain()
 	err = srv.Shutdown(shutdownCtx)
+	err = errors.Join(err, server.WaitStreams(shutdownCtx)) // the streams net/http handed over
 	endStreams()
 	if metricsSrv != nil {
 		err = errors.Join(err, metricsSrv.Shutdown(shutdownCtx))

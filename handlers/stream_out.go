@@ -1,0 +1,156 @@
+package handlers
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// A live stream spends nearly all its life waiting, and a process holds ten thousand of
+// them. Served by net/http, each waits in its request's goroutine under the middleware's
+// frames (a stack that grows to 16 KiB), beside net/http's goroutine reading the
+// connection, with the connection's 4 KiB read buffer, 4 KiB write buffer and 2 KiB chunk
+// buffer: more than the stream's own state. So once the headers and the catch-up have gone
+// out through net/http, an HTTP/1.x stream takes its connection over (Hijack) and goes on
+// from a goroutine of its own, writing its frames straight to the connection in HTTP/1.1
+// chunks from a buffer it holds only while it writes, and a second goroutine reading the
+// connection with a one-byte buffer, which ends the stream the moment the client goes.
+// HTTP/2 (which has no hijacking) keeps the stream on net/http, as it is served before.
+
+// streamOut is where a stream's frames go.
+type streamOut interface {
+	// Write adds raw to what the next Flush sends.
+	Write(raw []byte) error
+	// Flush sends what was written; a client that does not take it within the write timeout
+	// fails it.
+	Flush() error
+}
+
+// httpOut writes through net/http's response.
+type httpOut struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func newHTTPOut(w http.ResponseWriter) *httpOut {
+	return &httpOut{w: w, rc: http.NewResponseController(w)}
+}
+
+func (o *httpOut) Write(raw []byte) error {
+	o.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := o.w.Write(raw)
+	return err
+}
+
+func (o *httpOut) Flush() error { return o.rc.Flush() }
+
+// connOut writes to a connection taken from net/http: the frames written since the last
+// flush, in one chunk of the response's chunked body (HTTP/1.1), or as they are (HTTP/1.0,
+// whose body ends when the connection closes).
+type connOut struct {
+	conn    net.Conn
+	chunked bool
+	buf     *[]byte // from outBuffers while frames wait, nil between flushes
+}
+
+// outBuffers are the frames' buffers of detached streams, held only from a write to its
+// flush.
+var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// maxPending sends the frames written so far once they are this large, before the flush.
+const maxPending = 64 << 10
+
+func (o *connOut) Write(raw []byte) error {
+	if o.buf == nil {
+		o.buf = outBuffers.Get().(*[]byte)
+	}
+	*o.buf = append(*o.buf, raw...)
+	if len(*o.buf) >= maxPending {
+		return o.Flush()
+	}
+	return nil
+}
+
+func (o *connOut) Flush() error {
+	if o.buf == nil {
+		return nil
+	}
+	b := o.buf
+	o.buf = nil
+	defer func() {
+		if cap(*b) <= maxPending {
+			*b = (*b)[:0]
+			outBuffers.Put(b)
+		}
+	}()
+	if len(*b) == 0 {
+		return nil
+	}
+	o.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if !o.chunked {
+		_, err := o.conn.Write(*b)
+		return err
+	}
+	var head [20]byte
+	bufs := net.Buffers{append(strconv.AppendInt(head[:0], int64(len(*b)), 16), '\r', '\n'), *b, crlf}
+	_, err := bufs.WriteTo(o.conn)
+	return err
+}
+
+var crlf = []byte("\r\n")
+
+// finish ends the response (the last chunk) and closes the connection.
+func (o *connOut) finish() {
+	if o.Flush() == nil && o.chunked {
+		o.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		o.conn.Write([]byte("0\r\n\r\n"))
+	}
+	o.conn.Close()
+}
+
+// detach takes the stream's connection over from net/http and serves the rest of the
+// stream from a goroutine of its own; it reports whether it did (not for HTTP/2, nor when
+// the response cannot be hijacked, nor with MESSENGER_STREAMS_DETACH=0). The request's
+// goroutine then returns: nothing of its request or echo context is touched again.
+func (st *stream) detach() bool {
+	if st.req.ProtoMajor != 1 || st.s.cfg.StreamsOnHTTP {
+		return false
+	}
+	if err := st.out.Flush(); err != nil {
+		return false
+	}
+	// What Hijack hands over besides the connection is let go: bytes the client sent
+	// after its request (a stream reads none) and a write buffer made for the caller.
+	conn, _, err := st.out.(*httpOut).rc.Hijack()
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(st.ctx))
+	st.ctx = ctx
+	out := &connOut{conn: conn, chunked: st.req.ProtoAtLeast(1, 1)}
+	st.out, st.req = out, nil
+	st.s.detached.Add(2)
+	go func() {
+		// The client sends nothing on a stream: a read ends when it closes the connection
+		// (or it breaks), which ends the stream at once, as net/http's reader did.
+		defer st.s.detached.Done()
+		defer cancel()
+		var b [1]byte
+		for {
+			if _, err := conn.Read(b[:]); err != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		defer st.s.detached.Done()
+		defer cancel()
+		st.loop()
+		out.finish()
+		st.close()
+	}()
+	return true
+}
