@@ -64,9 +64,9 @@ type config struct {
 	TrustedProxies  []*net.IPNet    // reverse proxies whose X-Forwarded-For names the client
 	// MaxStreamsPerUser caps a user's live streams (the oldest closes), MaxSessionsPerUser
 	// their browser sessions (the oldest is revoked).
-	MaxStreamsPerUser  int
+	MaxStreamsPerUser int
 	// StreamsOnHTTP keeps live streams on net/http (MESSENGER_STREAMS_DETACH=0).
-	StreamsOnHTTP bool
+	StreamsOnHTTP      bool
 	MaxSessionsPerUser int
 	// MaxPushDevices caps a user's push subscriptions: one more drops the oldest.
 	MaxPushDevices int
