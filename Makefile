@@ -5,7 +5,7 @@ BIN       := bin/messenger
 HTMX      := 4.0.1
 TAILWIND  := 3.4.19
 
-.PHONY: run build test test-deploy fuzz generate css vendor lint check-generated bench bench-pages bench-files clean
+.PHONY: run build test test-deploy fuzz generate css vendor lint check-generated bench bench-pages bench-files bench-history clean
 
 # Fuzz targets, package:target (docs/security.md says what each asserts).
 FUZZ_TARGETS := \
@@ -107,6 +107,11 @@ bench-pages:
 ## bench-files: uploads end to end with a private clamd, and thumbnails per core (docs/performance.md)
 bench-files:
 	bash bench/files.sh
+
+## bench-history: ten million messages loaded by COPY, the five reads of a long history timed
+## through the store and the JSON API beside their ceilings, and their EXPLAINs (docs/performance.md)
+bench-history:
+	bash bench/history.sh
 
 clean:
 	rm -rf bin
