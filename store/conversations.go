@@ -81,6 +81,18 @@ func (tx *Tx) Conversation(ctx context.Context, id int64) (messenger.Conversatio
 	return convs[0], nil
 }
 
+// CheckMember answers not found unless the transaction's user is an active member of
+// conversation id: what Conversation checks, without reading the conversation's members
+// (a large group's are hundreds) and last message.
+func (tx *Tx) CheckMember(ctx context.Context, id int64) error {
+	var one int
+	err := tx.tx.QueryRowContext(ctx,
+		`SELECT 1 FROM conversation_participants p
+		   JOIN conversations c ON c.id = p.conversation_id
+		  WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.left_at IS NULL`, id, tx.id.UserID).Scan(&one)
+	return notFound(err, "error.conversation.not_found")
+}
+
 // fillConversations loads participants and last messages of convs in two queries. The
 // members of a zone's announcements are the whole zone: they are not listed.
 func (tx *Tx) fillConversations(ctx context.Context, convs []messenger.Conversation) error {
@@ -125,9 +137,12 @@ func (tx *Tx) fillConversations(ctx context.Context, convs []messenger.Conversat
 	}
 
 	// A preview, not a row of a thread: no runs.
-	msgs, err := tx.scanMessages(ctx,
+	msgs, senders, err := tx.scanMessages(ctx,
 		`JOIN conversations c ON c.id = m.conversation_id AND c.last_seq = m.seq
 		 WHERE m.conversation_id = ANY($1)`, pq.Array(ids))
+	if err == nil {
+		err = tx.fillReadCounts(ctx, msgs, senders)
+	}
 	if err == nil {
 		err = tx.fillFiles(ctx, msgs)
 	}
