@@ -105,7 +105,7 @@ BEFORE=$((LAST > 101000 ? LAST - 100000 : (LAST / 2 > 0 ? LAST / 2 : 1)))
 AFTER=$((LAST > 25 ? LAST - 25 : 0))
 
 say "EXPLAIN (ANALYZE, BUFFERS) of each read (thread $THREAD, $LAST messages; before_seq $BEFORE, after_seq $AFTER)"
-psql_admin -h "$PGH" -d "$DB" -v user="$(p user_id)" -v org="$(p org_id)" -v zone="$(p zone_id)" -v thread="$THREAD" \
+psql_admin -h "$PGH" -d "$DB" -v user="$(p user_id)" -v org="$(p org_id)" -v zone="$(p zone_id)" -v thread="$THREAD" -v last="$LAST" \
 	-v before="$BEFORE" -v after="$AFTER" -f bench/history-explain.sql | tee "$OUT/explain.txt"
 
 quiet store
