@@ -36,12 +36,12 @@ EXPLAIN (ANALYZE, BUFFERS) :page WHERE m.conversation_id = :thread AND m.seq > :
 \set lowest :after_lowest
 EXPLAIN (ANALYZE, BUFFERS) :marks;
 
-\set list 'SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at, c.last_seq - coalesce(r.last_read_seq, 0), coalesce(p.muted_until > now(), false) FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id LEFT JOIN read_receipts r ON r.conversation_id = p.conversation_id AND r.user_id = p.user_id WHERE p.user_id = :user AND p.left_at IS NULL AND (c.last_message_at, c.id) < (\'9999-01-01\'::timestamptz, 9223372036854775807) ORDER BY c.last_message_at DESC, c.id DESC LIMIT 51'
+\set list 'SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at, c.last_seq - coalesce(r.last_read_seq, 0), coalesce(p.muted_until > now(), false) FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id LEFT JOIN read_receipts r ON r.conversation_id = p.conversation_id AND r.user_id = p.user_id WHERE p.user_id = :user AND p.left_at IS NULL AND c.id = ANY (ARRAY(SELECT conversation_id FROM conversation_participants WHERE user_id = :user AND left_at IS NULL)) AND (c.last_message_at, c.id) < (\'9999-01-01\'::timestamptz, 9223372036854775807) ORDER BY c.last_message_at DESC, c.id DESC LIMIT 51'
 \echo '== conversation list: Conversations(nil, 51)'
 :list \g /dev/null
 EXPLAIN (ANALYZE, BUFFERS) :list;
 
-\set unread 'SELECT c.id, c.last_seq - coalesce(r.last_read_seq, 0) FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id LEFT JOIN read_receipts r ON r.conversation_id = p.conversation_id AND r.user_id = p.user_id WHERE p.user_id = :user AND p.left_at IS NULL AND c.last_seq > coalesce(r.last_read_seq, 0)'
+\set unread 'SELECT c.id, c.last_seq - coalesce(r.last_read_seq, 0) FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id LEFT JOIN read_receipts r ON r.conversation_id = p.conversation_id AND r.user_id = p.user_id WHERE p.user_id = :user AND p.left_at IS NULL AND c.id = ANY (ARRAY(SELECT conversation_id FROM conversation_participants WHERE user_id = :user AND left_at IS NULL)) AND c.last_seq > coalesce(r.last_read_seq, 0)'
 \echo '== unread counts: UnreadCounts()'
 :unread \g /dev/null
 EXPLAIN (ANALYZE, BUFFERS) :unread;

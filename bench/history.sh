@@ -15,12 +15,16 @@
 #   5. historygen store: each read RUNS times through the store's own functions, one
 #      transaction as the server opens it, as messenger_app and the heavy user; the
 #      ceiling is the empty transaction (BEGIN, the identity's settings, COMMIT);
-#   6. the server on the database; historygen http: each read RUNS times through the
+#   6. pgbench, one client for PGBENCH_TIME s a read: each read's transaction as the
+#      server runs it (bench/history/*.sql: the statements of store/*.go, as messenger_app
+#      with the identity settings), p50/p95/p99 from its per-transaction log; the ceiling
+#      is the same transaction with SELECT 1;
+#   7. the server on the database; historygen http: each read RUNS times through the
 #      JSON API with the heavy user's portal token; the ceiling is GET /healthz;
-#   7. drops the database unless KEEP=1.
+#   8. drops the database unless KEEP=1.
 #
 # Environment (defaults): MESSAGES (10000000) CONVERSATIONS (20000) USERS (50000) RUNS
-# (1000) KEEP (0) SKIP_LOAD (0: 1 measures the database KEEP=1 left, with its plan.json
+# (1000) PGBENCH_TIME (10) KEEP (0) SKIP_LOAD (0: 1 measures the database KEEP=1 left, with its plan.json
 # in PLAN) BENCH_WAIT_QUIET (0) BENCH_HISTORY_ADDR (127.0.0.1:8105)
 # BENCH_HISTORY_PPROF_ADDR (127.0.0.1:8106) BENCH_PGHOST (127.0.0.1) BENCH_PGPORT (5432)
 # BENCH_PGUSER (postgres) BENCH_HISTORY_DB (messenger_history).
@@ -32,6 +36,7 @@ MESSAGES=${MESSAGES:-10000000}
 CONVERSATIONS=${CONVERSATIONS:-20000}
 USERS=${USERS:-50000}
 RUNS=${RUNS:-1000}
+PGBENCH_TIME=${PGBENCH_TIME:-10}
 KEEP=${KEEP:-0}
 SKIP_LOAD=${SKIP_LOAD:-0}
 BENCH_WAIT_QUIET=${BENCH_WAIT_QUIET:-0}
@@ -49,7 +54,7 @@ bench_name=bench-history
 . bench/lib.sh
 rate_env=()
 
-for tool in go psql curl jq; do
+for tool in go psql pgbench curl jq; do
 	command -v "$tool" >/dev/null || die "$tool is needed (apt-get install postgresql-client curl jq)"
 done
 pg_isready -q -h "$PGH" -p "$PGP" || die "no PostgreSQL at $PGH:$PGP"
@@ -112,6 +117,24 @@ quiet store
 say "store: each read $RUNS times as messenger_app, one transaction each"
 ./bin/historygen store -db "$APP_URL" -plan "$PLAN" -runs "$RUNS" -json "$OUT/store.json" | tee "$OUT/store.txt"
 
+# pgbench_p FILE P: the P-th percentile (0-100) of the transaction latencies (ms) in
+# pgbench's per-transaction log FILE (its third field, µs).
+pgbench_p() { awk '{ print $3 }' "$1" | sort -n | awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p / 100); if (i < 1) i = 1; if (i > NR) i = NR; printf "%.2f", v[i] / 1000 }'; }
+say "pgbench: each read's transaction at the database, as messenger_app, 1 client, ${PGBENCH_TIME}s each (bench/history/*.sql)"
+: >"$OUT/pgbench.txt"
+for read in ceiling newest back catchup list unread; do
+	quiet "pgbench-$read"
+	rm -f "$OUT"/pgbench_log.*
+	(cd "$OUT" && pgbench -n -M extended -h "$PGH" -p "$PGP" -U messenger_app -c 1 -T "$PGBENCH_TIME" -r -l --log-prefix=pgbench_log \
+		-D user="$(p user_id)" -D org="$(p org_id)" -D zone="$(p zone_id)" -D thread="$THREAD" -D last="$LAST" \
+		-f "$OLDPWD/bench/history/$read.sql" "$DB") >"$OUT/pgbench-$read.txt" 2>&1 || { cat "$OUT/pgbench-$read.txt"; die "pgbench $read failed"; }
+	cat "$OUT"/pgbench_log.* >"$OUT/pgbench-$read.log"
+	rm -f "$OUT"/pgbench_log.*
+	printf '  %-8s transactions %7d  p50 %6s  p95 %6s  p99 %6s  max %7s ms\n' "$read" "$(wc -l <"$OUT/pgbench-$read.log")" \
+		"$(pgbench_p "$OUT/pgbench-$read.log" 50)" "$(pgbench_p "$OUT/pgbench-$read.log" 95)" "$(pgbench_p "$OUT/pgbench-$read.log" 99)" \
+		"$(pgbench_p "$OUT/pgbench-$read.log" 100)" | tee -a "$OUT/pgbench.txt"
+done
+
 start_server memory "$OUT/server.log" "$DB"
 quiet http
 say "http: each read $RUNS times through the JSON API"
@@ -131,6 +154,8 @@ say "results ($OUT)"
 	       "load: \(.seconds.total | round) s (copy \(.seconds.copy | round) s, keys \(.seconds.indexes | round) s, VACUUM ANALYZE \(.seconds.vacuum | round) s)"' "$PLAN"
 	tail -1 "$OUT/sizes.txt"
 	echo "check: $(tail -1 "$OUT/check.txt")"
+	echo "pgbench, each read's transaction at the database (1 client, ${PGBENCH_TIME}s, lib/pq's unnamed statements: -M extended), ms:"
+	cat "$OUT/pgbench.txt"
 	for f in store http; do
 		jq -r '
 		  def r(x): (x * 100 | round) / 100;

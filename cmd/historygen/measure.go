@@ -217,17 +217,39 @@ func checkSeqs(seqs []int64, p Plan, from int64, after bool, limit int64) error 
 	return nil
 }
 
+// runFlags are the flags store and http share.
+type runFlags struct {
+	plan, out    string
+	runs, warmup int
+}
+
+func (f *runFlags) add(fs *flag.FlagSet) {
+	fs.StringVar(&f.plan, "plan", "plan.json", "what the load made")
+	fs.IntVar(&f.runs, "runs", 1000, "measured runs of each read")
+	fs.IntVar(&f.warmup, "warmup", 20, "unmeasured rounds first")
+	fs.StringVar(&f.out, "json", "", "also write the results here")
+}
+
+// measure runs the reads and prints what they measured (and writes it to -json).
+func (f runFlags) measure(ctx context.Context, where string, seed uint64, do func(string, *rand.Rand) error) error {
+	r := Run{Where: where, Runs: f.runs, Warmup: f.warmup, Stats: measure(ctx, f.runs, f.warmup, seed, do).stats()}
+	printRun(os.Stdout, r)
+	if f.out != "" {
+		if err := writeJSON(f.out, r); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
 func storeCmd(ctx context.Context, args []string) error {
-	var dsn, planPath, out string
-	var runs, warmup int
+	var dsn string
+	var f runFlags
 	fs := flag.NewFlagSet("historygen store", flag.ExitOnError)
 	fs.StringVar(&dsn, "db", "", "the loaded database as the application's role (messenger_app)")
-	fs.StringVar(&planPath, "plan", "plan.json", "what the load made")
-	fs.IntVar(&runs, "runs", 1000, "measured runs of each read")
-	fs.IntVar(&warmup, "warmup", 20, "unmeasured rounds first")
-	fs.StringVar(&out, "json", "", "also write the results here")
+	f.add(fs)
 	fs.Parse(args)
-	p, err := readPlan(planPath)
+	p, err := readPlan(f.plan)
 	if err != nil {
 		return err
 	}
@@ -236,13 +258,7 @@ func storeCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
-	s := measure(ctx, runs, warmup, 1, storeReads(ctx, db, p))
-	r := Run{Where: "chat service and store (the server's transactions and statements, as messenger_app)", Runs: runs, Warmup: warmup, Stats: s.stats()}
-	printRun(os.Stdout, r)
-	if out != "" {
-		return writeJSON(out, r)
-	}
-	return ctx.Err()
+	return f.measure(ctx, "chat service and store (the server's transactions and statements, as messenger_app)", 1, storeReads(ctx, db, p))
 }
 
 // httpReads answers each read as a client of the JSON API asks for it, with the heavy
@@ -337,17 +353,14 @@ func httpReads(ctx context.Context, base, token string, p Plan) func(name string
 }
 
 func httpCmd(ctx context.Context, args []string) error {
-	var base, planPath, out, secret string
-	var runs, warmup int
+	var base, secret string
+	var f runFlags
 	fs := flag.NewFlagSet("historygen http", flag.ExitOnError)
 	fs.StringVar(&base, "url", "http://127.0.0.1:8105", "the running messenger, on the loaded database")
-	fs.StringVar(&planPath, "plan", "plan.json", "what the load made")
 	fs.StringVar(&secret, "secret", os.Getenv("MESSENGER_JWT_SECRET"), "HS256 secret the server verifies portal tokens with (default: $MESSENGER_JWT_SECRET)")
-	fs.IntVar(&runs, "runs", 1000, "measured runs of each read")
-	fs.IntVar(&warmup, "warmup", 20, "unmeasured rounds first")
-	fs.StringVar(&out, "json", "", "also write the results here")
+	f.add(fs)
 	fs.Parse(args)
-	p, err := readPlan(planPath)
+	p, err := readPlan(f.plan)
 	if err != nil {
 		return err
 	}
@@ -357,11 +370,5 @@ func httpCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	s := measure(ctx, runs, warmup, 2, httpReads(ctx, base, token, p))
-	r := Run{Where: "HTTP JSON API (one client, one request at a time, keep-alive)", Runs: runs, Warmup: warmup, Stats: s.stats()}
-	printRun(os.Stdout, r)
-	if out != "" {
-		return writeJSON(out, r)
-	}
-	return ctx.Err()
+	return f.measure(ctx, "HTTP JSON API (one client, one request at a time, keep-alive)", 2, httpReads(ctx, base, token, p))
 }
