@@ -143,10 +143,12 @@ func (tx *Tx) fillConversations(ctx context.Context, convs []messenger.Conversat
 		return err
 	}
 
-	// A preview, not a row of a thread: no runs.
+	// A preview, not a row of a thread: no runs. The conversations are named by their key
+	// too: joined through the messages alone, every conversation of the organization was
+	// scanned.
 	msgs, senders, err := tx.scanMessages(ctx,
 		`JOIN conversations c ON c.id = m.conversation_id AND c.last_seq = m.seq
-		 WHERE m.conversation_id = ANY($1)`, pq.Array(ids))
+		 WHERE m.conversation_id = ANY($1) AND c.id = ANY($1)`, pq.Array(ids))
 	if err == nil {
 		err = tx.fillReadCounts(ctx, msgs, senders)
 	}
