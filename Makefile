@@ -5,7 +5,7 @@ BIN       := bin/messenger
 HTMX      := 4.0.1
 TAILWIND  := 3.4.19
 
-.PHONY: run build test test-deploy fuzz generate css vendor lint check-generated bench bench-pages bench-files bench-streams clean
+.PHONY: run build test test-deploy fuzz generate css vendor lint check-generated bench bench-pages bench-files bench-streams bench-history clean
 
 # Fuzz targets, package:target (docs/security.md says what each asserts).
 FUZZ_TARGETS := \
@@ -112,6 +112,11 @@ bench-files:
 ## as many in the same run: RSS per stream, zone-announcement bursts, heartbeats (docs/performance.md)
 bench-streams:
 	bash bench/streams.sh
+
+## bench-history: ten million messages loaded by COPY, the five reads of a long history timed
+## through the store and the JSON API beside their ceilings, and their EXPLAINs (docs/performance.md)
+bench-history:
+	bash bench/history.sh
 
 clean:
 	rm -rf bin

@@ -473,7 +473,7 @@ func (s *Service) Messages(ctx context.Context, me messenger.User, convID int64,
 		p.Limit = PageSize
 	}
 	err = s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-		if _, err := tx.Conversation(ctx, convID); err != nil {
+		if err := tx.CheckMember(ctx, convID); err != nil {
 			return err
 		}
 		var err error

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 
 	"github.com/lib/pq"
 
@@ -13,10 +15,7 @@ import (
 )
 
 const messageColumns = `m.id, m.conversation_id, m.seq, m.kind, m.body, m.client_msg_id, m.created_at,
-	(SELECT count(*) FROM read_receipts r
-	  WHERE r.conversation_id = m.conversation_id AND r.last_read_seq >= m.seq
-	    AND r.user_id IS DISTINCT FROM m.sender_id),
-	coalesce(u.id, 0), coalesce(u.sub, ''), coalesce(u.name, ''), coalesce(u.role, ''), m.event,
+	coalesce(m.sender_id, 0), coalesce(u.id, 0), coalesce(u.sub, ''), coalesce(u.name, ''), coalesce(u.role, ''), m.event,
 	m.deleted_at IS NOT NULL`
 
 // queryMessages runs a message query whose FROM is "messages m LEFT JOIN users u" and
@@ -26,45 +25,111 @@ const messageColumns = `m.id, m.conversation_id, m.seq, m.kind, m.body, m.client
 // more query for the missing ones (joinRuns), so that even the first of a page or
 // fragment knows its run.
 func (tx *Tx) queryMessages(ctx context.Context, where string, args ...any) ([]messenger.Message, error) {
-	msgs, err := tx.scanMessages(ctx, where, args...)
+	msgs, senders, err := tx.scanMessages(ctx, where, args...)
 	if err != nil {
 		return nil, err
 	}
 	if err := tx.joinRuns(ctx, msgs); err != nil {
 		return nil, err
 	}
+	if err := tx.fillReadCounts(ctx, msgs, senders); err != nil {
+		return nil, err
+	}
 	return msgs, tx.fillFiles(ctx, msgs)
 }
 
-func (tx *Tx) scanMessages(ctx context.Context, where string, args ...any) ([]messenger.Message, error) {
+// scanMessages answers the messages of a query, without their read counts
+// (fillReadCounts), runs or files, and each one's sender_id (0: none), which Sender may
+// not show (a sender the reader may not see).
+func (tx *Tx) scanMessages(ctx context.Context, where string, args ...any) ([]messenger.Message, []int64, error) {
 	rows, err := tx.tx.QueryContext(ctx,
 		`SELECT `+messageColumns+` FROM messages m LEFT JOIN users u ON u.id = m.sender_id `+where, args...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
 	var msgs []messenger.Message
+	var senders []int64
 	for rows.Next() {
 		var m messenger.Message
 		var clientID sql.NullString
 		var event []byte
+		var sender int64
 		if err := rows.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.Kind, &m.Body, &clientID, &m.CreatedAt,
-			&m.ReadCount, &m.Sender.ID, &m.Sender.Sub, &m.Sender.Name, &m.Sender.Role, &event, &m.Deleted); err != nil {
-			return nil, err
+			&sender, &m.Sender.ID, &m.Sender.Sub, &m.Sender.Name, &m.Sender.Role, &event, &m.Deleted); err != nil {
+			return nil, nil, err
 		}
 		if event != nil {
 			m.Event = new(messenger.SystemEvent)
 			if err := json.Unmarshal(event, m.Event); err != nil {
-				return nil, fmt.Errorf("message %d event: %w", m.ID, err)
+				return nil, nil, fmt.Errorf("message %d event: %w", m.ID, err)
 			}
 		}
 		if clientID.Valid {
 			s := clientID.String
 			m.ClientMsgID = &s
 		}
-		msgs = append(msgs, m)
+		msgs, senders = append(msgs, m), append(senders, sender)
 	}
-	return msgs, rows.Err()
+	return msgs, senders, rows.Err()
+}
+
+// sqlReadMarks answers the read watermarks of each conversation of $1 at or past the
+// lowest seq of its messages being read ($2, the same position): all a page's read counts
+// need, in one index range scan a conversation.
+const sqlReadMarks = `SELECT r.conversation_id, r.user_id, r.last_read_seq
+	   FROM unnest($1::bigint[], $2::bigint[]) AS q (conversation_id, lowest)
+	   JOIN read_receipts r ON r.conversation_id = q.conversation_id AND r.last_read_seq >= q.lowest`
+
+// fillReadCounts sets each message's ReadCount: how many members other than its sender have
+// read up to it or past it. The marks come in one query and are counted here: a count a
+// message in SQL read a large group's watermarks once for every message of the page.
+func (tx *Tx) fillReadCounts(ctx context.Context, msgs []messenger.Message, senders []int64) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	lowest := map[int64]int64{}
+	for _, m := range msgs {
+		if lo, ok := lowest[m.ConversationID]; !ok || m.Seq < lo {
+			lowest[m.ConversationID] = m.Seq
+		}
+	}
+	convs, los := make(pq.Int64Array, 0, len(lowest)), make(pq.Int64Array, 0, len(lowest))
+	for c, lo := range lowest {
+		convs, los = append(convs, c), append(los, lo)
+	}
+	rows, err := tx.tx.QueryContext(ctx, sqlReadMarks, convs, los)
+	if err != nil {
+		return fmt.Errorf("read marks: %w", err)
+	}
+	defer rows.Close()
+	type mark struct{ conv, user int64 }
+	marks := map[int64][]int64{} // by conversation, sorted below
+	own := map[mark]int64{}
+	for rows.Next() {
+		var conv, user, seq int64
+		if err := rows.Scan(&conv, &user, &seq); err != nil {
+			return fmt.Errorf("read marks: %w", err)
+		}
+		marks[conv] = append(marks[conv], seq)
+		own[mark{conv, user}] = seq
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read marks: %w", err)
+	}
+	for _, seqs := range marks {
+		slices.Sort(seqs)
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		seqs := marks[m.ConversationID]
+		n := int64(len(seqs) - sort.Search(len(seqs), func(j int) bool { return seqs[j] >= m.Seq }))
+		if seq, ok := own[mark{m.ConversationID, senders[i]}]; ok && seq >= m.Seq {
+			n-- // the sender's own watermark is no reader of theirs
+		}
+		m.ReadCount = n
+	}
+	return nil
 }
 
 // joinRuns sets each message's JoinsPrevious. The messages before those whose own is not
@@ -443,7 +508,7 @@ func (tx *Tx) InsertMessages(ctx context.Context, groups []SendGroup) ([][]Batch
 // messagesAt answers the messages of conversation convID with the given seqs that the
 // transaction's user sees, without runs or files. The seqs go as values: see joinRuns.
 func (tx *Tx) messagesAt(ctx context.Context, convID int64, seqs pq.Int64Array) ([]messenger.Message, error) {
-	msgs, err := tx.scanMessages(ctx, `WHERE m.conversation_id = $1 AND m.seq = ANY($2)`, convID, seqs)
+	msgs, _, err := tx.scanMessages(ctx, `WHERE m.conversation_id = $1 AND m.seq = ANY($2)`, convID, seqs)
 	if err != nil {
 		return nil, fmt.Errorf("messages at: %w", err)
 	}
