@@ -26,8 +26,13 @@ const (
 	// heartbeatEvery keeps proxies and browsers from timing out an idle stream, and finds
 	// dead connections by failing to write.
 	heartbeatEvery = 20 * time.Second
-	// writeTimeout bounds one write: a client that stops reading is dropped, never waited on.
-	writeTimeout = 10 * time.Second
+	// DefaultStreamWriteTimeout bounds one write (Config.StreamWriteTimeout): a client that
+	// stops reading is dropped, never waited on.
+	DefaultStreamWriteTimeout = 10 * time.Second
+	// DefaultStreamHiddenClose is how long a page's tab stays hidden before the page closes
+	// its live stream (Config.StreamHiddenClose): a tab left in the background does not
+	// keep its user online, nor a connection open, for ever.
+	DefaultStreamHiddenClose = 5 * time.Minute
 )
 
 // events is the live stream of the pages: the same events as the API's, with HTML
@@ -290,9 +295,9 @@ func (b *frameBuffer) release() {
 }
 
 // write writes raw, to be flushed before the stream waits for more: a client that stops
-// reading is dropped after writeTimeout, never waited on.
+// reading is dropped after the configured StreamWriteTimeout, never waited on.
 func (st *stream) write(raw []byte) error {
-	st.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	st.rc.SetWriteDeadline(time.Now().Add(st.s.cfg.StreamWriteTimeout))
 	if _, err := st.w.Write(raw); err != nil {
 		return err
 	}
