@@ -159,13 +159,10 @@ func (s *Service) StorePresence(ctx context.Context) {
 		case <-q.wake:
 		}
 		for {
-			users, at := q.take(q.cfg.BatchSize)
+			users, at, err := s.storeNext(ctx)
 			if len(users) == 0 {
 				break
 			}
-			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), presenceBatchTimeout)
-			err := s.storeOffline(bctx, users, at)
-			cancel()
 			if err == nil {
 				retry = 0
 				continue
@@ -192,13 +189,10 @@ func (s *Service) drainPresence(ctx context.Context) {
 	q := &s.presence
 	q.setRunning(false)
 	for {
-		users, at := q.take(q.cfg.BatchSize)
+		users, _, err := s.storeNext(ctx)
 		if len(users) == 0 {
 			return
 		}
-		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), presenceBatchTimeout)
-		err := s.storeOffline(bctx, users, at)
-		cancel()
 		if err != nil {
 			lost := len(users) + q.queued()
 			q.take(lost)
@@ -207,6 +201,19 @@ func (s *Service) drainPresence(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// storeNext takes the next batch of queued users and stores and announces it, within
+// presenceBatchTimeout even when ctx has ended; it answers the batch (none: nothing was
+// queued), when they went offline, and what failed.
+func (s *Service) storeNext(ctx context.Context) ([]int64, time.Time, error) {
+	users, at := s.presence.take(s.presence.cfg.BatchSize)
+	if len(users) == 0 {
+		return nil, at, nil
+	}
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), presenceBatchTimeout)
+	defer cancel()
+	return users, at, s.storeOffline(bctx, users, at)
 }
 
 // storeOffline stores and announces one batch of users gone offline at at: those the

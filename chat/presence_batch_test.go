@@ -79,6 +79,20 @@ func (e *chatEnv) lastSeen(u messenger.User) *time.Time {
 	return at
 }
 
+// usersIn signs in n users (prefix0 …) and puts them in a group of observer's (none: no
+// group).
+func (e *chatEnv) usersIn(observer *messenger.User, prefix string, n int) []messenger.User {
+	e.t.Helper()
+	var users []messenger.User
+	for i := range n {
+		users = append(users, e.user(fmt.Sprintf("%s%d", prefix, i), fmt.Sprintf("회원%d", i), "org-a"))
+	}
+	if observer != nil {
+		e.group(*observer, users...)
+	}
+	return users
+}
+
 // runPresence runs the service's presence batches until the test ends.
 func (e *chatEnv) runPresence(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -93,11 +107,7 @@ func TestPresenceBatches(t *testing.T) {
 	e := newChatEnv(t)
 	observer := e.user("obs", "관찰자", "org-a")
 	stranger := e.user("str", "남남", "org-a")
-	var users []messenger.User
-	for i := range 30 {
-		users = append(users, e.user(fmt.Sprintf("u%d", i), fmt.Sprintf("회원%d", i), "org-a"))
-	}
-	e.group(observer, users...)
+	users := e.usersIn(&observer, "u", 30)
 	e.svc.SetPresenceConfig(chat.PresenceConfig{BatchSize: 7})
 	heard := listenPresence(t, e.engine, observer)
 	strangerHeard := listenPresence(t, e.engine, stranger)
@@ -174,11 +184,7 @@ func TestPresenceBackBeforeBatch(t *testing.T) {
 func TestPresenceRacesEndOnline(t *testing.T) {
 	e := newChatEnv(t)
 	observer := e.user("obs", "관찰자", "org-a")
-	var users []messenger.User
-	for i := range 20 {
-		users = append(users, e.user(fmt.Sprintf("r%d", i), fmt.Sprintf("회원%d", i), "org-a"))
-	}
-	e.group(observer, users...)
+	users := e.usersIn(&observer, "r", 20)
 	e.svc.SetPresenceConfig(chat.PresenceConfig{BatchSize: 3})
 	heard := listenPresence(t, e.engine, observer)
 	e.runPresence(t)
@@ -242,11 +248,7 @@ func TestPresenceBatchRetried(t *testing.T) {
 	logs := &syncbuf.Buffer{}
 	e.svc = chat.NewService(e.db, engine, slog.New(slog.NewTextHandler(logs, nil)), prometheus.NewRegistry(), nil)
 	observer := e.user("obs", "관찰자", "org-a")
-	var users []messenger.User
-	for i := range 40 {
-		users = append(users, e.user(fmt.Sprintf("f%d", i), fmt.Sprintf("회원%d", i), "org-a"))
-	}
-	e.group(observer, users...)
+	users := e.usersIn(&observer, "f", 40)
 	heard := listenPresence(t, e.engine, observer)
 	ctx := context.Background()
 	for _, u := range users {
@@ -284,10 +286,7 @@ func TestPresenceBatchRetried(t *testing.T) {
 // stored before it returns (the process closes the database after it).
 func TestPresenceStoredAtShutdown(t *testing.T) {
 	e := newChatEnv(t)
-	var users []messenger.User
-	for i := range 25 {
-		users = append(users, e.user(fmt.Sprintf("s%d", i), fmt.Sprintf("회원%d", i), "org-a"))
-	}
+	users := e.usersIn(nil, "s", 25)
 	ctx := context.Background()
 	e.svc.QueuePresence()
 	for _, u := range users {
