@@ -34,9 +34,7 @@ func (s *Service) Connected(ctx context.Context, me messenger.User, connID strin
 		return err
 	}
 	if online {
-		// A batch announcing me offline that did not see this connection goes out first.
-		s.presence.order.RLock()
-		s.presence.order.RUnlock() //nolint:staticcheck // a barrier: see presenceQueue.order
+		s.presence.afterBatch()
 		s.announcePresence(ctx, me.Identity(), PresenceChange{UserID: me.Sub, Online: true})
 	}
 	return nil

@@ -59,6 +59,14 @@ type presenceQueue struct {
 	order sync.RWMutex
 }
 
+// afterBatch waits for a batch that is between its last presence check and the end of its
+// publish: called when a connection made a user online, before that is announced, so that
+// a batch announcing them offline that did not see the connection goes out first.
+func (q *presenceQueue) afterBatch() {
+	q.order.RLock()
+	defer q.order.RUnlock()
+}
+
 func newPresenceQueue() presenceQueue {
 	return presenceQueue{cfg: DefaultPresenceConfig, pending: make(map[int64]time.Time), wake: make(chan struct{}, 1)}
 }

@@ -58,8 +58,9 @@ func TestHiddenTabClosesStream(t *testing.T) {
 	// The teacher's API stream: what they hear of the parent's presence, in order.
 	var mu sync.Mutex
 	var presence []chat.PresenceChange
+	events := e.openStream(sign(t, validClaims(teacher.Sub, teacher.Name, "org-a")), "") // subscribed once it answers
 	go func() {
-		for ev := range e.openStream(sign(t, validClaims(teacher.Sub, teacher.Name, "org-a")), "") {
+		for ev := range events {
 			var p chat.PresenceChange
 			if ev.typ == chat.EventPresence && json.Unmarshal([]byte(ev.data), &p) == nil && p.UserID == parent.Sub {
 				mu.Lock()

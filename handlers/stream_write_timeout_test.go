@@ -36,8 +36,9 @@ func TestStreamWriteTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	heard := make(chan chat.PresenceChange, 10)
+	events := e.openStream(sign(t, validClaims(contact.Sub, contact.Name, "org-w")), "") // subscribed once it answers
 	go func() {
-		for ev := range e.openStream(sign(t, validClaims(contact.Sub, contact.Name, "org-w")), "") {
+		for ev := range events {
 			var p chat.PresenceChange
 			if ev.typ == chat.EventPresence && json.Unmarshal([]byte(ev.data), &p) == nil && p.UserID == stuck.Sub {
 				heard <- p

@@ -38,3 +38,6 @@ END $$;
 ALTER FUNCTION app_presence_offline(bigint[], timestamptz) OWNER TO messenger_gate;
 REVOKE ALL ON FUNCTION app_presence_offline(bigint[], timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION app_presence_offline(bigint[], timestamptz) TO messenger_app;
+
+-- app_presence_lapsed (one lapsed user at a time) is replaced: lapses join the same batches.
+DROP FUNCTION app_presence_lapsed(bigint, timestamptz);
