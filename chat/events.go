@@ -198,12 +198,13 @@ func filesOf(api []messenger.APIFile) []messenger.File {
 }
 
 // ErrorKinds are the values of messenger_errors_total's kind label.
-var ErrorKinds = []string{errPublish, errEncode, errDatabase}
+var ErrorKinds = []string{errPublish, errEncode, errDatabase, errPresence}
 
 const (
 	errPublish  = "publish"
 	errEncode   = "encode"
 	errDatabase = "database"
+	errPresence = "presence" // a batch of users gone offline that failed (chat/presence_batch.go)
 )
 
 // DatabaseFailed counts a request that failed because the database did not answer in

@@ -51,3 +51,10 @@ func (s *Service) HoldConversations(convIDs ...int64) (storeWaiting func()) {
 		s.storeWaiting(held)
 	}
 }
+
+// QueuePresence has users gone offline queued, as while StorePresence runs, without taking
+// them yet: StorePresence takes them when it starts.
+func (s *Service) QueuePresence() { s.presence.setRunning(true) }
+
+// QueuedPresence answers how many users gone offline wait to be stored.
+func (s *Service) QueuedPresence() int { return s.presence.queued() }

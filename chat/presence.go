@@ -34,31 +34,29 @@ func (s *Service) Connected(ctx context.Context, me messenger.User, connID strin
 		return err
 	}
 	if online {
+		s.presence.afterBatch()
 		s.announcePresence(ctx, me.Identity(), PresenceChange{UserID: me.Sub, Online: true})
 	}
 	return nil
 }
 
 // Disconnected ends a live connection of me; the last one anywhere makes me offline at
-// once, with last_seen_at stored.
+// once: my last_seen_at is stored and my contacts told by the next presence batch
+// (StorePresence).
 func (s *Service) Disconnected(ctx context.Context, me messenger.User, connID string) {
 	offline, err := s.events.Disconnect(ctx, me.ID, connID)
 	if err != nil {
 		s.logger.Log(ctx, trace.FailureLevel(err), "presence disconnect", slog.Int64("user_id", me.ID), slog.String("error", err.Error()))
 		return
 	}
-	if !offline {
-		return
+	if offline {
+		s.wentOffline(ctx, me.ID, time.Now().UTC())
 	}
-	now := time.Now().UTC()
-	if err := s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error { return tx.TouchLastSeen(ctx, now) }); err != nil {
-		s.logger.ErrorContext(ctx, "store last seen", slog.Int64("user_id", me.ID), slog.String("error", err.Error()))
-	}
-	s.announcePresence(ctx, me.Identity(), PresenceChange{UserID: me.Sub, LastSeenAt: &now})
 }
 
-// WatchPresence announces users whose presence lapsed because their server process died
-// (no clean disconnect), until ctx ends. Each lapse reaches one process of the cluster.
+// WatchPresence hands the users whose presence lapsed because their server process died
+// (no clean disconnect) to the presence batches, until ctx ends. Each lapse reaches one
+// process of the cluster.
 func (s *Service) WatchPresence(ctx context.Context) {
 	lapsed := s.events.PresenceExpired()
 	for {
@@ -69,14 +67,8 @@ func (s *Service) WatchPresence(ctx context.Context) {
 			if !ok {
 				return
 			}
-			now := time.Now().UTC()
-			id, sub, err := s.db.PresenceLapsed(ctx, userID, now)
-			if err != nil {
-				s.logger.ErrorContext(ctx, "presence lapsed", slog.Int64("user_id", userID), slog.String("error", err.Error()))
-				continue
-			}
 			s.logger.InfoContext(ctx, "presence lapsed", slog.Int64("user_id", userID))
-			s.announcePresence(ctx, id, PresenceChange{UserID: sub, LastSeenAt: &now})
+			s.wentOffline(ctx, userID, time.Now().UTC())
 		}
 	}
 }

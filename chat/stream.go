@@ -42,12 +42,19 @@ type Stream struct {
 	replayed map[string]bool
 	// resynced: the client was told to resync, so what was published before it is skipped.
 	resynced bool
+	// fresh: the client gave no position (a stream that starts now).
+	fresh bool
+	// started: a new stream took the user channel's head as its position (CatchUp), so
+	// that a client that never got an event still resumes from somewhere; events published
+	// between Subscribe and that head arrive live, are sent, and leave the position alone.
+	started bool
 }
 
 // OpenStream answers the stream of me that resumes after lastEventID, the client's
 // Last-Event-ID ("" for a stream that starts now).
 func (s *Service) OpenStream(me messenger.User, lastEventID string) *Stream {
-	st := &Stream{s: s, me: me, channel: UserChannel(me.ID), pos: parseStreamPosition(lastEventID), marks: receiptMarks{}}
+	st := &Stream{s: s, me: me, channel: UserChannel(me.ID), pos: parseStreamPosition(lastEventID), marks: receiptMarks{},
+		fresh: lastEventID == ""}
 	// The zone's position: where the client was (if it was in this zone), else the newest
 	// notice, once CatchUp knows it.
 	switch {
@@ -103,7 +110,24 @@ func (st *Stream) CatchUp(ctx context.Context) []realtime.Event {
 	if st.zoneResync && !st.resynced {
 		out = append(out, st.Resync(ctx))
 	}
+	if st.fresh && !st.resynced {
+		out = st.start(ctx, out)
+	}
 	return out
+}
+
+// start gives a new stream the user channel's head as its position, and the client that
+// position (an event without a type): a page whose stream closes before any event came —
+// a tab hidden for long — resumes from it, with nothing lost meanwhile. Without the head
+// (the engine does not answer) the stream starts as before, without a position.
+func (st *Stream) start(ctx context.Context, out []realtime.Event) []realtime.Event {
+	head, err := st.s.events.Head(ctx, st.channel)
+	if err != nil {
+		st.s.logger.Log(ctx, trace.FailureLevel(err), "stream head", slog.Int64("user_id", st.me.ID), slog.String("error", err.Error()))
+		return out
+	}
+	st.pos.user, st.started = head, true
+	return append(out, realtime.Event{ID: st.pos.String()})
 }
 
 // Deliver answers what a live delivery of the stream's channels is for the client: nothing
@@ -148,6 +172,13 @@ func (st *Stream) deliverUser(ev realtime.Event) []realtime.Event {
 		if cmp, ok := realtime.CompareEventIDs(ev.ID, st.pos.user); ok && cmp <= 0 {
 			return nil // published before the resync: the client's catch-up has it
 		}
+	}
+	if st.started && ev.ID != "" {
+		if cmp, ok := realtime.CompareEventIDs(ev.ID, st.pos.user); ok && cmp <= 0 {
+			ev.ID = st.pos.String() // published before the head the client has
+			return []realtime.Event{ev}
+		}
+		st.started = false
 	}
 	return st.appendUser(nil, ev)
 }

@@ -26,8 +26,13 @@ const (
 	// heartbeatEvery keeps proxies and browsers from timing out an idle stream, and finds
 	// dead connections by failing to write.
 	heartbeatEvery = 20 * time.Second
-	// writeTimeout bounds one write: a client that stops reading is dropped, never waited on.
-	writeTimeout = 10 * time.Second
+	// DefaultStreamWriteTimeout bounds one write (Config.StreamWriteTimeout): a client that
+	// stops reading is dropped, never waited on.
+	DefaultStreamWriteTimeout = 10 * time.Second
+	// DefaultStreamHiddenClose is how long a page's tab stays hidden before the page closes
+	// its live stream (Config.StreamHiddenClose): a tab left in the background does not
+	// keep its user online, nor a connection open, for ever.
+	DefaultStreamHiddenClose = 5 * time.Minute
 )
 
 // events is the live stream of the pages: the same events as the API's, with HTML
@@ -142,7 +147,7 @@ func (s *Server) openStream(c *echo.Context, me messenger.User, format formatter
 		lastID = c.QueryParam("last_event_id")
 	}
 	st := &stream{s: s, ctx: ctx, logger: c.Logger(), req: c.Request(), me: me, connID: auth.NewToken(), live: s.chat.OpenStream(me, lastID),
-		format: format, out: newHTTPOut(c.Response()), streams: streamsChannel(me.ID)}
+		format: format, out: newHTTPOut(c.Response(), s.cfg.StreamWriteTimeout), streams: streamsChannel(me.ID)}
 	sub, err := s.engine.Subscribe(ctx, append(st.live.Channels(), st.streams)...)
 	if err != nil {
 		return nil, err
@@ -320,7 +325,7 @@ func (b *frameBuffer) release() {
 }
 
 // write writes raw, to be flushed before the stream waits for more: a client that stops
-// reading is dropped after writeTimeout, never waited on.
+// reading is dropped after the configured StreamWriteTimeout, never waited on.
 func (st *stream) write(raw []byte) error {
 	if err := st.out.Write(raw); err != nil {
 		return err

@@ -50,6 +50,7 @@ type env struct {
 	config handlers.Config
 	engine realtime.Engine
 	server *handlers.Server
+	svc    *chat.Service
 	echo   *echo.Echo
 	logs   *syncbuf.Buffer // the server's JSON log lines
 }
@@ -110,7 +111,7 @@ func (b base) serve(t *testing.T, engine realtime.Engine) *env {
 			t.Errorf("live streams still running after the test: %v", err)
 		}
 	})
-	return &env{t: t, srv: srv, db: b.db, appDSN: b.appDSN, owner: b.owner, config: b.cfg, engine: engine, server: server, echo: e, logs: logs}
+	return &env{t: t, srv: srv, db: b.db, appDSN: b.appDSN, owner: b.owner, config: b.cfg, engine: engine, server: server, svc: svc, echo: e, logs: logs}
 }
 
 type claims = jwt.MapClaims

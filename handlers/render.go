@@ -23,7 +23,7 @@ func render(c *echo.Context, status int, component templ.Component) error {
 
 // layout answers the layout props of a page titled title.
 func (s *Server) layout(title string) views.LayoutProps {
-	return views.LayoutProps{Title: title, AssetQuery: s.assetQ, SignInURL: s.signInURL()}
+	return views.LayoutProps{Title: title, AssetQuery: s.assetQ, SignInURL: s.signInURL(), StreamHiddenClose: s.cfg.StreamHiddenClose}
 }
 
 // signInURL is where a signed-out browser goes to sign in: dev login, or the portal's

@@ -73,6 +73,13 @@ type Config struct {
 	// MaxPushDevices caps a user's push subscriptions: one more drops the oldest
 	// (DefaultMaxPushDevices if 0).
 	MaxPushDevices int
+	// StreamWriteTimeout is how long a live stream's write may stay blocked (a client that
+	// stopped reading) before the stream is closed (DefaultStreamWriteTimeout if 0).
+	StreamWriteTimeout time.Duration
+	// StreamHiddenClose is how long a page's tab may stay hidden before the page closes its
+	// live stream, to open it again where it left off when shown (DefaultStreamHiddenClose
+	// if 0).
+	StreamHiddenClose time.Duration
 }
 
 // PushKeys is where the VAPID public key comes from (package push's key configuration).
@@ -172,6 +179,12 @@ func New(cfg Config, db *store.DB, svc *chat.Service, verifier *auth.Verifier, e
 	}
 	if s.cfg.BodyReadTimeout <= 0 {
 		s.cfg.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if s.cfg.StreamWriteTimeout <= 0 {
+		s.cfg.StreamWriteTimeout = DefaultStreamWriteTimeout
+	}
+	if s.cfg.StreamHiddenClose <= 0 {
+		s.cfg.StreamHiddenClose = DefaultStreamHiddenClose
 	}
 	if s.cfg.UploadReadTimeout <= 0 {
 		s.cfg.UploadReadTimeout = DefaultUploadReadTimeout

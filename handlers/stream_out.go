@@ -31,16 +31,17 @@ type streamOut interface {
 
 // httpOut writes through net/http's response.
 type httpOut struct {
-	w  http.ResponseWriter
-	rc *http.ResponseController
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration // of each write (Config.StreamWriteTimeout)
 }
 
-func newHTTPOut(w http.ResponseWriter) *httpOut {
-	return &httpOut{w: w, rc: http.NewResponseController(w)}
+func newHTTPOut(w http.ResponseWriter, timeout time.Duration) *httpOut {
+	return &httpOut{w: w, rc: http.NewResponseController(w), timeout: timeout}
 }
 
 func (o *httpOut) Write(raw []byte) error {
-	o.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	o.rc.SetWriteDeadline(time.Now().Add(o.timeout))
 	_, err := o.w.Write(raw)
 	return err
 }
@@ -52,6 +53,7 @@ func (o *httpOut) Flush() error { return o.rc.Flush() }
 // whose body ends when the connection closes).
 type connOut struct {
 	conn    net.Conn
+	timeout time.Duration // of each flush (Config.StreamWriteTimeout)
 	chunked bool
 	buf     *[]byte // from outBuffers while frames wait, nil between flushes
 }
@@ -89,7 +91,7 @@ func (o *connOut) Flush() error {
 	if len(*b) == 0 {
 		return nil
 	}
-	o.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	o.conn.SetWriteDeadline(time.Now().Add(o.timeout))
 	if !o.chunked {
 		_, err := o.conn.Write(*b)
 		return err
@@ -130,7 +132,7 @@ func (st *stream) detach() bool {
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(st.ctx))
 	st.ctx = ctx
-	out := &connOut{conn: conn, chunked: st.req.ProtoAtLeast(1, 1)}
+	out := &connOut{conn: conn, timeout: st.s.cfg.StreamWriteTimeout, chunked: st.req.ProtoAtLeast(1, 1)}
 	st.out, st.req = out, nil
 	st.s.detached.Add(2)
 	go func() {

@@ -449,6 +449,62 @@
     else if (streaming && stream.reader && typeof stream.reader.cancel === "function") stream.reader.cancel();
   });
 
+  // A tab hidden for long (#live's data-hidden-close-ms, the server's
+  // MESSENGER_STREAM_HIDDEN_CLOSE, 5 minutes) closes its live stream: a tab forgotten in
+  // the background neither keeps its user online nor holds a connection. Shown again, the
+  // stream opens where it left off (last_event_id: the server sends what came meanwhile)
+  // and the page catches up as after any reconnect. hx-sse's own pause (which closes at
+  // once on every hide) is off on #live, so a short look elsewhere costs nothing.
+  // (hx-sse stops with its element, and a new element is a new connection: hence the
+  // element is taken out and a fresh one put back.)
+  var hiddenTimer = null, parkedLive = null;
+
+  function parkStream() {
+    hiddenTimer = null;
+    var live = $("#live");
+    if (!document.hidden || !live) return;
+    var conn = (live._htmx && live._htmx.sse) || stream;
+    var id = (conn && conn.lastEventId) || live.dataset.lastEventId || "";
+    parkedLive = { parent: live.parentNode, next: live.nextSibling, html: live.outerHTML, lastEventId: id };
+    live.remove();
+    // Removed from the page, hx-sse ends the connection at its next step; this ends it now.
+    if (conn) {
+      if (conn.reader && typeof conn.reader.cancel === "function") conn.reader.cancel();
+      if (conn.abortController && typeof conn.abortController.abort === "function") conn.abortController.abort();
+      if (typeof conn.delayCanceller === "function") conn.delayCanceller();
+    }
+  }
+
+  function unparkStream() {
+    var p = parkedLive;
+    parkedLive = null;
+    if (!p || $("#live") || !p.parent.isConnected) return;
+    var holder = document.createElement("div");
+    holder.innerHTML = p.html;
+    var live = holder.firstElementChild;
+    var url = (live.getAttribute("hx-sse:connect") || "/events").split("?")[0];
+    if (p.lastEventId) {
+      url += "?last_event_id=" + encodeURIComponent(p.lastEventId);
+      live.dataset.lastEventId = p.lastEventId;
+    }
+    live.setAttribute("hx-sse:connect", url);
+    live.removeAttribute("data-htmx-powered");
+    p.parent.insertBefore(live, p.next && p.next.parentNode === p.parent ? p.next : null);
+    if (window.htmx) htmx.process(live);
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    clearTimeout(hiddenTimer);
+    hiddenTimer = null;
+    if (!document.hidden) {
+      unparkStream();
+      return;
+    }
+    var live = $("#live");
+    var after = live ? +live.dataset.hiddenCloseMs || 0 : 0;
+    if (after > 0) hiddenTimer = setTimeout(parkStream, after);
+  });
+
   // ---------------------------------------------------------------- the stream's end
 
   // The server ends the live stream for good with stream.closed {"reason"} (hx-sse:close

@@ -2,12 +2,10 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/dreamseed/messenger"
+	"github.com/lib/pq"
 )
 
 // Contacts answers the users who share an active conversation with the transaction's
@@ -27,15 +25,39 @@ func (tx *Tx) Contacts(ctx context.Context) ([]int64, error) {
 	return scanIDs(rows)
 }
 
-// PresenceLapsed records that a user whose connections lapsed was last seen at t, and
-// answers who they are, for announcing it.
-func (db *DB) PresenceLapsed(ctx context.Context, userID int64, t time.Time) (messenger.Identity, string, error) {
-	id := messenger.Identity{UserID: userID}
-	var sub string
-	err := db.db.QueryRowContext(ctx, `SELECT org_id, zone_id, sub FROM app_presence_lapsed($1, $2)`, userID, t).
-		Scan(&id.OrgID, &id.ZoneID, &sub)
-	if errors.Is(err, sql.ErrNoRows) {
-		return id, "", messenger.Errorf(messenger.ENOTFOUND, "error.user.not_found")
+// MaxPresenceBatch is the most users one PresenceOffline call takes (the gate's own limit).
+const MaxPresenceBatch = 10000
+
+// Offline is a user whose last_seen_at PresenceOffline stored: their portal id, the time
+// stored and their contacts, the users to tell.
+type Offline struct {
+	UserID     int64
+	Sub        string
+	LastSeenAt time.Time // as stored
+	Contacts   []int64
+}
+
+// PresenceOffline records, in one statement, that each of userIDs (at most
+// MaxPresenceBatch, the users the realtime engine reports offline) was last seen at t,
+// never later than now nor earlier than what is stored, and answers each one found with
+// their contacts (as Contacts would answer them). It acts as nobody: the presence batcher
+// and the sweeper of lapsed presence only, never inside a user's transaction.
+func (db *DB) PresenceOffline(ctx context.Context, userIDs []int64, t time.Time) ([]Offline, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT user_id, sub, last_seen_at, contacts FROM app_presence_offline($1, $2)`, pq.Array(userIDs), t)
+	if err != nil {
+		return nil, fmt.Errorf("presence offline: %w", err)
 	}
-	return id, sub, err
+	defer rows.Close()
+	out := make([]Offline, 0, len(userIDs))
+	for rows.Next() {
+		var o Offline
+		if err := rows.Scan(&o.UserID, &o.Sub, &o.LastSeenAt, (*pq.Int64Array)(&o.Contacts)); err != nil {
+			return nil, fmt.Errorf("presence offline: %w", err)
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("presence offline: %w", err)
+	}
+	return out, nil
 }

@@ -169,14 +169,6 @@ func (tx *Tx) UserBySub(ctx context.Context, sub string) (messenger.User, error)
 	return u, notFound(err, "error.user.not_found")
 }
 
-// TouchLastSeen records that the transaction's user was active at t.
-func (tx *Tx) TouchLastSeen(ctx context.Context, t time.Time) error {
-	_, err := tx.tx.ExecContext(ctx,
-		`UPDATE users SET last_seen_at = $2 WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)`,
-		tx.id.UserID, t)
-	return err
-}
-
 // SearchUsers answers up to limit people of the transaction's organization whose name
 // contains q (all of them, by name, when q is empty), other than the user themself.
 func (tx *Tx) SearchUsers(ctx context.Context, q string, limit int) ([]messenger.User, error) {

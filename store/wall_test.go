@@ -304,7 +304,7 @@ func TestDatabaseWall(t *testing.T) {
 
 	t.Run("presence of another organization", func(t *testing.T) {
 		w := wall{t: t, app: w.app, owner: w.owner}
-		w.refused("marking another organization's user gone", admin, `SELECT * FROM app_presence_lapsed($1, now())`, other.ID)
+		w.refused("marking another organization's user gone", admin, `SELECT * FROM app_presence_offline($1, now())`, pq.Array([]int64{other.ID}))
 		if v := w.value(`SELECT last_seen_at FROM users WHERE id = $1`, other.ID); v != "" {
 			t.Errorf("the other organization's user was last seen at %s", v)
 		}
@@ -500,18 +500,26 @@ func TestDatabaseWall(t *testing.T) {
 		w.refused("a student making themself a teacher", outsider, signIn, "a2", "org-a", "zone-a", "이서연", "teacher")
 		w.refused("renaming and demoting another user", outsider, signIn, "a1", "org-a", "zone-a", "바보", "student")
 		w.refused("moving another user out of their school", outsider, signIn, "a3", "org-b", "zone-b", "박지호", "parent")
-		w.refused("recording one's own lapse", outsider, `SELECT * FROM app_presence_lapsed($1, now())`, outsider.ID)
+		w.refused("recording one's own going offline", outsider, `SELECT * FROM app_presence_offline($1, now())`, pq.Array([]int64{outsider.ID}))
+		w.refused("marking users gone and listing their contacts", outsider, `SELECT * FROM app_presence_offline($1, now())`, pq.Array([]int64{outsider.ID, admin.ID}))
 		for _, u := range []messenger.User{admin, outsider, member} {
 			if v := w.value(`SELECT name || ' ' || role || ' ' || org_id || ' ' || (moved_at IS NULL) FROM users WHERE id = $1`, u.ID); v != u.Name+" "+u.Role+" "+strconv.FormatInt(orgA, 10)+" true" {
 				t.Errorf("user %s is now %q", u.Sub, v)
 			}
 		}
-		// The sweeper (no user settings) records a lapse, never later than now.
-		if _, err := w.app.Exec(`SELECT * FROM app_presence_lapsed($1, now() + interval '10 years')`, quiet.ID); err != nil {
-			t.Errorf("the sweeper: %v", err)
+		// The presence batches (no user settings; lapses too): never later than now, never
+		// backwards.
+		if _, err := w.app.Exec(`SELECT * FROM app_presence_offline($1, now() + interval '10 years')`, pq.Array([]int64{admin.ID})); err != nil {
+			t.Errorf("the presence batches: %v", err)
 		}
-		if v := w.value(`SELECT last_seen_at <= now() FROM users WHERE id = $1`, quiet.ID); v != "true" {
-			t.Error("the sweeper recorded a lapse in the future")
+		if _, err := w.app.Exec(`SELECT * FROM app_presence_offline($1, now() - interval '10 years')`, pq.Array([]int64{admin.ID})); err != nil {
+			t.Errorf("the presence batches: %v", err)
+		}
+		if v := w.value(`SELECT last_seen_at <= now() AND last_seen_at > now() - interval '1 hour' FROM users WHERE id = $1`, admin.ID); v != "true" {
+			t.Error("the presence batches recorded a time in the future, or moved last seen backwards")
+		}
+		if _, err := w.app.Exec(`SELECT * FROM app_presence_offline(array(SELECT generate_series(1, 10001))::bigint[], now())`); err == nil {
+			t.Error("the presence gate took more than 10000 users")
 		}
 	})
 }

@@ -73,6 +73,12 @@ type config struct {
 	// SendTransactions is how many send transactions this process runs at once: the sends
 	// that wait meanwhile are stored together by the next ones (group commit).
 	SendTransactions int
+	// Presence: how users gone offline are stored and announced in batches.
+	Presence chat.PresenceConfig
+	// StreamWriteTimeout closes a live stream whose write stays blocked this long;
+	// StreamHiddenClose is how long a page's tab stays hidden before it closes its stream.
+	StreamWriteTimeout time.Duration
+	StreamHiddenClose  time.Duration
 	// DBMaxConns bounds this process's pool of database connections.
 	DBMaxConns int
 	// JobWorkers is how many background jobs this process works at once; 0: none, it only
@@ -323,6 +329,26 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, fmt.Errorf("MESSENGER_SEND_TRANSACTIONS must be a whole number from 1 to 32, not %q", env("MESSENGER_SEND_TRANSACTIONS", "")))
 	} else {
 		c.SendTransactions = int(n)
+	}
+	if n, err := boundedInt(env("MESSENGER_PRESENCE_BATCH_SIZE", strconv.Itoa(chat.DefaultPresenceConfig.BatchSize)), 1, store.MaxPresenceBatch); err != nil {
+		errs = append(errs, fmt.Errorf("MESSENGER_PRESENCE_BATCH_SIZE must be a whole number from 1 to %d, not %q", store.MaxPresenceBatch, env("MESSENGER_PRESENCE_BATCH_SIZE", "")))
+	} else {
+		c.Presence.BatchSize = int(n)
+	}
+	if d, err := time.ParseDuration(env("MESSENGER_PRESENCE_RETRY_MAX", chat.DefaultPresenceConfig.RetryMax.String())); err != nil || d < 100*time.Millisecond || d > 10*time.Minute {
+		errs = append(errs, errors.New("MESSENGER_PRESENCE_RETRY_MAX must be a duration from 100ms to 10m, like 30s"))
+	} else {
+		c.Presence.RetryMax = d
+	}
+	if d, err := time.ParseDuration(env("MESSENGER_STREAM_WRITE_TIMEOUT", handlers.DefaultStreamWriteTimeout.String())); err != nil || d < 100*time.Millisecond || d > 10*time.Minute {
+		errs = append(errs, errors.New("MESSENGER_STREAM_WRITE_TIMEOUT must be a duration from 100ms to 10m, like 10s"))
+	} else {
+		c.StreamWriteTimeout = d
+	}
+	if d, err := time.ParseDuration(env("MESSENGER_STREAM_HIDDEN_CLOSE", handlers.DefaultStreamHiddenClose.String())); err != nil || d < time.Second || d > 24*time.Hour {
+		errs = append(errs, errors.New("MESSENGER_STREAM_HIDDEN_CLOSE must be a duration from 1s to 24h, like 5m"))
+	} else {
+		c.StreamHiddenClose = d
 	}
 	if n, err := boundedInt(env("MESSENGER_DB_MAX_CONNS", strconv.Itoa(store.DefaultMaxConns)), 2, 1000); err != nil {
 		errs = append(errs, fmt.Errorf("MESSENGER_DB_MAX_CONNS must be a whole number from 2 to 1000, not %q", env("MESSENGER_DB_MAX_CONNS", "")))

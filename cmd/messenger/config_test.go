@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dreamseed/messenger/chat"
+	"github.com/dreamseed/messenger/handlers"
 	"github.com/dreamseed/messenger/ratelimit"
 )
 
@@ -101,6 +102,25 @@ func TestLoadConfig(t *testing.T) {
 			_, err := loadConfig(envOf(map[string]string{"MESSENGER_SEND_TRANSACTIONS": bad}))
 			if err == nil || !strings.Contains(err.Error(), "MESSENGER_SEND_TRANSACTIONS") {
 				t.Errorf("%q: err = %v, want it to name MESSENGER_SEND_TRANSACTIONS", bad, err)
+			}
+		}
+	})
+	t.Run("presence batches and streams", func(t *testing.T) {
+		c, err := loadConfig(envOf(nil))
+		if err != nil || c.Presence != chat.DefaultPresenceConfig || c.StreamWriteTimeout != handlers.DefaultStreamWriteTimeout ||
+			c.StreamHiddenClose != handlers.DefaultStreamHiddenClose {
+			t.Errorf("defaults = %+v %v %v, %v", c.Presence, c.StreamWriteTimeout, c.StreamHiddenClose, err)
+		}
+		c, err = loadConfig(envOf(map[string]string{"MESSENGER_PRESENCE_BATCH_SIZE": "200", "MESSENGER_PRESENCE_RETRY_MAX": "5s",
+			"MESSENGER_STREAM_WRITE_TIMEOUT": "2s", "MESSENGER_STREAM_HIDDEN_CLOSE": "30s"}))
+		if err != nil || c.Presence.BatchSize != 200 || c.Presence.RetryMax != 5*time.Second || c.StreamWriteTimeout != 2*time.Second ||
+			c.StreamHiddenClose != 30*time.Second {
+			t.Errorf("set = %+v %v %v, %v", c.Presence, c.StreamWriteTimeout, c.StreamHiddenClose, err)
+		}
+		for name, bad := range map[string]string{"MESSENGER_PRESENCE_BATCH_SIZE": "10001", "MESSENGER_PRESENCE_RETRY_MAX": "1ms",
+			"MESSENGER_STREAM_WRITE_TIMEOUT": "0s", "MESSENGER_STREAM_HIDDEN_CLOSE": "soon"} {
+			if _, err := loadConfig(envOf(map[string]string{name: bad})); err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s=%q: err = %v, want it named", name, bad, err)
 			}
 		}
 	})

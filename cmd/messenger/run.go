@@ -204,6 +204,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 	svc := chat.NewService(db, engine, logger, chatMetrics, limits)
 	svc.SetNotifyConfig(cfg.Notify)
 	svc.SetSendTransactions(cfg.SendTransactions)
+	svc.SetPresenceConfig(cfg.Presence)
 	handler, server := handlers.New(handlers.Config{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, PortalOrigins: cfg.PortalOrigins,
 		CookieSecure: cfg.CookieSecure, CookieSameSite: cfg.CookieSameSite, HTTPS: cfg.HTTPS,
@@ -212,6 +213,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 		MaxStreamsPerUser: cfg.MaxStreamsPerUser, MaxSessionsPerUser: cfg.MaxSessionsPerUser, StreamsOnHTTP: cfg.StreamsOnHTTP,
 		MaxUploadBytes: cfg.MaxUploadBytes, MaxFilesPerUpload: cfg.MaxFilesPerUpload,
 		PushKeys: pushKey, PushAllowPrivate: cfg.Push.AllowPrivate, MaxPushDevices: cfg.MaxPushDevices,
+		StreamWriteTimeout: cfg.StreamWriteTimeout, StreamHiddenClose: cfg.StreamHiddenClose,
 	}, db, svc, verifier, engine, logger)
 
 	dg, unsub, err := openDigest(cfg, db, engine, logger)
@@ -285,6 +287,9 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 		logger.Info("background loops stopped")
 	}()
 	loops.Go(func() { svc.WatchPresence(streamsCtx) }) // announces users whose server process died
+	// Stores and announces users gone offline in batches; when the streams end it stores
+	// what is queued, before the loops are waited for and the database closes.
+	loops.Go(func() { svc.StorePresence(streamsCtx) })
 	loops.Go(func() { server.WatchReady(streamsCtx, cfg.ReadyProbeEvery) })
 	served := make(chan error, 3)
 	go func() { served <- srv.Serve(ln) }()
