@@ -700,6 +700,14 @@ func (b *bench) streamOnce(ctx context.Context, i int, connected func()) error {
 	watchdog := time.AfterFunc(streamIdle, cancel)
 	defer watchdog.Stop()
 	rd := sse.NewReader(resp.Body)
+	defer func() {
+		// An id alone (a stream's first frame, a stale receipt) moves the position too.
+		if rd.LastID != "" {
+			u.mu.Lock()
+			u.lastID = rd.LastID
+			u.mu.Unlock()
+		}
+	}()
 	rd.OnLine = func() { watchdog.Reset(streamIdle) }
 	rd.OnComment = func() {
 		u.mu.Lock()

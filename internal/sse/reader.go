@@ -19,6 +19,9 @@ type Event struct {
 // "event", "data" (several lines join with "\n"), "id"; lines starting with ":" are
 // comments (heartbeats); an empty line dispatches.
 type Reader struct {
+	// LastID is the stream's last event ID as an EventSource keeps it: set by every id
+	// field, also of a frame that dispatches nothing (an id alone moves the position).
+	LastID    string
 	sc        *bufio.Scanner
 	OnComment func()
 	OnLine    func() // any line at all: the stream is alive
@@ -72,6 +75,7 @@ func (r *Reader) Next() (Event, error) {
 		case "id":
 			if !strings.ContainsRune(value, 0) {
 				ev.ID, ev.HasID = value, true
+				r.LastID = value
 			}
 		}
 	}
