@@ -59,8 +59,12 @@ type connOut struct {
 }
 
 // outBuffers are the frames' buffers of detached streams, held only from a write to its
-// flush.
-var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+// flush. Each starts with room for a chunk's size line, so that a flush is one write.
+var outBuffers = sync.Pool{New: func() any { b := make([]byte, chunkHead, 1<<10); return &b }}
+
+// chunkHead is the room for a chunk's size line before its frames: up to 16 hex digits
+// and CRLF.
+const chunkHead = 18
 
 // maxPending sends the frames written so far once they are this large, before the flush.
 const maxPending = 64 << 10
@@ -70,7 +74,7 @@ func (o *connOut) Write(raw []byte) error {
 		o.buf = outBuffers.Get().(*[]byte)
 	}
 	*o.buf = append(*o.buf, raw...)
-	if len(*o.buf) >= maxPending {
+	if len(*o.buf)-chunkHead >= maxPending {
 		return o.Flush()
 	}
 	return nil
@@ -83,26 +87,29 @@ func (o *connOut) Flush() error {
 	b := o.buf
 	o.buf = nil
 	defer func() {
-		if cap(*b) <= maxPending {
-			*b = (*b)[:0]
+		if cap(*b) <= 2*maxPending {
+			*b = (*b)[:chunkHead]
 			outBuffers.Put(b)
 		}
 	}()
-	if len(*b) == 0 {
+	frames := len(*b) - chunkHead
+	if frames == 0 {
 		return nil
 	}
-	o.conn.SetWriteDeadline(time.Now().Add(o.timeout))
-	if !o.chunked {
-		_, err := o.conn.Write(*b)
-		return err
+	out := (*b)[chunkHead:]
+	if o.chunked {
+		// The size line goes right before the frames, and CRLF after them: one write.
+		var head [chunkHead]byte
+		line := append(strconv.AppendInt(head[:0], int64(frames), 16), '\r', '\n')
+		start := chunkHead - len(line)
+		copy((*b)[start:], line)
+		*b = append(*b, '\r', '\n')
+		out = (*b)[start:]
 	}
-	var head [20]byte
-	bufs := net.Buffers{append(strconv.AppendInt(head[:0], int64(len(*b)), 16), '\r', '\n'), *b, crlf}
-	_, err := bufs.WriteTo(o.conn)
+	o.conn.SetWriteDeadline(time.Now().Add(o.timeout))
+	_, err := o.conn.Write(out)
 	return err
 }
-
-var crlf = []byte("\r\n")
 
 // finish ends the response (the last chunk) and closes the connection.
 func (o *connOut) finish() {
