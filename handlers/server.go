@@ -118,11 +118,14 @@ type Server struct {
 	hole     []byte        // stands in a cached page for the value each request fills in
 	draining chan struct{} // closed when the process shuts down (Drain)
 	// detached counts the live streams served from a goroutine of their own, after their
-	// connection was taken from net/http (stream.detach), which no longer waits for them.
-	detached  sync.WaitGroup
-	drainOnce sync.Once
-	unready   chan struct{} // closed when /readyz turns 503 (Unready, or Drain)
-	readyOnce sync.Once
+	// connection was taken from net/http (stream.detach), which no longer waits for them;
+	// once WaitStreams has begun (detachDone) no stream detaches: it ends on net/http.
+	detached   sync.WaitGroup
+	detachMu   sync.Mutex
+	detachDone bool
+	drainOnce  sync.Once
+	unready    chan struct{} // closed when /readyz turns 503 (Unready, or Drain)
+	readyOnce  sync.Once
 }
 
 // DefaultMaxBodyBytes is the body limit of forms and JSON: a message of

@@ -33,6 +33,9 @@ func (s *Server) Drain() {
 // server's Shutdown does not wait for them. After Drain they end at once, each with its
 // last event; a client that does not read is cut by the write timeout.
 func (s *Server) WaitStreams(ctx context.Context) error {
+	s.detachMu.Lock()
+	s.detachDone = true
+	s.detachMu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		s.detached.Wait()
@@ -44,4 +47,16 @@ func (s *Server) WaitStreams(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// startDetached counts a stream about to detach, with its two goroutines, unless the wait
+// for detached streams has begun (a WaitGroup may not grow while it is waited on).
+func (s *Server) startDetached() bool {
+	s.detachMu.Lock()
+	defer s.detachMu.Unlock()
+	if s.detachDone {
+		return false
+	}
+	s.detached.Add(2)
+	return true
 }

@@ -131,17 +131,20 @@ func (st *stream) detach() bool {
 	if err := st.out.Flush(); err != nil {
 		return false
 	}
+	if !st.s.startDetached() {
+		return false // the process is shutting down: the stream ends on net/http
+	}
 	// What Hijack hands over besides the connection is let go: bytes the client sent
 	// after its request (a stream reads none) and a write buffer made for the caller.
 	conn, _, err := st.out.(*httpOut).rc.Hijack()
 	if err != nil {
+		st.s.detached.Add(-2)
 		return false
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(st.ctx))
 	st.ctx = ctx
 	out := &connOut{conn: conn, timeout: st.s.cfg.StreamWriteTimeout, chunked: st.req.ProtoAtLeast(1, 1)}
 	st.out, st.req = out, nil
-	st.s.detached.Add(2)
 	go func() {
 		// The client sends nothing on a stream: a read ends when it closes the connection
 		// (or it breaks), which ends the stream at once, as net/http's reader did.
