@@ -11,11 +11,15 @@
 #      announcement to a zone of STREAMS users; the bare server: one event of the same size
 #      to every stream), each timed to every stream, a hold for heartbeats, then every
 #      stream closed at once;
+#      and, on the messenger, before the hold: a group of GROUP_SIZE members and one of 10
+#      take GROUP_SENDS sends each at GROUP_RATE a second, each member's stream timed to
+#      every message (send→delivered), and each send's own answer;
 #   4. after the close, what the messenger logged (errors) and how many users' last_seen
 #      was written.
 # Results in bench/out/streams-<time>/: results.json, the servers' logs, summary.txt.
 #
 # Knobs: STREAMS (10000) BURSTS (10) HOLD (45s) SETTLE (10s) BENCH_ENGINE (memory)
+# GROUP_SIZE (500; 0 skips the group phase) GROUP_SENDS (200) GROUP_RATE (20)
 # BENCH_ADDR (127.0.0.1:8121) BARE_ADDR (127.0.0.1:8122) BENCH_PPROF_ADDR (127.0.0.1:8123)
 # SERVER_ENV (more of the messenger's environment, e.g. GODEBUG=memprofilerate=512) BENCH_WAIT_QUIET (0) BENCH_PGHOST/BENCH_PGPORT/BENCH_PGUSER BENCH_DB BENCH_REDIS_URL.
 set -euo pipefail
@@ -25,6 +29,9 @@ STREAMS=${STREAMS:-10000}
 BURSTS=${BURSTS:-10}
 HOLD=${HOLD:-45s}
 SETTLE=${SETTLE:-10s}
+GROUP_SIZE=${GROUP_SIZE:-500}
+GROUP_SENDS=${GROUP_SENDS:-200}
+GROUP_RATE=${GROUP_RATE:-20}
 BENCH_ENGINE=${BENCH_ENGINE:-memory}
 BENCH_ADDR=${BENCH_ADDR:-127.0.0.1:8121}
 BARE_ADDR=${BARE_ADDR:-127.0.0.1:8122}
@@ -93,6 +100,7 @@ grep -m1 '"open files' "$OUT/server.log" || true
 quiet streams
 say "streambench: $STREAMS streams on each, $BURSTS bursts, hold $HOLD"
 ./bin/streambench run -streams "$STREAMS" -bursts "$BURSTS" -hold "$HOLD" -settle "$SETTLE" \
+	-group-size "$GROUP_SIZE" -group-sends "$GROUP_SENDS" -group-rate "$GROUP_RATE" \
 	-bare-url "http://$BARE_ADDR" -bare-pid "$BARE_PID" -url "http://$BENCH_ADDR" -pid "$SERVER_PID" \
 	-json "$OUT/results.json" | tee "$OUT/summary.txt"
 

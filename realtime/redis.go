@@ -39,12 +39,15 @@ const maxChannelsPerScript = 256
 // ID order: it creates the epoch if Redis has none (a Redis that lost its
 // data thereby gets a new one, which makes every older ID gone), appends the
 // event to each channel's stream, refreshes the stream's expiry and
-// PUBLISHes the event with its ID "<epoch>-<stream entry id>".
+// PUBLISHes the event with its ID "<epoch>-<stream entry id>": on each
+// channel, or, when ARGV[6] names the fan-out channel, once on it for all of
+// them (see fanoutMin).
 //
 // KEYS[1] is the epoch key, KEYS[2..] the streams. ARGV[1] is the epoch to
 // create if none exists, ARGV[2] the stream length to trim to (about),
 // ARGV[3] the stream TTL in milliseconds, ARGV[4] and ARGV[5] the encoded
-// event split where its ID goes, ARGV[6..] the pubsub channel of each stream.
+// event split where its ID goes, ARGV[6] the fan-out channel or "", ARGV[7..]
+// the pubsub channel of each stream.
 const publishScript = `
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
@@ -52,10 +55,19 @@ if not epoch then
   redis.call('SET', KEYS[1], epoch, 'NX')
 end
 local stored = ARGV[4] .. ARGV[5]
+local fanout = ARGV[6] ~= ''
+local lines = {epoch}
 for i = 2, #KEYS do
   local sid = redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[2], '*', 'e', epoch, 'v', stored)
   redis.call('PEXPIRE', KEYS[i], ARGV[3])
-  redis.call('PUBLISH', ARGV[i + 4], ARGV[4] .. ',"i":"' .. epoch .. '-' .. sid .. '"' .. ARGV[5])
+  if fanout then
+    lines[i] = ARGV[i + 5] .. ' ' .. sid
+  else
+    redis.call('PUBLISH', ARGV[i + 5], ARGV[4] .. ',"i":"' .. epoch .. '-' .. sid .. '"' .. ARGV[5])
+  end
+end
+if fanout then
+  redis.call('PUBLISH', ARGV[6], table.concat(lines, '\n') .. '\n\n' .. stored)
 end
 return epoch
 `
@@ -232,7 +244,7 @@ func newRedis(ctx context.Context, url string, queueSize int, logger *slog.Logge
 	if err := r.client.Ping(ctx).Err(); err != nil {
 		return fail(err)
 	}
-	r.ps = r.psClient.Subscribe(ctx, r.prefix+resyncAllChannel)
+	r.ps = r.psClient.Subscribe(ctx, r.prefix+resyncAllChannel, r.prefix+fanoutChannel)
 	// Dial the pubsub connection now, so an unusable Redis fails here and
 	// the reader starts from a known connection generation.
 	if err := r.ps.Ping(ctx); err != nil {
@@ -399,8 +411,12 @@ func (r *Redis) queue(ctx context.Context, pipe redis.Pipeliner, pub int, p Publ
 		for chunk := range slices.Chunk(history, maxChannelsPerScript) {
 			keys := make([]string, 0, 1+len(chunk))
 			keys = append(keys, r.epochKey())
-			args := make([]any, 0, 5+len(chunk))
-			args = append(args, newEpoch(), r.limits.maxLen, r.limits.ttl.Milliseconds(), head, body)
+			fanout := ""
+			if len(chunk) >= fanoutMin {
+				fanout = r.prefix + fanoutChannel
+			}
+			args := make([]any, 0, 6+len(chunk))
+			args = append(args, newEpoch(), r.limits.maxLen, r.limits.ttl.Milliseconds(), head, body, fanout)
 			for _, c := range chunk {
 				keys = append(keys, r.historyKey(c))
 				args = append(args, r.prefix+c)
@@ -420,6 +436,12 @@ func (r *Redis) queue(ctx context.Context, pipe redis.Pipeliner, pub int, p Publ
 		payload, err := encodeEvent(group.ev, origin)
 		if err != nil {
 			return q, err
+		}
+		if len(group.channels) >= fanoutMin {
+			for chunk := range slices.Chunk(group.channels, maxChannelsPerScript) {
+				q.pubs = append(q.pubs, pipe.Publish(ctx, r.prefix+fanoutChannel, fanoutPayload(r.prefix, chunk, payload)))
+			}
+			continue
 		}
 		for _, c := range group.channels {
 			q.pubs = append(q.pubs, pipe.Publish(ctx, r.prefix+c, payload))
@@ -785,6 +807,10 @@ func (r *Redis) dispatch(m *redis.Message) {
 	if m.Channel == r.prefix+resyncAllChannel {
 		n := r.hub.resyncAll()
 		r.log.Warn("realtime: events were lost by a process; subscribers told to resync", "subscriptions", n)
+		return
+	}
+	if m.Channel == r.prefix+fanoutChannel {
+		r.dispatchFanout(m.Payload)
 		return
 	}
 	channel, ok := strings.CutPrefix(m.Channel, r.prefix)

@@ -42,6 +42,10 @@ type config struct {
 	Org             string
 	Zone            string
 	JSON            string
+	GroupSize       int
+	SmallSize       int
+	GroupSends      int
+	GroupRate       float64
 }
 
 var logOut io.Writer = os.Stderr
@@ -81,6 +85,10 @@ func runMain(args []string) error {
 	fs.DurationVar(&cfg.BurstGap, "burst-gap", time.Second, "pause after each burst has arrived")
 	fs.DurationVar(&cfg.BurstTimeout, "burst-timeout", 30*time.Second, "how long a burst may take to reach every stream")
 	fs.DurationVar(&cfg.Hold, "hold", 45*time.Second, "how long the streams stay open after the bursts (heartbeats every 20 s)")
+	fs.IntVar(&cfg.GroupSize, "group-size", 500, "the messenger's group phase: members of the big group (users 0 ..); 0 skips the phase")
+	fs.IntVar(&cfg.SmallSize, "small-size", 10, "members of the small group the big one is compared with (the next users)")
+	fs.IntVar(&cfg.GroupSends, "group-sends", 200, "sends to each group, alternated, each from a random member")
+	fs.Float64Var(&cfg.GroupRate, "group-rate", 20, "sends a second, both groups together (open loop)")
 	fs.StringVar(&cfg.Secret, "secret", cfg.Secret, "HS256 secret the messenger verifies portal tokens with (default: $MESSENGER_JWT_SECRET)")
 	fs.StringVar(&cfg.Issuer, "issuer", cfg.Issuer, "iss of the minted tokens")
 	fs.StringVar(&cfg.Audience, "audience", cfg.Audience, "aud of the minted tokens")
@@ -128,6 +136,15 @@ func report(w io.Writer, results []*result) {
 			"bursts %d/%d delivered, p50 %.1f ms, p99 %.1f ms, max %.1f ms; heartbeats min %d a stream; stream errors %v\n",
 			r.Target, r.Streams, mb(r.RSSBytes), r.PerStreamKiB, mb(r.RSSIdleBytes), mb(r.RSSAfterBytes),
 			r.Delivered, r.Bursts*r.Streams, r.BurstP50Ms, r.BurstP99Ms, r.BurstMaxMs, r.HeartbeatsMin, r.StreamErrors)
+	}
+	for _, r := range results {
+		if g := r.Group; g != nil {
+			fmt.Fprintf(w, "%-9s group of %d with %d streams open: %d/%d delivered, send→delivered p50 %.1f ms, p99 %.1f ms, max %.1f ms; "+
+				"the send's answer p50 %.1f ms, p99 %.1f ms (group of %d: delivered p99 %.1f ms, send p50 %.1f ms, p99 %.1f ms); "+
+				"publish cost %.1f µs a recipient; send errors %d\n",
+				r.Target, g.Size, r.Streams, g.Delivered, g.Sends*(g.Size-1), g.DeliveredP50Ms, g.DeliveredP99Ms, g.DeliveredMaxMs,
+				g.SendP50Ms, g.SendP99Ms, g.SmallSize, g.SmallP99Ms, g.SmallSendP50Ms, g.SmallSendP99Ms, g.PerRecipientUs, g.SendErrors)
+		}
 	}
 	if len(results) == 2 && results[0].RSSBytes > 0 && results[0].BurstP99Ms > 0 {
 		b, m := results[0], results[1]

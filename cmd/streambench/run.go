@@ -48,6 +48,7 @@ type result struct {
 	HeartbeatsMin   int64            `json:"heartbeats_min"` // the fewest heartbeats any stream received
 	HeartbeatsTotal int64            `json:"heartbeats_total"`
 	StreamErrors    map[string]int64 `json:"stream_errors,omitempty"`
+	Group           *groupResult     `json:"group,omitempty"` // the messenger's group phase
 }
 
 // bench holds the streams of one target.
@@ -61,6 +62,7 @@ type bench struct {
 	arrived [][]int64 // [burst][stream]: Unix ns the stream got that burst's event, 0 if not
 	got     atomic.Int64
 	beats   []atomic.Int64
+	group   atomic.Pointer[groupPhase] // while the group phase runs
 	errMu   sync.Mutex
 	errs    map[string]int64
 }
@@ -170,6 +172,14 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 	fmt.Fprintf(logOut, "%s: %d of %d burst events delivered, p50 %.1f ms, p99 %.1f ms, max %.1f ms; each burst's p99 %.0f ms, its request %.0f ms\n",
 		b.t.Name, res.Delivered, b.cfg.Bursts*b.cfg.Streams, res.BurstP50Ms, res.BurstP99Ms, res.BurstMaxMs, res.EachBurstP99Ms, res.BurstAnswerMs)
 
+	if !b.t.Bare && b.cfg.GroupSize > 0 && b.cfg.GroupSends > 0 {
+		g, err := b.runGroup(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", b.t.Name, err)
+		}
+		res.Group = g
+	}
+
 	time.Sleep(b.cfg.Hold)
 	res.RSSAfterBytes = b.rss()
 	res.HeartbeatsMin = -1
@@ -278,6 +288,10 @@ func (b *bench) read(body io.Reader, i int) error {
 			event = event[:0]
 		case line[0] == ':':
 			b.beats[i].Add(1)
+		case bytes.HasPrefix(line, []byte("data: ")) && bytes.Equal(event, []byte("message.new")):
+			if g := b.group.Load(); g != nil {
+				g.match(line, i)
+			}
 		case bytes.HasPrefix(line, []byte("event: ")):
 			event = append(event[:0], bytes.TrimRight(line[len("event: "):], "\r\n")...)
 		}
@@ -331,6 +345,11 @@ func (b *bench) sendBurst(ctx context.Context, k int) error {
 
 // api makes a JSON request as the teacher.
 func (b *bench) api(ctx context.Context, method, path string, in, out any) error {
+	return b.apiAs(ctx, 0, method, path, in, out)
+}
+
+// apiAs makes a JSON request as user i.
+func (b *bench) apiAs(ctx context.Context, i int, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		raw, err := json.Marshal(in)
@@ -343,7 +362,7 @@ func (b *bench) api(ctx context.Context, method, path string, in, out any) error
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+b.tokens[0])
+	req.Header.Set("Authorization", "Bearer "+b.tokens[i])
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
