@@ -354,15 +354,28 @@ func (r *Redis) runScripts(ctx context.Context, s *redis.Script, calls []*script
 }
 
 // refreshLoop extends the entries of this process's connections every
-// refresh period, so they lapse only if the process stops.
+// refresh period, so they lapse only if the process stops. The work is spread
+// over the period: each second (refreshSlices) a slice of the users, by id,
+// so ten thousand connections cost Redis and this process a few milliseconds
+// a second, not a few hundred every half minute — the stall a burst of
+// deliveries met when it coincided.
 func (r *Redis) refreshLoop() {
 	defer r.wg.Done()
 	p := r.pres
-	tick.Every(p.cfg.refresh, r.done, p.stopRefresh, func() {
+	n := refreshSlices(p.cfg.refresh)
+	slice := 0
+	tick.Every(p.cfg.refresh/time.Duration(n), r.done, p.stopRefresh, func() {
 		ctx, cancel := context.WithTimeout(r.bg, p.cfg.refresh)
 		defer cancel()
-		r.refreshPresence(ctx)
+		r.refreshPresence(ctx, slice, n)
+		slice = (slice + 1) % n
 	})
+}
+
+// refreshSlices is how many slices a refresh period is cut in: one a second, at
+// most 60 (a period shorter than two seconds, as tests use, is not cut).
+func refreshSlices(period time.Duration) int {
+	return int(min(max(period/time.Second, 1), 60))
 }
 
 type userConns struct {
@@ -370,11 +383,15 @@ type userConns struct {
 	conns []string
 }
 
-func (r *Redis) refreshPresence(ctx context.Context) {
+// refreshPresence refreshes the connections of the users in slice of n (user id mod n).
+func (r *Redis) refreshPresence(ctx context.Context, slice, n int) {
 	p := r.pres
 	p.mu.Lock()
-	all := make([]userConns, 0, len(p.local))
+	all := make([]userConns, 0, len(p.local)/n+1)
 	for user, conns := range p.local {
+		if uint64(user)%uint64(n) != uint64(slice) {
+			continue
+		}
 		uc := userConns{user: user, conns: make([]string, 0, len(conns))}
 		for c := range conns {
 			uc.conns = append(uc.conns, c)

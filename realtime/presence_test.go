@@ -785,3 +785,55 @@ func prefixOf(t *testing.T, r *realtime.Redis) string {
 	}
 	return k[:len(k)-len(suffix)]
 }
+
+// TestRedisPresenceRefreshSliced: a refresh period of several seconds is worked a slice
+// of the users a second, and every slice comes round: twenty users stay online through
+// two lifetimes of their entries, and within one second only part of them was refreshed.
+func TestRedisPresenceRefreshSliced(t *testing.T) {
+	t.Parallel()
+	url := redistest.URL(t)
+	prefix := testPrefix(t, url)
+	e := newRedisTimed(t, url, prefix, realtime.PresenceTimings{Refresh: 3 * time.Second, TTL: 4 * time.Second, Sweep: 200 * time.Millisecond, Typing: time.Second})
+	admin := adminClient(t, url)
+	ctx := ctxT(t)
+	var ids []int64
+	for i := range int64(20) {
+		id := 7000 + i
+		ids = append(ids, id)
+		if _, err := e.Connect(ctx, id, fmt.Sprintf("c%d", id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scores := func() map[int64]float64 {
+		out := map[int64]float64{}
+		for _, id := range ids {
+			s, err := admin.ZScore(ctx, e.PresenceKey(id), fmt.Sprintf("c%d", id)).Result()
+			if err != nil {
+				t.Fatalf("user %d's entry: %v", id, err)
+			}
+			out[id] = s
+		}
+		return out
+	}
+	before := scores()
+	time.Sleep(1500 * time.Millisecond)
+	moved := 0
+	for id, s := range scores() {
+		if s > before[id] {
+			moved++
+		}
+	}
+	if moved == 0 || moved == len(ids) {
+		t.Errorf("%d of %d entries refreshed within 1.5 s of a 3 s period cut in three; want some, not all", moved, len(ids))
+	}
+	time.Sleep(7 * time.Second) // past the 4 s lifetime, twice over from the connect
+	online, err := e.Online(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if !online[id] {
+			t.Errorf("user %d lapsed although connected: their slice was not refreshed", id)
+		}
+	}
+}
