@@ -26,7 +26,11 @@ import (
 // "redis", under a prefix of the test's own).
 func engineEnv(t *testing.T, name string) (*chatEnv, realtime.Engine) {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	level := slog.LevelError
+	if os.Getenv("AWARENESS_MEASURE") == "1" {
+		level = slog.LevelWarn // the engine's word on what it lost
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	var engine realtime.Engine
 	switch name {
 	case "memory":
@@ -93,10 +97,11 @@ type arrival struct {
 
 // recorder takes every event of each user's subscription as it comes.
 type recorder struct {
-	mu   sync.Mutex
-	got  map[int64][]arrival
-	stop context.CancelFunc
-	done sync.WaitGroup
+	mu      sync.Mutex
+	got     map[int64][]arrival
+	resyncs int // signals that the engine may have lost events of a subscription
+	stop    context.CancelFunc
+	done    sync.WaitGroup
 }
 
 func record(t *testing.T, engine realtime.Engine, users []messenger.User) *recorder {
@@ -108,6 +113,18 @@ func record(t *testing.T, engine realtime.Engine, users []messenger.User) *recor
 		if err != nil {
 			t.Fatal(err)
 		}
+		r.done.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-sub.Resync():
+					r.mu.Lock()
+					r.resyncs++
+					r.mu.Unlock()
+				}
+			}
+		})
 		r.done.Go(func() {
 			defer sub.Close()
 			for {
@@ -123,6 +140,27 @@ func record(t *testing.T, engine realtime.Engine, users []messenger.User) *recor
 	}
 	t.Cleanup(func() { r.end() })
 	return r
+}
+
+// quiet waits until no event came for d (at most max).
+func (r *recorder) quiet(d, most time.Duration) {
+	deadline := time.Now().Add(most)
+	count := func() (n int) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, evs := range r.got {
+			n += len(evs)
+		}
+		return n
+	}
+	for seen := count(); time.Now().Before(deadline); {
+		time.Sleep(d)
+		now := count()
+		if now == seen {
+			return
+		}
+		seen = now
+	}
 }
 
 // end stops recording and answers what each user took.
@@ -432,6 +470,110 @@ func TestTypingAnnouncedOnceASecond(t *testing.T) {
 			}
 			if n := len(of(got[typist.ID], chat.EventTyping)); n != 0 {
 				t.Errorf("the typist heard itself %d times", n)
+			}
+		})
+	}
+}
+
+// TestMeasureAwarenessFlood measures the events per second each member of a 500-member
+// group takes while every member reads a message at once, and while 10 members type with
+// a client signalling five times a second (the rate limit), with coalescing off (before)
+// and on (after), on both engines. It runs with AWARENESS_MEASURE=1 (docs/performance.md):
+//
+//	AWARENESS_MEASURE=1 go test -run TestMeasureAwarenessFlood -v ./chat/
+func TestMeasureAwarenessFlood(t *testing.T) {
+	if os.Getenv("AWARENESS_MEASURE") != "1" {
+		t.Skip("a measurement: AWARENESS_MEASURE=1")
+	}
+	const n = chat.MaxGroupSize
+	for _, engine := range []string{"memory", "redis"} {
+		t.Run(engine, func(t *testing.T) {
+			e, eng := engineEnv(t, engine)
+			members, conv := e.bigGroup(n)
+			for _, mode := range []struct {
+				name     string
+				coalesce time.Duration
+				typing   time.Duration
+			}{{"before", 0, 0}, {"after", chat.DefaultReceiptCoalesce, chat.DefaultTypingAnnounceEvery}} {
+				e.svc.SetReceiptCoalesce(mode.coalesce)
+				e.svc.SetTypingAnnounceEvery(mode.typing)
+				stop := e.runReceipts(t)
+				msg := e.send(members[0], conv, "읽어 주세요")
+				rec := record(t, eng, members)
+				time.Sleep(200 * time.Millisecond)
+
+				// Everyone reads at once; the window is the burst and the last interval after it.
+				start := time.Now()
+				_, took := markAll(t, e.svc, members[1:], conv, msg.Seq)
+				time.Sleep(mode.coalesce)
+				rec.quiet(500*time.Millisecond, 60*time.Second) // every receipt delivered
+				stop()
+				got := rec.end()
+				resyncs := rec.resyncs
+				var most, total int
+				var last time.Time
+				for _, u := range members {
+					evs := append(of(got[u.ID], chat.EventReadReceipt), of(got[u.ID], chat.EventReadReceipts)...)
+					for _, a := range evs {
+						if a.at.After(last) {
+							last = a.at
+						}
+					}
+					most, total = max(most, len(evs)), total+len(evs)
+				}
+				window := last.Sub(start) // to the last receipt delivered
+				t.Logf("%s %s receipts: %d members read in %s; per member %.1f events (most %d), the last %s after the burst began: %.1f events/s per member; %d subscriptions told to resync",
+					engine, mode.name, n-1, took.Round(time.Millisecond), float64(total)/n, most, window.Round(time.Millisecond),
+					float64(total)/n/window.Seconds(), resyncs)
+				if mode.coalesce > 0 {
+					// its own receipt, and a batch per interval the window spans and one at once
+					if bound := 1 + int(window/mode.coalesce) + 1; most > bound {
+						t.Errorf("a member took %d receipt events in %s, want at most %d", most, window, bound)
+					}
+				}
+
+				// 10 members type for 3 s, each signalling every 200 ms.
+				rec = record(t, eng, members)
+				time.Sleep(200 * time.Millisecond)
+				typists := members[1:11]
+				const typeFor, every = 3 * time.Second, 200 * time.Millisecond
+				var wg sync.WaitGroup
+				start = time.Now()
+				for _, u := range typists {
+					wg.Go(func() {
+						for i := 0; time.Since(start) < typeFor; i++ {
+							if err := e.svc.SetTyping(context.Background(), u, conv, true); err != nil {
+								t.Error(err)
+								return
+							}
+							time.Sleep(time.Until(start.Add(time.Duration(i+1) * every)))
+						}
+					})
+				}
+				wg.Wait()
+				window = time.Since(start)
+				time.Sleep(200 * time.Millisecond)
+				got = rec.end()
+				most, total = 0, 0
+				for _, u := range members[11:] {
+					k := len(of(got[u.ID], chat.EventTyping))
+					most, total = max(most, k), total+k
+				}
+				watchers := n - 11
+				t.Logf("%s %s typing: 10 typists signalling every %s for %s; per other member %.1f events (most %d): %.1f events/s per member",
+					engine, mode.name, every, window.Round(time.Millisecond), float64(total)/float64(watchers), most,
+					float64(total)/float64(watchers)/window.Seconds())
+				if mode.typing > 0 {
+					if bound := 10 * (int(window/mode.typing) + 1); most > bound {
+						t.Errorf("a member took %d typing events in %s, want at most %d", most, window, bound)
+					}
+				}
+				// the typing lapses before the next mode
+				for _, u := range typists {
+					if err := e.svc.SetTyping(context.Background(), u, conv, false); err != nil {
+						t.Fatal(err)
+					}
+				}
 			}
 		})
 	}
