@@ -1091,3 +1091,57 @@ func TestTypingNamesLiteralInBrowser(t *testing.T) {
 		}
 	}
 }
+
+// TestReceiptsFlushedAtShutdown: a group's read receipt still waiting for its coalescing
+// interval when its process stops is published as the process shuts down, and reaches a
+// member's stream on another process.
+func TestReceiptsFlushedAtShutdown(t *testing.T) {
+	redisURL := redistest.URL(t)
+	a := startServer(t, "REDIS_URL="+redisURL, "MESSENGER_RECEIPT_COALESCE=1m")
+	b := startServerOn(t, a, "REDIS_URL="+redisURL)
+	org := "org-receipts-stop-" + deliveryNonce()
+	x := newUser(t, "rs-x", "하지후", org, "teacher")
+	y := newUser(t, "rs-y", "차서윤", org, "parent")
+	z := newUser(t, "rs-z", "봉민재", org, "parent")
+	for _, u := range []testUser{y, z} {
+		b.api(u).me()
+	}
+	conv := b.api(x).createConversation("group", "종료 전 읽음", y.Sub, z.Sub)
+	msg := b.api(x).mustSend(conv.ID, "내일 봬요", uuid.NewString())
+	xStream := b.newSSEClient(x) // on B
+	xStream.StartAndWait(10 * time.Second)
+	heard := func(u testUser, within time.Duration) int64 {
+		deadline := time.Now().Add(within)
+		for {
+			seq, _ := watermarkHeard(xStream, conv.ID, u.Sub)
+			if seq > 0 || time.Now().After(deadline) {
+				return seq
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	mustMarkRead(t, a.api(y), conv.ID, msg.Seq) // the group's first rise: at once
+	if seq := heard(y, 5*time.Second); seq != msg.Seq {
+		t.Fatalf("X's stream on B heard Y's watermark %d, want %d at once", seq, msg.Seq)
+	}
+	mustMarkRead(t, a.api(z), conv.ID, msg.Seq) // the next: held for the interval, a minute
+	if seq := heard(z, 500*time.Millisecond); seq != 0 {
+		t.Fatalf("X's stream heard Z's watermark %d before A stopped: not held for the interval", seq)
+	}
+	stopped := time.Now()
+	a.Stop()
+	if seq := heard(z, 5*time.Second); seq != msg.Seq {
+		t.Errorf("X's stream on B heard Z's watermark %d after A stopped, want %d: the pending batch was lost", seq, msg.Seq)
+	} else {
+		t.Logf("X's stream on B heard Z's read %s after A was told to stop", time.Since(stopped).Round(time.Millisecond))
+	}
+	if p := xStream.Problems(); len(p) > 0 {
+		t.Errorf("X's stream: protocol problems: %v", p)
+	}
+	for _, s := range []*server{a, b} {
+		for _, line := range s.logLines("ERROR") {
+			t.Errorf("server %s logged an error: %s", s.Addr, line)
+		}
+	}
+}
