@@ -41,13 +41,16 @@ type Service struct {
 	lockFreed   wakeup                           // woken when an ordering lock is let go (chat/send.go)
 	lastStored  lastMessages                     // each conversation's last message sent here (chat/runs.go)
 	presence    presenceQueue                    // users gone offline, to store and announce (chat/presence_batch.go)
+	receipts    receiptQueue                     // groups' receipts being coalesced (chat/read.go)
+	typing      typingAnnounced                  // when each typist was last announced (chat/presence.go)
 }
 
 // NewService answers a Service on db that publishes to events, registers its metrics
 // with reg, and refuses a user past limits (nil: no limits).
 func NewService(db *store.DB, events realtime.Engine, logger *slog.Logger, reg prometheus.Registerer, limits *ratelimit.Limits) *Service {
 	s := &Service{db: db, events: events, logger: logger, metrics: newMetrics(reg), limits: limits,
-		sendSlots: make(chan struct{}, DefaultSendTransactions), presence: newPresenceQueue()}
+		sendSlots: make(chan struct{}, DefaultSendTransactions), presence: newPresenceQueue(), receipts: newReceiptQueue(),
+		typing: newTypingAnnounced()}
 	for i := range s.convLocks {
 		s.convLocks[i] = make(chan struct{}, 1)
 	}

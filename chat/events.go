@@ -19,6 +19,7 @@ const (
 	EventMessageNew          = "message.new"
 	EventConversationUpdated = "conversation.updated"
 	EventReadReceipt         = "message.read_receipt"
+	EventReadReceipts        = "message.read_receipts"
 	EventTyping              = "message.typing"
 	EventPresence            = "presence"
 	EventResync              = realtime.EventResync
@@ -125,7 +126,7 @@ func liveEvent(typ string, data any, droppable bool) (realtime.Event, error) {
 
 // EventValue answers the typed value of a live event: a messenger.Message (message.new,
 // message.updated), a messenger.Upload (upload.updated), a ConversationUpdate, a
-// ReadReceipt, a Typing or a PresenceChange; nil for an event of another type. It is the
+// ReadReceipt, a ReadReceipts, a Typing or a PresenceChange; nil for an event of another type. It is the
 // value the event was published with in this process, or, for an event published by
 // another process (Redis carries only the data between processes), its data decoded.
 func EventValue(ev realtime.Event) (any, error) {
@@ -143,6 +144,8 @@ func EventValue(ev realtime.Event) (any, error) {
 		return decode[ConversationUpdate](ev.Data)
 	case EventReadReceipt:
 		return decode[ReadReceipt](ev.Data)
+	case EventReadReceipts:
+		return decode[ReadReceipts](ev.Data)
 	case EventTyping:
 		return decode[Typing](ev.Data)
 	case EventPresence:

@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/dreamseed/messenger"
@@ -86,7 +87,10 @@ func (s *Service) announcePresence(ctx context.Context, id messenger.Identity, c
 }
 
 // SetTyping tells the other members of a conversation that me is (still) typing, or
-// stopped. The engine keeps the state for three seconds, so it lapses by itself.
+// stopped. The engine keeps the state for three seconds, so it lapses by itself. A start
+// and a stop are told when they change the state; "still typing" at most once an interval
+// (MESSENGER_TYPING_ANNOUNCE_EVERY, a second) per typist and conversation, whatever a
+// client sends: each process counts the signals it serves.
 func (s *Service) SetTyping(ctx context.Context, me messenger.User, convID int64, on bool) error {
 	if err := s.allow(ctx, ratelimit.Typing, me); err != nil {
 		return err
@@ -107,7 +111,7 @@ func (s *Service) SetTyping(ctx context.Context, me messenger.User, convID int64
 	if err != nil {
 		return err
 	}
-	if !on && !changed {
+	if !s.typing.announce(convID, me.ID, on, changed, time.Now()) {
 		return nil
 	}
 	others := members[:0:0]
@@ -118,6 +122,57 @@ func (s *Service) SetTyping(ctx context.Context, me messenger.User, convID int64
 	}
 	s.publishDroppable(ctx, others, EventTyping, Typing{ConversationID: convID, UserID: me.Sub, Name: me.Name, Typing: on})
 	return nil
+}
+
+// DefaultTypingAnnounceEvery is the shortest time between two announcements that a typist
+// is still typing, unless told otherwise (MESSENGER_TYPING_ANNOUNCE_EVERY).
+const DefaultTypingAnnounceEvery = time.Second
+
+// SetTypingAnnounceEvery sets the shortest time between two announcements that a typist is
+// still typing (0: every signal). Call it while wiring, before the service serves.
+func (s *Service) SetTypingAnnounceEvery(d time.Duration) {
+	s.typing.mu.Lock()
+	s.typing.every = max(d, 0)
+	s.typing.mu.Unlock()
+}
+
+// typingAnnounced is when this process last announced each (conversation, typist) typing.
+type typingAnnounced struct {
+	mu    sync.Mutex
+	every time.Duration
+	last  map[[2]int64]time.Time
+}
+
+// maxTypingAnnounced bounds the memory of typists; past it those announced an interval
+// ago or more are forgotten (which only lets their next signal through).
+const maxTypingAnnounced = 10000
+
+func newTypingAnnounced() typingAnnounced {
+	return typingAnnounced{every: DefaultTypingAnnounceEvery, last: make(map[[2]int64]time.Time)}
+}
+
+// announce reports whether a typing signal of user in conv at t is told to the others:
+// a change of state always, "still typing" once an interval.
+func (a *typingAnnounced) announce(conv, user int64, on, changed bool, t time.Time) bool {
+	key := [2]int64{conv, user}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !on {
+		delete(a.last, key)
+		return changed
+	}
+	if last, ok := a.last[key]; ok && !changed && t.Sub(last) < a.every {
+		return false
+	}
+	if len(a.last) >= maxTypingAnnounced {
+		for k, last := range a.last {
+			if t.Sub(last) >= a.every {
+				delete(a.last, k)
+			}
+		}
+	}
+	a.last[key] = t
+	return true
 }
 
 // markOnline fills in who of the users is online now.

@@ -186,7 +186,7 @@ func (st *Stream) deliverUser(ev realtime.Event) []realtime.Event {
 // appendUser appends an event of the user channel with the stream's position after it as
 // id (none for droppable events); a stale receipt moves the position alone.
 func (st *Stream) appendUser(out []realtime.Event, ev realtime.Event) []realtime.Event {
-	if ev.Type == EventReadReceipt && st.marks.stale(ev) {
+	if (ev.Type == EventReadReceipt || ev.Type == EventReadReceipts) && st.marks.stale(ev) {
 		if ev.ID == "" {
 			return out
 		}
@@ -264,22 +264,39 @@ type receiptMarks map[string]int64
 // late receipt through as it came.
 const maxReceiptMarks = 4096
 
-// stale reports whether receipt ev says nothing new to this stream, and otherwise notes it.
+// stale reports whether receipt ev (a message.read_receipt, or a message.read_receipts:
+// stale when every watermark in it is) says nothing new to this stream, and otherwise notes
+// it. A batch with anything new goes as it is: clients keep the higher watermark anyway.
 func (m receiptMarks) stale(ev realtime.Event) bool {
 	v, err := EventValue(ev)
-	r, ok := v.(ReadReceipt)
-	if err != nil || !ok {
+	if err != nil {
 		return false
 	}
-	key := strconv.FormatInt(r.ConversationID, 10) + " " + r.UserID
-	if high, ok := m[key]; ok && r.LastReadSeq <= high {
-		return true
+	switch r := v.(type) {
+	case ReadReceipt:
+		return !m.raise(r.ConversationID, r.UserID, r.LastReadSeq)
+	case ReadReceipts:
+		raised := false
+		for _, w := range r.Receipts {
+			raised = m.raise(r.ConversationID, w.UserID, w.LastReadSeq) || raised
+		}
+		return !raised
+	}
+	return false
+}
+
+// raise notes reader's watermark in conv and reports whether it is higher than the one
+// noted.
+func (m receiptMarks) raise(conv int64, reader string, seq int64) bool {
+	key := strconv.FormatInt(conv, 10) + " " + reader
+	if high, ok := m[key]; ok && seq <= high {
+		return false
 	}
 	if len(m) >= maxReceiptMarks {
 		clear(m)
 	}
-	m[key] = r.LastReadSeq
-	return false
+	m[key] = seq
+	return true
 }
 
 // streamPosition is where a stream is: the last event id of the user channel ("" before

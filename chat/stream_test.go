@@ -173,8 +173,8 @@ func TestStreamResyncs(t *testing.T) {
 }
 
 // TestStreamReceiptWatermarks: receipts of one reader may arrive out of order; a stream
-// sends a reader's watermark only when it rises, and a stale one only moves the client's
-// position.
+// sends a reader's watermark only when it rises (a group's batch when any in it rises),
+// and a stale one only moves the client's position.
 func TestStreamReceiptWatermarks(t *testing.T) {
 	e := newStreamEnv(t)
 	st, sub := e.open(e.parent, "")
@@ -196,6 +196,35 @@ func TestStreamReceiptWatermarks(t *testing.T) {
 	e.publish(e.parent, chat.EventReadReceipt, chat.ReadReceipt{ConversationID: 9, UserID: e.parent.Sub, LastReadSeq: 1})
 	if got := e.deliver(st, sub); len(got) != 1 || got[0].Type != chat.EventReadReceipt {
 		t.Errorf("another reader's receipt: %+v", got)
+	}
+	// A group's batch goes when any watermark in it rises, and counts for the single
+	// receipts after it; one with nothing new moves the position alone.
+	batch := func(marks ...int64) chat.ReadReceipts {
+		r := chat.ReadReceipts{ConversationID: 9}
+		for i, sub := range []string{e.teacher.Sub, e.parent.Sub} {
+			r.Receipts = append(r.Receipts, chat.Watermark{UserID: sub, LastReadSeq: marks[i]})
+		}
+		return r
+	}
+	for _, c := range []struct {
+		what string
+		typ  string
+		data any
+		sent bool
+	}{
+		{"a batch with nothing new", chat.EventReadReceipts, batch(7, 1), false},
+		{"a batch with one rise", chat.EventReadReceipts, batch(6, 2), true},
+		{"a single receipt below the batch", chat.EventReadReceipt, chat.ReadReceipt{ConversationID: 9, UserID: e.parent.Sub, LastReadSeq: 2}, false},
+		{"a batch raising both", chat.EventReadReceipts, batch(8, 3), true},
+	} {
+		e.publish(e.parent, c.typ, c.data)
+		got := e.deliver(st, sub)
+		if len(got) != 1 || got[0].ID != st.Position() {
+			t.Fatalf("%s: %+v, want one event at the stream's position", c.what, got)
+		}
+		if sent := got[0].Type == c.typ; sent != c.sent {
+			t.Errorf("%s sent %v, want %v", c.what, sent, c.sent)
+		}
 	}
 }
 

@@ -35,6 +35,39 @@ type receiptData struct {
 	LastReadSeq    int64  `json:"last_read_seq"`
 }
 
+// receiptsData is a message.read_receipts: a group's watermarks that rose within one
+// coalescing interval.
+type receiptsData struct {
+	ConversationID int64 `json:"conversation_id"`
+	Receipts       []struct {
+		UserID      string `json:"user_id"`
+		LastReadSeq int64  `json:"last_read_seq"`
+	} `json:"receipts"`
+}
+
+// watermarkHeard answers the highest watermark of reader in convID that c heard, from
+// single receipts and coalesced ones, and how many events told it.
+func watermarkHeard(c *sseClient, convID int64, reader string) (seq int64, events int) {
+	_, singles := eventsOfType(c, "message.read_receipt", func(r receiptData) bool {
+		return r.ConversationID == convID && r.UserID == reader
+	})
+	for _, r := range singles {
+		seq, events = max(seq, r.LastReadSeq), events+1
+	}
+	_, batches := eventsOfType[receiptsData](c, "message.read_receipts", nil)
+	for _, b := range batches {
+		if b.ConversationID != convID {
+			continue
+		}
+		for _, r := range b.Receipts {
+			if r.UserID == reader {
+				seq, events = max(seq, r.LastReadSeq), events+1
+			}
+		}
+	}
+	return seq, events
+}
+
 type typingData struct {
 	ConversationID int64  `json:"conversation_id"`
 	UserID         string `json:"user_id"`
@@ -611,13 +644,20 @@ func TestGroupReadCount(t *testing.T) {
 		if n := readCountOf(ta, conv.ID, msg.Seq); n != int64(i+1) {
 			t.Errorf("after %d of 3 read it, read_count is %d", i+1, n)
 		}
-		_, got, ok := waitEvents(teacherStream, "message.read_receipt", 1, 5*time.Second, func(r receiptData) bool {
-			return r.ConversationID == conv.ID && r.UserID == st.Sub
-		})
-		if !ok {
+		// A group: the other members hear the rises coalesced (message.read_receipts).
+		deadline := time.Now().Add(5 * time.Second)
+		seq, n := watermarkHeard(teacherStream, conv.ID, st.Sub)
+		for n == 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+			seq, n = watermarkHeard(teacherStream, conv.ID, st.Sub)
+		}
+		if n == 0 {
 			t.Errorf("the teacher's stream got no receipt of %s", st.Sub)
-		} else if got[0].LastReadSeq != msg.Seq {
-			t.Errorf("the teacher's stream got %+v for %s, want last_read_seq %d", got[0], st.Sub, msg.Seq)
+		} else if seq != msg.Seq || n != 1 {
+			t.Errorf("the teacher's stream heard %s's watermark %d in %d events, want %d in one", st.Sub, seq, n, msg.Seq)
+		}
+		if evs, _ := eventsOfType[receiptData](teacherStream, "message.read_receipt", nil); len(evs) != 0 {
+			t.Errorf("the teacher's stream got %d single receipts of others' reads in a group, want them coalesced", len(evs))
 		}
 		wantRead, wantUnread := fmt.Sprintf("%d명이 읽음", i+1), strconv.Itoa(2-i)
 		if i == 2 {
@@ -1048,6 +1088,60 @@ func TestTypingNamesLiteralInBrowser(t *testing.T) {
 		}
 		if got, took, ok := pollJS(b, typingTextJS, 2*time.Second, func(s string) bool { return s == want }); !ok {
 			t.Errorf("%d typing: the indicator shows %q after %s, want %q", n+1, got, took.Round(time.Millisecond), want)
+		}
+	}
+}
+
+// TestReceiptsFlushedAtShutdown: a group's read receipt still waiting for its coalescing
+// interval when its process stops is published as the process shuts down, and reaches a
+// member's stream on another process.
+func TestReceiptsFlushedAtShutdown(t *testing.T) {
+	redisURL := redistest.URL(t)
+	a := startServer(t, "REDIS_URL="+redisURL, "MESSENGER_RECEIPT_COALESCE=1m")
+	b := startServerOn(t, a, "REDIS_URL="+redisURL)
+	org := "org-receipts-stop-" + deliveryNonce()
+	x := newUser(t, "rs-x", "하지후", org, "teacher")
+	y := newUser(t, "rs-y", "차서윤", org, "parent")
+	z := newUser(t, "rs-z", "봉민재", org, "parent")
+	for _, u := range []testUser{y, z} {
+		b.api(u).me()
+	}
+	conv := b.api(x).createConversation("group", "종료 전 읽음", y.Sub, z.Sub)
+	msg := b.api(x).mustSend(conv.ID, "내일 봬요", uuid.NewString())
+	xStream := b.newSSEClient(x) // on B
+	xStream.StartAndWait(10 * time.Second)
+	heard := func(u testUser, within time.Duration) int64 {
+		deadline := time.Now().Add(within)
+		for {
+			seq, _ := watermarkHeard(xStream, conv.ID, u.Sub)
+			if seq > 0 || time.Now().After(deadline) {
+				return seq
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	mustMarkRead(t, a.api(y), conv.ID, msg.Seq) // the group's first rise: at once
+	if seq := heard(y, 5*time.Second); seq != msg.Seq {
+		t.Fatalf("X's stream on B heard Y's watermark %d, want %d at once", seq, msg.Seq)
+	}
+	mustMarkRead(t, a.api(z), conv.ID, msg.Seq) // the next: held for the interval, a minute
+	if seq := heard(z, 500*time.Millisecond); seq != 0 {
+		t.Fatalf("X's stream heard Z's watermark %d before A stopped: not held for the interval", seq)
+	}
+	stopped := time.Now()
+	a.Stop()
+	if seq := heard(z, 5*time.Second); seq != msg.Seq {
+		t.Errorf("X's stream on B heard Z's watermark %d after A stopped, want %d: the pending batch was lost", seq, msg.Seq)
+	} else {
+		t.Logf("X's stream on B heard Z's read %s after A was told to stop", time.Since(stopped).Round(time.Millisecond))
+	}
+	if p := xStream.Problems(); len(p) > 0 {
+		t.Errorf("X's stream: protocol problems: %v", p)
+	}
+	for _, s := range []*server{a, b} {
+		for _, line := range s.logLines("ERROR") {
+			t.Errorf("server %s logged an error: %s", s.Addr, line)
 		}
 	}
 }

@@ -81,6 +81,12 @@ func liveHTML(ctx context.Context, w *bytes.Buffer, me messenger.User, ev realti
 		view = views.LiveConversationUpdate(v.ConversationID, v.Reason)
 	case chat.ReadReceipt:
 		view = views.LiveReadReceipt(v.ConversationID, v.UserID, v.LastReadSeq, v.UserID == me.Sub)
+	case chat.ReadReceipts:
+		marks := make(map[string]int64, len(v.Receipts))
+		for _, r := range v.Receipts {
+			marks[r.UserID] = r.LastReadSeq
+		}
+		view = views.LiveReadReceipts(v.ConversationID, marks)
 	case chat.Typing:
 		view = views.LiveTyping(v.ConversationID, v.UserID, v.Name, v.Typing)
 	case chat.PresenceChange:

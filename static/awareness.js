@@ -83,11 +83,22 @@
   }
 
   function raiseMark(sub, seq) {
+    var one = {};
+    one[sub] = seq;
+    raiseMarks(one);
+  }
+
+  // raiseMarks raises the watermarks of got (portal id -> seq) that are higher than the
+  // thread's: they never go down, whatever order receipts come in.
+  function raiseMarks(got) {
     var t = thread();
     if (!t) return;
-    var m = marks();
-    if (!(sub in m) || m[sub] < seq) {
-      m[sub] = seq;
+    var m = marks(), raised = false;
+    Object.keys(got).forEach(function (sub) {
+      var seq = +got[sub];
+      if (!(sub in m) || m[sub] < seq) { m[sub] = seq; raised = true; }
+    });
+    if (raised) {
       t.dataset.marks = JSON.stringify(m);
       queueRender();
     }
@@ -146,6 +157,17 @@
     var t = thread(), seq = +tpl.dataset.seq, here = t && t.dataset.conversation === tpl.dataset.conversation;
     if (here) raiseMark(tpl.dataset.reader, seq);
     if (tpl.dataset.mine === "true" && !(here && seq <= lastMarked)) listStale();
+  });
+
+  // A group's watermarks that rose within the server's coalescing interval, in one event
+  // (data-marks: portal id -> watermark). My own rises came to me at once as
+  // message.read_receipt, which keeps the list; these only raise the markers.
+  document.addEventListener("message.read_receipts", function (evt) {
+    var tpl = template(evt), t = thread();
+    if (!tpl || !t || t.dataset.conversation !== tpl.dataset.conversation) return;
+    var got;
+    try { got = JSON.parse(tpl.dataset.marks || "{}") || {}; } catch (e) { return; }
+    raiseMarks(got);
   });
 
   // ---------------------------------------------------------------- typing

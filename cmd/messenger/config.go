@@ -75,6 +75,11 @@ type config struct {
 	SendTransactions int
 	// Presence: how users gone offline are stored and announced in batches.
 	Presence chat.PresenceConfig
+	// ReceiptCoalesce: a group's other members hear its watermark rises at most once this
+	// long, together (0: each at once). TypingAnnounceEvery: a typist still typing is told
+	// at most once this long.
+	ReceiptCoalesce     time.Duration
+	TypingAnnounceEvery time.Duration
 	// StreamWriteTimeout closes a live stream whose write stays blocked this long;
 	// StreamHiddenClose is how long a page's tab stays hidden before it closes its stream.
 	StreamWriteTimeout time.Duration
@@ -339,6 +344,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, errors.New("MESSENGER_PRESENCE_RETRY_MAX must be a duration from 100ms to 10m, like 30s"))
 	} else {
 		c.Presence.RetryMax = d
+	}
+	if d, err := time.ParseDuration(env("MESSENGER_RECEIPT_COALESCE", chat.DefaultReceiptCoalesce.String())); err != nil || d < 0 || d > time.Minute {
+		errs = append(errs, errors.New("MESSENGER_RECEIPT_COALESCE must be a duration from 0 (off) to 1m, like 1s"))
+	} else {
+		c.ReceiptCoalesce = d
+	}
+	if d, err := time.ParseDuration(env("MESSENGER_TYPING_ANNOUNCE_EVERY", chat.DefaultTypingAnnounceEvery.String())); err != nil || d < 0 || d > 2*time.Second {
+		errs = append(errs, errors.New("MESSENGER_TYPING_ANNOUNCE_EVERY must be a duration from 0 (every signal) to 2s, like 1s"))
+	} else {
+		c.TypingAnnounceEvery = d
 	}
 	if d, err := time.ParseDuration(env("MESSENGER_STREAM_WRITE_TIMEOUT", handlers.DefaultStreamWriteTimeout.String())); err != nil || d < 100*time.Millisecond || d > 10*time.Minute {
 		errs = append(errs, errors.New("MESSENGER_STREAM_WRITE_TIMEOUT must be a duration from 100ms to 10m, like 10s"))

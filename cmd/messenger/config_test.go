@@ -124,6 +124,24 @@ func TestLoadConfig(t *testing.T) {
 			}
 		}
 	})
+	t.Run("receipts and typing", func(t *testing.T) {
+		c, err := loadConfig(envOf(nil))
+		if err != nil || c.ReceiptCoalesce != chat.DefaultReceiptCoalesce || c.TypingAnnounceEvery != chat.DefaultTypingAnnounceEvery {
+			t.Errorf("defaults = %v %v, %v", c.ReceiptCoalesce, c.TypingAnnounceEvery, err)
+		}
+		c, err = loadConfig(envOf(map[string]string{"MESSENGER_RECEIPT_COALESCE": "0s", "MESSENGER_TYPING_ANNOUNCE_EVERY": "500ms"}))
+		if err != nil || c.ReceiptCoalesce != 0 || c.TypingAnnounceEvery != 500*time.Millisecond {
+			t.Errorf("set = %v %v, %v", c.ReceiptCoalesce, c.TypingAnnounceEvery, err)
+		}
+		for name, bad := range map[string]string{"MESSENGER_RECEIPT_COALESCE": "2m", "MESSENGER_TYPING_ANNOUNCE_EVERY": "3s"} {
+			if _, err := loadConfig(envOf(map[string]string{name: bad})); err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s=%q: err = %v, want it named", name, bad, err)
+			}
+		}
+		if _, err := loadConfig(envOf(map[string]string{"MESSENGER_RECEIPT_COALESCE": "-1s"})); err == nil {
+			t.Error("MESSENGER_RECEIPT_COALESCE=-1s was taken")
+		}
+	})
 	t.Run("job timeout and rescue", func(t *testing.T) {
 		c, err := loadConfig(envOf(map[string]string{"MESSENGER_JOB_TIMEOUT": "20s", "MESSENGER_JOB_RESCUE_AFTER": "30s"}))
 		if err != nil || c.JobTimeout != 20*time.Second || c.JobRescueAfter != 30*time.Second {

@@ -205,6 +205,8 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 	svc.SetNotifyConfig(cfg.Notify)
 	svc.SetSendTransactions(cfg.SendTransactions)
 	svc.SetPresenceConfig(cfg.Presence)
+	svc.SetReceiptCoalesce(cfg.ReceiptCoalesce)
+	svc.SetTypingAnnounceEvery(cfg.TypingAnnounceEvery)
 	handler, server := handlers.New(handlers.Config{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, PortalOrigins: cfg.PortalOrigins,
 		CookieSecure: cfg.CookieSecure, CookieSameSite: cfg.CookieSameSite, HTTPS: cfg.HTTPS,
@@ -290,6 +292,9 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 	// Stores and announces users gone offline in batches; when the streams end it stores
 	// what is queued, before the loops are waited for and the database closes.
 	loops.Go(func() { svc.StorePresence(streamsCtx) })
+	// Publishes groups' coalesced read receipts; when the streams end it publishes what is
+	// pending, before the engine closes.
+	loops.Go(func() { svc.CoalesceReceipts(streamsCtx) })
 	loops.Go(func() { server.WatchReady(streamsCtx, cfg.ReadyProbeEvery) })
 	served := make(chan error, 3)
 	go func() { served <- srv.Serve(ln) }()
