@@ -1,0 +1,346 @@
+package realtime_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dreamseed/messenger/realtime"
+	"github.com/dreamseed/messenger/realtime/redistest"
+)
+
+// clusterContract names the cases of the behavioural suite that the Redis Cluster engine
+// runs. The others check an order across channels (a marker on another channel proving
+// that nothing more is coming, two channels' events in one order), which the Engine
+// contract does not promise and a cluster does not give: channels of different buckets
+// come from different nodes, on different connections.
+var clusterContract = map[string]bool{
+	"SharedChannelRefcount": true, "SubscriptionClose": true, "EngineClose": true,
+	"Ordering": true, "SlowSubscriberIsolation": true,
+	"HistoryResume": true, "HistoryGone": true, "HistoryTrimmed": true, "HistoryExpired": true,
+	"HistoryHead": true, "HistoryDroppable": true, "HistoryConcurrentPublishers": true,
+	"PublishManyLarge": true,
+}
+
+// TestRedisCluster runs the engine against a Redis Cluster of three masters that it
+// starts: the behavioural and presence suites (two engines are two processes), and what
+// is particular to a cluster.
+func TestRedisCluster(t *testing.T) {
+	start := time.Now()
+	cl := redistest.StartCluster(t)
+	t.Logf("cluster of %d nodes up in %v: %s", len(cl.Addrs), time.Since(start), cl.URL)
+	opts, err := redis.ParseClusterURL(cl.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := redis.NewClusterClient(opts)
+	t.Cleanup(func() { _ = admin.Close() })
+
+	newEngine := func(t *testing.T, queueSize int, prefix string, tu realtime.Tuning) *realtime.Redis {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		r, err := realtime.NewRedisClusterTuned(ctx, cl.URL, queueSize, quietLogger(t), prefix, tu)
+		if err != nil {
+			t.Fatalf("NewRedisClusterTuned: %v", err)
+		}
+		t.Cleanup(func() { _ = r.Close() })
+		return r
+	}
+	// The cluster is this test's own: a prefix per test keeps the tests apart, and
+	// nothing needs deleting.
+	prefix := func() string {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		return "rt-cluster-" + hex.EncodeToString(b[:]) + ":"
+	}
+	kind := engineKind{
+		name: "redis-cluster",
+		tuned: func(t *testing.T, queueSize int, tu realtime.Tuning) (realtime.Engine, realtime.Engine) {
+			p := prefix()
+			return newEngine(t, queueSize, p, tu), newEngine(t, queueSize, p, tu)
+		},
+		isolated: func(t *testing.T) realtime.Engine { return newEngine(t, 0, prefix(), realtime.Tuning{}) },
+	}
+	pair := func(t *testing.T, queueSize int) (a, b *realtime.Redis) {
+		p := prefix()
+		return newEngine(t, queueSize, p, realtime.Tuning{}), newEngine(t, queueSize, p, realtime.Tuning{})
+	}
+
+	t.Run("Contract", func(t *testing.T) {
+		ran := 0
+		for _, c := range contractCases() {
+			if clusterContract[c.name] {
+				ran++
+				t.Run(c.name, func(t *testing.T) { c.fn(t, kind) })
+			}
+		}
+		if ran != len(clusterContract) {
+			t.Fatalf("ran %d cases of the suite, want %d", ran, len(clusterContract))
+		}
+	})
+
+	t.Run("Presence", func(t *testing.T) {
+		pk := presenceKind{
+			name: "redis-cluster",
+			new: func(t *testing.T, pt realtime.PresenceTimings) (realtime.Engine, realtime.Engine) {
+				p := prefix()
+				tu := realtime.Tuning{Presence: pt}
+				return newEngine(t, 0, p, tu), newEngine(t, 0, p, tu)
+			},
+		}
+		for _, c := range presenceCases() {
+			t.Run(c.name, func(t *testing.T) {
+				t.Parallel()
+				c.fn(t, pk)
+			})
+		}
+	})
+
+	// Channels spread over every node: each delivered from one process to the other,
+	// in order, over SPUBLISH and SSUBSCRIBE (no classic pub/sub subscriber anywhere).
+	t.Run("AcrossSlots", func(t *testing.T) {
+		a, b := pair(t, 1000) // room for everything: this is about delivery and order
+		ctx := ctxT(t)
+		ch := uniq(t)
+		var channels []string
+		nodes := map[string]bool{}
+		for i := range 60 {
+			c := ch("conversation:" + strconv.Itoa(i))
+			if i%2 == 0 {
+				c = userChannel(t)
+			}
+			channels = append(channels, c)
+			nodes[nodeOf(t, admin, b.PubSubName(c))] = true
+		}
+		if len(nodes) != len(cl.Addrs) {
+			t.Fatalf("the channels fall on %d nodes of %d", len(nodes), len(cl.Addrs))
+		}
+		s := subscribe(t, b, channels...)
+		const rounds = 5
+		for i := range rounds {
+			for _, c := range channels {
+				if err := a.Publish(ctx, c, numbered(i)); err != nil {
+					t.Fatalf("Publish(%s): %v", c, err)
+				}
+			}
+		}
+		next := map[string]int{}
+		ids := map[string]string{}
+		for k := range rounds * len(channels) {
+			ctx2, cancel := context.WithTimeout(ctx, waitFor)
+			d, err := s.Next(ctx2)
+			cancel()
+			if err != nil {
+				t.Fatalf("after %d deliveries: %v; got %v", k, err, next)
+			}
+			if want := fmt.Sprintf(`{"n":%d}`, next[d.Channel]); string(d.Event.Data) != want {
+				t.Fatalf("%s: got %s, want %s", d.Channel, d.Event.Data, want)
+			}
+			next[d.Channel]++
+			if realtime.KeepsHistory(d.Channel) {
+				if ids[d.Channel] == "" {
+					ids[d.Channel] = d.Event.ID
+				}
+			}
+		}
+		for _, c := range channels {
+			if next[c] != rounds {
+				t.Fatalf("%s: %d deliveries, want %d", c, next[c], rounds)
+			}
+		}
+		// History from the other process: the four events after the first.
+		for c, first := range ids {
+			if h := history(t, a, c, first); len(h) != rounds-1 || string(h[rounds-2].Data) != fmt.Sprintf(`{"n":%d}`, rounds-1) {
+				t.Fatalf("history of %s after %s: %+v", c, first, h)
+			}
+		}
+		// Sharded pub/sub: each channel is subscribed once, with SSUBSCRIBE on the node
+		// owning its slot; no classic pub/sub channel of this test exists anywhere.
+		owner := map[string]string{}
+		for _, c := range channels {
+			owner[b.PubSubName(c)] = nodeOf(t, admin, b.PubSubName(c))
+		}
+		var mu sync.Mutex
+		shard, classic := map[string]int64{}, 0
+		err := admin.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			for _, c := range channels {
+				name := b.PubSubName(c)
+				n, err := node.PubSubShardNumSub(ctx, name).Result()
+				if err != nil {
+					return err
+				}
+				if n[name] > 0 && node.Options().Addr != owner[name] {
+					return fmt.Errorf("%s subscribed on %s, not its node", name, node.Options().Addr)
+				}
+				mu.Lock()
+				shard[name] += n[name]
+				mu.Unlock()
+			}
+			names, err := node.PubSubChannels(ctx, a.Prefix()+"*").Result()
+			mu.Lock()
+			classic += len(names)
+			mu.Unlock()
+			return err
+		})
+		if err != nil || classic != 0 {
+			t.Fatalf("classic pub/sub channels on the masters: %d, %v", classic, err)
+		}
+		for _, c := range channels {
+			if n := shard[b.PubSubName(c)]; n != 1 {
+				t.Fatalf("PUBSUB SHARDNUMSUB %s = %d over the masters, want 1", b.PubSubName(c), n)
+			}
+		}
+	})
+
+	// PublishAll over many channels of every bucket: each channel gets its events in the
+	// order of the publications, live and in history.
+	t.Run("PublishAllOrder", func(t *testing.T) {
+		const users, pubs = 300, 20
+		a, b := pair(t, users*pubs*2) // room for everything: this is about order
+		channels := make([]string, users)
+		for i := range channels {
+			channels[i] = userChannel(t)
+		}
+		conv := uniq(t)("conversation:1")
+		s, err := b.Subscribe(ctxT(t), append(channels, conv)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		var batch []realtime.Publication
+		for i := range pubs {
+			// Each publication to a different subset, so the scripts of a bucket differ.
+			var to []string
+			for j, c := range channels {
+				if (i+j)%3 != 0 {
+					to = append(to, c)
+				}
+			}
+			batch = append(batch, realtime.Publication{Channels: append(to, conv), Event: numbered(i)})
+		}
+		if err := a.PublishAll(ctxT(t), batch); err != nil {
+			t.Fatalf("PublishAll: %v", err)
+		}
+		want := map[string][]int{}
+		for i, p := range batch {
+			for _, c := range p.Channels {
+				want[c] = append(want[c], i)
+			}
+		}
+		total := 0
+		for _, w := range want {
+			total += len(w)
+		}
+		got := map[string][]int{}
+		firstID := map[string]string{}
+		lastID := map[string]string{}
+		for range total {
+			d := recvFrom(t, s)
+			var n struct{ N int }
+			if err := json.Unmarshal(d.Event.Data, &n); err != nil {
+				t.Fatal(err)
+			}
+			got[d.Channel] = append(got[d.Channel], n.N)
+			if realtime.KeepsHistory(d.Channel) {
+				if prev := lastID[d.Channel]; prev != "" {
+					if c, ok := realtime.CompareEventIDs(prev, d.Event.ID); !ok || c >= 0 {
+						t.Fatalf("%s: IDs %q then %q", d.Channel, prev, d.Event.ID)
+					}
+				} else {
+					firstID[d.Channel] = d.Event.ID
+				}
+				lastID[d.Channel] = d.Event.ID
+			}
+		}
+		for c, w := range want {
+			if fmt.Sprint(got[c]) != fmt.Sprint(w) {
+				t.Fatalf("%s: got %v, want %v", c, got[c], w)
+			}
+		}
+		for _, c := range channels[:10] {
+			h := history(t, a, c, firstID[c])
+			var ns []int
+			for _, e := range h {
+				var n struct{ N int }
+				_ = json.Unmarshal(e.Data, &n)
+				ns = append(ns, n.N)
+			}
+			if fmt.Sprint(ns) != fmt.Sprint(want[c][1:]) {
+				t.Fatalf("history of %s: %v, want %v", c, ns, want[c][1:])
+			}
+		}
+	})
+
+	// The keys of a channel and of a user share a slot, and the prefix comes first.
+	t.Run("Keys", func(t *testing.T) {
+		a, _ := pair(t, 0)
+		ctx := ctxT(t)
+		c := userChannel(t)
+		publish(t, a, c, numbered(0))
+		slot := func(key string) int64 {
+			n, err := admin.ClusterKeySlot(ctx, key).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		keys := []string{a.HistoryKey(c), a.EpochKeyOf(c), a.PubSubName(c)}
+		for _, k := range keys {
+			if !strings.HasPrefix(k, a.Prefix()) || slot(k) != slot(keys[0]) {
+				t.Fatalf("keys %v: not all under the prefix %s in one slot", keys, a.Prefix())
+			}
+		}
+		if n, err := admin.Exists(ctx, a.HistoryKey(c), a.EpochKeyOf(c)).Result(); err != nil || n != 2 {
+			t.Fatalf("history and epoch keys exist: %d, %v", n, err)
+		}
+		if slot(a.PresenceKey(42)) != slot(a.PresenceIndexKey(42)) {
+			t.Fatal("a user's presence and their index in different slots")
+		}
+		if _, err := realtime.NewRedisCluster(ctx, cl.URL, 0, quietLogger(t), "bad{prefix}:"); err == nil {
+			t.Fatal("a prefix with braces accepted on a cluster")
+		}
+	})
+}
+
+// recvFrom is recv with a longer wait, for a large batch on a loaded machine.
+func recvFrom(t *testing.T, s *realtime.Subscription) realtime.Delivery {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*waitFor)
+	defer cancel()
+	d, err := s.Next(ctx)
+	if err != nil {
+		t.Fatalf("waiting for a delivery: %v", err)
+	}
+	return d
+}
+
+// nodeOf answers the address of the master owning key's slot.
+func nodeOf(t *testing.T, admin *redis.ClusterClient, key string) string {
+	t.Helper()
+	ctx := ctxT(t)
+	slot, err := admin.ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots, err := admin.ClusterSlots(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range slots {
+		if int64(s.Start) <= slot && slot <= int64(s.End) {
+			return s.Nodes[0].Addr
+		}
+	}
+	t.Fatalf("no node owns slot %d", slot)
+	return ""
+}
