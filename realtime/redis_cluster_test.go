@@ -281,6 +281,56 @@ func TestRedisCluster(t *testing.T) {
 		}
 	})
 
+	// A pub/sub connection of one bucket lost (killed on its node): the subscriptions are
+	// told to resync once it is back, and its channels deliver again; the process holds
+	// as many pub/sub connections (one a bucket) as before.
+	t.Run("Reconnect", func(t *testing.T) {
+		p := prefix()
+		a := newEngine(t, 0, p, realtime.Tuning{})
+		subURL, name := withClientName(t, cl.URL)
+		bCtx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		b, err := realtime.NewRedisClusterTuned(bCtx, subURL, 0, quietLogger(t), p, realtime.Tuning{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		c := uniq(t)("conversation:1")
+		s := subscribe(t, b, c)
+		publish(t, a, c, ev("message.new", 1))
+		expect(t, s, c, ev("message.new", 1))
+		expectNoResync(t, s)
+
+		node := redis.NewClient(&redis.Options{Addr: nodeOf(t, admin, b.PubSubName(c))})
+		t.Cleanup(func() { _ = node.Close() })
+		before := pubsubClients(t, admin, name)
+		killed := 0
+		list, err := node.Do(ctxT(t), "CLIENT", "LIST", "TYPE", "pubsub").Text()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(list) {
+			// Only the connection holding c: it holds two channels (c and its bucket's
+			// resync-all), the others one.
+			if strings.Contains(line, " name="+name+" ") && strings.Contains(line, " ssub=2 ") {
+				id := strings.TrimPrefix(strings.Fields(line)[0], "id=")
+				if err := node.Do(ctxT(t), "CLIENT", "KILL", "ID", id).Err(); err != nil {
+					t.Fatal(err)
+				}
+				killed++
+			}
+		}
+		if killed != 1 {
+			t.Fatalf("killed %d connections holding %s, want 1", killed, c)
+		}
+		expectResync(t, s, 5*time.Second)
+		publish(t, a, c, ev("message.new", 2))
+		expect(t, s, c, ev("message.new", 2))
+		if after := pubsubClients(t, admin, name); after != before {
+			t.Fatalf("%d pub/sub connections after the reconnect, %d before", after, before)
+		}
+	})
+
 	// The keys of a channel and of a user share a slot, and the prefix comes first.
 	t.Run("Keys", func(t *testing.T) {
 		a, _ := pair(t, 0)
@@ -343,4 +393,29 @@ func nodeOf(t *testing.T, admin *redis.ClusterClient, key string) string {
 	}
 	t.Fatalf("no node owns slot %d", slot)
 	return ""
+}
+
+// pubsubClients counts the pub/sub connections named name over the cluster's masters.
+func pubsubClients(t *testing.T, admin *redis.ClusterClient, name string) int {
+	t.Helper()
+	var mu sync.Mutex
+	n := 0
+	err := admin.ForEachMaster(ctxT(t), func(ctx context.Context, node *redis.Client) error {
+		list, err := node.Do(ctx, "CLIENT", "LIST", "TYPE", "pubsub").Text()
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for line := range strings.Lines(list) {
+			if strings.Contains(line, " name="+name+" ") {
+				n++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
