@@ -149,3 +149,8 @@ func SameEpochChannel(c string) string {
 		}
 	}
 }
+
+// StreamsKey and EvictedKey are the Redis sets of userID's admitted and evicted streams.
+func (r *Redis) StreamsKey(userID int64) string { return r.streamsKey(userID) }
+
+func (r *Redis) EvictedKey(userID int64) string { return r.evictedKey(userID) }

@@ -98,7 +98,8 @@ func TestRedisCluster(t *testing.T) {
 				return newEngine(t, 0, p, tu), newEngine(t, 0, p, tu)
 			},
 		}
-		for _, c := range presenceCases() {
+		cases := append(presenceCases(), presenceCase{"AdmitStream", testAdmitStream}, presenceCase{"StreamEvicted", testStreamEvicted})
+		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				t.Parallel()
 				c.fn(t, pk)
@@ -353,8 +354,10 @@ func TestRedisCluster(t *testing.T) {
 		if n, err := admin.Exists(ctx, a.HistoryKey(c), a.EpochKeyOf(c)).Result(); err != nil || n != 2 {
 			t.Fatalf("history and epoch keys exist: %d, %v", n, err)
 		}
-		if slot(a.PresenceKey(42)) != slot(a.PresenceIndexKey(42)) {
-			t.Fatal("a user's presence and their index in different slots")
+		for _, k := range []string{a.PresenceIndexKey(42), a.StreamsKey(42), a.EvictedKey(42)} {
+			if slot(k) != slot(a.PresenceKey(42)) {
+				t.Fatalf("a user's keys %s and %s in different slots", a.PresenceKey(42), k)
+			}
 		}
 		if _, err := realtime.NewRedisCluster(ctx, cl.URL, 0, quietLogger(t), "bad{prefix}:"); err == nil {
 			t.Fatal("a prefix with braces accepted on a cluster")
