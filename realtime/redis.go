@@ -108,6 +108,10 @@ const (
 // Presence and typing state lives in Redis as sorted sets scored by expiry
 // (see presence_redis.go), timed by the Redis clock so that the clocks of
 // the processes need not agree.
+//
+// On a Redis Cluster (NewRedisCluster) the same holds per bucket of channels: one
+// pubsub connection per bucket, sharded pub/sub, and keys tagged so that each script
+// touches one slot (redis_cluster.go).
 type Redis struct {
 	log       *slog.Logger
 	queueSize int
@@ -335,7 +339,8 @@ func (r *Redis) PublishMany(ctx context.Context, channels []string, ev Event) er
 
 // PublishAll publishes every publication in one round trip: one pipeline holding,
 // in order, each one's history scripts and PUBLISHes. Redis runs a connection's
-// commands in the order sent, so a channel's events keep theirs.
+// commands in the order sent, so a channel's events keep theirs (on a cluster, each
+// node gets its share of the pipeline on one connection, in order).
 func (r *Redis) PublishAll(ctx context.Context, pubs []Publication) error {
 	pubs, err := validPublications(pubs)
 	if err != nil {
