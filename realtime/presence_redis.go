@@ -479,14 +479,16 @@ func (r *Redis) sweepLoop() {
 // sweeping concurrently, only the one whose ZREM removed the user delivers
 // it. It claims no more users than PresenceExpired has room for.
 //
-// On a cluster it sweeps each bucket's index in turn.
+// On a cluster it sweeps each bucket's index in turn; one that fails (its node down)
+// leaves the others swept.
 func (r *Redis) sweepPresence(ctx context.Context) error {
+	var errs []error
 	for _, index := range r.presenceIndexKeys() {
 		if err := r.sweepIndex(ctx, index); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(dedupErrors(errs)...)
 }
 
 // sweepIndex is sweepPresence for the index of online users at key index.
