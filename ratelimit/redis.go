@@ -78,6 +78,9 @@ func NewRedisCluster(url, prefix string) (*Redis, error) {
 	opts.WriteTimeout = 200 * time.Millisecond
 	opts.MaxRetries = 0
 	opts.ContextTimeoutEnabled = true
+	// go-redis corrects its map of slots on MOVED, otherwise once a minute: after a
+	// failover the buckets of a dead master would fail (open) that long.
+	opts.ClusterStateReloadInterval = 5 * time.Second
 	return &Redis{client: redis.NewClusterClient(opts), prefix: prefix + "ratelimit:"}, nil
 }
 

@@ -252,7 +252,9 @@ func newRedis(ctx context.Context, url string, cluster bool, queueSize int, logg
 		psOpts, _ := redis.ParseClusterURL(url)
 		psOpts.OnConnect = onConnect
 		addr = strings.Join(opts.Addrs, ",")
-		r.client = redis.NewClusterClient(opts)
+		cc := redis.NewClusterClient(opts)
+		cc.AddHook(reloadOnFailure{cc})
+		r.client = cc
 		r.psClient = redis.NewClusterClient(psOpts)
 		r.script, r.scriptSHA = clusterPublishScript, clusterPublishScriptSHA
 		r.shards = make([]*psShard, clusterBuckets)
@@ -895,6 +897,12 @@ func (r *Redis) readLoop(sh *psShard, gen uint64) {
 			failures++
 			if failures == 1 {
 				r.log.Error("realtime: redis pubsub receive failed", "err", err)
+			}
+			if cc, ok := r.psClient.(*redis.ClusterClient); ok {
+				// The pubsub client sends no command that a MOVED could correct: after a
+				// failover its map of slots would name the dead master until its
+				// periodic reload (a minute). Asked again now, at the reader's backoff.
+				cc.ReloadState(ctx)
 			}
 		}
 		if g := sh.gen.Load(); g != gen {

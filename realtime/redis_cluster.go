@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"errors"
 	"hash/fnv"
 	"strconv"
 	"strings"
@@ -147,4 +148,43 @@ func (r *Redis) presenceIndexKeys() []string {
 // userChannel is the history channel of userID, whose bucket their presence keys share.
 func userChannel(userID int64) string {
 	return HistoryChannelPrefix + strconv.FormatInt(userID, 10)
+}
+
+// reloadOnFailure is a hook of the cluster's command client: a command that failed
+// without Redis answering (a node down, a dial refused) makes the client ask the
+// cluster for its map of slots again. go-redis corrects the map on MOVED, and otherwise
+// only once a minute: after a failover it would send a dead master's slots to it, and
+// every publish to them would fail, for that long.
+type reloadOnFailure struct{ c *redis.ClusterClient }
+
+func (h reloadOnFailure) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h reloadOnFailure) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if unanswered(err) {
+			h.c.ReloadState(ctx)
+		}
+		return err
+	}
+}
+
+func (h reloadOnFailure) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, cmd := range cmds {
+			if unanswered(cmd.Err()) {
+				h.c.ReloadState(ctx)
+				break
+			}
+		}
+		return err
+	}
+}
+
+// unanswered reports whether err is a failure other than Redis's answer (an error reply,
+// or nil).
+func unanswered(err error) bool {
+	var reply redis.Error
+	return err != nil && !errors.As(err, &reply)
 }

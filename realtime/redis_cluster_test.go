@@ -422,3 +422,94 @@ func pubsubClients(t *testing.T, admin *redis.ClusterClient, name string) int {
 	}
 	return n
 }
+
+// TestRedisClusterFailover: a cluster of three masters with a replica each loses the
+// master of a subscribed channel (killed); once its replica has taken over, the
+// subscription is told to resync and the channel delivers again, from the other process.
+func TestRedisClusterFailover(t *testing.T) {
+	start := time.Now()
+	cl := redistest.StartClusterWith(t, redistest.ClusterOptions{Replicas: 1, Timeout: time.Second})
+	t.Logf("cluster of %d nodes up in %v", len(cl.Addrs), time.Since(start))
+	opts, err := redis.ParseClusterURL(cl.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := redis.NewClusterClient(opts)
+	t.Cleanup(func() { _ = admin.Close() })
+	var b6 [6]byte
+	_, _ = rand.Read(b6[:])
+	prefix := "rt-failover-" + hex.EncodeToString(b6[:]) + ":"
+	newEngine := func() *realtime.Redis {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		r, err := realtime.NewRedisClusterTuned(ctx, cl.URL, 0, quietLogger(t), prefix, realtime.Tuning{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r.Close() })
+		return r
+	}
+	a, b := newEngine(), newEngine()
+	c := userChannel(t)
+	s := subscribe(t, b, c)
+	publish(t, a, c, numbered(0))
+	recv(t, s)
+
+	owner := nodeOf(t, admin, b.PubSubName(c))
+	cl.Kill(owner)
+	killed := time.Now()
+	var rest []string
+	for _, addr := range cl.Addrs {
+		if addr != owner {
+			rest = append(rest, addr)
+		}
+	}
+	survivor := redis.NewClient(&redis.Options{Addr: rest[0]})
+	t.Cleanup(func() { _ = survivor.Close() })
+	slot, err := admin.ClusterKeySlot(ctxT(t), b.PubSubName(c)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if time.Since(killed) > 30*time.Second {
+			t.Fatal("no replica took over within 30 s")
+		}
+		slots, _ := survivor.ClusterSlots(ctxT(t)).Result()
+		moved := false
+		for _, sr := range slots {
+			if int64(sr.Start) <= slot && slot <= int64(sr.End) && sr.Nodes[0].Addr != owner {
+				moved = true
+			}
+		}
+		if moved && cl.WaitOK(rest, time.Second) == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("failed over %v after the kill", time.Since(killed))
+	expectResync(t, s, 30*time.Second)
+	t.Logf("resync %v after the kill", time.Since(killed))
+	// Publishes may fail until the publisher's client learns the new master; then one
+	// arrives.
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 1; ; i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("no delivery after the failover")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := a.Publish(ctx, c, numbered(i))
+		cancel()
+		if err != nil {
+			t.Logf("publish %d: %v", i, err)
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
+		d, err := s.Next(ctx)
+		cancel()
+		if err == nil && d.Event.Type == "message.new" {
+			t.Logf("delivered again %v after the kill (publish %d)", time.Since(killed), i)
+			return
+		}
+	}
+}
