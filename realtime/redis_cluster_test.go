@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -329,6 +330,40 @@ func TestRedisCluster(t *testing.T) {
 		expect(t, s, c, ev("message.new", 2))
 		if after := pubsubClients(t, admin, name); after != before {
 			t.Fatalf("%d pub/sub connections after the reconnect, %d before", after, before)
+		}
+	})
+
+	// Past the bound on remembered lost channels, the repair gives every bucket a new
+	// epoch and tells every process, through the first bucket's node, to resync all.
+	t.Run("RepairAll", func(t *testing.T) {
+		p := prefix()
+		tu := realtime.Tuning{MaxLostChannels: 2}
+		pub, sub := newEngine(t, 0, p, tu), newEngine(t, 0, p, tu)
+		user, other := userChannel(t), userChannel(t)
+		s := subscribe(t, sub, user)
+		bystander := subscribe(t, sub, other)
+		publish(t, pub, user, numbered(1))
+		before := recv(t, s).Event.ID
+		publish(t, pub, other, numbered(1))
+		beforeOther := recv(t, bystander).Event.ID
+
+		gone, cancel := context.WithCancel(context.Background())
+		cancel() // every publish with it fails: its events count as lost
+		for i := range 3 {
+			if err := pub.Publish(gone, userChannel(t), numbered(10+i)); err == nil {
+				t.Fatal("a publish with a cancelled context succeeded")
+			}
+		}
+		expectResync(t, s, 5*time.Second)
+		expectResync(t, bystander, time.Second)
+		for c, id := range map[string]string{user: before, other: beforeOther} {
+			if _, err := sub.History(ctxT(t), c, id); !errors.Is(err, realtime.ErrHistoryGone) {
+				t.Fatalf("history of %s after an id from before the repair: %v, want ErrHistoryGone", c, err)
+			}
+		}
+		publish(t, pub, user, numbered(2))
+		if d := recv(t, s); string(d.Event.Data) != string(numbered(2).Data) {
+			t.Fatalf("after the repair: %s %s, want event 2", d.Event.Type, d.Event.Data)
 		}
 	})
 
