@@ -33,6 +33,13 @@ func limiters(t *testing.T) map[string]ratelimit.Limiter {
 	}
 	t.Cleanup(func() { r.Close() })
 	out["redis"] = r
+	// A cluster of three: the buckets' keys fall on different nodes.
+	cl, err := ratelimit.NewRedisCluster(redistest.StartCluster(t).URL, "rltest-"+uuid.NewString()+":")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	out["redis-cluster"] = cl
 	return out
 }
 

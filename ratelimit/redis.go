@@ -45,7 +45,7 @@ var takeRedisScript = redis.NewScript(takeScript)
 
 // Redis is the Limiter of several processes: the buckets live in Redis under a prefix.
 type Redis struct {
-	client *redis.Client
+	client redis.UniversalClient
 	prefix string
 }
 
@@ -63,6 +63,25 @@ func NewRedis(url, prefix string) (*Redis, error) {
 	opts.MaxRetries = 0
 	opts.ContextTimeoutEnabled = true
 	return &Redis{client: redis.NewClient(opts), prefix: prefix + "ratelimit:"}, nil
+}
+
+// NewRedisCluster is NewRedis on a Redis Cluster, url naming one node or several as
+// go-redis's ParseClusterURL reads it (redis://host1:6379?addr=host2:6379). Each bucket
+// is one key, so its script runs on the node owning the key's slot.
+func NewRedisCluster(url, prefix string) (*Redis, error) {
+	opts, err := redis.ParseClusterURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("ratelimit: redis cluster url: %w", err)
+	}
+	opts.DialTimeout = 200 * time.Millisecond
+	opts.ReadTimeout = 200 * time.Millisecond
+	opts.WriteTimeout = 200 * time.Millisecond
+	opts.MaxRetries = 0
+	opts.ContextTimeoutEnabled = true
+	// go-redis corrects its map of slots on MOVED, otherwise once a minute: after a
+	// failover the buckets of a dead master would fail (open) that long.
+	opts.ClusterStateReloadInterval = 5 * time.Second
+	return &Redis{client: redis.NewClusterClient(opts), prefix: prefix + "ratelimit:"}, nil
 }
 
 // Take implements Limiter.

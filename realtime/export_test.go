@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -52,7 +53,12 @@ func NewMemoryTuned(queueSize int, tu Tuning) *Memory { return newMemory(queueSi
 // NewRedisTuned is NewRedis with keys and pubsub channels under prefix instead of
 // "messenger:", so a test owns its epoch and history keys, tuned by tu.
 func NewRedisTuned(ctx context.Context, url string, queueSize int, logger *slog.Logger, prefix string, tu Tuning) (*Redis, error) {
-	return newRedis(ctx, url, queueSize, logger, prefix, tu.tuning())
+	return newRedis(ctx, url, false, queueSize, logger, prefix, tu.tuning())
+}
+
+// NewRedisClusterTuned is NewRedisTuned on the Redis Cluster at url.
+func NewRedisClusterTuned(ctx context.Context, url string, queueSize int, logger *slog.Logger, prefix string, tu Tuning) (*Redis, error) {
+	return newRedis(ctx, url, true, queueSize, logger, prefix, tu.tuning())
 }
 
 // NewRedisPrefixed is NewRedisTuned with the production values.
@@ -61,7 +67,7 @@ func NewRedisPrefixed(ctx context.Context, url string, queueSize int, logger *sl
 }
 
 // EpochKey is the Redis key holding the engine epoch.
-func (r *Redis) EpochKey() string { return r.epochKey() }
+func (r *Redis) EpochKey() string { return r.epochKey("") }
 
 // HistoryKey is the Redis stream holding channel's history.
 func (r *Redis) HistoryKey(channel string) string { return r.historyKey(channel) }
@@ -109,7 +115,7 @@ func StopPresenceRefresh(e Engine) {
 func (r *Redis) PresenceKey(userID int64) string { return r.presenceKey(userID) }
 
 // PresenceUsersKey is the Redis index of online users.
-func (r *Redis) PresenceUsersKey() string { return r.presenceUsersKey() }
+func (r *Redis) PresenceUsersKey() string { return r.presenceIndexKeys()[0] }
 
 // TypingKey is the Redis sorted set of the users typing in convID.
 func (r *Redis) TypingKey(convID int64) string { return r.typingKey(convID) }
@@ -120,3 +126,31 @@ func (r *Redis) HoldRepair() (release func()) {
 	r.repairSem <- struct{}{}
 	return func() { <-r.repairSem }
 }
+
+// PubSubName is the Redis pub/sub channel that channel's events go through.
+func (r *Redis) PubSubName(channel string) string { return r.pubsubName(channel) }
+
+// EpochKeyOf is the key of the epoch of channel's event IDs.
+func (r *Redis) EpochKeyOf(channel string) string { return r.epochKey(channel) }
+
+// PresenceIndexKey is the index of online users that lists userID.
+func (r *Redis) PresenceIndexKey(userID int64) string { return r.presenceIndexKey(userID) }
+
+// Prefix is the start of r's keys and pub/sub channels.
+func (r *Redis) Prefix() string { return r.prefix }
+
+// SameEpochChannel answers a history channel other than c whose IDs share c's epoch: any
+// other on a single Redis, one of c's bucket on a cluster (redis_cluster.go).
+func SameEpochChannel(c string) string {
+	for i := 0; ; i++ {
+		other := c + "-" + strconv.Itoa(i)
+		if bucket(other) == bucket(c) {
+			return other
+		}
+	}
+}
+
+// StreamsKey and EvictedKey are the Redis sets of userID's admitted and evicted streams.
+func (r *Redis) StreamsKey(userID int64) string { return r.streamsKey(userID) }
+
+func (r *Redis) EvictedKey(userID int64) string { return r.evictedKey(userID) }

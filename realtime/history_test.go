@@ -125,8 +125,9 @@ func testHistoryResume(t *testing.T, k engineKind) {
 	if cmp, ok := realtime.CompareEventIDs(more[0], more[0]); !ok || cmp != 0 {
 		t.Fatalf("CompareEventIDs(x, x) = %d, %v", cmp, ok)
 	}
-	// History is per channel.
-	other := userChannel(t)
+	// History is per channel (another channel of the same epoch: on a cluster, each
+	// bucket of channels has its own).
+	other := realtime.SameEpochChannel(c)
 	expectHistory(t, sub, other, idWithPosition(ids[0], 0), 0, nil)
 	expectNext(t, pub, s, c)
 }
@@ -171,7 +172,7 @@ func testHistoryGone(t *testing.T, k engineKind) {
 
 	// A channel without history: nothing is known after a real position,
 	// but "before anything" of the current epoch has nothing after it.
-	never := userChannel(t)
+	never := realtime.SameEpochChannel(c)
 	expectGone(t, sub, never, ids[0])
 	expectHistory(t, sub, never, idWithPosition(ids[0], 0), 0, nil)
 

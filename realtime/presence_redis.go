@@ -177,18 +177,23 @@ func newRedisPresence(cfg presenceConfig) *redisPresence {
 
 func (p *redisPresence) stopRefreshing() { p.stopOnce.Do(func() { close(p.stopRefresh) }) }
 
+// On a cluster, a user's presence set and the index that lists them carry the hash tag
+// of the user's channel (redis_cluster.go): one index per bucket.
 func (r *Redis) presenceKey(userID int64) string {
-	return r.prefix + presenceKeyPrefix + strconv.FormatInt(userID, 10)
+	return r.prefix + r.tag(userChannel(userID)) + presenceKeyPrefix + strconv.FormatInt(userID, 10)
 }
 
-func (r *Redis) presenceUsersKey() string { return r.prefix + presenceUsersKey }
+// presenceIndexKey is the index of online users that lists userID.
+func (r *Redis) presenceIndexKey(userID int64) string {
+	return r.prefix + r.tag(userChannel(userID)) + presenceUsersKey
+}
 
 func (r *Redis) typingKey(convID int64) string {
 	return r.prefix + typingKeyPrefix + strconv.FormatInt(convID, 10)
 }
 
 func (r *Redis) presenceKeys(userID int64) []string {
-	return []string{r.presenceKey(userID), r.presenceUsersKey()}
+	return []string{r.presenceKey(userID), r.presenceIndexKey(userID)}
 }
 
 // Connect records connID of userID in Redis, then keeps it alive from this
@@ -256,8 +261,22 @@ func (r *Redis) Online(ctx context.Context, userIDs []int64) (map[int64]bool, er
 	if len(ids) == 0 {
 		return out, nil
 	}
-	var calls []*scriptCall
-	for chunk := range slices.Chunk(ids, presenceBatch) {
+	// One script's keys lie in one slot on a cluster: chunks of one bucket each.
+	var chunks [][]int64
+	if r.cluster {
+		byBucket := make(map[int][]int64)
+		for _, id := range ids {
+			b := bucket(userChannel(id))
+			byBucket[b] = append(byBucket[b], id)
+		}
+		for _, group := range byBucket {
+			chunks = append(chunks, slices.Collect(slices.Chunk(group, presenceBatch))...)
+		}
+	} else {
+		chunks = slices.Collect(slices.Chunk(ids, presenceBatch))
+	}
+	calls := make([]*scriptCall, 0, len(chunks))
+	for _, chunk := range chunks {
 		keys := make([]string, len(chunk))
 		for i, id := range chunk {
 			keys[i] = r.presenceKey(id)
@@ -267,7 +286,7 @@ func (r *Redis) Online(ctx context.Context, userIDs []int64) (map[int64]bool, er
 	if err := r.runScripts(ctx, onlineScript, calls); err != nil {
 		return nil, fmt.Errorf("realtime: online: %w", err)
 	}
-	for i, chunk := range slices.Collect(slices.Chunk(ids, presenceBatch)) {
+	for i, chunk := range chunks {
 		counts, err := calls[i].cmd.Int64Slice()
 		if err != nil || len(counts) != len(chunk) {
 			return nil, fmt.Errorf("realtime: online: unexpected reply %v: %w", calls[i].cmd.Val(), err)
@@ -476,7 +495,21 @@ func (r *Redis) sweepLoop() {
 // with claimScript, which re-checks it atomically: of all the processes
 // sweeping concurrently, only the one whose ZREM removed the user delivers
 // it. It claims no more users than PresenceExpired has room for.
+//
+// On a cluster it sweeps each bucket's index in turn; one that fails (its node down)
+// leaves the others swept.
 func (r *Redis) sweepPresence(ctx context.Context) error {
+	var errs []error
+	for _, index := range r.presenceIndexKeys() {
+		if err := r.sweepIndex(ctx, index); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(dedupErrors(errs)...)
+}
+
+// sweepIndex is sweepPresence for the index of online users at key index.
+func (r *Redis) sweepIndex(ctx context.Context, index string) error {
 	p := r.pres
 	// Bounded: a process clock ahead of Redis's lists users whose score
 	// the claim script then finds still in the future.
@@ -486,7 +519,7 @@ func (r *Redis) sweepPresence(ctx context.Context) error {
 			return nil
 		}
 		n := min(room, presenceBatch)
-		members, err := r.client.ZRangeByScore(ctx, r.presenceUsersKey(), &redis.ZRangeBy{
+		members, err := r.client.ZRangeByScore(ctx, index, &redis.ZRangeBy{
 			Min:   "-inf",
 			Max:   strconv.FormatInt(time.Now().UnixMilli(), 10),
 			Count: int64(n),
@@ -503,7 +536,7 @@ func (r *Redis) sweepPresence(ctx context.Context) error {
 			id, err := strconv.ParseInt(m, 10, 64)
 			if err != nil {
 				r.log.Warn("realtime: removing a bad member of the presence index", "member", m)
-				_ = r.client.ZRem(ctx, r.presenceUsersKey(), m).Err()
+				_ = r.client.ZRem(ctx, index, m).Err()
 				continue
 			}
 			users = append(users, id)

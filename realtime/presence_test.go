@@ -81,10 +81,27 @@ func newRedisTimed(t *testing.T, url, prefix string, pt realtime.PresenceTimings
 // engine; for Redis, a and b are two processes sharing one Redis.
 func TestPresenceContract(t *testing.T) {
 	t.Parallel()
-	cases := []struct {
-		name string
-		fn   func(t *testing.T, k presenceKind)
-	}{
+	for _, k := range presenceKinds() {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			for _, c := range presenceCases() {
+				t.Run(c.name, func(t *testing.T) {
+					t.Parallel()
+					c.fn(t, k)
+				})
+			}
+		})
+	}
+}
+
+// presenceCase is one test of the presence and typing suite.
+type presenceCase struct {
+	name string
+	fn   func(t *testing.T, k presenceKind)
+}
+
+func presenceCases() []presenceCase {
+	return []presenceCase{
 		{"TwoTabs", testPresenceTwoTabs},
 		{"OnlineMany", testPresenceOnlineMany},
 		{"Lapse", testPresenceLapse},
@@ -97,17 +114,6 @@ func TestPresenceContract(t *testing.T) {
 		{"Closed", testPresenceClosed},
 		{"Typing", testTyping},
 		{"TypingExpiry", testTypingExpiry},
-	}
-	for _, k := range presenceKinds() {
-		t.Run(k.name, func(t *testing.T) {
-			t.Parallel()
-			for _, c := range cases {
-				t.Run(c.name, func(t *testing.T) {
-					t.Parallel()
-					c.fn(t, k)
-				})
-			}
-		})
 	}
 }
 

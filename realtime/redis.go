@@ -88,6 +88,9 @@ return {epoch, sid}
 
 var headRedisScript = redis.NewScript(headScript)
 
+// clusterPublishScript is publishScript for a Redis Cluster: sharded pub/sub.
+var clusterPublishScript = strings.ReplaceAll(publishScript, "'PUBLISH'", "'SPUBLISH'")
+
 // Ping payloads on the pubsub connection. Redis answers commands on one
 // connection in order, so the pong of a PING written after a SUBSCRIBE proves
 // the SUBSCRIBE has taken effect.
@@ -117,18 +120,25 @@ const (
 // Presence and typing state lives in Redis as sorted sets scored by expiry
 // (see presence_redis.go), timed by the Redis clock so that the clocks of
 // the processes need not agree.
+//
+// On a Redis Cluster (NewRedisCluster) the same holds per bucket of channels: one
+// pubsub connection per bucket, sharded pub/sub, and keys tagged so that each script
+// touches one slot (redis_cluster.go).
 type Redis struct {
 	log       *slog.Logger
 	queueSize int
 	hub       *hub
 	prefix    string // of pubsub channels and keys
 	limits    historyLimits
+	cluster   bool   // a Redis Cluster: hash tags and sharded pub/sub (redis_cluster.go)
+	script    string // publishScript, or clusterPublishScript
 	scriptSHA string
 
-	client   *redis.Client // PUBLISH and PING
-	psClient *redis.Client // owns the pubsub connection; its own client so that OnConnect counts only pubsub dials
-	ps       *redis.PubSub
-	connGen  atomic.Uint64 // pubsub connections dialled so far
+	client   redis.UniversalClient // PUBLISH and PING
+	psClient redis.UniversalClient // owns the pubsub connections; its own client so that OnConnect counts only pubsub dials
+	// shards are the pubsub connections: one on a single Redis, one per bucket on a
+	// cluster (redis_cluster.go).
+	shards []*psShard
 
 	// subMu keeps SUBSCRIBE/UNSUBSCRIBE writes in the same order as the
 	// local membership changes that caused them; otherwise an UNSUBSCRIBE
@@ -178,32 +188,42 @@ var defaultRedisTimings = redisTimings{
 
 var _ Engine = (*Redis)(nil)
 
-var publishScriptSHA = redis.NewScript(publishScript).Hash()
+var (
+	publishScriptSHA        = redis.NewScript(publishScript).Hash()
+	clusterPublishScriptSHA = redis.NewScript(clusterPublishScript).Hash()
+)
 
 // NewRedis connects to the Redis at url (redis://host:port/db, as parsed by
 // go-redis) and returns an engine whose subscriptions queue up to queueSize
 // events each; it fails if Redis is unreachable now. A nil logger means
 // slog.Default().
 func NewRedis(ctx context.Context, url string, queueSize int, logger *slog.Logger) (*Redis, error) {
-	return newRedis(ctx, url, queueSize, logger, redisPrefix, defaultTuning())
+	return newRedis(ctx, url, false, queueSize, logger, redisPrefix, defaultTuning())
 }
 
 // NewRedisWithPrefix is NewRedis with every pub/sub channel and key under prefix instead of
 // "messenger:", so that several deployments (or test runs) can share one Redis: pub/sub
 // ignores the database number.
 func NewRedisWithPrefix(ctx context.Context, url string, queueSize int, logger *slog.Logger, prefix string) (*Redis, error) {
-	return newRedis(ctx, url, queueSize, logger, prefix, defaultTuning())
+	return newRedis(ctx, url, false, queueSize, logger, prefix, defaultTuning())
+}
+
+// NewRedisCluster is NewRedisWithPrefix for a Redis Cluster (Redis >= 7: sharded pub/sub):
+// url names one node or several, as go-redis's ParseClusterURL reads it
+// (redis://host1:6379?addr=host2:6379&addr=host3:6379), and the engine finds the others.
+// Keys and channels carry hash tags and events go by SPUBLISH and SSUBSCRIBE
+// (redis_cluster.go). The prefix must not contain '{' or '}'.
+func NewRedisCluster(ctx context.Context, url string, queueSize int, logger *slog.Logger, prefix string) (*Redis, error) {
+	return newRedis(ctx, url, true, queueSize, logger, prefix, defaultTuning())
 }
 
 // newRedis is NewRedis with the prefix of every pubsub channel and key, so
 // tests on a shared Redis can own their keys (the epoch especially), and
 // the engine's timings and bounds.
-func newRedis(ctx context.Context, url string, queueSize int, logger *slog.Logger, prefix string, tn tuning) (*Redis, error) {
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("realtime: redis url: %w", err)
+func newRedis(ctx context.Context, url string, cluster bool, queueSize int, logger *slog.Logger, prefix string, tn tuning) (*Redis, error) {
+	if cluster && strings.ContainsAny(prefix, "{}") {
+		return nil, fmt.Errorf("realtime: redis prefix %q: no braces on a cluster (they would be its hash tag)", prefix)
 	}
-	psOpts, _ := redis.ParseURL(url)
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -213,6 +233,8 @@ func newRedis(ctx context.Context, url string, queueSize int, logger *slog.Logge
 		hub:        newHub(),
 		prefix:     prefix,
 		limits:     tn.history,
+		cluster:    cluster,
+		script:     publishScript,
 		scriptSHA:  publishScriptSHA,
 		waiters:    make(map[string]chan struct{}),
 		pres:       newRedisPresence(tn.presence),
@@ -224,35 +246,84 @@ func newRedis(ctx context.Context, url string, queueSize int, logger *slog.Logge
 		timings:    tn.redis,
 	}
 	r.bg, r.bgCancel = context.WithCancel(context.Background())
-	psOpts.OnConnect = func(context.Context, *redis.Conn) error {
-		// go-redis redials and resubscribes on its own; counting dials is
-		// the one reliable way to notice, whichever call hit the failure.
-		r.connGen.Add(1)
+	// go-redis redials and resubscribes on its own; counting dials is the one reliable
+	// way to notice, whichever call hit the failure. Each shard's calls carry its
+	// counter (on a cluster, psClient dials for every shard, and for its own upkeep).
+	onConnect := func(ctx context.Context, _ *redis.Conn) error {
+		if gen, ok := ctx.Value(shardGenKey{}).(*atomic.Uint64); ok {
+			gen.Add(1)
+		}
 		return nil
 	}
-	r.client = redis.NewClient(opts)
-	r.psClient = redis.NewClient(psOpts)
+	addr := ""
+	if cluster {
+		opts, err := redis.ParseClusterURL(url)
+		if err != nil {
+			return nil, fmt.Errorf("realtime: redis cluster url: %w", err)
+		}
+		psOpts, _ := redis.ParseClusterURL(url)
+		psOpts.OnConnect = onConnect
+		addr = strings.Join(opts.Addrs, ",")
+		cc := redis.NewClusterClient(opts)
+		cc.AddHook(reloadOnFailure{cc})
+		r.client = cc
+		r.psClient = redis.NewClusterClient(psOpts)
+		r.script, r.scriptSHA = clusterPublishScript, clusterPublishScriptSHA
+		r.shards = make([]*psShard, clusterBuckets)
+	} else {
+		opts, err := redis.ParseURL(url)
+		if err != nil {
+			return nil, fmt.Errorf("realtime: redis url: %w", err)
+		}
+		psOpts, _ := redis.ParseURL(url)
+		psOpts.OnConnect = onConnect
+		addr = opts.Addr
+		r.client = redis.NewClient(opts)
+		r.psClient = redis.NewClient(psOpts)
+		r.shards = make([]*psShard, 1)
+	}
+	for i := range r.shards {
+		r.shards[i] = newShard(cluster)
+	}
 	fail := func(err error) (*Redis, error) {
-		if r.ps != nil {
-			_ = r.ps.Close()
+		for _, sh := range r.shards {
+			if sh.ps != nil {
+				_ = sh.ps.Close()
+			}
 		}
 		_ = r.psClient.Close()
 		_ = r.client.Close()
 		r.bgCancel()
-		return nil, fmt.Errorf("realtime: redis %s: %w", opts.Addr, err)
+		return nil, fmt.Errorf("realtime: redis %s: %w", addr, err)
 	}
 	if err := r.client.Ping(ctx).Err(); err != nil {
 		return fail(err)
 	}
-	r.ps = r.psClient.Subscribe(ctx, r.prefix+resyncAllChannel, r.prefix+fanoutChannel)
-	// Dial the pubsub connection now, so an unusable Redis fails here and
-	// the reader starts from a known connection generation.
-	if err := r.ps.Ping(ctx); err != nil {
-		return fail(err)
+	for b, sh := range r.shards {
+		// Every shard holds its bucket's resync-all channel, so that its connection
+		// always goes to the node owning the bucket's slot (only the first is published
+		// to, repairLocked), and its fan-out channel (redis_fanout.go).
+		names := []string{r.resyncAllName(b), r.fanoutName(b)}
+		dialCtx := context.WithValue(ctx, shardGenKey{}, &sh.gen)
+		if cluster {
+			sh.ps = r.psClient.SSubscribe(dialCtx)
+		} else {
+			sh.ps = r.psClient.Subscribe(dialCtx)
+		}
+		// Dial the pubsub connection now, so an unusable Redis fails here and
+		// the reader starts from a known connection generation.
+		if err := sh.subscribe(dialCtx, names...); err != nil {
+			return fail(err)
+		}
+		if err := sh.ps.Ping(dialCtx); err != nil {
+			return fail(err)
+		}
 	}
-	r.wg.Add(5)
+	r.wg.Add(4 + len(r.shards))
 	go r.repairLoop()
-	go r.readLoop(r.connGen.Load())
+	for _, sh := range r.shards {
+		go r.readLoop(sh, sh.gen.Load())
+	}
 	go r.pingLoop()
 	go r.refreshLoop()
 	go r.sweepLoop()
@@ -282,7 +353,8 @@ func (r *Redis) PublishMany(ctx context.Context, channels []string, ev Event) er
 
 // PublishAll publishes every publication in one round trip: one pipeline holding,
 // in order, each one's history scripts and PUBLISHes. Redis runs a connection's
-// commands in the order sent, so a channel's events keep theirs.
+// commands in the order sent, so a channel's events keep theirs (on a cluster, each
+// node gets its share of the pipeline on one connection, in order).
 func (r *Redis) PublishAll(ctx context.Context, pubs []Publication) error {
 	pubs, err := validPublications(pubs)
 	if err != nil {
@@ -299,10 +371,11 @@ func (r *Redis) PublishAll(ctx context.Context, pubs []Publication) error {
 
 // scriptCall is one run of publishScript in a pipeline, for publication pub.
 type scriptCall struct {
-	pub  int
-	keys []string
-	args []any
-	cmd  *redis.Cmd
+	pub    int
+	bucket int // of its channels (redis_cluster.go); 0 on a single Redis
+	keys   []string
+	args   []any
+	cmd    *redis.Cmd
 }
 
 // errScriptOrder: the publish script was missing from Redis (restarted, or SCRIPT
@@ -330,24 +403,32 @@ func (r *Redis) send(ctx context.Context, pubs []Publication) []error {
 	}
 	_, _ = pipe.Exec(ctx) // errors are per command, below
 
+	// By bucket: on a cluster, the order to keep is that of the calls on one node,
+	// whose script cache is its own; a bucket is always on one node.
+	retryOf := make(map[int][]*scriptCall)
 	var retry []*scriptCall
 	for _, call := range calls {
 		err := call.cmd.Err()
 		switch {
 		case err == nil:
-			if len(retry) > 0 {
+			if len(retryOf[call.bucket]) > 0 {
 				// A later script ran: the missing ones cannot be sent again before it.
-				for _, c := range retry {
+				for _, c := range retryOf[call.bucket] {
 					errs[c.pub] = errScriptOrder
 				}
-				retry = retry[:0]
+				delete(retryOf, call.bucket)
 			}
 		case redis.HasErrorPrefix(err, "NOSCRIPT"):
 			// The script did not run (first use, Redis restarted or SCRIPT FLUSH), so
 			// sending it in full cannot publish twice.
-			retry = append(retry, call)
+			retryOf[call.bucket] = append(retryOf[call.bucket], call)
 		default:
 			errs[call.pub] = errors.Join(errs[call.pub], err)
+		}
+	}
+	for _, call := range calls {
+		if slices.Contains(retryOf[call.bucket], call) {
+			retry = append(retry, call)
 		}
 	}
 	for i, cmds := range sent {
@@ -360,7 +441,7 @@ func (r *Redis) send(ctx context.Context, pubs []Publication) []error {
 	if len(retry) > 0 {
 		pipe := r.client.Pipeline()
 		for _, call := range retry {
-			call.cmd = pipe.Eval(ctx, publishScript, call.keys, call.args...)
+			call.cmd = pipe.Eval(ctx, r.script, call.keys, call.args...)
 		}
 		_, _ = pipe.Exec(ctx)
 		for _, call := range retry {
@@ -408,22 +489,24 @@ func (r *Redis) queue(ctx context.Context, pipe redis.Pipeliner, pub int, p Publ
 		if err != nil {
 			return q, err
 		}
-		for chunk := range slices.Chunk(history, maxChannelsPerScript) {
-			keys := make([]string, 0, 1+len(chunk))
-			keys = append(keys, r.epochKey())
-			fanout := ""
-			if len(chunk) >= fanoutMin {
-				fanout = r.prefix + fanoutChannel
+		for _, group := range r.byBucket(history) {
+			for chunk := range slices.Chunk(group, maxChannelsPerScript) {
+				keys := make([]string, 0, 1+len(chunk))
+				keys = append(keys, r.epochKey(chunk[0]))
+				fanout := ""
+				if len(chunk) >= fanoutMin {
+					fanout = r.fanoutName(r.bucketOf(chunk[0]))
+				}
+				args := make([]any, 0, 6+len(chunk))
+				args = append(args, newEpoch(), r.limits.maxLen, r.limits.ttl.Milliseconds(), head, body, fanout)
+				for _, c := range chunk {
+					keys = append(keys, r.historyKey(c))
+					args = append(args, r.pubsubName(c))
+				}
+				call := &scriptCall{pub: pub, bucket: r.bucketOf(chunk[0]), keys: keys, args: args}
+				call.cmd = pipe.EvalSha(ctx, r.scriptSHA, keys, args...)
+				q.calls = append(q.calls, call)
 			}
-			args := make([]any, 0, 6+len(chunk))
-			args = append(args, newEpoch(), r.limits.maxLen, r.limits.ttl.Milliseconds(), head, body, fanout)
-			for _, c := range chunk {
-				keys = append(keys, r.historyKey(c))
-				args = append(args, r.prefix+c)
-			}
-			call := &scriptCall{pub: pub, keys: keys, args: args}
-			call.cmd = pipe.EvalSha(ctx, r.scriptSHA, keys, args...)
-			q.calls = append(q.calls, call)
 		}
 	}
 	for _, group := range []struct {
@@ -437,14 +520,27 @@ func (r *Redis) queue(ctx context.Context, pipe redis.Pipeliner, pub int, p Publ
 		if err != nil {
 			return q, err
 		}
-		if len(group.channels) >= fanoutMin {
-			for chunk := range slices.Chunk(group.channels, maxChannelsPerScript) {
-				q.pubs = append(q.pubs, pipe.Publish(ctx, r.prefix+fanoutChannel, fanoutPayload(r.prefix, chunk, payload)))
+		var each []string // published on their own channels
+		for _, same := range r.byBucket(group.channels) {
+			if len(same) < fanoutMin {
+				each = append(each, same...)
+				continue
 			}
-			continue
+			for chunk := range slices.Chunk(same, maxChannelsPerScript) {
+				name, msg := r.fanoutName(r.bucketOf(chunk[0])), r.fanoutPayload(chunk, payload)
+				if r.cluster {
+					q.pubs = append(q.pubs, pipe.SPublish(ctx, name, msg))
+				} else {
+					q.pubs = append(q.pubs, pipe.Publish(ctx, name, msg))
+				}
+			}
 		}
-		for _, c := range group.channels {
-			q.pubs = append(q.pubs, pipe.Publish(ctx, r.prefix+c, payload))
+		for _, c := range each {
+			if r.cluster {
+				q.pubs = append(q.pubs, pipe.SPublish(ctx, r.pubsubName(c), payload))
+			} else {
+				q.pubs = append(q.pubs, pipe.Publish(ctx, r.pubsubName(c), payload))
+			}
 		}
 	}
 	return q, nil
@@ -493,7 +589,7 @@ func (r *Redis) History(ctx context.Context, channel, afterID string) ([]Event, 
 		xr  *redis.XMessageSliceCmd
 	)
 	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		get = p.Get(ctx, r.epochKey())
+		get = p.Get(ctx, r.epochKey(channel))
 		xr = p.XRange(ctx, r.historyKey(channel), sid, "+")
 		return nil
 	})
@@ -552,7 +648,7 @@ func (r *Redis) Head(ctx context.Context, channel string) (string, error) {
 	if !KeepsHistory(channel) {
 		return "", historyGoneNoHistory(channel)
 	}
-	res, err := headRedisScript.Run(ctx, r.client, []string{r.epochKey(), r.historyKey(channel)},
+	res, err := headRedisScript.Run(ctx, r.client, []string{r.epochKey(channel), r.historyKey(channel)},
 		newEpoch(), r.limits.maxLen, r.limits.ttl.Milliseconds()).StringSlice()
 	if err != nil {
 		return "", fmt.Errorf("realtime: head of %s: %w", channel, err)
@@ -563,9 +659,44 @@ func (r *Redis) Head(ctx context.Context, channel string) (string, error) {
 	return res[0] + "-" + res[1], nil
 }
 
-func (r *Redis) epochKey() string { return r.prefix + epochKeySuffix }
+// epochKey is the key of the epoch of channel's IDs: one for all on a single Redis, one
+// per bucket on a cluster.
+func (r *Redis) epochKey(channel string) string { return r.prefix + r.tag(channel) + epochKeySuffix }
 
-func (r *Redis) historyKey(channel string) string { return r.prefix + historyKeyPrefix + channel }
+func (r *Redis) historyKey(channel string) string {
+	return r.prefix + r.tag(channel) + historyKeyPrefix + channel
+}
+
+// byBucket groups channels by bucket, keeping their order within each: all of them in
+// one group on a single Redis.
+func (r *Redis) byBucket(channels []string) [][]string {
+	if !r.cluster {
+		return [][]string{channels}
+	}
+	var (
+		groups [][]string
+		index  = make(map[int]int)
+	)
+	for _, c := range channels {
+		b := bucket(c)
+		i, ok := index[b]
+		if !ok {
+			i = len(groups)
+			index[b] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], c)
+	}
+	return groups
+}
+
+// resyncAllName is the pub/sub channel of resyncAllChannel held by shard b.
+func (r *Redis) resyncAllName(b int) string {
+	if !r.cluster {
+		return r.prefix + resyncAllChannel
+	}
+	return r.prefix + bucketTag(b) + resyncAllChannel
+}
 
 // Subscribe returns a subscription to channels once Redis has confirmed
 // them, so events published afterwards by any process reach it.
@@ -605,7 +736,9 @@ func (r *Redis) Close() error {
 		r.subMu.Lock()
 		r.hub.close()
 		r.subMu.Unlock()
-		_ = r.ps.Close() // unblocks the reader
+		for _, sh := range r.shards {
+			_ = sh.ps.Close() // unblocks the reader
+		}
 		r.wg.Wait()
 		close(r.pres.expired.ch) // its only sender, the sweeper, has stopped
 		r.closeErr = errors.Join(r.psClient.Close(), r.client.Close())
@@ -630,7 +763,7 @@ func (r *Redis) attach(ctx context.Context, s *Subscription, channels []string) 
 	}
 	// Wait even when another subscription already holds the channel: its
 	// SUBSCRIBE may still be in flight.
-	if err := r.awaitSubscribed(ctx); err != nil {
+	if err := r.awaitSubscribed(ctx, added); err != nil {
 		r.detach(s, added)
 		return err
 	}
@@ -651,7 +784,16 @@ func (r *Redis) release(s *Subscription, channels []string) {
 
 // subscribeUpstream must be called with subMu held.
 func (r *Redis) subscribeUpstream(ctx context.Context, channels []string) error {
-	names := r.prefixed(channels)
+	for _, group := range r.byBucket(channels) {
+		if err := r.subscribeShard(ctx, r.shard(group[0]), r.prefixed(group)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// subscribeShard subscribes shard sh to the pubsub channels names; subMu must be held.
+func (r *Redis) subscribeShard(ctx context.Context, sh *psShard, names []string) error {
 	var err error
 	// A failed write makes go-redis redial and resubscribe before it
 	// records the new channels, so the new connection lacks them until we
@@ -665,8 +807,8 @@ func (r *Redis) subscribeUpstream(ctx context.Context, channels []string) error 
 		}
 		// Not the caller's context: a write cut short by one impatient
 		// caller would make go-redis drop the connection shared by all.
-		opCtx, cancel := context.WithTimeout(context.Background(), r.timings.op)
-		err = r.ps.Subscribe(opCtx, names...)
+		opCtx, cancel := context.WithTimeout(sh.base, r.timings.op)
+		err = sh.subscribe(opCtx, names...)
 		cancel()
 		if err == nil {
 			return nil
@@ -682,20 +824,33 @@ func (r *Redis) unsubscribeUpstream(channels []string) {
 	if len(channels) == 0 || r.closing() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), r.timings.op)
-	defer cancel()
-	// On failure go-redis has already forgotten the channels and redials
-	// without them, so there is nothing to undo.
-	if err := r.ps.Unsubscribe(ctx, r.prefixed(channels)...); err != nil {
-		r.log.Debug("realtime: redis UNSUBSCRIBE failed", "err", err)
+	for _, group := range r.byBucket(channels) {
+		sh := r.shard(group[0])
+		ctx, cancel := context.WithTimeout(sh.base, r.timings.op)
+		// On failure go-redis has already forgotten the channels and redials
+		// without them, so there is nothing to undo.
+		if err := sh.unsubscribe(ctx, r.prefixed(group)...); err != nil {
+			r.log.Debug("realtime: redis UNSUBSCRIBE failed", "err", err)
+		}
+		cancel()
 	}
 }
 
 // awaitSubscribed returns once Redis has processed every SUBSCRIBE written
-// so far, proven by the pong of a PING written after them. The PING is
-// re-sent periodically because a reconnect loses its pong; the new
-// connection resubscribes everything before any later PING.
-func (r *Redis) awaitSubscribed(ctx context.Context) error {
+// so far on the connections of channels, proven by the pong of a PING written after
+// them on each. The PING is re-sent periodically because a reconnect loses its pong; the
+// new connection resubscribes everything before any later PING.
+func (r *Redis) awaitSubscribed(ctx context.Context, channels []string) error {
+	for _, group := range r.byBucket(channels) {
+		if err := r.awaitShard(ctx, r.shard(group[0])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// awaitShard is awaitSubscribed for the connection of shard sh.
+func (r *Redis) awaitShard(ctx context.Context, sh *psShard) error {
 	token := waitPrefix + strconv.FormatUint(r.seq.Add(1), 10)
 	ch := make(chan struct{})
 	r.waitMu.Lock()
@@ -717,7 +872,7 @@ func (r *Redis) awaitSubscribed(ctx context.Context) error {
 		case <-r.done:
 			return ErrClosed
 		case <-t.C:
-			r.ping(token)
+			r.ping(sh, token)
 			t.Reset(r.timings.waitRetry)
 		}
 	}
@@ -732,11 +887,11 @@ func (r *Redis) wake(token string) {
 	}
 }
 
-func (r *Redis) ping(payload string) {
-	ctx, cancel := context.WithTimeout(context.Background(), r.timings.op)
+func (r *Redis) ping(sh *psShard, payload string) {
+	ctx, cancel := context.WithTimeout(sh.base, r.timings.op)
 	defer cancel()
 	// A failed PING is not fatal: go-redis redials, which the reader notices.
-	if err := r.ps.Ping(ctx, payload); err != nil && !r.closing() {
+	if err := sh.ps.Ping(ctx, payload); err != nil && !r.closing() {
 		r.log.Debug("realtime: redis pubsub PING failed", "err", err)
 	}
 }
@@ -745,20 +900,26 @@ func (r *Redis) ping(payload string) {
 // deadline only expires on a dead connection.
 func (r *Redis) pingLoop() {
 	defer r.wg.Done()
-	tick.Every(r.timings.ping, r.done, nil, func() { r.ping(healthToken) })
+	tick.Every(r.timings.ping, r.done, nil, func() {
+		for _, sh := range r.shards {
+			r.ping(sh, healthToken)
+		}
+	})
 }
 
-// readLoop is the only reader of the pubsub connection. gen is the
-// connection generation it started on.
-func (r *Redis) readLoop(gen uint64) {
+// readLoop is the only reader of shard sh's pubsub connection. gen is the
+// connection generation it started on. A reconnect of any shard makes every
+// subscription of the process resync: simpler than tracking which hold a channel of it,
+// and rare.
+func (r *Redis) readLoop(sh *psShard, gen uint64) {
 	defer r.wg.Done()
 	var pending uint64 // generation whose resubscription is not yet confirmed, 0 if none
 	failures := 0
 	for {
 		// The deadline turns a silently dead connection (no RST) into an
 		// error, after which go-redis redials.
-		ctx, cancel := context.WithTimeout(context.Background(), r.timings.read)
-		msg, err := r.ps.Receive(ctx)
+		ctx, cancel := context.WithTimeout(sh.base, r.timings.read)
+		msg, err := sh.ps.Receive(ctx)
 		cancel()
 		if r.closing() {
 			return
@@ -768,11 +929,17 @@ func (r *Redis) readLoop(gen uint64) {
 			if failures == 1 {
 				r.log.Error("realtime: redis pubsub receive failed", "err", err)
 			}
+			if cc, ok := r.psClient.(*redis.ClusterClient); ok {
+				// The pubsub client sends no command that a MOVED could correct: after a
+				// failover its map of slots would name the dead master until its
+				// periodic reload (a minute). Asked again now, at the reader's backoff.
+				cc.ReloadState(ctx)
+			}
 		}
-		if g := r.connGen.Load(); g != gen {
+		if g := sh.gen.Load(); g != gen {
 			gen, pending = g, g
 			r.log.Warn("realtime: redis pubsub reconnected; events published meanwhile are lost", "generation", g)
-			r.ping(resyncPrefix + strconv.FormatUint(g, 10))
+			r.ping(sh, resyncPrefix+strconv.FormatUint(g, 10))
 		}
 		if err != nil {
 			if !r.sleep(backoff(failures)) {
@@ -794,7 +961,7 @@ func (r *Redis) readLoop(gen uint64) {
 				r.log.Warn("realtime: redis pubsub resubscribed; subscribers told to resync", "subscriptions", n)
 			case m.Payload == healthToken:
 				if pending != 0 {
-					r.ping(resyncPrefix + strconv.FormatUint(pending, 10))
+					r.ping(sh, resyncPrefix+strconv.FormatUint(pending, 10))
 				}
 			default:
 				r.wake(m.Payload)
@@ -804,17 +971,17 @@ func (r *Redis) readLoop(gen uint64) {
 }
 
 func (r *Redis) dispatch(m *redis.Message) {
-	if m.Channel == r.prefix+resyncAllChannel {
-		n := r.hub.resyncAll()
-		r.log.Warn("realtime: events were lost by a process; subscribers told to resync", "subscriptions", n)
+	channel, ok := r.channelOf(m.Channel)
+	if !ok {
 		return
 	}
-	if m.Channel == r.prefix+fanoutChannel {
+	if channel == fanoutChannel {
 		r.dispatchFanout(m.Payload)
 		return
 	}
-	channel, ok := strings.CutPrefix(m.Channel, r.prefix)
-	if !ok {
+	if channel == resyncAllChannel {
+		n := r.hub.resyncAll()
+		r.log.Warn("realtime: events were lost by a process; subscribers told to resync", "subscriptions", n)
 		return
 	}
 	ev, origin, err := decodeEvent(m.Payload)
@@ -863,7 +1030,7 @@ func backoff(failures int) time.Duration {
 func (r *Redis) prefixed(channels []string) []string {
 	names := make([]string, len(channels))
 	for i, c := range channels {
-		names[i] = r.prefix + c
+		names[i] = r.pubsubName(c)
 	}
 	return names
 }

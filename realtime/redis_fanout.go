@@ -10,7 +10,9 @@ import (
 // grew by about 50 µs a recipient). From fanoutMin channels on, the publication's
 // history script (or, for channels without history, the engine itself) PUBLISHes one
 // message on the fan-out channel that every process subscribes to at start: the event
-// once, with the list of channels (and each one's ID). Each process decodes it once and
+// once, with the list of channels (and each one's ID). On a cluster the same holds for
+// each bucket (redis_cluster.go) the publication touches: a fan-out channel a bucket.
+// Each process decodes it once and
 // hands it to its own subscribers of those channels, as Centrifugo's nodes do with a
 // broadcast. Every process reads every fan-out message, its users' or not: one message
 // a group send, against one a member before.
@@ -27,21 +29,29 @@ const fanoutChannel = "engine:fanout"
 // two members, a few of one user's tabs) a process reads only its own users' events.
 const fanoutMin = 8
 
+// fanoutName is the pub/sub channel of the fan-out messages of bucket b: one on a
+// single Redis, one a bucket on a cluster (each shard's connection holds its own).
+func (r *Redis) fanoutName(b int) string {
+	if !r.cluster {
+		return r.prefix + fanoutChannel
+	}
+	return r.prefix + bucketTag(b) + fanoutChannel
+}
+
 // fanoutPayload is the fan-out message of payload (an encoded event, as published) to
 // channels: a first line for the epoch (empty: the event is delivered as it is), a line
-// a channel (with its stream entry id after a space when the epoch is set), an empty
-// line, the event.
-func fanoutPayload(prefix string, channels []string, payload []byte) string {
+// a channel's pub/sub name (with its stream entry id after a space when the epoch is
+// set), an empty line, the event.
+func (r *Redis) fanoutPayload(channels []string, payload []byte) string {
 	var b strings.Builder
 	n := 2 + len(payload)
 	for _, c := range channels {
-		n += len(prefix) + len(c) + 1
+		n += len(r.prefix) + len(r.tag(c)) + len(c) + 1
 	}
 	b.Grow(n)
 	for _, c := range channels {
 		b.WriteByte('\n')
-		b.WriteString(prefix)
-		b.WriteString(c)
+		b.WriteString(r.pubsubName(c))
 	}
 	b.WriteString("\n\n")
 	b.Write(payload)
@@ -67,7 +77,7 @@ func (r *Redis) dispatchFanout(payload string) {
 		var line string
 		line, lines, _ = strings.Cut(lines, "\n")
 		name, sid, _ := strings.Cut(line, " ")
-		channel, ok := strings.CutPrefix(name, r.prefix)
+		channel, ok := r.channelOf(name)
 		if !ok || channel == "" {
 			continue
 		}

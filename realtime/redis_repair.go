@@ -166,8 +166,14 @@ func (r *Redis) repairLocked(ctx context.Context) error {
 	}
 	if all != 0 {
 		pipe := r.client.Pipeline()
-		pipe.Set(ctx, r.epochKey(), newEpoch(), 0)
-		pipe.Publish(ctx, r.prefix+resyncAllChannel, "")
+		for _, key := range r.epochKeys() {
+			pipe.Set(ctx, key, newEpoch(), 0)
+		}
+		if r.cluster {
+			pipe.SPublish(ctx, r.resyncAllName(0), "")
+		} else {
+			pipe.Publish(ctx, r.resyncAllName(0), "")
+		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			return fmt.Errorf("realtime: resync after lost events: %w", err)
 		}

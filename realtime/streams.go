@@ -68,13 +68,21 @@ func (r *Redis) AdmitStream(ctx context.Context, userID int64, connID string, ma
 		return nil, ErrClosed
 	}
 	max = capOrNone(max)
-	user := strconv.FormatInt(userID, 10)
-	keys := []string{r.prefix + streamsKeyPrefix + user, r.presenceKey(userID), r.prefix + evictedKeyPrefix + user}
+	// On a cluster the three keys carry the user's hash tag (redis_cluster.go).
+	keys := []string{r.streamsKey(userID), r.presenceKey(userID), r.evictedKey(userID)}
 	evicted, err := admitScript.Run(ctx, r.client, keys, connID, max, streamsKeyTTL.Milliseconds()).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("realtime: admit stream of user %d: %w", userID, err)
 	}
 	return evicted, nil
+}
+
+func (r *Redis) streamsKey(userID int64) string {
+	return r.prefix + r.tag(userChannel(userID)) + streamsKeyPrefix + strconv.FormatInt(userID, 10)
+}
+
+func (r *Redis) evictedKey(userID int64) string {
+	return r.prefix + r.tag(userChannel(userID)) + evictedKeyPrefix + strconv.FormatInt(userID, 10)
 }
 
 // StreamEvicted reports whether AdmitStream evicted the stream connID of userID (see
@@ -83,8 +91,7 @@ func (r *Redis) StreamEvicted(ctx context.Context, userID int64, connID string) 
 	if r.closing() {
 		return false, ErrClosed
 	}
-	key := r.prefix + evictedKeyPrefix + strconv.FormatInt(userID, 10)
-	err := r.client.ZScore(ctx, key, connID).Err()
+	err := r.client.ZScore(ctx, r.evictedKey(userID), connID).Err()
 	switch {
 	case err == nil:
 		return true, nil

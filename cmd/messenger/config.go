@@ -31,6 +31,7 @@ type config struct {
 	AppDBPassword   string
 	RedisURL        string // unset: the memory engine (one process)
 	RedisPrefix     string // of every Redis key and pub/sub channel: deployments sharing a Redis differ
+	RedisCluster    bool   // REDIS_URL names a Redis Cluster: hash tags, sharded pub/sub
 	JWTSecret       []byte
 	JWKSURL         string
 	Issuer          string
@@ -166,6 +167,20 @@ func loadConfig(getenv func(string) string) (config, error) {
 		DataDir:        env("MESSENGER_DATA_DIR", "data"),
 	}
 	var errs []error
+
+	switch env("MESSENGER_REDIS_CLUSTER", "0") {
+	case "1", "true":
+		c.RedisCluster = true
+		if c.RedisURL == "" {
+			errs = append(errs, errors.New("MESSENGER_REDIS_CLUSTER=1 needs REDIS_URL: the cluster's nodes"))
+		}
+		if strings.ContainsAny(c.RedisPrefix, "{}") {
+			errs = append(errs, errors.New("MESSENGER_REDIS_PREFIX must not contain { or } on a Redis Cluster (they would be its hash tag)"))
+		}
+	case "0", "false":
+	default:
+		errs = append(errs, errors.New("MESSENGER_REDIS_CLUSTER must be 1 or 0"))
+	}
 
 	switch env("MESSENGER_DEV", "") {
 	case "":

@@ -157,6 +157,26 @@ func TestLoadConfig(t *testing.T) {
 			}
 		}
 	})
+	t.Run("redis cluster", func(t *testing.T) {
+		c, err := loadConfig(envOf(nil))
+		if err != nil || c.RedisCluster {
+			t.Errorf("default: cluster %v, %v", c.RedisCluster, err)
+		}
+		c, err = loadConfig(envOf(map[string]string{"REDIS_URL": "redis://r1:6379?addr=r2:6379", "MESSENGER_REDIS_CLUSTER": "1"}))
+		if err != nil || !c.RedisCluster {
+			t.Errorf("set: cluster %v, %v", c.RedisCluster, err)
+		}
+		for _, bad := range []map[string]string{
+			{"MESSENGER_REDIS_CLUSTER": "1"}, // no REDIS_URL
+			{"REDIS_URL": "redis://r1:6379", "MESSENGER_REDIS_CLUSTER": "yes"},
+			{"REDIS_URL": "redis://r1:6379", "MESSENGER_REDIS_CLUSTER": "1", "MESSENGER_REDIS_PREFIX": "{m}:"},
+		} {
+			if _, err := loadConfig(envOf(bad)); err == nil || !strings.Contains(err.Error(), "MESSENGER_REDIS_CLUSTER") &&
+				!strings.Contains(err.Error(), "MESSENGER_REDIS_PREFIX") {
+				t.Errorf("%v: err = %v, want it named", bad, err)
+			}
+		}
+	})
 	t.Run("every bad value is named", func(t *testing.T) {
 		_, err := loadConfig(envOf(map[string]string{
 			"MESSENGER_DEV": "maybe", "MESSENGER_PORTAL_ORIGINS": "portal.example/path",

@@ -164,12 +164,12 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 	raiseOpenFiles(logger)
 	var engine realtime.Engine
 	if cfg.RedisURL != "" {
-		r, err := realtime.NewRedisWithPrefix(ctx, cfg.RedisURL, 0, logger, cfg.RedisPrefix)
+		r, err := newRedisEngine(ctx, cfg, logger)
 		if err != nil {
 			return fmt.Errorf("redis: %w", err)
 		}
 		engine = r
-		logger.Info("realtime engine: redis")
+		logger.Info("realtime engine: redis", slog.Bool("cluster", cfg.RedisCluster))
 	} else {
 		engine = realtime.NewMemory(0)
 		logger.Info("realtime engine: memory (one process)")
@@ -363,7 +363,7 @@ func (c config) workerError() error {
 // MESSENGER_METRICS_ADDR is on), until ctx ends (SIGINT, SIGTERM); then it lets running jobs
 // finish, up to 10 s.
 func work(ctx context.Context, cfg config, db *store.DB, appDSN string, logger *slog.Logger) error {
-	engine, err := realtime.NewRedisWithPrefix(ctx, cfg.RedisURL, 0, logger, cfg.RedisPrefix)
+	engine, err := newRedisEngine(ctx, cfg, logger)
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
@@ -416,11 +416,24 @@ func newLimiter(cfg config) (ratelimit.Limiter, func(), error) {
 	if cfg.RedisURL == "" {
 		return ratelimit.NewMemory(), func() {}, nil
 	}
-	r, err := ratelimit.NewRedis(cfg.RedisURL, cfg.RedisPrefix)
+	newRedis := ratelimit.NewRedis
+	if cfg.RedisCluster {
+		newRedis = ratelimit.NewRedisCluster
+	}
+	r, err := newRedis(cfg.RedisURL, cfg.RedisPrefix)
 	if err != nil {
 		return nil, nil, err
 	}
 	return r, func() { r.Close() }, nil
+}
+
+// newRedisEngine answers the Redis engine of REDIS_URL: a single Redis, or a Redis
+// Cluster when MESSENGER_REDIS_CLUSTER is on.
+func newRedisEngine(ctx context.Context, cfg config, logger *slog.Logger) (*realtime.Redis, error) {
+	if cfg.RedisCluster {
+		return realtime.NewRedisCluster(ctx, cfg.RedisURL, 0, logger, cfg.RedisPrefix)
+	}
+	return realtime.NewRedisWithPrefix(ctx, cfg.RedisURL, 0, logger, cfg.RedisPrefix)
 }
 
 // closeEngine closes the realtime engine, last but for the database: nothing that
