@@ -486,3 +486,57 @@ func TestArchiveWall(t *testing.T) {
 		t.Fatalf("a member who left reads %d archived messages", n)
 	}
 }
+
+// TestArchiveFileMessage: an archived file message keeps its files (a move is a DELETE,
+// which must not unlink them), and deleting its file makes the archived message a
+// tombstone, as it would a hot one.
+func TestArchiveFileMessage(t *testing.T) {
+	f := newArchiveFixture(t, "org-arch-file")
+	ctx := context.Background()
+	sender := f.members[0]
+	upload, file := newUpload(t, f.db, sender, f.conv)
+	if _, err := f.owner.Exec(`SELECT * FROM app_record_scan($1, 'test', 'clean', '', '', 1)`, file); err != nil {
+		t.Fatal(err)
+	}
+	var fm store.FileMessage
+	if err := f.db.InTx(ctx, sender.Identity(), func(tx *store.Tx) (err error) {
+		fm, err = tx.StoreFileMessage(ctx, upload)
+		return err
+	}); err != nil || !fm.Created {
+		t.Fatalf("store the file message: %+v, %v", fm, err)
+	}
+	f.send(t, 10, 1)
+	f.age(t, 5, 400)
+	if res := f.archive(t, 1000); res.Messages != 5 {
+		t.Fatalf("moved %d, want 5", res.Messages)
+	}
+	page := func() messenger.Message {
+		t.Helper()
+		var msgs []messenger.Message
+		err := f.db.InTx(ctx, f.members[1].Identity(), func(tx *store.Tx) (err error) {
+			msgs, err = tx.MessagesBefore(ctx, f.conv, 3, 10)
+			return err
+		})
+		if err != nil || len(msgs) != 2 || msgs[1].Seq != 1 {
+			t.Fatalf("archived page: %v, %v", seqsOf(msgs), err)
+		}
+		return msgs[1]
+	}
+	m := page()
+	if m.ID != fm.Message.ID || m.Kind != messenger.MessageFile || len(m.Files) != 1 || m.Files[0].ID != file || m.Deleted {
+		t.Fatalf("the archived file message: %+v", m)
+	}
+	if err := f.db.InTx(ctx, sender.Identity(), func(tx *store.Tx) error {
+		d, err := tx.DeleteFile(ctx, file)
+		if err == nil && (!d.Deleted || !d.Tombstone) {
+			err = fmt.Errorf("deleted %+v", d)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if m := page(); !m.Deleted || m.Body != "" || len(m.Files) != 0 {
+		t.Fatalf("after deleting its file: %+v", m)
+	}
+	checkConsistent(t, f.d.OwnerDSN)
+}
