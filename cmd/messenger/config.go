@@ -73,8 +73,10 @@ type config struct {
 	// SendTransactions is how many send transactions this process runs at once: the sends
 	// that wait meanwhile are stored together by the next ones (group commit).
 	SendTransactions int
-	// Archive: what `messenger archive` moves to messages_archive, and how fast.
-	Archive store.ArchiveOptions
+	// Archive: what `messenger archive` and the periodic archive job move to
+	// messages_archive, and how fast; ArchiveEvery: how often the job runs (0: never).
+	Archive      store.ArchiveOptions
+	ArchiveEvery time.Duration
 	// Presence: how users gone offline are stored and announced in batches.
 	Presence chat.PresenceConfig
 	// StreamWriteTimeout closes a live stream whose write stays blocked this long;
@@ -336,6 +338,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, errors.New("MESSENGER_ARCHIVE_AFTER must be a duration from 24h to 876000h, like 8760h (a year)"))
 	} else {
 		c.Archive.OlderThan = d
+	}
+	if d, err := time.ParseDuration(env("MESSENGER_ARCHIVE_EVERY", "0s")); err != nil || (d != 0 && (d < time.Minute || d > 30*24*time.Hour)) {
+		errs = append(errs, errors.New("MESSENGER_ARCHIVE_EVERY must be 0s (off) or a duration from 1m to 720h, like 24h"))
+	} else {
+		c.ArchiveEvery = d
 	}
 	if n, err := boundedInt(env("MESSENGER_ARCHIVE_BATCH", strconv.Itoa(store.DefaultArchive.Batch)), 1, 10000); err != nil {
 		errs = append(errs, fmt.Errorf("MESSENGER_ARCHIVE_BATCH must be a whole number from 1 to 10000, not %q", env("MESSENGER_ARCHIVE_BATCH", "")))

@@ -228,7 +228,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 		dg.SetMetrics(digestMetrics)
 	}
 	server.SetUnsubscribe(unsub)
-	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, svc, dg, logger)
+	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, db, svc, dg, logger)
 	if err != nil {
 		return err
 	}
@@ -378,7 +378,7 @@ func work(ctx context.Context, cfg config, db *store.DB, appDSN string, logger *
 	if dg != nil {
 		dg.SetMetrics(digestMetrics)
 	}
-	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, svc, dg, logger)
+	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, db, svc, dg, logger)
 	if err != nil {
 		return err
 	}
