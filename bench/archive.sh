@@ -3,20 +3,25 @@
 # `KEEP=1 make bench-history` leaves (docs/performance.md, "Hot and cold history").
 #
 #   1. messenger migrate (024_archive.sql on the loaded database, timed);
-#   2. before archiving: pgbench, one client for PGBENCH_TIME s each, the ceiling, the
-#      thread's newest page and a page 100,000 back (bench/history/*.sql); sends alone
-#      (bench/history/send.sql: the heavy user to the ten big groups, SEND_CLIENTS clients
-#      at SEND_RATE a second in all) for PGBENCH_TIME s;
+#   2. before archiving: one pgbench run of PGBENCH_TIME s a script, one client, the ceiling,
+#      the thread's newest page and a page 100,000 back mixed (bench/history/*.sql: each
+#      transaction a script picked at random, so that all share the machine's noise alike);
+#      then sends alone (bench/history/send.sql: the heavy user to the ten big groups,
+#      SEND_CLIENTS clients at SEND_RATE a second in all), SEND_ROUNDS rounds of PGBENCH_TIME s;
 #   3. messenger archive, moving ARCHIVE_SHARE (80) % of the messages (MESSENGER_ARCHIVE_AFTER
 #      set to the age of that share, from a 1 % sample), while the same sends run beside it
-#      in PGBENCH_TIME s rounds: its rate, and the sends' latency during it;
+#      in PGBENCH_TIME s rounds and what the sessions wait on is sampled every 0.2 s: its
+#      rate, the sends' latency during it, their waits;
 #   4. after: sizes, messenger check, EXPLAIN (ANALYZE, BUFFERS) of the hot, the cold and the
-#      crossing page, pgbench of the ceiling, the newest page, the page 100,000 back, a page
-#      deep in the archive (cold.sql) and one across the boundary (across.sql).
+#      crossing page; one mixed pgbench run of the ceiling, the newest page, the page 100,000
+#      back, a page deep in the archive (cold.sql) and one across the boundary (across.sql);
+#      the sends again, SEND_ROUNDS rounds.
 #
 # Environment (defaults): PLAN (the plan.json of the kept database; required)
 # BENCH_HISTORY_DB (messenger_history) ARCHIVE_SHARE (80) ARCHIVE_BATCH (1000) PGBENCH_TIME (10)
-# SEND_CLIENTS (2) SEND_RATE (100) BENCH_WAIT_QUIET (0) BENCH_PGHOST (127.0.0.1)
+# ARCHIVE_PAUSE (0s: MESSENGER_ARCHIVE_PAUSE) ARCHIVE_STOP_AFTER (0; N: the archive is sent SIGTERM
+# after N s, and what it left is checked and measured) SEND_CLIENTS (2) SEND_RATE (100)
+# SEND_ROUNDS (3) BENCH_WAIT_QUIET (0) BENCH_PGHOST (127.0.0.1)
 # BENCH_PGPORT (5432) BENCH_PGUSER (postgres). The database is changed for good (archived,
 # and the sends added). Results go to bench/out/archive-<time>/.
 set -euo pipefail
@@ -26,9 +31,12 @@ PLAN=${PLAN:?PLAN=bench/out/history-<time>/plan.json of a database kept by KEEP=
 DB=${BENCH_HISTORY_DB:-messenger_history}
 ARCHIVE_SHARE=${ARCHIVE_SHARE:-80}
 ARCHIVE_BATCH=${ARCHIVE_BATCH:-1000}
+ARCHIVE_PAUSE=${ARCHIVE_PAUSE:-0s}
+ARCHIVE_STOP_AFTER=${ARCHIVE_STOP_AFTER:-0}
 PGBENCH_TIME=${PGBENCH_TIME:-10}
 SEND_CLIENTS=${SEND_CLIENTS:-2}
 SEND_RATE=${SEND_RATE:-100}
+SEND_ROUNDS=${SEND_ROUNDS:-3}
 BENCH_WAIT_QUIET=${BENCH_WAIT_QUIET:-0}
 PGH=${BENCH_PGHOST:-127.0.0.1}
 PGP=${BENCH_PGPORT:-5432}
@@ -66,50 +74,89 @@ messenger ./bin/messenger migrate >"$OUT/migrate.log" 2>&1 || { cat "$OUT/migrat
 echo "migrate: $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s" | tee "$OUT/migrate.txt"
 
 pgbench_p() { awk '{ print $3 }' "$1" | sort -n | awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p / 100); if (i < 1) i = 1; if (i > NR) i = NR; printf "%.2f", v[i] / 1000 }'; }
-# bench NAME SCRIPT [PGBENCH ARGS...]: one pgbench run as messenger_app, its per-transaction
-# log kept as NAME.log, a line of percentiles in pgbench.txt.
-bench() {
-	local name=$1 script=$2
-	shift 2
+# line NAME LOG: a line of percentiles of the transaction latencies in LOG, to pgbench.txt.
+line() {
+	printf '  %-16s transactions %7d  p50 %6s  p95 %6s  p99 %6s  max %7s ms\n' "$1" "$(wc -l <"$2")" \
+		"$(pgbench_p "$2" 50)" "$(pgbench_p "$2" 95)" "$(pgbench_p "$2" 99)" "$(pgbench_p "$2" 100)" | tee -a "$OUT/pgbench.txt"
+}
+# run NAME ARGS...: one pgbench run as messenger_app, its per-transaction log kept as NAME.log.
+run() {
+	local name=$1
+	shift
 	quiet "$name"
 	rm -f "$OUT"/pgbench_log.*
-	(cd "$OUT" && pgbench -n -M extended -h "$PGH" -p "$PGP" -U messenger_app -T "$PGBENCH_TIME" -l --log-prefix=pgbench_log \
+	(cd "$OUT" && pgbench -n -M extended -h "$PGH" -p "$PGP" -U messenger_app -l --log-prefix=pgbench_log \
 		-D user="$(p user_id)" -D org="$(p org_id)" -D zone="$(p zone_id)" -D thread="$THREAD" -D last="$LAST" \
-		-D boundary="${BOUNDARY:-0}" "$@" -f "$OLDPWD/bench/history/$script" "$DB") >"$OUT/$name.txt" 2>&1 ||
+		-D boundary="${BOUNDARY:-0}" "$@" "$DB") >"$OUT/$name.txt" 2>&1 ||
 		{ cat "$OUT/$name.txt"; die "pgbench $name failed"; }
 	cat "$OUT"/pgbench_log.* >"$OUT/$name.log"
 	rm -f "$OUT"/pgbench_log.*
-	printf '  %-16s transactions %7d  p50 %6s  p95 %6s  p99 %6s  max %7s ms\n' "$name" "$(wc -l <"$OUT/$name.log")" \
-		"$(pgbench_p "$OUT/$name.log" 50)" "$(pgbench_p "$OUT/$name.log" 95)" "$(pgbench_p "$OUT/$name.log" 99)" \
-		"$(pgbench_p "$OUT/$name.log" 100)" | tee -a "$OUT/pgbench.txt"
+}
+# mix NAME SCRIPT...: the scripts in one run, one client, PGBENCH_TIME s a script, each
+# transaction a script at random; a line for each script (the log's fourth field is its
+# number).
+mix() {
+	local name=$1 i=0 f args=()
+	shift
+	for f in "$@"; do args+=(-f "$PWD/bench/history/$f"); done
+	run "$name" -c 1 -T $((PGBENCH_TIME * $#)) "${args[@]}"
+	for f in "$@"; do
+		awk -v s="$i" '$4 == s' "$OUT/$name.log" >"$OUT/$name-${f%.sql}.log"
+		line "$name-${f%.sql}" "$OUT/$name-${f%.sql}.log"
+		i=$((i + 1))
+	done
+}
+# sends NAME: SEND_ROUNDS rounds of the sends, one line for all.
+sends() {
+	local r
+	: >"$OUT/$1.log"
+	for r in $(seq 1 "$SEND_ROUNDS"); do
+		run "$1-$r" -c "$SEND_CLIENTS" -R "$SEND_RATE" -T "$PGBENCH_TIME" -f "$PWD/bench/history/send.sql"
+		cat "$OUT/$1-$r.log" >>"$OUT/$1.log"
+	done
+	line "$1" "$OUT/$1.log"
 }
 
-say "before archiving: pgbench, 1 client, ${PGBENCH_TIME}s each; sends $SEND_CLIENTS clients at $SEND_RATE/s"
+say "before archiving: the reads mixed, 1 client, ${PGBENCH_TIME}s a read; sends $SEND_CLIENTS clients at $SEND_RATE/s"
 echo "before archiving:" >>"$OUT/pgbench.txt"
-bench before-ceiling ceiling.sql -c 1
-bench before-newest newest.sql -c 1
-bench before-back back.sql -c 1
-bench before-sends send.sql -c "$SEND_CLIENTS" -R "$SEND_RATE"
+mix before ceiling.sql newest.sql back.sql
+sends before-sends
 
 HOURS=$(psql_admin -d "$DB" -Atc "SELECT ceil(extract(epoch FROM now() - percentile_disc($ARCHIVE_SHARE / 100.0) WITHIN GROUP (ORDER BY created_at)) / 3600)::bigint
 	FROM messages TABLESAMPLE SYSTEM (1)")
-say "archive: MESSENGER_ARCHIVE_AFTER=${HOURS}h (about $ARCHIVE_SHARE % of the messages), batch $ARCHIVE_BATCH, sends beside it"
+say "archive: MESSENGER_ARCHIVE_AFTER=${HOURS}h (about $ARCHIVE_SHARE % of the messages), batch $ARCHIVE_BATCH, pause $ARCHIVE_PAUSE, sends beside it"
 quiet archive
-messenger MESSENGER_ARCHIVE_AFTER="${HOURS}h" MESSENGER_ARCHIVE_BATCH="$ARCHIVE_BATCH" ./bin/messenger archive >"$OUT/archive.log" 2>&1 &
+messenger MESSENGER_ARCHIVE_AFTER="${HOURS}h" MESSENGER_ARCHIVE_BATCH="$ARCHIVE_BATCH" MESSENGER_ARCHIVE_PAUSE="$ARCHIVE_PAUSE" \
+	./bin/messenger archive >"$OUT/archive.log" 2>&1 &
 ARCHIVE_PID=$!
+if [ "$ARCHIVE_STOP_AFTER" -gt 0 ]; then
+	(sleep "$ARCHIVE_STOP_AFTER" && kill -TERM "$ARCHIVE_PID" 2>/dev/null && echo "archive stopped by SIGTERM after ${ARCHIVE_STOP_AFTER}s") >"$OUT/stopped.txt" &
+fi
 echo "during the archive:" >>"$OUT/pgbench.txt"
+# What the application's sessions wait on, every 0.2 s while the archive runs.
+(while kill -0 "$ARCHIVE_PID" 2>/dev/null; do
+	psql_admin -d "$DB" -Atc "SELECT CASE WHEN query LIKE '%app_archive%' THEN 'archive' ELSE 'send' END || ' ' ||
+		coalesce(wait_event_type || ':' || wait_event, 'running')
+		FROM pg_stat_activity WHERE datname = current_database() AND usename = 'messenger_app' AND state = 'active'" 2>/dev/null || true
+	sleep 0.2
+done) >"$OUT/waits-raw.txt" &
+WAITS_PID=$!
 round=0
 : >"$OUT/during-sends.log"
 while kill -0 "$ARCHIVE_PID" 2>/dev/null; do
 	round=$((round + 1))
-	bench "during-sends-$round" send.sql -c "$SEND_CLIENTS" -R "$SEND_RATE"
+	run "during-sends-$round" -c "$SEND_CLIENTS" -R "$SEND_RATE" -T "$PGBENCH_TIME" -f "$PWD/bench/history/send.sql"
 	cat "$OUT/during-sends-$round.log" >>"$OUT/during-sends.log"
 done
-wait "$ARCHIVE_PID" || { cat "$OUT/archive.log"; die "archive failed"; }
+if ! wait "$ARCHIVE_PID"; then
+	[ -s "$OUT/stopped.txt" ] || { cat "$OUT/archive.log"; die "archive failed"; }
+	cat "$OUT/stopped.txt"
+	grep '"archive stopped"' "$OUT/archive.log" || true
+fi
+wait "$WAITS_PID" || true
 grep -v '^{' "$OUT/archive.log" | tee "$OUT/archive.txt"
-printf '  %-16s transactions %7d  p50 %6s  p95 %6s  p99 %6s  max %7s ms (all rounds)\n' during-sends "$(wc -l <"$OUT/during-sends.log")" \
-	"$(pgbench_p "$OUT/during-sends.log" 50)" "$(pgbench_p "$OUT/during-sends.log" 95)" "$(pgbench_p "$OUT/during-sends.log" 99)" \
-	"$(pgbench_p "$OUT/during-sends.log" 100)" | tee -a "$OUT/pgbench.txt"
+line during-sends "$OUT/during-sends.log"
+sort "$OUT/waits-raw.txt" | uniq -c | sort -rn | tee "$OUT/waits.txt"
 
 BOUNDARY=$(psql_admin -d "$DB" -Atc "SELECT archived_through_seq FROM conversations WHERE id = $THREAD")
 say "after: the thread's boundary $BOUNDARY of $LAST; sizes; consistency check"
@@ -131,19 +178,17 @@ psql_admin -d "$DB" -v user="$(p user_id)" -v org="$(p org_id)" -v zone="$(p zon
 
 say "after archiving: pgbench, 1 client, ${PGBENCH_TIME}s each"
 echo "after archiving (boundary $BOUNDARY):" >>"$OUT/pgbench.txt"
-bench after-ceiling ceiling.sql -c 1
-bench after-newest newest.sql -c 1
-bench after-back back.sql -c 1
-bench after-across across.sql -c 1
-bench after-cold cold.sql -c 1
-bench after-sends send.sql -c "$SEND_CLIENTS" -R "$SEND_RATE"
+mix after ceiling.sql newest.sql back.sql across.sql cold.sql
+sends after-sends
 
 say "results ($OUT)"
 {
 	echo "when: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+changes')"
 	echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1); PostgreSQL $(psql_admin -d "$DB" -Atc 'SHOW server_version')"
 	echo "busy before each step (% of a core): $(paste -sd' ' "$OUT/background-cpu.txt" | sed 's/: /=/g')"
-	cat "$OUT/migrate.txt" "$OUT/archive.txt" "$OUT/sizes.txt"
+	cat "$OUT/migrate.txt" "$OUT/archive.txt" "$OUT/stopped.txt" "$OUT/sizes.txt" 2>/dev/null
+	echo "what the application's sessions waited on during the archive (samples every 0.2 s):"
+	cat "$OUT/waits.txt"
 	tail -1 "$OUT/check.txt"
 	cat "$OUT/pgbench.txt"
 } | tee "$OUT/summary.txt"
