@@ -63,14 +63,16 @@ go build -o bin/messenger ./cmd/messenger
 OWNER_URL="postgres://$PGU@$PGH:$PGP/$DB?sslmode=disable"
 MESSENGER_JWT_SECRET=$(head -c 32 /dev/urandom | base64 | tr -d '\n=+/')
 export MESSENGER_JWT_SECRET
+# messenger ARGS...: runs ARGS (the binary) with the bench's environment, in place of the
+# shell that calls it (exec: a background call's $! is the messenger's own pid).
 messenger() {
-	env -u MESSENGER_APP_DATABASE_URL -u MESSENGER_STORAGE_URL DATABASE_URL="$OWNER_URL" MESSENGER_DEV=0 MESSENGER_LOG_LEVEL=info \
+	exec env -u MESSENGER_APP_DATABASE_URL -u MESSENGER_STORAGE_URL DATABASE_URL="$OWNER_URL" MESSENGER_DEV=0 MESSENGER_LOG_LEVEL=info \
 		MESSENGER_METRICS_ADDR=off MESSENGER_DATA_DIR="$OUT/data" "$@"
 }
 
 say "migrate (024_archive.sql on the loaded database)"
 start=$(date +%s.%N)
-messenger ./bin/messenger migrate >"$OUT/migrate.log" 2>&1 || { cat "$OUT/migrate.log"; die "migrate failed"; }
+(messenger ./bin/messenger migrate) >"$OUT/migrate.log" 2>&1 || { cat "$OUT/migrate.log"; die "migrate failed"; }
 echo "migrate: $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s" | tee "$OUT/migrate.txt"
 
 pgbench_p() { awk '{ print $3 }' "$1" | sort -n | awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p / 100); if (i < 1) i = 1; if (i > NR) i = NR; printf "%.2f", v[i] / 1000 }'; }
@@ -126,8 +128,8 @@ HOURS=$(psql_admin -d "$DB" -Atc "SELECT ceil(extract(epoch FROM now() - percent
 	FROM messages TABLESAMPLE SYSTEM (1)")
 say "archive: MESSENGER_ARCHIVE_AFTER=${HOURS}h (about $ARCHIVE_SHARE % of the messages), batch $ARCHIVE_BATCH, pause $ARCHIVE_PAUSE, sends beside it"
 quiet archive
-messenger MESSENGER_ARCHIVE_AFTER="${HOURS}h" MESSENGER_ARCHIVE_BATCH="$ARCHIVE_BATCH" MESSENGER_ARCHIVE_PAUSE="$ARCHIVE_PAUSE" \
-	./bin/messenger archive >"$OUT/archive.log" 2>&1 &
+(messenger MESSENGER_ARCHIVE_AFTER="${HOURS}h" MESSENGER_ARCHIVE_BATCH="$ARCHIVE_BATCH" MESSENGER_ARCHIVE_PAUSE="$ARCHIVE_PAUSE" \
+	./bin/messenger archive) >"$OUT/archive.log" 2>&1 &
 ARCHIVE_PID=$!
 if [ "$ARCHIVE_STOP_AFTER" -gt 0 ]; then
 	(sleep "$ARCHIVE_STOP_AFTER" && kill -TERM "$ARCHIVE_PID" 2>/dev/null && echo "archive stopped by SIGTERM after ${ARCHIVE_STOP_AFTER}s") >"$OUT/stopped.txt" &
@@ -154,7 +156,7 @@ if ! wait "$ARCHIVE_PID"; then
 	grep '"archive stopped"' "$OUT/archive.log" || true
 fi
 wait "$WAITS_PID" || true
-grep -v '^{' "$OUT/archive.log" | tee "$OUT/archive.txt"
+{ grep -v '^{' "$OUT/archive.log" || true; } | tee "$OUT/archive.txt"
 line during-sends "$OUT/during-sends.log"
 sort "$OUT/waits-raw.txt" | uniq -c | sort -rn | tee "$OUT/waits.txt"
 
@@ -170,7 +172,7 @@ SELECT c.relname AS relation, CASE c.relkind WHEN 'i' THEN 'index' ELSE 'table' 
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = 'public' AND c.relname LIKE 'messages%' AND c.relkind IN ('r', 'i')
  ORDER BY pg_relation_size(c.oid) DESC" | tee -a "$OUT/sizes.txt"
-messenger ./bin/messenger check | tee "$OUT/check.txt"
+(messenger ./bin/messenger check) | tee "$OUT/check.txt"
 
 say "EXPLAIN (ANALYZE, BUFFERS): the newest page (hot), a page across the boundary, a page in the archive"
 psql_admin -d "$DB" -v user="$(p user_id)" -v org="$(p org_id)" -v zone="$(p zone_id)" -v thread="$THREAD" -v boundary="$BOUNDARY" \
