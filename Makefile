@@ -5,7 +5,7 @@ BIN       := bin/messenger
 HTMX      := 4.0.1
 TAILWIND  := 3.4.19
 
-.PHONY: run build test test-deploy fuzz generate css vendor lint check-generated bench bench-pages bench-files bench-streams bench-history clean
+.PHONY: run build test test-deploy fuzz generate css vendor lint check-generated bench bench-pages bench-files bench-streams bench-history bench-archive clean
 
 # Fuzz targets, package:target (docs/security.md says what each asserts).
 FUZZ_TARGETS := \
@@ -117,6 +117,11 @@ bench-streams:
 ## through the store and the JSON API beside their ceilings, and their EXPLAINs (docs/performance.md)
 bench-history:
 	bash bench/history.sh
+
+## bench-archive: on a database bench-history kept (KEEP=1, PLAN=its plan.json), 80 % of the
+## messages archived while sends run, and the pages hot, cold and across (docs/performance.md)
+bench-archive:
+	bash bench/archive.sh
 
 clean:
 	rm -rf bin

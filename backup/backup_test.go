@@ -30,6 +30,7 @@ import (
 	"github.com/dreamseed/messenger/jobs"
 	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/storage"
+	"github.com/dreamseed/messenger/store"
 	"github.com/dreamseed/messenger/store/storetest"
 )
 
@@ -106,6 +107,15 @@ func newSource(t *testing.T) source {
 		t.Fatal(err)
 	}
 	waitForMessages(t, storetest.Conn(t, d.OwnerDSN), up1.ID, up2.ID)
+	// The group's first two messages a year and more old, archived: the backup carries the
+	// archive and the check counts it.
+	if _, err := storetest.Conn(t, d.OwnerDSN).Exec(`UPDATE messages SET created_at = now() - interval '400 days'
+		WHERE conversation_id = $1 AND seq <= 2`, group.ID); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := db.Archive(ctx, store.ArchiveOptions{OlderThan: 365 * 24 * time.Hour, Batch: 100}, nil); err != nil || res.Messages != 2 {
+		t.Fatalf("archive: %+v, %v", res, err)
+	}
 	return s
 }
 
@@ -248,6 +258,23 @@ func TestBackupRestoreCheck(t *testing.T) {
 			!strings.Contains(report.Problems[1], "messages: ") {
 			t.Fatalf("problems %q", report.Problems)
 		}
+	})
+	t.Run("archived message missing", func(t *testing.T) {
+		r := restore(t, dir)
+		var archived int
+		if err := r.owner.QueryRow(`SELECT count(*) FROM messages_archive WHERE conversation_id = $1`, src.convs[0]).Scan(&archived); err != nil || archived != 2 {
+			t.Fatalf("restored archive: %d messages, %v", archived, err)
+		}
+		r.exec(t, `DELETE FROM messages_archive WHERE conversation_id = $1 AND seq = 1`, src.convs[0])
+		report := r.check(t, dir)
+		if len(report.Problems) != 2 || !strings.Contains(report.Problems[0], fmt.Sprintf("conversation %d: messages missing at seq [1]", src.convs[0])) {
+			t.Fatalf("problems %q", report.Problems)
+		}
+	})
+	t.Run("hot message below the boundary", func(t *testing.T) {
+		r := restore(t, dir)
+		r.exec(t, `UPDATE conversations SET archived_through_seq = 3 WHERE id = $1`, src.convs[0])
+		wantProblem(t, r.check(t, dir), fmt.Sprintf("conversation %d: 1 messages at or below its archive boundary 3 are not archived", src.convs[0]))
 	})
 	t.Run("watermark past last_seq", func(t *testing.T) {
 		r := restore(t, dir)

@@ -30,7 +30,8 @@ func (r *Report) problemf(format string, args ...any) {
 }
 
 // Check is the consistency check of the database at cfg.DatabaseURL and the file storage,
-// read-only: every conversation's messages are exactly seq 1..last_seq, no watermark (read,
+// read-only: every conversation's messages, hot and archived, are exactly seq 1..last_seq, each
+// on its side of the archive boundary, every file message exists, no watermark (read,
 // digest, push) passes last_seq, every live file row has its objects and every object a
 // file row, and, when m is not nil (a restored backup), the counts are the manifest's.
 //
@@ -52,6 +53,9 @@ func Check(ctx context.Context, cfg Config, m *Manifest) (Report, error) {
 	defer snap.close()
 	tx := snap.tx
 	if err := checkSequences(ctx, tx, &r); err != nil {
+		return r, err
+	}
+	if err := checkArchive(ctx, tx, &r); err != nil {
 		return r, err
 	}
 	if err := checkWatermarks(ctx, tx, &r); err != nil {
@@ -82,19 +86,19 @@ func checkSequences(ctx context.Context, tx *sql.Tx, r *Report) error {
 	const q = `
 	WITH bad AS (
 		SELECT c.id, c.last_seq
-		  FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id
+		  FROM conversations c LEFT JOIN ` + allMessages + ` m ON m.conversation_id = c.id
 		 GROUP BY c.id, c.last_seq
 		HAVING count(m.seq) <> c.last_seq OR count(DISTINCT m.seq) <> count(m.seq)
 		    OR coalesce(max(m.seq), 0) <> c.last_seq OR coalesce(min(m.seq), 1) <> 1)
 	SELECT b.id, b.last_seq,
 	       coalesce((SELECT array_agg(s ORDER BY s) FROM (
 	                   SELECT s FROM generate_series(1, b.last_seq) s
-	                    WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = b.id AND m.seq = s)
+	                    WHERE NOT EXISTS (SELECT 1 FROM ` + allMessages + ` m WHERE m.conversation_id = b.id AND m.seq = s)
 	                    LIMIT 10) missing), '{}'),
 	       coalesce((SELECT array_agg(seq ORDER BY seq) FROM (
-	                   SELECT seq FROM messages m WHERE m.conversation_id = b.id
+	                   SELECT seq FROM ` + allMessages + ` m WHERE m.conversation_id = b.id
 	                    GROUP BY seq HAVING count(*) > 1 LIMIT 10) dup), '{}'),
-	       (SELECT count(*) FROM messages m WHERE m.conversation_id = b.id AND (m.seq > b.last_seq OR m.seq < 1))
+	       (SELECT count(*) FROM ` + allMessages + ` m WHERE m.conversation_id = b.id AND (m.seq > b.last_seq OR m.seq < 1))
 	  FROM bad b ORDER BY b.id`
 	rows, err := tx.QueryContext(ctx, q)
 	if err != nil {
@@ -116,6 +120,67 @@ func checkSequences(ctx context.Context, tx *sql.Tx, r *Report) error {
 		if outside > 0 {
 			r.problemf("conversation %d: %d messages outside seq 1..%d", id, outside, lastSeq)
 		}
+	}
+	return rows.Err()
+}
+
+// allMessages is every message, hot and archived (sql/024_archive.sql), as a FROM item.
+const allMessages = `(SELECT conversation_id, seq FROM messages UNION ALL SELECT conversation_id, seq FROM messages_archive)`
+
+// checkArchive finds messages on the wrong side of their conversation's archive boundary
+// (seq 1..archived_through_seq archived, the others hot), and files or uploads naming a
+// message that is in neither table.
+func checkArchive(ctx context.Context, tx *sql.Tx, r *Report) error {
+	const q = `
+	SELECT 'hot' AS side, m.conversation_id, count(*), c.archived_through_seq
+	  FROM messages m JOIN conversations c ON c.id = m.conversation_id
+	 WHERE m.seq <= c.archived_through_seq GROUP BY m.conversation_id, c.archived_through_seq
+	UNION ALL
+	SELECT 'archived', a.conversation_id, count(*), c.archived_through_seq
+	  FROM messages_archive a JOIN conversations c ON c.id = a.conversation_id
+	 WHERE a.seq > c.archived_through_seq GROUP BY a.conversation_id, c.archived_through_seq
+	 ORDER BY 2, 1 LIMIT 1000`
+	rows, err := tx.QueryContext(ctx, q)
+	if err != nil {
+		return fmt.Errorf("check archive: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var side string
+		var conv, n, boundary int64
+		if err := rows.Scan(&side, &conv, &n, &boundary); err != nil {
+			return fmt.Errorf("check archive: %w", err)
+		}
+		if side == "hot" {
+			r.problemf("conversation %d: %d messages at or below its archive boundary %d are not archived", conv, n, boundary)
+		} else {
+			r.problemf("conversation %d: %d archived messages above its archive boundary %d", conv, n, boundary)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("check archive: %w", err)
+	}
+	const files = `
+	SELECT 'file', f.id::text, f.message_id FROM files f
+	 WHERE f.message_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = f.message_id)
+	   AND NOT EXISTS (SELECT 1 FROM messages_archive a WHERE a.id = f.message_id AND a.kind = 'file')
+	UNION ALL
+	SELECT 'upload', u.id::text, u.message_id FROM uploads u
+	 WHERE u.message_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = u.message_id)
+	   AND NOT EXISTS (SELECT 1 FROM messages_archive a WHERE a.id = u.message_id AND a.kind = 'file')
+	 LIMIT 1000`
+	rows, err = tx.QueryContext(ctx, files)
+	if err != nil {
+		return fmt.Errorf("check file messages: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var what, id string
+		var msg int64
+		if err := rows.Scan(&what, &id, &msg); err != nil {
+			return fmt.Errorf("check file messages: %w", err)
+		}
+		r.problemf("%s %s: its message %d is in neither messages nor messages_archive", what, id, msg)
 	}
 	return rows.Err()
 }

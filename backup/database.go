@@ -70,7 +70,7 @@ func (s *snapshot) close() {
 func readCounts(ctx context.Context, tx *sql.Tx) (Counts, error) {
 	var c Counts
 	err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM conversations),
-		(SELECT count(*) FROM messages), (SELECT count(*) FROM files)`).
+		(SELECT count(*) FROM messages) + (SELECT count(*) FROM messages_archive), (SELECT count(*) FROM files)`).
 		Scan(&c.Users, &c.Conversations, &c.Messages, &c.Files)
 	if err != nil {
 		return c, fmt.Errorf("count rows: %w (the check and the backup run as the database's owner, a superuser or a role with BYPASSRLS)", err)

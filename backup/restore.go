@@ -34,8 +34,14 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
 END $$;
 DO $$
 BEGIN
+    CREATE ROLE messenger_archiver NOLOGIN NOSUPERUSER NOBYPASSRLS;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+END $$;
+DO $$
+BEGIN
     IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
         EXECUTE format('GRANT messenger_gate TO %I', current_user);
+        EXECUTE format('GRANT messenger_archiver TO %I', current_user);
     END IF;
 END $$;`
 

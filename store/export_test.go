@@ -14,3 +14,9 @@ func ExecIn(ctx context.Context, tx *Tx, query string) error {
 	_, err := tx.tx.ExecContext(ctx, query)
 	return err
 }
+
+// QueryRowIn runs query in tx and scans its one row into dest, for a test that reads what
+// PostgreSQL says inside a transaction of the store.
+func QueryRowIn(ctx context.Context, tx *Tx, query string, dest any, args ...any) error {
+	return tx.tx.QueryRowContext(ctx, query, args...).Scan(dest)
+}

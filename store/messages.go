@@ -29,6 +29,11 @@ func (tx *Tx) queryMessages(ctx context.Context, where string, args ...any) ([]m
 	if err != nil {
 		return nil, err
 	}
+	return tx.completeMessages(ctx, msgs, senders)
+}
+
+// completeMessages gives scanned messages their runs, read counts and files.
+func (tx *Tx) completeMessages(ctx context.Context, msgs []messenger.Message, senders []int64) ([]messenger.Message, error) {
 	if err := tx.joinRuns(ctx, msgs); err != nil {
 		return nil, err
 	}
@@ -42,8 +47,23 @@ func (tx *Tx) queryMessages(ctx context.Context, where string, args ...any) ([]m
 // (fillReadCounts), runs or files, and each one's sender_id (0: none), which Sender may
 // not show (a sender the reader may not see).
 func (tx *Tx) scanMessages(ctx context.Context, where string, args ...any) ([]messenger.Message, []int64, error) {
+	return tx.scanMessagesIn(ctx, hot, where, args...)
+}
+
+// The tables a conversation's messages are in (sql/024_archive.sql): seq 1 to the
+// conversation's archived_through_seq in the archive, the rest hot, the last one always
+// hot. Seqs have no gaps, so the hot messages are a suffix of the conversation: a read
+// that finds the seqs it wants in messages is done, and one whose range reaches below the
+// lowest hot seq reads the archive for the seqs below it, without knowing the boundary.
+const (
+	hot  = "messages"
+	cold = "messages_archive"
+)
+
+// scanMessagesIn is scanMessages on table (hot or cold).
+func (tx *Tx) scanMessagesIn(ctx context.Context, table, where string, args ...any) ([]messenger.Message, []int64, error) {
 	rows, err := tx.tx.QueryContext(ctx,
-		`SELECT `+messageColumns+` FROM messages m LEFT JOIN users u ON u.id = m.sender_id `+where, args...)
+		`SELECT `+messageColumns+` FROM `+table+` m LEFT JOIN users u ON u.id = m.sender_id `+where, args...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -169,22 +189,59 @@ func (tx *Tx) joinRuns(ctx context.Context, msgs []messenger.Message) error {
 // MessagesBefore answers up to limit messages of a conversation with seq below beforeSeq
 // (0: from the newest), newest first. The caller checks membership first.
 func (tx *Tx) MessagesBefore(ctx context.Context, convID, beforeSeq int64, limit int) ([]messenger.Message, error) {
-	if beforeSeq <= 0 {
+	newest := beforeSeq <= 0
+	if newest {
 		beforeSeq = 1<<63 - 1
 	}
-	msgs, err := tx.queryMessages(ctx,
-		`WHERE m.conversation_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3`, convID, beforeSeq, limit)
+	msgs, senders, err := tx.scanMessages(ctx, sqlBefore, convID, beforeSeq, limit)
+	if err == nil && len(msgs) < limit {
+		// Short of the limit: the rest, if any, is below the lowest hot seq, in the archive.
+		// No hot message at all for the newest page: the conversation has none (its last
+		// one is always hot).
+		below := beforeSeq
+		if len(msgs) > 0 {
+			below = msgs[len(msgs)-1].Seq
+		}
+		if below > 1 && (len(msgs) > 0 || !newest) {
+			var older []messenger.Message
+			var olderSenders []int64
+			older, olderSenders, err = tx.scanMessagesIn(ctx, cold, sqlBefore, convID, below, limit-len(msgs))
+			msgs, senders = append(msgs, older...), append(senders, olderSenders...)
+		}
+	}
+	if err == nil {
+		msgs, err = tx.completeMessages(ctx, msgs, senders)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("messages before: %w", err)
 	}
 	return msgs, nil
 }
 
+// The page statements, the same on either table.
+const (
+	sqlBefore = `WHERE m.conversation_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3`
+	sqlAfter  = `WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq ASC LIMIT $3`
+)
+
 // MessagesAfter answers up to limit messages of a conversation with seq above afterSeq,
 // oldest first: what a client that has seen afterSeq is missing.
 func (tx *Tx) MessagesAfter(ctx context.Context, convID, afterSeq int64, limit int) ([]messenger.Message, error) {
-	msgs, err := tx.queryMessages(ctx,
-		`WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq ASC LIMIT $3`, convID, afterSeq, limit)
+	msgs, senders, err := tx.scanMessages(ctx, sqlAfter, convID, afterSeq, limit)
+	if err == nil && len(msgs) > 0 && msgs[0].Seq > afterSeq+1 {
+		// The seqs between afterSeq and the lowest hot one are in the archive. (No hot
+		// message at all: nothing past afterSeq, since the last one is always hot.)
+		var older []messenger.Message
+		var olderSenders []int64
+		older, olderSenders, err = tx.scanMessagesIn(ctx, cold,
+			`WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq < $3 ORDER BY m.seq ASC LIMIT $4`,
+			convID, afterSeq, msgs[0].Seq, limit)
+		n := min(len(msgs), limit-len(older))
+		msgs, senders = append(older, msgs[:n]...), append(olderSenders, senders[:n]...)
+	}
+	if err == nil {
+		msgs, err = tx.completeMessages(ctx, msgs, senders)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("messages after: %w", err)
 	}
@@ -508,9 +565,30 @@ func (tx *Tx) InsertMessages(ctx context.Context, groups []SendGroup) ([][]Batch
 // messagesAt answers the messages of conversation convID with the given seqs that the
 // transaction's user sees, without runs or files. The seqs go as values: see joinRuns.
 func (tx *Tx) messagesAt(ctx context.Context, convID int64, seqs pq.Int64Array) ([]messenger.Message, error) {
-	msgs, _, err := tx.scanMessages(ctx, `WHERE m.conversation_id = $1 AND m.seq = ANY($2)`, convID, seqs)
+	const where = `WHERE m.conversation_id = $1 AND m.seq = ANY($2)`
+	msgs, _, err := tx.scanMessages(ctx, where, convID, seqs)
 	if err != nil {
 		return nil, fmt.Errorf("messages at: %w", err)
+	}
+	if len(msgs) < len(seqs) {
+		// Those below the lowest hot seq found are in the archive, if anywhere.
+		lowest := int64(1<<63 - 1)
+		for _, m := range msgs {
+			lowest = min(lowest, m.Seq)
+		}
+		var below pq.Int64Array
+		for _, s := range seqs {
+			if s < lowest {
+				below = append(below, s)
+			}
+		}
+		if len(below) > 0 {
+			older, _, err := tx.scanMessagesIn(ctx, cold, where, convID, below)
+			if err != nil {
+				return nil, fmt.Errorf("messages at: %w", err)
+			}
+			msgs = append(msgs, older...)
+		}
 	}
 	return msgs, nil
 }

@@ -74,6 +74,10 @@ type config struct {
 	// SendTransactions is how many send transactions this process runs at once: the sends
 	// that wait meanwhile are stored together by the next ones (group commit).
 	SendTransactions int
+	// Archive: what `messenger archive` and the periodic archive job move to
+	// messages_archive, and how fast; ArchiveEvery: how often the job runs (0: never).
+	Archive      store.ArchiveOptions
+	ArchiveEvery time.Duration
 	// Presence: how users gone offline are stored and announced in batches.
 	Presence chat.PresenceConfig
 	// ReceiptCoalesce: a group's other members hear its watermark rises at most once this
@@ -349,6 +353,26 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, fmt.Errorf("MESSENGER_SEND_TRANSACTIONS must be a whole number from 1 to 32, not %q", env("MESSENGER_SEND_TRANSACTIONS", "")))
 	} else {
 		c.SendTransactions = int(n)
+	}
+	if d, err := time.ParseDuration(env("MESSENGER_ARCHIVE_AFTER", store.DefaultArchive.OlderThan.String())); err != nil || d < 24*time.Hour || d > 100*8760*time.Hour {
+		errs = append(errs, errors.New("MESSENGER_ARCHIVE_AFTER must be a duration from 24h to 876000h, like 8760h (a year)"))
+	} else {
+		c.Archive.OlderThan = d
+	}
+	if d, err := time.ParseDuration(env("MESSENGER_ARCHIVE_EVERY", "0s")); err != nil || (d != 0 && (d < time.Minute || d > 30*24*time.Hour)) {
+		errs = append(errs, errors.New("MESSENGER_ARCHIVE_EVERY must be 0s (off) or a duration from 1m to 720h, like 24h"))
+	} else {
+		c.ArchiveEvery = d
+	}
+	if n, err := boundedInt(env("MESSENGER_ARCHIVE_BATCH", strconv.Itoa(store.DefaultArchive.Batch)), 1, 10000); err != nil {
+		errs = append(errs, fmt.Errorf("MESSENGER_ARCHIVE_BATCH must be a whole number from 1 to 10000, not %q", env("MESSENGER_ARCHIVE_BATCH", "")))
+	} else {
+		c.Archive.Batch = int(n)
+	}
+	if d, err := time.ParseDuration(env("MESSENGER_ARCHIVE_PAUSE", store.DefaultArchive.Pause.String())); err != nil || d < 0 || d > time.Minute {
+		errs = append(errs, errors.New("MESSENGER_ARCHIVE_PAUSE must be a duration from 0s to 1m, like 10ms"))
+	} else {
+		c.Archive.Pause = d
 	}
 	if n, err := boundedInt(env("MESSENGER_PRESENCE_BATCH_SIZE", strconv.Itoa(chat.DefaultPresenceConfig.BatchSize)), 1, store.MaxPresenceBatch); err != nil {
 		errs = append(errs, fmt.Errorf("MESSENGER_PRESENCE_BATCH_SIZE must be a whole number from 1 to %d, not %q", store.MaxPresenceBatch, env("MESSENGER_PRESENCE_BATCH_SIZE", "")))

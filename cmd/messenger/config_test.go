@@ -10,6 +10,7 @@ import (
 	"github.com/dreamseed/messenger/chat"
 	"github.com/dreamseed/messenger/handlers"
 	"github.com/dreamseed/messenger/ratelimit"
+	"github.com/dreamseed/messenger/store"
 )
 
 func envOf(kv map[string]string) func(string) string {
@@ -102,6 +103,30 @@ func TestLoadConfig(t *testing.T) {
 			_, err := loadConfig(envOf(map[string]string{"MESSENGER_SEND_TRANSACTIONS": bad}))
 			if err == nil || !strings.Contains(err.Error(), "MESSENGER_SEND_TRANSACTIONS") {
 				t.Errorf("%q: err = %v, want it to name MESSENGER_SEND_TRANSACTIONS", bad, err)
+			}
+		}
+	})
+	t.Run("archive", func(t *testing.T) {
+		if c, err := loadConfig(envOf(nil)); err != nil || c.Archive != store.DefaultArchive || c.ArchiveEvery != 0 {
+			t.Errorf("default = %+v every %v, %v", c.Archive, c.ArchiveEvery, err)
+		}
+		c, err := loadConfig(envOf(map[string]string{"MESSENGER_ARCHIVE_AFTER": "720h", "MESSENGER_ARCHIVE_BATCH": "200",
+			"MESSENGER_ARCHIVE_PAUSE": "5ms", "MESSENGER_ARCHIVE_EVERY": "24h"}))
+		if err != nil || c.Archive != (store.ArchiveOptions{OlderThan: 720 * time.Hour, Batch: 200, Pause: 5 * time.Millisecond}) ||
+			c.ArchiveEvery != 24*time.Hour {
+			t.Errorf("set = %+v every %v, %v", c.Archive, c.ArchiveEvery, err)
+		}
+		for name, bads := range map[string][]string{
+			"MESSENGER_ARCHIVE_AFTER": {"1h", "23h59m", "year", "-24h"},
+			"MESSENGER_ARCHIVE_BATCH": {"0", "10001", "many"},
+			"MESSENGER_ARCHIVE_PAUSE": {"-1ms", "2m", "x"},
+			"MESSENGER_ARCHIVE_EVERY": {"30s", "721h", "daily"},
+		} {
+			for _, bad := range bads {
+				_, err := loadConfig(envOf(map[string]string{name: bad}))
+				if err == nil || !strings.Contains(err.Error(), name) {
+					t.Errorf("%s=%q: err = %v, want it to name it", name, bad, err)
+				}
 			}
 		}
 	})

@@ -78,8 +78,9 @@ func openScanner(ctx context.Context, cfg config, logger *slog.Logger) (*scan.Cl
 // waits up to 10 s for running jobs (River hands back any it must cut, to run again), then
 // closes the pool and the store.
 //
-// dg, when email is on, adds the digest's jobs and its periodic scan.
-func startFiles(ctx context.Context, cfg config, appDSN string, svc *chat.Service, dg *digest.Service, logger *slog.Logger) (*prometheus.Registry, func(), error) {
+// dg, when email is on, adds the digest's jobs and its periodic scan; MESSENGER_ARCHIVE_EVERY,
+// when set, the periodic archive step on db.
+func startFiles(ctx context.Context, cfg config, appDSN string, db *store.DB, svc *chat.Service, dg *digest.Service, logger *slog.Logger) (*prometheus.Registry, func(), error) {
 	st, err := openStorage(ctx, cfg, logger)
 	if err != nil {
 		return nil, nil, err
@@ -107,6 +108,16 @@ func startFiles(ctx context.Context, cfg config, appDSN string, svc *chat.Servic
 		svc.RegisterPushWorker(w)
 		if dg != nil {
 			dg.Register(w)
+		}
+	}
+	if cfg.ArchiveEvery > 0 {
+		aw := &archiveWorker{db: db, opt: cfg.Archive, logger: logger}
+		jc.Periodic = append(jc.Periodic, aw.periodicJob(cfg.ArchiveEvery))
+		jc.Kinds = append(jc.Kinds, ArchiveArgs{}.Kind())
+		prev := register
+		register = func(w *river.Workers) {
+			prev(w)
+			river.AddWorker(w, aw)
 		}
 	}
 	if dg != nil {

@@ -36,7 +36,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		cmd = args[0]
 	}
 	switch cmd {
-	case "serve", "migrate", "demo", "worker":
+	case "serve", "migrate", "demo", "worker", "archive":
 	case "vapid-keys":
 		return vapidKeys(stdout)
 	case "backup", "restore", "check":
@@ -44,7 +44,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "healthcheck":
 		return healthcheck(ctx, args[1:], getenv, stdout)
 	default:
-		return fmt.Errorf("unknown command %q (want serve, worker, migrate, demo, vapid-keys, backup, restore, check or healthcheck)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, worker, migrate, demo, archive, vapid-keys, backup, restore, check or healthcheck)", cmd)
 	}
 
 	cfg, err := loadConfig(getenv)
@@ -80,6 +80,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		db.Close()
 		logger.Info("database closed")
 	}()
+	if cmd == "archive" {
+		return archive(ctx, cfg.Archive, db, logger, stdout)
+	}
 	if cmd == "demo" || (cfg.Dev && cmd == "serve") {
 		if err := demo.Load(ctx, db); err != nil {
 			return fmt.Errorf("load demo data: %w", err)
@@ -227,7 +230,7 @@ func serve(ctx context.Context, cfg config, db *store.DB, appDSN string, logger 
 		dg.SetMetrics(digestMetrics)
 	}
 	server.SetUnsubscribe(unsub)
-	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, svc, dg, logger)
+	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, db, svc, dg, logger)
 	if err != nil {
 		return err
 	}
@@ -380,7 +383,7 @@ func work(ctx context.Context, cfg config, db *store.DB, appDSN string, logger *
 	if dg != nil {
 		dg.SetMetrics(digestMetrics)
 	}
-	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, svc, dg, logger)
+	jobsRegistry, stopJobs, err := startFiles(ctx, cfg, appDSN, db, svc, dg, logger)
 	if err != nil {
 		return err
 	}
