@@ -76,7 +76,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PLAN=${PLAN:-$OUT/plan.json}
+PLAN=$(realpath -m "${PLAN:-$OUT/plan.json}") # absolute: the pgbench step reads it from $OUT
 if [ "$SKIP_LOAD" != 1 ]; then
 	say "fresh database $DB on $PGH:$PGP"
 	psql_admin -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"

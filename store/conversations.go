@@ -35,7 +35,7 @@ func (tx *Tx) Conversations(ctx context.Context, after *ConversationCursor, limi
 		cursorAt, cursorID = after.At, after.ID
 	}
 	rows, err := tx.tx.QueryContext(ctx,
-		`SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at,
+		`SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at, c.member_count,
 		        c.last_seq - coalesce(r.last_read_seq, 0), coalesce(p.muted_until > now(), false)
 		   FROM conversation_participants p
 		   JOIN conversations c ON c.id = p.conversation_id
@@ -52,7 +52,7 @@ func (tx *Tx) Conversations(ctx context.Context, after *ConversationCursor, limi
 	for rows.Next() {
 		var c messenger.Conversation
 		var lastAt time.Time
-		if err := rows.Scan(&c.ID, &c.Kind, &c.Title, &c.LastSeq, &lastAt, &c.UpdatedAt, &c.UnreadCount, &c.Muted); err != nil {
+		if err := rows.Scan(&c.ID, &c.Kind, &c.Title, &c.LastSeq, &lastAt, &c.UpdatedAt, &c.MemberCount, &c.UnreadCount, &c.Muted); err != nil {
 			return nil, err
 		}
 		c.LastMessageAt = &lastAt
@@ -61,7 +61,7 @@ func (tx *Tx) Conversations(ctx context.Context, after *ConversationCursor, limi
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	return convs, tx.fillConversations(ctx, convs)
+	return convs, tx.fillConversations(ctx, convs, ListMembers)
 }
 
 // Conversation answers the conversation with this id as the transaction's user sees it; a
@@ -70,19 +70,19 @@ func (tx *Tx) Conversation(ctx context.Context, id int64) (messenger.Conversatio
 	var c messenger.Conversation
 	var lastAt time.Time
 	err := tx.tx.QueryRowContext(ctx,
-		`SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at,
+		`SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at, c.member_count,
 		        c.last_seq - coalesce(r.last_read_seq, 0), coalesce(p.muted_until > now(), false)
 		   FROM conversation_participants p
 		   JOIN conversations c ON c.id = p.conversation_id
 		   LEFT JOIN read_receipts r ON r.conversation_id = p.conversation_id AND r.user_id = p.user_id
 		  WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.left_at IS NULL`, id, tx.id.UserID,
-	).Scan(&c.ID, &c.Kind, &c.Title, &c.LastSeq, &lastAt, &c.UpdatedAt, &c.UnreadCount, &c.Muted)
+	).Scan(&c.ID, &c.Kind, &c.Title, &c.LastSeq, &lastAt, &c.UpdatedAt, &c.MemberCount, &c.UnreadCount, &c.Muted)
 	if err != nil {
 		return c, notFound(err, "error.conversation.not_found")
 	}
 	c.LastMessageAt = &lastAt
 	convs := []messenger.Conversation{c}
-	if err := tx.fillConversations(ctx, convs); err != nil {
+	if err := tx.fillConversations(ctx, convs, 0); err != nil {
 		return c, err
 	}
 	return convs[0], nil
@@ -100,55 +100,84 @@ func (tx *Tx) CheckMember(ctx context.Context, id int64) error {
 	return notFound(err, "error.conversation.not_found")
 }
 
-// fillConversations loads participants and last messages of convs in two queries. The
-// members of a zone's announcements are the whole zone: they are not listed.
-func (tx *Tx) fillConversations(ctx context.Context, convs []messenger.Conversation) error {
+// ListMembers is how many members of each group the conversation list carries: the first
+// to have joined (the creator first), with the group's MemberCount beside them. A
+// conversation's own page and endpoint carry them all; a direct conversation's two are
+// always all of them.
+const ListMembers = 5
+
+// sqlMembers answers the active members of each conversation of $1 in the order they
+// joined, at most $2 of each (NULL: all), with their users: a few index entries a
+// conversation (conversation_participants_current) however large the group.
+const sqlMembers = `SELECT q.id, m.role, ` + userColumns + `
+	   FROM unnest($1::bigint[]) AS q (id)
+	   CROSS JOIN LATERAL (SELECT p.user_id, p.role, p.joined_at FROM conversation_participants p
+	                        WHERE p.conversation_id = q.id AND p.left_at IS NULL
+	                        ORDER BY p.joined_at, p.user_id LIMIT $2) m
+	   JOIN users u ON u.id = m.user_id
+	  ORDER BY q.id, m.joined_at, m.user_id`
+
+// sqlPreviews answers the last message of each conversation of $1 whose last seq is the
+// same position of $2: named by key, so that neither the conversations nor any other of
+// their messages are read.
+const sqlPreviews = `WHERE (m.conversation_id, m.seq) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`
+
+// fillConversations loads the members (at most membersEach of each, 0: all) and last
+// messages of convs. The members of a zone's announcements are the whole zone: they are
+// not listed.
+func (tx *Tx) fillConversations(ctx context.Context, convs []messenger.Conversation, membersEach int) error {
 	if len(convs) == 0 {
 		return nil
 	}
-	ids := make([]int64, len(convs))
 	byID := make(map[int64]*messenger.Conversation, len(convs))
+	var listed, withLast, lastSeqs pq.Int64Array
 	for i := range convs {
-		ids[i] = convs[i].ID
-		byID[convs[i].ID] = &convs[i]
+		c := &convs[i]
+		byID[c.ID] = c
+		if c.Kind != messenger.KindAnnouncement {
+			listed = append(listed, c.ID)
+		}
+		if c.LastSeq > 0 {
+			withLast, lastSeqs = append(withLast, c.ID), append(lastSeqs, c.LastSeq)
+		}
 	}
 
-	rows, err := tx.tx.QueryContext(ctx,
-		`SELECT p.conversation_id, p.role, `+userColumns+`
-		   FROM conversation_participants p
-		   JOIN users u ON u.id = p.user_id
-		  WHERE p.conversation_id = ANY($1) AND p.left_at IS NULL
-		    AND p.conversation_id NOT IN (SELECT id FROM conversations WHERE id = ANY($1) AND kind = 'announcement')
-		  ORDER BY p.conversation_id, p.joined_at, u.id`, pq.Array(ids))
-	if err != nil {
-		return fmt.Errorf("load participants: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var convID int64
-		var role string
-		var u messenger.User
-		var lastSeen sql.NullTime
-		if err := rows.Scan(&convID, &role, &u.ID, &u.Sub, &u.OrgID, &u.ZoneID, &u.Name, &u.Email, &u.Role, &u.Locale, &lastSeen); err != nil {
+	if len(listed) > 0 {
+		var each sql.NullInt64
+		if membersEach > 0 {
+			each = sql.NullInt64{Int64: int64(membersEach), Valid: true}
+		}
+		rows, err := tx.tx.QueryContext(ctx, sqlMembers, listed, each)
+		if err != nil {
+			return fmt.Errorf("load participants: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var convID int64
+			var role string
+			var u messenger.User
+			var lastSeen sql.NullTime
+			if err := rows.Scan(&convID, &role, &u.ID, &u.Sub, &u.OrgID, &u.ZoneID, &u.Name, &u.Email, &u.Role, &u.Locale, &lastSeen); err != nil {
+				return err
+			}
+			if lastSeen.Valid {
+				t := lastSeen.Time
+				u.LastSeenAt = &t
+			}
+			c := byID[convID]
+			c.Participants = append(c.Participants, messenger.Participant{User: u, ConvRole: role})
+		}
+		if err := rows.Err(); err != nil {
 			return err
 		}
-		if lastSeen.Valid {
-			t := lastSeen.Time
-			u.LastSeenAt = &t
-		}
-		c := byID[convID]
-		c.Participants = append(c.Participants, messenger.Participant{User: u, ConvRole: role})
+		rows.Close()
 	}
-	if err := rows.Err(); err != nil {
-		return err
+	if len(withLast) == 0 {
+		return nil
 	}
 
-	// A preview, not a row of a thread: no runs. The conversations are named by their key
-	// too: joined through the messages alone, every conversation of the organization was
-	// scanned.
-	msgs, senders, err := tx.scanMessages(ctx,
-		`JOIN conversations c ON c.id = m.conversation_id AND c.last_seq = m.seq
-		 WHERE m.conversation_id = ANY($1) AND c.id = ANY($1)`, pq.Array(ids))
+	// A preview, not a row of a thread: no runs.
+	msgs, senders, err := tx.scanMessages(ctx, sqlPreviews, withLast, lastSeqs)
 	if err == nil {
 		err = tx.fillReadCounts(ctx, msgs, senders)
 	}
