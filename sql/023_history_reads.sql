@@ -72,3 +72,23 @@ CREATE TRIGGER participants_counted_delete AFTER DELETE ON conversation_particip
 -- them: the list's first few of each group are an index-only range of a few entries.
 CREATE INDEX conversation_participants_current ON conversation_participants (conversation_id, joined_at, user_id)
     INCLUDE (org_id, role) WHERE left_at IS NULL;
+
+-- The policies' visibility function, once per table a statement reads: for a user in 500
+-- conversations it read their 500 membership rows from the heap (55 pages) and made them
+-- distinct, 0.3-0.4 ms each time. From an index of the current memberships by user it
+-- reads a few index pages and nothing else, and a policy's IN needs no distinct rows.
+CREATE INDEX conversation_participants_user_current ON conversation_participants (user_id, org_id, conversation_id)
+    WHERE left_at IS NULL;
+
+CREATE OR REPLACE FUNCTION app_visible_conversation_ids() RETURNS SETOF bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER AS $$
+BEGIN
+    RETURN QUERY
+        SELECT p.conversation_id
+          FROM public.conversation_participants p
+         WHERE p.user_id = public.app_user_id() AND p.org_id = public.app_org_id() AND p.left_at IS NULL
+        UNION ALL
+        SELECT c.id
+          FROM public.conversations c
+         WHERE c.kind = 'announcement' AND c.zone_id = public.app_zone_id() AND c.org_id = public.app_org_id();
+END $$;

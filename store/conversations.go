@@ -26,6 +26,22 @@ type ConversationCursor struct {
 // 20,000 conversations half the statement's time, and growing with the organization.
 const sqlMyConversationIDs = `ARRAY(SELECT conversation_id FROM conversation_participants WHERE user_id = $1 AND left_at IS NULL)`
 
+// sqlConversations is a page of the list: user $1's conversations before the cursor ($2,
+// $3; 0: from the top), $4 of them. The page is picked from the conversations alone, then
+// only its rows read the user's membership (mute) and watermark: joined before the sort,
+// a user in 500 conversations read 500 of each to keep 50.
+const sqlConversations = `SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at, c.member_count,
+	        c.last_seq - coalesce(r.last_read_seq, 0), coalesce(p.muted_until > now(), false)
+	   FROM (SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at, c.member_count
+	           FROM conversations c
+	          WHERE c.id = ANY (` + sqlMyConversationIDs + `)
+	            AND (c.last_message_at, c.id) < ($2, CASE WHEN $3 = 0 THEN 9223372036854775807 ELSE $3 END)
+	          ORDER BY c.last_message_at DESC, c.id DESC
+	          LIMIT $4) c
+	   LEFT JOIN conversation_participants p ON p.conversation_id = c.id AND p.user_id = $1 AND p.left_at IS NULL
+	   LEFT JOIN read_receipts r ON r.conversation_id = c.id AND r.user_id = $1
+	  ORDER BY c.last_message_at DESC, c.id DESC`
+
 // Conversations answers a page of the transaction user's conversations, most recent
 // activity first, after the cursor (nil: from the top), with participants, last message
 // and unread count.
@@ -34,16 +50,7 @@ func (tx *Tx) Conversations(ctx context.Context, after *ConversationCursor, limi
 	if after != nil {
 		cursorAt, cursorID = after.At, after.ID
 	}
-	rows, err := tx.tx.QueryContext(ctx,
-		`SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at, c.member_count,
-		        c.last_seq - coalesce(r.last_read_seq, 0), coalesce(p.muted_until > now(), false)
-		   FROM conversation_participants p
-		   JOIN conversations c ON c.id = p.conversation_id
-		   LEFT JOIN read_receipts r ON r.conversation_id = p.conversation_id AND r.user_id = p.user_id
-		  WHERE p.user_id = $1 AND p.left_at IS NULL AND c.id = ANY (`+sqlMyConversationIDs+`)
-		    AND (c.last_message_at, c.id) < ($2, CASE WHEN $3 = 0 THEN 9223372036854775807 ELSE $3 END)
-		  ORDER BY c.last_message_at DESC, c.id DESC
-		  LIMIT $4`, tx.id.UserID, cursorAt, cursorID, limit)
+	rows, err := tx.query(ctx, sqlConversations, tx.id.UserID, cursorAt, cursorID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list conversations: %w", err)
 	}
@@ -88,18 +95,6 @@ func (tx *Tx) Conversation(ctx context.Context, id int64) (messenger.Conversatio
 	return convs[0], nil
 }
 
-// CheckMember answers not found unless the transaction's user is an active member of
-// conversation id: what Conversation checks, without reading the conversation's members
-// (a large group's are hundreds) and last message.
-func (tx *Tx) CheckMember(ctx context.Context, id int64) error {
-	var one int
-	err := tx.tx.QueryRowContext(ctx,
-		`SELECT 1 FROM conversation_participants p
-		   JOIN conversations c ON c.id = p.conversation_id
-		  WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.left_at IS NULL`, id, tx.id.UserID).Scan(&one)
-	return notFound(err, "error.conversation.not_found")
-}
-
 // ListMembers is how many members of each group the conversation list carries: the first
 // to have joined (the creator first), with the group's MemberCount beside them. A
 // conversation's own page and endpoint carry them all; a direct conversation's two are
@@ -118,9 +113,16 @@ const sqlMembers = `SELECT q.id, m.role, ` + userColumns + `
 	  ORDER BY q.id, m.joined_at, m.user_id`
 
 // sqlPreviews answers the last message of each conversation of $1 whose last seq is the
-// same position of $2: named by key, so that neither the conversations nor any other of
-// their messages are read.
-const sqlPreviews = `WHERE (m.conversation_id, m.seq) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`
+// same position of $2, named by key (neither the conversations nor any other of their
+// messages are read), with its read count: the members other than its sender whose
+// watermark reached it, counted here for the one message of each (fillReadCounts would
+// send every such watermark: 3,525 for a teacher's first page, to count 51 messages).
+const sqlPreviews = `SELECT ` + messageColumns + `,
+	        (SELECT count(*) FROM read_receipts r
+	          WHERE r.conversation_id = m.conversation_id AND r.last_read_seq >= m.seq
+	            AND r.user_id <> coalesce(m.sender_id, 0))
+	   FROM messages m LEFT JOIN users u ON u.id = m.sender_id
+	  WHERE (m.conversation_id, m.seq) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`
 
 // fillConversations loads the members (at most membersEach of each, 0: all) and last
 // messages of convs. The members of a zone's announcements are the whole zone: they are
@@ -147,7 +149,7 @@ func (tx *Tx) fillConversations(ctx context.Context, convs []messenger.Conversat
 		if membersEach > 0 {
 			each = sql.NullInt64{Int64: int64(membersEach), Valid: true}
 		}
-		rows, err := tx.tx.QueryContext(ctx, sqlMembers, listed, each)
+		rows, err := tx.query(ctx, sqlMembers, listed, each)
 		if err != nil {
 			return fmt.Errorf("load participants: %w", err)
 		}
@@ -177,10 +179,7 @@ func (tx *Tx) fillConversations(ctx context.Context, convs []messenger.Conversat
 	}
 
 	// A preview, not a row of a thread: no runs.
-	msgs, senders, err := tx.scanMessages(ctx, sqlPreviews, withLast, lastSeqs)
-	if err == nil {
-		err = tx.fillReadCounts(ctx, msgs, senders)
-	}
+	msgs, _, err := tx.scanRows(tx.query(ctx, sqlPreviews, withLast, lastSeqs))
 	if err == nil {
 		err = tx.fillFiles(ctx, msgs)
 	}
@@ -292,16 +291,19 @@ func (tx *Tx) ConversationByTitle(ctx context.Context, title string) (int64, err
 	return id, notFound(err, "error.conversation.not_found")
 }
 
+// sqlUnreadCounts is the unread messages of each conversation of user $1 that has any: the
+// conversations named by key, and the user's watermark in each (no membership row: the
+// ids are the memberships).
+const sqlUnreadCounts = `SELECT c.id, c.last_seq - coalesce(r.last_read_seq, 0)
+	   FROM conversations c
+	   LEFT JOIN read_receipts r ON r.conversation_id = c.id AND r.user_id = $1
+	  WHERE c.id = ANY (` + sqlMyConversationIDs + `)
+	    AND c.last_seq > coalesce(r.last_read_seq, 0)`
+
 // UnreadCounts answers the number of unread messages of each conversation of the
 // transaction's user that has any.
 func (tx *Tx) UnreadCounts(ctx context.Context) (map[int64]int64, error) {
-	rows, err := tx.tx.QueryContext(ctx,
-		`SELECT c.id, c.last_seq - coalesce(r.last_read_seq, 0)
-		   FROM conversation_participants p
-		   JOIN conversations c ON c.id = p.conversation_id
-		   LEFT JOIN read_receipts r ON r.conversation_id = p.conversation_id AND r.user_id = p.user_id
-		  WHERE p.user_id = $1 AND p.left_at IS NULL AND c.id = ANY (`+sqlMyConversationIDs+`)
-		    AND c.last_seq > coalesce(r.last_read_seq, 0)`, tx.id.UserID)
+	rows, err := tx.query(ctx, sqlUnreadCounts, tx.id.UserID)
 	if err != nil {
 		return nil, fmt.Errorf("unread counts: %w", err)
 	}
