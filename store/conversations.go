@@ -28,18 +28,21 @@ const sqlMyConversationIDs = `ARRAY(SELECT conversation_id FROM conversation_par
 
 // sqlConversations is a page of the list: user $1's conversations before the cursor ($2,
 // $3; 0: from the top), $4 of them. The page is picked from the conversations alone, then
-// only its rows read the user's membership (mute) and watermark: joined before the sort,
-// a user in 500 conversations read 500 of each to keep 50.
+// only its rows read the user's membership (mute) and watermark, each by its key: joined
+// before the sort, a user in 500 conversations read 500 of each to keep 50, and as a join
+// after it the statement's generic plan (it runs prepared) read all 500 memberships for
+// each row of the page.
 const sqlConversations = `SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at, c.member_count,
-	        c.last_seq - coalesce(r.last_read_seq, 0), coalesce(p.muted_until > now(), false)
+	        c.last_seq - coalesce((SELECT r.last_read_seq FROM read_receipts r
+	                                WHERE r.conversation_id = c.id AND r.user_id = $1), 0),
+	        coalesce((SELECT p.muted_until > now() FROM conversation_participants p
+	                   WHERE p.conversation_id = c.id AND p.user_id = $1 AND p.left_at IS NULL), false)
 	   FROM (SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at, c.member_count
 	           FROM conversations c
 	          WHERE c.id = ANY (` + sqlMyConversationIDs + `)
 	            AND (c.last_message_at, c.id) < ($2, CASE WHEN $3 = 0 THEN 9223372036854775807 ELSE $3 END)
 	          ORDER BY c.last_message_at DESC, c.id DESC
 	          LIMIT $4) c
-	   LEFT JOIN conversation_participants p ON p.conversation_id = c.id AND p.user_id = $1 AND p.left_at IS NULL
-	   LEFT JOIN read_receipts r ON r.conversation_id = c.id AND r.user_id = $1
 	  ORDER BY c.last_message_at DESC, c.id DESC`
 
 // Conversations answers a page of the transaction user's conversations, most recent
