@@ -46,12 +46,14 @@ type APIMessage struct {
 	JoinsPrevious bool `json:"joins_previous,omitempty"`
 }
 
-// APIConversation is a conversation as one user sees it.
+// APIConversation is a conversation as one user sees it. In the conversation list,
+// Participants are a group's first few members (MemberCount says how many there are).
 type APIConversation struct {
 	ID           int64            `json:"id"`
 	Kind         string           `json:"kind"`
 	Title        string           `json:"title"`
 	Participants []APIParticipant `json:"participants"`
+	MemberCount  int64            `json:"member_count"`
 	LastSeq      int64            `json:"last_seq"`
 	LastMessage  *APIMessage      `json:"last_message"`
 	UnreadCount  int64            `json:"unread_count"`
@@ -80,7 +82,7 @@ func (m Message) API() APIMessage {
 // API answers the conversation's API shape as viewer sees it.
 func (c Conversation) API(viewerID int64) APIConversation {
 	out := APIConversation{
-		ID: c.ID, Kind: c.Kind, Title: c.DisplayTitle(viewerID, LangKorean), LastSeq: c.LastSeq,
+		ID: c.ID, Kind: c.Kind, Title: c.DisplayTitle(viewerID, LangKorean), MemberCount: c.MemberCount, LastSeq: c.LastSeq,
 		UnreadCount: c.UnreadCount, Muted: c.Muted, UpdatedAt: c.UpdatedAt.UTC(), Participants: []APIParticipant{},
 	}
 	if c.LastMessageAt != nil {

@@ -82,9 +82,13 @@ type Conversation struct {
 	LastSeq       int64
 	LastMessageAt *time.Time
 	UpdatedAt     time.Time
-	Participants  []Participant
-	LastMessage   *Message
-	UnreadCount   int64
+	// Participants are its active members in the order they joined: all of them, but in
+	// the conversation list, which carries a group's first few (store.ListMembers).
+	Participants []Participant
+	// MemberCount is how many active members it has, listed or not.
+	MemberCount int64
+	LastMessage *Message
+	UnreadCount int64
 	// Muted: the viewer muted the conversation (still counted unread, no push, no red badge).
 	Muted bool
 }

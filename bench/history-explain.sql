@@ -1,48 +1,50 @@
 -- EXPLAIN (ANALYZE, BUFFERS) of the five reads of a long history (make bench-history), as
 -- the application's role with the identity settings store.DB.InTx gives a transaction:
--- the statements of store/messages.go, store/conversations.go (Conversations,
--- UnreadCounts), and the page's read marks (fillReadCounts). Each page runs once unexplained
--- first, so that the plan shown is a warm one.
+-- a history page's one statement (store/page.go: the membership, the page with the message
+-- before it, the read marks), the list's statements (store/conversations.go:
+-- sqlConversations, then fillConversations' sqlMembers and sqlPreviews) and
+-- the unread counts. Each runs once unexplained first, so that the plan shown is a warm one.
 --
---   psql -v user=1 -v org=1 -v zone=1 -v thread=1 -v last=N -v before=N -v after=N -f bench/history-explain.sql DB
+--   psql -v user=1 -v org=1 -v zone=1 -v thread=1 -v last=N -v before=N -v after=N -v list_ids='{..}' -v list_seqs='{..}' -f bench/history-explain.sql DB
 \set ON_ERROR_STOP on
 \pset pager off
 SET ROLE messenger_app;
 BEGIN;
-SELECT :last - 50 AS newest_lowest, :before - 51 AS back_lowest, :after + 1 AS after_lowest \gset
 SELECT set_config('app.user_id', :'user', true), set_config('app.org_id', :'org', true), set_config('app.zone_id', :'zone', true) \g /dev/null
 
-\set page 'SELECT m.id, m.conversation_id, m.seq, m.kind, m.body, m.client_msg_id, m.created_at, coalesce(m.sender_id, 0), coalesce(u.id, 0), coalesce(u.sub, \'\'), coalesce(u.name, \'\'), coalesce(u.role, \'\'), m.event, m.deleted_at IS NOT NULL FROM messages m LEFT JOIN users u ON u.id = m.sender_id'
-\set marks 'SELECT r.conversation_id, r.user_id, r.last_read_seq FROM unnest(ARRAY[:thread]::bigint[], ARRAY[:lowest]::bigint[]) AS q (conversation_id, lowest) JOIN read_receipts r ON r.conversation_id = q.conversation_id AND r.last_read_seq >= q.lowest'
+\echo '== newest page: MessagePage(thread, before 0, 50): sqlPageBefore'
+\set page_before 'WITH mem AS (SELECT EXISTS (SELECT 1 FROM conversation_participants p WHERE p.conversation_id = :thread AND p.user_id = :user AND p.left_at IS NULL) AS ok), page AS (SELECT m.id, m.seq, m.kind, m.body, m.client_msg_id, m.created_at, coalesce(m.sender_id, 0), coalesce(u.id, 0), coalesce(u.sub, \'\'), coalesce(u.name, \'\'), coalesce(u.role, \'\'), m.event, m.deleted_at IS NOT NULL FROM messages m LEFT JOIN users u ON u.id = m.sender_id WHERE (SELECT ok FROM mem) AND m.conversation_id = :thread AND m.seq < :seq ORDER BY m.seq DESC LIMIT :n), marks AS (SELECT coalesce(array_agg(r.user_id), \'{}\') AS users, coalesce(array_agg(r.last_read_seq), \'{}\') AS seqs FROM read_receipts r WHERE r.conversation_id = :thread AND r.last_read_seq >= (SELECT min(seq) FROM page)) SELECT true, mem.ok, marks.users, marks.seqs, 0, 0, \'\', \'\', NULL, now(), 0, 0, \'\', \'\', \'\', NULL, false FROM mem, marks UNION ALL SELECT false, true, NULL, NULL, page.* FROM page'
+\set page_from 'WITH mem AS (SELECT EXISTS (SELECT 1 FROM conversation_participants p WHERE p.conversation_id = :thread AND p.user_id = :user AND p.left_at IS NULL) AS ok), page AS (SELECT m.id, m.seq, m.kind, m.body, m.client_msg_id, m.created_at, coalesce(m.sender_id, 0), coalesce(u.id, 0), coalesce(u.sub, \'\'), coalesce(u.name, \'\'), coalesce(u.role, \'\'), m.event, m.deleted_at IS NOT NULL FROM messages m LEFT JOIN users u ON u.id = m.sender_id WHERE (SELECT ok FROM mem) AND m.conversation_id = :thread AND m.seq >= :seq ORDER BY m.seq ASC LIMIT :n), marks AS (SELECT coalesce(array_agg(r.user_id), \'{}\') AS users, coalesce(array_agg(r.last_read_seq), \'{}\') AS seqs FROM read_receipts r WHERE r.conversation_id = :thread AND r.last_read_seq >= (SELECT min(seq) FROM page)) SELECT true, mem.ok, marks.users, marks.seqs, 0, 0, \'\', \'\', NULL, now(), 0, 0, \'\', \'\', \'\', NULL, false FROM mem, marks UNION ALL SELECT false, true, NULL, NULL, page.* FROM page'
+\set seq 9223372036854775807
+\set n 51
+:page_before \g /dev/null
+EXPLAIN (ANALYZE, BUFFERS) :page_before;
 
-\echo '== newest page: MessagesBefore(thread, 0, 51)'
-:page WHERE m.conversation_id = :thread AND m.seq < 9223372036854775807 ORDER BY m.seq DESC LIMIT 51 \g /dev/null
-EXPLAIN (ANALYZE, BUFFERS) :page WHERE m.conversation_id = :thread AND m.seq < 9223372036854775807 ORDER BY m.seq DESC LIMIT 51;
-\echo '-- its read counts: the watermarks at or past the page (fillReadCounts)'
-\set lowest :newest_lowest
-EXPLAIN (ANALYZE, BUFFERS) :marks;
+\echo '== page 100,000 back: MessagePage(thread, before, 50): sqlPageBefore'
+\set seq :before
+:page_before \g /dev/null
+EXPLAIN (ANALYZE, BUFFERS) :page_before;
 
-\echo '== page 100,000 back: MessagesBefore(thread, before, 51)'
-:page WHERE m.conversation_id = :thread AND m.seq < :before ORDER BY m.seq DESC LIMIT 51 \g /dev/null
-EXPLAIN (ANALYZE, BUFFERS) :page WHERE m.conversation_id = :thread AND m.seq < :before ORDER BY m.seq DESC LIMIT 51;
-\echo '-- its read counts'
-\set lowest :back_lowest
-EXPLAIN (ANALYZE, BUFFERS) :marks;
+\echo '== after_seq catch-up: MessagePage(thread, after, 50): sqlPageFrom, the message before the page with it'
+\set seq :after
+\set n 52
+:page_from \g /dev/null
+EXPLAIN (ANALYZE, BUFFERS) :page_from;
 
-\echo '== after_seq catch-up: MessagesAfter(thread, after, 51)'
-:page WHERE m.conversation_id = :thread AND m.seq > :after ORDER BY m.seq ASC LIMIT 51 \g /dev/null
-EXPLAIN (ANALYZE, BUFFERS) :page WHERE m.conversation_id = :thread AND m.seq > :after ORDER BY m.seq ASC LIMIT 51;
-\echo '-- its read counts'
-\set lowest :after_lowest
-EXPLAIN (ANALYZE, BUFFERS) :marks;
-
-\set list 'SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at, c.last_seq - coalesce(r.last_read_seq, 0), coalesce(p.muted_until > now(), false) FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id LEFT JOIN read_receipts r ON r.conversation_id = p.conversation_id AND r.user_id = p.user_id WHERE p.user_id = :user AND p.left_at IS NULL AND c.id = ANY (ARRAY(SELECT conversation_id FROM conversation_participants WHERE user_id = :user AND left_at IS NULL)) AND (c.last_message_at, c.id) < (\'9999-01-01\'::timestamptz, 9223372036854775807) ORDER BY c.last_message_at DESC, c.id DESC LIMIT 51'
-\echo '== conversation list: Conversations(nil, 51)'
+\echo '== conversation list: Conversations(nil, 51): sqlConversations'
+\set list 'SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at, c.member_count, c.last_seq - coalesce((SELECT r.last_read_seq FROM read_receipts r WHERE r.conversation_id = c.id AND r.user_id = :user), 0), coalesce((SELECT p.muted_until > now() FROM conversation_participants p WHERE p.conversation_id = c.id AND p.user_id = :user AND p.left_at IS NULL), false) FROM (SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at, c.member_count FROM conversations c WHERE c.id = ANY (ARRAY(SELECT conversation_id FROM conversation_participants WHERE user_id = :user AND left_at IS NULL)) AND (c.last_message_at, c.id) < (\'9999-01-01\'::timestamptz, CASE WHEN 0 = 0 THEN 9223372036854775807 ELSE 0 END) ORDER BY c.last_message_at DESC, c.id DESC LIMIT 51) c ORDER BY c.last_message_at DESC, c.id DESC'
 :list \g /dev/null
 EXPLAIN (ANALYZE, BUFFERS) :list;
-
-\set unread 'SELECT c.id, c.last_seq - coalesce(r.last_read_seq, 0) FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id LEFT JOIN read_receipts r ON r.conversation_id = p.conversation_id AND r.user_id = p.user_id WHERE p.user_id = :user AND p.left_at IS NULL AND c.id = ANY (ARRAY(SELECT conversation_id FROM conversation_participants WHERE user_id = :user AND left_at IS NULL)) AND c.last_seq > coalesce(r.last_read_seq, 0)'
-\echo '== unread counts: UnreadCounts()'
+\echo '-- its members, the first 5 of each: sqlMembers'
+\set members 'SELECT q.id, m.role, u.id, u.sub, u.org_id, coalesce(u.zone_id, 0), u.name, u.email, u.role, u.locale, u.last_seen_at FROM unnest(:\'list_ids\'::bigint[]) AS q (id) CROSS JOIN LATERAL (SELECT p.user_id, p.role, p.joined_at FROM conversation_participants p WHERE p.conversation_id = q.id AND p.left_at IS NULL ORDER BY p.joined_at, p.user_id LIMIT 5) m JOIN users u ON u.id = m.user_id ORDER BY q.id, m.joined_at, m.user_id'
+:members \g /dev/null
+EXPLAIN (ANALYZE, BUFFERS) :members;
+\echo '-- its previews with their read counts: sqlPreviews'
+\set previews 'SELECT m.id, m.conversation_id, m.seq, m.kind, m.body, m.client_msg_id, m.created_at, coalesce(m.sender_id, 0), coalesce(u.id, 0), coalesce(u.sub, \'\'), coalesce(u.name, \'\'), coalesce(u.role, \'\'), m.event, m.deleted_at IS NOT NULL, (SELECT count(*) FROM read_receipts r WHERE r.conversation_id = m.conversation_id AND r.last_read_seq >= m.seq AND r.user_id <> coalesce(m.sender_id, 0)) FROM messages m LEFT JOIN users u ON u.id = m.sender_id WHERE (m.conversation_id, m.seq) IN (SELECT * FROM unnest(:\'list_ids\'::bigint[], :\'list_seqs\'::bigint[]))'
+:previews \g /dev/null
+EXPLAIN (ANALYZE, BUFFERS) :previews;
+\set unread 'SELECT c.id, c.last_seq - coalesce(r.last_read_seq, 0) FROM conversations c LEFT JOIN read_receipts r ON r.conversation_id = c.id AND r.user_id = :user WHERE c.id = ANY (ARRAY(SELECT conversation_id FROM conversation_participants WHERE user_id = :user AND left_at IS NULL)) AND c.last_seq > coalesce(r.last_read_seq, 0)'
+\echo '== unread counts: UnreadCounts(): sqlUnreadCounts'
 :unread \g /dev/null
 EXPLAIN (ANALYZE, BUFFERS) :unread;
 COMMIT;

@@ -17,8 +17,8 @@
 #      ceiling is the empty transaction (BEGIN, the identity's settings, COMMIT);
 #   6. pgbench, one client for PGBENCH_TIME s a read: each read's transaction as the
 #      server runs it (bench/history/*.sql: the statements of store/*.go, as messenger_app
-#      with the identity settings), p50/p95/p99 from its per-transaction log; the ceiling
-#      is the same transaction with SELECT 1;
+#      with the identity settings, prepared as store/prepared.go prepares them), p50/p95/p99
+#      from its per-transaction log; the ceiling is the same transaction with SELECT 1;
 #   7. the server on the database; historygen http: each read RUNS times through the
 #      JSON API with the heavy user's portal token; the ceiling is GET /healthz;
 #   8. drops the database unless KEEP=1.
@@ -76,7 +76,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PLAN=${PLAN:-$OUT/plan.json}
+PLAN=$(realpath -m "${PLAN:-$OUT/plan.json}") # absolute: the pgbench step reads it from $OUT
 if [ "$SKIP_LOAD" != 1 ]; then
 	say "fresh database $DB on $PGH:$PGP"
 	psql_admin -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
@@ -109,9 +109,15 @@ LAST=$(p thread_last_seq)
 BEFORE=$((LAST > 101000 ? LAST - 100000 : (LAST / 2 > 0 ? LAST / 2 : 1)))
 AFTER=$((LAST > 25 ? LAST - 25 : 0))
 
+# The list's first page as the server answers it (its ids and last seqs: what the list's
+# later statements are given).
+read -r LIST_IDS LIST_SEQS < <(psql_admin -d "$DB" -At -F ' ' -c "
+SELECT '{' || string_agg(id::text, ',' ORDER BY at DESC, id DESC) || '}', '{' || string_agg(last_seq::text, ',' ORDER BY at DESC, id DESC) || '}'
+  FROM (SELECT c.id, c.last_seq, c.last_message_at AS at FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
+         WHERE p.user_id = $(p user_id) AND p.left_at IS NULL ORDER BY c.last_message_at DESC, c.id DESC LIMIT 51) l")
 say "EXPLAIN (ANALYZE, BUFFERS) of each read (thread $THREAD, $LAST messages; before_seq $BEFORE, after_seq $AFTER)"
 psql_admin -h "$PGH" -d "$DB" -v user="$(p user_id)" -v org="$(p org_id)" -v zone="$(p zone_id)" -v thread="$THREAD" -v last="$LAST" \
-	-v before="$BEFORE" -v after="$AFTER" -f bench/history-explain.sql | tee "$OUT/explain.txt"
+	-v before="$BEFORE" -v after="$AFTER" -v list_ids="$LIST_IDS" -v list_seqs="$LIST_SEQS" -f bench/history-explain.sql | tee "$OUT/explain.txt"
 
 quiet store
 say "store: each read $RUNS times as messenger_app, one transaction each"
@@ -120,13 +126,14 @@ say "store: each read $RUNS times as messenger_app, one transaction each"
 # pgbench_p FILE P: the P-th percentile (0-100) of the transaction latencies (ms) in
 # pgbench's per-transaction log FILE (its third field, µs).
 pgbench_p() { awk '{ print $3 }' "$1" | sort -n | awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p / 100); if (i < 1) i = 1; if (i > NR) i = NR; printf "%.2f", v[i] / 1000 }'; }
-say "pgbench: each read's transaction at the database, as messenger_app, 1 client, ${PGBENCH_TIME}s each (bench/history/*.sql)"
+say "pgbench: each read's transaction at the database, as messenger_app, 1 client, ${PGBENCH_TIME}s each, prepared as the server's are (bench/history/*.sql)"
 : >"$OUT/pgbench.txt"
 for read in ceiling newest back catchup list unread; do
 	quiet "pgbench-$read"
 	rm -f "$OUT"/pgbench_log.*
-	(cd "$OUT" && pgbench -n -M extended -h "$PGH" -p "$PGP" -U messenger_app -c 1 -T "$PGBENCH_TIME" -r -l --log-prefix=pgbench_log \
+	(cd "$OUT" && pgbench -n -M prepared -h "$PGH" -p "$PGP" -U messenger_app -c 1 -T "$PGBENCH_TIME" -r -l --log-prefix=pgbench_log \
 		-D user="$(p user_id)" -D org="$(p org_id)" -D zone="$(p zone_id)" -D thread="$THREAD" -D last="$LAST" \
+		-D list_ids="$LIST_IDS" -D list_seqs="$LIST_SEQS" \
 		-f "$OLDPWD/bench/history/$read.sql" "$DB") >"$OUT/pgbench-$read.txt" 2>&1 || { cat "$OUT/pgbench-$read.txt"; die "pgbench $read failed"; }
 	cat "$OUT"/pgbench_log.* >"$OUT/pgbench-$read.log"
 	rm -f "$OUT"/pgbench_log.*
@@ -154,7 +161,7 @@ say "results ($OUT)"
 	       "load: \(.seconds.total | round) s (copy \(.seconds.copy | round) s, keys \(.seconds.indexes | round) s, VACUUM ANALYZE \(.seconds.vacuum | round) s)"' "$PLAN"
 	tail -1 "$OUT/sizes.txt"
 	tail -1 "$OUT/check.txt"
-	echo "pgbench, each read's transaction at the database (1 client, ${PGBENCH_TIME}s, lib/pq's unnamed statements: -M extended), ms:"
+	echo "pgbench, each read's transaction at the database (1 client, ${PGBENCH_TIME}s, prepared: -M prepared, as store/prepared.go runs them), ms:"
 	cat "$OUT/pgbench.txt"
 	for f in store http; do
 		jq -r '

@@ -139,13 +139,11 @@ func openThread(ctx context.Context, tx *store.Tx, me messenger.User, convID, be
 	if t.Conversation, err = tx.Conversation(ctx, convID); err != nil {
 		return err
 	}
-	msgs, err := tx.MessagesBefore(ctx, convID, beforeSeq, PageSize+1)
+	msgs, hasOlder, err := tx.MessagePage(ctx, convID, false, beforeSeq, PageSize)
 	if err != nil {
 		return err
 	}
-	if len(msgs) > PageSize {
-		msgs, t.HasOlder = msgs[:PageSize], true
-	}
+	t.HasOlder = hasOlder
 	// Newest first from the store; the page shows oldest first.
 	for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
 		msgs[i], msgs[j] = msgs[j], msgs[i]

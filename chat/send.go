@@ -472,19 +472,13 @@ func (s *Service) Messages(ctx context.Context, me messenger.User, convID int64,
 	if p.Limit <= 0 || p.Limit > 200 {
 		p.Limit = PageSize
 	}
+	seq := p.BeforeSeq
+	if p.After {
+		seq = p.AfterSeq
+	}
 	err = s.db.InTx(ctx, me.Identity(), func(tx *store.Tx) error {
-		if err := tx.CheckMember(ctx, convID); err != nil {
-			return err
-		}
 		var err error
-		if p.After {
-			msgs, err = tx.MessagesAfter(ctx, convID, p.AfterSeq, p.Limit+1)
-		} else {
-			msgs, err = tx.MessagesBefore(ctx, convID, p.BeforeSeq, p.Limit+1)
-		}
-		if len(msgs) > p.Limit {
-			msgs, hasMore = msgs[:p.Limit], true
-		}
+		msgs, hasMore, err = tx.MessagePage(ctx, convID, p.After, seq, p.Limit)
 		return err
 	})
 	return msgs, hasMore, err

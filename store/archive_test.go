@@ -144,6 +144,42 @@ func (f archiveFixture) history(t *testing.T, u messenger.User, page int) map[st
 			}
 			after = msgs[len(msgs)-1].Seq
 		}
+		// The page read of the JSON API and the thread page (MessagePage), which says
+		// whether more lie beyond: a page that has more is told by a key of its own.
+		pages := func(name string, after bool) error {
+			at := int64(0)
+			for i := 0; ; i++ {
+				msgs, more, err := tx.MessagePage(ctx, f.conv, after, at, page)
+				if err != nil {
+					return err
+				}
+				out[fmt.Sprintf("%s %d", name, i)] = msgs
+				if !more {
+					return nil
+				}
+				out[fmt.Sprintf("%s %d has more", name, i)] = nil
+				at = msgs[len(msgs)-1].Seq
+			}
+		}
+		if err := pages("message page before", false); err != nil {
+			return err
+		}
+		if err := pages("message page after", true); err != nil {
+			return err
+		}
+		for _, at := range []int64{2, 60, 99, 100, 101, 102, 115} {
+			for _, after := range []bool{false, true} {
+				from := at
+				if after {
+					from = at - 2
+				}
+				msgs, more, err := tx.MessagePage(ctx, f.conv, after, from, page)
+				if err != nil {
+					return err
+				}
+				out[fmt.Sprintf("message page at %d after %v more %v", from, after, more)] = msgs
+			}
+		}
 		for _, at := range []int64{2, 60, 99, 100, 101, 102, 115} {
 			msgs, err := tx.MessagesBefore(ctx, f.conv, at, page)
 			if err != nil {
@@ -299,6 +335,21 @@ func TestArchiveNotReadAboveBoundary(t *testing.T) {
 		return tx.MessagesBefore(ctx, f.conv, 61, 20)
 	}, 20, true)
 	read("a page in the archive", func(tx *store.Tx) ([]messenger.Message, error) { return tx.MessagesBefore(ctx, f.conv, 20, 10) }, 10, true)
+
+	// The same through the page read of the API and the thread page (one statement).
+	page := func(after bool, seq int64, limit int) func(tx *store.Tx) ([]messenger.Message, error) {
+		return func(tx *store.Tx) ([]messenger.Message, error) {
+			msgs, _, err := tx.MessagePage(ctx, f.conv, after, seq, limit)
+			return msgs, err
+		}
+	}
+	read("the newest message page", page(false, 0, 30), 30, false)
+	read("a message page just above the boundary", page(false, 62, 20), 20, false)
+	read("a catch-up message page", page(true, 70, 50), 10, false)
+	read("a catch-up message page from the lowest hot message", page(true, 41, 50), 39, false)
+	read("a message page across the boundary", page(false, 50, 20), 20, true)
+	read("a catch-up message page across the boundary", page(true, 30, 20), 20, true)
+	read("a message page in the archive", page(false, 20, 10), 10, true)
 }
 
 // TestArchiveWhileSending: archiving (two runs at once, small batches) while members send

@@ -26,6 +26,25 @@ type ConversationCursor struct {
 // 20,000 conversations half the statement's time, and growing with the organization.
 const sqlMyConversationIDs = `ARRAY(SELECT conversation_id FROM conversation_participants WHERE user_id = $1 AND left_at IS NULL)`
 
+// sqlConversations is a page of the list: user $1's conversations before the cursor ($2,
+// $3; 0: from the top), $4 of them. The page is picked from the conversations alone, then
+// only its rows read the user's membership (mute) and watermark, each by its key: joined
+// before the sort, a user in 500 conversations read 500 of each to keep 50, and as a join
+// after it the statement's generic plan (it runs prepared) read all 500 memberships for
+// each row of the page.
+const sqlConversations = `SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at, c.member_count,
+	        c.last_seq - coalesce((SELECT r.last_read_seq FROM read_receipts r
+	                                WHERE r.conversation_id = c.id AND r.user_id = $1), 0),
+	        coalesce((SELECT p.muted_until > now() FROM conversation_participants p
+	                   WHERE p.conversation_id = c.id AND p.user_id = $1 AND p.left_at IS NULL), false)
+	   FROM (SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at, c.member_count
+	           FROM conversations c
+	          WHERE c.id = ANY (` + sqlMyConversationIDs + `)
+	            AND (c.last_message_at, c.id) < ($2, CASE WHEN $3 = 0 THEN 9223372036854775807 ELSE $3 END)
+	          ORDER BY c.last_message_at DESC, c.id DESC
+	          LIMIT $4) c
+	  ORDER BY c.last_message_at DESC, c.id DESC`
+
 // Conversations answers a page of the transaction user's conversations, most recent
 // activity first, after the cursor (nil: from the top), with participants, last message
 // and unread count.
@@ -34,16 +53,7 @@ func (tx *Tx) Conversations(ctx context.Context, after *ConversationCursor, limi
 	if after != nil {
 		cursorAt, cursorID = after.At, after.ID
 	}
-	rows, err := tx.tx.QueryContext(ctx,
-		`SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at,
-		        c.last_seq - coalesce(r.last_read_seq, 0), coalesce(p.muted_until > now(), false)
-		   FROM conversation_participants p
-		   JOIN conversations c ON c.id = p.conversation_id
-		   LEFT JOIN read_receipts r ON r.conversation_id = p.conversation_id AND r.user_id = p.user_id
-		  WHERE p.user_id = $1 AND p.left_at IS NULL AND c.id = ANY (`+sqlMyConversationIDs+`)
-		    AND (c.last_message_at, c.id) < ($2, CASE WHEN $3 = 0 THEN 9223372036854775807 ELSE $3 END)
-		  ORDER BY c.last_message_at DESC, c.id DESC
-		  LIMIT $4`, tx.id.UserID, cursorAt, cursorID, limit)
+	rows, err := tx.query(ctx, sqlConversations, tx.id.UserID, cursorAt, cursorID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list conversations: %w", err)
 	}
@@ -52,7 +62,7 @@ func (tx *Tx) Conversations(ctx context.Context, after *ConversationCursor, limi
 	for rows.Next() {
 		var c messenger.Conversation
 		var lastAt time.Time
-		if err := rows.Scan(&c.ID, &c.Kind, &c.Title, &c.LastSeq, &lastAt, &c.UpdatedAt, &c.UnreadCount, &c.Muted); err != nil {
+		if err := rows.Scan(&c.ID, &c.Kind, &c.Title, &c.LastSeq, &lastAt, &c.UpdatedAt, &c.MemberCount, &c.UnreadCount, &c.Muted); err != nil {
 			return nil, err
 		}
 		c.LastMessageAt = &lastAt
@@ -61,7 +71,7 @@ func (tx *Tx) Conversations(ctx context.Context, after *ConversationCursor, limi
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	return convs, tx.fillConversations(ctx, convs)
+	return convs, tx.fillConversations(ctx, convs, ListMembers)
 }
 
 // Conversation answers the conversation with this id as the transaction's user sees it; a
@@ -70,88 +80,109 @@ func (tx *Tx) Conversation(ctx context.Context, id int64) (messenger.Conversatio
 	var c messenger.Conversation
 	var lastAt time.Time
 	err := tx.tx.QueryRowContext(ctx,
-		`SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at,
+		`SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at, c.member_count,
 		        c.last_seq - coalesce(r.last_read_seq, 0), coalesce(p.muted_until > now(), false)
 		   FROM conversation_participants p
 		   JOIN conversations c ON c.id = p.conversation_id
 		   LEFT JOIN read_receipts r ON r.conversation_id = p.conversation_id AND r.user_id = p.user_id
 		  WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.left_at IS NULL`, id, tx.id.UserID,
-	).Scan(&c.ID, &c.Kind, &c.Title, &c.LastSeq, &lastAt, &c.UpdatedAt, &c.UnreadCount, &c.Muted)
+	).Scan(&c.ID, &c.Kind, &c.Title, &c.LastSeq, &lastAt, &c.UpdatedAt, &c.MemberCount, &c.UnreadCount, &c.Muted)
 	if err != nil {
 		return c, notFound(err, "error.conversation.not_found")
 	}
 	c.LastMessageAt = &lastAt
 	convs := []messenger.Conversation{c}
-	if err := tx.fillConversations(ctx, convs); err != nil {
+	if err := tx.fillConversations(ctx, convs, 0); err != nil {
 		return c, err
 	}
 	return convs[0], nil
 }
 
-// CheckMember answers not found unless the transaction's user is an active member of
-// conversation id: what Conversation checks, without reading the conversation's members
-// (a large group's are hundreds) and last message.
-func (tx *Tx) CheckMember(ctx context.Context, id int64) error {
-	var one int
-	err := tx.tx.QueryRowContext(ctx,
-		`SELECT 1 FROM conversation_participants p
-		   JOIN conversations c ON c.id = p.conversation_id
-		  WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.left_at IS NULL`, id, tx.id.UserID).Scan(&one)
-	return notFound(err, "error.conversation.not_found")
-}
+// ListMembers is how many members of each group the conversation list carries: the first
+// to have joined (the creator first), with the group's MemberCount beside them. A
+// conversation's own page and endpoint carry them all; a direct conversation's two are
+// always all of them.
+const ListMembers = 5
 
-// fillConversations loads participants and last messages of convs in two queries. The
-// members of a zone's announcements are the whole zone: they are not listed.
-func (tx *Tx) fillConversations(ctx context.Context, convs []messenger.Conversation) error {
+// sqlMembers answers the active members of each conversation of $1 in the order they
+// joined, at most $2 of each (NULL: all), with their users: a few index entries a
+// conversation (conversation_participants_current) however large the group.
+const sqlMembers = `SELECT q.id, m.role, ` + userColumns + `
+	   FROM unnest($1::bigint[]) AS q (id)
+	   CROSS JOIN LATERAL (SELECT p.user_id, p.role, p.joined_at FROM conversation_participants p
+	                        WHERE p.conversation_id = q.id AND p.left_at IS NULL
+	                        ORDER BY p.joined_at, p.user_id LIMIT $2) m
+	   JOIN users u ON u.id = m.user_id
+	  ORDER BY q.id, m.joined_at, m.user_id`
+
+// sqlPreviews answers the last message of each conversation of $1 whose last seq is the
+// same position of $2, named by key (neither the conversations nor any other of their
+// messages are read), with its read count: the members other than its sender whose
+// watermark reached it, counted here for the one message of each (fillReadCounts would
+// send every such watermark: 3,525 for a teacher's first page, to count 51 messages).
+const sqlPreviews = `SELECT ` + messageColumns + `,
+	        (SELECT count(*) FROM read_receipts r
+	          WHERE r.conversation_id = m.conversation_id AND r.last_read_seq >= m.seq
+	            AND r.user_id <> coalesce(m.sender_id, 0))
+	   FROM messages m LEFT JOIN users u ON u.id = m.sender_id
+	  WHERE (m.conversation_id, m.seq) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`
+
+// fillConversations loads the members (at most membersEach of each, 0: all) and last
+// messages of convs. The members of a zone's announcements are the whole zone: they are
+// not listed.
+func (tx *Tx) fillConversations(ctx context.Context, convs []messenger.Conversation, membersEach int) error {
 	if len(convs) == 0 {
 		return nil
 	}
-	ids := make([]int64, len(convs))
 	byID := make(map[int64]*messenger.Conversation, len(convs))
+	var listed, withLast, lastSeqs pq.Int64Array
 	for i := range convs {
-		ids[i] = convs[i].ID
-		byID[convs[i].ID] = &convs[i]
+		c := &convs[i]
+		byID[c.ID] = c
+		if c.Kind != messenger.KindAnnouncement {
+			listed = append(listed, c.ID)
+		}
+		if c.LastSeq > 0 {
+			withLast, lastSeqs = append(withLast, c.ID), append(lastSeqs, c.LastSeq)
+		}
 	}
 
-	rows, err := tx.tx.QueryContext(ctx,
-		`SELECT p.conversation_id, p.role, `+userColumns+`
-		   FROM conversation_participants p
-		   JOIN users u ON u.id = p.user_id
-		  WHERE p.conversation_id = ANY($1) AND p.left_at IS NULL
-		    AND p.conversation_id NOT IN (SELECT id FROM conversations WHERE id = ANY($1) AND kind = 'announcement')
-		  ORDER BY p.conversation_id, p.joined_at, u.id`, pq.Array(ids))
-	if err != nil {
-		return fmt.Errorf("load participants: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var convID int64
-		var role string
-		var u messenger.User
-		var lastSeen sql.NullTime
-		if err := rows.Scan(&convID, &role, &u.ID, &u.Sub, &u.OrgID, &u.ZoneID, &u.Name, &u.Email, &u.Role, &u.Locale, &lastSeen); err != nil {
+	if len(listed) > 0 {
+		var each sql.NullInt64
+		if membersEach > 0 {
+			each = sql.NullInt64{Int64: int64(membersEach), Valid: true}
+		}
+		rows, err := tx.query(ctx, sqlMembers, listed, each)
+		if err != nil {
+			return fmt.Errorf("load participants: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var convID int64
+			var role string
+			var u messenger.User
+			var lastSeen sql.NullTime
+			if err := rows.Scan(&convID, &role, &u.ID, &u.Sub, &u.OrgID, &u.ZoneID, &u.Name, &u.Email, &u.Role, &u.Locale, &lastSeen); err != nil {
+				return err
+			}
+			if lastSeen.Valid {
+				t := lastSeen.Time
+				u.LastSeenAt = &t
+			}
+			c := byID[convID]
+			c.Participants = append(c.Participants, messenger.Participant{User: u, ConvRole: role})
+		}
+		if err := rows.Err(); err != nil {
 			return err
 		}
-		if lastSeen.Valid {
-			t := lastSeen.Time
-			u.LastSeenAt = &t
-		}
-		c := byID[convID]
-		c.Participants = append(c.Participants, messenger.Participant{User: u, ConvRole: role})
+		rows.Close()
 	}
-	if err := rows.Err(); err != nil {
-		return err
+	if len(withLast) == 0 {
+		return nil
 	}
 
-	// A preview, not a row of a thread: no runs. The conversations are named by their key
-	// too: joined through the messages alone, every conversation of the organization was
-	// scanned.
-	msgs, senders, err := tx.scanMessages(ctx,
-		`JOIN conversations c ON c.id = m.conversation_id AND c.last_seq = m.seq
-		 WHERE m.conversation_id = ANY($1) AND c.id = ANY($1)`, pq.Array(ids))
-	if err == nil {
-		err = tx.fillReadCounts(ctx, msgs, senders)
-	}
+	// A preview, not a row of a thread: no runs.
+	msgs, _, err := tx.scanRows(tx.query(ctx, sqlPreviews, withLast, lastSeqs))
 	if err == nil {
 		err = tx.fillFiles(ctx, msgs)
 	}
@@ -263,16 +294,19 @@ func (tx *Tx) ConversationByTitle(ctx context.Context, title string) (int64, err
 	return id, notFound(err, "error.conversation.not_found")
 }
 
+// sqlUnreadCounts is the unread messages of each conversation of user $1 that has any: the
+// conversations named by key, and the user's watermark in each (no membership row: the
+// ids are the memberships).
+const sqlUnreadCounts = `SELECT c.id, c.last_seq - coalesce(r.last_read_seq, 0)
+	   FROM conversations c
+	   LEFT JOIN read_receipts r ON r.conversation_id = c.id AND r.user_id = $1
+	  WHERE c.id = ANY (` + sqlMyConversationIDs + `)
+	    AND c.last_seq > coalesce(r.last_read_seq, 0)`
+
 // UnreadCounts answers the number of unread messages of each conversation of the
 // transaction's user that has any.
 func (tx *Tx) UnreadCounts(ctx context.Context) (map[int64]int64, error) {
-	rows, err := tx.tx.QueryContext(ctx,
-		`SELECT c.id, c.last_seq - coalesce(r.last_read_seq, 0)
-		   FROM conversation_participants p
-		   JOIN conversations c ON c.id = p.conversation_id
-		   LEFT JOIN read_receipts r ON r.conversation_id = p.conversation_id AND r.user_id = p.user_id
-		  WHERE p.user_id = $1 AND p.left_at IS NULL AND c.id = ANY (`+sqlMyConversationIDs+`)
-		    AND c.last_seq > coalesce(r.last_read_seq, 0)`, tx.id.UserID)
+	rows, err := tx.query(ctx, sqlUnreadCounts, tx.id.UserID)
 	if err != nil {
 		return nil, fmt.Errorf("unread counts: %w", err)
 	}

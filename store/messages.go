@@ -62,12 +62,21 @@ const (
 
 // scanMessagesIn is scanMessages on table (hot or cold).
 func (tx *Tx) scanMessagesIn(ctx context.Context, table, where string, args ...any) ([]messenger.Message, []int64, error) {
-	rows, err := tx.tx.QueryContext(ctx,
-		`SELECT `+messageColumns+` FROM `+table+` m LEFT JOIN users u ON u.id = m.sender_id `+where, args...)
+	return tx.scanRows(tx.tx.QueryContext(ctx,
+		`SELECT `+messageColumns+` FROM `+table+` m LEFT JOIN users u ON u.id = m.sender_id `+where, args...))
+}
+
+// scanRows reads the messages of a query of messageColumns, as scanMessages does, and
+// their read counts if the query has them as a last column.
+func (tx *Tx) scanRows(rows *sql.Rows, err error) ([]messenger.Message, []int64, error) {
 	if err != nil {
 		return nil, nil, err
 	}
 	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, nil, err
+	}
 	var msgs []messenger.Message
 	var senders []int64
 	for rows.Next() {
@@ -75,8 +84,12 @@ func (tx *Tx) scanMessagesIn(ctx context.Context, table, where string, args ...a
 		var clientID sql.NullString
 		var event []byte
 		var sender int64
-		if err := rows.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.Kind, &m.Body, &clientID, &m.CreatedAt,
-			&sender, &m.Sender.ID, &m.Sender.Sub, &m.Sender.Name, &m.Sender.Role, &event, &m.Deleted); err != nil {
+		dest := []any{&m.ID, &m.ConversationID, &m.Seq, &m.Kind, &m.Body, &clientID, &m.CreatedAt,
+			&sender, &m.Sender.ID, &m.Sender.Sub, &m.Sender.Name, &m.Sender.Role, &event, &m.Deleted}
+		if len(cols) > len(dest) { // the read count, counted by the query
+			dest = append(dest, &m.ReadCount)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, nil, err
 		}
 		if event != nil {
@@ -118,38 +131,55 @@ func (tx *Tx) fillReadCounts(ctx context.Context, msgs []messenger.Message, send
 	for c, lo := range lowest {
 		convs, los = append(convs, c), append(los, lo)
 	}
-	rows, err := tx.tx.QueryContext(ctx, sqlReadMarks, convs, los)
+	rows, err := tx.query(ctx, sqlReadMarks, convs, los)
 	if err != nil {
 		return fmt.Errorf("read marks: %w", err)
 	}
 	defer rows.Close()
-	type mark struct{ conv, user int64 }
-	marks := map[int64][]int64{} // by conversation, sorted below
-	own := map[mark]int64{}
+	marks := map[int64][]readMark{} // by conversation
 	for rows.Next() {
-		var conv, user, seq int64
-		if err := rows.Scan(&conv, &user, &seq); err != nil {
+		var conv int64
+		var r readMark
+		if err := rows.Scan(&conv, &r.user, &r.seq); err != nil {
 			return fmt.Errorf("read marks: %w", err)
 		}
-		marks[conv] = append(marks[conv], seq)
-		own[mark{conv, user}] = seq
+		marks[conv] = append(marks[conv], r)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read marks: %w", err)
 	}
-	for _, seqs := range marks {
+	countReads(msgs, senders, marks)
+	return nil
+}
+
+// readMark is a member's read watermark.
+type readMark struct{ user, seq int64 }
+
+// countReads sets each message's ReadCount from the watermarks of its conversation at or
+// past it (marks, by conversation): how many members other than its sender (senders[i],
+// msgs[i]'s) have read up to it or past it.
+func countReads(msgs []messenger.Message, senders []int64, marks map[int64][]readMark) {
+	type mark struct{ conv, user int64 }
+	sorted := make(map[int64][]int64, len(marks))
+	own := map[mark]int64{}
+	for conv, rs := range marks {
+		seqs := make([]int64, len(rs))
+		for i, r := range rs {
+			seqs[i] = r.seq
+			own[mark{conv, r.user}] = r.seq
+		}
 		slices.Sort(seqs)
+		sorted[conv] = seqs
 	}
 	for i := range msgs {
 		m := &msgs[i]
-		seqs := marks[m.ConversationID]
+		seqs := sorted[m.ConversationID]
 		n := int64(len(seqs) - sort.Search(len(seqs), func(j int) bool { return seqs[j] >= m.Seq }))
 		if seq, ok := own[mark{m.ConversationID, senders[i]}]; ok && seq >= m.Seq {
 			n-- // the sender's own watermark is no reader of theirs
 		}
 		m.ReadCount = n
 	}
-	return nil
 }
 
 // joinRuns sets each message's JoinsPrevious. The messages before those whose own is not

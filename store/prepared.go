@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// The statements of every send (and of every request's identity) run prepared: PostgreSQL
+// The statements of every send, of the history's reads (a page, the list, the unread
+// counts) and of every request's identity run prepared: PostgreSQL
 // parses and plans them once per connection instead of at every execution, which under
 // row-level security is about a third of their cost (pgbench: 1,150 → 1,670 sends/s).
 //
@@ -27,7 +28,8 @@ type preparedStatements struct {
 const prepareRetry = 30 * time.Second
 
 // hotStatements are the queries run prepared.
-var hotStatements = []string{sqlSetIdentity, sqlCheckMessage, sqlInsertMessage, sqlSendBatch}
+var hotStatements = []string{sqlSetIdentity, sqlCheckMessage, sqlInsertMessage, sqlSendBatch,
+	sqlPageBefore, sqlPageFrom, sqlReadMarks, sqlConversations, sqlMembers, sqlPreviews, sqlUnreadCounts}
 
 // prepare prepares the hot statements on the pool, once.
 func (db *DB) prepare(ctx context.Context) {

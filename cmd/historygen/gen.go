@@ -237,7 +237,7 @@ func Load(ctx context.Context, ownerDSN string, cfg Config) (Plan, error) {
 	}
 
 	err = copyRows(ctx, conn, "conversations", []string{"id", "org_id", "kind", "title", "direct_user_lo", "direct_user_hi",
-		"last_seq", "last_message_at", "created_by", "created_at", "updated_at"},
+		"last_seq", "last_message_at", "created_by", "created_at", "updated_at", "member_count"},
 		func(emit func(...any) error) error {
 			for i, c := range convs {
 				var lo, hi any
@@ -249,7 +249,7 @@ func Load(ctx context.Context, ownerDSN string, cfg Config) (Plan, error) {
 				if c.count == 0 {
 					last = created
 				}
-				if err := emit(int64(i+1), plan.OrgID, c.kind, c.title, lo, hi, c.count, last, int64(c.creator), created, last); err != nil {
+				if err := emit(int64(i+1), plan.OrgID, c.kind, c.title, lo, hi, c.count, last, int64(c.creator), created, last, len(c.members)); err != nil {
 					return err
 				}
 			}
