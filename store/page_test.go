@@ -67,42 +67,42 @@ func TestMessagePage(t *testing.T) {
 	compared := 0
 	for _, reader := range []messenger.User{teacher, members[3]} {
 		err := db.InTx(ctx, reader.Identity(), func(tx *store.Tx) error {
+			// MessagePage against the separate reads it replaced, the one more message
+			// asked of them telling whether more lie beyond.
+			check := func(after bool, at int64, limit int) error {
+				got, more, err := tx.MessagePage(ctx, conv, after, at, limit)
+				if err != nil {
+					return err
+				}
+				var want []messenger.Message
+				if after {
+					want, err = tx.MessagesAfter(ctx, conv, at, limit+1)
+				} else {
+					want, err = tx.MessagesBefore(ctx, conv, at, limit+1)
+				}
+				if err != nil {
+					return err
+				}
+				wantMore := len(want) > limit
+				if wantMore {
+					want = want[:limit]
+				}
+				if show(got) != show(want) || more != wantMore {
+					t.Errorf("as %s, %d from %d (after %v): %s more %v\nwant %s more %v", reader.Sub, limit, at, after, show(got), more, show(want), wantMore)
+				}
+				compared++
+				return nil
+			}
 			for _, limit := range []int{1, 2, 5, 22, 23, 50} {
 				for _, before := range []int64{0, 1, 2, 3, 7, 13, 22, 23, 24, 100} {
-					got, more, err := tx.MessagePage(ctx, conv, false, before, limit)
-					if err != nil {
+					if err := check(false, before, limit); err != nil {
 						return err
 					}
-					want, err := tx.MessagesBefore(ctx, conv, before, limit+1)
-					if err != nil {
-						return err
-					}
-					wantMore := len(want) > limit
-					if wantMore {
-						want = want[:limit]
-					}
-					if show(got) != show(want) || more != wantMore {
-						t.Errorf("as %s, %d before %d: %s more %v\nwant %s more %v", reader.Sub, limit, before, show(got), more, show(want), wantMore)
-					}
-					compared++
 				}
 				for _, after := range []int64{0, 1, 2, 5, 12, 21, 22, 23, 30} {
-					got, more, err := tx.MessagePage(ctx, conv, true, after, limit)
-					if err != nil {
+					if err := check(true, after, limit); err != nil {
 						return err
 					}
-					want, err := tx.MessagesAfter(ctx, conv, after, limit+1)
-					if err != nil {
-						return err
-					}
-					wantMore := len(want) > limit
-					if wantMore {
-						want = want[:limit]
-					}
-					if show(got) != show(want) || more != wantMore {
-						t.Errorf("as %s, %d after %d: %s more %v\nwant %s more %v", reader.Sub, limit, after, show(got), more, show(want), wantMore)
-					}
-					compared++
 				}
 			}
 			return nil
