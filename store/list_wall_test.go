@@ -2,21 +2,20 @@ package store_test
 
 import (
 	"context"
-	"strconv"
+	"database/sql"
+	"fmt"
 	"testing"
-
-	"github.com/lib/pq"
 
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/store"
 	"github.com/dreamseed/messenger/store/storetest"
 )
 
-// TestPreviewReadersWall: app_preview_readers, the list previews' read counts past the
-// per-row policies, answers a member the count the policies would let them make, and
-// nothing of a conversation to a member of the organization who is not in it, to a
-// member who left, or to another organization's user, whatever they name.
-func TestPreviewReadersWall(t *testing.T) {
+// TestListPageWall: app_list_page, the conversation list past the per-row policies,
+// answers a member their conversation with its last message and the read count the
+// policies would let them make, and nothing of it to a member of the organization who is
+// not in it, to a member who left, or to another organization's user.
+func TestListPageWall(t *testing.T) {
 	ctx := context.Background()
 	db, d := storetest.NewDB(t)
 	w := newWall(t, d)
@@ -26,14 +25,14 @@ func TestPreviewReadersWall(t *testing.T) {
 	outsider := storetest.MustSignIn(t, db, "pr4", "정하준", "org-pr", "zone-pr", messenger.RoleStudent)
 	other := storetest.MustSignIn(t, db, "pr5", "최유나", "org-pr-b", "zone-pr-b", messenger.RoleTeacher)
 
-	var group, seq int64
+	var group, seq, msgID int64
 	err := db.InTx(ctx, admin.Identity(), func(tx *store.Tx) error {
 		var err error
-		if group, err = tx.CreateGroup(ctx, "미리보기", []int64{member.ID, leaver.ID}); err != nil {
+		if group, err = tx.CreateGroup(ctx, "목록", []int64{member.ID, leaver.ID}); err != nil {
 			return err
 		}
 		m, err := tx.InsertMessage(ctx, group, store.NewMessage{Kind: messenger.MessageText, Body: "안녕하세요"})
-		seq = m.Message.Seq
+		seq, msgID = m.Message.Seq, m.Message.ID
 		return err
 	})
 	if err != nil {
@@ -48,24 +47,27 @@ func TestPreviewReadersWall(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// counts answers the rows app_preview_readers gives u for the group's message, as
-	// "conversation:readers", and what the same count under the policies gives.
-	counts := func(u messenger.User) (gate []string, policies int64) {
+	// page answers what app_list_page gives u of the group, as "conversation:last
+	// message:readers", and
+	// the same count under the policies.
+	page := func(u messenger.User) (gate []string, policies int64) {
 		t.Helper()
 		tx := w.begin(u)
 		defer tx.Rollback()
-		rows, err := tx.Query(`SELECT conversation_id, readers FROM app_preview_readers($1, $2, $3)`,
-			pq.Array([]int64{group}), pq.Array([]int64{seq}), pq.Array([]int64{admin.ID}))
+		rows, err := tx.Query(`SELECT id, message_id, readers FROM app_list_page('infinity', 9223372036854775807, 50)`)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var c, n int64
-			if err := rows.Scan(&c, &n); err != nil {
+			var m sql.NullInt64
+			if err := rows.Scan(&c, &m, &n); err != nil {
 				t.Fatal(err)
 			}
-			gate = append(gate, strconv.FormatInt(c, 10)+":"+strconv.FormatInt(n, 10))
+			if c == group { // besides: their zone's announcements, as a member of them
+				gate = append(gate, fmt.Sprintf("%d:%d:%d", c, m.Int64, n))
+			}
 		}
 		if err := rows.Err(); err != nil {
 			t.Fatal(err)
@@ -78,23 +80,24 @@ func TestPreviewReadersWall(t *testing.T) {
 	}
 	// The member and the admin: the member's watermark and the leaver's (a watermark
 	// outlives its membership, and the policies count it too); never the sender's own.
+	want := fmt.Sprintf("%d:%d:2", group, msgID)
 	for _, u := range []messenger.User{member, admin} {
-		gate, policies := counts(u)
-		if len(gate) != 1 || gate[0] != strconv.FormatInt(group, 10)+":2" || policies != 2 {
-			t.Errorf("%s: the gate answers %v, the policies %d; want [%d:2] and 2", u.Sub, gate, policies, group)
+		gate, policies := page(u)
+		if len(gate) != 1 || gate[0] != want || policies != 2 {
+			t.Errorf("%s: the gate answers %v, the policies %d; want [%s] and 2", u.Sub, gate, policies, want)
 		}
 	}
 	for _, u := range []messenger.User{leaver, outsider, other} {
-		if gate, policies := counts(u); len(gate) != 0 || policies != 0 {
+		if gate, policies := page(u); len(gate) != 0 || policies != 0 {
 			t.Errorf("%s (not a member): the gate answers %v, the policies %d; want nothing", u.Sub, gate, policies)
 		}
 	}
 	// Only the application's role may call it, not every role of the database.
 	var public bool
-	if err := w.owner.QueryRow(`SELECT has_function_privilege('public', 'app_preview_readers(bigint[], bigint[], bigint[])', 'EXECUTE')`).Scan(&public); err != nil {
+	if err := w.owner.QueryRow(`SELECT has_function_privilege('public', 'app_list_page(timestamptz, bigint, integer)', 'EXECUTE')`).Scan(&public); err != nil {
 		t.Fatal(err)
 	}
 	if public {
-		t.Error("app_preview_readers is executable by PUBLIC")
+		t.Error("app_list_page is executable by PUBLIC")
 	}
 }
