@@ -2,7 +2,7 @@
 -- the application's role with the identity settings store.DB.InTx gives a transaction:
 -- a history page's one statement (store/page.go: the membership, the page with the message
 -- before it, the read marks), the list's statements (store/conversations.go:
--- sqlConversations through app_list_page, then fillMembers' sqlMembers) and
+-- sqlConversations through app_list_page, then fillMembers' sqlListMembers through app_list_members) and
 -- the unread counts. Each runs once unexplained first, so that the plan shown is a warm one.
 --
 --   psql -v user=1 -v org=1 -v zone=1 -v thread=1 -v last=N -v before=N -v after=N -v list_ids='{..}' -v list_seqs='{..}' -f bench/history-explain.sql DB
@@ -35,8 +35,8 @@ EXPLAIN (ANALYZE, BUFFERS) :page_from;
 \set list 'SELECT * FROM app_list_page(\'9999-01-01\'::timestamptz, 9223372036854775807, 51)'
 :list \g /dev/null
 EXPLAIN (ANALYZE, BUFFERS) :list;
-\echo '-- its members, the first 5 of each: sqlMembers'
-\set members 'SELECT q.id, m.role, u.id, u.sub, u.org_id, coalesce(u.zone_id, 0), u.name, u.email, u.role, u.locale, u.last_seen_at FROM unnest(:\'list_ids\'::bigint[]) AS q (id) CROSS JOIN LATERAL (SELECT p.user_id, p.role, p.joined_at FROM conversation_participants p WHERE p.conversation_id = q.id AND p.left_at IS NULL ORDER BY p.joined_at, p.user_id LIMIT 5) m JOIN users u ON u.id = m.user_id ORDER BY q.id, m.joined_at, m.user_id'
+\echo '-- its members, the first 5 of each: sqlListMembers, the gate app_list_members (a Function Scan)'
+\set members 'SELECT * FROM app_list_members(:\'list_ids\'::bigint[], 5)'
 :members \g /dev/null
 EXPLAIN (ANALYZE, BUFFERS) :members;
 \set unread 'SELECT c.id, c.last_seq - coalesce(r.last_read_seq, 0) FROM conversations c LEFT JOIN read_receipts r ON r.conversation_id = c.id AND r.user_id = :user WHERE c.id = ANY (ARRAY(SELECT conversation_id FROM conversation_participants WHERE user_id = :user AND left_at IS NULL)) AND c.last_seq > coalesce(r.last_read_seq, 0)'

@@ -1,5 +1,5 @@
--- The conversation list's reads (docs/performance.md, "The conversation list through one
--- gate").
+-- The conversation list's reads (docs/performance.md, "The conversation list through two
+-- gates").
 --
 -- app_list_page answers a page of the caller's conversation list: their conversations
 -- before the cursor (p_before_at, p_before_id), p_limit of them, newest activity first,
@@ -56,3 +56,34 @@ END $$;
 ALTER FUNCTION app_list_page(timestamptz, bigint, integer) OWNER TO messenger_gate;
 REVOKE ALL ON FUNCTION app_list_page(timestamptz, bigint, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION app_list_page(timestamptz, bigint, integer) TO messenger_app;
+
+-- app_list_members answers the first p_each members (in the order they joined) of each
+-- conversation of p_convs the caller is an active member of, with their users: the list's
+-- first members (store.ListMembers). As the application's role the same read passed the
+-- policies of conversation_participants and users (the visibility function for each, and
+-- its filter on each of the 216 rows): 1.1 ms, about 0.3 less here (docs/performance.md).
+-- A conversation the caller is not an active member of in their organization answers
+-- nothing.
+CREATE FUNCTION app_list_members(p_convs bigint[], p_each integer)
+RETURNS TABLE (conversation_id bigint, role text, user_id bigint, sub text, org_id bigint, zone_id bigint,
+               name text, email text, user_role text, locale text, last_seen_at timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+#variable_conflict use_column
+DECLARE
+    v_user bigint := app_user_id();
+    v_org  bigint := app_org_id();
+BEGIN
+    RETURN QUERY
+        SELECT q.id, m.role, u.id, u.sub, u.org_id, coalesce(u.zone_id, 0), u.name, u.email, u.role, u.locale, u.last_seen_at
+          FROM unnest(p_convs) AS q (id)
+          JOIN conversation_participants me ON me.conversation_id = q.id AND me.user_id = v_user
+                                           AND me.org_id = v_org AND me.left_at IS NULL
+         CROSS JOIN LATERAL (SELECT p.user_id, p.role, p.joined_at FROM conversation_participants p
+                              WHERE p.conversation_id = q.id AND p.left_at IS NULL
+                              ORDER BY p.joined_at, p.user_id LIMIT p_each) m
+          JOIN users u ON u.id = m.user_id AND u.org_id = v_org
+         ORDER BY q.id, m.joined_at, m.user_id;
+END $$;
+ALTER FUNCTION app_list_members(bigint[], integer) OWNER TO messenger_gate;
+REVOKE ALL ON FUNCTION app_list_members(bigint[], integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app_list_members(bigint[], integer) TO messenger_app;

@@ -149,6 +149,13 @@ const sqlMembers = `SELECT q.id, m.role, ` + userColumns + `
 	   JOIN users u ON u.id = m.user_id
 	  ORDER BY q.id, m.joined_at, m.user_id`
 
+// sqlListMembers is sqlMembers for the list: the first $2 members of each conversation
+// of $1, read through the gate app_list_members (sql/025_list_reads.sql), past the
+// per-row policies of the memberships and users; it answers only the conversations the
+// transaction's user is an active member of, as the list's are.
+const sqlListMembers = `SELECT conversation_id, role, user_id, sub, org_id, zone_id, name, email, user_role, locale, last_seen_at
+	   FROM app_list_members($1, $2)`
+
 // sqlPreviews answers the last message of each conversation of $1 whose last seq is the
 // same position of $2, named by key (neither the conversations nor any other of their
 // messages are read), with its read count: the members other than its sender whose
@@ -208,11 +215,13 @@ func (tx *Tx) fillMembers(ctx context.Context, convs []messenger.Conversation, m
 	if len(listed) == 0 {
 		return nil
 	}
-	var each sql.NullInt64
+	var rows *sql.Rows
+	var err error
 	if membersEach > 0 {
-		each = sql.NullInt64{Int64: int64(membersEach), Valid: true}
+		rows, err = tx.query(ctx, sqlListMembers, listed, membersEach)
+	} else {
+		rows, err = tx.query(ctx, sqlMembers, listed, nil)
 	}
-	rows, err := tx.query(ctx, sqlMembers, listed, each)
 	if err != nil {
 		return fmt.Errorf("load participants: %w", err)
 	}

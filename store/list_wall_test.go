@@ -6,15 +6,18 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/lib/pq"
+
 	"github.com/dreamseed/messenger"
 	"github.com/dreamseed/messenger/store"
 	"github.com/dreamseed/messenger/store/storetest"
 )
 
-// TestListPageWall: app_list_page, the conversation list past the per-row policies,
-// answers a member their conversation with its last message and the read count the
-// policies would let them make, and nothing of it to a member of the organization who is
-// not in it, to a member who left, or to another organization's user.
+// TestListPageWall: app_list_page and app_list_members, the conversation list past the
+// per-row policies, answer a member their conversation with its last message, the read
+// count the policies would let them make and its members, and nothing of it to a member
+// of the organization who is not in it, to a member who left, or to another
+// organization's user.
 func TestListPageWall(t *testing.T) {
 	ctx := context.Background()
 	db, d := storetest.NewDB(t)
@@ -92,12 +95,27 @@ func TestListPageWall(t *testing.T) {
 			t.Errorf("%s (not a member): the gate answers %v, the policies %d; want nothing", u.Sub, gate, policies)
 		}
 	}
-	// Only the application's role may call it, not every role of the database.
-	var public bool
-	if err := w.owner.QueryRow(`SELECT has_function_privilege('public', 'app_list_page(timestamptz, bigint, integer)', 'EXECUTE')`).Scan(&public); err != nil {
-		t.Fatal(err)
+	// The list's first members: the group's three to the member and the admin (the leaver
+	// is not one any more), nothing to the others.
+	for u, want := range map[messenger.User]int{member: 2, admin: 2, leaver: 0, outsider: 0, other: 0} {
+		tx := w.begin(u)
+		var n int
+		if err := tx.QueryRow(`SELECT count(*) FROM app_list_members($1, 5)`, pq.Array([]int64{group})).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		tx.Rollback()
+		if n != want {
+			t.Errorf("%s: app_list_members answers %d members of the group, want %d", u.Sub, n, want)
+		}
 	}
-	if public {
-		t.Error("app_list_page is executable by PUBLIC")
+	// Only the application's role may call it, not every role of the database.
+	for _, fn := range []string{"app_list_page(timestamptz, bigint, integer)", "app_list_members(bigint[], integer)"} {
+		var public bool
+		if err := w.owner.QueryRow(`SELECT has_function_privilege('public', $1, 'EXECUTE')`, fn).Scan(&public); err != nil {
+			t.Fatal(err)
+		}
+		if public {
+			t.Errorf("%s is executable by PUBLIC", fn)
+		}
 	}
 }
