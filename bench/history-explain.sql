@@ -2,7 +2,7 @@
 -- the application's role with the identity settings store.DB.InTx gives a transaction:
 -- a history page's one statement (store/page.go: the membership, the page with the message
 -- before it, the read marks), the list's statements (store/conversations.go:
--- sqlConversations, then fillConversations' sqlMembers and sqlPreviews) and
+-- sqlConversations through app_list_page, then fillMembers' sqlListMembers through app_list_members) and
 -- the unread counts. Each runs once unexplained first, so that the plan shown is a warm one.
 --
 --   psql -v user=1 -v org=1 -v zone=1 -v thread=1 -v last=N -v before=N -v after=N -v list_ids='{..}' -v list_seqs='{..}' -f bench/history-explain.sql DB
@@ -31,18 +31,14 @@ EXPLAIN (ANALYZE, BUFFERS) :page_before;
 :page_from \g /dev/null
 EXPLAIN (ANALYZE, BUFFERS) :page_from;
 
-\echo '== conversation list: Conversations(nil, 51): sqlConversations'
-\set list 'SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at, c.member_count, c.last_seq - coalesce((SELECT r.last_read_seq FROM read_receipts r WHERE r.conversation_id = c.id AND r.user_id = :user), 0), coalesce((SELECT p.muted_until > now() FROM conversation_participants p WHERE p.conversation_id = c.id AND p.user_id = :user AND p.left_at IS NULL), false) FROM (SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at, c.member_count FROM conversations c WHERE c.id = ANY (ARRAY(SELECT conversation_id FROM conversation_participants WHERE user_id = :user AND left_at IS NULL)) AND (c.last_message_at, c.id) < (\'9999-01-01\'::timestamptz, CASE WHEN 0 = 0 THEN 9223372036854775807 ELSE 0 END) ORDER BY c.last_message_at DESC, c.id DESC LIMIT 51) c ORDER BY c.last_message_at DESC, c.id DESC'
+\echo '== conversation list: Conversations(nil, 51): sqlConversations, the gate app_list_page (its plan is its own: a Function Scan here)'
+\set list 'SELECT * FROM app_list_page(\'9999-01-01\'::timestamptz, 9223372036854775807, 51)'
 :list \g /dev/null
 EXPLAIN (ANALYZE, BUFFERS) :list;
-\echo '-- its members, the first 5 of each: sqlMembers'
-\set members 'SELECT q.id, m.role, u.id, u.sub, u.org_id, coalesce(u.zone_id, 0), u.name, u.email, u.role, u.locale, u.last_seen_at FROM unnest(:\'list_ids\'::bigint[]) AS q (id) CROSS JOIN LATERAL (SELECT p.user_id, p.role, p.joined_at FROM conversation_participants p WHERE p.conversation_id = q.id AND p.left_at IS NULL ORDER BY p.joined_at, p.user_id LIMIT 5) m JOIN users u ON u.id = m.user_id ORDER BY q.id, m.joined_at, m.user_id'
+\echo '-- its members, the first 5 of each: sqlListMembers, the gate app_list_members (a Function Scan)'
+\set members 'SELECT * FROM app_list_members(:\'list_ids\'::bigint[], 5)'
 :members \g /dev/null
 EXPLAIN (ANALYZE, BUFFERS) :members;
-\echo '-- its previews with their read counts: sqlPreviews'
-\set previews 'SELECT m.id, m.conversation_id, m.seq, m.kind, m.body, m.client_msg_id, m.created_at, coalesce(m.sender_id, 0), coalesce(u.id, 0), coalesce(u.sub, \'\'), coalesce(u.name, \'\'), coalesce(u.role, \'\'), m.event, m.deleted_at IS NOT NULL, (SELECT count(*) FROM read_receipts r WHERE r.conversation_id = m.conversation_id AND r.last_read_seq >= m.seq AND r.user_id <> coalesce(m.sender_id, 0)) FROM messages m LEFT JOIN users u ON u.id = m.sender_id WHERE (m.conversation_id, m.seq) IN (SELECT * FROM unnest(:\'list_ids\'::bigint[], :\'list_seqs\'::bigint[]))'
-:previews \g /dev/null
-EXPLAIN (ANALYZE, BUFFERS) :previews;
 \set unread 'SELECT c.id, c.last_seq - coalesce(r.last_read_seq, 0) FROM conversations c LEFT JOIN read_receipts r ON r.conversation_id = c.id AND r.user_id = :user WHERE c.id = ANY (ARRAY(SELECT conversation_id FROM conversation_participants WHERE user_id = :user AND left_at IS NULL)) AND c.last_seq > coalesce(r.last_read_seq, 0)'
 \echo '== unread counts: UnreadCounts(): sqlUnreadCounts'
 :unread \g /dev/null

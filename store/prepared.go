@@ -29,7 +29,7 @@ const prepareRetry = 30 * time.Second
 
 // hotStatements are the queries run prepared.
 var hotStatements = []string{sqlSetIdentity, sqlCheckMessage, sqlInsertMessage, sqlSendBatch,
-	sqlPageBefore, sqlPageFrom, sqlReadMarks, sqlConversations, sqlMembers, sqlPreviews, sqlUnreadCounts}
+	sqlPageBefore, sqlPageFrom, sqlReadMarks, sqlConversations, sqlListMembers, sqlMembers, sqlPreviews, sqlUnreadCounts}
 
 // prepare prepares the hot statements on the pool, once.
 func (db *DB) prepare(ctx context.Context) {

@@ -1,12 +1,11 @@
 -- make bench-history: the conversation list, as chat.Service.Conversations runs it: one transaction as the heavy
 -- user (the identity settings of store.DB.InTx), its statements as store/*.go has them
--- (sqlConversations, then fillConversations: sqlMembers, at most 5 of each group, and
--- sqlPreviews with their read counts; list_ids and list_seqs are the first page's conversations
--- and their last seqs, which bench/history.sh reads beforehand as the list answers them).
+-- (sqlConversations: the page with its last messages and their read counts, through
+-- the gate app_list_page; then fillMembers: sqlListMembers, at most 5 of each group, through the gate app_list_members; list_ids are the
+-- first page's conversations, which bench/history.sh reads beforehand as the list answers them).
 -- pgbench -D user=.. -D org=.. -D zone=.. -D thread=.. -D last=.. -D list_ids=.. -D list_seqs=.. (bench/history.sh)
 BEGIN;
 SELECT set_config('app.user_id', :user, true), set_config('app.org_id', :org, true), set_config('app.zone_id', :zone, true);
-SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at, c.member_count, c.last_seq - coalesce((SELECT r.last_read_seq FROM read_receipts r WHERE r.conversation_id = c.id AND r.user_id = :user), 0), coalesce((SELECT p.muted_until > now() FROM conversation_participants p WHERE p.conversation_id = c.id AND p.user_id = :user AND p.left_at IS NULL), false) FROM (SELECT c.id, c.kind, c.title, c.last_seq, c.last_message_at, c.updated_at, c.member_count FROM conversations c WHERE c.id = ANY (ARRAY(SELECT conversation_id FROM conversation_participants WHERE user_id = :user AND left_at IS NULL)) AND (c.last_message_at, c.id) < ('9999-01-01'::timestamptz, CASE WHEN 0 = 0 THEN 9223372036854775807 ELSE 0 END) ORDER BY c.last_message_at DESC, c.id DESC LIMIT 51) c ORDER BY c.last_message_at DESC, c.id DESC;
-SELECT q.id, m.role, u.id, u.sub, u.org_id, coalesce(u.zone_id, 0), u.name, u.email, u.role, u.locale, u.last_seen_at FROM unnest(:list_ids::bigint[]) AS q (id) CROSS JOIN LATERAL (SELECT p.user_id, p.role, p.joined_at FROM conversation_participants p WHERE p.conversation_id = q.id AND p.left_at IS NULL ORDER BY p.joined_at, p.user_id LIMIT 5) m JOIN users u ON u.id = m.user_id ORDER BY q.id, m.joined_at, m.user_id;
-SELECT m.id, m.conversation_id, m.seq, m.kind, m.body, m.client_msg_id, m.created_at, coalesce(m.sender_id, 0), coalesce(u.id, 0), coalesce(u.sub, ''), coalesce(u.name, ''), coalesce(u.role, ''), m.event, m.deleted_at IS NOT NULL, (SELECT count(*) FROM read_receipts r WHERE r.conversation_id = m.conversation_id AND r.last_read_seq >= m.seq AND r.user_id <> coalesce(m.sender_id, 0)) FROM messages m LEFT JOIN users u ON u.id = m.sender_id WHERE (m.conversation_id, m.seq) IN (SELECT * FROM unnest(:list_ids::bigint[], :list_seqs::bigint[]));
+SELECT id, kind, title, last_seq, last_message_at, updated_at, member_count, unread, muted, message_id, message_kind, body, client_msg_id, created_at, sender_id, sender_user_id, sender_sub, sender_name, sender_role, event, deleted, readers FROM app_list_page('9999-01-01'::timestamptz, 9223372036854775807, 51);
+SELECT * FROM app_list_members(:list_ids::bigint[], 5);
 COMMIT;
