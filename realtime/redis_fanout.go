@@ -44,11 +44,6 @@ func (r *Redis) fanoutName(b int) string {
 // set), an empty line, the event.
 func (r *Redis) fanoutPayload(channels []string, payload []byte) string {
 	var b strings.Builder
-	n := 2 + len(payload)
-	for _, c := range channels {
-		n += len(r.prefix) + len(r.tag(c)) + len(c) + 1
-	}
-	b.Grow(n)
 	for _, c := range channels {
 		b.WriteByte('\n')
 		b.WriteString(r.pubsubName(c))
