@@ -360,11 +360,12 @@ func TestSMTPDownThenUpSendsExactlyOne(t *testing.T) {
 	e.awayParent(5)
 	e.mp.Stop()
 	e.enqueue(r)
-	// Wait for at least two failed attempts.
+	// Wait for at least two failed attempts. River raises attempt when an attempt starts and
+	// records its error when it fails, so the errors are what show two attempts failed.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		var attempts int
-		e.owner.QueryRow(`SELECT coalesce(max(attempt), 0) FROM river_job WHERE kind = 'digest_send'`).Scan(&attempts)
+		e.owner.QueryRow(`SELECT coalesce(max(cardinality(errors)), 0) FROM river_job WHERE kind = 'digest_send'`).Scan(&attempts)
 		if attempts >= 2 {
 			break
 		}
