@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ import (
 
 // engineEnv is a chat service on a fresh database and the engine named ("memory" or
 // "redis", under a prefix of the test's own).
-func engineEnv(t *testing.T, name string) (*chatEnv, realtime.Engine) {
+func engineEnv(t testing.TB, name string) (*chatEnv, realtime.Engine) {
 	t.Helper()
 	level := slog.LevelError
 	if os.Getenv("AWARENESS_MEASURE") == "1" {
@@ -54,8 +55,9 @@ func engineEnv(t *testing.T, name string) (*chatEnv, realtime.Engine) {
 // publishLog is an engine that notes every publication the service makes, and when.
 type publishLog struct {
 	realtime.Engine
-	mu   sync.Mutex
-	pubs []published
+	mu    sync.Mutex
+	pubs  []published
+	spent atomic.Int64 // nanoseconds in PublishAll, all calls
 }
 
 // published is one publication: an event to some channels, at a time.
@@ -68,6 +70,7 @@ type published struct {
 func (l *publishLog) PublishAll(ctx context.Context, pubs []realtime.Publication) error {
 	now := time.Now() // when the service publishes: the call's own time varies with the load
 	err := l.Engine.PublishAll(ctx, pubs)
+	l.spent.Add(int64(time.Since(now)))
 	l.mu.Lock()
 	for _, p := range pubs {
 		l.pubs = append(l.pubs, published{now, p.Event, len(p.Channels)})

@@ -72,6 +72,10 @@ func (r *Redis) EpochKey() string { return r.epochKey("") }
 // HistoryKey is the Redis stream holding channel's history.
 func (r *Redis) HistoryKey(channel string) string { return r.historyKey(channel) }
 
+// BodiesKey is the Redis stream holding the bodies of fanned-out events of channel's
+// bucket.
+func (r *Redis) BodiesKey(channel string) string { return r.bodiesKey(channel) }
+
 // ForgetScript makes r call the publish script by a digest Redis does not
 // know, so every publish takes the NOSCRIPT fallback. Call it before use.
 func ForgetScript(r *Redis) { r.scriptSHA = strings.Repeat("0", 40) }

@@ -23,12 +23,21 @@ import (
 // with other applications without cross-talk.
 const redisPrefix = "messenger:"
 
-// Keys under the prefix: the epoch of every history ID, and one stream per
-// channel keeping history.
+// Keys under the prefix: the epoch of every history ID, one stream per
+// channel keeping history, and the stream of the bodies of events kept once for many
+// channels (publishScript).
 const (
 	epochKeySuffix   = "epoch"
 	historyKeyPrefix = "history:"
+	bodiesKeySuffix  = "bodies"
 )
+
+// bodyOnceMin is the number of channels of a publish script from which it stores the
+// event once for all of them (publishScript). Below it the body's own entry and its
+// trimming cost Redis more than the copies they save: a 500-member group's message on a
+// cluster of 64 buckets is chunks of about 8, and took 10 % more of Redis's CPU stored
+// once a chunk.
+const bodyOnceMin = 32
 
 // maxChannelsPerScript bounds how long one publish script may occupy Redis;
 // PublishMany pipelines several calls for more channels.
@@ -43,11 +52,16 @@ const maxChannelsPerScript = 256
 // channel, or, when ARGV[6] names the fan-out channel, once on it for all of
 // them (see fanoutMin).
 //
-// KEYS[1] is the epoch key, KEYS[2..] the streams. ARGV[1] is the epoch to
-// create if none exists, ARGV[2] the stream length to trim to (about),
-// ARGV[3] the stream TTL in milliseconds, ARGV[4] and ARGV[5] the encoded
-// event split where its ID goes, ARGV[6] the fan-out channel or "", ARGV[7..]
-// the pubsub channel of each stream.
+// When ARGV[7] is set (a chunk of bodyOnceMin channels or more), the event is stored once,
+// not once a channel: in the bodies stream (KEYS[2], trimmed to the history's TTL by entry
+// time), each channel's entry holding the body's entry id ('b') instead of the event
+// ('v'). A message to a group of 500 was 500 copies of it in Redis (docs/performance.md).
+//
+// KEYS[1] is the epoch key, KEYS[2] the bodies stream, KEYS[3..] the streams. ARGV[1] is
+// the epoch to create if none exists, ARGV[2] the stream length to trim to (about),
+// ARGV[3] the stream TTL in milliseconds, ARGV[4] and ARGV[5] the encoded event split
+// where its ID goes, ARGV[6] the fan-out channel or "", ARGV[7] "1" to store the event
+// once or "", ARGV[8..] the pubsub channel of each stream.
 const publishScript = `
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
@@ -57,11 +71,19 @@ end
 local stored = ARGV[4] .. ARGV[5]
 local fanout = ARGV[6] ~= ''
 local lines = {epoch}
-for i = 2, #KEYS do
-  local sid = redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[2], '*', 'e', epoch, 'v', stored)
+local field, value = 'v', stored
+if ARGV[7] ~= '' then
+  local now = redis.call('TIME')
+  local oldest = now[1] * 1000 + math.floor(now[2] / 1000) - tonumber(ARGV[3])
+  field = 'b'
+  value = redis.call('XADD', KEYS[2], 'MINID', '~', oldest, '*', 'v', stored)
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+for i = 3, #KEYS do
+  local sid = redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[2], '*', 'e', epoch, field, value)
   redis.call('PEXPIRE', KEYS[i], ARGV[3])
   if fanout then
-    lines[i] = ARGV[i + 5] .. ' ' .. sid
+    lines[i - 1] = ARGV[i + 5] .. ' ' .. sid
   else
     redis.call('PUBLISH', ARGV[i + 5], ARGV[4] .. ',"i":"' .. epoch .. '-' .. sid .. '"' .. ARGV[5])
   end
@@ -491,14 +513,17 @@ func (r *Redis) queue(ctx context.Context, pipe redis.Pipeliner, pub int, p Publ
 		}
 		for _, group := range r.byBucket(history) {
 			for chunk := range slices.Chunk(group, maxChannelsPerScript) {
-				keys := make([]string, 0, 1+len(chunk))
-				keys = append(keys, r.epochKey(chunk[0]))
-				fanout := ""
+				keys := make([]string, 0, 2+len(chunk))
+				keys = append(keys, r.epochKey(chunk[0]), r.bodiesKey(chunk[0]))
+				fanout, once := "", ""
 				if len(chunk) >= fanoutMin {
 					fanout = r.fanoutName(r.bucketOf(chunk[0]))
 				}
-				args := make([]any, 0, 6+len(chunk))
-				args = append(args, newEpoch(), r.limits.maxLen, r.limits.ttl.Milliseconds(), head, body, fanout)
+				if len(chunk) >= bodyOnceMin {
+					once = "1"
+				}
+				args := make([]any, 0, 7+len(chunk))
+				args = append(args, newEpoch(), r.limits.maxLen, r.limits.ttl.Milliseconds(), head, body, fanout, once)
 				for _, c := range chunk {
 					keys = append(keys, r.historyKey(c))
 					args = append(args, r.pubsubName(c))
@@ -615,10 +640,17 @@ func (r *Redis) History(ctx context.Context, channel, afterID string) ([]Event, 
 	if len(msgs) == 0 || msgs[0].ID != sid {
 		return nil, fmt.Errorf("%w: events after %q are no longer retained", ErrHistoryGone, afterID)
 	}
+	bodies, err := r.bodies(ctx, channel, msgs[1:])
+	if err != nil {
+		return nil, err
+	}
 	events := make([]Event, 0, len(msgs)-1)
 	for _, m := range msgs[1:] {
 		e, _ := m.Values["e"].(string)
 		v, isEvent := m.Values["v"].(string)
+		if b, ok := m.Values["b"].(string); ok {
+			v, isEvent = bodies[b], true
+		}
 		if e != epoch {
 			// Only if the epoch key was lost while the stream survived.
 			return nil, fmt.Errorf("%w: history of %s spans epochs", ErrHistoryGone, channel)
@@ -635,6 +667,50 @@ func (r *Redis) History(ctx context.Context, channel, afterID string) ([]Event, 
 		events = append(events, ev)
 	}
 	return events, nil
+}
+
+// bodies reads the bodies of the entries of msgs kept once for many channels (a 'b'
+// field: the entry of the bodies stream, see publishScript), by entry id. A body trimmed
+// meanwhile (older than the history's TTL) makes the history gone: the entry's event is
+// no longer retained.
+func (r *Redis) bodies(ctx context.Context, channel string, msgs []redis.XMessage) (map[string]string, error) {
+	var (
+		ids  []string
+		seen = make(map[string]bool)
+	)
+	for _, m := range msgs {
+		if b, ok := m.Values["b"].(string); ok && !seen[b] {
+			seen[b] = true
+			ids = append(ids, b)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	key := r.bodiesKey(channel)
+	cmds := make([]*redis.XMessageSliceCmd, len(ids))
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.XRange(ctx, key, id, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("realtime: history of %s: bodies: %w", channel, err)
+	}
+	out := make(map[string]string, len(ids))
+	for i, cmd := range cmds {
+		got := cmd.Val()
+		v, ok := "", false
+		if len(got) == 1 {
+			v, ok = got[0].Values["v"].(string)
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: the event of %s's entry (body %s) is no longer retained", ErrHistoryGone, channel, ids[i])
+		}
+		out[ids[i]] = v
+	}
+	return out, nil
 }
 
 // Head marks channel's history stream and answers the mark's ID.
@@ -662,6 +738,10 @@ func (r *Redis) Head(ctx context.Context, channel string) (string, error) {
 // epochKey is the key of the epoch of channel's IDs: one for all on a single Redis, one
 // per bucket on a cluster.
 func (r *Redis) epochKey(channel string) string { return r.prefix + r.tag(channel) + epochKeySuffix }
+
+// bodiesKey is the stream of the fanned-out events' bodies (publishScript) of channel's
+// bucket: one on a single Redis.
+func (r *Redis) bodiesKey(channel string) string { return r.prefix + r.tag(channel) + bodiesKeySuffix }
 
 func (r *Redis) historyKey(channel string) string {
 	return r.prefix + r.tag(channel) + historyKeyPrefix + channel

@@ -2,6 +2,7 @@ package realtime_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -109,5 +110,112 @@ func TestRedisFanout(t *testing.T) {
 		if evs := got[c]; len(evs) != 1 || evs[0].ID == "" || string(evs[0].Data) != string(direct.Data) {
 			t.Errorf("%s got %+v, want the direct event with an ID", c, evs)
 		}
+	}
+}
+
+// TestRedisFanoutBodyOnce: a fanned-out event is kept in Redis once, not once a member
+// (each member's history entry names it), every member's history gives it back with its
+// own ID among events kept each on their own, and a body trimmed as older than the
+// history's TTL makes that history gone rather than silently shorter.
+func TestRedisFanoutBodyOnce(t *testing.T) {
+	url := redistest.URL(t)
+	prefix := testPrefix(t, url)
+	a, b := newRedisPrefixed(t, url, 1000, prefix), newRedisPrefixed(t, url, 1000, prefix)
+	ctx := ctxT(t)
+	admin := adminClient(t, url)
+
+	const members = 40
+	var group []string
+	for i := range members {
+		group = append(group, fmt.Sprintf("%s%d", realtime.HistoryChannelPrefix, 7000+i))
+	}
+	heads := make([]string, members)
+	for i, c := range group {
+		h, err := a.Head(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		heads[i] = h
+	}
+	body := `{"body":"` + strings.Repeat("가", 300) + `"}`
+	msg := realtime.Event{Type: "message.new", Data: json.RawMessage(body)}
+	alone := realtime.Event{Type: "message.read", Data: json.RawMessage(`{"seq":1}`)}
+	if err := a.PublishAll(ctx, []realtime.Publication{
+		{Channels: group, Event: msg},
+		{Channels: group[:1], Event: alone},
+		{Channels: group, Event: msg},
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	bodies, err := admin.XRange(ctx, a.BodiesKey(group[0]), "-", "+").Result()
+	if err != nil || len(bodies) != 2 {
+		t.Fatalf("bodies stream: %d entries (%v), want the two fanned-out events once each", len(bodies), err)
+	}
+	entries, err := admin.XRange(ctx, a.HistoryKey(group[5]), "-", "+").Result()
+	if err != nil || len(entries) != 3 { // the head's mark and the two messages
+		t.Fatalf("a member's stream: %v, %v", entries, err)
+	}
+	for i, e := range entries[1:] {
+		if _, copied := e.Values["v"]; copied || e.Values["b"] != bodies[i].ID {
+			t.Fatalf("a member's entry %v; want the body's id %s, not the body", e.Values, bodies[i].ID)
+		}
+	}
+	if ttl, err := admin.PTTL(ctx, a.BodiesKey(group[0])).Result(); err != nil || ttl <= realtime.HistoryTTL-time.Minute {
+		t.Fatalf("bodies stream TTL %v, %v", ttl, err)
+	}
+
+	// Another process reads every member's history: the message twice, each with the
+	// member's own ID, and the first member's own event between them.
+	for i, c := range group {
+		got, err := b.History(ctx, c, heads[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"message.new", "message.new"}
+		if i == 0 {
+			want = []string{"message.new", "message.read", "message.new"}
+		}
+		var types []string
+		for _, ev := range got {
+			types = append(types, ev.Type)
+			if ev.Type == "message.new" && string(ev.Data) != body {
+				t.Fatalf("%s: history gave %s", c, ev.Data)
+			}
+		}
+		if strings.Join(types, ",") != strings.Join(want, ",") || got[0].ID == got[len(got)-1].ID {
+			t.Fatalf("%s: history %v (ids %s, %s), want %v", c, types, got[0].ID, got[len(got)-1].ID, want)
+		}
+		if i == 1 {
+			if again, err := b.History(ctx, c, got[0].ID); err != nil || len(again) != 1 || again[0].ID != got[1].ID {
+				t.Fatalf("history after the first message: %+v, %v", again, err)
+			}
+		}
+	}
+
+	// The first body trimmed, as the TTL trims it: a history reaching it is gone, one after
+	// it is not.
+	if err := admin.XDel(ctx, a.BodiesKey(group[0]), bodies[0].ID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.History(ctx, group[2], heads[2]); !errors.Is(err, realtime.ErrHistoryGone) {
+		t.Fatalf("history over a trimmed body: %+v, %v; want gone", got, err)
+	}
+	first := epochOf(heads[5]) + "-" + entries[1].ID
+	if got, err := b.History(ctx, group[5], first); err != nil || len(got) != 1 || string(got[0].Data) != body {
+		t.Fatalf("history after the trimmed body: %+v, %v", got, err)
+	}
+
+	// A publication to a few channels (fanned out, but fewer than the body's own entry
+	// pays for) keeps the event in each entry.
+	if err := a.PublishAll(ctx, []realtime.Publication{{Channels: group[:10], Event: alone}}); err != nil {
+		t.Fatal(err)
+	}
+	last, err := admin.XRevRangeN(ctx, a.HistoryKey(group[9]), "+", "-", 1).Result()
+	if err != nil || len(last) != 1 || last[0].Values["v"] == nil || last[0].Values["b"] != nil {
+		t.Fatalf("an entry of a publication to 10: %v, %v; want the event in it", last, err)
+	}
+	if n, err := admin.XLen(ctx, a.BodiesKey(group[0])).Result(); err != nil || n != 1 {
+		t.Fatalf("bodies stream: %d entries, %v; want still the one left", n, err)
 	}
 }
