@@ -84,6 +84,7 @@ node_modules/.bin/tailwindcss: package.json
 vendor: node_modules/.bin/tailwindcss
 	cp node_modules/htmx.org/dist/htmx.min.js static/htmx.min.js
 	cp node_modules/htmx.org/dist/ext/hx-sse.js static/hx-sse.js
+	cp node_modules/axe-core/axe.min.js node_modules/axe-core/LICENSE e2e/testdata/axe/
 
 ## lint: formatting, vet, and generated files up to date
 lint: check-generated

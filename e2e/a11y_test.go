@@ -1,0 +1,155 @@
+package e2e
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+)
+
+// axeSource is axe-core (npm axe-core, vendored for the tests only: e2e/testdata/axe),
+// the accessibility engine the audit runs in each page.
+//
+//go:embed testdata/axe/axe.min.js
+var axeSource string
+
+// axeViolation is one rule a page breaks, with the elements that break it.
+type axeViolation struct {
+	ID     string `json:"id"`
+	Impact string `json:"impact"`
+	Help   string `json:"help"`
+	Nodes  []struct {
+		Target  []any  `json:"target"`
+		Summary string `json:"failureSummary"`
+		HTML    string `json:"html"`
+	} `json:"nodes"`
+}
+
+// axeRun is the audit: WCAG 2.0, 2.1 and 2.2 A and AA, and axe's best practices.
+const axeRun = `(async () => {
+  if (!window.axe) { (0, eval)(%s); }
+  const r = await axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]}, resultTypes: ["violations"]});
+  return r.violations;
+})()`
+
+// audit runs axe on the tab's page as it is and answers its violations.
+func audit(tb *tab) []axeViolation {
+	tb.t.Helper()
+	src := fmt.Sprintf("%q", axeSource)
+	return run(tb, chromedp.Evaluate[[]axeViolation](fmt.Sprintf(axeRun, src), chromedp.EvalAwaitPromise))
+}
+
+// describeViolations lists violations of at least the given impacts, one element a line.
+func describeViolations(vs []axeViolation, impacts ...string) (string, int) {
+	var b strings.Builder
+	n := 0
+	for _, v := range vs {
+		if len(impacts) > 0 && !containsString(impacts, v.Impact) {
+			continue
+		}
+		n++
+		fmt.Fprintf(&b, "  %s (%s): %s\n", v.ID, v.Impact, v.Help)
+		for _, node := range v.Nodes {
+			fmt.Fprintf(&b, "    %v: %s\n", node.Target, strings.ReplaceAll(node.Summary, "\n", " / "))
+		}
+	}
+	return b.String(), n
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// a11yPage is one page or state the audit visits, signed in as the demo teacher: its path
+// and, when the state is more than the page as loaded, what brings it about.
+type a11yPage struct {
+	name, path string
+	state      string // JavaScript run after the load (an open panel, a lost connection)
+	wait       string // a CSS selector visible once the state is there
+}
+
+// a11yPages are the pages and states of the audit.
+func a11yPages(t *testing.T, srv *server) []a11yPage {
+	t.Helper()
+	teacher := newLiveAPI(t, srv, demoTeacher)
+	direct, group := demoConversationIDs(t, teacher)
+	var list struct {
+		Conversations []struct {
+			ID   int64  `json:"id"`
+			Kind string `json:"kind"`
+		} `json:"conversations"`
+	}
+	teacher.call(t, http.MethodGet, "/api/v1/conversations", nil, &list, http.StatusOK)
+	var announcements int64
+	for _, c := range list.Conversations {
+		if c.Kind == "announcement" {
+			announcements = c.ID
+		}
+	}
+	if announcements == 0 {
+		t.Fatalf("the demo teacher has no announcements conversation: %+v", list)
+	}
+	c := func(id int64, rest string) string { return fmt.Sprintf("/c/%d%s", id, rest) }
+	return []a11yPage{
+		{name: "list", path: "/"},
+		{name: "direct", path: c(direct, "")},
+		{name: "group", path: c(group, "")},
+		{name: "members", path: c(group, ""), state: `document.querySelector("#members > summary").click()`, wait: "#members[open]"},
+		{name: "announcements", path: c(announcements, "")},
+		{name: "offline", path: c(direct, ""), state: `window.dispatchEvent(new Event("offline"))`, wait: "#conn-status:not(.hidden)"},
+		{name: "new", path: "/new"},
+		{name: "invite", path: c(group, "/invite")},
+		{name: "audit", path: c(group, "/audit")},
+		{name: "settings", path: "/settings"},
+		{name: "not-found", path: "/c/987654321"},
+	}
+}
+
+// TestAccessibility audits every page and state with axe-core (WCAG 2.0–2.2 A and AA and
+// best practices) in Korean and English, at a phone's width and a laptop's, in the light
+// and the dark scheme, and fails on any critical or serious violation.
+func TestAccessibility(t *testing.T) {
+	browser := newBrowser(t)
+	srv := startServer(t)
+	pages := a11yPages(t, srv)
+	for _, scheme := range []string{"light", "dark"} {
+		for _, lang := range []string{"ko", "en"} {
+			tb := newTab(t, browser, lang)
+			tb.do(chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
+				_, err := cdp.Call(ctx, target, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+					Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+				})
+				return err
+			}))
+			check := func(name string) {
+				for _, w := range []int64{390, 1280} {
+					tb.do(chromedp.EmulateViewport(w, 844))
+					if out, n := describeViolations(audit(tb), "critical", "serious"); n > 0 {
+						t.Errorf("%s %s %s at %d px (%s): %d rules broken:\n%s", scheme, lang, name, w, tb.location(), n, out)
+					}
+				}
+			}
+			tb.do(chromedp.Navigate(srv.URL + "/dev/login"))
+			check("dev login")
+			signInDev(tb, srv.URL, demoTeacher.Name)
+			for _, p := range pages {
+				tb.do(chromedp.Navigate(srv.URL + p.path))
+				if p.state != "" {
+					tb.do(chromedp.Evaluate[chromedp.Void](p.state), chromedp.WaitVisible(chromedp.CSS(p.wait)))
+				}
+				check(p.name)
+			}
+		}
+	}
+}
