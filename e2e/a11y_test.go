@@ -79,11 +79,19 @@ type a11yPage struct {
 	wait       string // a CSS selector visible once the state is there
 }
 
-// a11yPages are the pages and states of the audit.
+// a11yPages are the pages and states of the audit. The direct conversation gets a photo
+// album and a document first, for the thread with files and the picture viewer.
 func a11yPages(t *testing.T, srv *server) []a11yPage {
 	t.Helper()
 	teacher := newLiveAPI(t, srv, demoTeacher)
 	direct, group := demoConversationIDs(t, teacher)
+	for _, id := range []string{
+		teacher.uploadFiles(t, direct, "운동장 수업 사진", []string{"운동장1.jpg", "운동장2.jpg"},
+			[][]byte{noisyJPEG(t, 800, 600), noisyJPEG(t, 600, 800)}),
+		teacher.uploadFiles(t, direct, "", []string{"가정통신문.pdf"}, [][]byte{testPDF}),
+	} {
+		teacher.waitUpload(t, id, "clean")
+	}
 	var list struct {
 		Conversations []struct {
 			ID   int64  `json:"id"`
@@ -103,7 +111,8 @@ func a11yPages(t *testing.T, srv *server) []a11yPage {
 	c := func(id int64, rest string) string { return fmt.Sprintf("/c/%d%s", id, rest) }
 	return []a11yPage{
 		{name: "list", path: "/"},
-		{name: "direct", path: c(direct, "")},
+		{name: "direct with files", path: c(direct, "")},
+		{name: "picture viewer", path: c(direct, ""), state: `document.querySelector("#messages a[data-viewer]").click()`, wait: "#viewer:not([hidden])"},
 		{name: "group", path: c(group, "")},
 		{name: "members", path: c(group, ""), state: `document.querySelector("#members > summary").click()`, wait: "#members[open]"},
 		{name: "announcements", path: c(announcements, "")},
@@ -121,17 +130,12 @@ func a11yPages(t *testing.T, srv *server) []a11yPage {
 // and the dark scheme, and fails on any critical or serious violation.
 func TestAccessibility(t *testing.T) {
 	browser := newBrowser(t)
-	srv := startServer(t)
+	srv := startServer(t, "MESSENGER_DATA_DIR="+t.TempDir())
 	pages := a11yPages(t, srv)
 	for _, scheme := range []string{"light", "dark"} {
 		for _, lang := range []string{"ko", "en"} {
 			tb := newTab(t, browser, lang)
-			tb.do(chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
-				_, err := cdp.Call(ctx, target, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
-					Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
-				})
-				return err
-			}))
+			setScheme(tb, scheme)
 			check := func(name string) {
 				for _, w := range []int64{390, 1280} {
 					tb.do(chromedp.EmulateViewport(w, 844))
@@ -150,6 +154,22 @@ func TestAccessibility(t *testing.T) {
 				}
 				check(p.name)
 			}
+			// Someone new, with no conversation yet: the empty list.
+			fresh := newTab(t, browser, lang)
+			setScheme(fresh, scheme)
+			signInWithToken(fresh, srv.URL, newUser(t, "a11y-new-"+lang+"-"+scheme, "신입생", "demo-org-dreamseed", "student").Token)
+			tb = fresh
+			check("empty list")
 		}
 	}
+}
+
+// setScheme makes the tab's pages see the colour scheme (light or dark) as the system's.
+func setScheme(tb *tab, scheme string) {
+	tb.do(chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
+		_, err := cdp.Call(ctx, target, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+		})
+		return err
+	}))
 }
