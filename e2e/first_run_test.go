@@ -61,7 +61,7 @@ type threadView struct {
 const threadJS = `({
   title: (document.getElementById("thread-title") || {textContent: ""}).textContent.trim(),
   text: (document.getElementById("messages") || {innerText: ""}).innerText,
-  separators: Array.from(document.querySelectorAll('#messages li[role="separator"]')).map(li => li.innerText.trim()),
+  separators: Array.from(document.querySelectorAll('#messages li.day-sep')).map(li => li.innerText.trim()),
   links: Array.from(document.querySelectorAll("#messages a[href]")).map(a => ({
     href: a.getAttribute("href"), rel: a.getAttribute("rel") || "", target: a.getAttribute("target") || "",
   })),

@@ -509,7 +509,7 @@ const listSelector = `nav[aria-label="대화 목록"], nav[aria-label="Conversat
 // the conversation list.
 func signInDev(tb *tab, baseURL, name string) {
 	tb.t.Helper()
-	button := fmt.Sprintf(`button[aria-label=%q], button[aria-label=%q]`, name+" 로그인", name+" Sign in")
+	button := fmt.Sprintf(`button[data-dev-name=%q]`, name)
 	tb.do(
 		chromedp.Navigate(baseURL+"/dev/login"),
 		chromedp.WaitVisible(chromedp.CSS(button)),

@@ -52,6 +52,67 @@
     return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
   }
 
+  // ---------------------------------------------------------------- the announcer
+
+  // #announcer is the page's one polite live region, visually hidden: new messages of
+  // the open thread from others ("김선영: 안녕하세요"), the typing indicator and the
+  // connection banner are said there once. Messages that come within a moment of each
+  // other are gathered: more than ANNOUNCE_EACH become one "새 메시지 12개".
+  var ANNOUNCE_EACH = 3, ANNOUNCE_GATHER_MS = 400;
+  var heard = [], heardTimer = null, heardIDs = {};
+
+  // announce says text: each announcement is a line added to the region (a screen reader
+  // reads what was added, so one said just before is not cut off or repeated), which
+  // leaves it again after a while.
+  function announce(text) {
+    var box = $("#announcer");
+    if (!box || !text) return;
+    var line = document.createElement("p");
+    line.textContent = text;
+    box.appendChild(line);
+    while (box.children.length > 5) box.removeChild(box.firstElementChild);
+    setTimeout(function () { if (line.parentNode) line.remove(); }, 15000);
+  }
+
+  // spoken answers what is said of a message row: "sender: body", a short text for a
+  // file, the notice of a system message.
+  function spoken(row) {
+    var box = $("#announcer"), name = $(".msg-name", row), text = "";
+    if (row.dataset.kind === "system") return ($("div", row) || row).textContent.trim();
+    if (row.dataset.kind === "file") text = box ? box.dataset.file : "";
+    else {
+      var bubble = $(".bubble-them, .bubble-me", row);
+      text = bubble ? bubble.textContent.trim() : "";
+    }
+    if (text.length > 300) text = text.slice(0, 300) + "…";
+    return name ? name.textContent.trim() + ": " + text : text;
+  }
+
+  // heardRows queues rows that just came into the open thread to be announced; rows of
+  // mine are never said, nor a row said before.
+  function heardRows(list) {
+    var me = thread() && thread().dataset.me;
+    list.forEach(function (row) {
+      if (!row || !row.id || heardIDs[row.id] || row.dataset.sender === me) return;
+      heardIDs[row.id] = true;
+      heard.push(row);
+    });
+    if (!heard.length || heardTimer) return;
+    heardTimer = setTimeout(function () {
+      var rowsHeard = heard, box = $("#announcer");
+      heard = [];
+      heardTimer = null;
+      if (rowsHeard.length > ANNOUNCE_EACH) {
+        announce(box ? box.dataset.many.replace("%d", rowsHeard.length) : "");
+      } else {
+        announce(rowsHeard.map(spoken).join("\n"));
+      }
+    }, ANNOUNCE_GATHER_MS);
+  }
+
+  window.DreamSeed = window.DreamSeed || {};
+  window.DreamSeed.announce = announce;
+
   // ---------------------------------------------------------------- the open thread
 
   function thread() { return $("#thread"); }
@@ -181,7 +242,10 @@
           // Where the reader is now decides, not where they were when this was asked:
           // someone who scrolled up meanwhile stays where they are, with the pill.
           var stick = atBottom(), before = rows().length;
-          placeRows(parseFragment(html));
+          var frag = parseFragment(html);
+          var fresh = $$("li.msg", frag).filter(function (row) { return !document.getElementById(row.id); });
+          placeRows(frag);
+          heardRows(fresh.map(function (row) { return document.getElementById(row.id); }));
           relayout();
           sweepUploads();
           if (stick) scrollToBottom(); else if (rows().length > before) showPill();
@@ -207,9 +271,9 @@
   var loadingOlder = false;
   function loadOlder() {
     var t = thread(), older = $("#older"), s = scroller();
-    if (!t || !older || loadingOlder) return;
+    if (!t || !older || loadingOlder) return Promise.resolve();
     loadingOlder = true;
-    fetchHTML("/c/" + t.dataset.conversation + "/messages?before_seq=" + older.dataset.beforeSeq)
+    return fetchHTML("/c/" + t.dataset.conversation + "/messages?before_seq=" + older.dataset.beforeSeq)
       .then(function (resp) {
         if (!resp.ok) throw new Error("older: " + resp.status);
         return resp.text();
@@ -308,8 +372,10 @@
     if (open) {
       var stick = atBottom() || mine;
       keepSeparators(tpl.content);
-      placeRow(row.cloneNode(true));
+      var placed = row.cloneNode(true), existed = !!document.getElementById(row.id);
+      placeRow(placed);
       relayout();
+      if (!mine && !existed) heardRows([placed]);
       if (mine && row.dataset.clientMsgId) settled(row.dataset.clientMsgId);
       var gap = shownThrough() < lastSeq();
       seen = !document.hidden && stick;
@@ -379,6 +445,7 @@
     if (!box) return;
     clearTimeout(backTimer);
     $("span", box).textContent = text;
+    announce(text);
     box.classList.remove("hidden");
     box.classList.add("flex");
   }
@@ -1312,6 +1379,60 @@
     });
   }
 
+  // ---------------------------------------------------------------- the keyboard
+
+  // setupKeyboard: the skip link puts the focus in the composer; Escape closes the open
+  // menu or panel (a <details>: the member panel, a message menu, the account and mute
+  // menus) and gives the focus back to its summary; "Earlier messages" loads them in
+  // place and keeps the focus there.
+  function setupKeyboard() {
+    // The Enter that followed the skip link may still arrive in the composer as a new
+    // line (its keypress after the focus moved): that one is dropped.
+    var skippedAt = 0, composer = $("#composer");
+    if (composer) composer.addEventListener("beforeinput", function (e) {
+      if ((e.inputType === "insertLineBreak" || e.inputType === "insertParagraph") && Date.now() - skippedAt < 500) e.preventDefault();
+      skippedAt = 0;
+    });
+    document.addEventListener("click", function (e) {
+      var skip = e.target.closest && e.target.closest("#skip-composer");
+      if (skip) {
+        var c = $("#composer");
+        if (c) { e.preventDefault(); c.focus(); }
+        return;
+      }
+      var more = e.target.closest && e.target.closest("#older a");
+      if (more && !e.ctrlKey && !e.metaKey && !e.shiftKey && !e.button) {
+        e.preventDefault();
+        loadOlder().then(function () {
+          var link = $("#older a");
+          if (link) link.focus(); else { var log = scroller(); if (log) log.focus(); }
+        });
+      }
+    });
+    document.addEventListener("keydown", function (e) {
+      // Enter on the skip link: its keydown is taken, so that the key does not go on to
+      // type a new line in the composer it focused.
+      if (e.key === "Enter" && e.target && e.target.id === "skip-composer") {
+        var c = $("#composer");
+        if (c) { e.preventDefault(); skippedAt = Date.now(); c.focus(); }
+        return;
+      }
+      if (e.key !== "Escape" || e.defaultPrevented) return;
+      var v = $("#viewer");
+      if (v && !v.hidden) return;
+      var active = document.activeElement, open = active && active.closest ? active.closest("details[open]") : null;
+      if (!open) {
+        var all = $$("details[open]");
+        open = all.length ? all[all.length - 1] : null;
+      }
+      if (!open) return;
+      e.preventDefault();
+      open.open = false;
+      var summary = $(":scope > summary", open);
+      if (summary) summary.focus();
+    });
+  }
+
   // ---------------------------------------------------------------- page start
 
   function start() {
@@ -1334,6 +1455,7 @@
     }
     setupComposer();
     setupViewer();
+    setupKeyboard();
     // Forms that ask first (leave, remove a member), also in parts loaded later.
     document.addEventListener("submit", function (e) {
       var f = e.target;

@@ -71,6 +71,17 @@
         if (mine && read > 0) readText = label.replace("%d", read);
       }
       if (readEl.textContent !== readText) readEl.textContent = readText;
+      var srEl = $(".msg-sr-read", row);
+      if (srEl) {
+        var said = "";
+        if (direct) {
+          if (mine) said = ", " + (read > 0 ? t.dataset.srRead : t.dataset.srSent);
+        } else {
+          if (mine && read > 0) said += ", " + (t.dataset.srReadCount || "%d").replace("%d", read);
+          if (unread > 0) said += ", " + (t.dataset.srUnread || "%d").replace("%d", unread);
+        }
+        if (srEl.textContent !== said) srEl.textContent = said;
+      }
       if (unreadEl.textContent !== unreadText) unreadEl.textContent = unreadText;
     });
   }
@@ -173,6 +184,7 @@
   // ---------------------------------------------------------------- typing
 
   var typers = {}; // conversation id -> { sub: {name, timer} }
+  var lastTypingSaid = "";
 
   // fill puts the names (%s) and the number (%d) into a translated template in one pass:
   // a replacement function's answer is taken as it is, so a name holding $&, $` or $' (the
@@ -194,7 +206,12 @@
     var names = Object.keys(typers[convID] || {}).map(function (s) { return typers[convID][s].name; });
     var text = typingText(names);
     var t = thread();
-    if (t && t.dataset.conversation === convID) $("#typing").textContent = text;
+    if (t && t.dataset.conversation === convID) {
+      $("#typing").textContent = text;
+      // Said once when someone starts typing (or who types changes), not on each signal.
+      if (text && text !== lastTypingSaid && window.DreamSeed && window.DreamSeed.announce) window.DreamSeed.announce(text);
+      lastTypingSaid = text;
+    }
     var li = document.getElementById("conv-" + convID), preview = li && $("[data-role=preview]", li);
     if (!preview) return;
     if (text) {

@@ -38,7 +38,7 @@ func MemberPanel(p ThreadProps) templ.Component {
 		ctx = templ.ClearChildren(ctx)
 		conv := p.Conversation
 		admin := conv.Kind == messenger.KindGroup && conv.IsAdmin(p.Me.ID)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<div id=\"member-panel\" class=\"fixed inset-x-2 top-14 z-30 rounded-xl border border-slate-200 bg-white shadow-lg sm:absolute sm:inset-x-auto sm:left-0 sm:top-auto sm:mt-2 sm:w-80\"><div class=\"flex items-center justify-between gap-2 border-b border-slate-100 px-3 py-2\"><h3 class=\"text-sm font-semibold text-slate-700\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<div id=\"member-panel\" class=\"fixed inset-x-2 top-14 z-30 rounded-xl border border-slate-200 bg-white shadow-lg sm:absolute sm:inset-x-auto sm:left-0 sm:top-auto sm:mt-2 sm:w-80\"><div class=\"flex items-center justify-between gap-2 border-b border-slate-100 px-3 py-2\"><h2 class=\"text-sm font-semibold text-slate-700\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -51,7 +51,7 @@ func MemberPanel(p ThreadProps) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "</h3>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "</h2>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -82,3 +82,46 @@ func ReadLabel(ctx context.Context, r ReadState, m messenger.Message, mine bool)
 	}
 	return label, unreadCount
 }
+
+// SpokenReadLabel is ReadLabel in words for a screen reader: "2명이 읽음" and "3명 안 읽음"
+// of an announcement; "" for the others, whose markers awareness.js words.
+func SpokenReadLabel(ctx context.Context, r ReadState, m messenger.Message, mine bool) (label, unread string) {
+	if r.Kind != messenger.KindAnnouncement || m.Kind == messenger.MessageSystem {
+		return "", ""
+	}
+	read := int(m.ReadCount)
+	if n := max(0, int(r.Members)-1-read); n > 0 {
+		unread = Tf(ctx, "read.sr.unread", n)
+	}
+	if mine && read > 0 {
+		label = Tf(ctx, "read.count", read)
+	}
+	return label, unread
+}
+
+// SpokenHead is who sent a message and when, as a screen reader reads it before the
+// message: "김선영, 오후 3:04" ("나, …" for mine); the time alone for a system notice.
+func SpokenHead(ctx context.Context, it ThreadItem) string {
+	when := ClockTime(ctx, it.Msg.CreatedAt)
+	switch {
+	case it.Msg.Kind == messenger.MessageSystem:
+		return when
+	case it.Mine:
+		return T(ctx, "msg.sr.me") + ", " + when
+	default:
+		return it.Msg.Sender.Name + ", " + when
+	}
+}
+
+// SpokenRead is the read state said after SpokenHead (", 2명이 읽음, 3명 안 읽음") as far
+// as the server words it: an announcement's; awareness.js words the others'.
+func SpokenRead(ctx context.Context, it ThreadItem) string {
+	label, unread := SpokenReadLabel(ctx, it.Read, it.Msg, it.Mine)
+	out := ""
+	for _, s := range []string{label, unread} {
+		if s != "" {
+			out += ", " + s
+		}
+	}
+	return out
+}
