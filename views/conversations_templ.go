@@ -419,7 +419,7 @@ func StreamEnded(signInURL string) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, "\" class=\"mt-2 rounded-lg bg-teal-600 px-4 py-2 text-sm font-semibold text-white hover:bg-teal-700\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, "\" class=\"mt-2 rounded-lg bg-teal-700 px-4 py-2 text-sm font-semibold text-white hover:bg-teal-800\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -620,7 +620,7 @@ func ListEmpty() templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 42, "<div class=\"flex h-full flex-col items-center justify-center gap-3 px-8 py-16 text-center\"><div class=\"flex h-16 w-16 items-center justify-center rounded-full bg-teal-50 text-teal-600\"><svg class=\"h-8 w-8\" viewBox=\"0 0 24 24\" fill=\"none\" stroke=\"currentColor\" stroke-width=\"1.8\"><path d=\"M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z\"></path></svg></div><p class=\"font-semibold\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 42, "<div class=\"flex h-full flex-col items-center justify-center gap-3 px-8 py-16 text-center\"><div class=\"flex h-16 w-16 items-center justify-center rounded-full bg-teal-50 text-teal-700\"><svg class=\"h-8 w-8\" viewBox=\"0 0 24 24\" fill=\"none\" stroke=\"currentColor\" stroke-width=\"1.8\"><path d=\"M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z\"></path></svg></div><p class=\"font-semibold\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -952,7 +952,7 @@ func ConversationRow(c messenger.Conversation, viewerID int64, active bool, now 
 			return templ_7745c5c3_Err
 		}
 		if c.Kind == messenger.KindGroup {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 65, "<span class=\"shrink-0 text-xs text-slate-400\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 65, "<span class=\"shrink-0 text-xs text-slate-500\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -971,7 +971,7 @@ func ConversationRow(c messenger.Conversation, viewerID int64, active bool, now 
 			}
 		}
 		if c.Muted {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 67, "<span data-role=\"muted\" class=\"shrink-0 text-slate-400\" title=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 67, "<span data-role=\"muted\" class=\"shrink-0 text-slate-500\" title=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1010,7 +1010,7 @@ func ConversationRow(c messenger.Conversation, viewerID int64, active bool, now 
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 71, "<span class=\"ml-auto shrink-0 text-xs text-slate-400\" data-role=\"time\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 71, "<span class=\"ml-auto shrink-0 text-xs text-slate-500\" data-role=\"time\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -1137,7 +1137,7 @@ func ConversationRow(c messenger.Conversation, viewerID int64, active bool, now 
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			var templ_7745c5c3_Var59 = []any{"min-w-[1.25rem] shrink-0 rounded-full px-1.5 py-0.5 text-center text-xs font-bold leading-none", templ.KV("bg-rose-500 text-white", !c.Muted), templ.KV("bg-slate-200 text-slate-600", c.Muted), templ.KV("hidden", c.UnreadCount == 0)}
+			var templ_7745c5c3_Var59 = []any{"min-w-[1.25rem] shrink-0 rounded-full px-1.5 py-0.5 text-center text-xs font-bold leading-none", templ.KV("bg-rose-600 text-white", !c.Muted), templ.KV("bg-slate-200 text-slate-600", c.Muted), templ.KV("hidden", c.UnreadCount == 0)}
 			templ_7745c5c3_Err = templ.RenderCSSItems(ctx, templ_7745c5c3_ElementWriter, templ_7745c5c3_Var59...)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err

@@ -386,7 +386,7 @@ func Settings(p SettingsProps) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 36, "\" class=\"rounded-lg border border-slate-300 px-2 py-1.5\"> <span aria-hidden=\"true\">–</span> <label class=\"sr-only\" for=\"quiet_to\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 36, "\" class=\"rounded-lg border border-slate-500 px-2 py-1.5\"> <span aria-hidden=\"true\">–</span> <label class=\"sr-only\" for=\"quiet_to\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -412,7 +412,7 @@ func Settings(p SettingsProps) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 38, "\" class=\"rounded-lg border border-slate-300 px-2 py-1.5\"></div><label class=\"mt-3 block text-sm\" for=\"time_zone\"><span class=\"font-medium\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 38, "\" class=\"rounded-lg border border-slate-500 px-2 py-1.5\"></div><label class=\"mt-3 block text-sm\" for=\"time_zone\"><span class=\"font-medium\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -438,7 +438,7 @@ func Settings(p SettingsProps) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 40, "\" list=\"zones\" maxlength=\"64\" autocomplete=\"off\" class=\"mt-1 w-full rounded-lg border border-slate-300 px-3 py-2 text-sm\"> <datalist id=\"zones\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 40, "\" list=\"zones\" maxlength=\"64\" autocomplete=\"off\" class=\"mt-1 w-full rounded-lg border border-slate-500 px-3 py-2 text-sm\"> <datalist id=\"zones\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -474,7 +474,7 @@ func Settings(p SettingsProps) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 44, "</p><div><button type=\"submit\" class=\"rounded-lg bg-teal-600 px-4 py-2 text-sm font-semibold text-white hover:bg-teal-700\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 44, "</p><div><button type=\"submit\" class=\"rounded-lg bg-teal-700 px-4 py-2 text-sm font-semibold text-white hover:bg-teal-800\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -710,7 +710,7 @@ func ConversationSettingsMenu(convID int64, n ConversationNotify) templ.Componen
 			return templ_7745c5c3_Err
 		}
 		if n.Muted {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 62, "<button name=\"mute\" value=\"off\" class=\"col-span-2 rounded-lg bg-teal-600 px-2 py-1.5 font-semibold text-white hover:bg-teal-700\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 62, "<button name=\"mute\" value=\"off\" class=\"col-span-2 rounded-lg bg-teal-700 px-2 py-1.5 font-semibold text-white hover:bg-teal-800\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -798,7 +798,7 @@ func ConversationSettingsMenu(convID int64, n ConversationNotify) templ.Componen
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 71, "<textarea id=\"keywords\" name=\"keywords\" rows=\"3\" class=\"w-full rounded-lg border border-slate-300 px-2 py-1.5\" placeholder=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 71, "<textarea id=\"keywords\" name=\"keywords\" rows=\"3\" class=\"w-full rounded-lg border border-slate-500 px-2 py-1.5\" placeholder=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -824,7 +824,7 @@ func ConversationSettingsMenu(convID int64, n ConversationNotify) templ.Componen
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 73, "</textarea> <button class=\"mt-1.5 rounded-lg bg-teal-600 px-3 py-1.5 font-semibold text-white hover:bg-teal-700\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 73, "</textarea> <button class=\"mt-1.5 rounded-lg bg-teal-700 px-3 py-1.5 font-semibold text-white hover:bg-teal-800\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
