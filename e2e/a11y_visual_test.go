@@ -53,11 +53,14 @@ func TestTextEnlargedNoHorizontalScroll(t *testing.T) {
 	direct, _ := demoConversationIDs(t, newLiveAPI(t, srv, demoTeacher))
 	pages := []struct {
 		name, path string
+		open       string // JavaScript that opens a menu first
 		keep       []string
 	}{
-		{"list", "/", []string{listSelector, "#conversation-rows > li", "#settings-link"}},
-		{"thread", fmt.Sprintf("/c/%d", direct), []string{"#thread-title", "#messages > li:last-child", "#composer", "#composer-send"}},
-		{"settings", "/settings", []string{"#settings-title", "#settings-form", "#time_zone", "#settings-form button[type=submit]"}},
+		{"list", "/", "", []string{listSelector, "#conversation-rows > li", "header details > summary"}},
+		{"account menu", "/", `document.querySelector("header details > summary").click()`, []string{"#settings-link"}},
+		{"thread", fmt.Sprintf("/c/%d", direct), "", []string{"#thread-title", "#messages > li:last-child", "#composer", "#composer-send"}},
+		{"thread bell menu", fmt.Sprintf("/c/%d", direct), `document.querySelector("#conv-settings > summary").click()`, []string{"#conv-settings > div"}},
+		{"settings", "/settings", "", []string{"#settings-title", "#settings-form", "#time_zone", "#settings-form button[type=submit]"}},
 	}
 	dir := screenshotDir(t)
 	for _, lang := range []string{"ko", "en"} {
@@ -75,15 +78,18 @@ func TestTextEnlargedNoHorizontalScroll(t *testing.T) {
 				if mode == "font-size" {
 					tb.do(chromedp.Evaluate[chromedp.Void](`document.documentElement.style.fontSize = "200%"`))
 				}
+				if p.open != "" {
+					tb.do(chromedp.Evaluate[chromedp.Void](p.open))
+				}
 				tb.do(chromedp.Evaluate[chromedp.Void](`new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))`, chromedp.EvalAwaitPromise))
 				sels := fmt.Sprintf("[%s]", quoteAll(p.keep))
 				got := run(tb, chromedp.Evaluate[fitResult](fmt.Sprintf(fitProbe, sels)))
+				w, h := int64(390), int64(844)
+				if mode == "zoom" {
+					w, h = 195, 422
+				}
+				shot := screenshot(tb, dir, fmt.Sprintf("enlarged-%s-%s-%s", mode, lang, p.name), w, h, false)
 				if got.ScrollWidth > got.InnerWidth || len(got.Lost) > 0 {
-					w, h := int64(390), int64(844)
-					if mode == "zoom" {
-						w, h = 195, 422
-					}
-					shot := screenshot(tb, dir, fmt.Sprintf("enlarged-%s-%s-%s", mode, lang, p.name), w, h, false)
 					t.Errorf("%s %s at 200%% (%s): scroll width %d in a window of %d; not inside the screen: %v (%s)",
 						lang, p.name, mode, got.ScrollWidth, got.InnerWidth, got.Lost, shot)
 				}

@@ -139,7 +139,7 @@ func MemberPanel(p ThreadProps) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "\" maxlength=\"100\" required class=\"min-w-0 flex-1 rounded-lg border border-slate-500 px-2.5 py-1.5 text-sm focus:border-teal-600\"> <button type=\"submit\" class=\"shrink-0 rounded-lg border border-slate-300 px-2.5 py-1.5 text-xs font-semibold text-slate-700 hover:bg-slate-50\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "\" maxlength=\"100\" required class=\"min-w-0 flex-1 rounded-lg border border-slate-500 bg-white px-2.5 py-1.5 text-sm focus:border-teal-600\"> <button type=\"submit\" class=\"shrink-0 rounded-lg border border-slate-300 px-2.5 py-1.5 text-xs font-semibold text-slate-700 hover:bg-slate-50\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
