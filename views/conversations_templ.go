@@ -892,7 +892,7 @@ func ConversationRow(c messenger.Conversation, viewerID int64, active bool, now 
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			var templ_7745c5c3_Var47 = []any{"flex items-center gap-3 px-4 py-3 transition-colors hover:bg-slate-50", templ.KV("bg-teal-50 hover:bg-teal-50", active)}
+			var templ_7745c5c3_Var47 = []any{"flex items-center gap-3 px-4 py-3 transition-colors hover:bg-slate-50 focus-visible:-outline-offset-2", templ.KV("bg-teal-50 hover:bg-teal-50", active)}
 			templ_7745c5c3_Err = templ.RenderCSSItems(ctx, templ_7745c5c3_ElementWriter, templ_7745c5c3_Var47...)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
