@@ -104,7 +104,7 @@ func AppPage(p AppProps) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "\" class=\"pointer-events-none fixed inset-x-0 top-16 z-50 hidden justify-center\"><span class=\"rounded-full bg-slate-900/90 px-4 py-2 text-sm font-medium text-white shadow-lg\"></span></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "\" class=\"pointer-events-none fixed inset-x-0 top-16 z-50 hidden justify-center\"><span class=\"rounded-full bg-slate-900/90 dark:bg-slate-700 px-4 py-2 text-sm font-medium text-white shadow-lg\"></span></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -341,7 +341,7 @@ func StreamEnded(signInURL string) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "\" class=\"fixed inset-x-0 top-16 z-50 hidden justify-center px-4\"><div class=\"flex items-center gap-3 rounded-xl bg-slate-900/90 px-4 py-3 text-sm text-white shadow-lg\"><span>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "\" class=\"fixed inset-x-0 top-16 z-50 hidden justify-center px-4\"><div class=\"flex items-center gap-3 rounded-xl bg-slate-900/90 dark:bg-slate-700 px-4 py-3 text-sm text-white shadow-lg\"><span>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -242,7 +242,7 @@ func Thread(p ThreadProps) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "</div><button id=\"new-pill\" type=\"button\" hidden class=\"absolute bottom-24 left-1/2 z-10 -translate-x-1/2 rounded-full bg-slate-900/85 px-4 py-2 text-sm font-medium text-white shadow-lg\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "</div><button id=\"new-pill\" type=\"button\" hidden class=\"absolute bottom-24 left-1/2 z-10 -translate-x-1/2 rounded-full bg-slate-900/85 dark:bg-slate-700 px-4 py-2 text-sm font-medium text-white shadow-lg\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
