@@ -264,7 +264,7 @@ func TestSettingsPages(t *testing.T) {
 	_, row, _ := strings.Cut(list, fmt.Sprintf(`id="conv-%d"`, conv.ID))
 	row, _, _ = strings.Cut(row, "</li>")
 	if !strings.Contains(row, `data-muted="1"`) || !strings.Contains(row, `data-role="muted"`) || !strings.Contains(row, `data-unread="1"`) ||
-		strings.Contains(row, "bg-rose-500") {
+		strings.Contains(row, "bg-rose-600 text-white") {
 		t.Errorf("the muted row: %s", row)
 	}
 	body = readBody(t, e.do(me, "GET", thread, nil, nil))

@@ -669,8 +669,8 @@
   }
   var HEIC = /\.(heic|heif)$|^image\/hei[cf]/i;
   var DOC_LOOK = [
-    [/\.pdf$/i, "PDF", "bg-rose-600"], [/\.docx?$/i, "DOC", "bg-blue-600"], [/\.xlsx?$/i, "XLS", "bg-emerald-600"],
-    [/\.pptx?$/i, "PPT", "bg-orange-500"], [/\.hwpx?$/i, "HWP", "bg-sky-600"], [/\.txt$/i, "TXT", "bg-slate-500"],
+    [/\.pdf$/i, "PDF", "bg-rose-600"], [/\.docx?$/i, "DOC", "bg-blue-600"], [/\.xlsx?$/i, "XLS", "bg-emerald-700"],
+    [/\.pptx?$/i, "PPT", "bg-orange-700"], [/\.hwpx?$/i, "HWP", "bg-sky-700"], [/\.txt$/i, "TXT", "bg-slate-500"],
   ];
 
   function isImageFile(f) { return /^image\/(png|jpeg|webp|gif)$/.test(f.type); }

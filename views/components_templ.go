@@ -466,7 +466,7 @@ func PeopleSearch(action templ.SafeURL, rowsURL, query string) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 29, "\" hx-trigger=\"input changed delay:250ms, search\" hx-target=\"#people\" class=\"w-full rounded-full border border-slate-300 bg-slate-50 px-4 py-2 text-[15px] focus:border-teal-500 focus:bg-white focus:outline-none focus:ring-2 focus:ring-teal-500/30\"></form>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 29, "\" hx-trigger=\"input changed delay:250ms, search\" hx-target=\"#people\" class=\"w-full rounded-full border border-slate-500 bg-slate-50 px-4 py-2 text-[15px] focus:border-teal-600 focus:bg-white\"></form>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -111,15 +111,15 @@ func DocKindOf(contentType string) DocKind {
 	case "application/vnd.openxmlformats-officedocument.wordprocessingml.document":
 		return DocKind{"DOC", "bg-blue-600"}
 	case "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
-		return DocKind{"XLS", "bg-emerald-600"}
+		return DocKind{"XLS", "bg-emerald-700"}
 	case "application/vnd.openxmlformats-officedocument.presentationml.presentation":
-		return DocKind{"PPT", "bg-orange-500"}
+		return DocKind{"PPT", "bg-orange-700"}
 	case "application/x-hwp", "application/hwp+zip":
-		return DocKind{"HWP", "bg-sky-600"}
+		return DocKind{"HWP", "bg-sky-700"}
 	case "text/plain":
 		return DocKind{"TXT", "bg-slate-500"}
 	case "image/png", "image/jpeg", "image/webp", "image/gif":
-		return DocKind{"IMG", "bg-violet-500"}
+		return DocKind{"IMG", "bg-violet-600"}
 	}
 	return DocKind{"FILE", "bg-slate-500"}
 }

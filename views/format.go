@@ -81,8 +81,8 @@ func Initials(name string) string {
 }
 
 var avatarColors = [...]string{
-	"bg-rose-500", "bg-orange-500", "bg-amber-500", "bg-lime-600",
-	"bg-emerald-600", "bg-sky-600", "bg-indigo-500", "bg-fuchsia-600",
+	"bg-rose-700", "bg-orange-700", "bg-amber-700", "bg-lime-700",
+	"bg-emerald-700", "bg-sky-700", "bg-indigo-600", "bg-fuchsia-700",
 }
 
 // AvatarColor answers a stable background color class for key (a user's portal id).

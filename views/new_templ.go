@@ -129,7 +129,7 @@ func NewConversationPage(p NewConversationProps) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "\" class=\"w-full rounded-xl border border-slate-300 px-3 py-2 text-[15px] focus:border-teal-500 focus:outline-none focus:ring-2 focus:ring-teal-500/30\"> <button type=\"submit\" class=\"w-full rounded-full bg-teal-600 py-2.5 text-sm font-semibold text-white hover:bg-teal-700\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "\" class=\"w-full rounded-xl border border-slate-500 bg-white px-3 py-2 text-[15px] focus:border-teal-600\"> <button type=\"submit\" class=\"w-full rounded-full bg-teal-700 py-2.5 text-sm font-semibold text-white hover:bg-teal-800\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
