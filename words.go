@@ -229,7 +229,6 @@ var words = map[string]text{
 	"file.unscanned":                         {"검사 안 됨", "Not scanned"},
 	"file.open_photo":                        {"사진 크게 보기: %s", "Open photo: %s"},
 	"file.download":                          {"다운로드", "Download"},
-	"file.download_named":                    {"%s 다운로드", "Download %s"},
 	"file.menu":                              {"메시지 메뉴", "Message menu"},
 	"file.delete":                            {"삭제", "Delete"},
 	"file.delete.confirm":                    {"이 파일을 삭제할까요? 대화 상대에게도 보이지 않게 됩니다.", "Delete this file? It will disappear for everyone in the conversation."},
