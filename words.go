@@ -143,6 +143,7 @@ var words = map[string]text{
 	"thread.new_messages":                    {"새 메시지 ↓", "New messages ↓"},
 	"thread.leave":                           {"나가기", "Leave"},
 	"thread.leave.confirm":                   {"이 대화방에서 나갈까요?", "Leave this conversation?"},
+	"conn.region":                            {"연결 상태", "Connection status"},
 	"conn.lost":                              {"연결이 끊겼습니다 — 다시 연결 중...", "Connection lost — reconnecting..."},
 	"conn.back":                              {"다시 연결되었습니다", "Reconnected"},
 	"kind.group":                             {"그룹", "Group"},
