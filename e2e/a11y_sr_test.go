@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,12 +72,12 @@ func focusVisible(tb *tab, what string) {
 // after signing in (a click), every step is a key press, found as a user would, by Tab.
 func TestKeyboardOnlyConversation(t *testing.T) {
 	browser := newBrowser(t)
-	srv := startServer(t)
+	srv := startServer(t, "MESSENGER_RATE_SEND=1000:1000")
 	teacher := newLiveAPI(t, srv, demoTeacher)
 	_, group := demoConversationIDs(t, teacher)
 	nonce := runNonce()
-	// Enough messages that the group has older ones to load.
-	for i := 0; i < 55; i++ {
+	// Three pages of messages: the group has older ones to load.
+	for i := 0; i < 150; i++ {
 		teacher.send(t, group, fmt.Sprintf("history %d %s", i, nonce))
 	}
 
@@ -121,6 +123,29 @@ func TestKeyboardOnlyConversation(t *testing.T) {
 		t.Errorf("after sending, the focus is on %q, want the composer", id)
 	}
 
+	// A send that fails (the network is gone) offers a retry: reached with Tab, pressed
+	// with Enter once the network is back, and the message arrives once.
+	failed := "keyboard retry " + nonce
+	setOffline(tb, nil, true)
+	tb.do(chromedp.KeyEvent(failed))
+	enterDown(tb)
+	waitJS(tb, "the retry offered", `!document.getElementById("composer-retry").classList.contains("hidden")`, 10*time.Second)
+	setOffline(tb, nil, false)
+	waitConnected(tb, 2)
+	tabUntil(tb, "#composer-retry", true, 10)
+	focusVisible(tb, "the retry button")
+	press(tb, "\r", false)
+	waitJS(tb, "the retried message in the thread", fmt.Sprintf(
+		`[...document.querySelectorAll("#messages > li.msg.mine")].filter(li => li.innerText.includes(%s)).length === 1`, jsString(failed)), 10*time.Second)
+	if n := teacher.countBody(t, group, failed); n != 1 {
+		t.Errorf("%d messages %q stored after the retry, want 1", n, failed)
+	}
+
+	// Leaving: the header's button is reached with Tab and shows its focus (pressing it
+	// asks to confirm; the groups' tests leave).
+	tabUntil(tb, "#thread-header form[action$='/leave'] button", true, 40)
+	focusVisible(tb, "the leave button")
+
 	// The member panel: Shift+Tab back to its summary, Enter opens, Escape closes it and
 	// gives the focus back to the summary.
 	tabUntil(tb, "#members > summary", true, 80)
@@ -139,18 +164,49 @@ func TestKeyboardOnlyConversation(t *testing.T) {
 		t.Errorf("after Escape the focus is on %+v, want the members summary", eval[focusInfo](tb, fmt.Sprintf(focusJS, 0)))
 	}
 
+	// Inviting: Enter on the panel's invite link opens the invitation, where a person is
+	// ticked with Space and invited with Enter on the button; back in the thread.
+	press(tb, "\r", false)
+	waitJS(tb, "the member panel open again", `document.getElementById("members").open`, 3*time.Second)
+	tabUntil(tb, "#member-panel a[href$='/invite']", false, 5)
+	press(tb, "\r", false)
+	tb.do(chromedp.WaitVisible(chromedp.CSS("#people")))
+	tabUntil(tb, "#people input[type=checkbox]", false, 30)
+	focusVisible(tb, "a person to invite")
+	invited := eval[string](tb, `document.activeElement.value`)
+	press(tb, " ", false)
+	if !eval[bool](tb, `document.activeElement.checked`) {
+		t.Fatal("Space did not tick the person")
+	}
+	tabUntil(tb, "form[action$='/participants'] button[type=submit]", false, 40)
+	focusVisible(tb, "the invite button")
+	press(tb, "\r", false)
+	tb.do(chromedp.WaitVisible(chromedp.ID("composer")))
+	var conv struct {
+		Participants []struct {
+			ID string `json:"id"`
+		} `json:"participants"`
+	}
+	teacher.call(t, http.MethodGet, fmt.Sprintf("/api/v1/conversations/%d", group), nil, &conv, http.StatusOK)
+	if !slices.ContainsFunc(conv.Participants, func(p struct {
+		ID string `json:"id"`
+	}) bool {
+		return p.ID == invited
+	}) {
+		t.Errorf("%s was not invited: %+v", invited, conv.Participants)
+	}
+
 	// "Earlier messages": reached with Tab, Enter loads them in place.
-	if eval[bool](tb, `!!document.querySelector("#older a")`) {
-		before := eval[int](tb, `document.querySelectorAll("#messages > li.msg").length`)
-		tabUntil(tb, "#older a", false, 20)
-		focusVisible(tb, "earlier messages")
-		press(tb, "\r", false)
-		waitJS(tb, "older messages loaded", fmt.Sprintf(`document.querySelectorAll("#messages > li.msg").length > %d`, before), 10*time.Second)
-		if !strings.HasSuffix(tb.location(), "/c/"+strconv.FormatInt(group, 10)) {
-			t.Errorf("loading older messages left the page for %s", tb.location())
-		}
-	} else {
-		t.Log("the group has no earlier messages to load")
+	if !eval[bool](tb, `!!document.querySelector("#older a")`) {
+		t.Fatal("the group of three pages shows no way to its earlier messages")
+	}
+	before, at := eval[int](tb, `document.querySelectorAll("#messages > li.msg").length`), tb.location()
+	tabUntil(tb, "#older a", false, 20)
+	focusVisible(tb, "earlier messages")
+	press(tb, "\r", false)
+	waitJS(tb, "older messages loaded", fmt.Sprintf(`document.querySelectorAll("#messages > li.msg").length > %d`, before), 10*time.Second)
+	if loc := tb.location(); loc != at {
+		t.Errorf("loading older messages left the page %s for %s", at, loc)
 	}
 
 	// Settings: Shift+Tab to the account menu, Enter opens it, Tab to settings, Enter.
@@ -164,7 +220,7 @@ func TestKeyboardOnlyConversation(t *testing.T) {
 	if h := eval[string](tb, `document.querySelector("h1").textContent.trim()`); h == "" {
 		t.Error("the settings page has no h1")
 	}
-	checkConsole(tb)
+	checkLiveConsole(tb) // the send made offline failed on purpose
 }
 
 // enterDown presses Enter as a key press whose keydown is taken (the composer sends on
@@ -305,6 +361,18 @@ func TestScreenReaderAnnouncements(t *testing.T) {
 	if !strings.HasPrefix(mineRow, "나, ") || !(strings.Contains(mineRow, "전송됨") || strings.Contains(mineRow, "읽음")) {
 		t.Errorf("my row reads %q, want me, the time and the read state", mineRow)
 	}
+
+	// The parent types for three seconds, signalling as a page does: said once, not at
+	// every signal.
+	typing := demoParent.Name + "님이 입력 중..."
+	for i := 0; i < 4; i++ {
+		parentAPI.call(t, http.MethodPost, fmt.Sprintf("/api/v1/conversations/%d/typing", direct), map[string]any{"typing": true}, nil, http.StatusNoContent)
+		time.Sleep(time.Second)
+	}
+	if n := strings.Count(eval[string](tb, announcerJS), typing); n != 1 {
+		t.Errorf("the typing was said %d times (%q), want once", n, eval[string](tb, announcerJS))
+	}
+	parentAPI.call(t, http.MethodPost, fmt.Sprintf("/api/v1/conversations/%d/typing", direct), map[string]any{"typing": false}, nil, http.StatusNoContent)
 
 	// Cut off, then back: what came meanwhile is said as one count, not message by message.
 	setOffline(tb, proxy, true)
