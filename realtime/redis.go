@@ -26,8 +26,14 @@ const redisPrefix = "messenger:"
 // Keys under the prefix: the epoch of every history ID, one stream per
 // channel keeping history, and the stream of the bodies of events kept once for many
 // channels (publishScript).
+//
+// The epoch key names the history's format ("epoch:2": entries that may name a body kept
+// once). A process of the format before it, in the same Redis during a rolling deploy or
+// a rollback, reads another epoch: each side's IDs are gone to the other, and an entry of
+// the other's in a stream makes the history span epochs, so a resume across versions is
+// a resync, never an event skipped.
 const (
-	epochKeySuffix   = "epoch"
+	epochKeySuffix   = "epoch:2"
 	historyKeyPrefix = "history:"
 	bodiesKeySuffix  = "bodies"
 )

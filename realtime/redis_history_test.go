@@ -2,10 +2,13 @@ package realtime_test
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/dreamseed/messenger/realtime"
 	"github.com/dreamseed/messenger/realtime/redistest"
@@ -79,7 +82,7 @@ func TestRedisHistoryWireFormat(t *testing.T) {
 	ctx := ctxT(t)
 	c := userChannel(t)
 
-	prefix := strings.TrimSuffix(a.EpochKey(), "epoch")
+	prefix := strings.TrimSuffix(a.EpochKey(), "epoch:2")
 	raw := admin.Subscribe(ctx, prefix+c)
 	defer raw.Close()
 	if _, err := raw.Receive(ctx); err != nil { // subscribe confirmation
@@ -181,5 +184,44 @@ func TestRedisNoScriptFallback(t *testing.T) {
 	}
 	if h := history(t, b, c1, before); len(h) < 4 || string(h[len(h)-1].Data) != `{"n":5}` {
 		t.Fatalf("history of c1 after the batch: %+v", h)
+	}
+}
+
+// TestRedisHistoryAcrossFormats: a process of the history's previous format (its epoch
+// under "epoch", each event copied into the entry) shares the Redis during a rolling
+// deploy. Its IDs are gone to this engine and this engine's to it, and its entry in a
+// stream makes a later resume here gone, so no event is ever skipped across versions.
+func TestRedisHistoryAcrossFormats(t *testing.T) {
+	a, b, url := redisPair(t, 0)
+	admin := adminClient(t, url)
+	ctx := ctxT(t)
+	c := userChannel(t)
+	oldEpoch := strings.TrimSuffix(a.EpochKey(), ":2")
+	if err := admin.Set(ctx, oldEpoch, "old", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	oldAdd := func() string {
+		t.Helper()
+		sid, err := admin.XAdd(ctx, &redis.XAddArgs{Stream: a.HistoryKey(c), Values: []any{"e", "old", "v", `{"t":"message.new","d":{}}`}}).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "old-" + sid
+	}
+	oldID := oldAdd()
+	head, err := a.Head(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if epochOf(head) == "old" {
+		t.Fatalf("the new format took the old epoch: %s", head)
+	}
+	if got, err := b.History(ctx, c, oldID); !errors.Is(err, realtime.ErrHistoryGone) {
+		t.Fatalf("history after an old format's ID: %+v, %v; want gone", got, err)
+	}
+	publish(t, a, c, realtime.Event{Type: "message.new", Data: json.RawMessage(`{"n":1}`)})
+	oldAdd() // the old process's event after it
+	if got, err := b.History(ctx, c, head); !errors.Is(err, realtime.ErrHistoryGone) {
+		t.Fatalf("history over the old format's entry: %+v, %v; want gone", got, err)
 	}
 }
