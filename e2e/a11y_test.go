@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
@@ -79,8 +80,10 @@ type a11yPage struct {
 	wait       string // a CSS selector visible once the state is there
 }
 
-// a11yPages are the pages and states of the audit. The direct conversation gets a photo
-// album and a document first, for the thread with files and the picture viewer.
+// a11yPages are the pages and states of the audit; besides them, TestAccessibility audits
+// a failed send (in the second, a thread with a composer) and a new user's empty list. The
+// direct conversation gets a photo album and a document first, for the thread with files
+// and the picture viewer.
 func a11yPages(t *testing.T, srv *server) []a11yPage {
 	t.Helper()
 	teacher := newLiveAPI(t, srv, demoTeacher)
@@ -162,6 +165,15 @@ func TestAccessibility(t *testing.T) {
 				}
 				check(p.name)
 			}
+			// A send that failed (the network went away): the composer's error and its retry.
+			tb.do(chromedp.Navigate(srv.URL + pages[1].path))
+			setOffline(tb, nil, true)
+			typeInComposer(tb, "보내지 못한 메시지")
+			pressEnter(tb)
+			waitJS(tb, "the failed send's retry", `!document.getElementById("composer-retry").classList.contains("hidden")`, 10*time.Second)
+			check("failed send")
+			setOffline(tb, nil, false)
+
 			// Someone new, with no conversation yet: the empty list.
 			fresh := newTab(t, browser, lang)
 			setScheme(fresh, scheme)
