@@ -194,17 +194,17 @@ func TestSettingsInBrowser(t *testing.T) {
 		row := fmt.Sprintf(`document.getElementById("conv-%d")`, group)
 		got := text(`(() => { const r = ` + row + `; const b = r.querySelector("[data-role=badge]");
 			return [r.querySelector("[data-role=muted]") ? "bell-off" : "bell", b.dataset.unread, getComputedStyle(b).backgroundColor].join(" "); })()`)
-		if f := strings.Fields(got); len(f) < 2 || f[0] != "bell-off" || (f[1] != "2" && f[1] != "5") || strings.Contains(got, "rgb(244, 63, 94)") {
+		if f := strings.Fields(got); len(f) < 2 || f[0] != "bell-off" || (f[1] != "2" && f[1] != "5") || strings.Contains(got, "rgb(225, 29, 72)") {
 			t.Errorf("%s: the muted row shows %q", lang, got)
 		}
-		if got := text(fmt.Sprintf(`getComputedStyle(document.querySelector("#conv-%d [data-role=badge]")).backgroundColor`, club)); got != "rgb(244, 63, 94)" {
+		if got := text(fmt.Sprintf(`getComputedStyle(document.querySelector("#conv-%d [data-role=badge]")).backgroundColor`, club)); got != "rgb(225, 29, 72)" {
 			t.Errorf("%s: an unmuted row's badge is %s, want red", lang, got)
 		}
 		narrow("the list")
 		shot(t, tab, shots, "settings-list-muted-"+lang+"-390")
 
 		// The settings page, from the account menu: quiet hours of my own.
-		do("open the menu", chromedp.Click(`summary[aria-label]`), chromedp.WaitVisible(chromedp.ID("settings-link")))
+		do("open the menu", chromedp.Click(`#me-menu > summary`), chromedp.WaitVisible(chromedp.ID("settings-link")))
 		do("open settings", chromedp.Click(chromedp.ID("settings-link")), chromedp.WaitVisible(chromedp.ID("settings-form")))
 		narrow("the settings page")
 		shot(t, tab, shots, "settings-page-"+lang+"-390")
