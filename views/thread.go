@@ -70,33 +70,28 @@ type ReadState struct {
 // every member with the thread open. An announcement's counts come from the database
 // (the zone is too large for watermarks on the page) and stand as rendered.
 func ReadLabel(ctx context.Context, r ReadState, m messenger.Message, mine bool) (label, unreadCount string) {
-	if r.Kind != messenger.KindAnnouncement || m.Kind == messenger.MessageSystem {
-		return "", ""
-	}
-	read := int(m.ReadCount)
-	if unread := max(0, int(r.Members)-1-read); unread > 0 {
+	read, unread := readCounts(r, m, mine)
+	if unread > 0 {
 		unreadCount = Badge(int64(unread))
 	}
-	if mine && read > 0 {
+	if read > 0 {
 		label = Tf(ctx, "read.count", read)
 	}
 	return label, unreadCount
 }
 
-// SpokenReadLabel is ReadLabel in words for a screen reader: "2명이 읽음" and "3명 안 읽음"
-// of an announcement; "" for the others, whose markers awareness.js words.
-func SpokenReadLabel(ctx context.Context, r ReadState, m messenger.Message, mine bool) (label, unread string) {
+// readCounts answers the counts of ReadLabel: how many read the message (mine only) and
+// how many members have not; zero for what shows neither (not an announcement, or a
+// system notice).
+func readCounts(r ReadState, m messenger.Message, mine bool) (read, unread int) {
 	if r.Kind != messenger.KindAnnouncement || m.Kind == messenger.MessageSystem {
-		return "", ""
+		return 0, 0
 	}
-	read := int(m.ReadCount)
-	if n := max(0, int(r.Members)-1-read); n > 0 {
-		unread = Tf(ctx, "read.sr.unread", n)
+	unread = max(0, int(r.Members)-1-int(m.ReadCount))
+	if mine {
+		read = int(m.ReadCount)
 	}
-	if mine && read > 0 {
-		label = Tf(ctx, "read.count", read)
-	}
-	return label, unread
+	return read, unread
 }
 
 // SpokenHead is who sent a message and when, as a screen reader reads it before the
@@ -114,14 +109,16 @@ func SpokenHead(ctx context.Context, it ThreadItem) string {
 }
 
 // SpokenRead is the read state said after SpokenHead (", 2명이 읽음, 3명 안 읽음") as far
-// as the server words it: an announcement's; awareness.js words the others'.
+// as the server words it, ReadLabel's in words: an announcement's; awareness.js words the
+// others'.
 func SpokenRead(ctx context.Context, it ThreadItem) string {
-	label, unread := SpokenReadLabel(ctx, it.Read, it.Msg, it.Mine)
+	read, unread := readCounts(it.Read, it.Msg, it.Mine)
 	out := ""
-	for _, s := range []string{label, unread} {
-		if s != "" {
-			out += ", " + s
-		}
+	if read > 0 {
+		out += ", " + Tf(ctx, "read.count", read)
+	}
+	if unread > 0 {
+		out += ", " + Tf(ctx, "read.sr.unread", unread)
 	}
 	return out
 }
