@@ -267,7 +267,9 @@
   function showPill() { var p = $("#new-pill"); if (p) p.hidden = false; }
   function hidePill() { var p = $("#new-pill"); if (p) p.hidden = true; }
 
-  // Older messages load when the top is scrolled into view, without moving the view.
+  // Older messages load when the top is scrolled into view, without moving the view. The
+  // keyboard's focus on the link (Tab scrolls it into view, which loads) moves to the next
+  // one, or to the thread once none is left, rather than falling to the page.
   var loadingOlder = false;
   function loadOlder() {
     var t = thread(), older = $("#older"), s = scroller();
@@ -283,6 +285,7 @@
         keepSeparators(frag);
         var before = s.scrollHeight;
         var newOlder = $("#older", frag);
+        var focused = older.contains(document.activeElement);
         older.remove();
         var first = $("#messages > li");
         $$("li.msg", frag).forEach(function (row) {
@@ -291,6 +294,10 @@
         if (newOlder) messageList().prepend(newOlder);
         relayout();
         s.scrollTop += s.scrollHeight - before;
+        if (focused) {
+          var link = $("#older a");
+          if (link) link.focus(); else s.focus();
+        }
         observeOlder();
       })
       .catch(function () { /* the link stays; scrolling again retries */ })
@@ -1403,10 +1410,7 @@
       var more = e.target.closest && e.target.closest("#older a");
       if (more && !e.ctrlKey && !e.metaKey && !e.shiftKey && !e.button) {
         e.preventDefault();
-        loadOlder().then(function () {
-          var link = $("#older a");
-          if (link) link.focus(); else { var log = scroller(); if (log) log.focus(); }
-        });
+        loadOlder(); // the focus follows (loadOlder)
       }
     });
     document.addEventListener("keydown", function (e) {
