@@ -318,10 +318,27 @@ func (s *Service) pushLoad(ctx context.Context, a PushArgs) (*pushLoaded, error)
 		return nil, err
 	}
 	now := time.Now()
-	var reader int64
-	least := int64(math.MaxInt64)
+	var ids []int64
+	may := members[:0]
 	for _, m := range members {
 		if (a.UserID != 0 && m.UserID != a.UserID) || !m.Settings.Push || m.Mute.Active(now) {
+			continue
+		}
+		may, ids = append(may, m), append(ids, m.UserID)
+	}
+	if len(may) == 0 {
+		return nil, nil
+	}
+	// Presence before anything else is read: most messages are seen live, and then the job
+	// ends here, without reading the conversation.
+	online, err := s.events.Online(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("push: presence: %w", err)
+	}
+	var reader int64
+	least := int64(math.MaxInt64)
+	for _, m := range may {
+		if online[m.UserID] {
 			continue
 		}
 		l.members = append(l.members, m)
@@ -438,32 +455,19 @@ func (s *Service) enqueueLater(ctx context.Context, later []PushArgs) error {
 	})
 }
 
-// pushRecipients keeps the members without a live stream now who have a subscription.
+// pushRecipients keeps the chosen members (away when the job began) who have a subscription.
 func (s *Service) pushRecipients(ctx context.Context, a PushArgs, chosen []*pushRecipient) ([]*pushRecipient, error) {
 	if len(chosen) == 0 {
 		return nil, nil
 	}
-	ids := make([]int64, len(chosen))
+	away := make([]int64, len(chosen))
+	byUser := make(map[int64]*pushRecipient, len(chosen))
 	for i, r := range chosen {
-		ids[i] = r.member.UserID
-	}
-	online, err := s.events.Online(ctx, ids)
-	if err != nil {
-		return nil, fmt.Errorf("push: presence: %w", err)
-	}
-	away := ids[:0]
-	byUser := map[int64]*pushRecipient{}
-	for _, r := range chosen {
-		if !online[r.member.UserID] {
-			away = append(away, r.member.UserID)
-			byUser[r.member.UserID] = r
-		}
-	}
-	if len(away) == 0 {
-		return nil, nil
+		away[i] = r.member.UserID
+		byUser[r.member.UserID] = r
 	}
 	var out []*pushRecipient
-	err = s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
+	err := s.db.InTx(ctx, nobody, func(tx *store.Tx) error {
 		subs, err := tx.PushSubscriptionsOf(ctx, away)
 		if err != nil {
 			return err
