@@ -106,7 +106,8 @@ func newFileEnvScanner(t *testing.T, withScanner bool) *fileEnv {
 func (e *fileEnv) startRunner() *jobs.Runner {
 	e.t.Helper()
 	runner, err := jobs.New(e.app, e.logger, jobs.Config{Workers: 2, PollInterval: 50 * time.Millisecond,
-		RetryBase: 200 * time.Millisecond, RetryMax: time.Second, JobTimeout: 30 * time.Second}, nil,
+		Queues: map[string]int{chat.QueuePush: 2}, RetryBase: 200 * time.Millisecond, RetryMax: time.Second,
+		JobTimeout: 30 * time.Second}, nil,
 		func(w *river.Workers) {
 			e.svc.RegisterWorkers(w)
 			e.svc.RegisterPushWorker(w) // for the tests that enable push

@@ -114,12 +114,17 @@ type PushArgs struct {
 // Kind names the job.
 func (PushArgs) Kind() string { return "push_message" }
 
+// QueuePush is the push jobs' queue: a runner that registers the push worker works it too
+// (jobs.Config.Queues). A group's message gives a burst of them, which neither waits behind
+// the files' scans nor holds them up, and takes a bounded share of the machine.
+const QueuePush = "push"
+
 // InsertOpts schedules the job; the conversation's job is unique by its id and window
 // (River's unique insert: a second message of the window finds the job there and adds none),
 // and a member's job for the end of their quiet hours by conversation and member while it
 // waits: the windows of a night give one push at its end, not one each.
 func (a PushArgs) InsertOpts() river.InsertOpts {
-	o := river.InsertOpts{MaxAttempts: pushAttempts, ScheduledAt: a.at}
+	o := river.InsertOpts{MaxAttempts: pushAttempts, Queue: QueuePush, ScheduledAt: a.at}
 	switch {
 	case a.window > 0:
 		o.UniqueOpts = river.UniqueOpts{ByArgs: true, ByPeriod: a.window}

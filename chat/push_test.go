@@ -45,7 +45,7 @@ func newPushEnv(t testing.TB, o pushOpts) *pushEnv {
 	ce := newChatEnv(t)
 	svc, logger, reg := ce.svc, ce.logger, ce.reg
 	runner, err := jobs.New(ce.app, logger, jobs.Config{Workers: 2, PollInterval: 50 * time.Millisecond,
-		RetryBase: 200 * time.Millisecond, RetryMax: time.Second, JobTimeout: 30 * time.Second}, nil, svc.RegisterPushWorker)
+		Queues: map[string]int{chat.QueuePush: 2}, RetryBase: 200 * time.Millisecond, RetryMax: time.Second, JobTimeout: 30 * time.Second}, nil, svc.RegisterPushWorker)
 	if err != nil {
 		t.Fatal(err)
 	}

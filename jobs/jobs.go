@@ -51,6 +51,10 @@ type Config struct {
 	// Kinds are the job kinds register adds, whose failure series exist from the start (at
 	// zero) on a working runner; the probe's is always there.
 	Kinds []string
+	// Queues are more queues than River's default one (which has Workers), by name, with the
+	// jobs of each worked at once: a kind of job that comes in bursts gets its own, so that it
+	// neither waits behind the others nor holds them up. Ignored when Workers is 0.
+	Queues map[string]int
 }
 
 // withDefaults answers c with every unset limit at its default.
@@ -119,6 +123,11 @@ func New(db *sql.DB, logger *slog.Logger, cfg Config, reg prometheus.Registerer,
 		}
 		rc.Workers = workers
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
+		for name, n := range cfg.Queues {
+			if name != river.QueueDefault && n > 0 {
+				rc.Queues[name] = river.QueueConfig{MaxWorkers: n}
+			}
+		}
 		rc.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(cfg.ProbeInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return ProbeArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "queue_probe", RunOnStart: true})}

@@ -98,11 +98,14 @@ func startFiles(ctx context.Context, cfg config, appDSN string, db *store.DB, sv
 		return nil, nil, fmt.Errorf("jobs: %w", err)
 	}
 	jobsDB := sql.OpenDB(connector)
-	jobsDB.SetMaxOpenConns(cfg.JobWorkers + 4)
+	jobsDB.SetMaxOpenConns(cfg.JobWorkers + cfg.Push.Workers + 4)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewDBStatsCollector(jobsDB, "messenger_jobs"))
 	jc := jobs.Config{Workers: cfg.JobWorkers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter,
 		Kinds: []string{chat.ScanArgs{}.Kind(), chat.ThumbnailArgs{}.Kind(), chat.DeleteArgs{}.Kind(), chat.PushArgs{}.Kind()}}
+	if cfg.PushOn() {
+		jc.Queues = map[string]int{chat.QueuePush: cfg.Push.Workers}
+	}
 	register := func(w *river.Workers) {
 		svc.RegisterWorkers(w)
 		svc.RegisterPushWorker(w)

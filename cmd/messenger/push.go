@@ -23,6 +23,7 @@ import (
 const (
 	defaultPushDelay       = 5 * time.Second
 	defaultPushConcurrency = 8
+	defaultPushWorkers     = 2
 	devVAPIDSubject        = "mailto:messenger@localhost.localdomain"
 )
 
@@ -38,6 +39,7 @@ type pushConfig struct {
 	Delay        time.Duration // from a message's commit to its push job
 	Timeout      time.Duration // one request to a push service
 	Concurrency  int           // requests of one push job at once
+	Workers      int           // push jobs worked at once, in their own queue (chat.QueuePush)
 	// ConversationURL is where a notification's click goes, with {id}; "" is BaseURL/c/{id}.
 	ConversationURL string
 }
@@ -92,6 +94,10 @@ func (c *config) loadPush(env func(key, def string) string) []error {
 		errs = append(errs, fmt.Errorf("MESSENGER_PUSH_CONCURRENCY must be a whole number from 1 to 100, not %q", env("MESSENGER_PUSH_CONCURRENCY", "")))
 	}
 	p.Concurrency = int(n)
+	if n, err = boundedInt(env("MESSENGER_PUSH_WORKERS", fmt.Sprint(defaultPushWorkers)), 1, 100); err != nil {
+		errs = append(errs, fmt.Errorf("MESSENGER_PUSH_WORKERS must be a whole number from 1 to 100, not %q", env("MESSENGER_PUSH_WORKERS", "")))
+	}
+	p.Workers = int(n)
 	if p.ConversationURL = env("MESSENGER_PORTAL_CONVERSATION_URL", ""); p.ConversationURL != "" {
 		u, err := url.Parse(strings.ReplaceAll(p.ConversationURL, "{id}", "1"))
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !strings.Contains(p.ConversationURL, "{id}") {

@@ -25,7 +25,8 @@ func TestLoadConfigPush(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !c.PushOn() || !c.Push.DevKeys || c.Push.Delay.Seconds() != 5 || c.conversationURL() != "http://localhost:8001/c/{id}" {
+		if !c.PushOn() || !c.Push.DevKeys || c.Push.Delay.Seconds() != 5 || c.conversationURL() != "http://localhost:8001/c/{id}" ||
+			c.Push.Workers != 2 {
 			t.Fatalf("push config = %+v", c.Push)
 		}
 		a, err := c.pushKeys()
@@ -49,11 +50,12 @@ func TestLoadConfigPush(t *testing.T) {
 	t.Run("production: keys and subject", func(t *testing.T) {
 		c, err := loadConfig(envOf(prod("MESSENGER_VAPID_PUBLIC_KEY", k.Public, "MESSENGER_VAPID_PRIVATE_KEY", k.Private,
 			"MESSENGER_VAPID_SUBJECT", "https://school.example/contact", "MESSENGER_PORTAL_CONVERSATION_URL", "https://portal.example/m?c={id}",
-			"MESSENGER_PUSH_DELAY", "2s")))
+			"MESSENGER_PUSH_DELAY", "2s", "MESSENGER_PUSH_WORKERS", "3")))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !c.PushOn() || c.Push.DevKeys || c.conversationURL() != "https://portal.example/m?c={id}" || c.Push.Delay.Seconds() != 2 {
+		if !c.PushOn() || c.Push.DevKeys || c.conversationURL() != "https://portal.example/m?c={id}" || c.Push.Delay.Seconds() != 2 ||
+			c.Push.Workers != 3 {
 			t.Fatalf("push config = %+v", c.Push)
 		}
 	})
@@ -68,6 +70,7 @@ func TestLoadConfigPush(t *testing.T) {
 		"MESSENGER_PUSH_DELAY":              prod("MESSENGER_PUSH_DELAY", "-1s"),
 		"MESSENGER_PUSH_TIMEOUT":            prod("MESSENGER_PUSH_TIMEOUT", "1h"),
 		"MESSENGER_PUSH_CONCURRENCY":        prod("MESSENGER_PUSH_CONCURRENCY", "0"),
+		"MESSENGER_PUSH_WORKERS":            prod("MESSENGER_PUSH_WORKERS", "101"),
 		"MESSENGER_PORTAL_CONVERSATION_URL": prod("MESSENGER_PORTAL_CONVERSATION_URL", "https://portal.example/m"),
 	} {
 		t.Run("refused: "+name, func(t *testing.T) {
