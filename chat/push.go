@@ -114,6 +114,15 @@ type PushArgs struct {
 // Kind names the job.
 func (PushArgs) Kind() string { return "push_message" }
 
+// Hooks: a conversation's window job goes in available at its time (jobs.AvailableAtItsTime):
+// one a conversation every few seconds, past River's scheduler.
+func (PushArgs) Hooks() []rivertype.Hook {
+	return []rivertype.Hook{jobs.AvailableAtItsTime(func(a rivertype.JobArgs) bool {
+		p, ok := a.(PushArgs)
+		return ok && p.window > 0
+	})}
+}
+
 // QueuePush is the push jobs' queue: a runner that registers the push worker works it too
 // (jobs.Config.Queues). A group's message gives a burst of them, which neither waits behind
 // the files' scans nor holds them up, and takes a bounded share of the machine.

@@ -54,8 +54,11 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	failed := 0.0
-	rows, err := m.db.QueryContext(ctx, `SELECT kind, state::text, count(*) FROM river_job
-		WHERE state IN ('available', 'running', 'retryable', 'scheduled') GROUP BY kind, state`)
+	// An available job whose time is still ahead (AvailableAtItsTime) counts as scheduled:
+	// available is what waits for a worker.
+	rows, err := m.db.QueryContext(ctx, `SELECT kind, CASE WHEN state = 'available' AND scheduled_at > now()
+		THEN 'scheduled' ELSE state::text END AS st, count(*) FROM river_job
+		WHERE state IN ('available', 'running', 'retryable', 'scheduled') GROUP BY kind, st`)
 	if err != nil {
 		failed = 1
 	} else {
