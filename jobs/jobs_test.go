@@ -535,21 +535,3 @@ messenger_jobs{kind="test_due",state="scheduled"} 3
 		}
 	}
 }
-
-// TestConnectorCommitsAsync: the runner's pool commits without waiting for the disk; the
-// application's pool, on the same database, still waits.
-func TestConnectorCommitsAsync(t *testing.T) {
-	d := storetest.NewDatabase(t)
-	c, err := store.Connector(d.AppDSN, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := sql.OpenDB(jobs.Connector(c))
-	defer pool.Close()
-	for name, db := range map[string]*sql.DB{"off": pool, "on": storetest.Conn(t, d.AppDSN)} {
-		var got string
-		if err := db.QueryRow(`SHOW synchronous_commit`).Scan(&got); err != nil || got != name {
-			t.Fatalf("synchronous_commit %q (%v), want %q", got, err, name)
-		}
-	}
-}

@@ -91,14 +91,13 @@ func startFiles(ctx context.Context, cfg config, appDSN string, db *store.DB, sv
 		return nil, nil, err
 	}
 	// The job runner's pool gives up on a stalled database as the application's does, so
-	// that River's polls and the queue depth read by /metrics do not hang with it; its
-	// commits do not wait for the disk (jobs.Connector).
+	// that River's polls and the queue depth read by /metrics do not hang with it.
 	connector, err := store.Connector(appDSN, cfg.DBTimeout)
 	if err != nil {
 		st.Close()
 		return nil, nil, fmt.Errorf("jobs: %w", err)
 	}
-	jobsDB := sql.OpenDB(jobs.Connector(connector))
+	jobsDB := sql.OpenDB(connector)
 	jobsDB.SetMaxOpenConns(cfg.JobWorkers + cfg.Push.Workers + 4)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewDBStatsCollector(jobsDB, "messenger_jobs"))
