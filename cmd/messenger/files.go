@@ -98,14 +98,16 @@ func startFiles(ctx context.Context, cfg config, appDSN string, db *store.DB, sv
 		return nil, nil, fmt.Errorf("jobs: %w", err)
 	}
 	jobsDB := sql.OpenDB(connector)
-	jobsDB.SetMaxOpenConns(cfg.JobWorkers + cfg.Push.Workers + 4)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewDBStatsCollector(jobsDB, "messenger_jobs"))
 	jc := jobs.Config{Workers: cfg.JobWorkers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter,
 		Kinds: []string{chat.ScanArgs{}.Kind(), chat.ThumbnailArgs{}.Kind(), chat.DeleteArgs{}.Kind(), chat.PushArgs{}.Kind()}}
+	conns := cfg.JobWorkers + 4
 	if cfg.PushOn() {
 		jc.Queues = map[string]int{chat.QueuePush: cfg.Push.Workers}
+		conns += cfg.Push.Workers
 	}
+	jobsDB.SetMaxOpenConns(conns)
 	register := func(w *river.Workers) {
 		svc.RegisterWorkers(w)
 		svc.RegisterPushWorker(w)
