@@ -34,7 +34,8 @@
 # BENCH_WAITS (0: 1 samples what the server's PostgreSQL backends wait on during the load)
 # BENCH_WAIT_QUIET (0: seconds to wait for the machine to be quiet, below 20 % of a core,
 # before each measurement; a busy machine measures its neighbours too)
-# BENCH_PUSH (0: 1 gives the server VAPID keys, so every send also enqueues its push job)
+# BENCH_PUSH (0: 1 gives the server VAPID keys, so every send also enqueues its push job;
+# the jobs' times are saved as jobs-<engine>.csv, beside the sends' sends-<engine>.csv)
 # BENCH_STATEMENTS (0: 1 also measures what each of the send's statements costs, on a
 # private PostgreSQL with pg_stat_statements: bench/statements.sh)
 # BENCH_PGHOST (127.0.0.1) BENCH_PGPORT (5432) BENCH_PGUSER (postgres) BENCH_DB
@@ -171,7 +172,7 @@ if [ "$SKIP_LOADGEN" != 1 ]; then
 		set +e
 		env ${LOADGEN_GOGC:+GOGC=$LOADGEN_GOGC} ${LOADGEN_GOMEMLIMIT:+GOMEMLIMIT=$LOADGEN_GOMEMLIMIT} ./bin/loadgen -url "http://$BENCH_ADDR" -users "$USERS" -rate "$RATE" -duration "$DURATION" \
 			-warmup "$WARMUP" -conns "$CONNS" -convs "$LOADGEN_CONVS" -timeout "$LOADGEN_TIMEOUT" -max-in-flight "$LOADGEN_MAX_IN_FLIGHT" \
-			-groups "$LOADGEN_GROUPS" -timeline "$OUT/timeline-$engine.csv" -pid "$SERVER_PID" -pg-pid "${PG_PID:-0}" ${profile_args[@]+"${profile_args[@]}"} -json \
+			-groups "$LOADGEN_GROUPS" -timeline "$OUT/timeline-$engine.csv" -send-timeline "$OUT/sends-$engine.csv" -pid "$SERVER_PID" -pg-pid "${PG_PID:-0}" ${profile_args[@]+"${profile_args[@]}"} -json \
 			>"$OUT/loadgen-$engine.json" 2> >(tee "$OUT/loadgen-$engine.txt" >&2)
 		rc=$?
 		set -e
@@ -184,6 +185,16 @@ if [ "$SKIP_LOADGEN" != 1 ]; then
 		fi
 		say "stop the server"
 		stop_server
+		if [ "$BENCH_PUSH" = 1 ]; then
+			# When each job was inserted, came due, started and ended (Unix ms), to set beside
+			# the sends' timeline: which of a job's moments the slow sends fell on.
+			psql_admin -d "$DB" -c "COPY (SELECT id, kind, queue, state,
+				round(extract(epoch FROM created_at) * 1000, 3) AS created_ms,
+				round(extract(epoch FROM scheduled_at) * 1000, 3) AS scheduled_ms,
+				round(extract(epoch FROM attempted_at) * 1000, 3) AS attempted_ms,
+				round(extract(epoch FROM finalized_at) * 1000, 3) AS finalized_ms
+				FROM river_job ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER)" >"$OUT/jobs-$engine.csv"
+		fi
 		if grep -q '"level":"ERROR"' "$OUT/server-$engine.log"; then
 			echo "server logged $(grep -c '"level":"ERROR"' "$OUT/server-$engine.log") errors; the first ones:"
 			grep '"level":"ERROR"' "$OUT/server-$engine.log" | head -5

@@ -67,6 +67,10 @@ type config struct {
 	// (ms from the measured window's start) and its send→delivered latency (ms), to see
 	// when the slow ones happened.
 	Timeline string
+	// SendTimeline, when set, is a CSV file of every measured send that succeeded: when it
+	// was due (Unix ms, to line up with the server's own timestamps, e.g. River's jobs) and
+	// its due→201 latency (ms).
+	SendTimeline string
 }
 
 func defaultConfig() config {
@@ -111,6 +115,7 @@ func main() {
 	fs.DurationVar(&cfg.ProfileFor, "profile-for", 20*time.Second, "length of the CPU profile (at most -duration)")
 	fs.StringVar(&cfg.ProfileOut, "profile-out", "cpu.pprof", "where to write the CPU profile")
 	fs.StringVar(&cfg.Timeline, "timeline", "", "write every measured delivery here as CSV: due_ms (from the measured window's start), latency_ms")
+	fs.StringVar(&cfg.SendTimeline, "send-timeline", "", "write every measured send here as CSV: due_unix_ms, latency_ms (due → 201)")
 	selfProfile := fs.String("self-profile", "", "write the generator's own CPU profile of the whole run here: where its share of the machine goes")
 	fs.Parse(os.Args[1:])
 

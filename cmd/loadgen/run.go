@@ -190,6 +190,12 @@ func run(ctx context.Context, cfg config, log io.Writer) (*summary, error) {
 			sum.Profile = cfg.ProfileOut
 		}
 	}
+	// Before summarize, which sorts the latencies in place.
+	if cfg.SendTimeline != "" {
+		if err := writeTimeline(cfg.SendTimeline, "due_unix_ms,latency_ms", time.Time{}, st.sendDue, st.sendLat); err != nil {
+			sum.Notes = append(sum.Notes, "send timeline: "+err.Error())
+		}
+	}
 	sum.SendLatency = summarize(st.sendLat)
 	sum.QueueDelay = summarize(st.lag)
 
@@ -234,7 +240,7 @@ func run(ctx context.Context, cfg config, log io.Writer) (*summary, error) {
 	sum.Streams.CatchUpErrors = b.catchUpErrors.Load()
 	sum.Streams.Errors = b.streamErrs
 	if cfg.Timeline != "" {
-		if err := writeTimeline(cfg.Timeline, measuredStart, due, lat); err != nil {
+		if err := writeTimeline(cfg.Timeline, "due_ms,latency_ms", measuredStart, due, lat); err != nil {
 			sum.Notes = append(sum.Notes, "timeline: "+err.Error())
 		}
 	}
@@ -414,6 +420,7 @@ type sendStats struct {
 	mu         sync.Mutex
 	sent       []sentMsg
 	sendLat    []int64 // µs from the due time to the 201, measured sends that succeeded
+	sendDue    []int64 // each sendLat's due time, Unix µs (for the send timeline)
 	lag        []int64 // µs from the due time to the send's goroutine running (the generator's own lag)
 	ok         int64
 	measuredOK int64
@@ -597,6 +604,7 @@ func (b *bench) sendOne(ctx context.Context, s sendSlot, measuredStart, measured
 	if s.measured {
 		st.measuredOK++
 		st.sendLat = append(st.sendLat, done.Sub(s.at).Microseconds())
+		st.sendDue = append(st.sendDue, s.at.UnixMicro())
 		if done.After(st.lastDone) {
 			st.lastDone = done
 		}
@@ -917,16 +925,20 @@ func sortedKeys(m map[string]int64) []string {
 	return keys
 }
 
-// writeTimeline writes each measured delivery as "due_ms,latency_ms", in order of due time.
-func writeTimeline(path string, measuredStart time.Time, due, lat []int64) error {
+// writeTimeline writes each latency (µs) with its due time (Unix µs) as ms, in order of due
+// time: the due time counted from origin, or as Unix ms when origin is zero.
+func writeTimeline(path, header string, origin time.Time, due, lat []int64) error {
 	idx := make([]int, len(due))
 	for i := range idx {
 		idx[i] = i
 	}
 	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(due[a], due[b]) })
 	var buf bytes.Buffer
-	buf.WriteString("due_ms,latency_ms\n")
-	start := measuredStart.UnixMicro()
+	buf.WriteString(header + "\n")
+	var start int64
+	if !origin.IsZero() {
+		start = origin.UnixMicro()
+	}
 	for _, i := range idx {
 		fmt.Fprintf(&buf, "%.3f,%.3f\n", float64(due[i]-start)/1000, float64(lat[i])/1000)
 	}

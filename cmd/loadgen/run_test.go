@@ -295,26 +295,16 @@ func TestRunAgainstAFakeServerCountsWhatTheStreamsMissed(t *testing.T) {
 
 	cfg := testConfig(srv.URL, secret)
 	cfg.Timeline = filepath.Join(t.TempDir(), "timeline.csv")
+	cfg.SendTimeline = filepath.Join(t.TempDir(), "sends.csv")
+	before := time.Now()
 	sum, err := run(context.Background(), cfg, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The timeline has a row for every measured delivery, in order of due time.
-	timeline, err := os.ReadFile(cfg.Timeline)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows := strings.Split(strings.TrimSpace(string(timeline)), "\n")
-	if rows[0] != "due_ms,latency_ms" || int64(len(rows)-1) != sum.DeliveryLatency.Count {
-		t.Errorf("timeline: header %q and %d rows, want due_ms,latency_ms and %d", rows[0], len(rows)-1, sum.DeliveryLatency.Count)
-	}
-	for i, prev := 1, -1e9; i < len(rows); i++ {
-		var due, lat float64
-		if _, err := fmt.Sscanf(rows[i], "%f,%f", &due, &lat); err != nil || due < prev || due < 0 || lat <= 0 {
-			t.Fatalf("timeline row %d %q after due %.3f: want due_ms,latency_ms in order", i, rows[i], prev)
-		}
-		prev = due
-	}
+	// The timelines have a row for every measured delivery and send, in order of due time:
+	// the deliveries' from the window's start, the sends' as Unix ms of this run.
+	checkTimeline(t, cfg.Timeline, "due_ms,latency_ms", sum.DeliveryLatency.Count, 0, float64(time.Since(before).Milliseconds()))
+	checkTimeline(t, cfg.SendTimeline, "due_unix_ms,latency_ms", sum.SendLatency.Count, float64(before.UnixMilli()), float64(time.Now().UnixMilli()))
 	if sum.Conversations.Direct != 10 || sum.Conversations.Group != 2 {
 		t.Errorf("conversations = %+v, want 10 direct and 2 groups", sum.Conversations)
 	}
@@ -491,5 +481,31 @@ func TestMaxInFlightShedsAndCounts(t *testing.T) {
 	}
 	if sum.Sends.PerSecond < 20 || sum.Sends.PerSecond > 130 {
 		t.Errorf("achieved %.1f/s, want the server's 100/s", sum.Sends.PerSecond)
+	}
+}
+
+// checkTimeline checks the CSV file at path: header, then count rows of "due,latency" with
+// due in [from, to] and in order, and every latency above zero.
+func checkTimeline(t *testing.T, path, header string, count int64, from, to float64) {
+	t.Helper()
+	timeline, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.Split(strings.TrimSpace(string(timeline)), "\n")
+	if rows[0] != header || int64(len(rows)-1) != count || count == 0 {
+		t.Errorf("%s: header %q and %d rows, want %s and %d", path, rows[0], len(rows)-1, header, count)
+	}
+	latencyOrder := true // each row's latency is its own: not also in order of latency
+	for i, prev, prevLat := 1, from, 0.0; i < len(rows); i++ {
+		var due, lat float64
+		if _, err := fmt.Sscanf(rows[i], "%f,%f", &due, &lat); err != nil || due < prev || due > to || lat <= 0 {
+			t.Fatalf("%s row %d %q after due %.3f: want %s in order, due up to %.0f", path, i, rows[i], prev, header, to)
+		}
+		latencyOrder = latencyOrder && lat >= prevLat
+		prev, prevLat = due, lat
+	}
+	if latencyOrder && count >= 50 {
+		t.Errorf("%s: %d rows in order of due time and of latency too: latencies sorted apart from their times", path, count)
 	}
 }
