@@ -26,23 +26,23 @@ const PageSize = 50
 // Service runs the use cases against the database and announces their effects on the
 // realtime engine.
 type Service struct {
-	pushWindows pushWindows // the push jobs this process committed (chat/push.go)
-	db          *store.DB
-	events      realtime.Engine
-	logger      *slog.Logger
-	metrics     *metrics
-	limits      *ratelimit.Limits
-	files       *Files                           // nil until EnableFiles
-	notify      *NotifyConfig                    // nil: DefaultNotifyConfig
-	push        *Push                            // nil until EnablePush
-	convLocks   [conversationLocks]chan struct{} // one slot each: the ordering locks (chat/send.go)
-	sendQueue   sendQueue                        // sends waiting to be stored (chat/send.go)
-	sendSlots   chan struct{}                    // one token per send transaction running (chat/send.go)
-	lockFreed   wakeup                           // woken when an ordering lock is let go (chat/send.go)
-	lastStored  lastMessages                     // each conversation's last message sent here (chat/runs.go)
-	presence    presenceQueue                    // users gone offline, to store and announce (chat/presence_batch.go)
-	receipts    receiptQueue                     // groups' receipts being coalesced (chat/read.go)
-	typing      typingAnnounced                  // when each typist was last announced (chat/presence.go)
+	pushSweeps pushSweeps // the push sweep this process committed last (chat/push.go)
+	db         *store.DB
+	events     realtime.Engine
+	logger     *slog.Logger
+	metrics    *metrics
+	limits     *ratelimit.Limits
+	files      *Files                           // nil until EnableFiles
+	notify     *NotifyConfig                    // nil: DefaultNotifyConfig
+	push       *Push                            // nil until EnablePush
+	convLocks  [conversationLocks]chan struct{} // one slot each: the ordering locks (chat/send.go)
+	sendQueue  sendQueue                        // sends waiting to be stored (chat/send.go)
+	sendSlots  chan struct{}                    // one token per send transaction running (chat/send.go)
+	lockFreed  wakeup                           // woken when an ordering lock is let go (chat/send.go)
+	lastStored lastMessages                     // each conversation's last message sent here (chat/runs.go)
+	presence   presenceQueue                    // users gone offline, to store and announce (chat/presence_batch.go)
+	receipts   receiptQueue                     // groups' receipts being coalesced (chat/read.go)
+	typing     typingAnnounced                  // when each typist was last announced (chat/presence.go)
 }
 
 // NewService answers a Service on db that publishes to events, registers its metrics

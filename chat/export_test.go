@@ -1,6 +1,9 @@
 package chat
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // HoldThumbnailPixels takes n pixels of the thumbnail decoding budget, as a job decoding
 // a picture that large does, until release is called.
@@ -8,16 +11,21 @@ func (s *Service) HoldThumbnailPixels(ctx context.Context, n int64) (release fun
 	return s.files.decodePixels(ctx, n)
 }
 
-// ForgetPushWindows forgets the windows whose job this process committed, as another
-// process would not know them.
-func (s *Service) ForgetPushWindows() {
-	s.pushWindows.mu.Lock()
-	s.pushWindows.m = nil
-	s.pushWindows.mu.Unlock()
+// ForgetPushSweeps forgets the window whose sweep this process committed, as another
+// process would not know it.
+func (s *Service) ForgetPushSweeps() {
+	s.pushSweeps.mu.Lock()
+	s.pushSweeps.latest = time.Time{}
+	s.pushSweeps.mu.Unlock()
 }
 
 // RunPushJob runs a conversation's push job now, as its worker does.
 func (s *Service) RunPushJob(ctx context.Context, a PushArgs) error { return s.pushMessage(ctx, a) }
+
+// RunPushSweep runs the sweep of the window that began at since, now, as its worker does.
+func (s *Service) RunPushSweep(ctx context.Context, since time.Time) error {
+	return s.pushSweep(ctx, PushSweepArgs{Since: since.UnixMilli()})
+}
 
 // HoldConversation takes convID's ordering lock, as a send storing its batch holds it,
 // until release is called: sends meanwhile wait in the conversation's queue.

@@ -943,7 +943,7 @@ func (s *Service) storeFileMessage(ctx context.Context, up *store.JobUpload) err
 				}
 			}
 			if fm.Created {
-				_, err := s.enqueuePush(ctx, tx, fm.Message) // not recorded: a file message is rare
+				err := s.enqueuePush(ctx, tx, fm.Message)
 				return err
 			}
 			return nil

@@ -26,15 +26,16 @@ import (
 	"github.com/dreamseed/messenger/store"
 )
 
-// Push is what web push needs: one job per conversation and Delay window, enqueued (unique)
-// in the transaction of each message of the window and run after it, decides at run time
-// who gets a push and sends each the conversation's newest message they have not read.
+// Push is what web push needs: one sweep per Delay window, enqueued (unique) in the
+// transaction of each message of the window and run after it, enqueues the job of each
+// conversation with a member away; that job decides at run time who gets a push and sends
+// each the conversation's newest message they have not read.
 type Push struct {
 	Sender *push.Sender
 	Jobs   *jobs.Runner
-	// Delay is the window of the conversation's job (MESSENGER_PUSH_DELAY): the messages of
-	// one window share a job, run between Delay and twice Delay after each of them (at least
-	// a second), so a message read at once over a live stream never pushes.
+	// Delay is the sweep's window (MESSENGER_PUSH_DELAY): the messages of one window share a
+	// sweep, run between Delay and twice Delay after each of them (at least a second), so a
+	// message read at once over a live stream never pushes.
 	Delay time.Duration
 	// ConversationURL is the notification's link, {id} replaced by the conversation's id.
 	ConversationURL string
@@ -98,8 +99,8 @@ func (s *Service) pushSubscriptionCount() float64 {
 // (anyone with the app role can insert a job): recipients are the conversation's active
 // members, and what a member is pushed is their own newest unread message of it, read as
 // a member; a message already pushed to a member is not pushed again (push_marks).
+// A window's sweep (PushSweepArgs) enqueues it for a conversation with a member away.
 type PushArgs struct {
-	// ConversationID is the job's unique argument: one job per conversation and window.
 	ConversationID int64 `json:"conversation_id" river:"unique"`
 	// UserID, when set, limits the job to one recipient (their quiet hours ended, a retry).
 	UserID int64 `json:"user_id,omitempty" river:"unique"`
@@ -108,40 +109,61 @@ type PushArgs struct {
 	SubscriptionID string `json:"subscription_id,omitempty"`
 	Retry          int    `json:"retry,omitempty"`
 	at             time.Time
-	window         time.Duration // the conversation's job: unique by conversation and window
 }
 
 // Kind names the job.
 func (PushArgs) Kind() string { return "push_message" }
-
-// Hooks: a conversation's window job goes in available at its time (jobs.AvailableAtItsTime):
-// one a conversation every few seconds, past River's scheduler.
-func (PushArgs) Hooks() []rivertype.Hook {
-	return []rivertype.Hook{jobs.AvailableAtItsTime(func(a rivertype.JobArgs) bool {
-		p, ok := a.(PushArgs)
-		return ok && p.window > 0
-	})}
-}
 
 // QueuePush is the push jobs' queue: a runner that registers the push worker works it too
 // (jobs.Config.Queues). A group's message gives a burst of them, which neither waits behind
 // the files' scans nor holds them up, and takes a bounded share of the machine.
 const QueuePush = "push"
 
-// InsertOpts schedules the job; the conversation's job is unique by its id and window
-// (River's unique insert: a second message of the window finds the job there and adds none),
-// and a member's job for the end of their quiet hours by conversation and member while it
-// waits: the windows of a night give one push at its end, not one each.
+// InsertOpts schedules the job; a member's job for the end of their quiet hours is unique
+// by conversation and member while it waits: the windows of a night give one push at its
+// end, not one each. A conversation's job is not unique: one that runs while another does
+// pushes nobody twice (PushClaim), and one skipped because another had begun would miss
+// what came after that one read.
 func (a PushArgs) InsertOpts() river.InsertOpts {
 	o := river.InsertOpts{MaxAttempts: pushAttempts, Queue: QueuePush, ScheduledAt: a.at}
-	switch {
-	case a.window > 0:
-		o.UniqueOpts = river.UniqueOpts{ByArgs: true, ByPeriod: a.window}
-	case a.UserID != 0 && a.SubscriptionID == "":
+	if a.UserID != 0 && a.SubscriptionID == "" {
 		o.UniqueOpts = river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{rivertype.JobStateAvailable,
 			rivertype.JobStatePending, rivertype.JobStateRetryable, rivertype.JobStateRunning, rivertype.JobStateScheduled}}
 	}
 	return o
+}
+
+// PushSweepArgs is a window's push sweep: every message's transaction enqueues its window's
+// (unique: the window's first message inserts it, the others find it there), and it runs
+// Delay after the window ends. It asks which members of the conversations active since the
+// window began might get a push (app_push_sweep), which of them are live, and enqueues the
+// conversation's job (PushArgs) where one is away: one job a window, not one a conversation,
+// and no conversation job at all for the messages seen live, which are most.
+type PushSweepArgs struct {
+	// Since is the window's start, Unix ms: the sweep looks at conversations active since a
+	// window before it (a message committed late, or stamped by a clock a little behind),
+	// and never further back than pushSweepMaxAge (it is not trusted either).
+	Since  int64 `json:"since" river:"unique"`
+	at     time.Time
+	window time.Duration
+}
+
+// Kind names the job.
+func (PushSweepArgs) Kind() string { return "push_sweep" }
+
+// pushSweepMaxAge bounds how far back a sweep looks, whatever its arguments say.
+const pushSweepMaxAge = time.Hour
+
+// Hooks: the sweep goes in available at its time (jobs.AvailableAtItsTime), past River's
+// scheduler.
+func (PushSweepArgs) Hooks() []rivertype.Hook {
+	return []rivertype.Hook{jobs.AvailableAtItsTime(func(rivertype.JobArgs) bool { return true })}
+}
+
+// InsertOpts schedules the sweep at its window's end plus Delay, unique by its window.
+func (a PushSweepArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: pushAttempts, Queue: QueuePush, ScheduledAt: a.at,
+		UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
 type pushWorker struct {
@@ -154,109 +176,139 @@ func (w *pushWorker) Work(ctx context.Context, job *river.Job[PushArgs]) error {
 	return w.s.pushMessage(ctx, job.Args)
 }
 
-// RegisterPushWorker adds the push job to w.
-func (s *Service) RegisterPushWorker(w *river.Workers) { river.AddWorker(w, &pushWorker{s: s}) }
-
-// enqueuePush puts the conversation's push job of the window in tx, the message's own
-// transaction, unless the window has it already. All messages of a window get the same
-// scheduled time, the window's end plus Delay, which is also what River's period is taken of.
-// It answers the window to record with pushEnqueued once tx committed; nothing is inserted
-// when this process committed the window's job already (pushWindows).
-func (s *Service) enqueuePush(ctx context.Context, tx *store.Tx, msg messenger.Message) (pushWindow, error) {
-	w := s.pushWindowOf(msg)
-	if w.conv == 0 || s.pushWindows.has(w) {
-		return pushWindow{}, nil
-	}
-	return w, s.enqueuePushWindow(ctx, tx, w)
+type pushSweepWorker struct {
+	river.WorkerDefaults[PushSweepArgs]
+	s *Service
 }
 
-// pushWindowOf answers the window of msg's conversation job (none without push). Each
-// conversation's windows start at a phase of its own, spread over the window by its id, so
-// that the conversations' first messages of a window, each of which inserts its job, come
-// evenly over time and not all in the same instant at every multiple of the window.
-func (s *Service) pushWindowOf(msg messenger.Message) pushWindow {
+func (w *pushSweepWorker) Work(ctx context.Context, job *river.Job[PushSweepArgs]) error {
+	return w.s.pushSweep(ctx, job.Args)
+}
+
+// RegisterPushWorker adds the push jobs to w.
+func (s *Service) RegisterPushWorker(w *river.Workers) {
+	river.AddWorker(w, &pushWorker{s: s})
+	river.AddWorker(w, &pushSweepWorker{s: s})
+}
+
+// PushJobKinds are the kinds of job web push enqueues.
+func PushJobKinds() []string { return []string{PushArgs{}.Kind(), PushSweepArgs{}.Kind()} }
+
+// pushSlot is a window of the push sweep: its start and when its sweep runs.
+type pushSlot struct {
+	start, at time.Time
+	window    time.Duration
+}
+
+// pushSlotOf answers the window of a message committed now (none without push).
+func (s *Service) pushSlotOf(now time.Time) (pushSlot, bool) {
 	if s.push == nil || s.push.Jobs == nil {
-		return pushWindow{}
+		return pushSlot{}, false
 	}
-	return pushWindowAt(msg.ConversationID, time.Now(), s.push.Delay)
+	return pushSlotAt(now, s.push.Delay), true
 }
 
-// pushWindowAt answers conversation conv's window at time now: it ends at the first of
-// its phase plus a multiple of the window after now, and its job runs Delay after that.
-func pushWindowAt(conv int64, now time.Time, delay time.Duration) pushWindow {
+// pushSlotAt answers the window at time now: windows are Delay long (at least a second),
+// from multiples of it, and a window's sweep runs Delay after its end.
+func pushSlotAt(now time.Time, delay time.Duration) pushSlot {
 	window := max(delay, time.Second)
-	phase := time.Duration(uint64(conv) * 0x9E3779B97F4A7C15 % uint64(window))
-	end := now.Add(-phase).Truncate(window).Add(phase + window)
-	return pushWindow{conv: conv, at: end.Add(delay)}
+	start := now.Truncate(window)
+	return pushSlot{start: start, at: start.Add(window + delay), window: window}
 }
 
-// enqueuePushWindow puts the job of window w in tx.
-func (s *Service) enqueuePushWindow(ctx context.Context, tx *store.Tx, w pushWindow) error {
-	return s.enqueuePushWindows(ctx, tx, []pushWindow{w})
+// enqueueSweep puts window w's sweep in tx, the message's own transaction.
+func (s *Service) enqueueSweep(ctx context.Context, tx *store.Tx, w pushSlot) error {
+	return tx.Enqueue(ctx, s.push.Jobs, PushSweepArgs{Since: w.start.UnixMilli(), at: w.at, window: w.window})
 }
 
-// enqueuePushWindows puts the jobs of windows ws in tx, in one insert.
-func (s *Service) enqueuePushWindows(ctx context.Context, tx *store.Tx, ws []pushWindow) error {
-	if len(ws) == 0 {
+// enqueuePush puts the sweep of msg's window in tx, the message's own transaction (a file
+// message's, not recorded in sweeps: it is rare).
+func (s *Service) enqueuePush(ctx context.Context, tx *store.Tx, _ messenger.Message) error {
+	w, ok := s.pushSlotOf(time.Now())
+	if !ok {
 		return nil
 	}
+	return s.enqueueSweep(ctx, tx, w)
+}
+
+// pushSweeps remembers the latest window whose sweep this process committed, so that the
+// window's later messages skip River's unique insert (which would meet the job's row).
+type pushSweeps struct {
+	mu     sync.Mutex
+	latest time.Time
+}
+
+func (p *pushSweeps) has(w pushSlot) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.latest.Equal(w.start)
+}
+
+func (p *pushSweeps) add(w pushSlot) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if w.start.After(p.latest) {
+		p.latest = w.start
+	}
+}
+
+// pushSweep runs a window's sweep: the conversations active since a window before its start
+// with a member who might get a push and is away get their job, now.
+func (s *Service) pushSweep(ctx context.Context, a PushSweepArgs) error {
+	if s.push == nil {
+		return errors.New("push is not enabled in this process")
+	}
 	window := max(s.push.Delay, time.Second)
-	args := make([]river.JobArgs, len(ws))
-	for i, w := range ws {
-		args[i] = PushArgs{ConversationID: w.conv, at: w.at, window: window}
+	since := time.UnixMilli(a.Since).Add(-window)
+	if floor := time.Now().Add(-pushSweepMaxAge); since.Before(floor) {
+		since = floor
 	}
-	return tx.EnqueueMany(ctx, s.push.Jobs, args)
-}
-
-// pushEnqueued records, after the transaction's commit, that the window's job is there.
-func (s *Service) pushEnqueued(w pushWindow) {
-	if w.conv != 0 {
-		s.pushWindows.add(w)
+	cands, err := store.InTxValue(ctx, s.db, nobody, func(tx *store.Tx) (map[int64][]int64, error) {
+		return tx.PushSweep(ctx, since)
+	})
+	if err != nil || len(cands) == 0 {
+		return err
 	}
-}
-
-// pushWindow is a conversation's push job: its conversation and scheduled time.
-type pushWindow struct {
-	conv int64
-	at   time.Time
-}
-
-// pushWindows are the windows whose job this process committed, so that the window's later
-// messages skip River's unique insert (which would meet the job's row and update it to
-// itself, a row version each): the conversation's latest only, forgotten once past.
-type pushWindows struct {
-	mu sync.Mutex
-	m  map[int64]time.Time
-}
-
-// pushWindowsMax bounds the map: past that, the windows already past are forgotten.
-const pushWindowsMax = 100_000
-
-func (p *pushWindows) has(w pushWindow) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	at, ok := p.m[w.conv]
-	return ok && at.Equal(w.at)
-}
-
-func (p *pushWindows) add(w pushWindow) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.m == nil {
-		p.m = map[int64]time.Time{}
+	var ids []int64
+	for _, users := range cands {
+		ids = append(ids, users...)
 	}
-	if len(p.m) >= pushWindowsMax {
-		now := time.Now()
-		for id, at := range p.m {
-			if at.Before(now) {
-				delete(p.m, id)
-			}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	online := make(map[int64]bool, len(ids))
+	for chunk := range slices.Chunk(ids, pushSweepPresenceChunk) {
+		live, err := s.events.Online(ctx, chunk)
+		if err != nil {
+			return fmt.Errorf("push sweep: presence: %w", err)
+		}
+		for id, on := range live {
+			online[id] = on
 		}
 	}
-	if len(p.m) < pushWindowsMax {
-		p.m[w.conv] = w.at
+	var convs []int64
+	for conv, users := range cands {
+		if slices.ContainsFunc(users, func(id int64) bool { return !online[id] }) {
+			convs = append(convs, conv)
+		}
 	}
+	slices.Sort(convs)
+	for chunk := range slices.Chunk(convs, pushSweepInsertChunk) {
+		args := make([]river.JobArgs, len(chunk))
+		for i, conv := range chunk {
+			args[i] = PushArgs{ConversationID: conv}
+		}
+		if err := s.db.InTx(ctx, nobody, func(tx *store.Tx) error { return tx.EnqueueMany(ctx, s.push.Jobs, args) }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
+
+// The sweep asks presence and inserts conversation jobs this many at a time.
+const (
+	pushSweepPresenceChunk = 1000
+	pushSweepInsertChunk   = 500
+)
 
 // pushRecipient is a member who gets a push, with their subscriptions.
 type pushRecipient struct {

@@ -113,8 +113,8 @@ func (e *pushEnv) count(q string, args ...any) int {
 func (e *pushEnv) settled() {
 	e.t.Helper()
 	eventuallyTB(e.t, "push jobs done", func() bool {
-		return e.count(`SELECT count(*) FROM river_job WHERE kind = 'push_message'
-		                   AND (state IN ('available', 'running', 'retryable') OR (state = 'scheduled' AND scheduled_at < now() + interval '1 minute'))`) == 0
+		return e.count(`SELECT count(*) FROM river_job WHERE kind IN ('push_message', 'push_sweep')
+		                   AND (state IN ('running', 'retryable') OR (state IN ('available', 'scheduled') AND scheduled_at < now() + interval '1 minute'))`) == 0
 	})
 }
 
@@ -259,6 +259,77 @@ func TestNoPushWhenReadOrWatching(t *testing.T) {
 	}
 	e.send(u.teacher, g, "두 번째")
 	e.svcP.Wait(t, student, 1, 20*time.Second)
+}
+
+// TestPushSweep: a window's sweep enqueues the job of each conversation active in it with
+// a member who might get a push and is away (push on, not muted, not read up to the newest
+// message nor pushed it, with a subscription), and of no other: a conversation whose
+// members are all watching, or whose away members could get no push, costs no job.
+func TestPushSweep(t *testing.T) {
+	e := newPushEnv(t, pushOpts{delay: time.Hour}) // the sweeps run here, not by River
+	u := e.users()
+	watcher := storetest.MustSignIn(t, e.db, "p5", "한학부모", "org-a", "zone-a", messenger.RoleParent)
+	e.subscribe(u.parent)
+	e.subscribe(watcher)
+	away := e.group(u.teacher, "away", u.parent)
+	watching := e.group(u.teacher, "watching", watcher)
+	unsubscribed := e.group(u.teacher, "no subscription", u.student)
+	muted := e.group(u.teacher, "muted", u.parent)
+	read := e.group(u.teacher, "read", u.parent)
+	quiet := e.group(u.teacher, "nothing new", u.parent)
+	if _, err := e.engine.Connect(context.Background(), watcher.ID, "tab-1"); err != nil {
+		t.Fatal(err)
+	}
+	e.exec(`UPDATE conversation_participants SET muted_until = 'infinity' WHERE conversation_id = $1 AND user_id = $2`, muted, u.parent.ID)
+	e.send(u.teacher, quiet, "지난 시간의 메시지")
+	e.exec(`UPDATE conversations SET last_message_at = now() - interval '3 hours' WHERE id = $1`, quiet)
+	for _, g := range []int64{away, watching, unsubscribed, muted, read} {
+		m := e.send(u.teacher, g, "알림장 확인 부탁드립니다")
+		if g == read {
+			if err := e.svc.MarkRead(context.Background(), u.parent, g, m.Seq); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := e.svc.RunPushSweep(context.Background(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	jobs := func() map[int64]int {
+		rows, err := e.owner.Query(`SELECT (args->>'conversation_id')::bigint, count(*) FROM river_job WHERE kind = 'push_message' GROUP BY 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		got := map[int64]int{}
+		for rows.Next() {
+			var conv int64
+			var n int
+			if err := rows.Scan(&conv, &n); err != nil {
+				t.Fatal(err)
+			}
+			got[conv] = n
+		}
+		return got
+	}
+	if got := jobs(); len(got) != 1 || got[away] != 1 {
+		t.Fatalf("jobs by conversation %v, want one, of %d only", got, away)
+	}
+	// The job pushes the away member. The watcher closes the tab: the next sweep enqueues
+	// their conversation's job, and not the pushed one's again. A forged sweep from long ago
+	// looks no further back than an hour: not at "nothing new".
+	e.settled()
+	if n := len(e.svcP.Pushes(nil)); n != 1 {
+		t.Fatalf("%d pushes from the first sweep's job, want 1", n)
+	}
+	if _, err := e.engine.Disconnect(context.Background(), watcher.ID, "tab-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.RunPushSweep(context.Background(), time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if got := jobs(); len(got) != 2 || got[away] != 1 || got[watching] != 1 {
+		t.Fatalf("jobs by conversation %v after the second sweep, want one of %d and one of %d", got, away, watching)
+	}
 }
 
 // TestPushMuteKeywords: a muted member gets nothing; a member with keywords only a message

@@ -388,16 +388,17 @@ func (s *Service) storeSplit(ctx context.Context, groups []store.SendGroup, trie
 }
 
 // storeBatch runs one transaction of the groups' sends (in order of conversation id), with
-// their announcement audits and each conversation's push job, in at most tries tries; it
+// their announcement audits and the push sweep of their window, in at most tries tries; it
 // answers how many it took.
 func (s *Service) storeBatch(ctx context.Context, groups []store.SendGroup, tries int) ([][]store.BatchSent, int, error) {
 	var (
 		results [][]store.BatchSent
-		windows []pushWindow
+		sweep   bool
 	)
+	slot, push := s.pushSlotOf(time.Now())
 	alone := len(groups) == 1 && len(groups[0].Sends) == 1
 	used, err := s.db.InTxAttempts(ctx, nobody, tries, func(tx *store.Tx) error {
-		windows = windows[:0]
+		sweep = false
 		var err error
 		if results, err = tx.InsertMessages(ctx, groups); err != nil {
 			return err
@@ -411,6 +412,7 @@ func (s *Service) storeBatch(ctx context.Context, groups []store.SendGroup, trie
 				if !r.Created {
 					continue
 				}
+				sweep = true
 				if r.ZoneID != 0 {
 					if err := tx.ActAs(ctx, g.Sends[i].Sender); err != nil {
 						return err
@@ -419,24 +421,22 @@ func (s *Service) storeBatch(ctx context.Context, groups []store.SendGroup, trie
 						return err
 					}
 				}
-				// The conversation's push job of the window, whoever is away: it decides when
-				// it runs. One per window, however many of the batch fall in it.
-				w := s.pushWindowOf(r.Message)
-				if w.conv == 0 || slices.Contains(windows, w) || s.pushWindows.has(w) {
-					continue
-				}
-				windows = append(windows, w)
 			}
 		}
-		// The batch's new windows in one insert; River's tables take a job from any
-		// transaction (store/river.go), so no sender's identity is needed.
-		return s.enqueuePushWindows(ctx, tx, windows)
+		// The window's push sweep, whoever is away: it decides when it runs. One per window,
+		// however many messages fall in it; River's tables take a job from any transaction
+		// (store/river.go), so no sender's identity is needed.
+		sweep = sweep && push && !s.pushSweeps.has(slot)
+		if !sweep {
+			return nil
+		}
+		return s.enqueueSweep(ctx, tx, slot)
 	})
 	if err != nil {
 		return nil, used, err
 	}
-	for _, w := range windows {
-		s.pushEnqueued(w)
+	if sweep {
+		s.pushSweeps.add(slot)
 	}
 	return results, used, nil
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/lib/pq"
 
@@ -129,6 +130,26 @@ func (tx *Tx) PushMarks(ctx context.Context, convID int64) (map[int64]int64, err
 			return nil, err
 		}
 		out[id] = seq
+	}
+	return out, rows.Err()
+}
+
+// PushSweep answers, for each conversation with a message since since, the members who
+// might get a push if they are away (app_push_sweep): jobs only. A conversation none of
+// whose members might is not in it.
+func (tx *Tx) PushSweep(ctx context.Context, since time.Time) (map[int64][]int64, error) {
+	rows, err := tx.tx.QueryContext(ctx, `SELECT conversation_id, user_id FROM app_push_sweep($1)`, since)
+	if err != nil {
+		return nil, fmt.Errorf("push sweep: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64][]int64{}
+	for rows.Next() {
+		var conv, user int64
+		if err := rows.Scan(&conv, &user); err != nil {
+			return nil, err
+		}
+		out[conv] = append(out[conv], user)
 	}
 	return out, rows.Err()
 }

@@ -101,7 +101,7 @@ func startFiles(ctx context.Context, cfg config, appDSN string, db *store.DB, sv
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewDBStatsCollector(jobsDB, "messenger_jobs"))
 	jc := jobs.Config{Workers: cfg.JobWorkers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter,
-		Kinds: []string{chat.ScanArgs{}.Kind(), chat.ThumbnailArgs{}.Kind(), chat.DeleteArgs{}.Kind(), chat.PushArgs{}.Kind()}}
+		Kinds: append([]string{chat.ScanArgs{}.Kind(), chat.ThumbnailArgs{}.Kind(), chat.DeleteArgs{}.Kind()}, chat.PushJobKinds()...)}
 	conns := cfg.JobWorkers + 4
 	if cfg.PushOn() {
 		jc.Queues = map[string]int{chat.QueuePush: cfg.Push.Workers}
