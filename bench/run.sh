@@ -34,8 +34,9 @@
 # BENCH_WAITS (0: 1 samples what the server's PostgreSQL backends wait on during the load)
 # BENCH_WAIT_QUIET (0: seconds to wait for the machine to be quiet, below 20 % of a core,
 # before each measurement; a busy machine measures its neighbours too)
-# BENCH_PUSH (0: 1 gives the server VAPID keys, so every send also enqueues its push job;
-# the jobs' times are saved as jobs-<engine>.csv, beside the sends' sends-<engine>.csv)
+# BENCH_PUSH (0: 1 gives the server VAPID keys and every user a push subscription, so each
+# window's push sweep asks about every member (all live: no push is sent); the jobs' times
+# are saved as jobs-<engine>.csv, beside the sends' sends-<engine>.csv)
 # BENCH_STATEMENTS (0: 1 also measures what each of the send's statements costs, on a
 # private PostgreSQL with pg_stat_statements: bench/statements.sh)
 # BENCH_PGHOST (127.0.0.1) BENCH_PGPORT (5432) BENCH_PGUSER (postgres) BENCH_DB
@@ -135,7 +136,7 @@ fi
 if [ "$BENCH_PUSH" = 1 ]; then
 	# shellcheck disable=SC2207
 	rate_env+=($(./bin/messenger vapid-keys) MESSENGER_VAPID_SUBJECT=mailto:bench@localhost.localdomain)
-	echo "bench: web push on (VAPID keys for this run): every send enqueues its push job"
+	echo "bench: web push on (VAPID keys for this run, every user subscribed): each window's sweep asks who is away"
 fi
 
 LOADGEN_RC=0
@@ -164,6 +165,10 @@ if [ "$SKIP_LOADGEN" != 1 ]; then
 			) &
 			WAITS_PID=$!
 		fi
+		push_args=()
+		if [ "$BENCH_PUSH" = 1 ]; then
+			push_args=(-push-subscribe)
+		fi
 		profile_args=()
 		if [ "$BENCH_PROFILE" = 1 ]; then
 			profile_args=(-profile-url "http://$BENCH_PPROF_ADDR/debug/pprof/profile" -profile-for "${PROFILE_SECONDS}s" -profile-out "$OUT/cpu-$engine.pprof"
@@ -172,7 +177,7 @@ if [ "$SKIP_LOADGEN" != 1 ]; then
 		set +e
 		env ${LOADGEN_GOGC:+GOGC=$LOADGEN_GOGC} ${LOADGEN_GOMEMLIMIT:+GOMEMLIMIT=$LOADGEN_GOMEMLIMIT} ./bin/loadgen -url "http://$BENCH_ADDR" -users "$USERS" -rate "$RATE" -duration "$DURATION" \
 			-warmup "$WARMUP" -conns "$CONNS" -convs "$LOADGEN_CONVS" -timeout "$LOADGEN_TIMEOUT" -max-in-flight "$LOADGEN_MAX_IN_FLIGHT" \
-			-groups "$LOADGEN_GROUPS" -timeline "$OUT/timeline-$engine.csv" -send-timeline "$OUT/sends-$engine.csv" -pid "$SERVER_PID" -pg-pid "${PG_PID:-0}" ${profile_args[@]+"${profile_args[@]}"} -json \
+			-groups "$LOADGEN_GROUPS" ${push_args[@]+"${push_args[@]}"} -timeline "$OUT/timeline-$engine.csv" -send-timeline "$OUT/sends-$engine.csv" -pid "$SERVER_PID" -pg-pid "${PG_PID:-0}" ${profile_args[@]+"${profile_args[@]}"} -json \
 			>"$OUT/loadgen-$engine.json" 2> >(tee "$OUT/loadgen-$engine.txt" >&2)
 		rc=$?
 		set -e

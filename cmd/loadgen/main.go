@@ -54,9 +54,13 @@ type config struct {
 	RSSFromMetrics bool
 	MetricsURL     string
 	Verify         bool
-	JSON           bool
-	Seed           uint64
-	Progress       time.Duration
+	// PushSubscribe gives every user a push subscription (to an address that is never
+	// reached while the user's stream is open), so that the server's push sweep has
+	// members to ask about: its whole decision, with no push sent.
+	PushSubscribe bool
+	JSON          bool
+	Seed          uint64
+	Progress      time.Duration
 	// ProfileURL is the server's /debug/pprof/profile (MESSENGER_PPROF_ADDR); with it, the
 	// load generator takes a CPU profile of ProfileFor from the start of the measured
 	// window and writes it to ProfileOut.
@@ -108,6 +112,7 @@ func main() {
 	fs.BoolVar(&cfg.RSSFromMetrics, "rss-from-metrics", cfg.RSSFromMetrics, "without -pid: sample process_resident_memory_bytes from -metrics-url")
 	fs.StringVar(&cfg.MetricsURL, "metrics-url", cfg.MetricsURL, "the server's /metrics, on its metrics listener (MESSENGER_METRICS_ADDR)")
 	fs.BoolVar(&cfg.Verify, "verify", cfg.Verify, "at the end, read every conversation back with after_seq and count acknowledged messages the server does not have")
+	fs.BoolVar(&cfg.PushSubscribe, "push-subscribe", false, "before sending, subscribe every user to web push (the server needs VAPID keys)")
 	fs.BoolVar(&cfg.JSON, "json", false, "print a JSON summary on stdout (the table goes to stderr)")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "random seed (0: from the clock)")
 	fs.DurationVar(&cfg.Progress, "progress", cfg.Progress, "progress line interval on stderr (0: none)")

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/ecdh"
+	crand "crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +24,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/dreamseed/messenger/internal/cpuprofile"
 	"github.com/dreamseed/messenger/internal/proc"
@@ -153,6 +157,13 @@ func run(ctx context.Context, cfg config, log io.Writer) (*summary, error) {
 			sum.Conversations.Direct++
 		} else {
 			sum.Conversations.Group++
+		}
+	}
+
+	if cfg.PushSubscribe {
+		fmt.Fprintf(log, "loadgen: subscribing %d users to web push\n", cfg.Users)
+		if err := b.subscribePush(ctx); err != nil {
+			return nil, err
 		}
 	}
 
@@ -326,6 +337,40 @@ func (b *bench) do(ctx context.Context, user int, method, path string, in, out a
 
 // createConversations creates the planned conversations, a few at a time; the first
 // failure ends the run.
+// subscribePush stores a web push subscription for every user, 8 at a time, as a browser
+// would: its own P-256 key and auth secret, an https endpoint of its own.
+func (b *bench) subscribePush(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i := range b.users {
+		g.Go(func() error {
+			key, err := ecdh.P256().GenerateKey(crand.Reader)
+			if err != nil {
+				return err
+			}
+			secret := make([]byte, 16)
+			if _, err := crand.Read(secret); err != nil {
+				return err
+			}
+			var sub struct {
+				Endpoint string `json:"endpoint"`
+				Keys     struct {
+					P256DH string `json:"p256dh"`
+					Auth   string `json:"auth"`
+				} `json:"keys"`
+			}
+			sub.Endpoint = "https://push.loadgen.example/" + uuid.NewString()
+			sub.Keys.P256DH = base64.RawURLEncoding.EncodeToString(key.PublicKey().Bytes())
+			sub.Keys.Auth = base64.RawURLEncoding.EncodeToString(secret)
+			if _, err := b.do(ctx, i, http.MethodPost, "/api/v1/push/subscriptions", sub, nil); err != nil {
+				return fmt.Errorf("push subscription: %w", err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
 func (b *bench) createConversations(ctx context.Context, plan []convPlan) error {
 	type created struct {
 		ID           int64 `json:"id"`

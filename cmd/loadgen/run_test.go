@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/ecdh"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,6 +32,7 @@ type fakeServer struct {
 	nextConv int64
 	nextMsg  int64
 	users    map[string]*fakeStream
+	pushSubs map[string][]string // user -> the endpoints of their push subscriptions
 	fault    func(msgID int64, recipient, sender string) faultKind
 	// closeFirstAfter ends every user's first stream connection after this many events
 	// (0: never), so that the client must resume with Last-Event-ID.
@@ -73,7 +76,7 @@ func (s *fakeStream) append(frame string) {
 
 func newFakeServer(t *testing.T, secret string) *fakeServer {
 	return &fakeServer{
-		t: t, secret: []byte(secret), convs: map[int64]*fakeConv{}, users: map[string]*fakeStream{},
+		t: t, secret: []byte(secret), convs: map[int64]*fakeConv{}, users: map[string]*fakeStream{}, pushSubs: map[string][]string{},
 		fault: func(int64, string, string) faultKind { return deliver },
 	}
 }
@@ -123,6 +126,25 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == "GET" && r.URL.Path == "/api/v1/events":
 		f.serveEvents(w, r, sub)
+	case r.Method == "POST" && r.URL.Path == "/api/v1/push/subscriptions":
+		var body struct {
+			Endpoint string `json:"endpoint"`
+			Keys     struct {
+				P256DH string `json:"p256dh"`
+				Auth   string `json:"auth"`
+			} `json:"keys"`
+		}
+		err := json.NewDecoder(r.Body).Decode(&body)
+		key, _ := base64.RawURLEncoding.DecodeString(body.Keys.P256DH)
+		secret, _ := base64.RawURLEncoding.DecodeString(body.Keys.Auth)
+		if _, kerr := ecdh.P256().NewPublicKey(key); err != nil || kerr != nil || len(secret) != 16 || !strings.HasPrefix(body.Endpoint, "https://") {
+			fakeJSON(w, 400, map[string]any{"error": map[string]string{"code": "invalid"}})
+			return
+		}
+		f.mu.Lock()
+		f.pushSubs[sub] = append(f.pushSubs[sub], body.Endpoint)
+		f.mu.Unlock()
+		fakeJSON(w, 201, map[string]string{"id": "s"})
 	case r.Method == "POST" && r.URL.Path == "/api/v1/conversations":
 		if f.noConversations {
 			fakeJSON(w, 404, map[string]any{"error": map[string]string{"code": "not_found", "message": "Not found."}})
@@ -296,6 +318,7 @@ func TestRunAgainstAFakeServerCountsWhatTheStreamsMissed(t *testing.T) {
 	cfg := testConfig(srv.URL, secret)
 	cfg.Timeline = filepath.Join(t.TempDir(), "timeline.csv")
 	cfg.SendTimeline = filepath.Join(t.TempDir(), "sends.csv")
+	cfg.PushSubscribe = true
 	before := time.Now()
 	sum, err := run(context.Background(), cfg, io.Discard)
 	if err != nil {
@@ -305,6 +328,16 @@ func TestRunAgainstAFakeServerCountsWhatTheStreamsMissed(t *testing.T) {
 	// the deliveries' from the window's start, the sends' as Unix ms of this run.
 	checkTimeline(t, cfg.Timeline, "due_ms,latency_ms", sum.DeliveryLatency.Count, 0, float64(time.Since(before).Milliseconds()))
 	checkTimeline(t, cfg.SendTimeline, "due_unix_ms,latency_ms", sum.SendLatency.Count, float64(before.UnixMilli()), float64(time.Now().UnixMilli()))
+	// Every user subscribed to web push once, each at an endpoint of their own.
+	endpoints := map[string]bool{}
+	for _, eps := range f.pushSubs {
+		if len(eps) == 1 {
+			endpoints[eps[0]] = true
+		}
+	}
+	if len(f.pushSubs) != cfg.Users || len(endpoints) != cfg.Users {
+		t.Errorf("push subscriptions of %d users, %d distinct single ones; want %d", len(f.pushSubs), len(endpoints), cfg.Users)
+	}
 	if sum.Conversations.Direct != 10 || sum.Conversations.Group != 2 {
 		t.Errorf("conversations = %+v, want 10 direct and 2 groups", sum.Conversations)
 	}
