@@ -23,6 +23,7 @@ import (
 	cdptarget "github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
+	"github.com/lib/pq"
 
 	"github.com/dreamseed/messenger/auth"
 	"github.com/dreamseed/messenger/internal/browsertest"
@@ -183,7 +184,7 @@ func TestNotificationsAsAUser(t *testing.T) {
 	poll(t, thread, "the second message live", `document.body.innerText.includes("우산도 챙겨 주세요")`)
 	waitFor(t, "the parent read it", func() bool { return readUpTo(t, owner, conv.ID, parent.Sub) >= second.Seq })
 	shotOf(t, threadTab, shots, "notify-4-thread-ko-390")
-	waitFor(t, "every push job done", func() bool { return pendingJobs(t, owner, "push_message") == 0 })
+	waitFor(t, "every push job done", func() bool { return pendingJobs(t, owner, "push_sweep", "push_message") == 0 })
 	time.Sleep(2 * time.Second) // past the push delay once more: a late job would show now
 	if n := len(svc.Pushes(sub)); n != 1 {
 		t.Fatalf("%d pushes, want 1: the first message read, the second read at once", n)
@@ -370,11 +371,11 @@ func readUpTo(t *testing.T, owner *sql.DB, conv int64, sub string) int64 {
 	return seq
 }
 
-// pendingJobs answers the jobs of kind not yet ended.
-func pendingJobs(t *testing.T, owner *sql.DB, kind string) int {
+// pendingJobs answers the jobs of these kinds not yet ended.
+func pendingJobs(t *testing.T, owner *sql.DB, kinds ...string) int {
 	t.Helper()
 	var n int
-	if err := owner.QueryRow(`SELECT count(*) FROM river_job WHERE kind = $1 AND state NOT IN ('completed', 'discarded', 'cancelled')`, kind).Scan(&n); err != nil {
+	if err := owner.QueryRow(`SELECT count(*) FROM river_job WHERE kind = ANY($1) AND state NOT IN ('completed', 'discarded', 'cancelled')`, pq.Array(kinds)).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

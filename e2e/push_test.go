@@ -60,17 +60,13 @@ func TestPushEndToEnd(t *testing.T) {
 	s.api(parent).mustJSON(http.MethodPost, "/api/v1/conversations/"+strconv.FormatInt(conv.ID, 10)+"/read",
 		map[string]any{"seq": m.Seq}, http.StatusNoContent, nil)
 
-	// Read at once (before the job runs): no second push.
+	// Read at once (before the sweep runs): no second push.
 	m2 := s.api(teacher).mustSend(conv.ID, "확인 감사합니다", uuid.NewString())
 	s.api(parent).mustJSON(http.MethodPost, "/api/v1/conversations/"+strconv.FormatInt(conv.ID, 10)+"/read",
 		map[string]any{"seq": m2.Seq}, http.StatusNoContent, nil)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var pending int
-		if err := owner.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'push_message' AND state NOT IN ('completed', 'discarded', 'cancelled')`).Scan(&pending); err != nil {
-			t.Fatal(err)
-		}
-		if pending == 0 {
+		if pendingJobs(t, owner, "push_sweep", "push_message") == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
