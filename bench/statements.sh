@@ -67,8 +67,12 @@ say "loadgen: $STATEMENTS_RATE msg/s for $STATEMENTS_DURATION; pg_stat_statement
 # The counters are reset when the load generator starts sending: its sign-ins and the
 # conversations it creates come before and do not count.
 PG_PID=$(head -1 "$PGDIR/data/postmaster.pid")
+push_args=()
+if [ -n "${MESSENGER_VAPID_PUBLIC_KEY:-}" ]; then
+	push_args=(-push-subscribe) # push on: every user subscribed, as bench/run.sh's BENCH_PUSH=1
+fi
 ./bin/loadgen -url "http://$BENCH_ADDR" -users "$USERS" -rate "$STATEMENTS_RATE" -duration "$STATEMENTS_DURATION" \
-	-warmup 0s -convs "$LOADGEN_CONVS" -pid "$SERVER_PID" -pg-pid "$PG_PID" -verify=false -progress 0 -json \
+	${push_args[@]+"${push_args[@]}"} -warmup 0s -convs "$LOADGEN_CONVS" -pid "$SERVER_PID" -pg-pid "$PG_PID" -verify=false -progress 0 -json \
 	>"$OUT/statements-loadgen.json" 2>"$OUT/statements-loadgen.txt" &
 LOADGEN_PID=$!
 for _ in $(seq 1 600); do
