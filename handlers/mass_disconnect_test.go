@@ -226,7 +226,10 @@ func massDisconnect(t *testing.T, n int, newEngine func(*slog.Logger) realtime.E
 	killed = true
 
 	var stored, heard time.Duration
-	deadline := closed.Add(60 * time.Second)
+	// A bound on liveness, not a measure of speed (make bench-streams measures that; this
+	// logs the times): wide enough for a slow machine whose other test packages run beside.
+	const wait = 3 * time.Minute
+	deadline := closed.Add(wait)
 	for stored == 0 || heard == 0 {
 		if time.Now().After(deadline) {
 			break
@@ -250,7 +253,7 @@ func massDisconnect(t *testing.T, n int, newEngine func(*slog.Logger) realtime.E
 		time.Sleep(20 * time.Millisecond)
 	}
 	if stored == 0 {
-		t.Errorf("60 s after %d streams closed, %d users have last_seen_at", n, online())
+		t.Errorf("%v after %d streams closed, %d users have last_seen_at", wait, n, online())
 	}
 	mu.Lock()
 	for o := range massObservers {
