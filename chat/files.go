@@ -943,8 +943,7 @@ func (s *Service) storeFileMessage(ctx context.Context, up *store.JobUpload) err
 				}
 			}
 			if fm.Created {
-				err := s.enqueuePush(ctx, tx, fm.Message)
-				return err
+				return s.enqueuePush(ctx, tx)
 			}
 			return nil
 		})

@@ -221,9 +221,9 @@ func (s *Service) enqueueSweep(ctx context.Context, tx *store.Tx, w pushSlot) er
 	return tx.Enqueue(ctx, s.push.Jobs, PushSweepArgs{Since: w.start.UnixMilli(), at: w.at, window: w.window})
 }
 
-// enqueuePush puts the sweep of msg's window in tx, the message's own transaction (a file
-// message's, not recorded in sweeps: it is rare).
-func (s *Service) enqueuePush(ctx context.Context, tx *store.Tx, _ messenger.Message) error {
+// enqueuePush puts the sweep of the window now in tx, a message's own transaction (a file
+// message's, not recorded in pushSweeps: it is rare).
+func (s *Service) enqueuePush(ctx context.Context, tx *store.Tx) error {
 	w, ok := s.pushSlotOf(time.Now())
 	if !ok {
 		return nil
