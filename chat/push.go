@@ -143,9 +143,8 @@ type PushSweepArgs struct {
 	// Since is the window's start, Unix ms: the sweep looks at conversations active since a
 	// window before it (a message committed late, or stamped by a clock a little behind),
 	// and never further back than pushSweepMaxAge (it is not trusted either).
-	Since  int64 `json:"since" river:"unique"`
-	at     time.Time
-	window time.Duration
+	Since int64 `json:"since" river:"unique"`
+	at    time.Time
 }
 
 // Kind names the job.
@@ -218,7 +217,7 @@ func pushSlotAt(now time.Time, delay time.Duration) pushSlot {
 
 // enqueueSweep puts window w's sweep in tx, the message's own transaction.
 func (s *Service) enqueueSweep(ctx context.Context, tx *store.Tx, w pushSlot) error {
-	return tx.Enqueue(ctx, s.push.Jobs, PushSweepArgs{Since: w.start.UnixMilli(), at: w.at, window: w.window})
+	return tx.Enqueue(ctx, s.push.Jobs, PushSweepArgs{Since: w.start.UnixMilli(), at: w.at})
 }
 
 // enqueuePush puts the sweep of the window now in tx, a message's own transaction (a file
